@@ -1,0 +1,335 @@
+/// <reference path="./json-merge-patch.d.ts" />
+/**
+ * Applying and computing JSON deltas (RFC 6902 JSON Patch, RFC 7396 JSON Merge Patch) with the
+ * exact semantics the spec pins down (docs/spec/hashing.md, "JSON state"). Snapshot hashes
+ * commit to materialized states, so every implementation must reach byte-identical states
+ * from the same deltas; that is why the applier here is strict where RFC 6902 leaves room and
+ * never consults inherited JavaScript properties.
+ */
+import jsonPatch from "fast-json-patch";
+import jsonMergePatch from "json-merge-patch";
+import { DeltaEncoding } from "../gen/continuity/v1/types.js";
+import { DiffNotExpressibleError, MalformedPatchError, PatchNotApplicableError } from "./errors.js";
+import {
+  canonicalJson,
+  cloneJson,
+  defineMember,
+  findProblem,
+  isJsonObject,
+  jsonDepth,
+  jsonEquals,
+  MAX_JSON_DEPTH,
+  parseJsonDocument,
+  RESERVED_MEMBER_NAME,
+  type JsonObject,
+  type JsonValue,
+} from "./json.js";
+
+/** The two encodings a server can apply. */
+export type JsonDeltaEncoding = DeltaEncoding.DELTA_ENCODING_JSON_PATCH | DeltaEncoding.DELTA_ENCODING_JSON_MERGE_PATCH;
+
+/** One RFC 6902 operation after structural validation. */
+type Operation =
+  | { op: "add" | "replace" | "test"; path: string[]; value: JsonValue }
+  | { op: "remove"; path: string[] }
+  | { op: "move" | "copy"; path: string[]; from: string[] };
+
+const OPERATIONS = new Set(["add", "remove", "replace", "move", "copy", "test"]);
+const ARRAY_INDEX = /^(?:0|[1-9][0-9]*)$/;
+
+/**
+ * The state after applying one JSON delta to `state`. Pure: neither `state` nor `patch` is
+ * mutated, and the result shares no objects with them. `patch` is the parsed document or its
+ * raw bytes (parsed with `parseJsonDocument`).
+ *
+ * Throws `MalformedPatchError` when the patch does not have the structure its encoding
+ * requires (INVALID_ARGUMENT / MALFORMED_PAYLOAD) and `PatchNotApplicableError` when it is
+ * well formed but does not fit this state (FAILED_PRECONDITION / PATCH_NOT_APPLICABLE). A JSON
+ * Patch applies all of its operations or none.
+ */
+export function applyJsonDelta(state: JsonValue, encoding: DeltaEncoding, patch: JsonValue | Uint8Array): JsonValue {
+  return materializeJsonState(state, encoding, [patch]);
+}
+
+/**
+ * The state after applying `patches` in order to `state`, copying `state` once instead of once
+ * per delta. This is how a server materializes a version from a snapshot and the deltas after
+ * it. Throws like `applyJsonDelta` for the first patch that fails; `state` is never mutated.
+ */
+export function materializeJsonState(state: JsonValue, encoding: DeltaEncoding, patches: Iterable<JsonValue | Uint8Array>): JsonValue {
+  const jsonEncoding = requireJsonEncoding(encoding);
+  let current = cloneJson(state);
+  for (const raw of patches) {
+    const patch = raw instanceof Uint8Array ? parseJsonDocument(raw) : checkPatchDocument(raw);
+    current =
+      jsonEncoding === DeltaEncoding.DELTA_ENCODING_JSON_PATCH
+        ? applyOperations(current, parseOperations(patch))
+        : applyMergePatch(current, patch);
+  }
+  return current;
+}
+
+/**
+ * The payload a server stores and hashes for the bytes a client sent (HASH-011, HASH-026): for
+ * JSON encodings the canonical JSON of the strictly parsed document, after checking that a JSON
+ * Patch is well formed whatever the state (HASH-035); for opaque streams the bytes as sent.
+ * Lets a server reject malformed payloads during validation, before it reads any state.
+ * Throws `MalformedPatchError` like `parseJsonDocument` and `applyJsonDelta`.
+ */
+export function canonicalDeltaPayload(encoding: DeltaEncoding, payload: Uint8Array): Uint8Array {
+  if (encoding === DeltaEncoding.DELTA_ENCODING_OPAQUE) return payload;
+  const document = parseJsonDocument(payload);
+  if (requireJsonEncoding(encoding) === DeltaEncoding.DELTA_ENCODING_JSON_PATCH) parseOperations(document);
+  return canonicalJson(document);
+}
+
+/**
+ * A patch document of `encoding` that turns `from` into `to`: `[]` or `{}` when they are equal
+ * (for a Merge Patch of an equal non-object state, that state, since `{}` would turn it into an
+ * object). The result shares no objects with the inputs, and `applyJsonDelta(from, encoding,
+ * diff)` is guaranteed to equal `to`, which this function checks before returning. Used for
+ * restores (compensating deltas) and for clients that edit a local copy and send the
+ * difference.
+ *
+ * JSON Patch: the diff of fast-json-patch `compare`; when the roots are not both objects or
+ * both arrays, or the diff fails the check, one `replace` of the root (`""`).
+ * Merge Patch: the RFC 7396 diff; arrays and scalars are replaced whole. Throws
+ * `DiffNotExpressibleError` when `to` holds a `null` member value that `from` does not, which
+ * no merge patch can produce; states reached by merge patches never do, so a diff between two
+ * states of one merge-patch stream always exists.
+ */
+export function diffJsonStates(from: JsonValue, to: JsonValue, encoding: DeltaEncoding): JsonValue {
+  if (requireJsonEncoding(encoding) === DeltaEncoding.DELTA_ENCODING_JSON_PATCH) {
+    if (jsonEquals(from, to)) return [];
+    const sameContainerKind = (isJsonObject(from) && isJsonObject(to)) || (Array.isArray(from) && Array.isArray(to));
+    if (sameContainerKind) {
+      const candidate = cloneJson(jsonPatch.compare(from, to) as unknown as JsonValue);
+      if (producesTarget(from, to, encoding, candidate)) return candidate;
+    }
+    return [{ op: "replace", path: "", value: cloneJson(to) }];
+  }
+  // `{}` changes nothing only when the state is an object; any other state is "changed" into
+  // itself by replacing it with itself.
+  if (jsonEquals(from, to)) return isJsonObject(from) ? {} : cloneJson(to);
+  // `generate` answers undefined for "no change" and null for "replace the root with null";
+  // its result shares objects with `to`, hence the copy.
+  const generated = jsonMergePatch.generate(from, to);
+  const candidate = cloneJson((generated === undefined ? {} : generated) as JsonValue);
+  if (producesTarget(from, to, encoding, candidate)) return candidate;
+  throw new DiffNotExpressibleError("no JSON Merge Patch turns this state into the target: RFC 7396 cannot set a member to null");
+}
+
+function producesTarget(from: JsonValue, to: JsonValue, encoding: DeltaEncoding, candidate: JsonValue): boolean {
+  try {
+    return jsonEquals(applyJsonDelta(from, encoding, candidate), to);
+  } catch {
+    return false;
+  }
+}
+
+function requireJsonEncoding(encoding: DeltaEncoding): JsonDeltaEncoding {
+  if (encoding !== DeltaEncoding.DELTA_ENCODING_JSON_PATCH && encoding !== DeltaEncoding.DELTA_ENCODING_JSON_MERGE_PATCH) {
+    throw new RangeError(`deltas of encoding ${String(encoding)} are not JSON and cannot be applied or diffed`);
+  }
+  return encoding;
+}
+
+/** Patch documents given as values get the checks that `parseJsonDocument` gives bytes. */
+function checkPatchDocument(patch: JsonValue): JsonValue {
+  const problem = findProblem(patch, { reservedNames: true });
+  if (problem !== undefined) throw new MalformedPatchError(problem.reason, problem.message);
+  return patch;
+}
+
+// ---------------------------------------------------------------------------------------------
+// RFC 7396
+
+/** RFC 7396 `MergePatch(target, patch)`, mutating `target`, which the caller owns. */
+function applyMergePatch(target: JsonValue, patch: JsonValue): JsonValue {
+  if (!isJsonObject(patch)) return cloneJson(patch);
+  const result: JsonObject = isJsonObject(target) ? target : {};
+  for (const key of Object.keys(patch)) {
+    const value = patch[key]!;
+    if (value === null) {
+      delete result[key];
+    } else {
+      defineMember(result, key, applyMergePatch(Object.hasOwn(result, key) ? result[key]! : null, value));
+    }
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// RFC 6902
+
+/**
+ * Checks the whole patch's structure before anything is applied, so a malformed operation
+ * anywhere makes the delta malformed regardless of the state it meets.
+ */
+function parseOperations(patch: JsonValue): Operation[] {
+  if (!Array.isArray(patch)) {
+    throw new MalformedPatchError("invalid-operation", "a JSON Patch must be an array of operations");
+  }
+  return patch.map((raw, index): Operation => {
+    const malformed = (message: string, reason: "invalid-operation" | "invalid-pointer" = "invalid-operation") =>
+      new MalformedPatchError(reason, `operation ${index}: ${message}`, { operationIndex: index });
+    if (!isJsonObject(raw)) throw malformed("not an object");
+    const op = raw["op"];
+    if (typeof op !== "string" || !OPERATIONS.has(op)) throw malformed(`"op" must be one of ${[...OPERATIONS].join(", ")}`);
+    const path = parsePointer(raw["path"], "path", malformed);
+    switch (op) {
+      case "add":
+      case "replace":
+      case "test":
+        if (!Object.hasOwn(raw, "value")) throw malformed(`"${op}" needs a "value"`);
+        return { op, path, value: raw["value"]! };
+      case "remove":
+        if (path.length === 0) throw malformed(`"remove" of the whole document is not defined`);
+        return { op, path };
+      default: {
+        const from = parsePointer(raw["from"], "from", malformed);
+        if (op === "move" && from.length < path.length && from.every((token, i) => token === path[i])) {
+          throw malformed(`"move" cannot move a location into one of its children`);
+        }
+        return { op: op as "move" | "copy", path, from };
+      }
+    }
+  });
+}
+
+/** RFC 6901 JSON Pointer to reference tokens; `~` must be followed by `0` or `1`. */
+function parsePointer(
+  pointer: JsonValue | undefined,
+  member: string,
+  malformed: (message: string, reason?: "invalid-pointer") => MalformedPatchError,
+): string[] {
+  if (typeof pointer !== "string") throw malformed(`"${member}" must be a string`);
+  if (pointer === "") return [];
+  if (!pointer.startsWith("/")) throw malformed(`"${member}" must be empty or start with "/"`, "invalid-pointer");
+  return pointer
+    .slice(1)
+    .split("/")
+    .map((token) => {
+      if (/~(?![01])/.test(token)) throw malformed(`"${member}" has a "~" not followed by 0 or 1`, "invalid-pointer");
+      const unescaped = token.replaceAll("~1", "/").replaceAll("~0", "~");
+      if (unescaped === RESERVED_MEMBER_NAME) {
+        throw new MalformedPatchError("reserved-member-name", `"${member}" names the reserved member "${RESERVED_MEMBER_NAME}"`);
+      }
+      return unescaped;
+    });
+}
+
+function applyOperations(document: JsonValue, operations: readonly Operation[]): JsonValue {
+  let current = document;
+  operations.forEach((operation, index) => {
+    const fail = (reason: ConstructorParameters<typeof PatchNotApplicableError>[0], message: string) =>
+      new PatchNotApplicableError(reason, `operation ${index} (${operation.op} ${formatPointer(operation.path)}): ${message}`, {
+        operationIndex: index,
+      });
+    switch (operation.op) {
+      case "add":
+        current = addValue(current, operation.path, cloneJson(operation.value), fail);
+        break;
+      case "remove":
+        removeValue(current, operation.path, fail);
+        break;
+      case "replace":
+        resolve(current, operation.path, fail);
+        current = operation.path.length === 0 ? cloneJson(operation.value) : replaceValue(current, operation.path, cloneJson(operation.value), fail);
+        break;
+      case "test":
+        if (!jsonEquals(resolve(current, operation.path, fail), operation.value)) throw fail("test-failed", "value differs");
+        break;
+      case "copy":
+        current = addValue(current, operation.path, cloneJson(resolve(current, operation.from, fail)), fail);
+        break;
+      case "move": {
+        // `from` is never the root here: moving the root anywhere but onto itself is malformed.
+        const value = resolve(current, operation.from, fail);
+        if (operation.from.length === operation.path.length && operation.from.every((token, i) => token === operation.path[i])) break;
+        removeValue(current, operation.from, fail);
+        current = addValue(current, operation.path, value, fail);
+        break;
+      }
+    }
+  });
+  return current;
+}
+
+type Fail = (reason: ConstructorParameters<typeof PatchNotApplicableError>[0], message: string) => PatchNotApplicableError;
+
+/** The value a pointer names; every step must be an own member or an existing index. */
+function resolve(document: JsonValue, path: readonly string[], fail: Fail): JsonValue {
+  let current = document;
+  for (const token of path) {
+    current = child(current, token, fail);
+  }
+  return current;
+}
+
+function child(container: JsonValue, token: string, fail: Fail): JsonValue {
+  if (Array.isArray(container)) {
+    const index = arrayIndex(token, container.length - 1, fail);
+    return container[index]!;
+  }
+  if (isJsonObject(container)) {
+    if (!Object.hasOwn(container, token)) throw fail("path-not-found", `no member ${JSON.stringify(token)}`);
+    return container[token]!;
+  }
+  throw fail("not-a-container", `cannot step into a ${container === null ? "null" : typeof container} with ${JSON.stringify(token)}`);
+}
+
+/** Parses an array index token; `-` and leading zeros never name an existing element. */
+function arrayIndex(token: string, max: number, fail: Fail): number {
+  if (!ARRAY_INDEX.test(token)) throw fail("path-not-found", `${JSON.stringify(token)} is not an array index`);
+  const index = Number(token);
+  if (index > max) throw fail("index-out-of-range", `index ${token} is beyond the end of the array`);
+  return index;
+}
+
+function parentOf(document: JsonValue, path: readonly string[], fail: Fail): JsonValue {
+  return resolve(document, path.slice(0, -1), fail);
+}
+
+function addValue(document: JsonValue, path: readonly string[], value: JsonValue, fail: Fail): JsonValue {
+  if (path.length === 0) return value;
+  if (path.length + jsonDepth(value) > MAX_JSON_DEPTH) throw fail("too-deep", `the result would nest deeper than ${MAX_JSON_DEPTH} levels`);
+  const parent = parentOf(document, path, fail);
+  const token = path.at(-1)!;
+  if (Array.isArray(parent)) {
+    const index = token === "-" ? parent.length : arrayIndex(token, parent.length, fail);
+    parent.splice(index, 0, value);
+  } else if (isJsonObject(parent)) {
+    defineMember(parent, token, value);
+  } else {
+    throw fail("not-a-container", `the parent is a ${parent === null ? "null" : typeof parent}`);
+  }
+  return document;
+}
+
+function replaceValue(document: JsonValue, path: readonly string[], value: JsonValue, fail: Fail): JsonValue {
+  if (path.length + jsonDepth(value) > MAX_JSON_DEPTH) throw fail("too-deep", `the result would nest deeper than ${MAX_JSON_DEPTH} levels`);
+  const parent = parentOf(document, path, fail);
+  const token = path.at(-1)!;
+  if (Array.isArray(parent)) {
+    parent[arrayIndex(token, parent.length - 1, fail)] = value;
+  } else {
+    defineMember(parent as JsonObject, token, value);
+  }
+  return document;
+}
+
+function removeValue(document: JsonValue, path: readonly string[], fail: Fail): void {
+  resolve(document, path, fail);
+  const parent = parentOf(document, path, fail);
+  const token = path.at(-1)!;
+  if (Array.isArray(parent)) {
+    parent.splice(Number(token), 1);
+  } else {
+    delete (parent as JsonObject)[token];
+  }
+}
+
+function formatPointer(path: readonly string[]): string {
+  return path.length === 0 ? '""' : path.map((token) => `/${token.replaceAll("~", "~0").replaceAll("/", "~1")}`).join("");
+}
