@@ -39,6 +39,8 @@ const steps = [
   ["typecheck sdk", bin("tsc"), ["-p", "packages/sdk/tsconfig.json"]],
   ["typecheck reference-server", bin("tsc"), ["-p", "packages/reference-server/tsconfig.json"]],
   ["typecheck conformance", bin("tsc"), ["-p", "conformance/tsconfig.json"]],
+  ["typecheck vector generator", bin("tsc"), ["-p", "conformance/vectors/tsconfig.json"]],
+  ["test vectors fresh", process.execPath, ["--conditions=source", "--import", "tsx", "conformance/vectors/generate.ts", "--check"]],
 ];
 for (const [label, cmd, args] of steps) {
   process.stdout.write(`lint: ${label}\n`);
