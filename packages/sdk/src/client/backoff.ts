@@ -1,0 +1,50 @@
+import { isAbortLike } from "../errors/continuity-error.js";
+
+/** How retries space themselves out. */
+export interface BackoffOptions {
+  /** First delay cap, in milliseconds. Default 100. */
+  readonly baseDelayMs?: number | undefined;
+  /** Largest delay cap, in milliseconds. Default 5000. */
+  readonly maxDelayMs?: number | undefined;
+  /** Source of randomness in [0, 1), for tests. Default `Math.random`. */
+  readonly random?: (() => number) | undefined;
+}
+
+/**
+ * Exponential backoff with full jitter: a uniformly random delay in [0, min(max, base·2^n)).
+ * Full jitter spreads reconnecting clients out, so a server coming back is not hit by all of
+ * them in the same instant.
+ */
+export function backoffDelayMs(attempt: number, options: BackoffOptions = {}): number {
+  const base = options.baseDelayMs ?? 100;
+  const max = options.maxDelayMs ?? 5_000;
+  const cap = Math.min(max, base * 2 ** Math.min(attempt, 30));
+  return Math.floor((options.random ?? Math.random)() * cap);
+}
+
+/** Resolves after `ms`, or rejects with an AbortError as soon as `signal` aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted === true) {
+      reject(abortError(signal));
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(abortError(signal));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+function abortError(signal: AbortSignal | undefined): Error {
+  const reason: unknown = signal?.reason;
+  if (isAbortLike(reason)) return reason as Error;
+  const error = new Error("The operation was aborted", reason === undefined ? undefined : { cause: reason });
+  error.name = "AbortError";
+  return error;
+}

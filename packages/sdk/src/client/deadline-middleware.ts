@@ -1,0 +1,51 @@
+import { ClientError, Status, type CallOptions, type ClientMiddleware, type ClientMiddlewareCall } from "nice-grpc-common";
+import { isAbortLike } from "../errors/continuity-error.js";
+import type { ContinuityCallOptionsExt } from "../transport/transport.js";
+
+/**
+ * Gives every call a deadline, because grpc-js otherwise waits forever for a connection that
+ * never comes. The caller's `deadline`/`timeoutMs` wins; calls for which `exempt` is true (a
+ * subscription) get none unless the caller asks. An expired deadline surfaces as
+ * DEADLINE_EXCEEDED, a caller's abort stays an abort.
+ */
+export function createDeadlineMiddleware(
+  defaultTimeoutMs: number,
+  exempt: (path: string) => boolean,
+): ClientMiddleware<ContinuityCallOptionsExt> {
+  return async function* deadlineMiddleware<Request, Response>(
+    call: ClientMiddlewareCall<Request, Response>,
+    options: CallOptions & Partial<ContinuityCallOptionsExt>,
+  ): AsyncGenerator<Response, Response | void, undefined> {
+    const { deadline, timeoutMs, signal, ...rest } = options;
+    const remainingMs =
+      deadline !== undefined
+        ? deadline.getTime() - Date.now()
+        : (timeoutMs ?? (exempt(call.method.path) ? undefined : defaultTimeoutMs));
+    if (remainingMs === undefined) {
+      return yield* call.next(call.request, signal === undefined ? rest : { ...rest, signal });
+    }
+    const controller = new AbortController();
+    const forwardAbort = (): void => controller.abort(signal?.reason);
+    if (signal?.aborted === true) forwardAbort();
+    signal?.addEventListener("abort", forwardAbort);
+    let expired = false;
+    const timer = setTimeout(
+      () => {
+        expired = true;
+        controller.abort();
+      },
+      Math.max(0, remainingMs),
+    );
+    try {
+      return yield* call.next(call.request, { ...rest, signal: controller.signal });
+    } catch (error) {
+      if (expired && signal?.aborted !== true && isAbortLike(error)) {
+        throw new ClientError(call.method.path, Status.DEADLINE_EXCEEDED, `Deadline of ${Math.round(remainingMs)} ms exceeded`);
+      }
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", forwardAbort);
+    }
+  };
+}
