@@ -1,0 +1,40 @@
+/**
+ * Where a device keeps what must survive a restart: each stream's pending writes, the last
+ * acknowledged client sequence, the confirmed replica state, and the subscription cursor.
+ * Values are opaque strings to the store; a write must be atomic (a crash leaves the old or
+ * the new value, never a torn one) and durable once the promise resolves.
+ */
+export interface QueueStore {
+  /** The value stored under `key`, or undefined. */
+  read(key: string): Promise<string | undefined>;
+  /** Replaces the value under `key` atomically and durably. */
+  write(key: string, value: string): Promise<void>;
+  /** Removes `key`; removing a missing key is not an error. */
+  remove(key: string): Promise<void>;
+}
+
+/** An in-memory `QueueStore` whose contents tests can inspect. */
+export interface MemoryQueueStore extends QueueStore {
+  /** Everything stored, by key. */
+  readonly entries: ReadonlyMap<string, string>;
+}
+
+/**
+ * A store that lives as long as the process: right for tests, for short-lived tools, and
+ * for browsers until an IndexedDB store exists. Pending writes are lost on exit.
+ */
+export function createMemoryQueueStore(): MemoryQueueStore {
+  const entries = new Map<string, string>();
+  return {
+    entries,
+    read: (key) => Promise.resolve(entries.get(key)),
+    write: (key, value) => {
+      entries.set(key, value);
+      return Promise.resolve();
+    },
+    remove: (key) => {
+      entries.delete(key);
+      return Promise.resolve();
+    },
+  };
+}

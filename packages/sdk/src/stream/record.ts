@@ -1,0 +1,81 @@
+import type { ConflictPolicy, DeltaEncoding } from "../gen/continuity/v1/types.js";
+import { fromHex, toHex } from "../protocol/index.js";
+
+/** What the queue store holds for one stream of one device. */
+export interface StreamRecord {
+  readonly format: 1;
+  readonly stream: { name: string; uid: string; type: string; encoding: DeltaEncoding; conflictPolicy: ConflictPolicy };
+  readonly confirmed: { version: bigint; headHash: Uint8Array; state: unknown };
+  /** Undefined when the device's sequence for this stream is unknown and must be probed. */
+  readonly lastAcknowledgedSequence: bigint | undefined;
+  readonly pending: readonly {
+    id: string;
+    payload: Uint8Array;
+    request: { clientSequence: bigint; expectedVersion: bigint; payload: Uint8Array } | undefined;
+  }[];
+}
+
+/**
+ * Serialises a record as JSON with bigints as decimal strings and bytes as base64, so the
+ * file is readable when someone has to debug a device's queue.
+ */
+export function encodeRecord(record: StreamRecord): string {
+  return JSON.stringify({
+    format: record.format,
+    stream: record.stream,
+    confirmed: { version: record.confirmed.version.toString(), headHash: toHex(record.confirmed.headHash), state: record.confirmed.state },
+    lastAcknowledgedSequence: record.lastAcknowledgedSequence?.toString() ?? null,
+    pending: record.pending.map((op) => ({
+      id: op.id,
+      payload: base64(op.payload),
+      request:
+        op.request === undefined
+          ? null
+          : {
+              clientSequence: op.request.clientSequence.toString(),
+              expectedVersion: op.request.expectedVersion.toString(),
+              payload: base64(op.request.payload),
+            },
+    })),
+  });
+}
+
+interface RawRecord {
+  format: number;
+  stream: StreamRecord["stream"];
+  confirmed: { version: string; headHash: string; state: unknown };
+  lastAcknowledgedSequence: string | null;
+  pending: { id: string; payload: string; request: { clientSequence: string; expectedVersion: string; payload: string } | null }[];
+}
+
+/** Inverse of `encodeRecord`; returns undefined for a record of an unknown format. */
+export function decodeRecord(text: string): StreamRecord | undefined {
+  const raw = JSON.parse(text) as RawRecord;
+  if (raw.format !== 1) return undefined;
+  return {
+    format: 1,
+    stream: raw.stream,
+    confirmed: { version: BigInt(raw.confirmed.version), headHash: fromHex(raw.confirmed.headHash), state: raw.confirmed.state },
+    lastAcknowledgedSequence: raw.lastAcknowledgedSequence === null ? undefined : BigInt(raw.lastAcknowledgedSequence),
+    pending: raw.pending.map((op) => ({
+      id: op.id,
+      payload: fromBase64(op.payload),
+      request:
+        op.request === null
+          ? undefined
+          : {
+              clientSequence: BigInt(op.request.clientSequence),
+              expectedVersion: BigInt(op.request.expectedVersion),
+              payload: fromBase64(op.request.payload),
+            },
+    })),
+  };
+}
+
+function base64(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString("base64");
+}
+
+function fromBase64(text: string): Uint8Array {
+  return new Uint8Array(Buffer.from(text, "base64"));
+}

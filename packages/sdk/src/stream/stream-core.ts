@@ -1,0 +1,621 @@
+import { Status } from "nice-grpc-common";
+import type { ContinuityClient } from "../client/continuity-client.js";
+import { backoffDelayMs } from "../client/backoff.js";
+import { ContinuityError, isAbortLike, isContinuityError } from "../errors/continuity-error.js";
+import type { ConflictPolicy, DeltaEncoding } from "../gen/continuity/v1/types.js";
+import type { AppendDeltasResponse, Delta } from "../gen/continuity/v1/stream_service.js";
+import { bytesEqual, deltaHash, genesisHash, isPatchNotApplicableError, toHex, verifyChain } from "../protocol/index.js";
+import type { QueueStore } from "../queue/queue-store.js";
+import { decodeRecord, encodeRecord, type StreamRecord } from "./record.js";
+import { fetchVerifiedSnapshot, integrity } from "./snapshot.js";
+
+/** What the SDK needs to know about a stream to keep a replica of it. */
+export interface StreamInfo {
+  /** `subjects/{subject}/streams/{stream}`. */
+  readonly name: string;
+  /** The stable uid the hash chain commits to. */
+  readonly uid: string;
+  /** Reverse-DNS type name. */
+  readonly type: string;
+  /** Delta encoding. */
+  readonly encoding: DeltaEncoding;
+  /** Whether appends must name an expected version. */
+  readonly conflictPolicy: ConflictPolicy;
+}
+
+/** A local write that the server has not acknowledged yet. */
+export interface PendingOp {
+  /** Local id, stable across restarts, to correlate events with writes. */
+  readonly id: string;
+  /** The delta payload as it will be sent (canonical JSON bytes, or opaque bytes). */
+  payload: Uint8Array;
+  /** The user's change as a function, when it is still in memory: re-run on rebase. */
+  intent?: ((state: never) => unknown) | undefined;
+  /**
+   * The exact request once it was sent. Until a definite answer arrives it may have been
+   * committed, so it is resent byte for byte — same client sequence, same expected version —
+   * and never altered: that is what makes the flush exactly-once.
+   */
+  request?: { clientSequence: bigint; expectedVersion: bigint; payload: Uint8Array } | undefined;
+}
+
+/** How one kind of stream (JSON, opaque) turns payloads into state. */
+export interface StreamCodec<State> {
+  /** State at version 0. */
+  initial(): State;
+  /** State from verified snapshot bytes at `version`. */
+  fromSnapshot(bytes: Uint8Array, version: bigint): State;
+  /** The confirmed state after one verified delta. Throws when the payload is unusable. */
+  applyConfirmed(state: State, delta: { payload: Uint8Array; version: bigint; own: boolean; device: string }): State;
+  /** The state the user sees: the confirmed state with pending ops applied, skipping any that do not apply. */
+  view(base: State, ops: readonly PendingOp[]): State;
+  /** Re-derives pending ops on a new base; ops that cannot be carried over are returned as rejected. */
+  rebase(base: State, ops: readonly PendingOp[]): { kept: PendingOp[]; rejected: { op: PendingOp; error: unknown }[] };
+  /** JSON form of the state for the persisted replica. */
+  encodeState(state: State): unknown;
+  /** Inverse of `encodeState`. */
+  decodeState(value: unknown): State;
+}
+
+/** Observable status of a stream replica. */
+export interface StreamStatus {
+  /** True when the last exchange with the server succeeded. */
+  readonly connected: boolean;
+  /** Local writes not yet acknowledged. */
+  readonly pendingCount: number;
+  /** Version of this device's newest acknowledged write, or undefined when none was acknowledged in this session. */
+  readonly lastAcknowledgedVersion: bigint | undefined;
+  /** Version of the confirmed state (everything up to it is verified and applied). */
+  readonly confirmedVersion: bigint;
+  /** Chain hash at `confirmedVersion`, lowercase hex. */
+  readonly headHash: string;
+  /** Set when flushing stopped on an error retrying cannot fix (revoked access, deleted stream). */
+  readonly halted: ContinuityError | undefined;
+}
+
+/** Why the user-visible state of a stream changed. */
+export interface StreamChange {
+  /**
+   * `local`: this device wrote; `remote`: another writer's delta was applied; `acknowledged`:
+   * the server confirmed a local write; `rebase`: pending writes were re-derived or dropped
+   * after a conflict; `snapshot`: the replica was re-based on a snapshot.
+   */
+  readonly source: "local" | "remote" | "acknowledged" | "rebase" | "snapshot";
+}
+
+/** A local write the server acknowledged. */
+export interface WriteAcknowledged {
+  /** The id `update`/`append` resolved with. */
+  readonly opId: string;
+  /** The version the write landed at. */
+  readonly version: bigint;
+  /** True when the answer was the server's stored outcome of an earlier attempt. */
+  readonly replayed: boolean;
+}
+
+/** A local write that was removed from the queue without being applied. */
+export interface WriteRejected {
+  /** The id `update`/`append` resolved with. */
+  readonly opId: string;
+  /**
+   * `PATCH_NOT_APPLICABLE` (the write no longer fits the state after a concurrent change),
+   * `CHANGE_FAILED` (the change function threw when re-run), or the server's refusal reason
+   * (`MALFORMED_PAYLOAD`, `DELTA_TOO_LARGE`, `INVALID_FIELD`, …).
+   */
+  readonly reason: string;
+  /** The underlying error. */
+  readonly error: unknown;
+}
+
+/** Events every stream replica emits. */
+export interface StreamCoreEvents {
+  /** The user-visible state changed. */
+  change: StreamChange;
+  /** A local write was acknowledged. */
+  acknowledged: WriteAcknowledged;
+  /** A local write could not be carried over a conflict, or the server refused it for good. It is removed from the queue. */
+  rejected: WriteRejected;
+  /** Status changed (connectivity, queue length, versions). */
+  status: StreamStatus;
+  /** Something went wrong that the replica cannot fix by retrying: revoked access, failed verification. */
+  error: ContinuityError;
+}
+
+/** Dependencies of `createStreamCore`. */
+export interface StreamCoreOptions<State> {
+  readonly client: ContinuityClient;
+  readonly store: QueueStore;
+  readonly info: StreamInfo;
+  /** `subjects/{subject}/devices/{device}`: client sequences are per device. */
+  readonly device: string;
+  readonly codec: StreamCodec<State>;
+  readonly emit: <Name extends keyof StreamCoreEvents>(event: Name, payload: StreamCoreEvents[Name]) => void;
+  /** Page size of ListDeltas catch-ups. */
+  readonly pageSize?: number | undefined;
+}
+
+/** The engine under both stream handles; see `createStreamCore`. */
+export interface StreamCore<State> {
+  readonly info: StreamInfo;
+  /** Confirmed state: verified deltas up to `status.confirmedVersion`. */
+  confirmed(): State;
+  /** Confirmed state plus pending local writes. */
+  view(): State;
+  status(): StreamStatus;
+  /** Loads the persisted replica (or a snapshot) and catches up. */
+  start(signal?: AbortSignal): Promise<void>;
+  /** Queues a write; resolves once it is durably in the queue store. */
+  enqueue(op: PendingOp): Promise<void>;
+  /** Applies deltas pushed by a subscription; catches up by itself on a gap. */
+  applyRemote(deltas: readonly Delta[]): Promise<void>;
+  /** Fetches deltas the replica has not seen. */
+  catchUp(signal?: AbortSignal): Promise<void>;
+  /** Replaces the confirmed state by the server's snapshot at its head (subscription reset, compaction). */
+  rebaseOnSnapshot(signal?: AbortSignal): Promise<void>;
+  /** Wakes the flush loop now (connectivity came back) and clears a halt. */
+  kick(): void;
+  /** Resolves when nothing is pending and the confirmed state has reached the server's head. */
+  settled(signal?: AbortSignal): Promise<void>;
+  /** Stops flushing and waits for the last persistence write. Pending writes stay in the store. */
+  close(): Promise<void>;
+}
+
+const TRANSIENT = new Set<Status>([
+  Status.UNAVAILABLE,
+  Status.DEADLINE_EXCEEDED,
+  Status.INTERNAL,
+  Status.UNKNOWN,
+  Status.CANCELLED,
+  Status.RESOURCE_EXHAUSTED,
+]);
+const OP_REJECTIONS = new Set(["PATCH_NOT_APPLICABLE", "MALFORMED_PAYLOAD", "DELTA_TOO_LARGE", "BATCH_TOO_LARGE", "INVALID_FIELD"]);
+/** A sequence no device reaches, sent when ours is unknown so the server answers CLIENT_SEQUENCE_GAP with the expected one. */
+const PROBE_SEQUENCE = 2n ** 62n;
+
+/**
+ * The replica engine: a verified confirmed state, a persisted queue of pending writes, and a
+ * flush loop with exactly-once effect.
+ *
+ * The loop sends the oldest pending write with `client_sequence = last acknowledged + 1` and
+ * `expected_version = confirmed version`, after persisting that exact request. Until a
+ * definite answer arrives the request is resent unchanged (the server then returns the stored
+ * outcome if it had committed). On VERSION_CONFLICT the replica fetches what it missed,
+ * re-derives every pending write on the new state (`codec.rebase`) and goes on; writes that no
+ * longer apply are reported as `rejected`, never dropped silently. Every delta that enters the
+ * confirmed state — pushed, fetched or acknowledged — is checked against the hash chain.
+ */
+export function createStreamCore<State>(options: StreamCoreOptions<State>): StreamCore<State> {
+  const { client, store, info, device, codec, emit } = options;
+  const key = `stream/${device}/${info.name}`;
+  const pageSize = options.pageSize ?? 500;
+  let confirmedState = codec.initial();
+  let confirmedVersion = 0n;
+  let headHash: Uint8Array = new Uint8Array(32);
+  let pending: PendingOp[] = [];
+  let lastAckedSequence: bigint | undefined = 0n;
+  let lastAcknowledgedVersion: bigint | undefined;
+  let connected = false;
+  let halted: ContinuityError | undefined;
+  let closed = false;
+  let flushing: Promise<void> | undefined;
+  let wake: (() => void) | undefined;
+  const closeController = new AbortController();
+  let persistChain: Promise<void> = Promise.resolve();
+  let catchingUp: Promise<void> | undefined;
+  const waiters = new Set<() => void>();
+
+  const status = (): StreamStatus => ({
+    connected,
+    pendingCount: pending.length,
+    lastAcknowledgedVersion,
+    confirmedVersion,
+    headHash: toHex(headHash),
+    halted,
+  });
+  // The optimistic view is recomputed only after something changed, not on every read.
+  let viewCache: { value: State } | undefined;
+  const changed = (source: StreamChange["source"]): void => {
+    viewCache = undefined;
+    emit("change", { source });
+    emit("status", status());
+    for (const waiter of [...waiters]) waiter();
+  };
+  const setConnected = (value: boolean): void => {
+    if (connected === value) return;
+    connected = value;
+    emit("status", status());
+  };
+
+  function snapshotRecord(): StreamRecord {
+    return {
+      format: 1,
+      stream: { ...info },
+      confirmed: { version: confirmedVersion, headHash, state: codec.encodeState(confirmedState) },
+      lastAcknowledgedSequence: lastAckedSequence,
+      pending: pending.map((op) => ({ id: op.id, payload: op.payload, request: op.request })),
+    };
+  }
+
+  /** Persists the current replica. Writes are chained, and each writes the state as of when it runs. */
+  function persist(): Promise<void> {
+    const write = persistChain.then(() => store.write(key, encodeRecord(snapshotRecord())));
+    persistChain = write.catch((error: unknown) => emit("error", ContinuityError.from(error)));
+    return write;
+  }
+
+  function applyVerified(deltas: readonly Delta[], source: "remote" | "acknowledged"): void {
+    const fresh = deltas.filter((delta) => delta.version > confirmedVersion);
+    if (fresh.length === 0) return;
+    const verification = verifyChain({
+      start: { version: confirmedVersion, hash: headHash },
+      encoding: info.encoding,
+      deltas: fresh,
+    });
+    if (!verification.ok) {
+      if (verification.reason === "version-gap") throw new GapError();
+      throw integrity(info.name, `delta ${verification.brokenVersion} does not verify (${verification.reason})`);
+    }
+    let state = confirmedState;
+    for (const delta of fresh) {
+      state = codec.applyConfirmed(state, { payload: delta.payload, version: delta.version, own: false, device: delta.device });
+    }
+    confirmedState = state;
+    confirmedVersion = verification.headVersion;
+    headHash = verification.headHash;
+    changed(source);
+  }
+
+  async function fetchMissing(signal: AbortSignal | undefined): Promise<void> {
+    let rebased = false;
+    for (;;) {
+      let response;
+      try {
+        response = await client.streams.listDeltas(
+          { stream: info.name, afterVersion: confirmedVersion, pageSize },
+          signal === undefined ? {} : { signal },
+        );
+      } catch (error) {
+        const failure = ContinuityError.from(error);
+        // One re-base must bring the replica above the horizon; a second refusal means the
+        // server has no snapshot to re-base on, and looping would never end.
+        if (failure.reason !== "HISTORY_COMPACTED" || rebased) throw failure;
+        rebased = true;
+        await rebaseOnSnapshot(signal);
+        continue;
+      }
+      setConnected(true);
+      applyVerified(response.deltas, "remote");
+      if (response.deltas.length === 0 || confirmedVersion >= response.headVersion) return;
+    }
+  }
+
+  function catchUp(signal?: AbortSignal): Promise<void> {
+    // Concurrent callers (subscription gap, conflict, settled) share one catch-up.
+    catchingUp ??= fetchMissing(signal)
+      .then(() => persist())
+      .finally(() => {
+        catchingUp = undefined;
+      });
+    return catchingUp;
+  }
+
+  async function rebaseOnSnapshot(signal?: AbortSignal): Promise<void> {
+    let snapshot;
+    try {
+      snapshot = await fetchVerifiedSnapshot(client, { stream: info.name }, { signal, expected: { streamUid: info.uid } });
+    } catch (error) {
+      const failure = ContinuityError.from(error);
+      // An opaque stream with no uploaded snapshot starts from its genesis.
+      if (failure.reason !== "SNAPSHOT_NOT_FOUND") throw failure;
+      return;
+    }
+    setConnected(true);
+    if (snapshot.header.version < confirmedVersion) return;
+    confirmedState = codec.fromSnapshot(snapshot.state, snapshot.header.version);
+    confirmedVersion = snapshot.header.version;
+    headHash = new Uint8Array(snapshot.header.headHash);
+    changed("snapshot");
+    await persist();
+  }
+
+  async function start(signal?: AbortSignal): Promise<void> {
+    const stored = await store.read(key);
+    const record = stored === undefined ? undefined : decodeRecord(stored);
+    if (record !== undefined && record.stream.uid === info.uid) {
+      confirmedState = codec.decodeState(record.confirmed.state);
+      confirmedVersion = record.confirmed.version;
+      headHash = record.confirmed.headHash;
+      lastAckedSequence = record.lastAcknowledgedSequence;
+      pending = record.pending.map((op) => ({ id: op.id, payload: op.payload, request: op.request }));
+    } else {
+      headHash = genesisHash({ uid: info.uid, type: info.type, encoding: info.encoding });
+      await rebaseOnSnapshot(signal);
+    }
+    try {
+      await catchUp(signal);
+    } catch (error) {
+      // A replica loaded from the store is usable offline; one without any local state is not.
+      const failure = ContinuityError.from(error);
+      if (record === undefined || !TRANSIENT.has(failure.code)) throw failure;
+      setConnected(false);
+    }
+    emit("status", status());
+    if (pending.length > 0) kick();
+  }
+
+  async function enqueue(op: PendingOp): Promise<void> {
+    if (closed) throw new ContinuityError({ code: Status.FAILED_PRECONDITION, message: `${info.name}: the stream handle is closed` });
+    pending.push(op);
+    changed("local");
+    try {
+      await persist();
+    } catch (error) {
+      // A write the caller was told failed must not go out anyway. It cannot have been sent
+      // yet: the flush loop persists a request before sending it.
+      if (op.request === undefined) {
+        pending = pending.filter((candidate) => candidate !== op);
+        changed("local");
+      }
+      throw ContinuityError.from(error);
+    }
+    kick();
+  }
+
+  function kick(): void {
+    halted = undefined;
+    if (wake !== undefined) {
+      wake();
+      return;
+    }
+    if (flushing === undefined && !closed && pending.length > 0) {
+      flushing = flushLoop().finally(() => {
+        flushing = undefined;
+        // A write queued while the loop was finishing would otherwise wait for the next kick.
+        if (!closed && halted === undefined && pending.length > 0) kick();
+      });
+    }
+  }
+
+  async function flushLoop(): Promise<void> {
+    let failures = 0;
+    while (!closed && halted === undefined && pending.length > 0) {
+      // Failures the loop does not classify (a store that cannot write) are reported and
+      // retried like an outage; they must never escape as an unhandled rejection.
+      const outcome = await flushOne().catch((error: unknown) => {
+        emit("error", ContinuityError.from(error));
+        return "retry-later" as const;
+      });
+      if (outcome === "retry-later") {
+        if (closed) return;
+        failures += 1;
+        await pause(backoffDelayMs(failures, { baseDelayMs: 200, maxDelayMs: 10_000 }) + 50);
+      } else {
+        failures = 0;
+      }
+    }
+  }
+
+  function pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        wake = undefined;
+        resolve();
+      }
+      wake = done;
+    });
+  }
+
+  async function flushOne(): Promise<"done" | "retry-later"> {
+    const op = pending[0];
+    if (op === undefined) return "done";
+    if (op.request === undefined) {
+      op.request = {
+        clientSequence: lastAckedSequence === undefined ? PROBE_SEQUENCE : lastAckedSequence + 1n,
+        expectedVersion: confirmedVersion,
+        payload: op.payload,
+      };
+      // Write-ahead: once the request may reach the server it must be resent as is. If the
+      // store fails, nothing was sent and the request may be formed again later.
+      try {
+        await persist();
+      } catch {
+        op.request = undefined;
+        return "retry-later";
+      }
+    }
+    const request = op.request;
+    let response: AppendDeltasResponse;
+    try {
+      response = await client.streams.appendDeltas(
+        {
+          stream: info.name,
+          deltas: [{ payload: Buffer.from(request.payload) }],
+          expectedVersion: request.expectedVersion,
+          clientSequence: request.clientSequence,
+        },
+        { signal: closeController.signal },
+      );
+    } catch (error) {
+      return handleAppendFailure(op, ContinuityError.from(error));
+    }
+    setConnected(true);
+    await acknowledge(op, request, response);
+    return "done";
+  }
+
+  async function acknowledge(
+    op: PendingOp,
+    request: NonNullable<PendingOp["request"]>,
+    response: AppendDeltasResponse,
+  ): Promise<void> {
+    const receipt = response.receipts[0];
+    if (receipt === undefined) throw integrity(info.name, "the append answer has no receipt");
+    if (receipt.version === confirmedVersion + 1n) {
+      const expected = deltaHash({ prevHash: headHash, version: receipt.version, encoding: info.encoding, payload: request.payload });
+      if (!bytesEqual(expected, receipt.hash)) {
+        halt(integrity(info.name, `the receipt hash of version ${receipt.version} does not match the delta that was sent`));
+        return;
+      }
+      confirmedState = codec.applyConfirmed(confirmedState, { payload: request.payload, version: receipt.version, own: true, device });
+      confirmedVersion = receipt.version;
+      headHash = new Uint8Array(receipt.hash);
+    } else if (receipt.version > confirmedVersion) {
+      // The write landed after deltas this replica has not seen (a replayed outcome after a
+      // restart): fetch them, the write included, through the verified path.
+      await catchUp(closeController.signal).catch(() => undefined);
+    }
+    // Otherwise the write is already in the confirmed state: a subscription delivered it first.
+    pending = pending.filter((candidate) => candidate !== op);
+    lastAckedSequence = request.clientSequence;
+    lastAcknowledgedVersion = receipt.version;
+    emit("acknowledged", { opId: op.id, version: receipt.version, replayed: response.replayed });
+    changed("acknowledged");
+    await persist();
+  }
+
+  async function handleAppendFailure(op: PendingOp, failure: ContinuityError): Promise<"done" | "retry-later"> {
+    if (closed || isAbortLike(failure.cause)) return "retry-later";
+    if (failure.reason === "VERSION_CONFLICT") {
+      setConnected(true);
+      op.request = undefined;
+      try {
+        await catchUp(closeController.signal);
+      } catch (error) {
+        return transientOrHalt(ContinuityError.from(error));
+      }
+      rebasePending();
+      await persist();
+      return "done";
+    }
+    if (failure.reason === "CLIENT_SEQUENCE_GAP") {
+      setConnected(true);
+      const expected = failure.metadata["expectedSequence"];
+      op.request = undefined;
+      if (expected === undefined || !/^[0-9]+$/.test(expected)) {
+        halt(failure);
+        return "done";
+      }
+      lastAckedSequence = BigInt(expected) - 1n;
+      await persist();
+      return "done";
+    }
+    if (failure.reason === "CLIENT_SEQUENCE_REUSED") {
+      // The sequence was acknowledged for another request: this device's sequence state was
+      // lost (a reinstall with the same device id). Learn the real one from a probe.
+      setConnected(true);
+      op.request = undefined;
+      lastAckedSequence = undefined;
+      await persist();
+      return "done";
+    }
+    if (failure.reason !== undefined && OP_REJECTIONS.has(failure.reason)) {
+      setConnected(true);
+      pending = pending.filter((candidate) => candidate !== op);
+      emit("rejected", { opId: op.id, reason: failure.reason, error: failure });
+      changed("rebase");
+      await persist();
+      return "done";
+    }
+    return transientOrHalt(failure);
+  }
+
+  function transientOrHalt(failure: ContinuityError): "done" | "retry-later" {
+    if (TRANSIENT.has(failure.code) || failure.reason === "TOKEN_EXPIRED") {
+      setConnected(false);
+      return "retry-later";
+    }
+    halt(failure);
+    return "done";
+  }
+
+  function halt(failure: ContinuityError): void {
+    halted = failure;
+    emit("error", failure);
+    emit("status", status());
+    for (const waiter of [...waiters]) waiter();
+  }
+
+  function rebasePending(): void {
+    const { kept, rejected } = codec.rebase(confirmedState, pending);
+    pending = kept;
+    for (const { op, error } of rejected) {
+      const reason = isPatchNotApplicableError(error)
+        ? "PATCH_NOT_APPLICABLE"
+        : isContinuityError(error) && error.reason !== undefined
+          ? error.reason
+          : "CHANGE_FAILED";
+      emit("rejected", { opId: op.id, reason, error });
+    }
+    changed("rebase");
+  }
+
+  async function applyRemote(deltas: readonly Delta[]): Promise<void> {
+    try {
+      applyVerified(deltas, "remote");
+      await persist();
+    } catch (error) {
+      if (error instanceof GapError) {
+        await catchUp(closeController.signal);
+        return;
+      }
+      halt(ContinuityError.from(error));
+    }
+  }
+
+  async function settled(signal?: AbortSignal): Promise<void> {
+    for (;;) {
+      signal?.throwIfAborted();
+      if (halted !== undefined) throw halted;
+      if (pending.length === 0) {
+        const { stream } = await client.streams.getStream({ name: info.name }, signal === undefined ? {} : { signal });
+        if (stream !== undefined && stream.headVersion > confirmedVersion) await catchUp(signal);
+        if (pending.length === 0 && (stream === undefined || stream.headVersion <= confirmedVersion)) {
+          await persistChain;
+          return;
+        }
+        continue;
+      }
+      kick();
+      await new Promise<void>((resolve, reject) => {
+        const done = (): void => {
+          waiters.delete(done);
+          signal?.removeEventListener("abort", aborted);
+          resolve();
+        };
+        const aborted = (): void => {
+          waiters.delete(done);
+          reject(signal?.reason);
+        };
+        waiters.add(done);
+        signal?.addEventListener("abort", aborted, { once: true });
+      });
+    }
+  }
+
+  return {
+    info,
+    confirmed: () => confirmedState,
+    view: () => (viewCache ??= { value: codec.view(confirmedState, pending) }).value,
+    status,
+    start,
+    enqueue,
+    applyRemote,
+    catchUp,
+    rebaseOnSnapshot,
+    kick,
+    settled,
+    async close() {
+      closed = true;
+      closeController.abort();
+      wake?.();
+      await flushing?.catch(() => undefined);
+      await persistChain;
+    },
+  };
+}
+
+class GapError extends Error {
+  override readonly name = "GapError";
+}

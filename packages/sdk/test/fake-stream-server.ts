@@ -1,0 +1,245 @@
+import { createHash } from "node:crypto";
+import { createServer, ServerError, Status, type CallContext, type Server } from "nice-grpc";
+import { ErrorInfo, errorDetailsServerMiddleware, RichServerError } from "nice-grpc-error-details";
+import {
+  StreamServiceDefinition,
+  type AppendDeltasResponse,
+  type Delta,
+  type StreamServiceImplementation,
+} from "../src/gen/continuity/v1/stream_service.js";
+import { TokenServiceDefinition } from "../src/gen/continuity/v1/token_service.js";
+import { ConflictPolicy, DeltaEncoding } from "../src/gen/continuity/v1/types.js";
+import {
+  applyJsonDelta,
+  canonicalJson,
+  deltaHash,
+  genesisHash,
+  INITIAL_JSON_STATE,
+  isMalformedPatchError,
+  isPatchNotApplicableError,
+  parseJsonDocument,
+  snapshotHash,
+  toHex,
+  type JsonValue,
+} from "../src/protocol/index.js";
+
+/**
+ * A deliberately small, in-memory StreamService for unit tests of the SDK's flush loop. It
+ * follows the append rules of the design note (sequence replay, gap, conflict, patch
+ * application) and can fail on purpose — answer UNAVAILABLE after committing, or be "down" —
+ * which the reference server cannot be told to do. Integration tests use the real server.
+ */
+export interface FakeStreamServer {
+  readonly address: string;
+  /** Every stored delta by stream name. */
+  readonly deltas: Map<string, Delta[]>;
+  /** The JSON state at the head of a stream. */
+  headState(name: string): JsonValue;
+  /** While true every call fails with UNAVAILABLE. */
+  down: boolean;
+  /** The next this-many appends commit and then answer UNAVAILABLE, as if the answer was lost. */
+  loseAnswers: number;
+  /** Number of AppendDeltas calls that reached the handler. */
+  appendCalls: number;
+  /** Client sequences per (device, stream) as the server acknowledged them. */
+  readonly sequences: Map<string, bigint>;
+  shutdown(): Promise<void>;
+}
+
+interface FakeStream {
+  name: string;
+  uid: string;
+  type: string;
+  encoding: DeltaEncoding;
+  conflictPolicy: ConflictPolicy;
+  states: JsonValue[];
+  deltas: Delta[];
+  hashes: Uint8Array[];
+}
+
+const SUBJECT = "subjects/s1";
+
+function fail(code: Status, reason: string, metadata: Record<string, string> = {}): never {
+  throw new RichServerError(code, reason, [ErrorInfo.fromPartial({ reason, domain: "continuity.v1", metadata })]);
+}
+
+export async function startFakeStreamServer(): Promise<FakeStreamServer> {
+  const streams = new Map<string, FakeStream>();
+  const outcomes = new Map<string, { fingerprint: string; response: AppendDeltasResponse }>();
+  const sequences = new Map<string, bigint>();
+  const deviceOf = (context: CallContext): string => {
+    const token = context.metadata.get("authorization")?.replace("Bearer ", "") ?? "";
+    return `${SUBJECT}/devices/${token.replace("token-", "")}`;
+  };
+  const find = (name: string): FakeStream => streams.get(name) ?? fail(Status.NOT_FOUND, "STREAM_NOT_FOUND");
+  const toStream = (stream: FakeStream) => ({
+    name: stream.name,
+    uid: stream.uid,
+    type: stream.type,
+    encoding: stream.encoding,
+    conflictPolicy: stream.conflictPolicy,
+    headVersion: BigInt(stream.deltas.length),
+    headHash: Buffer.from(stream.hashes.at(-1) ?? new Uint8Array(32)),
+  });
+
+  const implementation: Partial<StreamServiceImplementation> = {
+    async createStream(request) {
+      const name = `${request.parent}/streams/${request.streamId}`;
+      if (streams.has(name)) fail(Status.ALREADY_EXISTS, "STREAM_ALREADY_EXISTS");
+      const stream: FakeStream = {
+        name,
+        uid: "0b6a2f9e-8a4e-4a53-9b7a-2d4f7c1e9a10".replace("10", String(streams.size).padStart(2, "0")),
+        type: request.stream?.type ?? "",
+        encoding: request.stream?.encoding ?? DeltaEncoding.DELTA_ENCODING_JSON_MERGE_PATCH,
+        conflictPolicy: request.stream?.conflictPolicy ?? ConflictPolicy.CONFLICT_POLICY_REQUIRE_EXPECTED_VERSION,
+        states: [INITIAL_JSON_STATE],
+        deltas: [],
+        hashes: [],
+      };
+      stream.hashes.push(genesisHash({ uid: stream.uid, type: stream.type, encoding: stream.encoding }));
+      streams.set(name, stream);
+      return { stream: toStream(stream) };
+    },
+    async getStream(request) {
+      return { stream: toStream(find(request.name)) };
+    },
+    async appendDeltas(request, context) {
+      server.appendCalls += 1;
+      const stream = find(request.stream);
+      const device = deviceOf(context);
+      const key = `${device}|${stream.name}`;
+      const fingerprint = createHash("sha256")
+        .update(JSON.stringify([request.stream, request.expectedVersion?.toString() ?? null, request.deltas.map((d) => toHex(d.payload))]))
+        .digest("hex");
+      const last = sequences.get(key) ?? 0n;
+      if (request.clientSequence <= last) {
+        const stored = outcomes.get(`${key}|${request.clientSequence}`);
+        if (stored?.fingerprint === fingerprint) return { ...stored.response, replayed: true };
+        fail(Status.FAILED_PRECONDITION, "CLIENT_SEQUENCE_REUSED", { clientSequence: String(request.clientSequence) });
+      }
+      if (request.clientSequence > last + 1n) {
+        fail(Status.FAILED_PRECONDITION, "CLIENT_SEQUENCE_GAP", { expectedSequence: String(last + 1n) });
+      }
+      const head = BigInt(stream.deltas.length);
+      if (request.expectedVersion !== undefined && request.expectedVersion !== head) {
+        fail(Status.ABORTED, "VERSION_CONFLICT", { headVersion: String(head), headHash: toHex(stream.hashes.at(-1)!) });
+      }
+      let state: JsonValue = stream.states.at(-1)!;
+      const payloads: Uint8Array[] = [];
+      for (const [index, delta] of request.deltas.entries()) {
+        try {
+          const document = parseJsonDocument(delta.payload);
+          state = applyJsonDelta(state, stream.encoding, document);
+          payloads.push(canonicalJson(document));
+        } catch (error) {
+          if (isPatchNotApplicableError(error)) fail(Status.FAILED_PRECONDITION, "PATCH_NOT_APPLICABLE", { index: String(index) });
+          if (isMalformedPatchError(error)) fail(Status.INVALID_ARGUMENT, "MALFORMED_PAYLOAD", { index: String(index) });
+          throw error;
+        }
+      }
+      const receipts = payloads.map((payload) => {
+        const version = BigInt(stream.deltas.length + 1);
+        const prevHash = stream.hashes.at(-1)!;
+        const hash = deltaHash({ prevHash, version, encoding: stream.encoding, payload });
+        stream.deltas.push({
+          stream: stream.name,
+          streamUid: stream.uid,
+          version,
+          encoding: stream.encoding,
+          payload: Buffer.from(payload),
+          prevHash: Buffer.from(prevHash),
+          hash: Buffer.from(hash),
+          device,
+          clientSequence: request.clientSequence,
+          batchFirstVersion: head + 1n,
+          batchSize: payloads.length,
+          commitTime: new Date(),
+        });
+        stream.hashes.push(hash);
+        return { version, hash: Buffer.from(hash) };
+      });
+      stream.states.push(state);
+      const response: AppendDeltasResponse = {
+        receipts,
+        headVersion: BigInt(stream.deltas.length),
+        headHash: Buffer.from(stream.hashes.at(-1)!),
+        replayed: false,
+      };
+      sequences.set(key, request.clientSequence);
+      outcomes.set(`${key}|${request.clientSequence}`, { fingerprint, response });
+      if (server.loseAnswers > 0) {
+        server.loseAnswers -= 1;
+        throw new ServerError(Status.UNAVAILABLE, "answer lost on purpose");
+      }
+      return response;
+    },
+    async listDeltas(request) {
+      const stream = find(request.stream);
+      const deltas = stream.deltas.filter((delta) => delta.version > request.afterVersion).slice(0, request.pageSize || 100);
+      return { deltas, nextPageToken: "", headVersion: BigInt(stream.deltas.length) };
+    },
+    async *getSnapshot(request) {
+      const stream = find(request.stream);
+      const version = request.version ?? BigInt(stream.deltas.length);
+      const state = canonicalJson(stream.states[Number(version)]!);
+      const headHash = stream.hashes[Number(version)]!;
+      yield {
+        part: {
+          $case: "header" as const,
+          value: {
+            stream: stream.name,
+            streamUid: stream.uid,
+            version,
+            headHash: Buffer.from(headHash),
+            encoding: stream.encoding,
+            sizeBytes: BigInt(state.length),
+            snapshotHash: Buffer.from(snapshotHash({ streamUid: stream.uid, version, headHash, encoding: stream.encoding, state })),
+          },
+        },
+      };
+      yield { part: { $case: "data" as const, value: Buffer.from(state) } };
+    },
+  };
+
+  const grpcServer: Server = createServer()
+    .use(errorDetailsServerMiddleware)
+    .use(async function* outage(call, context) {
+      if (server.down) throw new ServerError(Status.UNAVAILABLE, "down on purpose");
+      return yield* call.next(call.request, context);
+    });
+  grpcServer.add(TokenServiceDefinition, {
+    async exchangeToken(request) {
+      return {
+        accessToken: `token-${request.deviceId}`,
+        expiresIn: 900,
+        subject: SUBJECT,
+        platform: "platforms/demo-a",
+        device: `${SUBJECT}/devices/${request.deviceId}`,
+        scope: "state.read state.write",
+      };
+    },
+  });
+  const unimplemented = () => {
+    throw new ServerError(Status.UNIMPLEMENTED, "not in the fake");
+  };
+  grpcServer.add(StreamServiceDefinition, {
+    ...Object.fromEntries(Object.keys(StreamServiceDefinition.methods).map((name) => [name, unimplemented])),
+    ...implementation,
+  } as StreamServiceImplementation);
+  const port = await grpcServer.listen("127.0.0.1:0");
+
+  const server: FakeStreamServer = {
+    address: `127.0.0.1:${port}`,
+    deltas: new Map(),
+    headState: (name) => find(name).states.at(-1)!,
+    down: false,
+    loseAnswers: 0,
+    appendCalls: 0,
+    sequences,
+    shutdown: () => grpcServer.shutdown(),
+  };
+  Object.defineProperty(server, "deltas", {
+    get: () => new Map([...streams].map(([name, stream]) => [name, stream.deltas])),
+  });
+  return server;
+}
