@@ -1,0 +1,91 @@
+import { parseArgs } from "node:util";
+import type { ProfileName } from "./harness/define-case.js";
+import { formatCaseLine, formatConsoleSummary } from "./reporters/console.js";
+import { runConformance } from "./run.js";
+
+const USAGE = `continuity-conformance — checks a Continuity server over the wire
+
+  (no target)              spawn the reference server of this repository
+  --spawn '<command>'      spawn your server (env CONTINUITY_LISTEN/DATA_DIR/PLATFORMS/AUDIENCE,
+                           ready line CONTINUITY_LISTENING=host:port on stdout)
+  --target host:port       attach to a running server that trusts fixtures/platforms.json
+  --profile core,identity  profiles you claim (default: ServerInfo.profiles)
+  --known-failures <file>  JSON [{"case": "<id>", "reason": "<why>"}]
+  --report-json <file>     machine-readable report
+  --report-junit <file>    JUnit XML for CI
+  --trace                  print the wire exchange of failing cases
+  --filter <regex>         only cases whose id matches
+  --concurrency <n>        cases in parallel (default 8)
+  --bail                   stop at the first MUST failure
+  --quiet                  print only problems and the summary`;
+
+const PROFILES: readonly ProfileName[] = ["core", "identity", "portability"];
+
+async function main(): Promise<number> {
+  // `pnpm conformance -- --target x` hands the script a literal "--" first; accept both forms.
+  const argv = process.argv.slice(2);
+  const { values } = parseArgs({
+    args: argv[0] === "--" ? argv.slice(1) : argv,
+    options: {
+      target: { type: "string" },
+      spawn: { type: "string" },
+      profile: { type: "string" },
+      "known-failures": { type: "string" },
+      "report-json": { type: "string" },
+      "report-junit": { type: "string" },
+      trace: { type: "boolean", default: false },
+      filter: { type: "string" },
+      concurrency: { type: "string" },
+      bail: { type: "boolean", default: false },
+      quiet: { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const profiles = values.profile?.split(",").map((name) => name.trim()).filter((name) => name !== "");
+  for (const profile of profiles ?? []) {
+    if (!PROFILES.includes(profile as ProfileName)) throw new Error(`unknown profile "${profile}" (known: ${PROFILES.join(", ")})`);
+  }
+  const concurrency = values.concurrency === undefined ? undefined : Number.parseInt(values.concurrency, 10);
+  if (concurrency !== undefined && !(concurrency >= 1)) throw new Error("--concurrency must be a positive integer");
+  const { report, succeeded } = await runConformance({
+    ...(values.target === undefined ? {} : { target: values.target }),
+    ...(values.spawn === undefined ? {} : { spawn: values.spawn }),
+    ...(profiles === undefined ? {} : { profiles: profiles as ProfileName[] }),
+    ...(values["known-failures"] === undefined ? {} : { knownFailuresFile: values["known-failures"] }),
+    ...(values["report-json"] === undefined ? {} : { reportJson: values["report-json"] }),
+    ...(values["report-junit"] === undefined ? {} : { reportJunit: values["report-junit"] }),
+    ...(values.filter === undefined ? {} : { filter: new RegExp(values.filter) }),
+    ...(concurrency === undefined ? {} : { concurrency }),
+    bail: values.bail,
+    onResult(result) {
+      if (!values.quiet || (result.status !== "pass" && result.status !== "skip")) console.log(formatCaseLine(result));
+    },
+  });
+  console.log(formatConsoleSummary(report, { trace: values.trace }));
+  return succeeded ? 0 : 1;
+}
+
+// A case that leaves a promise unobserved is a harness bug; it must not take the whole run
+// (and the server it spawned) down with it.
+process.on("unhandledRejection", (reason) => {
+  console.error(`harness warning: unobserved rejection: ${reason instanceof Error ? reason.message : String(reason)}`);
+});
+
+// Ctrl-C: exit through process "exit" handlers, which stop any server the suite spawned.
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(130));
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    console.error(`conformance run failed: ${error instanceof Error ? error.message : String(error)}`);
+    console.log("0 passed, 0 failed, 0 skipped");
+    process.exitCode = 2;
+  },
+);

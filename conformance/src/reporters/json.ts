@@ -1,0 +1,40 @@
+import type { SuiteReport } from "../runner/run-suite.js";
+import { countStatuses, runSucceeded } from "./summary.js";
+
+/**
+ * The machine-readable report. `requirementsSha256` pins the exact spec requirement set the
+ * run was judged against, so a certificate can be checked later.
+ */
+export function formatJsonReport(report: SuiteReport): string {
+  return `${JSON.stringify(
+    {
+      format: "continuity-conformance-report/1",
+      suiteVersion: report.suiteVersion,
+      requirementsSha256: report.requirementsSha256 ?? null,
+      target: report.target,
+      mode: report.mode,
+      implementation: report.implementation,
+      claimedProfiles: report.claimedProfiles,
+      declaredProfiles: report.declaredProfiles,
+      profileMismatch: report.profileMismatch ?? null,
+      startedAt: report.startedAt,
+      durationMs: report.durationMs,
+      succeeded: runSucceeded(report),
+      counts: countStatuses(report),
+      errors: report.errors,
+      cases: report.results.map((result) => ({
+        id: result.id,
+        status: result.status,
+        level: result.level,
+        profile: result.profile,
+        requirements: result.requirements,
+        durationMs: result.durationMs,
+        message: result.message ?? null,
+        evidence: result.evidence ?? [],
+        trace: result.trace ?? null,
+      })),
+    },
+    null,
+    2,
+  )}\n`;
+}

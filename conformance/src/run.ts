@@ -1,0 +1,113 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { ALL_CASES } from "./cases/index.js";
+import { generatePlatformKeySet, loadFixturePlatformKeySet, writePlatformsFile } from "./fixtures/platform-keys.js";
+import type { ConformanceCase, ProfileName } from "./harness/define-case.js";
+import { formatJsonReport } from "./reporters/json.js";
+import { formatJunitReport } from "./reporters/junit.js";
+import { runSucceeded } from "./reporters/summary.js";
+import { loadKnownFailures, type KnownFailures } from "./runner/known-failures.js";
+import { loadRequirements } from "./runner/requirements.js";
+import { runSuite, type CaseResult, type SuiteReport } from "./runner/run-suite.js";
+import { attachTarget, spawnTarget, type Target } from "./runner/target.js";
+
+/** Root of this repository (the suite lives in `<repo>/conformance`). */
+export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+/** How the reference server is started when no target is given. */
+export const REFERENCE_SERVER = {
+  command: "node --conditions=source --import tsx src/main.ts",
+  cwd: join(REPO_ROOT, "packages", "reference-server"),
+} as const;
+
+/** The audience the suite sets for servers it spawns (runner contract). */
+export const SPAWN_AUDIENCE = "continuity";
+
+/** Everything the CLI can ask for. */
+export interface RunOptions {
+  /** Attach to host:port; exclusive with `spawn`. */
+  readonly target?: string;
+  /** Shell command to spawn; default: the reference server. */
+  readonly spawn?: string;
+  readonly spawnCwd?: string;
+  readonly spawnEnv?: Readonly<Record<string, string>>;
+  readonly profiles?: readonly ProfileName[];
+  readonly knownFailuresFile?: string;
+  /** Known failures given directly (mutant runs pass the baseline's failures). */
+  readonly knownFailures?: KnownFailures;
+  readonly filter?: RegExp;
+  readonly concurrency?: number;
+  readonly bail?: boolean;
+  /** Run cases of this requirement area first (mutant runs reach the likely failure sooner). */
+  readonly priorityArea?: string;
+  readonly reportJson?: string;
+  readonly reportJunit?: string;
+  readonly onResult?: (result: CaseResult) => void;
+}
+
+/** Stable reorder: cases proving a requirement of `area` first, the rest in their usual order. */
+function prioritize(cases: readonly ConformanceCase[], area: string): ConformanceCase[] {
+  const first = (c: ConformanceCase) => c.requirements.some((id) => id.startsWith(`${area}-`));
+  return [...cases.filter(first), ...cases.filter((c) => !first(c))];
+}
+
+/** A finished run. */
+export interface RunOutcome {
+  readonly report: SuiteReport;
+  readonly succeeded: boolean;
+}
+
+/**
+ * Runs the suite end to end: prepares keys and the target, runs every selected case,
+ * writes the requested reports and always stops what it started.
+ */
+export async function runConformance(options: RunOptions): Promise<RunOutcome> {
+  if (options.target !== undefined && options.spawn !== undefined) throw new Error("--target and --spawn are exclusive");
+  const requirements = await loadRequirements();
+  const knownFailures: KnownFailures = new Map([
+    ...(options.knownFailuresFile === undefined ? [] : await loadKnownFailures(options.knownFailuresFile)),
+    ...(options.knownFailures ?? []),
+  ]);
+  let target: Target;
+  let platforms;
+  let scratch: string | undefined;
+  if (options.target !== undefined) {
+    platforms = await loadFixturePlatformKeySet();
+    target = attachTarget(options.target);
+  } else {
+    platforms = await generatePlatformKeySet();
+    scratch = await mkdtemp(join(tmpdir(), "continuity-conformance-"));
+    const platformsFile = join(scratch, "platforms.json");
+    await writePlatformsFile(platforms, platformsFile);
+    target = await spawnTarget({
+      command: options.spawn ?? REFERENCE_SERVER.command,
+      cwd: options.spawnCwd ?? (options.spawn === undefined ? REFERENCE_SERVER.cwd : process.cwd()),
+      platformsFile,
+      audience: SPAWN_AUDIENCE,
+      ...(options.spawnEnv === undefined ? {} : { env: options.spawnEnv }),
+    });
+  }
+  try {
+    const report = await runSuite({
+      target,
+      platforms,
+      audience: options.target === undefined ? SPAWN_AUDIENCE : undefined,
+      claimedProfiles: options.profiles,
+      cases: options.priorityArea === undefined ? ALL_CASES : prioritize(ALL_CASES, options.priorityArea),
+      filter: options.filter,
+      concurrency: options.concurrency ?? 8,
+      knownFailures,
+      requirements,
+      bail: options.bail ?? false,
+      ...(options.onResult === undefined ? {} : { onResult: options.onResult }),
+    });
+    if (options.reportJson !== undefined) await writeFile(options.reportJson, formatJsonReport(report));
+    if (options.reportJunit !== undefined) await writeFile(options.reportJunit, formatJunitReport(report));
+    return { report, succeeded: runSucceeded(report) };
+  } finally {
+    await target.stop();
+    if (scratch !== undefined) await rm(scratch, { recursive: true, force: true });
+  }
+}

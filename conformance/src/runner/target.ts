@@ -1,0 +1,181 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import type { RestartOptions } from "../harness/context.js";
+
+/** The ready line the spawned server prints on stdout (runner contract). */
+export const READY_LINE_PREFIX = "CONTINUITY_LISTENING=";
+
+/** A server under test. `restart` exists only when the suite owns the process. */
+export interface Target {
+  readonly mode: "attach" | "spawn";
+  readonly description: string;
+  address(): string;
+  readonly restart: ((options: RestartOptions) => Promise<void>) | undefined;
+  /** Starts another, independent server of the same implementation (spawn mode only). */
+  readonly spawnSibling: (() => Promise<Target>) | undefined;
+  /** The server's captured stderr/stdout tail, for failure reports. */
+  output(): string;
+  /** True when the spawned process died by itself (a crash). */
+  crashed(): boolean;
+  stop(): Promise<void>;
+}
+
+/** Attach mode: the server runs elsewhere and trusts conformance/fixtures/platforms.json. */
+export function attachTarget(address: string): Target {
+  return {
+    mode: "attach",
+    description: address,
+    address: () => address,
+    restart: undefined,
+    spawnSibling: undefined,
+    output: () => "",
+    crashed: () => false,
+    stop: async () => {},
+  };
+}
+
+/** What spawn mode starts. */
+export interface SpawnOptions {
+  readonly command: string;
+  readonly cwd: string;
+  readonly platformsFile: string;
+  readonly audience: string;
+  /** Extra environment, e.g. CONTINUITY_ALLOW_TEST_FAULTS for mutants. */
+  readonly env?: Readonly<Record<string, string>>;
+  readonly readyTimeoutMs?: number;
+}
+
+const OUTPUT_TAIL_BYTES = 64 * 1024;
+
+/**
+ * Spawn mode: starts the command with the runner contract's environment, waits for the
+ * ready line, and owns the process (and its data directory) until `stop`.
+ */
+export async function spawnTarget(options: SpawnOptions): Promise<Target> {
+  let dataDir = await mkdtemp(join(tmpdir(), "continuity-conformance-data-"));
+  const dataDirs = [dataDir];
+  let child: ChildProcess | undefined;
+  let address = "";
+  let output = "";
+  let expectedExit = false;
+  let crashed = false;
+
+  const append = (text: string): void => {
+    output = (output + text).slice(-OUTPUT_TAIL_BYTES);
+  };
+
+  // If the runner itself dies (a crash, Ctrl-C), the server it started must not outlive it.
+  const killOnExit = (): void => {
+    if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+  };
+  process.on("exit", killOnExit);
+
+  const start = async (): Promise<void> => {
+    expectedExit = false;
+    const proc = spawn(options.command, {
+      shell: true,
+      detached: true,
+      cwd: options.cwd,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: {
+        ...process.env,
+        ...options.env,
+        CONTINUITY_LISTEN: "127.0.0.1:0",
+        CONTINUITY_DATA_DIR: dataDir,
+        CONTINUITY_PLATFORMS: options.platformsFile,
+        CONTINUITY_AUDIENCE: options.audience,
+      },
+    });
+    child = proc;
+    proc.stderr?.setEncoding("utf8").on("data", (text: string) => append(text));
+    const ready = new Promise<string>((resolve, reject) => {
+      const timeoutMs = options.readyTimeoutMs ?? 30_000;
+      const timer = setTimeout(() => reject(new Error(`server printed no ${READY_LINE_PREFIX} line within ${timeoutMs} ms`)), timeoutMs);
+      const lines = createInterface({ input: proc.stdout! });
+      lines.on("line", (line) => {
+        append(`${line}\n`);
+        if (line.startsWith(READY_LINE_PREFIX)) {
+          clearTimeout(timer);
+          resolve(normalizeAddress(line.slice(READY_LINE_PREFIX.length).trim()));
+        }
+      });
+      proc.once("exit", (code, signal) => {
+        clearTimeout(timer);
+        if (!expectedExit) crashed = true;
+        reject(new Error(`server exited before it was ready (code ${code}, signal ${signal})`));
+      });
+      proc.once("error", (error) => {
+        clearTimeout(timer);
+        reject(error);
+      });
+    });
+    try {
+      address = await ready;
+    } catch (error) {
+      await stopProcess("SIGKILL");
+      throw new Error(`${(error as Error).message}\n--- server output ---\n${output}`);
+    }
+  };
+
+  const stopProcess = async (signal: "SIGTERM" | "SIGKILL"): Promise<void> => {
+    const proc = child;
+    child = undefined;
+    if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
+    expectedExit = true;
+    const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
+    killGroup(proc, signal);
+    const timer = setTimeout(() => killGroup(proc, "SIGKILL"), 5_000);
+    await exited;
+    clearTimeout(timer);
+  };
+
+  await start();
+  return {
+    mode: "spawn",
+    description: `spawn: ${options.command}`,
+    address: () => address,
+    async restart(restartOptions) {
+      await stopProcess(restartOptions.kill ? "SIGKILL" : "SIGTERM");
+      if (restartOptions.wipeData) {
+        dataDir = await mkdtemp(join(tmpdir(), "continuity-conformance-data-"));
+        dataDirs.push(dataDir);
+      }
+      await start();
+    },
+    spawnSibling: () => spawnTarget(options),
+    output: () => output,
+    crashed: () => crashed || (child !== undefined && child.exitCode !== null && !expectedExit),
+    async stop() {
+      await stopProcess("SIGTERM");
+      process.off("exit", killOnExit);
+      await Promise.all(dataDirs.map((dir) => rm(dir, { recursive: true, force: true })));
+    },
+  };
+}
+
+function killGroup(proc: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    // The command runs under a shell; signalling the group reaches the server behind it.
+    if (proc.pid !== undefined) process.kill(-proc.pid, signal);
+  } catch {
+    proc.kill(signal);
+  }
+}
+
+/** Servers may print a wildcard host; the suite connects over loopback then. */
+export function normalizeAddress(address: string): string {
+  const match = /^(.*):(\d+)$/.exec(address);
+  if (match === null) throw new Error(`ready line names no host:port: "${address}"`);
+  const host = match[1]!;
+  const wildcard = host === "0.0.0.0" || host === "[::]" || host === "::" || host === "";
+  return `${wildcard ? "127.0.0.1" : host}:${match[2]}`;
+}

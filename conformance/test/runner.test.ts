@@ -1,0 +1,140 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createServer, type Server } from "nice-grpc";
+import { continuity } from "@continuity/sdk/gen";
+import { defineCase } from "../src/harness/define-case.js";
+import { fail } from "../src/harness/expect.js";
+import { generatePlatformKeySet, type PlatformKeySet } from "../src/fixtures/platform-keys.js";
+import { formatConsoleSummary } from "../src/reporters/console.js";
+import { formatJsonReport } from "../src/reporters/json.js";
+import { formatJunitReport } from "../src/reporters/junit.js";
+import { runSucceeded } from "../src/reporters/summary.js";
+import type { RequirementSet } from "../src/runner/requirements.js";
+import { runSuite, type SuiteOptions } from "../src/runner/run-suite.js";
+import { attachTarget } from "../src/runner/target.js";
+
+const v1 = continuity.v1;
+
+// A server that only answers GetServerInfo: enough for the runner, and it lets synthetic
+// cases decide their own outcome so each status path is exercised for real.
+let server: Server;
+let address: string;
+let platforms: PlatformKeySet;
+
+beforeAll(async () => {
+  server = createServer();
+  server.add(v1.ServerInfoServiceDefinition, {
+    async getServerInfo() {
+      return {
+        protocolVersions: ["1"],
+        profiles: [v1.Profile.PROFILE_CORE],
+        limits: { maxDeltaBytes: 65536, maxBatchDeltas: 100, maxBatchBytes: 65536, maxResumePayloadBytes: 4096, maxStreamsPerSubject: 100, maxChunkBytes: 1024, maxSnapshotBytes: 1n << 20n, maxPageSize: 100, maxCheckpointStreams: 16, accessTokenSeconds: 900 },
+        assertionAudience: "continuity",
+        implementation: "runner-test",
+        epoch: "e1",
+      };
+    },
+  });
+  const port = await server.listen("127.0.0.1:0");
+  address = `127.0.0.1:${port}`;
+  platforms = await generatePlatformKeySet();
+});
+
+afterAll(async () => {
+  await server.shutdown();
+});
+
+const requirements: RequirementSet = {
+  byId: new Map([
+    ["GEN-001", { id: "GEN-001", level: "MUST", profile: "core", file: "x.md", section: "s", text: "t" }],
+    ["GEN-020", { id: "GEN-020", level: "SHOULD", profile: "core", file: "x.md", section: "s", text: "t" }],
+  ]),
+  sha256: "ab".repeat(32),
+  path: "memory",
+};
+
+const cases = [
+  defineCase({ id: "demo.passes", requirements: ["GEN-001"], profile: "core", run: async (ctx) => void (await ctx.clients().serverInfo.getServerInfo({})) }),
+  defineCase({ id: "demo.must-fails", requirements: ["GEN-001"], profile: "core", run: async () => fail("server did the wrong thing") }),
+  defineCase({ id: "demo.should-fails", requirements: ["GEN-020"], profile: "core", run: async () => fail("not quite") }),
+  defineCase({ id: "demo.harness-breaks", requirements: ["GEN-001"], profile: "core", run: async () => { throw new TypeError("bug in the case"); } }),
+  defineCase({ id: "demo.identity-only", requirements: ["GEN-001"], profile: "identity", run: async () => fail("must not run") }),
+  defineCase({ id: "demo.known-and-failing", requirements: ["GEN-001"], profile: "core", run: async () => fail("known") }),
+  defineCase({ id: "demo.known-but-passing", requirements: ["GEN-001"], profile: "core", run: async () => {} }),
+  defineCase({ id: "demo.hangs", requirements: ["GEN-001"], profile: "core", timeoutMs: 200, run: () => new Promise(() => {}) }),
+  defineCase({ id: "demo.unary-grpc-error", requirements: ["GEN-001"], profile: "core", run: async (ctx) => void (await ctx.clients().streams.getStream({ name: "x" })) }),
+];
+
+function options(overrides: Partial<SuiteOptions> = {}): SuiteOptions {
+  return {
+    target: attachTarget(address),
+    platforms,
+    audience: undefined,
+    claimedProfiles: undefined,
+    cases,
+    filter: undefined,
+    concurrency: 4,
+    knownFailures: new Map([
+      ["demo.known-and-failing", "tracked upstream"],
+      ["demo.known-but-passing", "was broken once"],
+    ]),
+    requirements,
+    bail: false,
+    ...overrides,
+  };
+}
+
+describe("runSuite", () => {
+  it("gives every case the status its outcome and level call for", async () => {
+    const report = await runSuite(options());
+    const status = Object.fromEntries(report.results.map((r) => [r.id, r.status]));
+    expect(status).toEqual({
+      "demo.passes": "pass",
+      "demo.must-fails": "fail",
+      "demo.should-fails": "warn",
+      "demo.harness-breaks": "error",
+      "demo.identity-only": "skip",
+      "demo.known-and-failing": "expected-fail",
+      "demo.known-but-passing": "unexpected-pass",
+      "demo.hangs": "fail",
+      "demo.unary-grpc-error": "fail",
+    });
+    expect(report.results.find((r) => r.id === "demo.unary-grpc-error")?.trace).toContain("/continuity.v1.StreamService/GetStream");
+    expect(runSucceeded(report)).toBe(false);
+    expect(report.declaredProfiles).toEqual(["core"]);
+  });
+
+  it("fails the run on a stale known-failure entry and on a claimed but undeclared profile", async () => {
+    const report = await runSuite(options({ cases: [cases[0]!], knownFailures: new Map([["demo.removed-long-ago", "old"]]), claimedProfiles: ["core", "identity"] }));
+    expect(report.results.map((r) => r.status)).toEqual(["pass"]);
+    expect(report.errors.some((e) => e.includes("demo.removed-long-ago"))).toBe(true);
+    expect(report.profileMismatch).toContain("identity");
+    expect(runSucceeded(report)).toBe(false);
+  });
+
+  it("succeeds when only passes, warnings, skips and expected failures remain", async () => {
+    const report = await runSuite(options({ cases: [cases[0]!, cases[2]!, cases[4]!, cases[5]!], knownFailures: new Map([["demo.known-and-failing", "tracked"]]) }));
+    expect(runSucceeded(report)).toBe(true);
+    expect(formatConsoleSummary(report, { trace: false }).split("\n").at(-1)).toBe("1 passed, 0 failed, 1 skipped");
+  });
+
+  it("writes reports that name the requirement set and every case", async () => {
+    const report = await runSuite(options({ filter: /^demo\.(passes|must-fails|harness-breaks)$/ }));
+    const json = JSON.parse(formatJsonReport(report)) as { requirementsSha256: string; cases: { id: string; requirements: string[]; status: string }[] };
+    expect(json.requirementsSha256).toBe("ab".repeat(32));
+    expect(json.cases.map((c) => [c.id, c.status])).toEqual([["demo.passes", "pass"], ["demo.must-fails", "fail"], ["demo.harness-breaks", "error"]]);
+    const junit = formatJunitReport(report);
+    expect(junit.startsWith('<?xml version="1.0" encoding="UTF-8"?>')).toBe(true);
+    expect(junit.match(/<testcase /g)).toHaveLength(3);
+    expect(junit).toContain('<failure message="server did the wrong thing" type="MUST">');
+    expect(junit).toMatch(/<testsuites [^>]*failures="1" errors="1"/);
+    // Every opened element is closed: a cheap well-formedness check without an XML parser.
+    for (const tag of ["testsuites", "testsuite", "testcase", "properties"]) {
+      expect(junit.match(new RegExp(`<${tag}[ >]`, "g"))?.length).toBe(junit.match(new RegExp(`</${tag}>`, "g"))?.length);
+    }
+  });
+
+  it("stops at the first MUST failure with bail", async () => {
+    const report = await runSuite(options({ cases: [cases[1]!, ...Array.from({ length: 5 }, (_, i) => defineCase({ id: `demo.later-${i}`, requirements: ["GEN-001"], profile: "core", run: async () => {} }))], concurrency: 1, bail: true }));
+    expect(report.results.map((r) => r.status)).toEqual(["fail", "skip", "skip", "skip", "skip", "skip"]);
+  });
+});
