@@ -1,0 +1,35 @@
+import type { ConformanceCase } from "../harness/define-case.js";
+import { ACCESS_CASES } from "./access.js";
+import { APPEND_CASES } from "./appends.js";
+import { AUTH_CASES } from "./auth.js";
+import { CHECKPOINT_CASES } from "./checkpoints.js";
+import { IDENTITY_CASES } from "./identity.js";
+import { PORTABILITY_CASES } from "./portability.js";
+import { RESOURCE_CASES } from "./resources.js";
+import { ROBUSTNESS_CASES } from "./robustness.js";
+import { SNAPSHOT_CASES } from "./snapshots.js";
+import { STREAM_CASES } from "./streams.js";
+import { SUBSCRIPTION_CASES } from "./subscriptions.js";
+import { VECTOR_CASES } from "./vectors.js";
+
+/** Every case of the suite, in report order. Ids are stable: known-failure files name them. */
+export const ALL_CASES: readonly ConformanceCase[] = [
+  ...AUTH_CASES,
+  ...ACCESS_CASES,
+  ...RESOURCE_CASES,
+  ...STREAM_CASES,
+  ...SNAPSHOT_CASES,
+  ...APPEND_CASES,
+  ...VECTOR_CASES,
+  ...SUBSCRIPTION_CASES,
+  ...CHECKPOINT_CASES,
+  ...IDENTITY_CASES,
+  ...ROBUSTNESS_CASES,
+  ...PORTABILITY_CASES,
+];
+
+const seen = new Set<string>();
+for (const conformanceCase of ALL_CASES) {
+  if (seen.has(conformanceCase.id)) throw new Error(`duplicate case id ${conformanceCase.id}`);
+  seen.add(conformanceCase.id);
+}

@@ -1,0 +1,342 @@
+import type { JsonValue } from "@bufbuild/protobuf";
+import { continuity } from "@continuity/sdk/gen";
+import { TOKEN_EXCHANGE, type CaseContext, type Session } from "../harness/context.js";
+import { defineCase } from "../harness/define-case.js";
+import { check, checkBytes, checkEqual, checkError, fail, Status } from "../harness/expect.js";
+import { genesisHash } from "../harness/hashing.js";
+import { richErrorOf } from "../harness/raw-call.js";
+import { append, createStream, ENCODING, listAllDeltas, POLICY, verifyChain, verifyStreamChain } from "../harness/streams.js";
+import { snapshotHash } from "../harness/hashing.js";
+import { openSubscription } from "../harness/subscription.js";
+import { decodePart, exportRaw, importRaw, recordsDigest, signaturePayload, type BundlePart, type ImportOutcome } from "../portability/bundle.js";
+
+const v1 = continuity.v1;
+type Stream = continuity.v1.Stream;
+
+/** A subject with every kind of record: compacted JSON, opaque, a checkpoint, two platforms. */
+interface PortableSubject {
+  readonly owner: Session;
+  readonly other: Session;
+  /** Every stream, with the session that may read it. */
+  readonly streams: { stream: Stream; reader: Session }[];
+}
+
+async function buildPortableSubject(ctx: CaseContext): Promise<PortableSubject> {
+  const owner = await ctx.session();
+  const progress = await createStream(ctx, owner, { encoding: ENCODING.mergePatch, streamId: "progress" });
+  for (let seq = 1; seq <= 5; seq++) await append(owner, progress.name, [{ [`lesson${seq}`]: "done" }], { clientSequence: seq });
+  await owner.clients.streams.compactStream({ stream: progress.name, horizonVersion: 3n });
+  const canvas = await createStream(ctx, owner, { encoding: ENCODING.opaque, streamId: "canvas", policy: POLICY.strict });
+  await append(owner, canvas.name, [Buffer.from([0, 1, 2]), Buffer.from([255])], { clientSequence: 1, expectedVersion: 0 });
+  const cart = await createStream(ctx, owner, { encoding: ENCODING.jsonPatch, streamId: "cart" });
+  await append(owner, cart.name, [[{ op: "add", path: "/items", value: ["tea"] }]], { clientSequence: 1 });
+  await owner.clients.checkpoints.createCheckpoint({ parent: owner.subject, checkpointId: "portable", streams: [{ stream: progress.name }, { stream: canvas.name }], resume: { activityType: "org.example.lesson", resource: "c", position: "p", fallbackUrl: "", attributes: { k: "v" } } });
+  const { code } = await owner.clients.subjects.createLinkCode({ parent: owner.subject });
+  const accountId = ctx.uniqueId("b");
+  await ctx.clients().subjects.redeemLinkCode({ subjectToken: await ctx.mintAssertion({ platform: ctx.platforms.b, accountId }), code });
+  const other = await ctx.session({ platform: ctx.platforms.b, accountId });
+  const notes = await createStream(ctx, other, { encoding: ENCODING.mergePatch, streamId: "b-notes" });
+  await append(other, notes.name, [{ note: "only platform b may read this" }], { clientSequence: 1 });
+  const fresh = async (s: Stream, reader: Session) => ({ stream: (await reader.clients.streams.getStream({ name: s.name })).stream!, reader });
+  return { owner, other, streams: [await fresh(progress, owner), await fresh(canvas, owner), await fresh(cart, owner), await fresh(notes, other)] };
+}
+
+async function exportBundle(ctx: CaseContext, session: Session): Promise<BundlePart[]> {
+  try {
+    return (await exportRaw(ctx.address(), session.token, session.subject)).map(decodePart);
+  } catch (error) {
+    throw richErrorOf("/continuity.v1.PortabilityService/ExportSubject", error as never);
+  }
+}
+
+function expectImportError(outcome: ImportOutcome, expected: Parameters<typeof checkError>[1], what: string): void {
+  if (outcome.ok) fail(`${what}: the import must fail, but it reported ${outcome.response.recordsImported} records imported`);
+  checkError(richErrorOf("/continuity.v1.PortabilityService/ImportBundle", outcome.error), expected, what);
+}
+
+function expectImported(outcome: ImportOutcome, what: string): continuity.v1.ImportBundleResponse {
+  if (!outcome.ok) {
+    const rich = richErrorOf("/continuity.v1.PortabilityService/ImportBundle", outcome.error);
+    fail(`${what}: unexpected ${Status[rich.code]} ${rich.details} ${JSON.stringify(rich.extra)}`);
+  }
+  return outcome.response;
+}
+
+/** Checks a bundle against the subject it came from (PORT-001 to PORT-006, PORT-010). */
+async function verifyBundle(parts: readonly BundlePart[], subject: PortableSubject): Promise<void> {
+  check(parts.length >= 2, `a bundle needs a manifest and a trailer, got ${parts.length} messages`);
+  const [first, last] = [parts[0]!, parts.at(-1)!];
+  if (first.decoded.part?.$case !== "manifest") return fail("the first message of a bundle must be the manifest");
+  if (last.decoded.part?.$case !== "trailer") return fail("the last message of a bundle must be the trailer");
+  const middle = parts.slice(1, -1);
+  for (const part of middle) check(part.decoded.part?.$case === "record", `messages between manifest and trailer must be records, got ${part.decoded.part?.$case}`);
+  const manifest = first.decoded.part.value;
+  const trailer = last.decoded.part.value;
+  checkEqual(manifest.formatVersion, 1, "BundleManifest.format_version");
+  const expectedSummaries = [...subject.streams]
+    .map(({ stream }) => [stream.uid, stream.name.split("/").pop(), stream.type, stream.headVersion, Buffer.from(stream.headHash).toString("hex"), stream.horizonVersion, stream.headVersion - stream.horizonVersion])
+    .sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+  const summaries = manifest.streams
+    .map((s) => [s.streamUid, s.streamId, s.type, s.headVersion, s.headHash.toString("hex"), s.horizonVersion, s.deltaCount])
+    .sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+  checkEqual(summaries, expectedSummaries, "manifest stream summaries (the whole subject, every platform's streams)");
+
+  const records = middle.map((part) => (part.decoded.part as { $case: "record"; value: continuity.v1.BundleRecord }).value);
+  let index = 0;
+  const byUid = [...subject.streams].sort((a, b) => Buffer.compare(Buffer.from(a.stream.uid), Buffer.from(b.stream.uid)));
+  for (const { stream, reader } of byUid) {
+    const streamRecord = records[index++]?.record;
+    if (streamRecord?.$case !== "stream" || streamRecord.value.uid !== stream.uid) fail(`record ${index}: expected the stream record of ${stream.uid}`);
+    let startHash: Uint8Array = genesisHash(stream);
+    if (stream.horizonVersion > 0n) {
+      const snapshot = records[index++]?.record;
+      if (snapshot?.$case !== "snapshot") return fail(`record ${index}: expected the snapshot of ${stream.uid} at its horizon`);
+      const header = snapshot.value.header!;
+      checkEqual([header.stream, header.streamUid, header.version], ["", stream.uid, stream.horizonVersion], "BundleSnapshot header (stream name empty)");
+      checkBytes(header.snapshotHash, snapshotHash({ streamUid: stream.uid, version: header.version, headHash: header.headHash, encoding: header.encoding, state: snapshot.value.state }), "BundleSnapshot snapshot_hash (recomputed)");
+      checkBytes(header.headHash, stream.horizonHash, "BundleSnapshot head_hash is the horizon hash");
+      startHash = header.headHash;
+    }
+    const deltas: continuity.v1.Delta[] = [];
+    while (records[index]?.record?.$case === "delta") deltas.push((records[index++]!.record as { value: continuity.v1.Delta }).value);
+    verifyChain(stream, deltas, stream.horizonVersion, startHash);
+    const listed = await listAllDeltas(reader, stream.name, stream.horizonVersion);
+    checkEqual(deltas.map((d) => [d.version, d.payload.toString("hex"), d.hash.toString("hex")]), listed.map((d) => [d.version, d.payload.toString("hex"), d.hash.toString("hex")]), `delta records of ${stream.uid} vs ListDeltas`);
+  }
+  const kinds = records.slice(index).map((r) => r.record?.$case);
+  const order = ["checkpoint", "accountLink", "device", "grant"];
+  checkEqual(kinds, [...kinds].sort((a, b) => order.indexOf(a ?? "") - order.indexOf(b ?? "")), "after the streams: checkpoints, account links, devices, grants");
+  check(kinds.includes("checkpoint") && kinds.filter((k) => k === "accountLink").length === 2, "the bundle carries the checkpoint and both account links");
+
+  checkEqual(trailer.recordCount, BigInt(middle.length), "BundleTrailer.record_count");
+  const digest = recordsDigest(middle.map((part) => part.json as JsonValue));
+  checkBytes(trailer.recordsDigest, digest, "BundleTrailer.records_digest (recomputed over proto3 JSON records)");
+  const segments = trailer.signature.split(".");
+  checkEqual(segments.length, 3, "the signature is a compact JWS");
+  const header = JSON.parse(Buffer.from(segments[0]!, "base64url").toString("utf8")) as { alg?: string; typ?: string; kid?: string };
+  check(["ES256", "EdDSA", "RS256"].includes(header.alg ?? ""), `signature alg ${header.alg} must be ES256, EdDSA or RS256`);
+  checkEqual(header.typ, "continuity-bundle+jws", "signature typ");
+  check(typeof header.kid === "string" && header.kid !== "", "the signature header names its kid");
+  const payload = Buffer.from(segments[1]!, "base64url");
+  const expected = signaturePayload(first.json as JsonValue, trailer.recordCount, digest);
+  if (!payload.equals(expected)) fail(`signature payload: expected ${expected.toString("utf8").slice(0, 300)}, got ${payload.toString("utf8").slice(0, 300)}`);
+}
+
+async function verifyImported(target: Session, parts: readonly BundlePart[]): Promise<void> {
+  const manifest = (parts[0]!.decoded.part as { value: continuity.v1.BundleManifest }).value;
+  for (const summary of manifest.streams) {
+    const name = `${target.subject}/streams/${summary.streamId}`;
+    const { stream } = await target.clients.streams.getStream({ name });
+    checkEqual([stream?.uid, stream?.type, stream?.horizonVersion, stream?.headVersion, Buffer.from(stream?.headHash ?? []).toString("hex")], [summary.streamUid, summary.type, summary.horizonVersion, summary.headVersion, summary.headHash.toString("hex")], `imported stream ${summary.streamId}`);
+    await verifyStreamChain(target, name);
+  }
+}
+
+/** Bundles and their import. */
+export const PORTABILITY_CASES = [
+  defineCase({
+    id: "portability.export-is-complete-and-verifiable",
+    requirements: ["PORT-001", "PORT-002", "PORT-003", "PORT-004", "PORT-005", "PORT-006", "PORT-010"],
+    profile: "portability",
+    timeoutMs: 60_000,
+    async run(ctx) {
+      const subject = await buildPortableSubject(ctx);
+      await verifyBundle(await exportBundle(ctx, subject.owner), subject);
+    },
+  }),
+  defineCase({
+    id: "portability.import-round-trip-and-idempotent",
+    requirements: ["PORT-020", "PORT-021", "PORT-025", "PORT-011"],
+    profile: "portability",
+    timeoutMs: 60_000,
+    async run(ctx) {
+      const subject = await buildPortableSubject(ctx);
+      const parts = await exportBundle(ctx, subject.owner);
+      const bytes = parts.map((p) => p.bytes);
+      const target = await ctx.session();
+      expectImportError(await importRaw(ctx.address(), target.token, bytes), { code: Status.FAILED_PRECONDITION, reason: "ACCOUNT_LINKED_ELSEWHERE" }, "importing a bundle whose accounts are linked to a live subject");
+      const trailer = (parts.at(-1)!.decoded.part as { value: continuity.v1.BundleTrailer }).value;
+      const withTrailer = (t: continuity.v1.BundleTrailer) => [...bytes.slice(0, -1), Buffer.from(v1.ExportSubjectResponse.encode({ part: { $case: "trailer", value: t } }).finish())];
+      // Erased, the source no longer holds the accounts; only the trailer can fail now.
+      await subject.owner.clients.subjects.deleteSubject({ name: subject.owner.subject });
+      const other = await ctx.session();
+      expectImportError(await importRaw(ctx.address(), other.token, withTrailer({ ...trailer, recordCount: trailer.recordCount + 1n })), { code: Status.INVALID_ARGUMENT, reason: "INVALID_FIELD", fieldViolations: ["trailer.record_count"] }, "a trailer with the wrong record count");
+      const flipped = Buffer.from(trailer.recordsDigest);
+      flipped[0] = flipped[0]! ^ 0xff;
+      expectImportError(await importRaw(ctx.address(), other.token, withTrailer({ ...trailer, recordsDigest: flipped })), { code: Status.INVALID_ARGUMENT, reason: "INVALID_FIELD", fieldViolations: ["trailer.records_digest"] }, "a trailer with the wrong records digest");
+      // A failed import may keep what it stored (GEN-011), the source's account links included.
+      await other.clients.subjects.deleteSubject({ name: other.subject });
+      const fresh = await ctx.session();
+      const first = expectImported(await importRaw(ctx.address(), fresh.token, bytes), "importing the bundle after the source subject was erased");
+      checkEqual(first.subject, fresh.subject, "ImportBundleResponse.subject is the token's subject");
+      checkEqual(first.recordsImported + first.recordsSkipped, trailer.recordCount, "records imported + skipped");
+      await verifyImported(fresh, parts);
+      const again = expectImported(await importRaw(ctx.address(), fresh.token, bytes), "importing the same bundle again");
+      checkEqual([again.recordsImported, again.recordsSkipped], [0n, trailer.recordCount], "a repeated import stores nothing");
+      await verifyImported(fresh, parts);
+    },
+  }),
+  defineCase({
+    id: "portability.import-resumes-after-interruption",
+    requirements: ["PORT-022"],
+    profile: "portability",
+    timeoutMs: 60_000,
+    async run(ctx) {
+      const subject = await buildPortableSubject(ctx);
+      const parts = await exportBundle(ctx, subject.owner);
+      await subject.owner.clients.subjects.deleteSubject({ name: subject.owner.subject });
+      const target = await ctx.session();
+      const half = Math.ceil(parts.length / 2);
+      const interrupted = await importRaw(ctx.address(), target.token, parts.map((p) => p.bytes), { cancelAfter: half });
+      check(!interrupted.ok, "an import cancelled half way must not report success");
+      const resumed = expectImported(await importRaw(ctx.address(), target.token, parts.map((p) => p.bytes)), "sending the whole bundle again");
+      const count = (parts.at(-1)!.decoded.part as { value: continuity.v1.BundleTrailer }).value.recordCount;
+      checkEqual(resumed.recordsImported + resumed.recordsSkipped, count, "records imported + skipped after resuming");
+      await verifyImported(target, parts);
+    },
+  }),
+  defineCase({
+    id: "portability.import-verifies-chain-and-ids",
+    requirements: ["PORT-023", "PORT-024"],
+    profile: "portability",
+    timeoutMs: 60_000,
+    async run(ctx) {
+      const subject = await buildPortableSubject(ctx);
+      const parts = await exportBundle(ctx, subject.owner);
+      await subject.owner.clients.subjects.deleteSubject({ name: subject.owner.subject });
+      // Tamper with one delta payload and re-seal the trailer, so only the chain can tell.
+      const tampered = parts.map((part) => {
+        const record = part.decoded.part?.$case === "record" ? part.decoded.part.value.record : undefined;
+        if (record?.$case !== "delta" || record.value.encoding !== ENCODING.opaque) return part;
+        const forged = { ...record.value, payload: Buffer.concat([record.value.payload, Buffer.from([7])]) };
+        return decodePart(Buffer.from(v1.ExportSubjectResponse.encode({ part: { $case: "record", value: { record: { $case: "delta", value: forged } } } }).finish()));
+      });
+      const middle = tampered.slice(1, -1);
+      const trailer = (parts.at(-1)!.decoded.part as { value: continuity.v1.BundleTrailer }).value;
+      const resealed = Buffer.from(v1.ExportSubjectResponse.encode({ part: { $case: "trailer", value: { ...trailer, recordsDigest: recordsDigest(middle.map((p) => p.json as JsonValue)) } } }).finish());
+      const target = await ctx.session();
+      expectImportError(await importRaw(ctx.address(), target.token, [...tampered.slice(0, -1).map((p) => p.bytes), resealed]), { code: Status.INVALID_ARGUMENT, reason: "INVALID_FIELD" }, "a bundle whose opaque delta breaks the hash chain");
+      const { streams } = await target.clients.streams.listStreams({ parent: target.subject, pageSize: 0, pageToken: "", type: "" });
+      const canvas = streams.find((s) => s.name.endsWith("/streams/canvas"));
+      check(canvas === undefined || canvas.headVersion < 2n, "the broken delta must not be stored");
+      await target.clients.subjects.deleteSubject({ name: target.subject });
+      const taken = await ctx.session();
+      await createStream(ctx, taken, { streamId: "cart" });
+      expectImportError(await importRaw(ctx.address(), taken.token, parts.map((p) => p.bytes)), { code: Status.ALREADY_EXISTS, reason: "STREAM_ALREADY_EXISTS" }, "a bundle whose stream id is taken by another stream");
+    },
+  }),
+  defineCase({
+    id: "portability.needs-identity-manage",
+    requirements: ["PORT-006", "PORT-026"],
+    profile: "portability",
+    async run(ctx) {
+      const full = await ctx.session();
+      const limited = await ctx.session({ accountId: full.accountId, scope: "state.read state.write" });
+      const exported = await exportRaw(ctx.address(), limited.token, limited.subject).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      if (exported === undefined) fail("ExportSubject without identity.manage must fail");
+      checkError(richErrorOf("/continuity.v1.PortabilityService/ExportSubject", exported as never), { code: Status.PERMISSION_DENIED, reason: "SCOPE_INSUFFICIENT", metadata: { scope: "identity.manage" } }, "ExportSubject without identity.manage");
+      const parts = await exportBundle(ctx, full);
+      expectImportError(await importRaw(ctx.address(), limited.token, parts.map((p) => p.bytes)), { code: Status.PERMISSION_DENIED, reason: "SCOPE_INSUFFICIENT", metadata: { scope: "identity.manage" } }, "ImportBundle without identity.manage");
+    },
+  }),
+  defineCase({
+    id: "portability.live-migration-loses-nothing",
+    requirements: ["PORT-030", "PORT-031", "PORT-032", "PORT-033"],
+    profile: "portability",
+    needs: ["second-server"],
+    timeoutMs: 90_000,
+    async run(ctx) {
+      const source = await ctx.session();
+      const stream = await createStream(ctx, source, { encoding: ENCODING.mergePatch, streamId: "moving" });
+      for (let seq = 1; seq <= 20; seq++) await append(source, stream.name, [{ n: seq }], { clientSequence: seq });
+      const watcher = openSubscription(source, "", ctx.signal);
+      await watcher.expectEvent("ready");
+      const second = await ctx.startSecondServer();
+      const targetExchange = await second.clients().tokens.exchangeToken({ grantType: TOKEN_EXCHANGE.grantType, subjectToken: await ctx.mintAssertion({ platform: source.platform, accountId: source.accountId }), subjectTokenType: TOKEN_EXCHANGE.subjectTokenType, scope: "", deviceId: source.deviceId, deviceDisplayName: "" });
+      const target = second.clients(targetExchange.accessToken);
+      // Keep writing on the source while it migrates: every acknowledged write must arrive.
+      let lastAcknowledged: continuity.v1.AppendDeltasResponse | undefined;
+      let moved = false;
+      const writer = (async () => {
+        for (let seq = 21; seq <= 2000 && !moved; seq++) {
+          try {
+            lastAcknowledged = await append(source, stream.name, [{ n: seq }], { clientSequence: seq });
+          } catch (error) {
+            checkError(error, { code: Status.FAILED_PRECONDITION, reason: "SUBJECT_MOVED", metadataKeys: ["target", "subject"] }, "a write on the source during the switch");
+            moved = true;
+          }
+        }
+      })();
+      try {
+        const { migration } = await target.portability.createMigration({ parent: targetExchange.subject, source: ctx.address(), sourceAccessToken: source.token });
+        check(migration !== undefined && migration.state !== v1.MigrationState.MIGRATION_STATE_UNSPECIFIED && migration.state !== v1.MigrationState.MIGRATION_STATE_FAILED, `CreateMigration must return a running migration, got ${migration?.state} ${migration?.error}`);
+        let state: continuity.v1.MigrationState = migration.state;
+        const deadline = Date.now() + 60_000;
+        while (state !== v1.MigrationState.MIGRATION_STATE_COMPLETED) {
+          if (state === v1.MigrationState.MIGRATION_STATE_FAILED || Date.now() > deadline) fail(`the migration did not complete (state ${state})`);
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          const read = await target.portability.getMigration({ name: migration.name });
+          state = read.migration?.state ?? v1.MigrationState.MIGRATION_STATE_UNSPECIFIED;
+          if (read.migration?.state === v1.MigrationState.MIGRATION_STATE_FAILED) fail(`the migration failed: ${read.migration.error}`);
+        }
+      } finally {
+        moved = true;
+        await writer;
+      }
+      const redirect = { code: Status.FAILED_PRECONDITION, reason: "SUBJECT_MOVED", metadataKeys: ["target", "subject"] } as const;
+      await expectErrorOf(source.clients.streams.getStream({ name: stream.name }), redirect, "the source after the switch");
+      await expectErrorOf(ctx.session({ accountId: source.accountId }), redirect, "a token exchange on the source after the switch");
+      checkError(await watcher.ended(), redirect, "an open subscription on the source after the switch");
+      watcher.close();
+      const { stream: moved2 } = await target.streams.getStream({ name: `${targetExchange.subject}/streams/moving` });
+      checkEqual(moved2?.uid, stream.uid, "the stream keeps its uid on the target");
+      if (lastAcknowledged !== undefined) {
+        checkEqual(moved2?.headVersion, lastAcknowledged.headVersion, "the target's head is the last write the source acknowledged");
+        checkBytes(moved2?.headHash, lastAcknowledged.headHash, "the target's head hash");
+      }
+    },
+  }),
+  defineCase({
+    id: "portability.failed-migration-leaves-source-serving",
+    requirements: ["PORT-034"],
+    profile: "portability",
+    needs: ["second-server"],
+    timeoutMs: 60_000,
+    async run(ctx) {
+      const source = await ctx.session();
+      const stream = await createStream(ctx, source);
+      const second = await ctx.startSecondServer();
+      const targetExchange = await second.clients().tokens.exchangeToken({ grantType: TOKEN_EXCHANGE.grantType, subjectToken: await ctx.mintAssertion({ platform: source.platform, accountId: source.accountId }), subjectTokenType: TOKEN_EXCHANGE.subjectTokenType, scope: "", deviceId: source.deviceId, deviceDisplayName: "" });
+      const target = second.clients(targetExchange.accessToken);
+      const { migration } = await target.portability.createMigration({ parent: targetExchange.subject, source: ctx.address(), sourceAccessToken: "not-a-token" }).catch(() => ({ migration: undefined }));
+      if (migration !== undefined) {
+        let current = migration;
+        const deadline = Date.now() + 30_000;
+        while (current.state !== v1.MigrationState.MIGRATION_STATE_FAILED) {
+          if (current.state === v1.MigrationState.MIGRATION_STATE_COMPLETED || Date.now() > deadline) fail(`a migration with an invalid source token must fail, got state ${current.state}`);
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          current = (await target.portability.getMigration({ name: migration.name })).migration!;
+        }
+        check(current.error !== "", "Migration.error must say why it failed");
+      } else {
+        ctx.note("CreateMigration refused the invalid source token up front");
+      }
+      const { stream: still } = await source.clients.streams.getStream({ name: stream.name });
+      checkEqual(still?.uid, stream.uid, "the source still serves the subject");
+      await append(source, stream.name, [{ after: "failed migration" }], { clientSequence: 1 });
+    },
+  }),
+];
+
+async function expectErrorOf(call: Promise<unknown>, expected: Parameters<typeof checkError>[1], what: string): Promise<void> {
+  try {
+    await call;
+  } catch (error) {
+    checkError(error, expected, what);
+    return;
+  }
+  fail(`${what}: expected ${Status[expected.code]} / ${String(expected.reason)}, but the call succeeded`);
+}

@@ -1,0 +1,193 @@
+import { defineCase } from "../harness/define-case.js";
+import { check, checkEqual, checkError, fail, Status } from "../harness/expect.js";
+import { append, createStream } from "../harness/streams.js";
+import { openSubscription } from "../harness/subscription.js";
+import { v1 } from "../harness/clients.js";
+
+/** The live feed: ready/reset, batches as one event, resumption without gap or duplicate. */
+export const SUBSCRIPTION_CASES = [
+  defineCase({
+    id: "subscription.ready-and-batch-as-one-event",
+    requirements: ["SUB-001", "SUB-002", "SUB-008", "SUB-010", "SUB-012", "SUB-013", "APPEND-032", "GEN-004", "GEN-013"],
+    profile: "core",
+    async run(ctx) {
+      const session = await ctx.session();
+      const sub = openSubscription(session, "", ctx.signal);
+      try {
+        const ready = await sub.expectEvent("ready");
+        check(ready.cursor !== "", "ready must carry a cursor");
+        const { epoch } = await session.clients.serverInfo.getServerInfo({});
+        checkEqual(ready.event.value.epoch, epoch, "ready.epoch equals ServerInfo.epoch");
+        const stream = await createStream(ctx, session);
+        const created = await sub.expectEvent("streamCreated");
+        checkEqual(created.event.value.stream?.uid, stream.uid, "StreamCreated.stream");
+        const batch = await append(session, stream.name, [{ a: 1 }, { b: 2 }, { c: 3 }], { clientSequence: 1 });
+        const appended = await sub.expectEvent("deltasAppended");
+        checkEqual(appended.event.value.deltas.map((d) => d.version), batch.receipts.map((r) => r.version), "one DeltasAppended event holds the whole batch");
+        checkEqual(appended.event.value.deltas.map((d) => [d.batchFirstVersion, d.batchSize]), [[1n, 3], [1n, 3], [1n, 3]], "batch fields in the event");
+        await append(session, stream.name, [{ d: 4 }], { clientSequence: 2 });
+        const next = await sub.expectEvent("deltasAppended");
+        checkEqual(next.event.value.deltas.map((d) => d.version), [4n], "the next batch is its own event");
+        await session.clients.streams.deleteStream({ name: stream.name });
+        const deleted = await sub.expectEvent("streamDeleted");
+        checkEqual(deleted.event.value.streamUid, stream.uid, "StreamDeleted.stream_uid");
+        for (const message of sub.received) check(message.cursor !== "", "every message must carry a cursor");
+      } finally {
+        sub.close();
+      }
+    },
+  }),
+  defineCase({
+    id: "subscription.resume-no-gap-no-duplicate",
+    requirements: ["SUB-003", "SUB-009", "SUB-011", "SUB-007"],
+    profile: "core",
+    async run(ctx) {
+      const session = await ctx.session();
+      const stream = await createStream(ctx, session);
+      const first = openSubscription(session, "", ctx.signal);
+      let seq = 1;
+      const cursors: string[] = [];
+      try {
+        await first.expectEvent("ready");
+        for (; seq <= 4; seq++) {
+          await append(session, stream.name, [{ n: seq }], { clientSequence: seq });
+          const event = await first.expectEvent("deltasAppended");
+          cursors.push(event.cursor);
+        }
+      } finally {
+        first.close();
+      }
+      // Written while nobody listened; a resumed subscription must deliver them too.
+      for (; seq <= 6; seq++) await append(session, stream.name, [{ n: seq }], { clientSequence: seq });
+      for (const [index, cursor] of cursors.entries()) {
+        const resumed = openSubscription(session, cursor, ctx.signal);
+        try {
+          const ready = await resumed.expectEvent("ready");
+          checkEqual(ready.cursor, cursor, "ready.cursor of a resumed subscription equals the given cursor");
+          const versions: bigint[] = [];
+          while (versions.length < 6 - (index + 1)) {
+            const event = await resumed.expectEvent("deltasAppended");
+            versions.push(...event.event.value.deltas.map((d) => d.version));
+          }
+          const expected = Array.from({ length: 6 - (index + 1) }, (_, i) => BigInt(index + 2 + i));
+          checkEqual(versions, expected, `versions delivered after the cursor of version ${index + 1}`);
+          await resumed.expectQuiet(200);
+        } finally {
+          resumed.close();
+        }
+      }
+    },
+  }),
+  defineCase({
+    id: "subscription.garbage-cursor-invalid",
+    requirements: ["SUB-004"],
+    profile: "core",
+    async run(ctx) {
+      const session = await ctx.session();
+      for (const cursor of ["not-a-cursor", "%%%", "\u0000\u0001", "A".repeat(40)]) {
+        const sub = openSubscription(session, cursor, ctx.signal);
+        try {
+          const error = await sub.ended();
+          if (error === undefined) fail(`cursor ${JSON.stringify(cursor)} must fail the call`);
+          checkError(error, { code: Status.INVALID_ARGUMENT, reason: "INVALID_CURSOR" }, `Subscribe with garbage cursor ${JSON.stringify(cursor.slice(0, 20))}`);
+          checkEqual(sub.received.length, 0, "messages sent before INVALID_CURSOR");
+        } finally {
+          sub.close();
+        }
+      }
+    },
+  }),
+  defineCase({
+    id: "subscription.other-epoch-cursor-resets",
+    requirements: ["SUB-005", "SUB-007", "SUB-008"],
+    profile: "core",
+    needs: ["restart"],
+    exclusive: true,
+    timeoutMs: 60_000,
+    async run(ctx) {
+      let session = await ctx.session();
+      const stream = await createStream(ctx, session);
+      const sub = openSubscription(session, "", ctx.signal);
+      let oldCursor: string;
+      try {
+        await sub.expectEvent("ready");
+        await append(session, stream.name, [{ a: 1 }], { clientSequence: 1 });
+        oldCursor = (await sub.expectEvent("deltasAppended")).cursor;
+      } finally {
+        sub.close();
+      }
+      // A wiped store is a new epoch: the old cursor must get one typed reset, never silence.
+      await ctx.restartServer({ wipeData: true, kill: false });
+      session = await ctx.session();
+      const reset = openSubscription(session, oldCursor, ctx.signal);
+      let resetCursor: string;
+      try {
+        const first = await reset.nextEvent();
+        if (first.event?.$case !== "reset") fail(`a cursor of another epoch must be answered with reset, got ${first.event?.$case ?? "nothing"}`);
+        checkEqual(first.event.value.reason, v1.ResetReason.RESET_REASON_EPOCH_CHANGED, "reset reason");
+        const { epoch } = await session.clients.serverInfo.getServerInfo({});
+        checkEqual(first.event.value.epoch, epoch, "reset.epoch equals the new ServerInfo.epoch");
+        resetCursor = first.cursor;
+        const fresh = await createStream(ctx, session);
+        const created = await reset.expectEvent("streamCreated");
+        checkEqual(created.event.value.stream?.uid, fresh.uid, "events after a reset follow it");
+      } finally {
+        reset.close();
+      }
+      const again = openSubscription(session, resetCursor, ctx.signal);
+      try {
+        await again.expectEvent("ready", { skipOthers: false });
+      } finally {
+        again.close();
+      }
+    },
+  }),
+  defineCase({
+    id: "subscription.heartbeat-carries-cursor",
+    requirements: ["SUB-020", "SUB-022", "SUB-021"],
+    profile: "core",
+    timeoutMs: 20_000,
+    async run(ctx) {
+      const session = await ctx.session();
+      const sub = openSubscription(session, "", ctx.signal, 1);
+      try {
+        await sub.expectEvent("ready");
+        const beat = await sub.next(3_500);
+        if (beat.event?.$case !== "heartbeat") fail(`expected a heartbeat within heartbeat_seconds, got ${beat.event?.$case}`);
+        check(beat.event.value.serverTime !== undefined, "Heartbeat.server_time must be set");
+        check(beat.cursor !== "", "a heartbeat must carry a cursor");
+      } finally {
+        sub.close();
+      }
+      const bad = openSubscription(session, "", ctx.signal, 301);
+      try {
+        checkError(await bad.ended(), { code: Status.INVALID_ARGUMENT, reason: "INVALID_FIELD", fieldViolations: ["heartbeat_seconds"] }, "heartbeat_seconds 301");
+      } finally {
+        bad.close();
+      }
+    },
+  }),
+  defineCase({
+    id: "subscription.needs-device-bound-token",
+    requirements: ["SUB-050"],
+    profile: "core",
+    async run(ctx) {
+      const owner = await ctx.session();
+      const unbound = await ctx.session({ accountId: owner.accountId, deviceId: null });
+      const sub = openSubscription(unbound, "", ctx.signal);
+      try {
+        checkError(await sub.ended(), { code: Status.FAILED_PRECONDITION, reason: "DEVICE_REQUIRED" }, "Subscribe with an unbound token");
+      } finally {
+        sub.close();
+      }
+    },
+  }),
+  defineCase({
+    id: "subscription.expired-cursor-resets",
+    requirements: ["SUB-006"],
+    profile: "core",
+    async run(ctx) {
+      ctx.skip("a client cannot make a server discard retained events; SUB-006 needs a server-side retention hook to test");
+    },
+  }),
+];

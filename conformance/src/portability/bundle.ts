@@ -1,0 +1,129 @@
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { createFileRegistry, fromBinary, toJson, type DescMessage, type JsonValue } from "@bufbuild/protobuf";
+import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
+import * as grpc from "@grpc/grpc-js";
+import { continuity } from "@continuity/sdk/gen";
+import { canonicalJson } from "../harness/hashing.js";
+
+// The proto3 JSON form the records digest commits to (portability.md) is produced from the
+// exact bytes the server sent, through a descriptor-driven codec, so that nothing is lost to a
+// generated type's mapping (e.g. sub-millisecond timestamps in a Date). The descriptor set is
+// built from proto/ with `buf build --as-file-descriptor-set`; test/descriptor.test.ts keeps
+// it fresh.
+const registry = createFileRegistry(fromBinary(FileDescriptorSetSchema, readFileSync(new URL("./continuity-v1.binpb", import.meta.url))));
+
+function message(typeName: string): DescMessage {
+  const desc = registry.getMessage(typeName);
+  if (desc === undefined) throw new Error(`descriptor set lacks ${typeName}`);
+  return desc;
+}
+
+const EXPORT_RESPONSE = message("continuity.v1.ExportSubjectResponse");
+const BUNDLE_RECORD = message("continuity.v1.BundleRecord");
+const BUNDLE_MANIFEST = message("continuity.v1.BundleManifest");
+
+/** One part of a bundle: its exact bytes and its decoded forms. */
+export interface BundlePart {
+  /** The ExportSubjectResponse bytes; also a valid ImportBundleRequest (same field numbers). */
+  readonly bytes: Buffer;
+  readonly decoded: continuity.v1.ExportSubjectResponse;
+  /** proto3 JSON of the record or manifest inside, per the portability.md rules. */
+  readonly json: JsonValue | undefined;
+}
+
+/** Decodes one raw ExportSubjectResponse. */
+export function decodePart(bytes: Buffer): BundlePart {
+  const decoded = continuity.v1.ExportSubjectResponse.decode(bytes);
+  const generic = fromBinary(EXPORT_RESPONSE, bytes) as unknown as { part: { case: string | undefined; value: unknown } };
+  let json: JsonValue | undefined;
+  if (generic.part.case === "record") json = toJson(BUNDLE_RECORD, generic.part.value as never);
+  else if (generic.part.case === "manifest") json = toJson(BUNDLE_MANIFEST, generic.part.value as never);
+  return { bytes, decoded, json };
+}
+
+/** The records digest of portability.md over records' proto3 JSON forms, in order. */
+export function recordsDigest(records: readonly JsonValue[]): Buffer {
+  const hash = createHash("sha256").update(Buffer.from("continuity.v1/bundle-records\0", "latin1"));
+  for (const record of records) {
+    const canonical = canonicalJson(record);
+    const length = Buffer.alloc(8);
+    length.writeBigUInt64BE(BigInt(canonical.length));
+    hash.update(length).update(canonical);
+  }
+  return hash.digest();
+}
+
+/** The canonical JSON the trailer's signature must sign. */
+export function signaturePayload(manifest: JsonValue, recordCount: bigint, digest: Uint8Array): Buffer {
+  return Buffer.from(canonicalJson({ manifest, recordCount: recordCount.toString(), recordsDigest: Buffer.from(digest).toString("hex") }));
+}
+
+function client(address: string): grpc.Client {
+  return new grpc.Client(address, grpc.credentials.createInsecure(), { "grpc.max_receive_message_length": -1, "grpc.max_send_message_length": -1 });
+}
+
+function metadataFor(token: string): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  metadata.set("authorization", `Bearer ${token}`);
+  return metadata;
+}
+
+/** Calls ExportSubject and returns every message as the bytes the server sent. */
+export async function exportRaw(address: string, token: string, subject: string, timeoutMs = 30_000): Promise<Buffer[]> {
+  const c = client(address);
+  try {
+    return await new Promise<Buffer[]>((resolve, reject) => {
+      const parts: Buffer[] = [];
+      const call = c.makeServerStreamRequest(
+        "/continuity.v1.PortabilityService/ExportSubject",
+        (value: Buffer) => value,
+        (value: Buffer) => value,
+        Buffer.from(continuity.v1.ExportSubjectRequest.encode({ name: subject }).finish()),
+        metadataFor(token),
+        { deadline: Date.now() + timeoutMs },
+      );
+      call.on("data", (part: Buffer) => parts.push(part));
+      call.on("error", reject);
+      call.on("end", () => resolve(parts));
+    });
+  } finally {
+    c.close();
+  }
+}
+
+/** What an import call ended with. */
+export type ImportOutcome = { ok: true; response: continuity.v1.ImportBundleResponse } | { ok: false; error: grpc.ServiceError };
+
+/**
+ * Sends parts to ImportBundle. With `cancelAfter`, the call is cancelled once that many parts
+ * were written and acknowledged by the transport, to simulate an interrupted import.
+ */
+export async function importRaw(address: string, token: string, parts: readonly Buffer[], options: { cancelAfter?: number; timeoutMs?: number } = {}): Promise<ImportOutcome> {
+  const c = client(address);
+  try {
+    return await new Promise<ImportOutcome>((resolve) => {
+      const call = c.makeClientStreamRequest(
+        "/continuity.v1.PortabilityService/ImportBundle",
+        (value: Buffer) => value,
+        (value: Buffer) => value,
+        metadataFor(token),
+        { deadline: Date.now() + (options.timeoutMs ?? 30_000) },
+        (error, response) => {
+          if (error !== null) resolve({ ok: false, error });
+          else resolve({ ok: true, response: continuity.v1.ImportBundleResponse.decode(response!) });
+        },
+      );
+      const limit = options.cancelAfter ?? parts.length;
+      void (async () => {
+        for (const part of parts.slice(0, limit)) {
+          await new Promise<void>((done) => call.write(part, () => done()));
+        }
+        if (options.cancelAfter === undefined) call.end();
+        else setTimeout(() => call.cancel(), 200);
+      })();
+    });
+  } finally {
+    c.close();
+  }
+}

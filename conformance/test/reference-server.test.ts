@@ -1,0 +1,25 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { runConformance } from "../src/run.js";
+
+// The reference server is the suite's first customer: spawned fresh exactly as an implementer's
+// server would be, with an empty known-failures file, it must pass every case it claims.
+describe("the reference server", () => {
+  it("passes the whole suite with no known failures", async () => {
+    const scratch = await mkdtemp(join(tmpdir(), "conformance-test-"));
+    try {
+      const knownFailures = join(scratch, "known-failures.json");
+      await writeFile(knownFailures, "[]\n");
+      const { report, succeeded } = await runConformance({ knownFailuresFile: knownFailures, concurrency: 6 });
+      const problems = report.results.filter((r) => r.status === "fail" || r.status === "error" || r.status === "warn").map((r) => `${r.status} ${r.id}: ${r.message ?? ""}`);
+      expect([...problems, ...report.errors]).toEqual([]);
+      expect(report.claimedProfiles).toEqual(expect.arrayContaining(["core", "identity"]));
+      expect(report.results.filter((r) => r.status === "pass").length).toBeGreaterThan(50);
+      expect(succeeded).toBe(true);
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+  }, 180_000);
+});
