@@ -1,0 +1,90 @@
+/**
+ * A single-consumer queue with a hard bound on both item count and total weight (bytes).
+ * `push` never waits: once a bound is reached the queue marks itself overflowed and drops
+ * everything after, because for a subscription a gap is worse than an end — the consumer is
+ * cut and resumes from its last cursor. The weight bound matters because one batch can
+ * carry megabytes: a count alone would let a stalled reader pin gigabytes.
+ */
+export interface BoundedQueue<T> {
+  /** Adds an item; returns false (and overflows) when the queue is full. */
+  push(item: T): boolean;
+  /**
+   * The next item, waiting up to `timeoutMs`; `timeout` when nothing arrived in time.
+   * Rejects with the signal's reason when `signal` aborts.
+   */
+  take(signal: AbortSignal, timeoutMs: number): Promise<T | "timeout">;
+  /** True once an item was refused for lack of room. */
+  readonly overflowed: boolean;
+  readonly length: number;
+}
+
+/** Creates a queue holding at most `limit` items weighing at most `maxWeight` in total. */
+export function createBoundedQueue<T>(
+  limit: number,
+  options: { readonly maxWeight?: number; readonly weigh?: (item: T) => number } = {},
+): BoundedQueue<T> {
+  const items: T[] = [];
+  const weights: number[] = [];
+  const maxWeight = options.maxWeight ?? Number.POSITIVE_INFINITY;
+  const weigh = options.weigh ?? (() => 0);
+  let weight = 0;
+  let head = 0;
+  let overflowed = false;
+  let wake: (() => void) | undefined;
+
+  const length = () => items.length - head;
+
+  return {
+    push(item) {
+      if (overflowed) return false;
+      const itemWeight = weigh(item);
+      if (length() >= limit || weight + itemWeight > maxWeight) {
+        overflowed = true;
+        wake?.();
+        return false;
+      }
+      items.push(item);
+      weights.push(itemWeight);
+      weight += itemWeight;
+      wake?.();
+      return true;
+    },
+    async take(signal, timeoutMs) {
+      for (;;) {
+        signal.throwIfAborted();
+        if (length() > 0) {
+          const item = items[head]!;
+          weight -= weights[head]!;
+          items[head] = undefined as T;
+          head++;
+          if (head > 1024 && head * 2 > items.length) {
+            items.splice(0, head);
+            weights.splice(0, head);
+            head = 0;
+          }
+          return item;
+        }
+        if (overflowed) return "timeout";
+        const woke = await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => done(false), timeoutMs);
+          const onAbort = () => done(true);
+          function done(value: boolean) {
+            clearTimeout(timer);
+            signal.removeEventListener("abort", onAbort);
+            wake = undefined;
+            resolve(value);
+          }
+          wake = () => done(true);
+          signal.addEventListener("abort", onAbort, { once: true });
+        });
+        if (!woke) return "timeout";
+      }
+    },
+    get overflowed() {
+      return overflowed;
+    },
+    get length() {
+      return length();
+    },
+  };
+}

@@ -1,0 +1,233 @@
+import type { Database } from "better-sqlite3";
+
+/**
+ * Ordered schema migrations. A migration is never edited once released; a change is a new
+ * entry, so that every data directory can be brought forward step by step.
+ *
+ * Every table is keyed by `subject_id` first and cascades from `subjects`, so erasing a
+ * subject is one DELETE and cannot leave rows behind. Times are epoch milliseconds.
+ */
+export const MIGRATIONS: readonly { readonly version: number; readonly name: string; readonly sql: string }[] = [
+  {
+    version: 1,
+    name: "initial schema",
+    sql: `
+CREATE TABLE meta (
+  key   TEXT PRIMARY KEY,
+  value BLOB NOT NULL
+);
+
+CREATE TABLE subjects (
+  subject_id    TEXT PRIMARY KEY,
+  created_at    INTEGER NOT NULL,
+  event_seq     INTEGER NOT NULL DEFAULT 0,
+  event_horizon INTEGER NOT NULL DEFAULT 0,
+  next_ord      INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE account_links (
+  subject_id  TEXT NOT NULL REFERENCES subjects(subject_id) ON DELETE CASCADE,
+  link_id     TEXT NOT NULL,
+  platform_id TEXT NOT NULL,
+  account_id  TEXT NOT NULL,
+  created_at  INTEGER NOT NULL,
+  ord         INTEGER NOT NULL,
+  PRIMARY KEY (subject_id, link_id),
+  UNIQUE (platform_id, account_id)
+);
+CREATE INDEX account_links_by_platform ON account_links(subject_id, platform_id);
+
+CREATE TABLE link_codes (
+  code_hash   BLOB PRIMARY KEY,
+  subject_id  TEXT NOT NULL REFERENCES subjects(subject_id) ON DELETE CASCADE,
+  platform_id TEXT NOT NULL,
+  created_at  INTEGER NOT NULL,
+  expires_at  INTEGER NOT NULL,
+  used_at     INTEGER
+);
+CREATE INDEX link_codes_by_subject ON link_codes(subject_id);
+
+CREATE TABLE devices (
+  subject_id   TEXT NOT NULL REFERENCES subjects(subject_id) ON DELETE CASCADE,
+  device_id    TEXT NOT NULL,
+  platform_id  TEXT NOT NULL,
+  display_name TEXT NOT NULL,
+  created_at   INTEGER NOT NULL,
+  revoked_at   INTEGER,
+  ord          INTEGER NOT NULL,
+  PRIMARY KEY (subject_id, device_id)
+);
+
+CREATE TABLE grants (
+  subject_id      TEXT NOT NULL REFERENCES subjects(subject_id) ON DELETE CASCADE,
+  grant_id        TEXT NOT NULL,
+  grantor_platform TEXT NOT NULL,
+  grantee_platform TEXT NOT NULL,
+  stream_type     TEXT NOT NULL,
+  access          TEXT NOT NULL CHECK (access IN ('read', 'read-write')),
+  created_at      INTEGER NOT NULL,
+  revoked_at      INTEGER,
+  ord             INTEGER NOT NULL,
+  PRIMARY KEY (subject_id, grant_id)
+);
+
+CREATE TABLE streams (
+  subject_id      TEXT NOT NULL REFERENCES subjects(subject_id) ON DELETE CASCADE,
+  stream_id       TEXT NOT NULL,
+  uid             TEXT NOT NULL,
+  type            TEXT NOT NULL,
+  encoding        INTEGER NOT NULL CHECK (encoding IN (1, 2, 3)),
+  conflict_policy INTEGER NOT NULL CHECK (conflict_policy IN (1, 2)),
+  owner_platform  TEXT NOT NULL,
+  genesis_hash    BLOB NOT NULL,
+  head_version    INTEGER NOT NULL,
+  head_hash       BLOB NOT NULL,
+  horizon_version INTEGER NOT NULL,
+  horizon_hash    BLOB NOT NULL,
+  head_state      BLOB,
+  created_at      INTEGER NOT NULL,
+  updated_at      INTEGER NOT NULL,
+  PRIMARY KEY (subject_id, stream_id)
+);
+
+CREATE TABLE deltas (
+  subject_id      TEXT NOT NULL,
+  stream_id       TEXT NOT NULL,
+  version         INTEGER NOT NULL,
+  payload         BLOB NOT NULL,
+  prev_hash       BLOB NOT NULL,
+  hash            BLOB NOT NULL,
+  device_id       TEXT,
+  client_sequence INTEGER NOT NULL,
+  batch_first     INTEGER NOT NULL,
+  batch_size      INTEGER NOT NULL,
+  committed_at    INTEGER NOT NULL,
+  PRIMARY KEY (subject_id, stream_id, version),
+  FOREIGN KEY (subject_id, stream_id) REFERENCES streams(subject_id, stream_id) ON DELETE CASCADE
+) WITHOUT ROWID;
+
+CREATE TABLE client_sequences (
+  subject_id      TEXT NOT NULL,
+  device_id       TEXT NOT NULL,
+  stream_id       TEXT NOT NULL,
+  client_sequence INTEGER NOT NULL,
+  fingerprint     BLOB NOT NULL,
+  outcome         TEXT NOT NULL,
+  PRIMARY KEY (subject_id, device_id, stream_id, client_sequence),
+  FOREIGN KEY (subject_id, stream_id) REFERENCES streams(subject_id, stream_id) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE INDEX client_sequences_by_stream ON client_sequences(subject_id, stream_id);
+
+CREATE TABLE json_states (
+  subject_id TEXT NOT NULL,
+  stream_id  TEXT NOT NULL,
+  version    INTEGER NOT NULL,
+  state      BLOB NOT NULL,
+  PRIMARY KEY (subject_id, stream_id, version),
+  FOREIGN KEY (subject_id, stream_id) REFERENCES streams(subject_id, stream_id) ON DELETE CASCADE
+) WITHOUT ROWID;
+
+CREATE TABLE snapshots (
+  subject_id    TEXT NOT NULL,
+  stream_id     TEXT NOT NULL,
+  version       INTEGER NOT NULL,
+  head_hash     BLOB NOT NULL,
+  size_bytes    INTEGER NOT NULL,
+  snapshot_hash BLOB NOT NULL,
+  created_at    INTEGER NOT NULL,
+  PRIMARY KEY (subject_id, stream_id, version),
+  FOREIGN KEY (subject_id, stream_id) REFERENCES streams(subject_id, stream_id) ON DELETE CASCADE
+);
+
+CREATE TABLE snapshot_chunks (
+  subject_id TEXT NOT NULL,
+  stream_id  TEXT NOT NULL,
+  version    INTEGER NOT NULL,
+  idx        INTEGER NOT NULL,
+  data       BLOB NOT NULL,
+  PRIMARY KEY (subject_id, stream_id, version, idx),
+  FOREIGN KEY (subject_id, stream_id, version) REFERENCES snapshots(subject_id, stream_id, version) ON DELETE CASCADE
+) WITHOUT ROWID;
+
+CREATE TABLE checkpoints (
+  subject_id    TEXT NOT NULL REFERENCES subjects(subject_id) ON DELETE CASCADE,
+  checkpoint_id TEXT NOT NULL,
+  resume        TEXT NOT NULL,
+  digest        BLOB NOT NULL,
+  device_id     TEXT,
+  platform_id   TEXT NOT NULL,
+  created_at    INTEGER NOT NULL,
+  ord           INTEGER NOT NULL,
+  PRIMARY KEY (subject_id, checkpoint_id)
+);
+CREATE INDEX checkpoints_by_ord ON checkpoints(subject_id, ord);
+
+CREATE TABLE checkpoint_entries (
+  subject_id     TEXT NOT NULL,
+  checkpoint_id  TEXT NOT NULL,
+  idx            INTEGER NOT NULL,
+  stream_id      TEXT NOT NULL,
+  stream_uid     TEXT NOT NULL,
+  stream_type    TEXT NOT NULL,
+  owner_platform TEXT NOT NULL,
+  version        INTEGER NOT NULL,
+  head_hash      BLOB NOT NULL,
+  PRIMARY KEY (subject_id, checkpoint_id, idx),
+  FOREIGN KEY (subject_id, checkpoint_id) REFERENCES checkpoints(subject_id, checkpoint_id) ON DELETE CASCADE
+) WITHOUT ROWID;
+
+CREATE TABLE handoffs (
+  subject_id    TEXT NOT NULL REFERENCES subjects(subject_id) ON DELETE CASCADE,
+  handoff_id    TEXT NOT NULL,
+  checkpoint_id TEXT NOT NULL,
+  source_device TEXT NOT NULL,
+  target_device TEXT,
+  state         TEXT NOT NULL CHECK (state IN ('offered', 'accepted', 'declined', 'expired')),
+  resolved_by   TEXT,
+  created_at    INTEGER NOT NULL,
+  expires_at    INTEGER NOT NULL,
+  resolved_at   INTEGER,
+  PRIMARY KEY (subject_id, handoff_id)
+);
+CREATE INDEX handoffs_offered ON handoffs(state, expires_at);
+
+CREATE TABLE subject_events (
+  subject_id   TEXT NOT NULL REFERENCES subjects(subject_id) ON DELETE CASCADE,
+  seq          INTEGER NOT NULL,
+  committed_at INTEGER NOT NULL,
+  body         TEXT NOT NULL,
+  PRIMARY KEY (subject_id, seq)
+) WITHOUT ROWID;
+`,
+  },
+];
+
+/**
+ * Brings the database to the newest schema. Each migration runs in its own transaction
+ * together with its `schema_migrations` row, so a crash mid-way leaves a consistent version.
+ * A database newer than this code is refused rather than silently misread.
+ */
+export function migrate(db: Database, now: () => number = Date.now): void {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    applied_at INTEGER NOT NULL
+  )`);
+  const row = db.prepare("SELECT MAX(version) AS v FROM schema_migrations").get() as { v: number | null };
+  const current = row.v ?? 0;
+  const newest = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
+  if (current > newest) {
+    throw new Error(`database schema version ${current} is newer than this server supports (${newest})`);
+  }
+  for (const migration of MIGRATIONS) {
+    if (migration.version <= current) continue;
+    db.transaction(() => {
+      db.exec(migration.sql);
+      db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)").run(
+        migration.version,
+        migration.name,
+        now(),
+      );
+    })();
+  }
+}

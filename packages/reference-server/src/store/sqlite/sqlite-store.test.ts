@@ -1,0 +1,219 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import BetterSqlite3 from "better-sqlite3";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { AppendInput, AppendResult, BuiltBatch, StoreNotification } from "../types.js";
+import { Encoding, Policy } from "../types.js";
+import { describeStoreContract } from "../../testing/store-contract.js";
+import { MIGRATIONS } from "./migrations.js";
+import { createSqliteStore, type SqliteStore } from "./sqlite-store.js";
+
+const now = new Date("2026-01-01T00:00:00Z");
+const hash = (n: number) => new Uint8Array(32).fill(n);
+
+let dir: string;
+let store: SqliteStore;
+let groups: number[];
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "continuity-store-"));
+  groups = [];
+  store = createSqliteStore({ path: join(dir, "db.sqlite"), onGroupCommit: (n) => groups.push(n) });
+  await store.createSubjectWithLink({ subjectId: "s1", linkId: "l1", platformId: "p", accountId: "acct", now });
+  await store.createStream({
+    subjectId: "s1",
+    id: "opaque",
+    uid: "00000000-0000-4000-8000-000000000001",
+    type: "org.example.t",
+    encoding: Encoding.Opaque,
+    conflictPolicy: Policy.AllowBlindAppend,
+    ownerPlatformId: "p",
+    genesisHash: hash(0),
+    initialState: undefined,
+    maxStreamsPerSubject: 10,
+    now,
+  });
+});
+afterEach(async () => {
+  await store.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** An append whose deltas carry their version as hash byte, so order is visible. */
+function opaqueAppend(device: string, seq: number, overrides: Partial<AppendInput> = {}): Promise<AppendResult> {
+  return store.appendBatch({
+    subjectId: "s1",
+    streamId: "opaque",
+    deviceId: device,
+    clientSequence: seq,
+    fingerprint: new Uint8Array([seq]),
+    expectedVersion: undefined,
+    now,
+    build: ({ stream }): BuiltBatch => ({
+      deltas: [{ payload: new Uint8Array([seq]), prevHash: stream.headHash, hash: hash(stream.headVersion + 1) }],
+      state: undefined,
+    }),
+    ...overrides,
+  });
+}
+
+describe("appendBatch group commit", () => {
+  it("commits appends arriving together in one transaction, each with its own outcome", async () => {
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => opaqueAppend(`d${i}`, 1)));
+    expect(groups).toEqual([10]);
+    expect(results.map((r) => r.kind)).toEqual(Array(10).fill("committed"));
+    const versions = results.map((r) => (r.kind === "committed" ? r.outcome.headVersion : 0));
+    expect([...versions].sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect((await store.getStream("s1", "opaque"))?.headVersion).toBe(10);
+  });
+
+  it("does not let a failing append fail or leak into its neighbours", async () => {
+    const [ok1, refused, broken, conflict, ok2] = await Promise.all([
+      opaqueAppend("a", 1),
+      opaqueAppend("b", 1, { build: () => { throw new Error("refused by build"); } }),
+      // Writes one delta, then fails on the second insert: the savepoint must undo the first.
+      opaqueAppend("c", 1, {
+        build: ({ stream }) => ({
+          deltas: [
+            { payload: new Uint8Array([1]), prevHash: stream.headHash, hash: hash(90) },
+            { payload: undefined as unknown as Uint8Array, prevHash: hash(90), hash: hash(91) },
+          ],
+          state: undefined,
+        }),
+      }),
+      opaqueAppend("d", 1, { expectedVersion: 0 }),
+      opaqueAppend("e", 1),
+    ]);
+    expect(groups).toEqual([5]);
+    expect(ok1?.kind).toBe("committed");
+    expect(refused).toMatchObject({ kind: "rejected" });
+    expect(broken).toMatchObject({ kind: "rejected" });
+    expect(conflict).toMatchObject({ kind: "version-conflict", headVersion: 1 });
+    expect(ok2?.kind).toBe("committed");
+    const deltas = await store.listDeltas("s1", "opaque", 0, 100);
+    expect(deltas.map((d) => [d.version, d.deviceId])).toEqual([
+      [1, "a"],
+      [2, "e"],
+    ]);
+    expect(deltas.some((d) => Buffer.from(d.hash).equals(Buffer.from(hash(90))))).toBe(false);
+    // Refused appends consumed no client sequence: device b can still use 1.
+    expect((await opaqueAppend("b", 1)).kind).toBe("committed");
+  });
+
+  it("stores the outcome with the deltas and replays it for the same fingerprint only", async () => {
+    const first = await opaqueAppend("a", 1);
+    const replay = await opaqueAppend("a", 1);
+    const hex = (r: AppendResult) =>
+      r.kind === "committed" || r.kind === "replayed"
+        ? { v: r.outcome.headVersion, h: Buffer.from(r.outcome.headHash).toString("hex"), r: r.outcome.receipts.map((x) => [x.version, Buffer.from(x.hash).toString("hex")]) }
+        : r.kind;
+    expect(replay.kind).toBe("replayed");
+    expect(hex(replay)).toEqual(hex(first));
+    expect(await opaqueAppend("a", 1, { fingerprint: new Uint8Array([9]) })).toEqual({ kind: "sequence-reused", clientSequence: 1 });
+    expect(await opaqueAppend("a", 3)).toEqual({ kind: "sequence-gap", expectedSequence: 2 });
+  });
+
+  it("writes the event in the same transaction and notifies only after commit", async () => {
+    const seen: StoreNotification[] = [];
+    store.onNotification((n) => seen.push(n));
+    const [ok, refused] = await Promise.all([opaqueAppend("a", 1), opaqueAppend("b", 1, { build: () => { throw new Error("no"); } })]);
+    expect(ok?.kind).toBe("committed");
+    expect(refused?.kind).toBe("rejected");
+    const bounds = await store.getEventBounds("s1");
+    const events = await store.readEvents("s1", 0, 100);
+    expect(events.map((e) => e.body.kind)).toEqual(["stream-created", "deltas-appended"]);
+    expect(bounds.head).toBe(2);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatchObject({ kind: "events", subjectId: "s1", events: [{ sequence: 2 }] });
+    const logged = events[1]!.body;
+    expect(logged.kind === "deltas-appended" && logged.deltas.map((d) => d.version)).toEqual([1]);
+  });
+});
+
+describe("schema", () => {
+  it("records ordered migrations once and refuses a newer database", async () => {
+    await store.close();
+    store = createSqliteStore({ path: join(dir, "db.sqlite") });
+    const rows = store.db.prepare("SELECT version FROM schema_migrations ORDER BY version").all() as { version: number }[];
+    expect(rows.map((r) => r.version)).toEqual(MIGRATIONS.map((m) => m.version));
+    await store.close();
+    const raw = new BetterSqlite3(join(dir, "db.sqlite"));
+    raw.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)").run();
+    raw.close();
+    expect(() => createSqliteStore({ path: join(dir, "db.sqlite") })).toThrow(/newer/);
+    store = createSqliteStore({ path: ":memory:" });
+  });
+
+  it("keeps the epoch across restarts", async () => {
+    const epoch = await store.getEpoch();
+    await store.close();
+    store = createSqliteStore({ path: join(dir, "db.sqlite") });
+    expect(await store.getEpoch()).toBe(epoch);
+  });
+
+  it("keys every table by subject, so erasure leaves no row behind", async () => {
+    await opaqueAppend("a", 1);
+    await store.createStream({
+      subjectId: "s1",
+      id: "json",
+      uid: "00000000-0000-4000-8000-000000000002",
+      type: "org.example.t",
+      encoding: Encoding.JsonMergePatch,
+      conflictPolicy: Policy.AllowBlindAppend,
+      ownerPlatformId: "p",
+      genesisHash: hash(0),
+      initialState: new TextEncoder().encode("{}"),
+      maxStreamsPerSubject: 10,
+      now,
+    });
+    await store.registerDevice({ subjectId: "s1", deviceId: "a", platformId: "p", displayName: "A", now });
+    await store.createGrant({ subjectId: "s1", id: "g", grantorPlatformId: "p", granteePlatformId: "q", streamType: "*", access: "read", now });
+    await store.createLinkCode({ subjectId: "s1", platformId: "p", codeHash: hash(7), now, expiresAt: new Date(now.getTime() + 1000) });
+    await store.putSnapshot({
+      subjectId: "s1",
+      streamId: "opaque",
+      version: 1,
+      sizeBytes: 1,
+      snapshotHash: hash(5),
+      verify: () => true,
+      chunks: [new Uint8Array([1])],
+      now,
+    });
+    const created = await store.createCheckpoint({
+      subjectId: "s1",
+      id: "cp",
+      selectors: [{ streamId: "opaque", version: undefined }],
+      resume: { activityType: "", resource: "", position: "", fallbackUrl: "", attributes: {} },
+      deviceId: "a",
+      platformId: "p",
+      canRead: () => true,
+      digest: () => hash(3),
+      now,
+    });
+    expect(created.kind).toBe("created");
+    await store.createHandoff({ subjectId: "s1", id: "h", checkpointId: "cp", sourceDeviceId: "a", targetDeviceId: undefined, now, expiresAt: now });
+
+    const tables = (store.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[])
+      .map((t) => t.name)
+      .filter((name) => (store.db.prepare(`PRAGMA table_info(${name})`).all() as { name: string }[]).some((c) => c.name === "subject_id"));
+    expect(tables.length).toBeGreaterThanOrEqual(14);
+    const count = (table: string) => (store.db.prepare(`SELECT COUNT(*) AS n FROM ${table} WHERE subject_id = 's1'`).get() as { n: number }).n;
+    expect(tables.filter((t) => count(t) === 0)).toEqual([]);
+
+    expect(await store.eraseSubject("s1")).toBe(true);
+    expect(tables.filter((t) => count(t) > 0)).toEqual([]);
+  });
+});
+
+describeStoreContract("sqlite", async () => {
+  const contractDir = await mkdtemp(join(tmpdir(), "continuity-contract-"));
+  const contractStore = createSqliteStore({ path: join(contractDir, "db.sqlite") });
+  return {
+    store: contractStore,
+    async close() {
+      await contractStore.close();
+      await rm(contractDir, { recursive: true, force: true });
+    },
+  };
+});

@@ -1,0 +1,1193 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import BetterSqlite3 from "better-sqlite3";
+import type { Database, Statement } from "better-sqlite3";
+import { fault } from "../../testing/faults.js";
+import type {
+  AccountLinkRecord,
+  AppendInput,
+  AppendOutcome,
+  AppendResult,
+  CheckpointEntryRecord,
+  CheckpointRecord,
+  CompactInput,
+  CompactResult,
+  CreateCheckpointInput,
+  CreateCheckpointResult,
+  CreateGrantInput,
+  CreateHandoffInput,
+  CreateHandoffResult,
+  CreateStreamInput,
+  CreateStreamResult,
+  CreateSubjectInput,
+  DeltaRecord,
+  DeviceRecord,
+  Durability,
+  EventBounds,
+  GrantRecord,
+  HandoffRecord,
+  Page,
+  PageRequest,
+  PutSnapshotInput,
+  PutSnapshotResult,
+  RedeemLinkCodeInput,
+  RedeemLinkCodeResult,
+  RegisterDeviceInput,
+  RegisterDeviceResult,
+  ResolveHandoffInput,
+  ResolveHandoffResult,
+  SnapshotRecord,
+  StateBase,
+  Store,
+  StoreNotification,
+  StreamVisibility,
+  SubjectEvent,
+  SubjectEventBody,
+  SubjectRecord,
+  SubjectWithLink,
+  VersionCheck,
+} from "../types.js";
+import { Encoding, Policy } from "../types.js";
+import {
+  decodeEventBody,
+  decodeOutcome,
+  encodeEventBody,
+  encodeOutcome,
+  toCheckpoint,
+  toDelta,
+  toDevice,
+  toGrant,
+  toHandoff,
+  toLink,
+  toSnapshot,
+  toStream,
+} from "./codec.js";
+import type {
+  CheckpointEntryRow,
+  CheckpointRow,
+  DeltaRow,
+  DeviceRow,
+  GrantRow,
+  HandoffRow,
+  LinkRow,
+  SnapshotRow,
+  StreamRow,
+} from "./codec.js";
+import { migrate } from "./migrations.js";
+
+/** Options of {@link createSqliteStore}. */
+export interface SqliteStoreOptions {
+  /** Database file, or `:memory:` for tests that need no durability. */
+  readonly path: string;
+  /** `full` fsyncs every commit; `normal` (default) survives a crash of the process. */
+  readonly durability?: Durability;
+  /**
+   * A JSON stream keeps its materialized state every this many versions, bounding how many
+   * deltas must be replayed to serve an old version. Default 64.
+   */
+  readonly stateInterval?: number;
+  /** Told the size of every committed append group (metrics, tests). */
+  readonly onGroupCommit?: (appends: number) => void;
+  /** Called when a listener throws, so that a broken listener is visible but harmless. */
+  readonly onListenerError?: (error: unknown) => void;
+}
+
+/** A {@link Store} on SQLite, with helpers tests use to look inside. */
+export interface SqliteStore extends Store {
+  /** The underlying connection, for tests and diagnostics only. */
+  readonly db: Database;
+}
+
+interface PendingAppend {
+  readonly input: AppendInput;
+  readonly resolve: (result: AppendResult) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** Events written by one transaction, emitted only after it commits. */
+type EventSink = SubjectEvent[];
+
+const MISSING_STREAM: VersionCheck = { kind: "stream-not-found" };
+
+/**
+ * Opens (creating and migrating as needed) a SQLite store.
+ *
+ * Appends are group-committed: calls that arrive before the next turn of the event loop
+ * share one transaction, each inside its own savepoint, so one fsync covers many writers
+ * while a failing append rolls back alone. Every other intent is its own transaction.
+ */
+export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
+  const db = new BetterSqlite3(options.path);
+  db.pragma("journal_mode = WAL");
+  db.pragma(`synchronous = ${options.durability === "full" ? "FULL" : "NORMAL"}`);
+  db.pragma("foreign_keys = ON");
+  db.pragma("busy_timeout = 5000");
+  migrate(db);
+
+  const stateInterval = options.stateInterval ?? 64;
+  const listeners = new Set<(n: StoreNotification) => void>();
+  const statements = new Map<string, Statement>();
+  const stmt = (sql: string): Statement => {
+    let s = statements.get(sql);
+    if (s === undefined) {
+      s = db.prepare(sql);
+      statements.set(sql, s);
+    }
+    return s;
+  };
+
+  const meta = (key: string, make: () => Buffer): Buffer => {
+    const row = stmt("SELECT value FROM meta WHERE key = ?").get(key) as { value: Buffer } | undefined;
+    if (row !== undefined) return row.value;
+    const value = make();
+    stmt("INSERT INTO meta (key, value) VALUES (?, ?)").run(key, value);
+    return value;
+  };
+  const epoch = meta("epoch", () => Buffer.from(randomUUID().replaceAll("-", ""), "utf8")).toString("utf8");
+  const secret = meta("instance_secret", () => randomBytes(32));
+
+  let closed = false;
+
+  // --- notification plumbing ------------------------------------------------------------
+
+  const notify = (notification: StoreNotification): void => {
+    for (const listener of listeners) {
+      try {
+        listener(notification);
+      } catch (error) {
+        options.onListenerError?.(error);
+      }
+    }
+  };
+
+  const emit = (events: EventSink): void => {
+    // Group consecutive events per subject, keeping commit order.
+    let i = 0;
+    while (i < events.length) {
+      const subjectId = events[i]!.subjectId;
+      let j = i;
+      while (j < events.length && events[j]!.subjectId === subjectId) j++;
+      notify({ kind: "events", subjectId, events: events.slice(i, j) });
+      i = j;
+    }
+  };
+
+  /** Runs `fn` in a transaction; its events are emitted only once it committed. */
+  const write = <T>(fn: (sink: EventSink) => T): T => {
+    if (closed) throw new Error("store is closed");
+    const sink: EventSink = [];
+    const result = db.transaction(() => fn(sink))();
+    emit(sink);
+    return result;
+  };
+
+  const logEvent = (sink: EventSink, subjectId: string, body: SubjectEventBody, now: Date): SubjectEvent => {
+    const row = stmt("UPDATE subjects SET event_seq = event_seq + 1 WHERE subject_id = ? RETURNING event_seq").get(
+      subjectId,
+    ) as { event_seq: number } | undefined;
+    if (row === undefined) throw new Error("event for a missing subject");
+    stmt("INSERT INTO subject_events (subject_id, seq, committed_at, body) VALUES (?, ?, ?, ?)").run(
+      subjectId,
+      row.event_seq,
+      now.getTime(),
+      encodeEventBody(body),
+    );
+    const event: SubjectEvent = { subjectId, sequence: row.event_seq, committedAt: now, body };
+    sink.push(event);
+    return event;
+  };
+
+  const nextOrd = (subjectId: string): number => {
+    const row = stmt("UPDATE subjects SET next_ord = next_ord + 1 WHERE subject_id = ? RETURNING next_ord").get(
+      subjectId,
+    ) as { next_ord: number } | undefined;
+    if (row === undefined) throw new Error("ordinal for a missing subject");
+    return row.next_ord;
+  };
+
+  const subjectExists = (subjectId: string): boolean =>
+    stmt("SELECT 1 FROM subjects WHERE subject_id = ?").get(subjectId) !== undefined;
+
+  // --- stream helpers -------------------------------------------------------------------
+
+  const STREAM_COLUMNS =
+    "subject_id, stream_id, uid, type, encoding, conflict_policy, owner_platform, genesis_hash, head_version, head_hash, horizon_version, horizon_hash, created_at, updated_at";
+
+  const streamRow = (subjectId: string, streamId: string): StreamRow | undefined =>
+    stmt(`SELECT ${STREAM_COLUMNS} FROM streams WHERE subject_id = ? AND stream_id = ?`).get(subjectId, streamId) as
+      | StreamRow
+      | undefined;
+
+  const headState = (subjectId: string, streamId: string): Buffer | undefined => {
+    const row = stmt("SELECT head_state FROM streams WHERE subject_id = ? AND stream_id = ?").get(subjectId, streamId) as
+      | { head_state: Buffer | null }
+      | undefined;
+    return row?.head_state ?? undefined;
+  };
+
+  const checkVersion = (row: StreamRow, version: number): VersionCheck | undefined => {
+    if (version > row.head_version) return { kind: "ahead-of-head", headVersion: row.head_version };
+    if (version < row.horizon_version) return { kind: "below-horizon", horizonVersion: row.horizon_version };
+    return undefined;
+  };
+
+  /** Chain hash at a version already known to be inside [horizon, head]. */
+  const hashAt = (row: StreamRow, version: number): Buffer => {
+    if (version === row.head_version) return row.head_hash;
+    if (version === row.horizon_version) return row.horizon_hash;
+    const delta = stmt("SELECT hash FROM deltas WHERE subject_id = ? AND stream_id = ? AND version = ?").get(
+      row.subject_id,
+      row.stream_id,
+      version,
+    ) as { hash: Buffer } | undefined;
+    if (delta === undefined) throw new Error(`retained delta ${version} is missing`);
+    return delta.hash;
+  };
+
+  const deltasBetween = (row: StreamRow, afterVersion: number, upTo: number, limit: number): DeltaRecord[] => {
+    const rows = stmt(
+      "SELECT * FROM deltas WHERE subject_id = ? AND stream_id = ? AND version > ? AND version <= ? ORDER BY version LIMIT ?",
+    ).all(row.subject_id, row.stream_id, afterVersion, upTo, limit) as DeltaRow[];
+    return rows.map((d) => toDelta(d, row));
+  };
+
+  // --- appends (group commit) -----------------------------------------------------------
+
+  let queue: PendingAppend[] = [];
+  let flushScheduled = false;
+
+  const appendOne = (input: AppendInput, sink: EventSink): AppendResult => {
+    const row = streamRow(input.subjectId, input.streamId);
+    if (row === undefined) return { kind: "stream-not-found" };
+
+    if (input.clientSequence !== undefined && input.deviceId !== undefined) {
+      const last = (
+        stmt(
+          "SELECT MAX(client_sequence) AS s FROM client_sequences WHERE subject_id = ? AND device_id = ? AND stream_id = ?",
+        ).get(input.subjectId, input.deviceId, input.streamId) as { s: number | null }
+      ).s ?? 0;
+      if (input.clientSequence <= last && !fault("append-retry-duplicates")) {
+        const stored = stmt(
+          "SELECT fingerprint, outcome FROM client_sequences WHERE subject_id = ? AND device_id = ? AND stream_id = ? AND client_sequence = ?",
+        ).get(input.subjectId, input.deviceId, input.streamId, input.clientSequence) as
+          | { fingerprint: Buffer; outcome: string }
+          | undefined;
+        if (stored !== undefined && Buffer.from(input.fingerprint).equals(stored.fingerprint)) {
+          return { kind: "replayed", outcome: decodeOutcome(stored.outcome) };
+        }
+        return { kind: "sequence-reused", clientSequence: input.clientSequence };
+      }
+      if (input.clientSequence > last + 1 && !fault("append-gap-accepted")) {
+        return { kind: "sequence-gap", expectedSequence: last + 1 };
+      }
+    }
+
+    if (
+      input.expectedVersion === undefined &&
+      row.conflict_policy === Policy.RequireExpectedVersion &&
+      input.enforceConflictPolicy !== false &&
+      !fault("strict-policy-ignored")
+    ) {
+      return { kind: "expected-version-required" };
+    }
+    if (input.expectedVersion !== undefined && input.expectedVersion !== row.head_version) {
+      const staleAccepted = fault("stale-version-accepted") && input.expectedVersion < row.head_version;
+      if (!staleAccepted) return { kind: "version-conflict", headVersion: row.head_version, headHash: row.head_hash };
+    }
+
+    const stream = toStream(row);
+    const state = row.encoding === Encoding.Opaque ? undefined : headState(row.subject_id, row.stream_id);
+    const built = input.build({ stream, state });
+    if (built.deltas.length === 0) throw new Error("a batch needs at least one delta");
+
+    const nowMs = input.now.getTime();
+    const first = row.head_version + 1;
+    const size = built.deltas.length;
+    const insert = stmt(
+      "INSERT INTO deltas (subject_id, stream_id, version, payload, prev_hash, hash, device_id, client_sequence, batch_first, batch_size, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    );
+    const deltas: DeltaRecord[] = [];
+    built.deltas.forEach((delta, i) => {
+      const version = first + i;
+      insert.run(
+        row.subject_id,
+        row.stream_id,
+        version,
+        delta.payload,
+        delta.prevHash,
+        delta.hash,
+        input.deviceId ?? null,
+        input.clientSequence ?? 0,
+        first,
+        size,
+        nowMs,
+      );
+      deltas.push({
+        subjectId: row.subject_id,
+        streamId: row.stream_id,
+        streamUid: row.uid,
+        version,
+        encoding: stream.encoding,
+        payload: delta.payload,
+        prevHash: delta.prevHash,
+        hash: delta.hash,
+        deviceId: input.deviceId,
+        clientSequence: input.clientSequence ?? 0,
+        batchFirstVersion: first,
+        batchSize: size,
+        committedAt: input.now,
+      });
+    });
+    const last = deltas[deltas.length - 1]!;
+    const headVersion = last.version;
+    stmt(
+      "UPDATE streams SET head_version = ?, head_hash = ?, head_state = ?, updated_at = ? WHERE subject_id = ? AND stream_id = ?",
+    ).run(headVersion, last.hash, built.state ?? null, nowMs, row.subject_id, row.stream_id);
+    if (built.state !== undefined && Math.floor(headVersion / stateInterval) > Math.floor(row.head_version / stateInterval)) {
+      stmt("INSERT OR REPLACE INTO json_states (subject_id, stream_id, version, state) VALUES (?, ?, ?, ?)").run(
+        row.subject_id,
+        row.stream_id,
+        headVersion,
+        built.state,
+      );
+    }
+
+    const outcome: AppendOutcome = {
+      receipts: deltas.map((d) => ({ version: d.version, hash: d.hash })),
+      headVersion,
+      headHash: last.hash,
+    };
+    if (input.clientSequence !== undefined && input.deviceId !== undefined) {
+      stmt(
+        "INSERT OR REPLACE INTO client_sequences (subject_id, device_id, stream_id, client_sequence, fingerprint, outcome) VALUES (?, ?, ?, ?, ?, ?)",
+      ).run(input.subjectId, input.deviceId, input.streamId, input.clientSequence, input.fingerprint, encodeOutcome(outcome));
+    }
+    const ref = { id: row.stream_id, uid: row.uid, type: row.type, ownerPlatformId: row.owner_platform };
+    logEvent(sink, row.subject_id, { kind: "deltas-appended", stream: ref, firstVersion: first, count: size, deltas }, input.now);
+    return { kind: "committed", outcome, deltas };
+  };
+
+  const flush = (): void => {
+    flushScheduled = false;
+    const batch = queue;
+    queue = [];
+    if (batch.length === 0) return;
+    if (closed) {
+      for (const p of batch) p.reject(new Error("store is closed"));
+      return;
+    }
+    const results: AppendResult[] = [];
+    const sink: EventSink = [];
+    try {
+      db.transaction(() => {
+        for (const pending of batch) {
+          const own: EventSink = [];
+          try {
+            // A nested better-sqlite3 transaction is a savepoint: a throw undoes this
+            // append only, and its events are dropped with it.
+            results.push(db.transaction(() => appendOne(pending.input, own))());
+            sink.push(...own);
+          } catch (error) {
+            results.push({ kind: "rejected", error });
+          }
+        }
+      })();
+    } catch (error) {
+      for (const p of batch) p.reject(error);
+      return;
+    }
+    options.onGroupCommit?.(batch.length);
+    emit(sink);
+    batch.forEach((p, i) => p.resolve(results[i]!));
+  };
+
+  // --- the store ------------------------------------------------------------------------
+
+  const store: SqliteStore = {
+    db,
+
+    async getEpoch() {
+      return epoch;
+    },
+    async getInstanceSecret() {
+      return new Uint8Array(secret);
+    },
+    onNotification(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    async close() {
+      if (closed) return;
+      flush();
+      closed = true;
+      listeners.clear();
+      db.close();
+    },
+
+    // --- subjects and links ---
+
+    async findAccountLink(platformId, accountId) {
+      const row = stmt("SELECT * FROM account_links WHERE platform_id = ? AND account_id = ?").get(platformId, accountId) as
+        | LinkRow
+        | undefined;
+      return row === undefined ? undefined : toLink(row);
+    },
+
+    async createSubjectWithLink(input: CreateSubjectInput): Promise<SubjectWithLink> {
+      return write(() => {
+        const existing = stmt("SELECT * FROM account_links WHERE platform_id = ? AND account_id = ?").get(
+          input.platformId,
+          input.accountId,
+        ) as LinkRow | undefined;
+        if (existing !== undefined) {
+          const subject = stmt("SELECT subject_id, created_at FROM subjects WHERE subject_id = ?").get(
+            existing.subject_id,
+          ) as { subject_id: string; created_at: number };
+          return {
+            subject: { id: subject.subject_id, createdAt: new Date(subject.created_at) },
+            link: toLink(existing),
+            created: false,
+          };
+        }
+        const now = input.now.getTime();
+        stmt("INSERT INTO subjects (subject_id, created_at) VALUES (?, ?)").run(input.subjectId, now);
+        const ord = nextOrd(input.subjectId);
+        stmt(
+          "INSERT INTO account_links (subject_id, link_id, platform_id, account_id, created_at, ord) VALUES (?, ?, ?, ?, ?, ?)",
+        ).run(input.subjectId, input.linkId, input.platformId, input.accountId, now, ord);
+        const link: AccountLinkRecord = {
+          subjectId: input.subjectId,
+          id: input.linkId,
+          platformId: input.platformId,
+          accountId: input.accountId,
+          createdAt: input.now,
+        };
+        return { subject: { id: input.subjectId, createdAt: input.now }, link, created: true };
+      });
+    },
+
+    async getSubject(subjectId): Promise<SubjectRecord | undefined> {
+      const row = stmt("SELECT subject_id, created_at FROM subjects WHERE subject_id = ?").get(subjectId) as
+        | { subject_id: string; created_at: number }
+        | undefined;
+      return row === undefined ? undefined : { id: row.subject_id, createdAt: new Date(row.created_at) };
+    },
+
+    async hasAccountLink(subjectId, platformId) {
+      return stmt("SELECT 1 FROM account_links WHERE subject_id = ? AND platform_id = ? LIMIT 1").get(subjectId, platformId) !== undefined;
+    },
+
+    async getAccountLink(subjectId, linkId) {
+      const row = stmt("SELECT * FROM account_links WHERE subject_id = ? AND link_id = ?").get(subjectId, linkId) as
+        | LinkRow
+        | undefined;
+      return row === undefined ? undefined : toLink(row);
+    },
+
+    async listAccountLinks(subjectId, page) {
+      const rows = stmt("SELECT * FROM account_links WHERE subject_id = ? AND ord > ? ORDER BY ord LIMIT ?").all(
+        subjectId,
+        ordAfter(page),
+        page.limit + 1,
+      ) as LinkRow[];
+      return pageOf(rows, page.limit, (r) => String(r.ord), toLink);
+    },
+
+    async deleteAccountLink(subjectId, linkId) {
+      const result = write(() => {
+        const row = stmt("SELECT platform_id FROM account_links WHERE subject_id = ? AND link_id = ?").get(subjectId, linkId) as
+          | { platform_id: string }
+          | undefined;
+        if (row === undefined) return { outcome: "not-found" as const };
+        const count = (stmt("SELECT COUNT(*) AS n FROM account_links WHERE subject_id = ?").get(subjectId) as { n: number }).n;
+        if (count <= 1) return { outcome: "last-link" as const };
+        stmt("DELETE FROM account_links WHERE subject_id = ? AND link_id = ?").run(subjectId, linkId);
+        return { outcome: "deleted" as const, platformId: row.platform_id };
+      });
+      if (result.outcome === "deleted") notify({ kind: "account-link-deleted", subjectId, platformId: result.platformId });
+      return result.outcome;
+    },
+
+    async createLinkCode(input) {
+      write(() => {
+        stmt(
+          "INSERT INTO link_codes (code_hash, subject_id, platform_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+        ).run(input.codeHash, input.subjectId, input.platformId, input.now.getTime(), input.expiresAt.getTime());
+      });
+    },
+
+    async redeemLinkCode(input: RedeemLinkCodeInput): Promise<RedeemLinkCodeResult> {
+      return write(() => {
+        const code = stmt("SELECT subject_id, expires_at, used_at FROM link_codes WHERE code_hash = ?").get(input.codeHash) as
+          | { subject_id: string; expires_at: number; used_at: number | null }
+          | undefined;
+        const now = input.now.getTime();
+        if (code === undefined || code.expires_at <= now) return { kind: "invalid" };
+        if (code.used_at !== null && !fault("link-code-reusable")) return { kind: "invalid" };
+        const existing = stmt("SELECT * FROM account_links WHERE platform_id = ? AND account_id = ?").get(
+          input.platformId,
+          input.accountId,
+        ) as LinkRow | undefined;
+        if (existing !== undefined && existing.subject_id !== code.subject_id) return { kind: "linked-elsewhere" };
+        stmt("UPDATE link_codes SET used_at = ? WHERE code_hash = ?").run(now, input.codeHash);
+        if (existing !== undefined) return { kind: "linked", link: toLink(existing) };
+        const ord = nextOrd(code.subject_id);
+        stmt(
+          "INSERT INTO account_links (subject_id, link_id, platform_id, account_id, created_at, ord) VALUES (?, ?, ?, ?, ?, ?)",
+        ).run(code.subject_id, input.linkId, input.platformId, input.accountId, now, ord);
+        return {
+          kind: "linked",
+          link: {
+            subjectId: code.subject_id,
+            id: input.linkId,
+            platformId: input.platformId,
+            accountId: input.accountId,
+            createdAt: input.now,
+          },
+        };
+      });
+    },
+
+    // --- devices ---
+
+    async registerDevice(input: RegisterDeviceInput): Promise<RegisterDeviceResult> {
+      return write(() => {
+        if (!subjectExists(input.subjectId)) return { kind: "subject-not-found" };
+        const row = stmt("SELECT * FROM devices WHERE subject_id = ? AND device_id = ?").get(input.subjectId, input.deviceId) as
+          | DeviceRow
+          | undefined;
+        if (row !== undefined) {
+          if (row.revoked_at !== null) return { kind: "revoked", device: toDevice(row) };
+          if (input.displayName !== undefined && input.displayName !== row.display_name) {
+            stmt("UPDATE devices SET display_name = ? WHERE subject_id = ? AND device_id = ?").run(
+              input.displayName,
+              input.subjectId,
+              input.deviceId,
+            );
+            return { kind: "updated", device: toDevice({ ...row, display_name: input.displayName }) };
+          }
+          return { kind: "updated", device: toDevice(row) };
+        }
+        const ord = nextOrd(input.subjectId);
+        const created: DeviceRow = {
+          subject_id: input.subjectId,
+          device_id: input.deviceId,
+          platform_id: input.platformId,
+          display_name: input.displayName ?? "",
+          created_at: input.now.getTime(),
+          revoked_at: null,
+          ord,
+        };
+        stmt(
+          "INSERT INTO devices (subject_id, device_id, platform_id, display_name, created_at, revoked_at, ord) VALUES (@subject_id, @device_id, @platform_id, @display_name, @created_at, @revoked_at, @ord)",
+        ).run(created);
+        return { kind: "registered", device: toDevice(created) };
+      });
+    },
+
+    async getDevice(subjectId, deviceId): Promise<DeviceRecord | undefined> {
+      const row = stmt("SELECT * FROM devices WHERE subject_id = ? AND device_id = ?").get(subjectId, deviceId) as
+        | DeviceRow
+        | undefined;
+      return row === undefined ? undefined : toDevice(row);
+    },
+
+    async listDevices(subjectId, page) {
+      const rows = stmt("SELECT * FROM devices WHERE subject_id = ? AND ord > ? ORDER BY ord LIMIT ?").all(
+        subjectId,
+        ordAfter(page),
+        page.limit + 1,
+      ) as DeviceRow[];
+      return pageOf(rows, page.limit, (r) => String(r.ord), toDevice);
+    },
+
+    async revokeDevice(subjectId, deviceId, now) {
+      return write((sink) => {
+        const row = stmt("SELECT * FROM devices WHERE subject_id = ? AND device_id = ?").get(subjectId, deviceId) as
+          | DeviceRow
+          | undefined;
+        if (row === undefined) return undefined;
+        if (row.revoked_at !== null) return toDevice(row);
+        stmt("UPDATE devices SET revoked_at = ? WHERE subject_id = ? AND device_id = ?").run(now.getTime(), subjectId, deviceId);
+        logEvent(sink, subjectId, { kind: "device-revoked", deviceId }, now);
+        return toDevice({ ...row, revoked_at: now.getTime() });
+      });
+    },
+
+    // --- grants ---
+
+    async createGrant(input: CreateGrantInput): Promise<GrantRecord> {
+      return write(() => {
+        const row: GrantRow = {
+          subject_id: input.subjectId,
+          grant_id: input.id,
+          grantor_platform: input.grantorPlatformId,
+          grantee_platform: input.granteePlatformId,
+          stream_type: input.streamType,
+          access: input.access,
+          created_at: input.now.getTime(),
+          revoked_at: null,
+          ord: nextOrd(input.subjectId),
+        };
+        stmt(
+          "INSERT INTO grants (subject_id, grant_id, grantor_platform, grantee_platform, stream_type, access, created_at, revoked_at, ord) VALUES (@subject_id, @grant_id, @grantor_platform, @grantee_platform, @stream_type, @access, @created_at, @revoked_at, @ord)",
+        ).run(row);
+        return toGrant(row);
+      });
+    },
+
+    async getGrant(subjectId, grantId) {
+      const row = stmt("SELECT * FROM grants WHERE subject_id = ? AND grant_id = ?").get(subjectId, grantId) as
+        | GrantRow
+        | undefined;
+      return row === undefined ? undefined : toGrant(row);
+    },
+
+    async listGrants(subjectId, platformId, page) {
+      const rows = stmt(
+        "SELECT * FROM grants WHERE subject_id = ? AND revoked_at IS NULL AND (grantor_platform = ? OR grantee_platform = ?) AND ord > ? ORDER BY ord LIMIT ?",
+      ).all(subjectId, platformId, platformId, ordAfter(page), page.limit + 1) as GrantRow[];
+      return pageOf(rows, page.limit, (r) => String(r.ord), toGrant);
+    },
+
+    async listActiveGrants(subjectId) {
+      const rows = stmt("SELECT * FROM grants WHERE subject_id = ? AND revoked_at IS NULL ORDER BY ord").all(subjectId) as GrantRow[];
+      return rows.map(toGrant);
+    },
+
+    async listGrantHistory(subjectId) {
+      const rows = stmt("SELECT * FROM grants WHERE subject_id = ? ORDER BY ord").all(subjectId) as GrantRow[];
+      return rows.map(toGrant);
+    },
+
+    async revokeGrant(subjectId, grantId, now) {
+      return write((sink) => {
+        const row = stmt("SELECT * FROM grants WHERE subject_id = ? AND grant_id = ?").get(subjectId, grantId) as
+          | GrantRow
+          | undefined;
+        if (row === undefined) return undefined;
+        if (row.revoked_at !== null) return toGrant(row);
+        stmt("UPDATE grants SET revoked_at = ? WHERE subject_id = ? AND grant_id = ?").run(now.getTime(), subjectId, grantId);
+        const grant = toGrant({ ...row, revoked_at: now.getTime() });
+        logEvent(sink, subjectId, { kind: "grant-revoked", grant }, now);
+        return grant;
+      });
+    },
+
+    async eraseSubject(subjectId) {
+      const erased = write(() => {
+        if (fault("erasure-leaves-data")) {
+          // Removes devices, grants and link codes but keeps the subject, its links and its
+          // state, so that signing in again finds the "erased" streams: what the fault breaks.
+          for (const table of ["devices", "grants", "link_codes"]) {
+            db.prepare(`DELETE FROM ${table} WHERE subject_id = ?`).run(subjectId);
+          }
+          return subjectExists(subjectId);
+        }
+        return stmt("DELETE FROM subjects WHERE subject_id = ?").run(subjectId).changes > 0;
+      });
+      if (erased) notify({ kind: "subject-erased", subjectId });
+      return erased;
+    },
+
+    // --- streams ---
+
+    async createStream(input: CreateStreamInput): Promise<CreateStreamResult> {
+      return write((sink) => {
+        if (!subjectExists(input.subjectId)) return { kind: "subject-not-found" };
+        if (streamRow(input.subjectId, input.id) !== undefined) return { kind: "already-exists" };
+        const count = (stmt("SELECT COUNT(*) AS n FROM streams WHERE subject_id = ?").get(input.subjectId) as { n: number }).n;
+        if (count >= input.maxStreamsPerSubject) return { kind: "limit-reached" };
+        const now = input.now.getTime();
+        const row: StreamRow = {
+          subject_id: input.subjectId,
+          stream_id: input.id,
+          uid: input.uid,
+          type: input.type,
+          encoding: input.encoding,
+          conflict_policy: input.conflictPolicy,
+          owner_platform: input.ownerPlatformId,
+          genesis_hash: Buffer.from(input.genesisHash),
+          head_version: 0,
+          head_hash: Buffer.from(input.genesisHash),
+          horizon_version: 0,
+          horizon_hash: Buffer.from(input.genesisHash),
+          created_at: now,
+          updated_at: now,
+        };
+        stmt(
+          `INSERT INTO streams (${STREAM_COLUMNS}, head_state) VALUES (@subject_id, @stream_id, @uid, @type, @encoding, @conflict_policy, @owner_platform, @genesis_hash, @head_version, @head_hash, @horizon_version, @horizon_hash, @created_at, @updated_at, @head_state)`,
+        ).run({ ...row, head_state: input.initialState ?? null });
+        if (input.initialState !== undefined) {
+          stmt("INSERT INTO json_states (subject_id, stream_id, version, state) VALUES (?, ?, 0, ?)").run(
+            input.subjectId,
+            input.id,
+            input.initialState,
+          );
+        }
+        const stream = toStream(row);
+        logEvent(sink, input.subjectId, { kind: "stream-created", stream }, input.now);
+        return { kind: "created", stream };
+      });
+    },
+
+    async getStream(subjectId, streamId) {
+      const row = streamRow(subjectId, streamId);
+      return row === undefined ? undefined : toStream(row);
+    },
+
+    async listStreams(subjectId, options, page) {
+      const { clause, params } = visibilityClause(options.visibility);
+      const typeClause = options.type === undefined ? "" : " AND type = ?";
+      const sql = `SELECT ${STREAM_COLUMNS} FROM streams WHERE subject_id = ? AND stream_id > ? AND ${clause}${typeClause} ORDER BY stream_id LIMIT ?`;
+      const args: unknown[] = [subjectId, page.after ?? "", ...params];
+      if (options.type !== undefined) args.push(options.type);
+      args.push(page.limit + 1);
+      // Not cached: the clause varies with the caller's grants.
+      const rows = db.prepare(sql).all(...args) as StreamRow[];
+      return pageOf(rows, page.limit, (r) => r.stream_id, toStream);
+    },
+
+    async deleteStream(subjectId, streamId, now) {
+      return write((sink) => {
+        const row = streamRow(subjectId, streamId);
+        if (row === undefined) return undefined;
+        stmt("DELETE FROM streams WHERE subject_id = ? AND stream_id = ?").run(subjectId, streamId);
+        const stream = toStream(row);
+        logEvent(
+          sink,
+          subjectId,
+          { kind: "stream-deleted", stream: { id: row.stream_id, uid: row.uid, type: row.type, ownerPlatformId: row.owner_platform } },
+          now,
+        );
+        return stream;
+      });
+    },
+
+    // --- deltas ---
+
+    appendBatch(input) {
+      return new Promise<AppendResult>((resolve, reject) => {
+        if (closed) {
+          reject(new Error("store is closed"));
+          return;
+        }
+        queue.push({ input, resolve, reject });
+        if (!flushScheduled) {
+          flushScheduled = true;
+          setImmediate(flush);
+        }
+      });
+    },
+
+    async listDeltas(subjectId, streamId, afterVersion, limit) {
+      const row = streamRow(subjectId, streamId);
+      if (row === undefined) return [];
+      return deltasBetween(row, afterVersion, Number.MAX_SAFE_INTEGER, limit);
+    },
+
+    async hashAtVersion(subjectId, streamId, version) {
+      const row = streamRow(subjectId, streamId);
+      if (row === undefined) return MISSING_STREAM;
+      return checkVersion(row, version) ?? hashAt(row, version);
+    },
+
+    async loadStateBase(subjectId, streamId, version): Promise<StateBase | VersionCheck> {
+      return db.transaction((): StateBase | VersionCheck => {
+        const row = streamRow(subjectId, streamId);
+        if (row === undefined) return MISSING_STREAM;
+        const bad = checkVersion(row, version);
+        if (bad !== undefined) return bad;
+        const stream = toStream(row);
+        if (version === row.head_version) {
+          const state = headState(subjectId, streamId);
+          if (state !== undefined) return { stream, baseVersion: version, baseState: state, deltas: [] };
+        }
+        const base = stmt(
+          "SELECT version, state FROM json_states WHERE subject_id = ? AND stream_id = ? AND version <= ? ORDER BY version DESC LIMIT 1",
+        ).get(subjectId, streamId, version) as { version: number; state: Buffer } | undefined;
+        if (base === undefined) throw new Error("no stored state at or below the horizon");
+        const deltas = deltasBetween(row, base.version, version, Number.MAX_SAFE_INTEGER);
+        return { stream, baseVersion: base.version, baseState: base.state, deltas };
+      })();
+    },
+
+    // --- snapshots and compaction ---
+
+    async putSnapshot(input: PutSnapshotInput): Promise<PutSnapshotResult> {
+      return write((): PutSnapshotResult => {
+        const row = streamRow(input.subjectId, input.streamId);
+        if (row === undefined) return MISSING_STREAM;
+        if (row.encoding !== Encoding.Opaque) return { kind: "not-opaque", encoding: row.encoding as 1 | 2 };
+        const bad = checkVersion(row, input.version);
+        if (bad !== undefined) return bad;
+        const headHash = hashAt(row, input.version);
+        const stream = toStream(row);
+        if (!input.verify(stream, headHash)) return { kind: "mismatch" };
+        const key = [input.subjectId, input.streamId, input.version] as const;
+        stmt("DELETE FROM snapshots WHERE subject_id = ? AND stream_id = ? AND version = ?").run(...key);
+        stmt(
+          "INSERT INTO snapshots (subject_id, stream_id, version, head_hash, size_bytes, snapshot_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        ).run(...key, headHash, input.sizeBytes, input.snapshotHash, input.now.getTime());
+        const insert = stmt("INSERT INTO snapshot_chunks (subject_id, stream_id, version, idx, data) VALUES (?, ?, ?, ?, ?)");
+        input.chunks.forEach((chunk, idx) => insert.run(...key, idx, chunk));
+        const snapshot: SnapshotRecord = {
+          subjectId: input.subjectId,
+          streamId: input.streamId,
+          version: input.version,
+          headHash,
+          sizeBytes: input.sizeBytes,
+          snapshotHash: input.snapshotHash,
+          createdAt: input.now,
+        };
+        return { kind: "stored", snapshot, stream };
+      });
+    },
+
+    async findSnapshot(subjectId, streamId, atOrBelow) {
+      const row = stmt(
+        "SELECT * FROM snapshots WHERE subject_id = ? AND stream_id = ? AND version <= ? ORDER BY version DESC LIMIT 1",
+      ).get(subjectId, streamId, atOrBelow) as SnapshotRow | undefined;
+      return row === undefined ? undefined : toSnapshot(row);
+    },
+
+    async *readSnapshotChunks(subjectId, streamId, version) {
+      // One query per chunk: an open iterator would lock the connection across awaits.
+      for (let idx = 0; ; idx++) {
+        if (closed) return;
+        const row = stmt(
+          "SELECT data FROM snapshot_chunks WHERE subject_id = ? AND stream_id = ? AND version = ? AND idx = ?",
+        ).get(subjectId, streamId, version, idx) as { data: Buffer } | undefined;
+        if (row === undefined) return;
+        yield row.data;
+      }
+    },
+
+    async listRetentionCandidates(retain, limit) {
+      const rows = stmt(
+        `SELECT ${STREAM_COLUMNS} FROM streams WHERE head_version - horizon_version > ? ORDER BY head_version - horizon_version DESC LIMIT ?`,
+      ).all(retain, limit) as StreamRow[];
+      return rows.map(toStream);
+    },
+
+    async compactStream(input: CompactInput): Promise<CompactResult> {
+      return write((sink): CompactResult => {
+        const row = streamRow(input.subjectId, input.streamId);
+        if (row === undefined) return { kind: "stream-not-found" };
+        if (input.horizonVersion > row.head_version) return { kind: "ahead-of-head", headVersion: row.head_version };
+        if (input.horizonVersion <= row.horizon_version) return { kind: "unchanged", stream: toStream(row) };
+        const key = [input.subjectId, input.streamId] as const;
+        if (row.encoding === Encoding.Opaque) {
+          const snap = stmt("SELECT 1 FROM snapshots WHERE subject_id = ? AND stream_id = ? AND version = ?").get(
+            ...key,
+            input.horizonVersion,
+          );
+          if (snap === undefined) return { kind: "snapshot-required" };
+          stmt("DELETE FROM snapshots WHERE subject_id = ? AND stream_id = ? AND version < ?").run(...key, input.horizonVersion);
+        } else {
+          if (input.stateAtHorizon === undefined) throw new Error("JSON compaction needs the state at the horizon");
+          stmt("INSERT OR REPLACE INTO json_states (subject_id, stream_id, version, state) VALUES (?, ?, ?, ?)").run(
+            ...key,
+            input.horizonVersion,
+            input.stateAtHorizon,
+          );
+          stmt("DELETE FROM json_states WHERE subject_id = ? AND stream_id = ? AND version < ?").run(...key, input.horizonVersion);
+        }
+        const horizonHash = hashAt(row, input.horizonVersion);
+        stmt("DELETE FROM deltas WHERE subject_id = ? AND stream_id = ? AND version <= ?").run(...key, input.horizonVersion);
+        const now = input.now.getTime();
+        stmt(
+          "UPDATE streams SET horizon_version = ?, horizon_hash = ?, updated_at = ? WHERE subject_id = ? AND stream_id = ?",
+        ).run(input.horizonVersion, horizonHash, now, ...key);
+        const stream = toStream({ ...row, horizon_version: input.horizonVersion, horizon_hash: horizonHash, updated_at: now });
+        logEvent(sink, input.subjectId, { kind: "stream-compacted", stream }, input.now);
+        return { kind: "compacted", stream };
+      });
+    },
+
+    async rewindStream(subjectId, streamId, version, stateAtVersion, now) {
+      write(() => {
+        const row = streamRow(subjectId, streamId);
+        if (row === undefined || version >= row.head_version || version < row.horizon_version) return;
+        const hash = hashAt(row, version);
+        stmt("DELETE FROM deltas WHERE subject_id = ? AND stream_id = ? AND version > ?").run(subjectId, streamId, version);
+        stmt("DELETE FROM json_states WHERE subject_id = ? AND stream_id = ? AND version > ?").run(subjectId, streamId, version);
+        stmt(
+          "UPDATE streams SET head_version = ?, head_hash = ?, head_state = ?, updated_at = ? WHERE subject_id = ? AND stream_id = ?",
+        ).run(version, hash, stateAtVersion ?? null, now.getTime(), subjectId, streamId);
+      });
+    },
+
+    // --- checkpoints ---
+
+    async createCheckpoint(input: CreateCheckpointInput): Promise<CreateCheckpointResult> {
+      return write((): CreateCheckpointResult => {
+        if (stmt("SELECT 1 FROM checkpoints WHERE subject_id = ? AND checkpoint_id = ?").get(input.subjectId, input.id) !== undefined) {
+          return { kind: "already-exists" };
+        }
+        const entries: CheckpointEntryRecord[] = [];
+        for (const [index, selector] of input.selectors.entries()) {
+          const row = streamRow(input.subjectId, selector.streamId);
+          if (row === undefined || !input.canRead(toStream(row))) return { kind: "stream-not-found", index };
+          const version = selector.version ?? row.head_version;
+          const bad = checkVersion(row, version);
+          if (bad?.kind === "ahead-of-head") return { kind: "ahead-of-head", index, headVersion: bad.headVersion };
+          if (bad?.kind === "below-horizon") return { kind: "below-horizon", index, horizonVersion: bad.horizonVersion };
+          entries.push({
+            streamId: row.stream_id,
+            streamUid: row.uid,
+            streamType: row.type,
+            ownerPlatformId: row.owner_platform,
+            version,
+            headHash: hashAt(row, version),
+          });
+        }
+        entries.sort((a, b) => Buffer.compare(Buffer.from(a.streamUid, "utf8"), Buffer.from(b.streamUid, "utf8")));
+        const digest = input.digest(entries);
+        const ord = nextOrd(input.subjectId);
+        stmt(
+          "INSERT INTO checkpoints (subject_id, checkpoint_id, resume, digest, device_id, platform_id, created_at, ord) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        ).run(
+          input.subjectId,
+          input.id,
+          JSON.stringify(input.resume),
+          digest,
+          input.deviceId ?? null,
+          input.platformId,
+          input.now.getTime(),
+          ord,
+        );
+        const insert = stmt(
+          "INSERT INTO checkpoint_entries (subject_id, checkpoint_id, idx, stream_id, stream_uid, stream_type, owner_platform, version, head_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        );
+        entries.forEach((e, idx) =>
+          insert.run(input.subjectId, input.id, idx, e.streamId, e.streamUid, e.streamType, e.ownerPlatformId, e.version, e.headHash),
+        );
+        const checkpoint: CheckpointRecord = {
+          subjectId: input.subjectId,
+          id: input.id,
+          entries,
+          resume: input.resume,
+          digest,
+          deviceId: input.deviceId,
+          platformId: input.platformId,
+          createdAt: input.now,
+        };
+        return { kind: "created", checkpoint };
+      });
+    },
+
+    async getCheckpoint(subjectId, checkpointId) {
+      return readCheckpoint(subjectId, checkpointId);
+    },
+
+    async listCheckpoints(subjectId, page) {
+      const after = page.after === undefined ? Number.MAX_SAFE_INTEGER : Number(page.after);
+      const rows = stmt("SELECT * FROM checkpoints WHERE subject_id = ? AND ord < ? ORDER BY ord DESC LIMIT ?").all(
+        subjectId,
+        Number.isFinite(after) ? after : 0,
+        page.limit + 1,
+      ) as CheckpointRow[];
+      return pageOf(rows, page.limit, (r) => String(r.ord), (r) => toCheckpoint(r, checkpointEntries(r.subject_id, r.checkpoint_id)));
+    },
+
+    async deleteCheckpoint(subjectId, checkpointId, now) {
+      return write((sink) => {
+        const deleted =
+          stmt("DELETE FROM checkpoints WHERE subject_id = ? AND checkpoint_id = ?").run(subjectId, checkpointId).changes > 0;
+        if (!deleted) return false;
+        const pending = stmt("SELECT * FROM handoffs WHERE subject_id = ? AND checkpoint_id = ? AND state = 'offered'").all(
+          subjectId,
+          checkpointId,
+        ) as HandoffRow[];
+        for (const row of pending) expireHandoff(sink, row, now);
+        return true;
+      });
+    },
+
+    // --- handoffs ---
+
+    async createHandoff(input: CreateHandoffInput): Promise<CreateHandoffResult> {
+      return write((sink): CreateHandoffResult => {
+        const checkpoint = readCheckpoint(input.subjectId, input.checkpointId);
+        if (checkpoint === undefined) return { kind: "checkpoint-not-found" };
+        if (input.targetDeviceId !== undefined) {
+          const target = stmt("SELECT revoked_at FROM devices WHERE subject_id = ? AND device_id = ?").get(
+            input.subjectId,
+            input.targetDeviceId,
+          ) as { revoked_at: number | null } | undefined;
+          if (target === undefined || target.revoked_at !== null) return { kind: "target-not-found" };
+        }
+        const row: HandoffRow = {
+          subject_id: input.subjectId,
+          handoff_id: input.id,
+          checkpoint_id: input.checkpointId,
+          source_device: input.sourceDeviceId,
+          target_device: input.targetDeviceId ?? null,
+          state: "offered",
+          resolved_by: null,
+          created_at: input.now.getTime(),
+          expires_at: input.expiresAt.getTime(),
+          resolved_at: null,
+        };
+        stmt(
+          "INSERT INTO handoffs (subject_id, handoff_id, checkpoint_id, source_device, target_device, state, resolved_by, created_at, expires_at, resolved_at) VALUES (@subject_id, @handoff_id, @checkpoint_id, @source_device, @target_device, @state, @resolved_by, @created_at, @expires_at, @resolved_at)",
+        ).run(row);
+        const handoff = toHandoff(row);
+        logEvent(sink, input.subjectId, { kind: "handoff-offered", handoff, checkpoint }, input.now);
+        return { kind: "created", handoff, checkpoint };
+      });
+    },
+
+    async getHandoff(subjectId, handoffId, now) {
+      return write((sink) => {
+        const row = handoffRow(subjectId, handoffId);
+        if (row === undefined) return undefined;
+        if (row.state === "offered" && row.expires_at <= now.getTime()) return expireHandoff(sink, row, now);
+        return toHandoff(row);
+      });
+    },
+
+    async resolveHandoff(input: ResolveHandoffInput): Promise<ResolveHandoffResult> {
+      return write((sink): ResolveHandoffResult => {
+        const row = handoffRow(input.subjectId, input.handoffId);
+        if (row === undefined) return { kind: "not-found" };
+        if (row.state === "offered" && row.expires_at <= input.now.getTime()) {
+          return { kind: "already-resolved", handoff: expireHandoff(sink, row, input.now) };
+        }
+        // A resolved handoff answers "resolved" to every device (HANDOFF-008), so a device
+        // that lost its own accept response learns the outcome the same way as the others.
+        if (row.state !== "offered") {
+          const again = fault("handoff-double-accept") && row.state === "accepted" && input.resolution === "accepted";
+          if (!again) return { kind: "already-resolved", handoff: toHandoff(row) };
+        }
+        if (row.source_device === input.deviceId) return { kind: "not-eligible" };
+        if (row.target_device !== null && row.target_device !== input.deviceId) return { kind: "not-eligible" };
+        const resolved: HandoffRow = {
+          ...row,
+          state: input.resolution,
+          resolved_by: input.deviceId,
+          resolved_at: input.now.getTime(),
+        };
+        stmt(
+          "UPDATE handoffs SET state = ?, resolved_by = ?, resolved_at = ? WHERE subject_id = ? AND handoff_id = ?",
+        ).run(resolved.state, resolved.resolved_by, resolved.resolved_at, input.subjectId, input.handoffId);
+        const handoff = toHandoff(resolved);
+        logEvent(sink, input.subjectId, { kind: "handoff-resolved", handoff }, input.now);
+        const checkpoint = input.resolution === "accepted" ? readCheckpoint(input.subjectId, row.checkpoint_id) : undefined;
+        return { kind: "resolved", handoff, checkpoint };
+      });
+    },
+
+    async expireHandoffs(now) {
+      return write((sink) => {
+        const rows = stmt("SELECT * FROM handoffs WHERE state = 'offered' AND expires_at <= ?").all(now.getTime()) as HandoffRow[];
+        for (const row of rows) expireHandoff(sink, row, now);
+        return rows.length;
+      });
+    },
+
+    // --- event log ---
+
+    async getEventBounds(subjectId): Promise<EventBounds> {
+      const row = stmt("SELECT event_seq, event_horizon FROM subjects WHERE subject_id = ?").get(subjectId) as
+        | { event_seq: number; event_horizon: number }
+        | undefined;
+      return row === undefined ? { horizon: 0, head: 0 } : { horizon: row.event_horizon, head: row.event_seq };
+    },
+
+    async readEvents(subjectId, afterSequence, limit) {
+      return db.transaction(() => {
+        const rows = stmt(
+          "SELECT seq, committed_at, body FROM subject_events WHERE subject_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        ).all(subjectId, afterSequence, limit) as { seq: number; committed_at: number; body: string }[];
+        return rows.map((r): SubjectEvent => {
+          let body = decodeEventBody(r.body);
+          if (body.kind === "deltas-appended") {
+            const stream = streamRow(subjectId, body.stream.id);
+            const deltas =
+              stream === undefined || stream.uid !== body.stream.uid
+                ? []
+                : deltasBetween(stream, body.firstVersion - 1, body.firstVersion + body.count - 1, body.count);
+            body = { ...body, deltas };
+          }
+          return { subjectId, sequence: r.seq, committedAt: new Date(r.committed_at), body };
+        });
+      })();
+    },
+
+    async pruneEvents(keep) {
+      return write(() => {
+        const subjects = stmt("SELECT subject_id, event_seq, event_horizon FROM subjects WHERE event_seq - event_horizon > ?").all(
+          keep,
+        ) as { subject_id: string; event_seq: number; event_horizon: number }[];
+        let removed = 0;
+        for (const s of subjects) {
+          const horizon = s.event_seq - keep;
+          removed += stmt("DELETE FROM subject_events WHERE subject_id = ? AND seq <= ?").run(s.subject_id, horizon).changes;
+          stmt("UPDATE subjects SET event_horizon = ? WHERE subject_id = ?").run(horizon, s.subject_id);
+        }
+        return removed;
+      });
+    },
+  };
+
+  function checkpointEntries(subjectId: string, checkpointId: string): CheckpointEntryRow[] {
+    return stmt(
+      "SELECT stream_id, stream_uid, stream_type, owner_platform, version, head_hash FROM checkpoint_entries WHERE subject_id = ? AND checkpoint_id = ? ORDER BY idx",
+    ).all(subjectId, checkpointId) as CheckpointEntryRow[];
+  }
+
+  function readCheckpoint(subjectId: string, checkpointId: string): CheckpointRecord | undefined {
+    const row = stmt("SELECT * FROM checkpoints WHERE subject_id = ? AND checkpoint_id = ?").get(subjectId, checkpointId) as
+      | CheckpointRow
+      | undefined;
+    return row === undefined ? undefined : toCheckpoint(row, checkpointEntries(subjectId, checkpointId));
+  }
+
+  function handoffRow(subjectId: string, handoffId: string): HandoffRow | undefined {
+    return stmt("SELECT * FROM handoffs WHERE subject_id = ? AND handoff_id = ?").get(subjectId, handoffId) as
+      | HandoffRow
+      | undefined;
+  }
+
+  function expireHandoff(sink: EventSink, row: HandoffRow, now: Date): HandoffRecord {
+    stmt("UPDATE handoffs SET state = 'expired', resolved_at = ? WHERE subject_id = ? AND handoff_id = ?").run(
+      now.getTime(),
+      row.subject_id,
+      row.handoff_id,
+    );
+    const handoff = toHandoff({ ...row, state: "expired", resolved_at: now.getTime() });
+    logEvent(sink, row.subject_id, { kind: "handoff-resolved", handoff }, now);
+    return handoff;
+  }
+
+  return store;
+}
+
+function ordAfter(page: PageRequest): number {
+  if (page.after === undefined) return 0;
+  const n = Number(page.after);
+  return Number.isSafeInteger(n) ? n : Number.MAX_SAFE_INTEGER;
+}
+
+function pageOf<R, T>(rows: R[], limit: number, keyOf: (row: R) => string, map: (row: R) => T): Page<T> {
+  const more = rows.length > limit;
+  const kept = more ? rows.slice(0, limit) : rows;
+  const last = kept[kept.length - 1];
+  return { items: kept.map(map), nextAfter: more && last !== undefined ? keyOf(last) : undefined };
+}
+
+function visibilityClause(visibility: StreamVisibility): { clause: string; params: unknown[] } {
+  const parts = ["owner_platform = ?"];
+  const params: unknown[] = [visibility.platformId];
+  for (const shared of visibility.shared) {
+    if (shared.streamType === "*") {
+      parts.push("owner_platform = ?");
+      params.push(shared.ownerPlatformId);
+    } else {
+      parts.push("(owner_platform = ? AND type = ?)");
+      params.push(shared.ownerPlatformId, shared.streamType);
+    }
+  }
+  return { clause: `(${parts.join(" OR ")})`, params };
+}
