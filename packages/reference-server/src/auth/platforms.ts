@@ -1,0 +1,181 @@
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import { exportJWK, generateKeyPair, type JSONWebKeySet, type JWK } from "jose";
+import { z } from "zod";
+import { ALL_SCOPES, type Scope } from "./context.js";
+
+/**
+ * A platform as the server knows it: configured by the operator, never created by RPC, so
+ * that the set of parties able to vouch for people is an explicit, auditable file.
+ */
+export interface PlatformConfig {
+  /** `[a-z0-9-]{1,63}`; the `iss` of its assertions and the `{platform}` of resource names. */
+  readonly id: string;
+  readonly displayName: string;
+  /** Public keys the platform signs assertions with. */
+  readonly jwks: JSONWebKeySet;
+  /** The most a token exchanged by this platform may carry. */
+  readonly scopes: ReadonlySet<Scope>;
+}
+
+/** Looks platforms up by id; the only view of the platforms file the rest of the server gets. */
+export interface PlatformRegistry {
+  get(id: string): PlatformConfig | undefined;
+  list(): readonly PlatformConfig[];
+}
+
+/** Why a platforms file was refused; the message names the file and the offending entry. */
+export class PlatformsFileError extends Error {
+  override readonly name = "PlatformsFileError";
+}
+
+const PLATFORM_ID = /^[a-z0-9-]{1,63}$/;
+
+const jwkSchema = z
+  .object({ kty: z.string().min(1) })
+  .catchall(z.unknown())
+  .superRefine((key, ctx) => {
+    // A platforms file is configuration that gets copied around; refusing private or
+    // symmetric material here keeps a leaked secret from ever looking "accepted".
+    if ("d" in key || "p" in key || "q" in key) {
+      ctx.addIssue({ code: "custom", message: "must be a public key (it has private members)" });
+    }
+    if (key.kty === "oct") {
+      ctx.addIssue({ code: "custom", message: "symmetric keys are not allowed (HS* is never accepted)" });
+    }
+  });
+
+const jwksSchema = z.object({ keys: z.array(jwkSchema).min(1, "needs at least one key") });
+
+const platformEntrySchema = z
+  .object({
+    id: z.string().regex(PLATFORM_ID, "must match [a-z0-9-]{1,63}"),
+    displayName: z.string().min(1).max(100).optional(),
+    jwks: jwksSchema.optional(),
+    jwksFile: z.string().min(1).optional(),
+    scopes: z.array(z.enum(ALL_SCOPES as [Scope, ...Scope[]])).min(1).optional(),
+  })
+  .strict()
+  .refine((entry) => (entry.jwks === undefined) !== (entry.jwksFile === undefined), {
+    message: "needs exactly one of `jwks` or `jwksFile`",
+  });
+
+const platformsFileSchema = z
+  .object({ platforms: z.array(platformEntrySchema).min(1, "needs at least one platform") })
+  .strict();
+
+function describeZodError(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => `${issue.path.length > 0 ? issue.path.join(".") : "(root)"}: ${issue.message}`)
+    .join("; ");
+}
+
+async function readJson(path: string, what: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (cause) {
+    throw new PlatformsFileError(`cannot read ${what} ${path}: ${(cause as Error).message}`, { cause });
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (cause) {
+    throw new PlatformsFileError(`${what} ${path} is not valid JSON: ${(cause as Error).message}`, { cause });
+  }
+}
+
+/** Builds a registry from already-validated platform configs (tests, embedding). */
+export function createPlatformRegistry(platforms: readonly PlatformConfig[]): PlatformRegistry {
+  const byId = new Map<string, PlatformConfig>();
+  for (const platform of platforms) {
+    if (!PLATFORM_ID.test(platform.id)) {
+      throw new PlatformsFileError(`platform id ${JSON.stringify(platform.id)} must match [a-z0-9-]{1,63}`);
+    }
+    if (byId.has(platform.id)) throw new PlatformsFileError(`platform id ${platform.id} appears twice`);
+    byId.set(platform.id, platform);
+  }
+  const all = [...byId.values()];
+  return { get: (id) => byId.get(id), list: () => all };
+}
+
+/**
+ * Reads and validates a platforms file (see the design note for its shape). `jwksFile`
+ * paths are relative to the platforms file, so a directory of config can move as a whole.
+ */
+export async function loadPlatformsFile(path: string): Promise<PlatformRegistry> {
+  const absolute = resolve(path);
+  const parsed = platformsFileSchema.safeParse(await readJson(absolute, "platforms file"));
+  if (!parsed.success) {
+    throw new PlatformsFileError(`platforms file ${absolute} is invalid: ${describeZodError(parsed.error)}`);
+  }
+  const platforms: PlatformConfig[] = [];
+  for (const entry of parsed.data.platforms) {
+    let jwks = entry.jwks;
+    if (entry.jwksFile !== undefined) {
+      const jwksPath = isAbsolute(entry.jwksFile) ? entry.jwksFile : join(dirname(absolute), entry.jwksFile);
+      const fromFile = jwksSchema.safeParse(await readJson(jwksPath, `JWKS file of platform ${entry.id}`));
+      if (!fromFile.success) {
+        throw new PlatformsFileError(
+          `JWKS file ${jwksPath} of platform ${entry.id} is invalid: ${describeZodError(fromFile.error)}`,
+        );
+      }
+      jwks = fromFile.data;
+    }
+    platforms.push({
+      id: entry.id,
+      displayName: entry.displayName ?? entry.id,
+      jwks: jwks as JSONWebKeySet,
+      scopes: new Set(entry.scopes ?? ALL_SCOPES),
+    });
+  }
+  return createPlatformRegistry(platforms);
+}
+
+/** The platforms a fresh data directory gets when the operator names none. */
+export const DEV_PLATFORM_IDS = ["demo-a", "demo-b"] as const;
+
+/** Where {@link ensureDevPlatforms} put things, so the CLI can tell the operator. */
+export interface DevPlatforms {
+  /** The generated platforms file, usable as `--platforms`. */
+  readonly platformsFile: string;
+  /** Private JWK per platform id, for signing assertions in demos and manual tests. */
+  readonly privateKeyFiles: Readonly<Record<string, string>>;
+  /** True when this call generated the keys (first start on this data directory). */
+  readonly created: boolean;
+}
+
+/**
+ * Makes a development platforms file with fresh ES256 keys for `demo-a` and `demo-b` in the
+ * data directory, once. A server must never start with keys it shares with the world, so
+ * there is no built-in default key: each data directory mints its own, and the private
+ * halves stay on this machine (mode 0600) for the developer's own assertions.
+ */
+export async function ensureDevPlatforms(dataDir: string): Promise<DevPlatforms> {
+  const dir = join(resolve(dataDir), "dev-platforms");
+  const platformsFile = join(dir, "platforms.json");
+  const privateKeyFiles = Object.fromEntries(
+    DEV_PLATFORM_IDS.map((id) => [id, join(dir, `${id}.private.jwk`)]),
+  );
+  try {
+    await readFile(platformsFile);
+    return { platformsFile, privateKeyFiles, created: false };
+  } catch {
+    // Not there yet: fall through and create it.
+  }
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const platforms = [];
+  for (const id of DEV_PLATFORM_IDS) {
+    const { publicKey, privateKey } = await generateKeyPair("ES256", { extractable: true });
+    const kid = `${id}-dev-1`;
+    const publicJwk: JWK = { ...(await exportJWK(publicKey)), kid, alg: "ES256", use: "sig" };
+    const privateJwk: JWK = { ...(await exportJWK(privateKey)), kid, alg: "ES256", use: "sig" };
+    const keyFile = privateKeyFiles[id] as string;
+    await writeFile(keyFile, `${JSON.stringify(privateJwk, null, 2)}\n`, { mode: 0o600 });
+    await chmod(keyFile, 0o600);
+    platforms.push({ id, displayName: `Demo platform ${id.slice(-1).toUpperCase()}`, jwks: { keys: [publicJwk] } });
+  }
+  // Written last, so an interrupted first start is retried instead of leaving a file that
+  // names keys nobody holds.
+  await writeFile(platformsFile, `${JSON.stringify({ platforms }, null, 2)}\n`, { mode: 0o644 });
+  return { platformsFile, privateKeyFiles, created: true };
+}

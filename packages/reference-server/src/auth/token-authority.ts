@@ -1,0 +1,391 @@
+import { randomBytes } from "node:crypto";
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import {
+  SignJWT,
+  calculateJwkThumbprint,
+  createLocalJWKSet,
+  decodeJwt,
+  decodeProtectedHeader,
+  errors as joseErrors,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+  jwtVerify,
+  type CryptoKey,
+  type JWK,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+} from "jose";
+import { fault } from "../testing/faults.js";
+import { ALL_SCOPES, type AuthContext, type Scope } from "./context.js";
+import type { PlatformConfig, PlatformRegistry } from "./platforms.js";
+
+/** The `typ` header every platform assertion must carry (RFC 8725 §3.11 explicit typing). */
+export const ASSERTION_TYP = "continuity-assertion+jwt";
+/** The `typ` header of access tokens (RFC 9068). */
+export const ACCESS_TOKEN_TYP = "at+jwt";
+/** Issuer and audience of access tokens; tokens are only ever for this server's own use. */
+export const ACCESS_TOKEN_ISSUER = "continuity";
+/** Algorithms a platform may sign with. Never `none`, never HS*: the server holds no shared secrets. */
+export const ASSERTION_ALGORITHMS = ["ES256", "EdDSA", "RS256"] as const;
+/** Longest an assertion may live (`exp - iat`); short enough that a leaked one soon stops mattering. */
+export const MAX_ASSERTION_LIFETIME_SECONDS = 300;
+/** Clock skew tolerated between platforms and this server. */
+export const CLOCK_SKEW_SECONDS = 30;
+/** Default access-token lifetime. */
+export const DEFAULT_ACCESS_TOKEN_SECONDS = 900;
+
+/**
+ * The wire reasons authentication can fail with. Kept here rather than as gRPC errors so the
+ * authority stays transport-free; the middleware and the services map them to statuses.
+ */
+export type AuthFailureReason =
+  | "TOKEN_MISSING"
+  | "TOKEN_INVALID"
+  | "TOKEN_EXPIRED"
+  | "TOKEN_REVOKED"
+  | "ASSERTION_INVALID"
+  | "PLATFORM_UNKNOWN";
+
+/**
+ * A credential was refused. `detail` is for logs only: telling a caller which check failed
+ * would help an attacker tune forgeries, so the wire carries the reason and a fixed message.
+ */
+export class AuthFailure extends Error {
+  override readonly name = "AuthFailure";
+  constructor(
+    readonly reason: AuthFailureReason,
+    readonly detail: string,
+    options?: ErrorOptions,
+  ) {
+    super(`${reason}: ${detail}`, options);
+  }
+}
+
+/** What a verified platform assertion says. */
+export interface VerifiedAssertion {
+  readonly platform: PlatformConfig;
+  /** The platform's own account id for the person (`sub`). */
+  readonly accountId: string;
+  /** The assertion's `jti`, for logs and replay checks. */
+  readonly assertionId: string;
+  readonly expiresAt: Date;
+}
+
+/** What goes into an access token. */
+export interface AccessTokenClaims {
+  readonly subjectId: string;
+  readonly platformId: string;
+  readonly deviceId: string | undefined;
+  readonly scopes: ReadonlySet<Scope>;
+}
+
+/** An access token as handed to the client. */
+export interface IssuedAccessToken {
+  readonly token: string;
+  readonly tokenId: string;
+  readonly expiresAt: Date;
+  readonly expiresInSeconds: number;
+}
+
+/**
+ * Issues and verifies everything the server trusts: platform assertions coming in, access
+ * tokens going out. It checks signatures and claims only; whether a subject, link or device
+ * still exists is the auth middleware's job against the store.
+ */
+export interface TokenAuthority {
+  /** Verifies a platform assertion; throws {@link AuthFailure} (ASSERTION_INVALID or PLATFORM_UNKNOWN). */
+  verifyAssertion(assertion: string): Promise<VerifiedAssertion>;
+  /** Signs a fresh access token. */
+  issueAccessToken(claims: AccessTokenClaims): Promise<IssuedAccessToken>;
+  /** Verifies an access token; throws {@link AuthFailure} (TOKEN_INVALID or TOKEN_EXPIRED). */
+  verifyAccessToken(token: string): Promise<AuthContext>;
+  /** The `aud` that assertions must carry (ServerInfo.assertion_audience). */
+  readonly audience: string;
+  /** Lifetime of issued access tokens (ServerInfo.limits.access_token_seconds). */
+  readonly accessTokenSeconds: number;
+  /** The configured platforms. */
+  readonly platforms: PlatformRegistry;
+  /** The server's public signing key, e.g. for publishing or for verifying bundle signatures. */
+  readonly publicJwk: JWK;
+  /** Signs arbitrary claims with the server key (bundle trailers in the portability profile). */
+  readonly signingKey: CryptoKey;
+}
+
+/**
+ * Where the server's signing key comes from. `dataDir` creates `<dataDir>/server-key.jwk`
+ * (mode 0600) on first start and reuses it after, so tokens survive restarts; `file` loads an
+ * operator-managed key and never writes; `ephemeral` is for tests and is lost on exit.
+ */
+export type SigningKeySource =
+  | { readonly kind: "file"; readonly path: string }
+  | { readonly kind: "data-dir"; readonly dataDir: string }
+  | { readonly kind: "ephemeral" };
+
+/** Options of {@link createTokenAuthority}. */
+export interface TokenAuthorityOptions {
+  readonly platforms: PlatformRegistry;
+  readonly signingKey: SigningKeySource;
+  /** `aud` required in assertions; default `continuity`. */
+  readonly audience?: string;
+  /** Access-token lifetime in seconds; default 900. */
+  readonly accessTokenSeconds?: number;
+  /** Injectable clock, so tests can age tokens without sleeping. */
+  readonly now?: () => Date;
+}
+
+/** File name of the generated server key inside the data directory. */
+export const SERVER_KEY_FILE = "server-key.jwk";
+
+/** Why the signing key could not be loaded; the message names the file. */
+export class SigningKeyError extends Error {
+  override readonly name = "SigningKeyError";
+}
+
+interface LoadedKey {
+  readonly privateKey: CryptoKey;
+  readonly publicKey: CryptoKey;
+  readonly publicJwk: JWK;
+  readonly kid: string;
+}
+
+async function importPrivateJwk(jwk: JWK, origin: string): Promise<LoadedKey> {
+  if (jwk.kty !== "EC" || jwk.crv !== "P-256" || typeof jwk.d !== "string") {
+    throw new SigningKeyError(`${origin} must be a private EC P-256 JWK (ES256)`);
+  }
+  if (typeof jwk.x !== "string" || typeof jwk.y !== "string") {
+    throw new SigningKeyError(`${origin} lacks the public coordinates x and y`);
+  }
+  const publicJwk: JWK = { kty: "EC", crv: "P-256", x: jwk.x, y: jwk.y };
+  let privateKey: CryptoKey;
+  let publicKey: CryptoKey;
+  try {
+    privateKey = (await importJWK(jwk, "ES256")) as CryptoKey;
+    publicKey = (await importJWK(publicJwk, "ES256")) as CryptoKey;
+  } catch (cause) {
+    throw new SigningKeyError(`${origin} is not a usable ES256 key: ${(cause as Error).message}`, { cause });
+  }
+  const kid = jwk.kid ?? (await calculateJwkThumbprint(publicJwk));
+  return { privateKey, publicKey, publicJwk: { ...publicJwk, kid, alg: "ES256", use: "sig" }, kid };
+}
+
+async function readKeyFile(path: string): Promise<LoadedKey> {
+  let jwk: JWK;
+  try {
+    jwk = JSON.parse(await readFile(path, "utf8")) as JWK;
+  } catch (cause) {
+    throw new SigningKeyError(`cannot read signing key ${path}: ${(cause as Error).message}`, { cause });
+  }
+  return importPrivateJwk(jwk, `signing key ${path}`);
+}
+
+async function generateKey(): Promise<{ loaded: LoadedKey; privateJwk: JWK }> {
+  const { privateKey } = await generateKeyPair("ES256", { extractable: true });
+  const exported = await exportJWK(privateKey);
+  const kid = await calculateJwkThumbprint({ kty: "EC", crv: "P-256", x: exported.x ?? "", y: exported.y ?? "" });
+  const privateJwk: JWK = { ...exported, kid, alg: "ES256", use: "sig" };
+  return { loaded: await importPrivateJwk(privateJwk, "generated key"), privateJwk };
+}
+
+async function loadSigningKey(source: SigningKeySource): Promise<LoadedKey> {
+  switch (source.kind) {
+    case "file":
+      return readKeyFile(resolve(source.path));
+    case "ephemeral":
+      return (await generateKey()).loaded;
+    case "data-dir": {
+      const path = join(resolve(source.dataDir), SERVER_KEY_FILE);
+      try {
+        return await readKeyFile(path);
+      } catch (error) {
+        const missing = error instanceof SigningKeyError && (error.cause as NodeJS.ErrnoException | undefined)?.code === "ENOENT";
+        if (!missing) throw error;
+      }
+      const { loaded, privateJwk } = await generateKey();
+      await mkdir(dirname(path), { recursive: true });
+      // `wx` so two servers racing on one fresh data dir cannot silently end up with different keys.
+      try {
+        await writeFile(path, `${JSON.stringify(privateJwk)}\n`, { mode: 0o600, flag: "wx" });
+      } catch (cause) {
+        if ((cause as NodeJS.ErrnoException).code === "EEXIST") return readKeyFile(path);
+        throw new SigningKeyError(`cannot write signing key ${path}: ${(cause as Error).message}`, { cause });
+      }
+      await chmod(path, 0o600);
+      return loaded;
+    }
+  }
+}
+
+const SCOPE_SET = new Set<string>(ALL_SCOPES);
+
+/** Parses a space-separated scope string; undefined when a member is not a known scope. */
+export function parseScopes(value: string): Set<Scope> | undefined {
+  const scopes = new Set<Scope>();
+  for (const part of value.split(" ")) {
+    if (part === "") continue;
+    if (!SCOPE_SET.has(part)) return undefined;
+    scopes.add(part as Scope);
+  }
+  return scopes;
+}
+
+/** Formats scopes in the canonical order, so equal sets always print the same. */
+export function formatScopes(scopes: ReadonlySet<Scope>): string {
+  return ALL_SCOPES.filter((scope) => scopes.has(scope)).join(" ");
+}
+
+function newTokenId(): string {
+  return randomBytes(16).toString("base64url");
+}
+
+function epochSeconds(date: Date): number {
+  return Math.floor(date.getTime() / 1000);
+}
+
+function describeJoseError(error: unknown): string {
+  if (error instanceof joseErrors.JOSEError) return `${error.code}: ${error.message}`;
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Creates the token authority: loads or creates the server key, and binds the platforms'
+ * JWKS. Async because key import goes through WebCrypto.
+ */
+export async function createTokenAuthority(options: TokenAuthorityOptions): Promise<TokenAuthority> {
+  const now = options.now ?? (() => new Date());
+  const audience = options.audience ?? "continuity";
+  const accessTokenSeconds = options.accessTokenSeconds ?? DEFAULT_ACCESS_TOKEN_SECONDS;
+  if (!Number.isInteger(accessTokenSeconds) || accessTokenSeconds < 1) {
+    throw new RangeError(`accessTokenSeconds must be a positive integer, got ${accessTokenSeconds}`);
+  }
+  const key = await loadSigningKey(options.signingKey);
+  const keySets = new Map<string, JWTVerifyGetKey>();
+  for (const platform of options.platforms.list()) {
+    keySets.set(platform.id, createLocalJWKSet(platform.jwks));
+  }
+
+  async function verifyAssertion(assertion: string): Promise<VerifiedAssertion> {
+    let unverified: JWTPayload;
+    try {
+      // Read unverified only to pick the key set; every claim is re-checked after the
+      // signature below, against that platform's keys alone.
+      decodeProtectedHeader(assertion);
+      unverified = decodeJwt(assertion);
+    } catch (cause) {
+      throw new AuthFailure("ASSERTION_INVALID", `not a compact JWS: ${describeJoseError(cause)}`, { cause });
+    }
+    const issuer = unverified.iss;
+    if (typeof issuer !== "string") throw new AuthFailure("ASSERTION_INVALID", "missing iss");
+    const platform = options.platforms.get(issuer);
+    const keySet = keySets.get(issuer);
+    if (platform === undefined || keySet === undefined) {
+      throw new AuthFailure("PLATFORM_UNKNOWN", `unknown platform ${JSON.stringify(issuer.slice(0, 80))}`);
+    }
+    // The fault judges the assertion at its own issue time, so any exp after iat passes.
+    const acceptExpired = fault("expired-assertion-accepted") && typeof unverified.iat === "number";
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(assertion, keySet, {
+        algorithms: [...ASSERTION_ALGORITHMS],
+        ...(fault("assertion-typ-unchecked") ? {} : { typ: ASSERTION_TYP }),
+        issuer: platform.id,
+        audience,
+        clockTolerance: CLOCK_SKEW_SECONDS,
+        // Also rejects an `iat` in the future beyond the skew.
+        maxTokenAge: MAX_ASSERTION_LIFETIME_SECONDS,
+        requiredClaims: ["iss", "sub", "aud", "iat", "exp", "jti"],
+        currentDate: acceptExpired ? new Date((unverified.iat as number) * 1000) : now(),
+      }));
+    } catch (cause) {
+      throw new AuthFailure("ASSERTION_INVALID", describeJoseError(cause), { cause });
+    }
+    const { sub, jti, iat, exp } = payload;
+    if (typeof iat !== "number" || typeof exp !== "number" || exp - iat > MAX_ASSERTION_LIFETIME_SECONDS) {
+      throw new AuthFailure("ASSERTION_INVALID", `lifetime exceeds ${MAX_ASSERTION_LIFETIME_SECONDS} s`);
+    }
+    if (exp <= iat) throw new AuthFailure("ASSERTION_INVALID", "exp is not after iat");
+    if (typeof sub !== "string" || sub.length < 1 || sub.length > 255) {
+      throw new AuthFailure("ASSERTION_INVALID", "sub must be 1..255 characters");
+    }
+    if (typeof jti !== "string" || jti.length < 1 || jti.length > 255) {
+      throw new AuthFailure("ASSERTION_INVALID", "jti must be 1..255 characters");
+    }
+    return { platform, accountId: sub, assertionId: jti, expiresAt: new Date(exp * 1000) };
+  }
+
+  async function issueAccessToken(claims: AccessTokenClaims): Promise<IssuedAccessToken> {
+    const issuedAt = epochSeconds(now());
+    const expiresAt = issuedAt + accessTokenSeconds;
+    const tokenId = newTokenId();
+    // `client_id` as RFC 9068 asks, next to the design's `plt`; both name the platform.
+    const body: Record<string, string> = {
+      plt: claims.platformId,
+      client_id: claims.platformId,
+      scope: formatScopes(claims.scopes),
+    };
+    if (claims.deviceId !== undefined) body["dev"] = claims.deviceId;
+    const token = await new SignJWT(body)
+      .setProtectedHeader({ alg: "ES256", typ: ACCESS_TOKEN_TYP, kid: key.kid })
+      .setIssuer(ACCESS_TOKEN_ISSUER)
+      .setAudience(ACCESS_TOKEN_ISSUER)
+      .setSubject(claims.subjectId)
+      .setJti(tokenId)
+      .setIssuedAt(issuedAt)
+      .setExpirationTime(expiresAt)
+      .sign(key.privateKey);
+    return { token, tokenId, expiresAt: new Date(expiresAt * 1000), expiresInSeconds: accessTokenSeconds };
+  }
+
+  async function verifyAccessToken(token: string): Promise<AuthContext> {
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, key.publicKey, {
+        algorithms: ["ES256"],
+        typ: ACCESS_TOKEN_TYP,
+        issuer: ACCESS_TOKEN_ISSUER,
+        audience: ACCESS_TOKEN_ISSUER,
+        // Only our own clock issued it; a little tolerance still covers VM clock steps.
+        clockTolerance: 5,
+        requiredClaims: ["sub", "jti", "iat", "exp"],
+        currentDate: now(),
+      }));
+    } catch (cause) {
+      if (cause instanceof joseErrors.JWTExpired) {
+        throw new AuthFailure("TOKEN_EXPIRED", describeJoseError(cause), { cause });
+      }
+      throw new AuthFailure("TOKEN_INVALID", describeJoseError(cause), { cause });
+    }
+    const { sub, jti, exp, plt, dev, scope } = payload;
+    const scopes = typeof scope === "string" ? parseScopes(scope) : undefined;
+    if (
+      typeof sub !== "string" ||
+      typeof jti !== "string" ||
+      typeof exp !== "number" ||
+      typeof plt !== "string" ||
+      (dev !== undefined && typeof dev !== "string") ||
+      scopes === undefined
+    ) {
+      throw new AuthFailure("TOKEN_INVALID", "claims have the wrong shape");
+    }
+    return {
+      subjectId: sub,
+      platformId: plt,
+      deviceId: dev,
+      scopes,
+      tokenId: jti,
+      expiresAt: new Date(exp * 1000),
+    };
+  }
+
+  return {
+    verifyAssertion,
+    issueAccessToken,
+    verifyAccessToken,
+    audience,
+    accessTokenSeconds,
+    platforms: options.platforms,
+    publicJwk: key.publicJwk,
+    signingKey: key.privateKey,
+  };
+}
