@@ -1,0 +1,219 @@
+import { createServer, type Server } from "nice-grpc";
+import { errorDetailsServerMiddleware } from "nice-grpc-error-details";
+import type { Logger } from "pino";
+import { continuity } from "@continuity/sdk/gen";
+import type { AuthCallContextExt } from "./auth/context.js";
+import { createAuthMiddleware } from "./auth/middleware.js";
+import type { TokenAuthority } from "./auth/token-authority.js";
+import { createErrorMiddleware } from "./errors.js";
+import { createEventHub } from "./events/event-hub.js";
+import { addHealthService } from "./ops/health.js";
+import { createLoggingMiddleware } from "./ops/logging-middleware.js";
+import { createMetricsMiddleware } from "./ops/metrics-middleware.js";
+import type { ServerMetrics } from "./ops/metrics.js";
+import { addReflection } from "./ops/reflection.js";
+import { createCheckpointService } from "./services/checkpoint-service.js";
+import { createConsentService } from "./services/consent-service.js";
+import {
+  DEFAULT_LIMITS,
+  DEFAULT_SUBSCRIPTION_SETTINGS,
+  type ServerLimits,
+  type ServiceDeps,
+  type SubscriptionSettings,
+} from "./services/deps.js";
+import { createDeviceService } from "./services/device-service.js";
+import { newOpaqueId } from "./services/ids.js";
+import { createPageTokens } from "./services/paging.js";
+import { compactForRetention } from "./services/retention.js";
+import { createPortabilityService } from "./services/portability-service.js";
+import { createProfileGate } from "./services/profile-gate.js";
+import { CLAIMED_PROFILES, createServerInfoService } from "./services/server-info-service.js";
+import { createStreamService } from "./services/stream-service.js";
+import { createSubjectService } from "./services/subject-service.js";
+import { createSubscriptionService } from "./services/subscription-service.js";
+import { createTokenService } from "./services/token-service.js";
+import type { Store } from "./store/types.js";
+
+const v1 = continuity.v1;
+
+/** `name/version` reported in ServerInfo.implementation. */
+export const IMPLEMENTATION = "continuity-reference-server/0.1.0";
+
+/** Options of {@link createContinuityServer}. */
+export interface ContinuityServerOptions {
+  readonly store: Store;
+  readonly tokens: TokenAuthority;
+  readonly logger: Logger;
+  readonly metrics: ServerMetrics;
+  /** Injectable clock for tests; default `() => new Date()`. */
+  readonly clock?: () => Date;
+  /** Overrides of {@link DEFAULT_LIMITS}. */
+  readonly limits?: Partial<ServerLimits>;
+  /** Overrides of {@link DEFAULT_SUBSCRIPTION_SETTINGS} (tests make the queue tiny). */
+  readonly subscriptions?: Partial<SubscriptionSettings>;
+  /**
+   * Keep at most this many deltas below each stream's head; older ones are compacted by the
+   * periodic maintenance task. Undefined keeps all history.
+   */
+  readonly retainDeltas?: number;
+  /** Events kept per subject for resuming subscriptions; default 10000. */
+  readonly eventRetention?: number;
+  /** Period of maintenance (handoff expiry); default 1000 ms. 0 disables all maintenance. */
+  readonly maintenanceIntervalMs?: number;
+  /** Period of the heavier sweeps (event pruning, retention); default 60000 ms. */
+  readonly sweepIntervalMs?: number;
+  /** How long `shutdown()` lets calls drain before cutting them; default 5000 ms. */
+  readonly shutdownGraceMs?: number;
+}
+
+/** A composed server, not yet listening. */
+export interface ContinuityServer {
+  readonly server: Server;
+  /** The dependencies every service was built with (tests inspect them). */
+  readonly deps: ServiceDeps;
+  /** Binds `host:port` (port 0 picks one) and resolves to the bound `host:port`. */
+  listen(address: string): Promise<string>;
+  /**
+   * Stops serving: health turns NOT_SERVING, live subscriptions end with UNAVAILABLE /
+   * SHUTTING_DOWN, in-flight unary calls finish. Does not close the store (its owner does).
+   */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Builds the reference server: every continuity.v1 service, the auth middleware, error
+ * mapping, logging and metrics, health and reflection.
+ *
+ * Middleware order, outermost first: error details (serializes rich errors into trailers) →
+ * logging → metrics → error mapping (unexpected exceptions become INTERNAL) → profile gate
+ * (GEN-003) → auth.
+ */
+export async function createContinuityServer(options: ContinuityServerOptions): Promise<ContinuityServer> {
+  const { store, tokens, logger, metrics } = options;
+  const clock = options.clock ?? (() => new Date());
+  const shutdownController = new AbortController();
+  const events = createEventHub(store);
+  const deps: ServiceDeps = {
+    store,
+    tokens,
+    limits: { ...DEFAULT_LIMITS, ...options.limits },
+    subscriptions: { ...DEFAULT_SUBSCRIPTION_SETTINGS, ...options.subscriptions },
+    events,
+    pageTokens: createPageTokens(await store.getInstanceSecret()),
+    epoch: await store.getEpoch(),
+    implementation: IMPLEMENTATION,
+    clock,
+    newId: newOpaqueId,
+    logger,
+    metrics,
+    shutdownSignal: shutdownController.signal,
+  };
+
+  // LIMIT-011: a full batch (or chunk) plus protobuf framing must fit one message.
+  const maxMessageBytes = Math.max(deps.limits.maxBatchBytes, deps.limits.maxChunkBytes) + 1024 * 1024;
+  const server = createServer({ "grpc.max_receive_message_length": maxMessageBytes })
+    .use(errorDetailsServerMiddleware)
+    .use(createLoggingMiddleware({ logger }))
+    .use(createMetricsMiddleware(metrics))
+    .use(
+      createErrorMiddleware({
+        onUnexpected: (error, method) => logger.error({ err: error, method }, "unexpected error answered as INTERNAL"),
+      }),
+    )
+    .use(createProfileGate(CLAIMED_PROFILES))
+    .use(createAuthMiddleware(deps));
+
+  const withAuth = server as unknown as Server<AuthCallContextExt>;
+  withAuth.add(v1.TokenServiceDefinition, createTokenService(deps));
+  withAuth.add(v1.SubjectServiceDefinition, createSubjectService(deps));
+  withAuth.add(v1.DeviceServiceDefinition, createDeviceService(deps));
+  withAuth.add(v1.ConsentServiceDefinition, createConsentService(deps));
+  withAuth.add(v1.StreamServiceDefinition, createStreamService(deps));
+  withAuth.add(v1.CheckpointServiceDefinition, createCheckpointService(deps));
+  withAuth.add(v1.SubscriptionServiceDefinition, createSubscriptionService(deps));
+  withAuth.add(v1.PortabilityServiceDefinition, createPortabilityService(deps));
+  withAuth.add(v1.ServerInfoServiceDefinition, createServerInfoService(deps));
+
+  const serviceNames = [
+    v1.TokenServiceDefinition,
+    v1.SubjectServiceDefinition,
+    v1.DeviceServiceDefinition,
+    v1.ConsentServiceDefinition,
+    v1.StreamServiceDefinition,
+    v1.CheckpointServiceDefinition,
+    v1.SubscriptionServiceDefinition,
+    v1.PortabilityServiceDefinition,
+    v1.ServerInfoServiceDefinition,
+  ].map((d) => d.fullName);
+  const health = addHealthService(server, serviceNames);
+  addReflection(server, [...serviceNames, "grpc.health.v1.Health"]);
+
+  const maintenance = startMaintenance(deps, options);
+
+  let listening = false;
+  return {
+    server,
+    deps,
+    async listen(address) {
+      const port = await server.listen(address);
+      listening = true;
+      health.setServing();
+      const host = address.slice(0, address.lastIndexOf(":"));
+      return `${host}:${port}`;
+    },
+    async shutdown() {
+      health.setShuttingDown();
+      maintenance.stop();
+      shutdownController.abort();
+      events.close();
+      if (!listening) {
+        server.forceShutdown();
+        return;
+      }
+      // A subscriber that stopped reading holds its call open while the server waits to
+      // write; after a grace period such calls are cut rather than holding shutdown forever.
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<"timeout">((resolve) => {
+        timer = setTimeout(() => resolve("timeout"), options.shutdownGraceMs ?? 5000);
+      });
+      const outcome = await Promise.race([server.shutdown().then(() => "done" as const), grace]);
+      clearTimeout(timer);
+      if (outcome === "timeout") server.forceShutdown();
+    },
+  };
+}
+
+/**
+ * The periodic housekeeping a server does on its own: expire unanswered handoffs (so their
+ * subscribers hear about it), bound each subject's event log, and enforce delta retention.
+ * One failing pass is logged and the next one tries again.
+ */
+function startMaintenance(deps: ServiceDeps, options: ContinuityServerOptions): { stop(): void } {
+  const interval = options.maintenanceIntervalMs ?? 1000;
+  if (interval <= 0) return { stop() {} };
+  const keepEvents = options.eventRetention ?? 10_000;
+  // Expiry is cheap (indexed) and user-visible, so it runs every pass; pruning and retention
+  // scan every subject or stream, so they run about once a minute.
+  const sweepEvery = Math.max(1, Math.round((options.sweepIntervalMs ?? 60_000) / interval));
+  let pass = 0;
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    const sweep = pass++ % sweepEvery === 0;
+    void (async () => {
+      try {
+        await deps.store.expireHandoffs(deps.clock());
+        if (sweep) await deps.store.pruneEvents(keepEvents);
+        if (sweep && options.retainDeltas !== undefined) await compactForRetention(deps, options.retainDeltas);
+      } catch (error) {
+        deps.logger.error({ err: error }, "maintenance pass failed");
+      } finally {
+        running = false;
+      }
+    })();
+  }, interval);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}
+

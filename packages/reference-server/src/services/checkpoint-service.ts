@@ -1,0 +1,335 @@
+import {
+  canonicalJson,
+  checkpointDigest,
+  deltaHash,
+  diffJsonStates,
+  jsonEquals,
+  materializeJsonState,
+  parseJsonDocument,
+  resumePayloadBytes,
+  type JsonValue,
+} from "@continuity/sdk/protocol";
+import type { continuity } from "@continuity/sdk/gen";
+import { Status } from "nice-grpc-common";
+import type { AuthCallContextExt, AuthContext } from "../auth/context.js";
+import { requireOwnSubject, requireScope } from "../auth/scopes.js";
+import { invalidField, protocolError } from "../errors.js";
+import type { CheckpointRecord, HandoffRecord, ResumeRecord, StreamRecord } from "../store/types.js";
+import { Encoding } from "../store/types.js";
+import { fault } from "../testing/faults.js";
+import {
+  checkpointNameSchema,
+  createCheckpointSchema,
+  handoffNameSchema,
+  listCheckpointsSchema,
+  offerHandoffSchema,
+} from "../validation/core-requests.js";
+import { streamName } from "../validation/names.js";
+import { parseRequest } from "../validation/validate.js";
+import { loadAccess, type StreamAccess } from "./access.js";
+import {
+  aheadOfHead,
+  encodingName,
+  grantReadOnly,
+  historyCompacted,
+  requireDevice,
+  streamNotFound,
+  versionCheckError,
+} from "./common.js";
+import type { ServiceDeps } from "./deps.js";
+import { materializeJson } from "./materialize.js";
+import { pageSize } from "./paging.js";
+import { wireCheckpoint, wireHandoff } from "./wire.js";
+
+type Impl = continuity.v1.CheckpointServiceImplementation<AuthCallContextExt>;
+
+const DEFAULT_PAGE = 50;
+const DEFAULT_HANDOFF_TTL_SECONDS = 300;
+
+/** Thrown inside a restore's append when the stream already has the checkpoint's state. */
+const UNCHANGED = Symbol("unchanged");
+
+/**
+ * CheckpointService: checkpoints, restore and handoffs.
+ *
+ * A checkpoint is visible to a platform only when it may read every stream the checkpoint
+ * names (decided from the type and owner captured in the entry, so the rule still holds
+ * after a stream is deleted); anything else answers NOT_FOUND like a missing checkpoint.
+ */
+export function createCheckpointService(deps: ServiceDeps): Impl {
+  const { store, limits } = deps;
+
+  const checkpointNotFound = () => protocolError(Status.NOT_FOUND, "CHECKPOINT_NOT_FOUND", "checkpoint not found");
+  const handoffNotFound = () => protocolError(Status.NOT_FOUND, "HANDOFF_NOT_FOUND", "handoff not found");
+  const visible = (checkpoint: CheckpointRecord, access: StreamAccess) =>
+    checkpoint.entries.every((e) => access.canRead({ ownerPlatformId: e.ownerPlatformId, type: e.streamType }));
+
+  async function visibleCheckpoint(
+    auth: AuthContext,
+    name: { subjectId: string; id: string },
+    intent: "read" | "write",
+  ): Promise<{ checkpoint: CheckpointRecord; access: StreamAccess }> {
+    requireOwnSubject(auth, name.subjectId, intent);
+    const access = await loadAccess(store, auth);
+    const checkpoint = await store.getCheckpoint(name.subjectId, name.id);
+    if (checkpoint === undefined || !visible(checkpoint, access)) throw checkpointNotFound();
+    return { checkpoint, access };
+  }
+
+  /** A handoff the caller may see: its checkpoint must be visible, or already gone. */
+  async function visibleHandoff(auth: AuthContext, name: { subjectId: string; id: string }): Promise<HandoffRecord> {
+    requireOwnSubject(auth, name.subjectId, "read");
+    const handoff = await store.getHandoff(name.subjectId, name.id, deps.clock());
+    if (handoff === undefined) throw handoffNotFound();
+    const checkpoint = await store.getCheckpoint(name.subjectId, handoff.checkpointId);
+    if (checkpoint !== undefined && !visible(checkpoint, await loadAccess(store, auth))) throw handoffNotFound();
+    return handoff;
+  }
+
+  async function resolve(
+    request: { name: string },
+    auth: AuthContext,
+    resolution: "accepted" | "declined",
+  ): Promise<{ handoff: HandoffRecord; checkpoint: CheckpointRecord | undefined }> {
+    requireScope(auth, "state.read");
+    const { name } = parseRequest(handoffNameSchema, request);
+    await visibleHandoff(auth, name);
+    const deviceId = requireDevice(auth);
+    const result = await store.resolveHandoff({
+      subjectId: name.subjectId,
+      handoffId: name.id,
+      deviceId,
+      resolution,
+      now: deps.clock(),
+    });
+    switch (result.kind) {
+      case "resolved":
+        return result;
+      case "not-found":
+      case "not-eligible":
+        throw handoffNotFound();
+      case "already-resolved":
+        throw protocolError(Status.FAILED_PRECONDITION, "HANDOFF_RESOLVED", `the handoff is already ${result.handoff.state}`, {
+          state: `HANDOFF_STATE_${result.handoff.state.toUpperCase()}`,
+        });
+    }
+  }
+
+  return {
+    async createCheckpoint(request, { auth }) {
+      requireScope(auth, "state.write");
+      const req = parseRequest(createCheckpointSchema, request);
+      if (req.streams.length > limits.maxCheckpointStreams) {
+        throw invalidField("streams", `at most ${limits.maxCheckpointStreams} streams`);
+      }
+      const resume: ResumeRecord = {
+        activityType: req.resume?.activityType ?? "",
+        resource: req.resume?.resource ?? "",
+        position: req.resume?.position ?? "",
+        fallbackUrl: req.resume?.fallbackUrl ?? "",
+        attributes: req.resume?.attributes ?? {},
+      };
+      const resumeBytes = resumePayloadBytes(resume);
+      if (resumeBytes.length > limits.maxResumePayloadBytes && !fault("resume-limit-ignored")) {
+        throw protocolError(
+          Status.RESOURCE_EXHAUSTED,
+          "RESUME_PAYLOAD_TOO_LARGE",
+          `the resume payload's canonical JSON is ${resumeBytes.length} bytes`,
+          { limit: String(limits.maxResumePayloadBytes) },
+        );
+      }
+      requireOwnSubject(auth, req.parent, "write");
+      // A stream of another subject is, for this caller, a stream that does not exist.
+      if (req.streams.some((s) => s.stream.subjectId !== req.parent)) throw streamNotFound();
+      const access = await loadAccess(store, auth);
+      const result = await store.createCheckpoint({
+        subjectId: req.parent,
+        id: req.checkpointId === "" ? deps.newId() : req.checkpointId,
+        selectors: req.streams.map((s) => ({ streamId: s.stream.id, version: s.version })),
+        resume,
+        deviceId: auth.deviceId,
+        platformId: auth.platformId,
+        canRead: (stream) => access.canRead(stream),
+        digest: (entries) =>
+          checkpointDigest({
+            entries: entries.map((e) => ({ streamUid: e.streamUid, version: e.version, headHash: e.headHash })),
+            resume: fault("checkpoint-digest-ignores-resume") ? undefined : resume,
+          }),
+        now: deps.clock(),
+      });
+      switch (result.kind) {
+        case "created":
+          return { checkpoint: wireCheckpoint(result.checkpoint) };
+        case "already-exists":
+          throw protocolError(Status.ALREADY_EXISTS, "CHECKPOINT_ALREADY_EXISTS", "a checkpoint with this id exists");
+        case "stream-not-found":
+          throw streamNotFound();
+        case "below-horizon":
+          throw historyCompacted(result.horizonVersion);
+        case "ahead-of-head":
+          throw aheadOfHead(result.headVersion);
+      }
+    },
+
+    async getCheckpoint(request, { auth }) {
+      requireScope(auth, "state.read");
+      const { name } = parseRequest(checkpointNameSchema, request);
+      const { checkpoint } = await visibleCheckpoint(auth, name, "read");
+      return { checkpoint: wireCheckpoint(checkpoint) };
+    },
+
+    async listCheckpoints(request, { auth }) {
+      requireScope(auth, "state.read");
+      const req = parseRequest(listCheckpointsSchema, request);
+      requireOwnSubject(auth, req.parent, "read");
+      const key = ["ListCheckpoints", req.parent, auth.platformId];
+      let after = deps.pageTokens.decode(key, req.pageToken);
+      const wanted = pageSize(req.pageSize, DEFAULT_PAGE, limits.maxPageSize);
+      const access = await loadAccess(store, auth);
+      const found: CheckpointRecord[] = [];
+      // Invisible checkpoints are skipped, so a page may need several store reads.
+      for (;;) {
+        const page = await store.listCheckpoints(req.parent, { after, limit: wanted - found.length });
+        found.push(...page.items.filter((c) => visible(c, access)));
+        after = page.nextAfter;
+        if (after === undefined || found.length >= wanted) break;
+      }
+      return {
+        checkpoints: found.map(wireCheckpoint),
+        nextPageToken: after === undefined ? "" : deps.pageTokens.encode(key, after),
+      };
+    },
+
+    async deleteCheckpoint(request, { auth }) {
+      requireScope(auth, "state.write");
+      const { name } = parseRequest(checkpointNameSchema, request);
+      await visibleCheckpoint(auth, name, "write");
+      if (!(await store.deleteCheckpoint(name.subjectId, name.id, deps.clock()))) throw checkpointNotFound();
+      return {};
+    },
+
+    async restoreCheckpoint(request, { auth }) {
+      requireScope(auth, "state.write");
+      const { name } = parseRequest(checkpointNameSchema, request);
+      const { checkpoint, access } = await visibleCheckpoint(auth, name, "write");
+      const deviceId = requireDevice(auth);
+
+      // Every stream is checked before anything is appended, so a refusal leaves no trace.
+      const plans: { entry: (typeof checkpoint.entries)[number]; stream: StreamRecord; target: JsonValue }[] = [];
+      for (const entry of checkpoint.entries) {
+        const stream = await store.getStream(checkpoint.subjectId, entry.streamId);
+        if (stream === undefined || stream.uid !== entry.streamUid || !access.canRead(stream)) throw streamNotFound();
+        if (!access.canWrite(stream)) throw grantReadOnly();
+        if (stream.encoding === Encoding.Opaque) {
+          throw protocolError(
+            Status.FAILED_PRECONDITION,
+            "ENCODING_UNSUPPORTED",
+            "restore appends compensating JSON deltas; opaque streams cannot be restored by the server",
+            { encoding: encodingName(stream.encoding) },
+          );
+        }
+        const materialized = await materializeJson(store, stream, entry.version);
+        if (!("bytes" in materialized)) throw versionCheckError(materialized);
+        plans.push({ entry, stream, target: materialized.state });
+      }
+
+      const restored: continuity.v1.RestoredStream[] = [];
+      for (const { entry, stream, target } of plans) {
+        const name = streamName(stream.subjectId, stream.id);
+        if (fault("restore-rewrites-history")) {
+          await store.rewindStream(stream.subjectId, stream.id, entry.version, canonicalJson(target), deps.clock());
+          restored.push({ stream: name, version: 0n, headHash: Buffer.from(entry.headHash) });
+          continue;
+        }
+        const result = await store.appendBatch({
+          subjectId: stream.subjectId,
+          streamId: stream.id,
+          deviceId,
+          clientSequence: undefined,
+          fingerprint: new Uint8Array(32),
+          expectedVersion: undefined,
+          enforceConflictPolicy: false,
+          now: deps.clock(),
+          // Diffed against the head as it is at commit, so a concurrent append cannot make
+          // the compensating delta restore the wrong state.
+          build: ({ stream: head, state }) => {
+            const current = parseJsonDocument(state!);
+            if (jsonEquals(current, target)) throw UNCHANGED;
+            const patch = diffJsonStates(current, target, head.encoding);
+            const payload = canonicalJson(patch);
+            const next = materializeJsonState(current, head.encoding, [patch]);
+            const hash = deltaHash({
+              prevHash: head.headHash,
+              version: head.headVersion + 1,
+              encoding: head.encoding,
+              payload,
+            });
+            return { deltas: [{ payload, prevHash: head.headHash, hash }], state: canonicalJson(next) };
+          },
+        });
+        if (result.kind === "committed") {
+          const receipt = result.outcome.receipts[0]!;
+          restored.push({ stream: name, version: BigInt(receipt.version), headHash: Buffer.from(result.outcome.headHash) });
+        } else if (result.kind === "rejected" && result.error === UNCHANGED) {
+          const current = await store.getStream(stream.subjectId, stream.id);
+          restored.push({ stream: name, version: 0n, headHash: Buffer.from((current ?? stream).headHash) });
+        } else if (result.kind === "rejected") {
+          throw result.error;
+        } else if (result.kind === "stream-not-found") {
+          throw streamNotFound();
+        } else {
+          // Without a client sequence or expected version no other outcome is possible.
+          throw new Error(`unexpected restore append outcome ${result.kind}`);
+        }
+      }
+      return { streams: restored };
+    },
+
+    async offerHandoff(request, { auth }) {
+      requireScope(auth, "state.write");
+      const req = parseRequest(offerHandoffSchema, request);
+      requireOwnSubject(auth, req.parent, "write");
+      const deviceId = requireDevice(auth);
+      if (req.targetDevice?.id === deviceId) {
+        throw invalidField("target_device", "must be a device other than the caller's");
+      }
+      await visibleCheckpoint(auth, req.checkpoint, "read");
+      const now = deps.clock();
+      const ttl = req.ttlSeconds === 0 ? DEFAULT_HANDOFF_TTL_SECONDS : req.ttlSeconds;
+      const result = await store.createHandoff({
+        subjectId: req.parent,
+        id: deps.newId(),
+        checkpointId: req.checkpoint.id,
+        sourceDeviceId: deviceId,
+        targetDeviceId: req.targetDevice?.id,
+        now,
+        expiresAt: new Date(now.getTime() + ttl * 1000),
+      });
+      switch (result.kind) {
+        case "created":
+          return { handoff: wireHandoff(result.handoff) };
+        case "checkpoint-not-found":
+          throw checkpointNotFound();
+        case "target-not-found":
+          throw protocolError(Status.NOT_FOUND, "DEVICE_NOT_FOUND", "target_device is not an active device of the subject");
+      }
+    },
+
+    async getHandoff(request, { auth }) {
+      requireScope(auth, "state.read");
+      const { name } = parseRequest(handoffNameSchema, request);
+      return { handoff: wireHandoff(await visibleHandoff(auth, name)) };
+    },
+
+    async acceptHandoff(request, { auth }) {
+      const { handoff, checkpoint } = await resolve(request, auth, "accepted");
+      if (checkpoint === undefined) throw checkpointNotFound();
+      return { handoff: wireHandoff(handoff), checkpoint: wireCheckpoint(checkpoint) };
+    },
+
+    async declineHandoff(request, { auth }) {
+      const { handoff } = await resolve(request, auth, "declined");
+      return { handoff: wireHandoff(handoff) };
+    },
+  };
+}

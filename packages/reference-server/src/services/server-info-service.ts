@@ -1,0 +1,40 @@
+import { continuity } from "@continuity/sdk/gen";
+import { SUPPORTED_PROTOCOL_VERSIONS } from "../auth/middleware.js";
+import type { ServiceDeps } from "./deps.js";
+
+const v1 = continuity.v1;
+
+/** The profiles this build implements end to end, in ServerInfo and in the profile gate. */
+export const CLAIMED_PROFILES: readonly continuity.v1.Profile[] = [v1.Profile.PROFILE_CORE, v1.Profile.PROFILE_IDENTITY];
+
+/**
+ * ServerInfoService: what this server speaks and enforces. Public (no token), so a client
+ * can negotiate and size its batches before it authenticates. The profiles listed are the
+ * ones this build implements end to end and lets the conformance suite check.
+ */
+export function createServerInfoService(deps: ServiceDeps): continuity.v1.ServerInfoServiceImplementation {
+  const { limits } = deps;
+  return {
+    async getServerInfo() {
+      return {
+        protocolVersions: [...SUPPORTED_PROTOCOL_VERSIONS],
+        profiles: [...CLAIMED_PROFILES],
+        limits: {
+          maxDeltaBytes: limits.maxDeltaBytes,
+          maxBatchDeltas: limits.maxBatchDeltas,
+          maxBatchBytes: limits.maxBatchBytes,
+          maxResumePayloadBytes: limits.maxResumePayloadBytes,
+          maxStreamsPerSubject: limits.maxStreamsPerSubject,
+          maxChunkBytes: limits.maxChunkBytes,
+          maxSnapshotBytes: BigInt(limits.maxSnapshotBytes),
+          maxPageSize: limits.maxPageSize,
+          maxCheckpointStreams: limits.maxCheckpointStreams,
+          accessTokenSeconds: deps.tokens.accessTokenSeconds,
+        },
+        assertionAudience: deps.tokens.audience,
+        implementation: deps.implementation,
+        epoch: deps.epoch,
+      };
+    },
+  };
+}

@@ -1,0 +1,583 @@
+import { createHash, randomUUID } from "node:crypto";
+import {
+  applyJsonDelta,
+  canonicalJson,
+  createSnapshotHasher,
+  deltaHash,
+  genesisHash,
+  INITIAL_JSON_STATE,
+  isMalformedPatchError,
+  isPatchNotApplicableError,
+  materializeJsonState,
+  parseJsonDocument,
+  snapshotHash,
+  toHex,
+  type JsonValue,
+} from "@continuity/sdk/protocol";
+import type { continuity } from "@continuity/sdk/gen";
+import { Status } from "nice-grpc-common";
+import type { AuthCallContextExt } from "../auth/context.js";
+import { requireOwnSubject, requireScope } from "../auth/scopes.js";
+import { invalidField, protocolError } from "../errors.js";
+import type {
+  AppendHead,
+  BuiltBatch,
+  BuiltDelta,
+  EncodingCode,
+  StreamRecord,
+} from "../store/types.js";
+import { Encoding } from "../store/types.js";
+import { fault } from "../testing/faults.js";
+import {
+  appendDeltasSchema,
+  compactStreamSchema,
+  createStreamSchema,
+  getSnapshotSchema,
+  listDeltasSchema,
+  listStreamsSchema,
+  streamNameSchema,
+  uploadHeaderSchema,
+} from "../validation/core-requests.js";
+import { streamName } from "../validation/names.js";
+import { parseRequest } from "../validation/validate.js";
+import { loadAccess } from "./access.js";
+import { materializeJson } from "./materialize.js";
+import {
+  aheadOfHead,
+  encodingName,
+  grantReadOnly,
+  historyCompacted,
+  requireDevice,
+  streamNotFound,
+  versionCheckError,
+  visibleStream,
+} from "./common.js";
+import type { ServiceDeps } from "./deps.js";
+import { pageSize } from "./paging.js";
+import { wireDelta, wireStream } from "./wire.js";
+
+type Impl = continuity.v1.StreamServiceImplementation<AuthCallContextExt>;
+
+const DEFAULT_STREAM_PAGE = 50;
+const DEFAULT_DELTA_PAGE = 100;
+
+/**
+ * StreamService: streams, appends, history, snapshots and compaction.
+ *
+ * Every method follows the check order of the design note — scope, request syntax, limits,
+ * visibility, write access, device, then the store's own decisions — so that a caller
+ * learns nothing from a refusal that an earlier check should have given.
+ */
+export function createStreamService(deps: ServiceDeps): Impl {
+  const { store, limits } = deps;
+
+  return {
+    async createStream(request, { auth }) {
+      requireScope(auth, "state.write");
+      const req = parseRequest(createStreamSchema, request);
+      requireOwnSubject(auth, req.parent, "write");
+      const encoding = req.stream.encoding as EncodingCode;
+      const uid = randomUUID();
+      const result = await store.createStream({
+        subjectId: req.parent,
+        id: req.streamId === "" ? deps.newId() : req.streamId,
+        uid,
+        type: req.stream.type,
+        encoding,
+        conflictPolicy: req.stream.conflictPolicy as 1 | 2,
+        ownerPlatformId: auth.platformId,
+        genesisHash: genesisHash({ uid, type: req.stream.type, encoding }),
+        initialState: encoding === Encoding.Opaque ? undefined : canonicalJson(INITIAL_JSON_STATE),
+        maxStreamsPerSubject: limits.maxStreamsPerSubject,
+        now: deps.clock(),
+      });
+      switch (result.kind) {
+        case "created":
+          return { stream: wireStream(result.stream) };
+        case "already-exists":
+          throw protocolError(Status.ALREADY_EXISTS, "STREAM_ALREADY_EXISTS", "a stream with this id exists");
+        case "limit-reached":
+          throw protocolError(Status.RESOURCE_EXHAUSTED, "STREAM_LIMIT_REACHED", "the subject has too many streams", {
+            limit: String(limits.maxStreamsPerSubject),
+          });
+        case "subject-not-found":
+          throw protocolError(Status.NOT_FOUND, "SUBJECT_NOT_FOUND", "subject not found");
+      }
+    },
+
+    async getStream(request, { auth }) {
+      requireScope(auth, "state.read");
+      const { name } = parseRequest(streamNameSchema, request);
+      const { stream } = await visibleStream(store, auth, name, "read");
+      return { stream: wireStream(stream) };
+    },
+
+    async listStreams(request, { auth }) {
+      requireScope(auth, "state.read");
+      const req = parseRequest(listStreamsSchema, request);
+      requireOwnSubject(auth, req.parent, "read");
+      const type = req.type === "" ? undefined : req.type;
+      const key = ["ListStreams", req.parent, auth.platformId, req.type];
+      const after = deps.pageTokens.decode(key, req.pageToken);
+      const { visibility } = await loadAccess(store, auth);
+      const page = await store.listStreams(
+        req.parent,
+        { visibility, type },
+        { after, limit: pageSize(req.pageSize, DEFAULT_STREAM_PAGE, limits.maxPageSize) },
+      );
+      return {
+        streams: page.items.map(wireStream),
+        nextPageToken: page.nextAfter === undefined ? "" : deps.pageTokens.encode(key, page.nextAfter),
+      };
+    },
+
+    async deleteStream(request, { auth }) {
+      requireScope(auth, "state.write");
+      const { name } = parseRequest(streamNameSchema, request);
+      await visibleStream(store, auth, name, "write");
+      const deleted = await store.deleteStream(name.subjectId, name.id, deps.clock());
+      if (deleted === undefined) throw streamNotFound();
+      return {};
+    },
+
+    async appendDeltas(request, { auth }) {
+      const started = performance.now();
+      requireScope(auth, "state.write");
+      const req = parseRequest(appendDeltasSchema, request);
+      checkBatchLimits(req.deltas.map((d) => d.payload));
+      const { stream, access } = await visibleStream(store, auth, req.stream, "write", { deferWriteCheck: true });
+      // Payload syntax needs the stream's encoding, so it is judged once the stream is known
+      // to be visible: earlier would reveal the encoding of streams the caller cannot see.
+      const parsed =
+        stream.encoding === Encoding.Opaque ? undefined : req.deltas.map((d, i) => parsePayload(d.payload, i, stream.encoding));
+      if (!access.canWrite(stream)) throw grantReadOnly();
+      const deviceId = requireDevice(auth);
+
+      const result = await store.appendBatch({
+        subjectId: stream.subjectId,
+        streamId: stream.id,
+        deviceId,
+        clientSequence: req.clientSequence,
+        fingerprint: appendFingerprint(streamName(stream.subjectId, stream.id), req.expectedVersion, req.deltas),
+        expectedVersion: req.expectedVersion,
+        now: deps.clock(),
+        build: (head) => buildBatch(head, req.deltas.map((d) => d.payload), parsed),
+      });
+      switch (result.kind) {
+        case "committed":
+        case "replayed": {
+          const replayed = result.kind === "replayed";
+          if (replayed) deps.metrics.recordAppendReplay();
+          else deps.metrics.recordAppend(result.outcome.receipts.length, (performance.now() - started) / 1000);
+          return {
+            receipts: result.outcome.receipts.map((r) => ({ version: BigInt(r.version), hash: Buffer.from(r.hash) })),
+            headVersion: BigInt(result.outcome.headVersion),
+            headHash: Buffer.from(result.outcome.headHash),
+            replayed,
+          };
+        }
+        case "stream-not-found":
+          throw streamNotFound();
+        case "sequence-reused":
+          throw protocolError(
+            Status.FAILED_PRECONDITION,
+            "CLIENT_SEQUENCE_REUSED",
+            "this client sequence was acknowledged for a different request",
+            { clientSequence: String(result.clientSequence) },
+          );
+        case "sequence-gap":
+          throw protocolError(
+            Status.FAILED_PRECONDITION,
+            "CLIENT_SEQUENCE_GAP",
+            `client sequence skips numbers; expected ${result.expectedSequence}`,
+            { expectedSequence: String(result.expectedSequence) },
+          );
+        case "expected-version-required":
+          throw protocolError(
+            Status.FAILED_PRECONDITION,
+            "EXPECTED_VERSION_REQUIRED",
+            "this stream's conflict policy requires expected_version",
+          );
+        case "version-conflict":
+          throw protocolError(Status.ABORTED, "VERSION_CONFLICT", `expected_version is not the head (${result.headVersion})`, {
+            headVersion: String(result.headVersion),
+            headHash: toHex(result.headHash),
+          });
+        case "rejected":
+          throw result.error;
+      }
+    },
+
+    async listDeltas(request, { auth }) {
+      requireScope(auth, "state.read");
+      const req = parseRequest(listDeltasSchema, request);
+      const { stream } = await visibleStream(store, auth, req.stream, "read");
+      if (req.afterVersion > stream.headVersion) throw aheadOfHead(stream.headVersion);
+      if (req.afterVersion < stream.horizonVersion && !fault("horizon-not-enforced")) {
+        throw historyCompacted(stream.horizonVersion);
+      }
+      const key = ["ListDeltas", streamName(stream.subjectId, stream.id), stream.uid, auth.platformId, String(req.afterVersion)];
+      const token = deps.pageTokens.decode(key, req.pageToken);
+      let after = token === undefined ? req.afterVersion : Number(token);
+      if (!Number.isSafeInteger(after) || after < req.afterVersion) {
+        throw protocolError(Status.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN", "page_token was not issued for this request");
+      }
+      if (token !== undefined && after < stream.horizonVersion) throw historyCompacted(stream.horizonVersion);
+      if (token === undefined && after > 0 && fault("list-deltas-off-by-one")) after -= 1;
+      const limit = pageSize(req.pageSize, DEFAULT_DELTA_PAGE, limits.maxPageSize);
+      const deltas = (await store.listDeltas(stream.subjectId, stream.id, after, limit)).filter(
+        (d) => d.version <= stream.headVersion,
+      );
+      const last = deltas[deltas.length - 1];
+      const more = last !== undefined && last.version < stream.headVersion;
+      return {
+        deltas: deltas.map(wireDelta),
+        nextPageToken: more ? deps.pageTokens.encode(key, String(last.version)) : "",
+        headVersion: BigInt(stream.headVersion),
+      };
+    },
+
+    async *getSnapshot(request, { auth, signal }) {
+      requireScope(auth, "state.read");
+      const req = parseRequest(getSnapshotSchema, request);
+      const { stream } = await visibleStream(store, auth, req.stream, "read");
+      const version = req.version ?? stream.headVersion;
+      if (version > stream.headVersion) throw aheadOfHead(stream.headVersion);
+
+      if (stream.encoding === Encoding.Opaque) {
+        yield* opaqueSnapshot(stream, version, signal);
+        return;
+      }
+      if (version < stream.horizonVersion) throw historyCompacted(stream.horizonVersion);
+      const { state, headHash } = await materialize(stream, version);
+      const hash = snapshotHash({
+        streamUid: stream.uid,
+        version,
+        headHash: fault("snapshot-hash-wrong") ? new Uint8Array(32) : headHash,
+        encoding: stream.encoding,
+        state,
+      });
+      yield {
+        part: {
+          $case: "header",
+          value: {
+            stream: streamName(stream.subjectId, stream.id),
+            streamUid: stream.uid,
+            version: BigInt(version),
+            headHash: Buffer.from(headHash),
+            encoding: stream.encoding,
+            sizeBytes: BigInt(state.length),
+            snapshotHash: Buffer.from(hash),
+          },
+        },
+      };
+      for (let offset = 0; offset < state.length; offset += limits.maxChunkBytes) {
+        signal.throwIfAborted();
+        yield { part: { $case: "data", value: Buffer.from(state.subarray(offset, offset + limits.maxChunkBytes)) } };
+      }
+    },
+
+    async uploadSnapshot(requests, { auth }) {
+      requireScope(auth, "state.write");
+      const iterator = requests[Symbol.asyncIterator]();
+      const first = await iterator.next();
+      if (first.done === true || first.value.part?.$case !== "header") {
+        throw invalidField("header", "the first message must be the snapshot header");
+      }
+      const header = parseRequest(uploadHeaderSchema, first.value.part.value);
+      const { stream } = await visibleStream(store, auth, header.stream, "write");
+      if (stream.encoding !== Encoding.Opaque) {
+        throw protocolError(
+          Status.FAILED_PRECONDITION,
+          "ENCODING_UNSUPPORTED",
+          "snapshots are uploaded for opaque streams only; the server materializes JSON streams",
+          { encoding: encodingName(stream.encoding) },
+        );
+      }
+      if (header.sizeBytes > limits.maxSnapshotBytes) {
+        throw protocolError(Status.RESOURCE_EXHAUSTED, "SNAPSHOT_TOO_LARGE", "snapshot exceeds max_snapshot_bytes", {
+          limit: String(limits.maxSnapshotBytes),
+        });
+      }
+      const headHash = await store.hashAtVersion(stream.subjectId, stream.id, header.version);
+      if (!(headHash instanceof Uint8Array)) throw versionCheckError(headHash);
+
+      const mismatch = (why: string) =>
+        protocolError(Status.INVALID_ARGUMENT, "SNAPSHOT_MISMATCH", `snapshot bytes do not match the header: ${why}`);
+      const hasher = createSnapshotHasher({
+        streamUid: stream.uid,
+        version: header.version,
+        headHash,
+        encoding: stream.encoding,
+        sizeBytes: header.sizeBytes,
+      });
+      const chunks: Uint8Array[] = [];
+      let received = 0;
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done === true) break;
+        const part = next.value.part;
+        if (part?.$case !== "data") throw invalidField("header", "only the first message may be a header");
+        if (part.value.length > limits.maxChunkBytes) {
+          throw invalidField("data", `chunks must be at most ${limits.maxChunkBytes} bytes`);
+        }
+        received += part.value.length;
+        // Refuse as soon as the declared size is exceeded: never hold more than announced.
+        if (received > header.sizeBytes) throw mismatch("more bytes than size_bytes");
+        hasher.update(part.value);
+        chunks.push(part.value);
+      }
+      if (received !== header.sizeBytes) throw mismatch("fewer bytes than size_bytes");
+      const computed = hasher.digest();
+      if (!Buffer.from(computed).equals(Buffer.from(header.snapshotHash))) throw mismatch("snapshot_hash differs");
+
+      const result = await store.putSnapshot({
+        subjectId: stream.subjectId,
+        streamId: stream.id,
+        version: header.version,
+        sizeBytes: header.sizeBytes,
+        snapshotHash: computed,
+        // The chain hash cannot change for a retained version, but the stream could have been
+        // deleted and recreated under the same id while the bytes were arriving.
+        verify: (current, hashAtVersion) =>
+          current.uid === stream.uid && Buffer.from(hashAtVersion).equals(Buffer.from(headHash)),
+        chunks,
+        now: deps.clock(),
+      });
+      switch (result.kind) {
+        case "stored":
+          return {
+            header: {
+              stream: streamName(stream.subjectId, stream.id),
+              streamUid: stream.uid,
+              version: BigInt(result.snapshot.version),
+              headHash: Buffer.from(result.snapshot.headHash),
+              encoding: stream.encoding,
+              sizeBytes: BigInt(result.snapshot.sizeBytes),
+              snapshotHash: Buffer.from(result.snapshot.snapshotHash),
+            },
+          };
+        case "mismatch":
+        case "stream-not-found":
+          throw streamNotFound();
+        case "not-opaque":
+          throw protocolError(Status.FAILED_PRECONDITION, "ENCODING_UNSUPPORTED", "not an opaque stream", {
+            encoding: encodingName(result.encoding),
+          });
+        default:
+          throw versionCheckError(result);
+      }
+    },
+
+    async compactStream(request, { auth }) {
+      requireScope(auth, "state.write");
+      const req = parseRequest(compactStreamSchema, request);
+      const { stream } = await visibleStream(store, auth, req.stream, "write");
+      if (req.horizonVersion > stream.headVersion) throw aheadOfHead(stream.headVersion);
+      if (req.horizonVersion <= stream.horizonVersion) return { stream: wireStream(stream) };
+      const stateAtHorizon =
+        stream.encoding === Encoding.Opaque ? undefined : (await materialize(stream, req.horizonVersion)).state;
+      const result = await store.compactStream({
+        subjectId: stream.subjectId,
+        streamId: stream.id,
+        horizonVersion: req.horizonVersion,
+        stateAtHorizon,
+        now: deps.clock(),
+      });
+      switch (result.kind) {
+        case "compacted":
+        case "unchanged":
+          return { stream: wireStream(result.stream) };
+        case "snapshot-required":
+          throw protocolError(
+            Status.NOT_FOUND,
+            "SNAPSHOT_NOT_FOUND",
+            "an opaque stream compacts only to a version with an uploaded snapshot",
+          );
+        case "stream-not-found":
+          throw streamNotFound();
+        case "ahead-of-head":
+          throw aheadOfHead(result.headVersion);
+      }
+    },
+  };
+
+  function checkBatchLimits(payloads: readonly Uint8Array[]): void {
+    if (payloads.length > limits.maxBatchDeltas) {
+      throw protocolError(Status.RESOURCE_EXHAUSTED, "BATCH_TOO_LARGE", "too many deltas in one batch", {
+        limit: String(limits.maxBatchDeltas),
+      });
+    }
+    let total = 0;
+    payloads.forEach((payload, index) => {
+      if (payload.length > limits.maxDeltaBytes && !fault("delta-size-limit-ignored")) {
+        throw protocolError(Status.RESOURCE_EXHAUSTED, "DELTA_TOO_LARGE", `delta ${index} exceeds max_delta_bytes`, {
+          limit: String(limits.maxDeltaBytes),
+          index: String(index),
+        });
+      }
+      total += payload.length;
+    });
+    if (total > limits.maxBatchBytes) {
+      throw protocolError(Status.RESOURCE_EXHAUSTED, "BATCH_TOO_LARGE", "the batch exceeds max_batch_bytes", {
+        limit: String(limits.maxBatchBytes),
+      });
+    }
+  }
+
+  /** The JSON state (canonical bytes) and chain hash of a JSON stream at a retained version. */
+  async function materialize(stream: StreamRecord, version: number): Promise<{ state: Uint8Array; headHash: Uint8Array }> {
+    const stale = fault("snapshot-stale-state") && version === stream.headVersion && version > stream.horizonVersion;
+    const result = await materializeJson(store, stream, stale ? version - 1 : version);
+    if (!("bytes" in result)) throw versionCheckError(result);
+    return { state: result.bytes, headHash: stale ? stream.headHash : result.headHash };
+  }
+
+  async function* opaqueSnapshot(
+    stream: StreamRecord,
+    version: number,
+    signal: AbortSignal,
+  ): AsyncGenerator<continuity.v1.GetSnapshotResponse> {
+    const snapshot = await store.findSnapshot(stream.subjectId, stream.id, version);
+    const name = streamName(stream.subjectId, stream.id);
+    if (snapshot === undefined) {
+      if (stream.horizonVersion > 0) {
+        throw protocolError(Status.NOT_FOUND, "SNAPSHOT_NOT_FOUND", "no snapshot was uploaded at or below this version");
+      }
+      // Version 0 of an opaque stream is the empty state, which needs no upload.
+      const empty = new Uint8Array(0);
+      yield {
+        part: {
+          $case: "header",
+          value: {
+            stream: name,
+            streamUid: stream.uid,
+            version: 0n,
+            headHash: Buffer.from(stream.genesisHash),
+            encoding: stream.encoding,
+            sizeBytes: 0n,
+            snapshotHash: Buffer.from(
+              snapshotHash({ streamUid: stream.uid, version: 0, headHash: stream.genesisHash, encoding: stream.encoding, state: empty }),
+            ),
+          },
+        },
+      };
+      return;
+    }
+    yield {
+      part: {
+        $case: "header",
+        value: {
+          stream: name,
+          streamUid: stream.uid,
+          version: BigInt(snapshot.version),
+          headHash: Buffer.from(snapshot.headHash),
+          encoding: stream.encoding,
+          sizeBytes: BigInt(snapshot.sizeBytes),
+          snapshotHash: Buffer.from(snapshot.snapshotHash),
+        },
+      },
+    };
+    for await (const chunk of store.readSnapshotChunks(stream.subjectId, stream.id, snapshot.version)) {
+      signal.throwIfAborted();
+      for (let offset = 0; offset < chunk.length; offset += limits.maxChunkBytes) {
+        yield { part: { $case: "data", value: Buffer.from(chunk.subarray(offset, offset + limits.maxChunkBytes)) } };
+      }
+    }
+  }
+}
+
+/**
+ * Parses one JSON delta payload and checks its structure for the encoding, or refuses it as
+ * MALFORMED_PAYLOAD (unless the fault accepts it). Structure is judged on its own, before
+ * any state is involved, so a malformed patch is reported as such wherever it sits in the
+ * batch (APPEND-041).
+ */
+function parsePayload(payload: Uint8Array, index: number, encoding: EncodingCode): JsonValue | undefined {
+  let document: JsonValue;
+  try {
+    document = parseJsonDocument(payload);
+  } catch (error) {
+    if (!isMalformedPatchError(error)) throw error;
+    if (fault("invalid-json-accepted")) return undefined;
+    throw malformed(index, error.message);
+  }
+  if (encoding === Encoding.JsonPatch) {
+    try {
+      // Applying to an empty document parses every operation first; a structural problem
+      // surfaces as MalformedPatchError, while "does not fit this state" is not our concern here.
+      applyJsonDelta(INITIAL_JSON_STATE, encoding, document);
+    } catch (error) {
+      if (isMalformedPatchError(error)) throw malformed(index, error.message);
+      if (!isPatchNotApplicableError(error)) throw error;
+    }
+  }
+  return document;
+}
+
+function malformed(index: number, why: string): Error {
+  return protocolError(Status.INVALID_ARGUMENT, "MALFORMED_PAYLOAD", `delta ${index}: ${why}`, { index: String(index) });
+}
+
+/**
+ * Computes a batch on the head it will follow. Runs inside the store transaction: JSON
+ * patches are applied to the head state one after another, and a batch with an
+ * inapplicable delta is refused whole.
+ */
+function buildBatch(head: AppendHead, raw: readonly Uint8Array[], parsed: readonly (JsonValue | undefined)[] | undefined): BuiltBatch {
+  const { stream } = head;
+  let state: JsonValue | undefined = parsed === undefined ? undefined : parseJsonDocument(head.state ?? canonicalJson(INITIAL_JSON_STATE));
+  let prevHash = stream.headHash;
+  const deltas: BuiltDelta[] = [];
+  for (const [index, bytes] of raw.entries()) {
+    let payload = bytes;
+    if (parsed !== undefined) {
+      const patch = parsed[index];
+      if (patch !== undefined) {
+        try {
+          state = materializeJsonState(state!, stream.encoding, [patch]);
+        } catch (error) {
+          if (fault("batch-partial-commit") && deltas.length > 0) break;
+          if (isPatchNotApplicableError(error)) {
+            throw protocolError(Status.FAILED_PRECONDITION, "PATCH_NOT_APPLICABLE", `delta ${index}: ${error.message}`, {
+              index: String(index),
+            });
+          }
+          if (isMalformedPatchError(error)) throw malformed(index, error.message);
+          throw error;
+        }
+        payload = canonicalJson(patch);
+      }
+    }
+    const version = stream.headVersion + index + 1;
+    const hash = deltaHash({
+      prevHash: fault("chain-not-linked") ? stream.genesisHash : prevHash,
+      version,
+      encoding: stream.encoding,
+      payload: fault("delta-hash-wrong-bytes") ? bytes : payload,
+    });
+    deltas.push({ payload, prevHash, hash });
+    prevHash = hash;
+  }
+  return { deltas, state: state === undefined ? undefined : canonicalJson(state) };
+}
+
+/** SHA-256 over what makes two appends "the same request" (see the design note). */
+function appendFingerprint(stream: string, expectedVersion: number | undefined, deltas: readonly { payload: Uint8Array }[]): Uint8Array {
+  const hash = createHash("sha256");
+  const u64 = (n: number) => {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64BE(BigInt(n));
+    return b;
+  };
+  hash.update("continuity.v1/append-fingerprint\0");
+  hash.update(u64(Buffer.byteLength(stream)));
+  hash.update(stream);
+  hash.update(expectedVersion === undefined ? Buffer.from([0]) : Buffer.concat([Buffer.from([1]), u64(expectedVersion)]));
+  hash.update(u64(deltas.length));
+  for (const delta of deltas) {
+    hash.update(u64(delta.payload.length));
+    hash.update(delta.payload);
+  }
+  return hash.digest();
+}

@@ -1,0 +1,364 @@
+import { continuity } from "@continuity/sdk/gen";
+import { Status } from "nice-grpc-common";
+import type { AuthCallContextExt, AuthContext } from "../auth/context.js";
+import { requireOwnSubject, requireScope } from "../auth/scopes.js";
+import { isAbortError, protocolError } from "../errors.js";
+import { createBoundedQueue } from "../events/bounded-queue.js";
+import type { HubItem } from "../events/event-hub.js";
+import type { GrantRecord, StreamRecord, SubjectEvent } from "../store/types.js";
+import { fault } from "../testing/faults.js";
+import { subscribeSchema } from "../validation/core-requests.js";
+import { grantName, streamName } from "../validation/names.js";
+import { parseRequest } from "../validation/validate.js";
+import { loadAccess, type StreamAccess } from "./access.js";
+import type { ServiceDeps } from "./deps.js";
+import { wireCheckpoint, wireDelta, wireHandoff, wireStream } from "./wire.js";
+
+const v1 = continuity.v1;
+type Impl = continuity.v1.SubscriptionServiceImplementation<AuthCallContextExt>;
+type Message = continuity.v1.SubscribeResponse;
+
+/** Events read from the log per round trip while catching up. */
+const REPLAY_PAGE = 256;
+/** Most streams named in one AccessRevoked message. */
+const MAX_REVOKED_STREAMS = 1000;
+
+/** A parsed subscription cursor: a position in one epoch of a subject's event log. */
+export interface Cursor {
+  readonly epoch: string;
+  readonly sequence: number;
+}
+
+/** Mints the opaque cursor of a position: base64url of `v1.<epoch>.<sequence>`. */
+export function formatCursor(cursor: Cursor): string {
+  return Buffer.from(`v1.${cursor.epoch}.${cursor.sequence}`, "utf8").toString("base64url");
+}
+
+/** Parses a cursor minted by {@link formatCursor}; undefined when it is not one. */
+export function parseCursor(text: string): Cursor | undefined {
+  if (!/^[A-Za-z0-9_-]{1,256}$/.test(text)) return undefined;
+  const match = /^v1\.([A-Za-z0-9]{1,64})\.(0|[1-9][0-9]{0,15})$/.exec(Buffer.from(text, "base64url").toString("utf8"));
+  if (match === null) return undefined;
+  const sequence = Number(match[2]);
+  return Number.isSafeInteger(sequence) ? { epoch: match[1]!, sequence } : undefined;
+}
+
+/**
+ * SubscriptionService: the live, resumable feed of a subject's changes to one device.
+ *
+ * The subscription attaches to the in-process hub *before* it reads the log, then replays
+ * the log from the cursor and switches to live events, skipping what the replay already
+ * covered — so no event committed in between is lost or sent twice. Each event carries the
+ * cursor of its log position; events the platform may not see are skipped, but the cursor
+ * (carried by the next heartbeat) still moves past them.
+ */
+export function createSubscriptionService(deps: ServiceDeps): Impl {
+  const { store } = deps;
+
+  return {
+    async *subscribe(request, { auth, signal }) {
+      requireScope(auth, "state.read");
+      const req = parseRequest(subscribeSchema, request);
+      const requested = req.cursor === "" ? undefined : parseCursor(req.cursor);
+      if (req.cursor !== "" && requested === undefined) {
+        throw protocolError(Status.INVALID_ARGUMENT, "INVALID_CURSOR", "cursor was not minted by this server");
+      }
+      requireOwnSubject(auth, req.parent, "read");
+      const deviceId = requireDeviceForSubscribe(auth);
+      const subjectId = req.parent;
+      const heartbeatMs = (req.heartbeatSeconds === 0 ? deps.subscriptions.defaultHeartbeatSeconds : req.heartbeatSeconds) * 1000;
+
+      const queue = createBoundedQueue<HubItem>(deps.subscriptions.queueLimit, {
+        maxWeight: deps.subscriptions.queueBytes,
+        weigh: weighItem,
+      });
+      const detach = deps.events.attach(subjectId, (item) => queue.push(item));
+      const stop = AbortSignal.any([signal, deps.shutdownSignal]);
+      const closeMetric = deps.metrics.subscriberOpened();
+      try {
+        const bounds = await store.getEventBounds(subjectId);
+        const epoch = deps.epoch;
+        let position: number;
+        let first: Message;
+        const reset = (reason: continuity.v1.ResetReason): Message => ({
+          cursor: formatCursor({ epoch, sequence: bounds.head }),
+          event: { $case: "reset", value: { reason, epoch } },
+        });
+
+        if (requested === undefined) {
+          position = bounds.head;
+          first = { cursor: formatCursor({ epoch, sequence: position }), event: { $case: "ready", value: { epoch } } };
+        } else if (requested.epoch !== epoch && !fault("reset-missing")) {
+          position = bounds.head;
+          first = reset(v1.ResetReason.RESET_REASON_EPOCH_CHANGED);
+        } else if (requested.sequence < bounds.horizon || requested.sequence > bounds.head) {
+          position = bounds.head;
+          first = reset(v1.ResetReason.RESET_REASON_CURSOR_EXPIRED);
+        } else {
+          position = requested.sequence;
+          if (fault("cursor-skips-event")) position += 1;
+          if (fault("cursor-duplicates-event") && position > 0) position -= 1;
+          first = { cursor: req.cursor, event: { $case: "ready", value: { epoch } } };
+        }
+
+        let access = await loadAccess(store, auth);
+        const context: EventContext = {
+          deps,
+          auth,
+          deviceId,
+          subjectId,
+          epoch,
+          get access() {
+            return access;
+          },
+          // A grant made after the subscription opened must not make its streams' events
+          // vanish: before withholding an event, re-read the grants once.
+          async refreshAccess() {
+            access = await loadAccess(store, auth);
+            return access;
+          },
+        };
+
+        // Catch up from the log. A batch whose deltas were compacted away cannot be sent,
+        // so a cursor that needs one answers reset instead of ready.
+        let backlog = position < bounds.head ? await store.readEvents(subjectId, position, REPLAY_PAGE) : [];
+        if (first.event?.$case === "ready" && (await compactedHorizon(context, backlog)) !== undefined) {
+          position = bounds.head;
+          backlog = [];
+          first = reset(v1.ResetReason.RESET_REASON_CURSOR_EXPIRED);
+        }
+        yield first;
+
+        while (backlog.length > 0) {
+          for (const event of backlog) {
+            const horizon = await compactedHorizon(context, [event]);
+            if (horizon !== undefined) {
+              // Rare: compaction overtook a catch-up already under way. Resubscribing with
+              // the last cursor answers reset, because the check above then sees it.
+              throw protocolError(
+                Status.FAILED_PRECONDITION,
+                "HISTORY_COMPACTED",
+                "deltas this subscription still had to deliver were compacted; resubscribe to re-base",
+                { horizonVersion: String(horizon) },
+              );
+            }
+            const outcome = await render(context, event);
+            if (outcome.refreshAccess) access = await loadAccess(store, auth);
+            for (const message of outcome.messages) yield message;
+            position = event.sequence;
+            if (outcome.end !== undefined) throw outcome.end;
+          }
+          backlog = await store.readEvents(subjectId, position, REPLAY_PAGE);
+        }
+
+        for (;;) {
+          if (queue.overflowed) {
+            throw protocolError(Status.RESOURCE_EXHAUSTED, "SUBSCRIBER_TOO_SLOW", "the subscriber fell too far behind; resubscribe with the last cursor");
+          }
+          const untilExpiry = auth.expiresAt.getTime() - deps.clock().getTime();
+          if (untilExpiry <= 0) {
+            // SUB-044: a subscription lives no longer than the token that opened it.
+            throw protocolError(Status.UNAUTHENTICATED, "TOKEN_EXPIRED", "the access token expired; resubscribe with a fresh one");
+          }
+          const item = await queue.take(stop, Math.min(heartbeatMs, untilExpiry));
+          if (item === "timeout" && deps.clock().getTime() >= auth.expiresAt.getTime()) continue;
+          if (item === "timeout") {
+            if (queue.overflowed) continue;
+            // Heartbeats also pick up grants made since the subscription started.
+            access = await loadAccess(store, auth);
+            yield {
+              cursor: formatCursor({ epoch, sequence: position }),
+              event: { $case: "heartbeat", value: { serverTime: deps.clock() } },
+            };
+            continue;
+          }
+          if (item.kind === "subject-erased") {
+            throw protocolError(Status.UNAUTHENTICATED, "TOKEN_REVOKED", "the subject was erased");
+          }
+          if (item.kind === "account-link-deleted") {
+            if (item.platformId === auth.platformId && !(await store.hasAccountLink(subjectId, auth.platformId))) {
+              throw protocolError(Status.UNAUTHENTICATED, "TOKEN_REVOKED", "the platform's account link was removed");
+            }
+            continue;
+          }
+          const event = item.event;
+          if (event.sequence <= position) continue;
+          const outcome = await render(context, event);
+          if (outcome.refreshAccess) access = await loadAccess(store, auth);
+          for (const message of outcome.messages) yield message;
+          position = event.sequence;
+          if (outcome.end !== undefined) throw outcome.end;
+        }
+      } catch (error) {
+        if (isAbortError(error) || stop.aborted) {
+          if (deps.shutdownSignal.aborted && !signal.aborted) {
+            throw protocolError(Status.UNAVAILABLE, "SHUTTING_DOWN", "the server is shutting down; resubscribe with the last cursor");
+          }
+          return;
+        }
+        throw error;
+      } finally {
+        detach();
+        closeMetric();
+      }
+    },
+  };
+}
+
+/** Roughly what an item pins in memory: its delta payloads. */
+function weighItem(item: HubItem): number {
+  if (item.kind !== "event" || item.event.body.kind !== "deltas-appended") return 0;
+  let bytes = 0;
+  for (const delta of item.event.body.deltas) bytes += delta.payload.length;
+  return bytes;
+}
+
+function requireDeviceForSubscribe(auth: AuthContext): string {
+  if (auth.deviceId === undefined) {
+    throw protocolError(Status.FAILED_PRECONDITION, "DEVICE_REQUIRED", "subscriptions need a device-bound token");
+  }
+  return auth.deviceId;
+}
+
+interface EventContext {
+  readonly deps: ServiceDeps;
+  readonly auth: AuthContext;
+  readonly deviceId: string;
+  readonly subjectId: string;
+  readonly epoch: string;
+  readonly access: StreamAccess;
+  refreshAccess(): Promise<StreamAccess>;
+}
+
+/** Whether the caller may read a stream, re-reading grants before saying no. */
+async function mayRead(context: EventContext, stream: Pick<StreamRecord, "ownerPlatformId" | "type">): Promise<boolean> {
+  if (context.access.canRead(stream)) return true;
+  return (await context.refreshAccess()).canRead(stream);
+}
+
+interface Rendered {
+  readonly messages: Message[];
+  /** Ends the call after the messages. */
+  readonly end?: Error;
+  /** The caller's access may have changed. */
+  readonly refreshAccess?: boolean;
+}
+
+const SKIP: Rendered = { messages: [] };
+
+/** The horizon of a still-existing stream whose batch event lost its deltas to compaction, if any. */
+async function compactedHorizon(context: EventContext, events: readonly SubjectEvent[]): Promise<number | undefined> {
+  for (const event of events) {
+    const body = event.body;
+    if (body.kind !== "deltas-appended" || body.deltas.length > 0 || !context.access.canRead(body.stream)) continue;
+    const stream = await context.deps.store.getStream(context.subjectId, body.stream.id);
+    if (stream !== undefined && stream.uid === body.stream.uid) return stream.horizonVersion;
+  }
+  return undefined;
+}
+
+/** What one log event means for this subscription. */
+async function render(context: EventContext, event: SubjectEvent): Promise<Rendered> {
+  const { deps, deviceId, subjectId } = context;
+  const cursor = formatCursor({ epoch: context.epoch, sequence: event.sequence });
+  const body = event.body;
+  switch (body.kind) {
+    case "deltas-appended": {
+      // Deltas of a deleted stream are gone with it; its StreamDeleted event follows.
+      if (body.deltas.length === 0 || !(await mayRead(context, body.stream))) return SKIP;
+      const deltas = body.deltas.map(wireDelta);
+      if (fault("batch-split-events")) {
+        return { messages: deltas.map((d) => ({ cursor, event: { $case: "deltasAppended", value: { deltas: [d] } } })) };
+      }
+      return { messages: [{ cursor, event: { $case: "deltasAppended", value: { deltas } } }] };
+    }
+    case "stream-created":
+      if (!(await mayRead(context, body.stream))) return SKIP;
+      return { messages: [{ cursor, event: { $case: "streamCreated", value: { stream: wireStream(body.stream) } } }] };
+    case "stream-deleted":
+      if (!(await mayRead(context, body.stream))) return SKIP;
+      return {
+        messages: [
+          {
+            cursor,
+            event: { $case: "streamDeleted", value: { stream: streamName(subjectId, body.stream.id), streamUid: body.stream.uid } },
+          },
+        ],
+      };
+    case "stream-compacted":
+      if (!(await mayRead(context, body.stream))) return SKIP;
+      return { messages: [{ cursor, event: { $case: "streamCompacted", value: { stream: wireStream(body.stream) } } }] };
+    case "handoff-offered": {
+      const { handoff, checkpoint } = body;
+      if (handoff.sourceDeviceId === deviceId) return SKIP;
+      if (handoff.targetDeviceId !== undefined && handoff.targetDeviceId !== deviceId) return SKIP;
+      for (const e of checkpoint.entries) {
+        if (!(await mayRead(context, { ownerPlatformId: e.ownerPlatformId, type: e.streamType }))) return SKIP;
+      }
+      return {
+        messages: [
+          {
+            cursor,
+            event: { $case: "handoffOffered", value: { handoff: wireHandoff(handoff), checkpoint: wireCheckpoint(checkpoint) } },
+          },
+        ],
+      };
+    }
+    case "handoff-resolved": {
+      const { handoff } = body;
+      const concerned =
+        handoff.sourceDeviceId === deviceId || handoff.targetDeviceId === undefined || handoff.targetDeviceId === deviceId;
+      if (!concerned) return SKIP;
+      const checkpoint = await deps.store.getCheckpoint(subjectId, handoff.checkpointId);
+      for (const e of checkpoint?.entries ?? []) {
+        if (!(await mayRead(context, { ownerPlatformId: e.ownerPlatformId, type: e.streamType }))) return SKIP;
+      }
+      return { messages: [{ cursor, event: { $case: "handoffResolved", value: { handoff: wireHandoff(handoff) } } }] };
+    }
+    case "grant-revoked":
+      if (body.grant.granteePlatformId !== context.auth.platformId || fault("grant-revocation-ignored")) return SKIP;
+      return grantRevoked(context, body.grant, cursor);
+    case "device-revoked": {
+      if (body.deviceId !== deviceId || fault("device-revocation-ignored")) return SKIP;
+      const streams = await readableStreamNames(context, context.access);
+      return {
+        messages: [{ cursor, event: { $case: "accessRevoked", value: { grant: "", streams } } }],
+        end: protocolError(Status.PERMISSION_DENIED, "DEVICE_REVOKED", "this device was revoked"),
+      };
+    }
+  }
+}
+
+/**
+ * A grant held by this platform was revoked: the streams it alone made readable are lost.
+ * If there are any, tell the subscriber which and end the call; otherwise carry on.
+ */
+async function grantRevoked(context: EventContext, grant: GrantRecord, cursor: string): Promise<Rendered> {
+  const { deps, subjectId } = context;
+  const now = await loadAccess(deps.store, context.auth);
+  const covered = await deps.store.listStreams(
+    subjectId,
+    {
+      // Only the grant's share: the platform's own streams never depend on a grant.
+      visibility: { platformId: "\u0000", shared: [{ ownerPlatformId: grant.grantorPlatformId, streamType: grant.streamType }] },
+      type: undefined,
+    },
+    { after: undefined, limit: MAX_REVOKED_STREAMS },
+  );
+  const lost = covered.items.filter((s) => !now.canRead(s)).map((s) => streamName(subjectId, s.id));
+  if (lost.length === 0) return { messages: [], refreshAccess: true };
+  return {
+    messages: [{ cursor, event: { $case: "accessRevoked", value: { grant: grantName(subjectId, grant.id), streams: lost } } }],
+    end: protocolError(Status.PERMISSION_DENIED, "GRANT_REVOKED", "a grant this subscription relied on was revoked"),
+    refreshAccess: true,
+  };
+}
+
+async function readableStreamNames(context: EventContext, access: StreamAccess): Promise<string[]> {
+  const page = await context.deps.store.listStreams(
+    context.subjectId,
+    { visibility: access.visibility, type: undefined },
+    { after: undefined, limit: MAX_REVOKED_STREAMS },
+  );
+  return page.items.map((s) => streamName(context.subjectId, s.id));
+}

@@ -1,0 +1,170 @@
+import { Status } from "nice-grpc-common";
+import { z } from "zod";
+import type { continuity } from "@continuity/sdk/gen";
+import { ALL_SCOPES, type Scope } from "../auth/context.js";
+import { parseRequest as validateRequest } from "../validation/validate.js";
+import { deviceName, isDeviceId, platformName, subjectName } from "../auth/resource-names.js";
+import { AuthFailure, formatScopes, parseScopes, type VerifiedAssertion } from "../auth/token-authority.js";
+import { authFailureError } from "../auth/wire-errors.js";
+import { invalidField, protocolError } from "../errors.js";
+import { fault } from "../testing/faults.js";
+import type { ServiceDeps } from "./deps.js";
+
+type TokenServiceImplementation = continuity.v1.TokenServiceImplementation;
+
+/** RFC 8693 grant type of the exchange. */
+export const TOKEN_EXCHANGE_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange";
+/** RFC 8693 token type of the platform assertion. */
+export const JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt";
+/** RFC 8693 token type of what the exchange issues. */
+export const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
+
+/** Longest assertion we bother to parse; real ones are well under 2 KiB. */
+const MAX_ASSERTION_CHARS = 16_384;
+
+const exchangeSchema = z.object({
+  grantType: z.literal(TOKEN_EXCHANGE_GRANT_TYPE, `must be ${TOKEN_EXCHANGE_GRANT_TYPE}`),
+  subjectToken: z.string().min(1, "required").max(MAX_ASSERTION_CHARS, `at most ${MAX_ASSERTION_CHARS} characters`),
+  subjectTokenType: z.literal(JWT_TOKEN_TYPE, `must be ${JWT_TOKEN_TYPE}`),
+  scope: z
+    .string()
+    .max(256)
+    .refine((value) => parseScopes(value) !== undefined, `space-separated subset of: ${ALL_SCOPES.join(" ")}`),
+  deviceId: z
+    .string()
+    .refine((value) => value === "" || isDeviceId(value), "1 to 63 characters of [a-z0-9-], starting with a letter or digit"),
+  deviceDisplayName: z.string().max(100, "at most 100 characters"),
+});
+
+/** Verifies an assertion and turns a refusal into its wire error. Shared with link-code redemption. */
+export async function verifyAssertionOrThrow(
+  deps: Pick<ServiceDeps, "tokens" | "logger">,
+  assertion: string,
+): Promise<VerifiedAssertion> {
+  try {
+    return await deps.tokens.verifyAssertion(assertion);
+  } catch (error) {
+    if (error instanceof AuthFailure) {
+      // The caller only learns the reason; the operator integrating a platform needs the
+      // failed check (never the assertion itself).
+      deps.logger.info({ reason: error.reason, detail: error.detail }, "platform assertion refused");
+      throw authFailureError(error);
+    }
+    throw error;
+  }
+}
+
+/**
+ * TokenService: the one door in. A verified platform assertion becomes a short-lived access
+ * token; the first exchange of an unknown account creates its subject, and the first
+ * exchange naming an unknown device registers it.
+ *
+ * Fields are validated before the assertion is verified (as OAuth answers invalid_request
+ * before invalid_grant): a malformed request says nothing about any subject either way.
+ */
+export function createTokenService(deps: ServiceDeps): TokenServiceImplementation {
+  return {
+    async exchangeToken(request) {
+      const valid = validateRequest(exchangeSchema, request);
+      const assertion = await verifyAssertionOrThrow(deps, valid.subjectToken);
+      const platform = assertion.platform;
+
+      const requested = parseScopes(valid.scope) ?? new Set<Scope>();
+      let scopes: Set<Scope>;
+      if (requested.size === 0) {
+        scopes = new Set(platform.scopes);
+      } else {
+        const beyond = [...requested].filter((scope) => !platform.scopes.has(scope));
+        if (beyond.length > 0 && !fault("scope-widening")) {
+          // Refused, never narrowed: a client that silently got less than it asked for
+          // would fail later and far from the cause.
+          throw protocolError(
+            Status.PERMISSION_DENIED,
+            "SCOPE_NOT_ALLOWED",
+            `platform ${platform.id} may not receive ${beyond.join(" ")}`,
+            { scope: beyond.join(" ") },
+          );
+        }
+        scopes = requested;
+      }
+
+      const now = deps.clock();
+      let subjectId: string;
+      let created = false;
+      const existing = await deps.store.findAccountLink(platform.id, assertion.accountId);
+      if (existing !== undefined) {
+        subjectId = existing.subjectId;
+      } else {
+        const result = await deps.store.createSubjectWithLink({
+          subjectId: deps.newId(),
+          linkId: deps.newId(),
+          platformId: platform.id,
+          accountId: assertion.accountId,
+          now,
+        });
+        subjectId = result.subject.id;
+        created = result.created;
+      }
+
+      const deviceId = valid.deviceId === "" ? undefined : valid.deviceId;
+      if (deviceId !== undefined) await bindDevice(deps, subjectId, platform.id, deviceId, valid.deviceDisplayName, now);
+
+      const issued = await deps.tokens.issueAccessToken({ subjectId, platformId: platform.id, deviceId, scopes });
+      deps.logger.debug(
+        { subject: subjectId, platform: platform.id, device: deviceId, created, assertionJti: assertion.assertionId },
+        "token exchanged",
+      );
+      return {
+        accessToken: issued.token,
+        issuedTokenType: ACCESS_TOKEN_TYPE,
+        tokenType: "Bearer",
+        expiresIn: issued.expiresInSeconds,
+        scope: formatScopes(scopes),
+        subject: subjectName(subjectId),
+        platform: platformName(platform.id),
+        device: deviceId === undefined ? "" : deviceName(subjectId, deviceId),
+        subjectCreated: created,
+      };
+    },
+  };
+}
+
+/**
+ * Registers the device on first use, and refuses binding a token to a revoked device or to
+ * another platform's device: client sequences are per device, so two platforms sharing one
+ * device id would corrupt each other's exactly-once bookkeeping.
+ */
+async function bindDevice(
+  deps: ServiceDeps,
+  subjectId: string,
+  platformId: string,
+  deviceId: string,
+  displayName: string,
+  now: Date,
+): Promise<void> {
+  const current = await deps.store.getDevice(subjectId, deviceId);
+  if (current !== undefined) {
+    if (current.revokedAt !== undefined) throw deviceRevoked();
+    if (current.platformId !== platformId) {
+      throw invalidField("device_id", "is registered to this subject through another platform");
+    }
+    if (displayName === "" || displayName === current.displayName) return;
+  }
+  const result = await deps.store.registerDevice({
+    subjectId,
+    deviceId,
+    platformId,
+    displayName: displayName === "" ? undefined : displayName,
+    now,
+  });
+  if (result.kind === "revoked") throw deviceRevoked();
+  if (result.kind === "subject-not-found") {
+    // Erased between the link lookup and now; a retry creates a fresh subject.
+    throw protocolError(Status.NOT_FOUND, "SUBJECT_NOT_FOUND", "subject was erased during the exchange");
+  }
+}
+
+/** PERMISSION_DENIED / DEVICE_REVOKED: a revoked device never acts for the subject again. */
+export function deviceRevoked(): Error {
+  return protocolError(Status.PERMISSION_DENIED, "DEVICE_REVOKED", "the device was revoked and cannot be used again");
+}
