@@ -1,0 +1,197 @@
+import { parseArgs } from "node:util";
+import { z } from "zod";
+
+/**
+ * Everything the reference server can be told at start. Each setting comes from a flag, else
+ * from its environment variable, else from the default, so the same binary works from a
+ * shell, a container and the conformance runner (which only sets env vars).
+ */
+export interface ServerConfig {
+  /** `host:port` to serve gRPC on; port 0 picks a free one. */
+  readonly listen: string;
+  /** Directory for the database, the server key and the dev platforms. */
+  readonly dataDir: string;
+  /** Platforms file; undefined means "generate dev platforms in the data directory". */
+  readonly platformsFile: string | undefined;
+  /** `aud` that platform assertions must carry. */
+  readonly audience: string;
+  /** SQLite durability: `normal` survives a process crash, `full` also a power loss. */
+  readonly durability: "normal" | "full";
+  /** Deltas to keep below the newest snapshot when compacting; undefined keeps all history. */
+  readonly retainDeltas: number | undefined;
+  readonly logLevel: LogLevel;
+  /** `host:port` for Prometheus `/metrics` over plain HTTP; undefined disables it. */
+  readonly metricsListen: string | undefined;
+  readonly accessTokenSeconds: number;
+  /** Operator-managed private JWK; undefined means `<dataDir>/server-key.jwk`. */
+  readonly signingKeyFile: string | undefined;
+  /** Requested test faults; only honoured with CONTINUITY_ALLOW_TEST_FAULTS=1 (see testing/faults.ts). */
+  readonly unsafeTestFaults: readonly string[];
+}
+
+/** Log levels accepted by `--log-level` (pino's). */
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+/** One of {@link LOG_LEVELS}. */
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** A refused command line or environment; `message` is meant to be printed as is. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+/** What {@link parseConfig} decided: run with a config, or print help and exit 0. */
+export type ConfigResult = { readonly kind: "run"; readonly config: ServerConfig } | { readonly kind: "help"; readonly text: string };
+
+interface Setting {
+  readonly flag: string;
+  readonly env: string | undefined;
+  readonly value: string;
+  readonly help: string;
+  readonly defaultText?: string;
+}
+
+// A table rather than ad-hoc parsing so --help, env names and error messages cannot drift apart.
+const SETTINGS = {
+  listen: { flag: "listen", env: "CONTINUITY_LISTEN", value: "host:port", help: "gRPC listen address", defaultText: "127.0.0.1:50051" },
+  dataDir: { flag: "data-dir", env: "CONTINUITY_DATA_DIR", value: "dir", help: "data directory", defaultText: "./.continuity" },
+  platforms: {
+    flag: "platforms",
+    env: "CONTINUITY_PLATFORMS",
+    value: "file",
+    help: "platforms file (JSON); default: dev platforms demo-a/demo-b generated in the data dir",
+  },
+  audience: { flag: "audience", env: "CONTINUITY_AUDIENCE", value: "aud", help: "required `aud` of platform assertions", defaultText: "continuity" },
+  durability: {
+    flag: "durability",
+    env: "CONTINUITY_DURABILITY",
+    value: "normal|full",
+    help: "normal survives a process crash; full also survives power loss",
+    defaultText: "normal",
+  },
+  retainDeltas: {
+    flag: "retain-deltas",
+    env: "CONTINUITY_RETAIN_DELTAS",
+    value: "n",
+    help: "deltas kept below the newest snapshot when compacting; default: keep all",
+  },
+  logLevel: { flag: "log-level", env: "CONTINUITY_LOG_LEVEL", value: LOG_LEVELS.join("|"), help: "log level", defaultText: "info" },
+  metricsListen: {
+    flag: "metrics-listen",
+    env: "CONTINUITY_METRICS_LISTEN",
+    value: "host:port",
+    help: "serve Prometheus /metrics over HTTP; default: off",
+  },
+  accessTokenSeconds: {
+    flag: "access-token-seconds",
+    env: "CONTINUITY_ACCESS_TOKEN_SECONDS",
+    value: "s",
+    help: "access token lifetime in seconds (60..86400)",
+    defaultText: "900",
+  },
+  signingKey: {
+    flag: "signing-key",
+    env: "CONTINUITY_SIGNING_KEY",
+    value: "file",
+    help: "server private JWK (ES256); default: <data-dir>/server-key.jwk, created on first start",
+  },
+  unsafeTestFault: {
+    flag: "unsafe-test-fault",
+    env: undefined,
+    value: "name",
+    help: "TESTING ONLY, repeatable: break one guarantee on purpose; needs CONTINUITY_ALLOW_TEST_FAULTS=1",
+  },
+} as const satisfies Record<string, Setting>;
+
+const HOST_PORT = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+
+const hostPort = z
+  .string()
+  .regex(HOST_PORT, "must be host:port, e.g. 127.0.0.1:50051 or [::1]:0")
+  .refine((value) => Number(HOST_PORT.exec(value)?.[1]) <= 65535, "port must be 0..65535");
+
+const integerText = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, "must be a whole number")
+    .transform(Number)
+    .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+
+const configSchema = z.object({
+  listen: hostPort,
+  dataDir: z.string().min(1, "must not be empty"),
+  platforms: z.string().min(1, "must not be empty").optional(),
+  audience: z.string().min(1, "must not be empty").max(255),
+  durability: z.enum(["normal", "full"], "must be normal or full"),
+  retainDeltas: integerText(0, 1_000_000_000).optional(),
+  logLevel: z.enum(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(", ")}`),
+  metricsListen: hostPort.optional(),
+  accessTokenSeconds: integerText(60, 86_400),
+  signingKey: z.string().min(1, "must not be empty").optional(),
+});
+
+/** The `--help` text. */
+export function helpText(): string {
+  const lines = ["Usage: continuity-server [options]", "", "Continuity reference server (gRPC, continuity.v1).", "", "Options:"];
+  for (const setting of Object.values(SETTINGS) as Setting[]) {
+    const left = `  --${setting.flag} <${setting.value}>`;
+    const env = setting.env === undefined ? "" : ` [env ${setting.env}]`;
+    const def = setting.defaultText === undefined ? "" : ` (default ${setting.defaultText})`;
+    lines.push(left, `      ${setting.help}${def}${env}`);
+  }
+  lines.push("  --help", "      print this text and exit", "");
+  lines.push("When ready the server prints `CONTINUITY_LISTENING=<host:port>` on stdout; logs go to stderr as JSON.");
+  return `${lines.join("\n")}\n`;
+}
+
+/**
+ * Parses flags and environment into a validated config. Throws {@link ConfigError} with one
+ * message naming the flag (and its env var) on the first bad value, so a typo fails the start
+ * instead of silently running with a default.
+ */
+export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): ConfigResult {
+  const options: Record<string, { type: "string" | "boolean"; multiple?: boolean }> = { help: { type: "boolean" } };
+  for (const setting of Object.values(SETTINGS) as Setting[]) {
+    options[setting.flag] = setting.flag === "unsafe-test-fault" ? { type: "string", multiple: true } : { type: "string" };
+  }
+  let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  try {
+    ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
+  } catch (cause) {
+    throw new ConfigError(`${(cause as Error).message}. See --help.`, { cause });
+  }
+  if (values["help"] === true) return { kind: "help", text: helpText() };
+
+  const raw: Record<string, string | undefined> = {};
+  for (const [key, setting] of Object.entries(SETTINGS) as [keyof typeof SETTINGS, Setting][]) {
+    if (key === "unsafeTestFault") continue;
+    const fromFlag = values[setting.flag];
+    const fromEnv = setting.env === undefined ? undefined : env[setting.env];
+    raw[key] = typeof fromFlag === "string" ? fromFlag : fromEnv !== undefined && fromEnv !== "" ? fromEnv : setting.defaultText;
+  }
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const key = String(issue?.path[0] ?? "") as keyof typeof SETTINGS;
+    const setting: Setting | undefined = SETTINGS[key];
+    const where = setting === undefined ? "configuration" : `--${setting.flag}${setting.env === undefined ? "" : ` (${setting.env})`}`;
+    throw new ConfigError(`invalid ${where}: ${issue?.message ?? "invalid value"} (got ${JSON.stringify(raw[key])})`);
+  }
+  const data = parsed.data;
+  const faults = values["unsafe-test-fault"];
+  return {
+    kind: "run",
+    config: {
+      listen: data.listen,
+      dataDir: data.dataDir,
+      platformsFile: data.platforms,
+      audience: data.audience,
+      durability: data.durability,
+      retainDeltas: data.retainDeltas,
+      logLevel: data.logLevel,
+      metricsListen: data.metricsListen,
+      accessTokenSeconds: data.accessTokenSeconds,
+      signingKeyFile: data.signingKey,
+      unsafeTestFaults: Array.isArray(faults) ? faults.filter((name): name is string => typeof name === "string") : [],
+    },
+  };
+}

@@ -1,0 +1,170 @@
+import { mkdir } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { pino, type Logger } from "pino";
+import { PlatformsFileError, ensureDevPlatforms, loadPlatformsFile, type PlatformRegistry } from "./auth/platforms.js";
+import { SigningKeyError, createTokenAuthority } from "./auth/token-authority.js";
+import { ConfigError, parseConfig, type ServerConfig } from "./config.js";
+import { startMetricsHttpServer, type MetricsHttpServer } from "./ops/metrics-http.js";
+import { createServerMetrics } from "./ops/metrics.js";
+import { createContinuityServer } from "./server.js";
+import { createSqliteStore } from "./store/index.js";
+import { configureFaults } from "./testing/faults.js";
+
+/** The stdout line the conformance runner and scripts wait for. */
+export const READY_LINE_PREFIX = "CONTINUITY_LISTENING=";
+/** Database file inside the data directory. */
+export const DATABASE_FILE = "continuity.sqlite";
+/** How long a graceful shutdown may drain before calls are cut. */
+const DRAIN_TIMEOUT_MS = 10_000;
+
+async function loadPlatforms(config: ServerConfig, logger: Logger): Promise<PlatformRegistry> {
+  if (config.platformsFile !== undefined) {
+    try {
+      return await loadPlatformsFile(config.platformsFile);
+    } catch (error) {
+      if (error instanceof PlatformsFileError) {
+        throw new ConfigError(`invalid --platforms (CONTINUITY_PLATFORMS): ${error.message}`, { cause: error });
+      }
+      throw error;
+    }
+  }
+  const dev = await ensureDevPlatforms(config.dataDir);
+  logger.warn(
+    { platformsFile: dev.platformsFile, privateKeys: dev.privateKeyFiles, created: dev.created },
+    "no --platforms given: using development platforms demo-a and demo-b; sign assertions with the private keys listed here",
+  );
+  return loadPlatformsFile(dev.platformsFile);
+}
+
+function enableFaults(config: ServerConfig, logger: Logger): void {
+  const requestedFaults = config.unsafeTestFaults;
+  const activeFaults = configureFaults(requestedFaults);
+  if (requestedFaults.length > 0 && activeFaults.length === 0) {
+    logger.warn({ faults: requestedFaults }, "--unsafe-test-fault ignored: CONTINUITY_ALLOW_TEST_FAULTS is not 1");
+  } else if (activeFaults.length > 0) {
+    logger.warn({ faults: activeFaults }, "UNSAFE: deliberate faults are active; this server breaks the protocol on purpose");
+  }
+}
+
+async function run(config: ServerConfig, logger: Logger): Promise<void> {
+
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const platforms = await loadPlatforms(config, logger);
+  const tokens = await createTokenAuthority({
+    platforms,
+    signingKey:
+      config.signingKeyFile === undefined
+        ? { kind: "data-dir", dataDir: config.dataDir }
+        : { kind: "file", path: config.signingKeyFile },
+    audience: config.audience,
+    accessTokenSeconds: config.accessTokenSeconds,
+  }).catch((error: unknown) => {
+    if (error instanceof SigningKeyError && config.signingKeyFile !== undefined) {
+      throw new ConfigError(`invalid --signing-key (CONTINUITY_SIGNING_KEY): ${error.message}`, { cause: error });
+    }
+    throw error;
+  });
+  const store = createSqliteStore({
+    path: join(resolve(config.dataDir), DATABASE_FILE),
+    durability: config.durability,
+    onListenerError: (error) => logger.error({ err: error }, "store listener failed"),
+  });
+  const metrics = createServerMetrics({ processMetrics: true });
+  const continuity = await createContinuityServer({
+    store,
+    tokens,
+    logger,
+    metrics,
+    ...(config.retainDeltas === undefined ? {} : { retainDeltas: config.retainDeltas }),
+  });
+
+  let metricsHttp: MetricsHttpServer | undefined;
+  let address: string;
+  try {
+    address = await continuity.listen(config.listen);
+    if (config.metricsListen !== undefined) {
+      metricsHttp = await startMetricsHttpServer(metrics.registry, config.metricsListen);
+    }
+  } catch (error) {
+    await continuity.shutdown().catch(() => undefined);
+    await store.close().catch(() => undefined);
+    throw error;
+  }
+  logger.info(
+    { address, metrics: metricsHttp?.address, dataDir: resolve(config.dataDir), platforms: platforms.list().map((p) => p.id) },
+    "continuity server ready",
+  );
+  process.stdout.write(`${READY_LINE_PREFIX}${address}\n`);
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      // A second signal means "now": the operator gave up on draining.
+      logger.warn({ signal }, "second signal: exiting without draining");
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, "shutting down: draining calls");
+    setTimeout(() => {
+      logger.error({ timeoutMs: DRAIN_TIMEOUT_MS }, "drain timed out: exiting");
+      process.exit(1);
+    }, DRAIN_TIMEOUT_MS).unref();
+    void (async () => {
+      try {
+        await continuity.shutdown();
+        await metricsHttp?.close();
+        await store.close();
+        logger.info("stopped");
+        logger.flush();
+        // Explicit, so a stray timer or socket cannot turn a clean stop into a hang.
+        process.exit(0);
+      } catch (error) {
+        logger.error({ err: error }, "shutdown failed");
+        logger.flush();
+        process.exit(1);
+      }
+    })();
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}
+
+async function main(): Promise<void> {
+  let config: ServerConfig;
+  try {
+    const parsed = parseConfig(process.argv.slice(2), process.env);
+    if (parsed.kind === "help") {
+      process.stdout.write(parsed.text);
+      return;
+    }
+    config = parsed.config;
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`continuity-server: ${error.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    throw error;
+  }
+  // Logs go to stderr so stdout carries only the ready line, which tools parse.
+  const logger = pino({ level: config.logLevel, base: { service: "continuity-server" } }, pino.destination(2));
+  try {
+    enableFaults(config, logger);
+  } catch (error) {
+    process.stderr.write(`continuity-server: invalid --unsafe-test-fault: ${(error as Error).message}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  try {
+    await run(config, logger);
+  } catch (error) {
+    logger.flush();
+    process.stderr.write(`continuity-server: ${(error as Error).message}\n`);
+    // Exit now: a half-started server may hold sockets or timers that would keep it alive.
+    // A refused setting exits 2 like a refused flag; anything else is a failed start.
+    if (!(error instanceof ConfigError)) logger.fatal({ err: error }, "failed to start");
+    process.exit(error instanceof ConfigError ? 2 : 1);
+  }
+}
+
+await main();
