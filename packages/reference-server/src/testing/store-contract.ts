@@ -1,0 +1,221 @@
+import { describe, expect, it } from "vitest";
+import type { AppendInput, AppendResult, BuiltBatch, Store, StoreNotification } from "../store/types.js";
+import { Encoding, Policy } from "../store/types.js";
+
+/**
+ * Behaviour every {@link Store} backend must show, written against the interface only, so
+ * that a PostgreSQL store can run the same cases as the SQLite one. Backend-specific checks
+ * (schema, durability, group sizes) stay in the backend's own tests.
+ *
+ * `open` returns a fresh, empty store for each case.
+ */
+export function describeStoreContract(name: string, open: () => Promise<{ store: Store; close(): Promise<void> }>): void {
+  const now = new Date("2026-01-01T00:00:00Z");
+  const hash = (n: number) => new Uint8Array(32).fill(n);
+
+  async function withStore(run: (store: Store) => Promise<void>): Promise<void> {
+    const { store, close } = await open();
+    try {
+      await store.createSubjectWithLink({ subjectId: "s1", linkId: "l1", platformId: "p", accountId: "acct", now });
+      await store.createStream({
+        subjectId: "s1",
+        id: "st",
+        uid: "00000000-0000-4000-8000-000000000001",
+        type: "org.example.t",
+        encoding: Encoding.Opaque,
+        conflictPolicy: Policy.AllowBlindAppend,
+        ownerPlatformId: "p",
+        genesisHash: hash(0),
+        initialState: undefined,
+        maxStreamsPerSubject: 10,
+        now,
+      });
+      await run(store);
+    } finally {
+      await close();
+    }
+  }
+
+  function append(store: Store, device: string, seq: number, overrides: Partial<AppendInput> = {}): Promise<AppendResult> {
+    return store.appendBatch({
+      subjectId: "s1",
+      streamId: "st",
+      deviceId: device,
+      clientSequence: seq,
+      fingerprint: new Uint8Array([seq]),
+      expectedVersion: undefined,
+      now,
+      build: ({ stream }): BuiltBatch => ({
+        deltas: [{ payload: new Uint8Array([seq]), prevHash: stream.headHash, hash: hash(stream.headVersion + 1) }],
+        state: undefined,
+      }),
+      ...overrides,
+    });
+  }
+
+  describe(`Store contract: ${name}`, () => {
+    it("gives concurrent appends consecutive versions and each its own outcome", () =>
+      withStore(async (store) => {
+        const results = await Promise.all(Array.from({ length: 6 }, (_, i) => append(store, `d${i}`, 1)));
+        const heads = results.map((r) => (r.kind === "committed" ? r.outcome.headVersion : -1)).sort((a, b) => a - b);
+        expect(heads).toEqual([1, 2, 3, 4, 5, 6]);
+        const deltas = await store.listDeltas("s1", "st", 0, 100);
+        deltas.forEach((d, i) => {
+          expect(d.version).toBe(i + 1);
+          expect(Buffer.from(d.prevHash)).toEqual(Buffer.from(i === 0 ? hash(0) : deltas[i - 1]!.hash));
+        });
+      }));
+
+    it("isolates a refused append from the appends around it", () =>
+      withStore(async (store) => {
+        const [a, refused, b] = await Promise.all([
+          append(store, "a", 1),
+          append(store, "b", 1, {
+            build: () => {
+              throw new Error("refused");
+            },
+          }),
+          append(store, "c", 1),
+        ]);
+        expect([a?.kind, refused?.kind, b?.kind]).toEqual(["committed", "rejected", "committed"]);
+        expect((await store.getStream("s1", "st"))?.headVersion).toBe(2);
+        expect((await append(store, "b", 1)).kind).toBe("committed");
+      }));
+
+    it("decides client sequences: replay, reuse, gap", () =>
+      withStore(async (store) => {
+        const first = await append(store, "a", 1);
+        await append(store, "other", 1);
+        const replay = await append(store, "a", 1, {
+          build: () => {
+            throw new Error("a replay must not build");
+          },
+        });
+        expect(replay.kind).toBe("replayed");
+        if (replay.kind === "replayed" && first.kind === "committed") {
+          expect(replay.outcome.headVersion).toBe(first.outcome.headVersion);
+          expect(Buffer.from(replay.outcome.headHash)).toEqual(Buffer.from(first.outcome.headHash));
+        }
+        expect(await append(store, "a", 1, { fingerprint: new Uint8Array([42]) })).toEqual({ kind: "sequence-reused", clientSequence: 1 });
+        expect(await append(store, "a", 3)).toEqual({ kind: "sequence-gap", expectedSequence: 2 });
+        const conflict = await append(store, "a", 2, { expectedVersion: 0 });
+        expect(conflict).toMatchObject({ kind: "version-conflict", headVersion: 2 });
+      }));
+
+    it("logs each change with it, and notifies only committed ones", () =>
+      withStore(async (store) => {
+        const seen: StoreNotification[] = [];
+        store.onNotification((n) => seen.push(n));
+        await Promise.all([
+          append(store, "a", 1),
+          append(store, "b", 1, {
+            build: () => {
+              throw new Error("no");
+            },
+          }),
+        ]);
+        const events = await store.readEvents("s1", 0, 10);
+        expect(events.map((e) => [e.sequence, e.body.kind])).toEqual([
+          [1, "stream-created"],
+          [2, "deltas-appended"],
+        ]);
+        expect(seen.flatMap((n) => (n.kind === "events" ? n.events.map((e) => e.sequence) : []))).toEqual([2]);
+        expect(await store.getEventBounds("s1")).toEqual({ horizon: 0, head: 2 });
+        await store.pruneEvents(1);
+        expect(await store.getEventBounds("s1")).toEqual({ horizon: 1, head: 2 });
+        expect((await store.readEvents("s1", 0, 10)).map((e) => e.sequence)).toEqual([2]);
+      }));
+
+    it("lets the first resolution of a handoff win", () =>
+      withStore(async (store) => {
+        await append(store, "a", 1);
+        await store.createCheckpoint({
+          subjectId: "s1",
+          id: "cp",
+          selectors: [{ streamId: "st", version: undefined }],
+          resume: { activityType: "", resource: "", position: "", fallbackUrl: "", attributes: {} },
+          deviceId: "a",
+          platformId: "p",
+          canRead: () => true,
+          digest: () => hash(9),
+          now,
+        });
+        const offered = await store.createHandoff({
+          subjectId: "s1",
+          id: "h",
+          checkpointId: "cp",
+          sourceDeviceId: "a",
+          targetDeviceId: undefined,
+          now,
+          expiresAt: new Date(now.getTime() + 60_000),
+        });
+        expect(offered.kind).toBe("created");
+        const resolve = (deviceId: string, resolution: "accepted" | "declined") =>
+          store.resolveHandoff({ subjectId: "s1", handoffId: "h", deviceId, resolution, now });
+        expect((await resolve("a", "accepted")).kind).toBe("not-eligible");
+        const results = await Promise.all([resolve("b", "accepted"), resolve("c", "accepted"), resolve("d", "declined")]);
+        expect(results.filter((r) => r.kind === "resolved")).toHaveLength(1);
+        expect(results.filter((r) => r.kind === "already-resolved")).toHaveLength(2);
+      }));
+
+    it("captures checkpoint positions inside the retained history only", () =>
+      withStore(async (store) => {
+        await append(store, "a", 1);
+        await append(store, "a", 2);
+        const base = {
+          subjectId: "s1",
+          resume: { activityType: "", resource: "", position: "", fallbackUrl: "", attributes: {} },
+          deviceId: "a",
+          platformId: "p",
+          canRead: () => true,
+          digest: () => hash(9),
+          now,
+        };
+        const created = await store.createCheckpoint({ ...base, id: "c1", selectors: [{ streamId: "st", version: 1 }] });
+        expect(created.kind === "created" && Buffer.from(created.checkpoint.entries[0]!.headHash)).toEqual(Buffer.from(hash(1)));
+        expect(await store.createCheckpoint({ ...base, id: "c2", selectors: [{ streamId: "st", version: 3 }] })).toMatchObject({
+          kind: "ahead-of-head",
+          headVersion: 2,
+        });
+        await store.putSnapshot({
+          subjectId: "s1",
+          streamId: "st",
+          version: 1,
+          sizeBytes: 1,
+          snapshotHash: hash(5),
+          verify: () => true,
+          chunks: [new Uint8Array([7])],
+          now,
+        });
+        expect((await store.compactStream({ subjectId: "s1", streamId: "st", horizonVersion: 1, stateAtHorizon: undefined, now })).kind).toBe(
+          "compacted",
+        );
+        expect(await store.createCheckpoint({ ...base, id: "c3", selectors: [{ streamId: "st", version: 0 }] })).toMatchObject({
+          kind: "below-horizon",
+          horizonVersion: 1,
+        });
+        expect(await store.createCheckpoint({ ...base, id: "c1", selectors: [{ streamId: "st", version: 2 }] })).toEqual({
+          kind: "already-exists",
+        });
+        const chunks: Uint8Array[] = [];
+        for await (const chunk of store.readSnapshotChunks("s1", "st", 1)) chunks.push(chunk);
+        expect(chunks.map((c) => [...c])).toEqual([[7]]);
+      }));
+
+    it("erases a subject with everything it owns", () =>
+      withStore(async (store) => {
+        const seen: StoreNotification[] = [];
+        store.onNotification((n) => seen.push(n));
+        await append(store, "a", 1);
+        await store.registerDevice({ subjectId: "s1", deviceId: "a", platformId: "p", displayName: undefined, now });
+        expect(await store.eraseSubject("s1")).toBe(true);
+        expect(seen.at(-1)).toEqual({ kind: "subject-erased", subjectId: "s1" });
+        expect(await store.getSubject("s1")).toBeUndefined();
+        expect(await store.getStream("s1", "st")).toBeUndefined();
+        expect(await store.findAccountLink("p", "acct")).toBeUndefined();
+        expect(await store.getDevice("s1", "a")).toBeUndefined();
+        expect(await store.getEventBounds("s1")).toEqual({ horizon: 0, head: 0 });
+        expect(await store.eraseSubject("s1")).toBe(false);
+      }));
+  });
+}

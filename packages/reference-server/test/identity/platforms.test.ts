@@ -1,0 +1,87 @@
+import { mkdtemp, mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { PlatformsFileError, ensureDevPlatforms, loadPlatformsFile } from "../../src/auth/platforms.js";
+import { createTestPlatform } from "./platform-fixtures.js";
+
+async function tempDir(): Promise<string> {
+  return mkdtemp(join(tmpdir(), "continuity-platforms-"));
+}
+
+async function refusal(content: unknown): Promise<string> {
+  const dir = await tempDir();
+  const file = join(dir, "platforms.json");
+  await writeFile(file, typeof content === "string" ? content : JSON.stringify(content));
+  try {
+    await loadPlatformsFile(file);
+  } catch (error) {
+    if (error instanceof PlatformsFileError) return error.message;
+    throw error;
+  }
+  throw new Error("expected the platforms file to be refused");
+}
+
+describe("platforms file", () => {
+  it("loads the conformance suite's published platforms (attach mode)", async () => {
+    const path = fileURLToPath(new URL("../../../../conformance/fixtures/platforms.json", import.meta.url));
+    const registry = await loadPlatformsFile(path);
+    expect(registry.list().map((p) => p.id)).toEqual(["conformance-a", "conformance-b", "conformance-c"]);
+    expect([...(registry.get("conformance-c")?.scopes ?? [])]).toEqual(["state.read"]);
+  });
+
+  it("resolves jwksFile relative to the platforms file and defaults scopes to all three", async () => {
+    const dir = await tempDir();
+    const platform = await createTestPlatform("course-a");
+    await mkdir(join(dir, "keys"));
+    await writeFile(join(dir, "keys", "a.json"), JSON.stringify({ keys: [platform.publicJwk] }));
+    await writeFile(join(dir, "platforms.json"), JSON.stringify({ platforms: [{ id: "course-a", jwksFile: "keys/a.json" }] }));
+    const registry = await loadPlatformsFile(join(dir, "platforms.json"));
+    const loaded = registry.get("course-a");
+    expect(loaded?.jwks.keys[0]?.x).toBe(platform.publicJwk.x);
+    expect([...(loaded?.scopes ?? [])]).toEqual(["state.read", "state.write", "identity.manage"]);
+    expect(loaded?.displayName).toBe("course-a");
+  });
+
+  it.each([
+    ["not JSON", "{", /not valid JSON/],
+    ["no platforms", { platforms: [] }, /at least one platform/],
+    ["a bad id", { platforms: [{ id: "Course_A", jwks: { keys: [{ kty: "EC" }] } }] }, /platforms\.0\.id/],
+    ["both jwks and jwksFile", { platforms: [{ id: "a", jwks: { keys: [{ kty: "EC" }] }, jwksFile: "x.json" }] }, /exactly one/],
+    ["an unknown scope", { platforms: [{ id: "a", jwks: { keys: [{ kty: "EC" }] }, scopes: ["admin"] }] }, /scopes/],
+    ["a private key", { platforms: [{ id: "a", jwks: { keys: [{ kty: "EC", d: "secret" }] } }] }, /private members/],
+    ["a symmetric key", { platforms: [{ id: "a", jwks: { keys: [{ kty: "oct", k: "c2VjcmV0" }] } }] }, /symmetric/],
+    ["an unknown member", { platforms: [{ id: "a", jwks: { keys: [{ kty: "EC" }] }, issuer: "x" }] }, /issuer/],
+    [
+      "a duplicate id",
+      { platforms: [{ id: "a", jwks: { keys: [{ kty: "EC" }] } }, { id: "a", jwks: { keys: [{ kty: "EC" }] } }] },
+      /appears twice/,
+    ],
+    ["a missing jwksFile", { platforms: [{ id: "a", jwksFile: "missing.json" }] }, /cannot read JWKS file of platform a/],
+  ])("refuses %s with a message that says where", async (_label, content, pattern) => {
+    expect(await refusal(content)).toMatch(pattern);
+  });
+});
+
+describe("dev platforms", () => {
+  it("are generated once per data directory, private keys 0600, and reused after", async () => {
+    const dir = await tempDir();
+    const first = await ensureDevPlatforms(dir);
+    expect(first.created).toBe(true);
+    expect(Object.keys(first.privateKeyFiles)).toEqual(["demo-a", "demo-b"]);
+    for (const file of Object.values(first.privateKeyFiles)) {
+      expect((await stat(file)).mode & 0o777).toBe(0o600);
+      expect(JSON.parse(await readFile(file, "utf8"))).toHaveProperty("d");
+    }
+    const registry = await loadPlatformsFile(first.platformsFile);
+    expect(registry.list().map((p) => p.id)).toEqual(["demo-a", "demo-b"]);
+    const before = await readFile(first.platformsFile, "utf8");
+    const second = await ensureDevPlatforms(dir);
+    expect(second.created).toBe(false);
+    expect(await readFile(second.platformsFile, "utf8")).toBe(before);
+    // Two data directories never share keys.
+    const other = await ensureDevPlatforms(await tempDir());
+    expect(await readFile(other.platformsFile, "utf8")).not.toBe(before);
+  });
+});

@@ -1,0 +1,92 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, parseConfig, type ServerConfig } from "../../src/config.js";
+
+function run(argv: string[], env: Record<string, string> = {}): ServerConfig {
+  const result = parseConfig(argv, env);
+  if (result.kind !== "run") throw new Error("expected a run config");
+  return result.config;
+}
+
+function refusal(argv: string[], env: Record<string, string> = {}): string {
+  try {
+    parseConfig(argv, env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.message;
+    throw error;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("config", () => {
+  it("has working defaults", () => {
+    expect(run([])).toMatchObject({
+      listen: "127.0.0.1:50051",
+      dataDir: "./.continuity",
+      platformsFile: undefined,
+      audience: "continuity",
+      durability: "normal",
+      retainDeltas: undefined,
+      logLevel: "info",
+      metricsListen: undefined,
+      accessTokenSeconds: 900,
+      signingKeyFile: undefined,
+      unsafeTestFaults: [],
+    });
+  });
+
+  it("reads the environment the conformance runner sets, and flags win over it", () => {
+    const env = {
+      CONTINUITY_LISTEN: "127.0.0.1:0",
+      CONTINUITY_DATA_DIR: "/tmp/x",
+      CONTINUITY_PLATFORMS: "/tmp/p.json",
+      CONTINUITY_AUDIENCE: "aud-env",
+      CONTINUITY_DURABILITY: "full",
+    };
+    expect(run([], env)).toMatchObject({
+      listen: "127.0.0.1:0",
+      dataDir: "/tmp/x",
+      platformsFile: "/tmp/p.json",
+      audience: "aud-env",
+      durability: "full",
+    });
+    expect(run(["--listen", "[::1]:7000", "--audience=aud-flag"], env)).toMatchObject({ listen: "[::1]:7000", audience: "aud-flag" });
+  });
+
+  it("parses numbers and repeatable faults", () => {
+    const config = run([
+      "--retain-deltas", "100", "--access-token-seconds", "120", "--metrics-listen", "127.0.0.1:9464",
+      "--unsafe-test-fault", "scope-widening", "--unsafe-test-fault", "link-code-reusable",
+    ]);
+    expect(config).toMatchObject({ retainDeltas: 100, accessTokenSeconds: 120, metricsListen: "127.0.0.1:9464" });
+    expect(config.unsafeTestFaults).toEqual(["scope-widening", "link-code-reusable"]);
+  });
+
+  it.each([
+    [["--listen", "localhost"], /--listen \(CONTINUITY_LISTEN\)/],
+    [["--listen", "1.2.3.4:70000"], /--listen.*0\.\.65535/],
+    [["--durability", "fast"], /--durability \(CONTINUITY_DURABILITY\): must be normal or full/],
+    [["--access-token-seconds", "5"], /--access-token-seconds.*at least 60/],
+    [["--access-token-seconds", "1e3"], /--access-token-seconds.*whole number/],
+    [["--retain-deltas", "-1"], /--retain-deltas/],
+    [["--log-level", "loud"], /--log-level/],
+    [["--no-such-flag"], /no-such-flag/],
+    [["positional"], /positional/],
+  ])("refuses %j with a message naming the flag", (argv, pattern) => {
+    expect(refusal(argv)).toMatch(pattern);
+  });
+
+  it("names the env var when the bad value came from the environment", () => {
+    expect(refusal([], { CONTINUITY_DURABILITY: "maybe" })).toMatch(/CONTINUITY_DURABILITY.*"maybe"/);
+  });
+
+  it("prints help listing every flag with its env var", () => {
+    const result = parseConfig(["--help"], {});
+    expect(result.kind).toBe("help");
+    if (result.kind !== "help") return;
+    for (const flag of ["--listen", "--data-dir", "--platforms", "--audience", "--durability", "--retain-deltas",
+      "--log-level", "--metrics-listen", "--access-token-seconds", "--signing-key", "--unsafe-test-fault"]) {
+      expect(result.text).toContain(flag);
+    }
+    expect(result.text).toContain("CONTINUITY_PLATFORMS");
+  });
+});
