@@ -232,6 +232,13 @@ describe("Handoffs", () => {
     expect(accepted.handoff?.state).toBe(v1.HandoffState.HANDOFF_STATE_ACCEPTED);
     expect(accepted.handoff?.resolvedBy).toBe(`${ana.subject}/devices/tv`);
     expect(accepted.checkpoint?.digest).toEqual(checkpoint.digest);
+    const retried = await tv.clients.checkpoint.acceptHandoff({ name: handoff.name });
+    expect(retried.handoff).toEqual(accepted.handoff);
+    expect(retried.checkpoint?.digest).toEqual(checkpoint.digest);
+    expect(await failure(tv.clients.checkpoint.declineHandoff({ name: handoff.name }))).toMatchObject({
+      code: "FAILED_PRECONDITION",
+      reason: "HANDOFF_RESOLVED",
+    });
     expect(await failure(phone.clients.checkpoint.acceptHandoff({ name: handoff.name }))).toMatchObject({
       code: "FAILED_PRECONDITION",
       reason: "HANDOFF_RESOLVED",

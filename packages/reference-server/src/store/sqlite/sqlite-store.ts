@@ -1054,9 +1054,14 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
         if (row.state === "offered" && row.expires_at <= input.now.getTime()) {
           return { kind: "already-resolved", handoff: expireHandoff(sink, row, input.now) };
         }
-        // A resolved handoff answers "resolved" to every device (HANDOFF-008), so a device
-        // that lost its own accept response learns the outcome the same way as the others.
         if (row.state !== "offered") {
+          // The device that resolved it, asking again for the same outcome, gets that outcome
+          // back unchanged (HANDOFF-008): its first response may have been lost, and a retry
+          // must not look like losing the race. Everyone else learns it was resolved.
+          if (row.resolved_by === input.deviceId && row.state === input.resolution) {
+            const checkpoint = input.resolution === "accepted" ? readCheckpoint(input.subjectId, row.checkpoint_id) : undefined;
+            return { kind: "resolved", handoff: toHandoff(row), checkpoint };
+          }
           const again = fault("handoff-double-accept") && row.state === "accepted" && input.resolution === "accepted";
           if (!again) return { kind: "already-resolved", handoff: toHandoff(row) };
         }

@@ -2514,8 +2514,9 @@ export const CheckpointServiceDefinition = {
       options: {},
     },
     /**
-     * Accepts an offered handoff on the calling device. The first accept wins. Needs scope
-     * `state.read` and a device-bound token.
+     * Accepts an offered handoff on the calling device. The first accept wins; the winning
+     * device repeating its accept gets the same answer, so a lost response can be retried.
+     * Needs scope `state.read` and a device-bound token.
      */
     acceptHandoff: {
       name: "AcceptHandoff",
@@ -2590,8 +2591,9 @@ export interface CheckpointServiceImplementation<CallContextExt = {}> {
     context: CallContext & CallContextExt,
   ): Promise<DeepPartial<GetHandoffResponse>>;
   /**
-   * Accepts an offered handoff on the calling device. The first accept wins. Needs scope
-   * `state.read` and a device-bound token.
+   * Accepts an offered handoff on the calling device. The first accept wins; the winning
+   * device repeating its accept gets the same answer, so a lost response can be retried.
+   * Needs scope `state.read` and a device-bound token.
    */
   acceptHandoff(
     request: AcceptHandoffRequest,
@@ -2657,8 +2659,9 @@ export interface CheckpointServiceClient<CallOptionsExt = {}> {
     options?: CallOptions & CallOptionsExt,
   ): Promise<GetHandoffResponse>;
   /**
-   * Accepts an offered handoff on the calling device. The first accept wins. Needs scope
-   * `state.read` and a device-bound token.
+   * Accepts an offered handoff on the calling device. The first accept wins; the winning
+   * device repeating its accept gets the same answer, so a lost response can be retried.
+   * Needs scope `state.read` and a device-bound token.
    */
   acceptHandoff(
     request: DeepPartial<AcceptHandoffRequest>,
