@@ -11,7 +11,7 @@ import type { DeviceRecord } from "../store/types.js";
 import type { ServiceDeps } from "./deps.js";
 import { pageSize } from "./paging.js";
 import { IDENTITY_DEFAULT_PAGE_SIZE } from "./subject-service.js";
-import { deviceRevoked } from "./token-service.js";
+import { deviceOfOtherPlatform, deviceRevoked } from "./token-service.js";
 
 type DeviceServiceImplementation = continuity.v1.DeviceServiceImplementation<AuthCallContextExt>;
 
@@ -63,6 +63,7 @@ export function createDeviceService(deps: ServiceDeps): DeviceServiceImplementat
         now: deps.clock(),
       });
       if (result.kind === "revoked") throw deviceRevoked();
+      if (result.kind === "other-platform") throw deviceOfOtherPlatform();
       if (result.kind === "subject-not-found") throw subjectNotFound();
       return { device: deviceMessage(result.device) };
     },

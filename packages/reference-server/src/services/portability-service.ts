@@ -11,7 +11,7 @@ function notClaimed(): Error {
     Status.UNIMPLEMENTED,
     "PROFILE_NOT_SUPPORTED",
     "this server does not claim the portability profile",
-    { profile: "portability" },
+    { profile: "PROFILE_PORTABILITY" },
   );
 }
 

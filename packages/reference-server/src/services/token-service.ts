@@ -142,14 +142,6 @@ async function bindDevice(
   displayName: string,
   now: Date,
 ): Promise<void> {
-  const current = await deps.store.getDevice(subjectId, deviceId);
-  if (current !== undefined) {
-    if (current.revokedAt !== undefined) throw deviceRevoked();
-    if (current.platformId !== platformId) {
-      throw invalidField("device_id", "is registered to this subject through another platform");
-    }
-    if (displayName === "" || displayName === current.displayName) return;
-  }
   const result = await deps.store.registerDevice({
     subjectId,
     deviceId,
@@ -158,10 +150,19 @@ async function bindDevice(
     now,
   });
   if (result.kind === "revoked") throw deviceRevoked();
+  if (result.kind === "other-platform") throw deviceOfOtherPlatform();
   if (result.kind === "subject-not-found") {
     // Erased between the link lookup and now; a retry creates a fresh subject.
     throw protocolError(Status.NOT_FOUND, "SUBJECT_NOT_FOUND", "subject was erased during the exchange");
   }
+}
+
+/**
+ * INVALID_ARGUMENT / INVALID_FIELD on `device_id`: two platforms sharing one device id would
+ * corrupt each other's exactly-once bookkeeping, since client sequences are per device.
+ */
+export function deviceOfOtherPlatform(): Error {
+  return invalidField("device_id", "is registered to this subject through another platform");
 }
 
 /** PERMISSION_DENIED / DEVICE_REVOKED: a revoked device never acts for the subject again. */

@@ -527,6 +527,8 @@ export interface RegisterDeviceInput {
 export type RegisterDeviceResult =
   | { readonly kind: "registered" | "updated"; readonly device: DeviceRecord }
   | { readonly kind: "revoked"; readonly device: DeviceRecord }
+  /** The id belongs to a device registered through another platform; nothing changed. */
+  | { readonly kind: "other-platform"; readonly device: DeviceRecord }
   | { readonly kind: "subject-not-found" };
 
 /** Input of {@link Store.createGrant}. */

@@ -390,6 +390,12 @@ describe("DeviceService", () => {
       code: "INVALID_ARGUMENT",
       fields: ["device_id"],
     });
+    const onB = await h.exchange(h.platforms.b, accountB, { deviceId: "b-phone" });
+    expect(
+      await failure(h.as(onB.accessToken).device.registerDevice({ parent: onB.subject, deviceId: "kiosk", displayName: "mine now" })),
+    ).toMatchObject({ code: "INVALID_ARGUMENT", reason: "INVALID_FIELD", fields: ["device_id"] });
+    const { devices } = await h.as(onA.accessToken).device.listDevices({ parent: onA.subject, pageSize: 0, pageToken: "" });
+    expect(devices.find((d) => d.name.endsWith("/devices/kiosk"))?.displayName).not.toBe("mine now");
   });
 });
 
@@ -500,7 +506,7 @@ describe("PortabilityService", () => {
     expect(await failure(client.portability.getMigration({ name: `${onA.subject}/migrations/x` }))).toMatchObject({
       code: "UNIMPLEMENTED",
       reason: "PROFILE_NOT_SUPPORTED",
-      metadata: { profile: "portability" },
+      metadata: { profile: "PROFILE_PORTABILITY" },
     });
     const exported = (async () => {
       for await (const _part of client.portability.exportSubject({ name: onA.subject })) {

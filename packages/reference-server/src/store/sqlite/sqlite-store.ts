@@ -557,6 +557,8 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
           | undefined;
         if (row !== undefined) {
           if (row.revoked_at !== null) return { kind: "revoked", device: toDevice(row) };
+          // Client sequences are per device, so a device id belongs to one platform for good.
+          if (row.platform_id !== input.platformId) return { kind: "other-platform", device: toDevice(row) };
           if (input.displayName !== undefined && input.displayName !== row.display_name) {
             stmt("UPDATE devices SET display_name = ? WHERE subject_id = ? AND device_id = ?").run(
               input.displayName,
