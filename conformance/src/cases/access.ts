@@ -53,7 +53,7 @@ export const ACCESS_CASES = [
   }),
   defineCase({
     id: "auth.token-only-in-authorization-bearer",
-    requirements: ["AUTH-001", "SEC-001"],
+    requirements: ["AUTH-001", "AUTH-002", "SEC-001"],
     profile: "core",
     async run(ctx) {
       const session = await ctx.session();
@@ -62,8 +62,11 @@ export const ACCESS_CASES = [
         for (const [key, value] of entries) metadata.set(key, value);
         return ctx.clients().subjects.getSubject({ name: session.subject }, { metadata });
       };
-      await expectError(call([["authorization", session.token]]), { code: Status.UNAUTHENTICATED, reason: "TOKEN_MISSING" }, "authorization without the Bearer scheme");
-      await expectError(call([["authorization", `Basic ${Buffer.from(`x:${session.token}`).toString("base64")}`]]), { code: Status.UNAUTHENTICATED, reason: "TOKEN_MISSING" }, "authorization with the Basic scheme");
+      // A header that is present but not `Bearer <token>` is an invalid token (AUTH-002);
+      // a token anywhere but the authorization header is no token at all (AUTH-001).
+      await expectError(call([["authorization", session.token]]), { code: Status.UNAUTHENTICATED, reason: "TOKEN_INVALID" }, "authorization without the Bearer scheme");
+      await expectError(call([["authorization", `Basic ${Buffer.from(`x:${session.token}`).toString("base64")}`]]), { code: Status.UNAUTHENTICATED, reason: "TOKEN_INVALID" }, "authorization with the Basic scheme");
+      await expectError(call([["authorization", ""]]), { code: Status.UNAUTHENTICATED, reason: "TOKEN_MISSING" }, "an empty authorization header");
       await expectError(call([["access-token", session.token]]), { code: Status.UNAUTHENTICATED, reason: "TOKEN_MISSING" }, "the token in another metadata key");
       await expectError(call([["x-access-token", `Bearer ${session.token}`]]), { code: Status.UNAUTHENTICATED, reason: "TOKEN_MISSING" }, "a bearer header under another key");
     },

@@ -48,7 +48,10 @@ export const AUTH_CASES = [
       const session = await ctx.session();
       const targets = namesIn(session.subject, { stream: "s", checkpoint: "c", handoff: "h", device: session.deviceId, grant: "g", accountLink: "l" });
       const assertion = await ctx.mintAssertion({ platform: ctx.platforms.a, accountId: session.accountId });
-      const flipped = `${session.token.slice(0, -2)}${session.token.endsWith("A") ? "B" : "A"}${session.token.slice(-1)}`;
+      // Change one character in the middle of the signature (the last base64url character may
+      // carry padding bits a verifier ignores), always to a different character.
+      const at = session.token.lastIndexOf(".") + Math.floor((session.token.length - session.token.lastIndexOf(".")) / 2);
+      const flipped = `${session.token.slice(0, at)}${session.token[at] === "A" ? "B" : "A"}${session.token.slice(at + 1)}`;
       const badTokens: [string, string][] = [
         ["garbage token", "not-a-jwt"],
         ["token re-signed with a foreign key", await forge(session.token)],
