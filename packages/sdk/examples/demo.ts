@@ -66,7 +66,7 @@ async function main(): Promise<void> {
   let server: DemoServer | undefined;
   let proxy: UnpluggableProxy | undefined;
   try {
-    step("Starting the reference server (in-process, embedded SQLite, two generated platforms)");
+    step("Starting the reference server (embedded SQLite store, two configured platforms)");
     server = await startDemoServer();
     proxy = await startUnpluggableProxy(server.address);
     sent(`listening on ${server.address}; the laptop reaches it through a proxy at ${proxy.address}`);
