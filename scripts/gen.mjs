@@ -4,7 +4,8 @@
 // 3. The machine-readable requirement list from the spec (docs/spec/requirements.json).
 // 4. The protocol reference from the proto comments (docs/reference/protocol.md).
 import { execFileSync } from "node:child_process";
-import { mkdirSync, existsSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -14,10 +15,24 @@ const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: "inherit"
 
 run(buf, ["generate"]);
 mkdirSync(join(root, "packages/reference-server/src/gen"), { recursive: true });
-// The same descriptor set serves the server's reflection and the conformance suite's
-// portability digest; the suite keeps its own copy so it never imports the server.
-for (const out of ["packages/reference-server/src/gen/continuity-v1.binpb", "conformance/src/portability/continuity-v1.binpb"]) {
-  run(buf, ["build", "--as-file-descriptor-set", "-o", out]);
+// The conformance suite computes the portability digest from the protocol's descriptor set
+// and keeps its own copy, so that it never imports the server.
+run(buf, ["build", "--as-file-descriptor-set", "-o", "conformance/src/portability/continuity-v1.binpb"]);
+// Server reflection also describes grpc.health.v1, so that grpcurl and `buf curl` can call
+// health without a local proto. A FileDescriptorSet is one repeated field, so two serialized
+// sets concatenated are their union.
+const scratch = mkdtempSync(join(tmpdir(), "continuity-gen-"));
+try {
+  run(buf, ["build", "node_modules/grpc-health-check/proto", "--as-file-descriptor-set", "-o", join(scratch, "health.binpb")]);
+  writeFileSync(
+    join(root, "packages/reference-server/src/gen/continuity-v1.binpb"),
+    Buffer.concat([
+      readFileSync(join(root, "conformance/src/portability/continuity-v1.binpb")),
+      readFileSync(join(scratch, "health.binpb")),
+    ]),
+  );
+} finally {
+  rmSync(scratch, { recursive: true, force: true });
 }
 if (existsSync(join(root, "scripts/requirements.mjs"))) {
   run(process.execPath, [join(root, "scripts/requirements.mjs"), "--write"]);
