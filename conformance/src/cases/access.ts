@@ -99,6 +99,9 @@ export const ACCESS_CASES = [
         ["invalid field + unknown stream", () => append(session, ghost, [{ a: 1 }], { clientSequence: 0 }), "INVALID_FIELD", Status.INVALID_ARGUMENT],
         ["oversize delta + unknown stream", () => append(session, ghost, [Buffer.alloc(ctx.limits.maxDeltaBytes + 1, 0x20)], { clientSequence: 1 }), "DELTA_TOO_LARGE", Status.RESOURCE_EXHAUSTED],
         ["unknown stream + sequence gap", () => append(session, ghost, [{ a: 1 }], { clientSequence: 9 }), "STREAM_NOT_FOUND", Status.NOT_FOUND],
+        // Payload syntax depends on the stream's encoding, so it is judged only once the stream is visible.
+        ["malformed payload + unknown stream", () => append(session, ghost, [Buffer.from("{not json")], { clientSequence: 1 }), "STREAM_NOT_FOUND", Status.NOT_FOUND],
+        ["malformed payload + sequence gap", () => append(session, stream.name, [Buffer.from("{not json")], { clientSequence: 9 }), "MALFORMED_PAYLOAD", Status.INVALID_ARGUMENT],
         ["sequence gap + stale version", () => append(session, stream.name, [[{ op: "add", path: "/b", value: 1 }]], { clientSequence: 9, expectedVersion: 0 }), "CLIENT_SEQUENCE_GAP", Status.FAILED_PRECONDITION],
         ["stale version + inapplicable patch", () => append(session, stream.name, [[{ op: "remove", path: "/zzz" }]], { clientSequence: 2, expectedVersion: 0 }), "VERSION_CONFLICT", Status.ABORTED],
       ];
