@@ -136,7 +136,7 @@ export const ACCESS_CASES = [
       const { checkpoint } = await reader.clients.checkpoints.createCheckpoint({ parent: reader.subject, checkpointId: "", streams: [{ stream: json.name }], resume: undefined });
       await append(owner, json.name, [{ a: 2 }], { clientSequence: 2 });
       await expectError(reader.clients.checkpoints.restoreCheckpoint({ name: checkpoint!.name }), readOnly, "RestoreCheckpoint under a READ grant");
-      await expectError(reader.clients.streams.deleteStream({ name: stream.name }), readOnly, "DeleteStream under a READ grant");
+      await expectError(reader.clients.streams.deleteStream({ name: stream.name }), { code: Status.PERMISSION_DENIED, reason: "NOT_STREAM_OWNER" }, "DeleteStream under a READ grant");
       const hidden = await createStream(ctx, owner, { type: "org.example.hidden" });
       await expectError(reader.clients.checkpoints.createCheckpoint({ parent: reader.subject, checkpointId: "", streams: [{ stream: hidden.name }], resume: undefined }), { code: Status.NOT_FOUND, reason: "STREAM_NOT_FOUND" }, "a checkpoint naming an unreadable stream");
       checkEqual((await listAllDeltas(owner, stream.name)).length, 1, "nothing the grantee attempted was written");

@@ -125,7 +125,7 @@ export const IDENTITY_CASES = [
   }),
   defineCase({
     id: "grant.read-write-and-validation",
-    requirements: ["GRANT-002", "GRANT-003", "GRANT-004", "GRANT-005", "GRANT-007"],
+    requirements: ["GRANT-002", "GRANT-003", "GRANT-004", "GRANT-005", "GRANT-007", "STREAM-021"],
     profile: "identity",
     async run(ctx) {
       const owner = await ctx.session();
@@ -139,6 +139,8 @@ export const IDENTITY_CASES = [
       const later = await createStream(ctx, owner, { type: "org.example.later" });
       await append(writer, stream.name, [{ item: "tea" }], { clientSequence: 1 });
       await append(writer, later.name, [{ item: "milk" }], { clientSequence: 1 });
+      await expectError(writer.clients.streams.deleteStream({ name: later.name }), { code: Status.PERMISSION_DENIED, reason: "NOT_STREAM_OWNER" }, "DeleteStream under a READ_WRITE grant");
+      checkEqual((await owner.clients.streams.getStream({ name: later.name })).stream?.headVersion, 1n, "the stream after a refused delete");
       const own = await createStream(ctx, writer, { type: "org.example.writer-own" });
       await expectError(owner.clients.streams.getStream({ name: own.name }), { code: Status.NOT_FOUND, reason: "STREAM_NOT_FOUND" }, "a grant gives nothing back to the grantor");
       const mine = await owner.clients.consent.listGrants({ parent: owner.subject, pageSize: 0, pageToken: "" });

@@ -79,6 +79,7 @@ export const REASONS: Readonly<Record<string, { code: Status; metadata: readonly
   DEVICE_REVOKED: { code: Status.PERMISSION_DENIED, metadata: [] },
   GRANT_REVOKED: { code: Status.PERMISSION_DENIED, metadata: [] },
   NOT_GRANTOR: { code: Status.PERMISSION_DENIED, metadata: [] },
+  NOT_STREAM_OWNER: { code: Status.PERMISSION_DENIED, metadata: [] },
   SUBJECT_NOT_FOUND: { code: Status.NOT_FOUND, metadata: [] },
   STREAM_NOT_FOUND: { code: Status.NOT_FOUND, metadata: [] },
   CHECKPOINT_NOT_FOUND: { code: Status.NOT_FOUND, metadata: [] },

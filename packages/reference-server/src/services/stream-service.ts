@@ -134,7 +134,10 @@ export function createStreamService(deps: ServiceDeps): Impl {
     async deleteStream(request, { auth }) {
       requireScope(auth, "state.write");
       const { name } = parseRequest(streamNameSchema, request);
-      await visibleStream(store, auth, name, "write");
+      const { stream } = await visibleStream(store, auth, name, "read");
+      if (stream.ownerPlatformId !== auth.platformId) {
+        throw protocolError(Status.PERMISSION_DENIED, "NOT_STREAM_OWNER", "only the stream's owner platform may delete it");
+      }
       const deleted = await store.deleteStream(name.subjectId, name.id, deps.clock());
       if (deleted === undefined) throw streamNotFound();
       return {};

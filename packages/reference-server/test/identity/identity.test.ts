@@ -400,6 +400,25 @@ describe("DeviceService", () => {
 });
 
 describe("ConsentService", () => {
+  it("never lets a grantee delete the owner's stream, even under READ_WRITE", async () => {
+    const onA = await h.exchange(h.platforms.a, account("del-a"));
+    const asA = h.as(onA.accessToken);
+    const { code } = await asA.subject.createLinkCode({ parent: onA.subject });
+    const accountB = account("del-b");
+    await h.clients.subject.redeemLinkCode({ subjectToken: await h.platforms.b.assertion(accountB), code });
+    const asB = h.as((await h.exchange(h.platforms.b, accountB, { deviceId: "b-phone" })).accessToken);
+    await asA.stream.createStream({ parent: onA.subject, streamId: "cart", stream: streamInput("org.example.cart") });
+    await asA.consent.createGrant({
+      parent: onA.subject,
+      grant: { granteePlatform: "platforms/course-b", streamType: "*", access: v1.GrantAccess.GRANT_ACCESS_READ_WRITE },
+    });
+    const name = `${onA.subject}/streams/cart`;
+    expect(await failure(asB.stream.deleteStream({ name }))).toMatchObject({ code: "PERMISSION_DENIED", reason: "NOT_STREAM_OWNER" });
+    expect((await asB.stream.getStream({ name })).stream?.name).toBe(name);
+    await asA.stream.deleteStream({ name });
+    expect(await failure(asA.stream.getStream({ name }))).toMatchObject({ code: "NOT_FOUND", reason: "STREAM_NOT_FOUND" });
+  });
+
   it("B sees A's streams only while A's grant is active", async () => {
     const onA = await h.exchange(h.platforms.a, account("g-a"));
     const asA = h.as(onA.accessToken);

@@ -82,6 +82,11 @@ export enum ErrorReason {
    * or revoke grants it holds.
    */
   ERROR_REASON_NOT_GRANTOR = 25,
+  /**
+   * ERROR_REASON_NOT_STREAM_OWNER - PERMISSION_DENIED. Only the stream's owner platform may delete it; no grant, not even
+   * GRANT_ACCESS_READ_WRITE, allows deletion.
+   */
+  ERROR_REASON_NOT_STREAM_OWNER = 26,
   /** ERROR_REASON_SUBJECT_NOT_FOUND - NOT_FOUND. No such subject, or not one the token may see. */
   ERROR_REASON_SUBJECT_NOT_FOUND = 30,
   /** ERROR_REASON_STREAM_NOT_FOUND - NOT_FOUND. No such stream, or not one the caller may see. */
@@ -264,6 +269,9 @@ export function errorReasonFromJSON(object: any): ErrorReason {
     case 25:
     case "ERROR_REASON_NOT_GRANTOR":
       return ErrorReason.ERROR_REASON_NOT_GRANTOR;
+    case 26:
+    case "ERROR_REASON_NOT_STREAM_OWNER":
+      return ErrorReason.ERROR_REASON_NOT_STREAM_OWNER;
     case 30:
     case "ERROR_REASON_SUBJECT_NOT_FOUND":
       return ErrorReason.ERROR_REASON_SUBJECT_NOT_FOUND;
@@ -413,6 +421,8 @@ export function errorReasonToJSON(object: ErrorReason): string {
       return "ERROR_REASON_GRANT_REVOKED";
     case ErrorReason.ERROR_REASON_NOT_GRANTOR:
       return "ERROR_REASON_NOT_GRANTOR";
+    case ErrorReason.ERROR_REASON_NOT_STREAM_OWNER:
+      return "ERROR_REASON_NOT_STREAM_OWNER";
     case ErrorReason.ERROR_REASON_SUBJECT_NOT_FOUND:
       return "ERROR_REASON_SUBJECT_NOT_FOUND";
     case ErrorReason.ERROR_REASON_STREAM_NOT_FOUND:

@@ -3002,8 +3002,9 @@ export const StreamServiceDefinition = {
     },
     /**
      * Deletes a stream and all of its history, snapshots and client-sequence outcomes. Needs
-     * scope `state.write` and write access. Checkpoints that name the stream remain but can
-     * no longer be restored for it.
+     * scope `state.write`, and only the stream's owner platform may delete it: a grant lets
+     * another platform change the state, never destroy it. Checkpoints that name the stream
+     * remain but can no longer be restored for it.
      */
     deleteStream: {
       name: "DeleteStream",
@@ -3100,8 +3101,9 @@ export interface StreamServiceImplementation<CallContextExt = {}> {
   ): Promise<DeepPartial<ListStreamsResponse>>;
   /**
    * Deletes a stream and all of its history, snapshots and client-sequence outcomes. Needs
-   * scope `state.write` and write access. Checkpoints that name the stream remain but can
-   * no longer be restored for it.
+   * scope `state.write`, and only the stream's owner platform may delete it: a grant lets
+   * another platform change the state, never destroy it. Checkpoints that name the stream
+   * remain but can no longer be restored for it.
    */
   deleteStream(
     request: DeleteStreamRequest,
@@ -3173,8 +3175,9 @@ export interface StreamServiceClient<CallOptionsExt = {}> {
   ): Promise<ListStreamsResponse>;
   /**
    * Deletes a stream and all of its history, snapshots and client-sequence outcomes. Needs
-   * scope `state.write` and write access. Checkpoints that name the stream remain but can
-   * no longer be restored for it.
+   * scope `state.write`, and only the stream's owner platform may delete it: a grant lets
+   * another platform change the state, never destroy it. Checkpoints that name the stream
+   * remain but can no longer be restored for it.
    */
   deleteStream(
     request: DeepPartial<DeleteStreamRequest>,
