@@ -123,7 +123,7 @@ export const CHECKPOINT_CASES = [
   }),
   defineCase({
     id: "checkpoint.validation",
-    requirements: ["CKPT-004", "CKPT-005", "CKPT-007", "CKPT-008", "CKPT-022"],
+    requirements: ["CKPT-004", "CKPT-005", "CKPT-007", "CKPT-008", "CKPT-022", "CKPT-024"],
     profile: "core",
     async run(ctx) {
       const session = await ctx.session();
@@ -134,6 +134,10 @@ export const CHECKPOINT_CASES = [
       await expectError(create([]), { code: Status.INVALID_ARGUMENT, reason: "INVALID_FIELD", fieldViolations: ["streams"] }, "checkpoint of no stream");
       await expectError(create([{ stream: stream.name }, { stream: stream.name }]), { code: Status.INVALID_ARGUMENT, reason: "INVALID_FIELD", fieldViolations: ["streams"] }, "checkpoint naming a stream twice");
       await expectError(create([{ stream: stream.name }], { resume: resume({ fallbackUrl: "http://example.org/insecure" }) }), { code: Status.INVALID_ARGUMENT, reason: "INVALID_FIELD", fieldViolations: ["resume.fallback_url"] }, "non-https fallback_url");
+      for (const key of ["", "1st", "has space", "-dash", "x".repeat(65)]) {
+        await expectError(create([{ stream: stream.name }], { resume: resume({ attributes: { [key]: "v" } }) }), { code: Status.INVALID_ARGUMENT, reason: "INVALID_FIELD", fieldViolations: ["resume.attributes"] }, `resume attribute key ${JSON.stringify(key)}`);
+      }
+      await checkpointOf(session, [{ stream: stream.name }], resume({ attributes: { chapter: "4", "playback.rate": "1.5", A_b: "x" } }));
       const id = ctx.uniqueId("cp");
       const made = await checkpointOf(session, [{ stream: stream.name }], resume(), id);
       checkEqual(made.name, `${session.subject}/checkpoints/${id}`, "checkpoint name");

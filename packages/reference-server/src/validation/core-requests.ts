@@ -105,7 +105,8 @@ const resumeSchema = z
     resource: z.string(),
     position: z.string(),
     fallbackUrl: z.string().refine((v) => v === "" || isHttpsUrl(v), { message: "must be empty or an https URL" }),
-    attributes: z.record(z.string(), z.string()),
+    // Keys start with a letter so no runtime drops one (such as `__proto__`) while decoding (CKPT-024).
+    attributes: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9._-]{0,63}$/, "keys are 1-64 of [A-Za-z0-9._-], starting with a letter"), z.string()),
   })
   .optional();
 

@@ -210,7 +210,12 @@ export interface ResumePayload {
    * for it.
    */
   fallbackUrl: string;
-  /** Further string attributes, for what the fields above do not cover. */
+  /**
+   * Further string attributes, for what the fields above do not cover. Keys are 1 to 64
+   * characters of `[A-Za-z0-9._-]` starting with a letter, so that every language decodes
+   * the same map (a key such as `__proto__` would vanish in some runtimes and change the
+   * checkpoint digest).
+   */
   attributes: { [key: string]: string };
 }
 
