@@ -72,7 +72,7 @@ const SETTINGS = {
     flag: "retain-deltas",
     env: "CONTINUITY_RETAIN_DELTAS",
     value: "n",
-    help: "deltas kept below the newest snapshot when compacting; default: keep all",
+    help: "deltas to keep below the head; older ones are compacted away by a periodic sweep (opaque streams only down to an uploaded snapshot); default: keep all",
   },
   logLevel: { flag: "log-level", env: "CONTINUITY_LOG_LEVEL", value: LOG_LEVELS.join("|"), help: "log level", defaultText: "info" },
   metricsListen: {
