@@ -244,6 +244,7 @@ export function createCheckpointService(deps: ServiceDeps): Impl {
         const result = await store.appendBatch({
           subjectId: stream.subjectId,
           streamId: stream.id,
+          streamUid: stream.uid,
           deviceId,
           clientSequence: undefined,
           fingerprint: new Uint8Array(32),

@@ -159,6 +159,7 @@ export function createStreamService(deps: ServiceDeps): Impl {
       const result = await store.appendBatch({
         subjectId: stream.subjectId,
         streamId: stream.id,
+        streamUid: stream.uid,
         deviceId,
         clientSequence: req.clientSequence,
         fingerprint: appendFingerprint(streamName(stream.subjectId, stream.id), req.expectedVersion, req.deltas),

@@ -320,6 +320,13 @@ export interface BuiltBatch {
 export interface AppendInput {
   readonly subjectId: string;
   readonly streamId: string;
+  /**
+   * The uid of the stream the caller checked access to. Appends commit later, in a group; if
+   * the id names another stream by then (deleted and recreated, perhaps by another platform),
+   * the append answers `stream-not-found` instead of landing in a stream it was never
+   * allowed to write.
+   */
+  readonly streamUid: string;
   /** The appending device; undefined only for server-generated deltas. */
   readonly deviceId: string | undefined;
   /**

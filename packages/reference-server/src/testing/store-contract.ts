@@ -40,6 +40,7 @@ export function describeStoreContract(name: string, open: () => Promise<{ store:
     return store.appendBatch({
       subjectId: "s1",
       streamId: "st",
+      streamUid: "00000000-0000-4000-8000-000000000001",
       deviceId: device,
       clientSequence: seq,
       fingerprint: new Uint8Array([seq]),
@@ -80,6 +81,28 @@ export function describeStoreContract(name: string, open: () => Promise<{ store:
         expect([a?.kind, refused?.kind, b?.kind]).toEqual(["committed", "rejected", "committed"]);
         expect((await store.getStream("s1", "st"))?.headVersion).toBe(2);
         expect((await append(store, "b", 1)).kind).toBe("committed");
+      }));
+
+    it("refuses an append to a stream that was deleted and recreated under the same id", () =>
+      withStore(async (store) => {
+        await store.deleteStream("s1", "st", now);
+        await store.createStream({
+          subjectId: "s1",
+          id: "st",
+          uid: "00000000-0000-4000-8000-000000000002",
+          type: "org.example.t",
+          encoding: Encoding.Opaque,
+          conflictPolicy: Policy.AllowBlindAppend,
+          ownerPlatformId: "q",
+          genesisHash: hash(0),
+          initialState: undefined,
+          maxStreamsPerSubject: 10,
+          now,
+        });
+        // The caller checked access to the old stream (uid ...0001); it must not land in the new one.
+        expect((await append(store, "a", 1)).kind).toBe("stream-not-found");
+        expect((await store.getStream("s1", "st"))?.headVersion).toBe(0);
+        expect((await append(store, "a", 1, { streamUid: "00000000-0000-4000-8000-000000000002" })).kind).toBe("committed");
       }));
 
     it("decides client sequences: replay, reuse, gap", () =>

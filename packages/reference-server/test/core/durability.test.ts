@@ -48,6 +48,7 @@ describe("durability", () => {
         const retry = await store.appendBatch({
           subjectId: "s1",
           streamId: "st",
+          streamUid: "00000000-0000-4000-8000-000000000009",
           deviceId: "d3",
           clientSequence: 1,
           fingerprint: new Uint8Array([3]),

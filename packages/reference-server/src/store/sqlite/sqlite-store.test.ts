@@ -45,6 +45,7 @@ function opaqueAppend(device: string, seq: number, overrides: Partial<AppendInpu
   return store.appendBatch({
     subjectId: "s1",
     streamId: "opaque",
+    streamUid: "00000000-0000-4000-8000-000000000001",
     deviceId: device,
     clientSequence: seq,
     fingerprint: new Uint8Array([seq]),

@@ -257,7 +257,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
 
   const appendOne = (input: AppendInput, sink: EventSink): AppendResult => {
     const row = streamRow(input.subjectId, input.streamId);
-    if (row === undefined) return { kind: "stream-not-found" };
+    if (row === undefined || row.uid !== input.streamUid) return { kind: "stream-not-found" };
 
     if (input.clientSequence !== undefined && input.deviceId !== undefined) {
       const last = (
