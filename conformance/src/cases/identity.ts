@@ -125,7 +125,7 @@ export const IDENTITY_CASES = [
   }),
   defineCase({
     id: "grant.read-write-and-validation",
-    requirements: ["GRANT-002", "GRANT-003", "GRANT-004", "GRANT-005", "GRANT-007", "STREAM-021"],
+    requirements: ["GRANT-001", "GRANT-002", "GRANT-003", "GRANT-004", "GRANT-005", "GRANT-007", "STREAM-021"],
     profile: "identity",
     async run(ctx) {
       const owner = await ctx.session();
@@ -135,6 +135,8 @@ export const IDENTITY_CASES = [
       await expectError(owner.clients.consent.createGrant(grantRequest(owner, writer, "*", v1.GrantAccess.GRANT_ACCESS_UNSPECIFIED)), { code: Status.INVALID_ARGUMENT, reason: "INVALID_FIELD" }, "a grant with unspecified access");
       const unlinked = { ...writer, platform: ctx.platforms.c };
       await expectError(owner.clients.consent.createGrant(grantRequest(owner, unlinked, "*", v1.GrantAccess.GRANT_ACCESS_READ)), { code: Status.INVALID_ARGUMENT, reason: "INVALID_FIELD" }, "a grant to a platform not linked to the subject");
+      const impersonated = grantRequest(owner, writer, "*", v1.GrantAccess.GRANT_ACCESS_READ_WRITE);
+      await expectError(owner.clients.consent.createGrant({ ...impersonated, grant: { ...impersonated.grant!, grantorPlatform: `platforms/${writer.platform.id}` } }), { code: Status.PERMISSION_DENIED, reason: "NOT_GRANTOR" }, "a grant naming another platform as grantor");
       const { grant } = await owner.clients.consent.createGrant(grantRequest(owner, writer, "*", v1.GrantAccess.GRANT_ACCESS_READ_WRITE));
       const later = await createStream(ctx, owner, { type: "org.example.later" });
       await append(writer, stream.name, [{ item: "tea" }], { clientSequence: 1 });

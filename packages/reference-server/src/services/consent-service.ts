@@ -21,6 +21,7 @@ const createSchema = z.object({
   parent: z.string(),
   grant: z.object(
     {
+      grantorPlatform: z.string(),
       granteePlatform: z.string(),
       streamType: z.string().refine((value) => value === "*" || STREAM_TYPE.test(value), "a stream type (reverse-DNS) or *"),
       access: z.union(
@@ -68,6 +69,11 @@ export function createConsentService(deps: ServiceDeps): ConsentServiceImplement
       const valid = validateRequest(createSchema, request);
       const subjectId = parseSubjectName("parent", valid.parent);
       requireOwnSubject(auth, subjectId, "manage");
+      // The grantor is always the caller; naming another platform is an attempt to share
+      // streams the caller does not own, refused rather than silently rewritten (GRANT-001).
+      if (valid.grant.grantorPlatform !== "" && valid.grant.grantorPlatform !== platformName(auth.platformId)) {
+        throw protocolError(Status.PERMISSION_DENIED, "NOT_GRANTOR", "a platform can only grant access to its own streams");
+      }
       const grantee = parsePlatformName("grant.grantee_platform", valid.grant.granteePlatform);
       if (grantee === auth.platformId) {
         throw invalidField("grant.grantee_platform", "a platform always has access to its own streams");

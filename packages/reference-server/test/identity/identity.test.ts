@@ -413,6 +413,15 @@ describe("ConsentService", () => {
       grant: { granteePlatform: "platforms/course-b", streamType: "*", access: v1.GrantAccess.GRANT_ACCESS_READ_WRITE },
     });
     const name = `${onA.subject}/streams/cart`;
+    // B cannot make a grant in A's name, even one naming itself as grantee.
+    expect(
+      await failure(
+        asB.consent.createGrant({
+          parent: onA.subject,
+          grant: { grantorPlatform: "platforms/course-a", granteePlatform: "platforms/course-a", streamType: "*", access: v1.GrantAccess.GRANT_ACCESS_READ },
+        }),
+      ),
+    ).toMatchObject({ code: "PERMISSION_DENIED", reason: "NOT_GRANTOR" });
     expect(await failure(asB.stream.deleteStream({ name }))).toMatchObject({ code: "PERMISSION_DENIED", reason: "NOT_STREAM_OWNER" });
     expect((await asB.stream.getStream({ name })).stream?.name).toBe(name);
     await asA.stream.deleteStream({ name });

@@ -80,8 +80,9 @@ export interface CreateGrantRequest {
   /** `subjects/{subject}`. */
   parent: string;
   /**
-   * The grant. `grantee_platform`, `stream_type` and `access` are read; the grantor is the
-   * calling platform.
+   * The grant. `grantee_platform`, `stream_type` and `access` are read. The grantor is the
+   * calling platform: `grantor_platform` may be empty or name it, and naming any other
+   * platform fails with PERMISSION_DENIED / NOT_GRANTOR.
    */
   grant: Grant | undefined;
 }
