@@ -22,4 +22,9 @@ describe("the reference server", () => {
       await rm(scratch, { recursive: true, force: true });
     }
   }, 180_000);
+
+  it("refuses access tokens from the second they expire (AUTH-003, run with 5-second tokens)", async () => {
+    const { report } = await runConformance({ spawnEnv: { CONTINUITY_ACCESS_TOKEN_SECONDS: "5" }, filter: /^auth\.token-expiry$/ });
+    expect(report.results.map((r) => [r.id, r.status, r.message ?? ""])).toEqual([["auth.token-expiry", "pass", ""]]);
+  }, 60_000);
 });

@@ -85,7 +85,7 @@ const SETTINGS = {
     flag: "access-token-seconds",
     env: "CONTINUITY_ACCESS_TOKEN_SECONDS",
     value: "s",
-    help: "access token lifetime in seconds (60..86400)",
+    help: "access token lifetime in seconds (5..86400; under 60 only for testing expiry)",
     defaultText: "900",
   },
   signingKey: {
@@ -125,7 +125,7 @@ const configSchema = z.object({
   retainDeltas: integerText(0, 1_000_000_000).optional(),
   logLevel: z.enum(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(", ")}`),
   metricsListen: hostPort.optional(),
-  accessTokenSeconds: integerText(60, 86_400),
+  accessTokenSeconds: integerText(5, 86_400),
   signingKey: z.string().min(1, "must not be empty").optional(),
 });
 

@@ -345,8 +345,9 @@ export async function createTokenAuthority(options: TokenAuthorityOptions): Prom
         typ: ACCESS_TOKEN_TYP,
         issuer: ACCESS_TOKEN_ISSUER,
         audience: ACCESS_TOKEN_ISSUER,
-        // Only our own clock issued it; a little tolerance still covers VM clock steps.
-        clockTolerance: 5,
+        // This server's own clock issued it, so there is no skew to tolerate: a token is
+        // refused from the second `expires_in` says it ends (AUTH-003).
+        clockTolerance: 0,
         requiredClaims: ["sub", "jti", "iat", "exp"],
         currentDate: now(),
       }));

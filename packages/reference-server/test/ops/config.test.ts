@@ -65,7 +65,7 @@ describe("config", () => {
     [["--listen", "localhost"], /--listen \(CONTINUITY_LISTEN\)/],
     [["--listen", "1.2.3.4:70000"], /--listen.*0\.\.65535/],
     [["--durability", "fast"], /--durability \(CONTINUITY_DURABILITY\): must be normal or full/],
-    [["--access-token-seconds", "5"], /--access-token-seconds.*at least 60/],
+    [["--access-token-seconds", "4"], /--access-token-seconds.*at least 5/],
     [["--access-token-seconds", "1e3"], /--access-token-seconds.*whole number/],
     [["--retain-deltas", "-1"], /--retain-deltas/],
     [["--log-level", "loud"], /--log-level/],
