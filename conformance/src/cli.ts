@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { resolve } from "node:path";
 import type { ProfileName } from "./harness/define-case.js";
 import { formatCaseLine, formatConsoleSummary } from "./reporters/console.js";
 import { runConformance } from "./run.js";
@@ -52,13 +53,17 @@ async function main(): Promise<number> {
   }
   const concurrency = values.concurrency === undefined ? undefined : Number.parseInt(values.concurrency, 10);
   if (concurrency !== undefined && !(concurrency >= 1)) throw new Error("--concurrency must be a positive integer");
+  // Run through a package manager, the process starts in the package's folder; relative
+  // paths and the spawned command must mean what they meant where the user typed them.
+  const invokedFrom = process.env["INIT_CWD"] ?? process.cwd();
+  const fromInvocation = (path: string) => resolve(invokedFrom, path);
   const { report, succeeded } = await runConformance({
     ...(values.target === undefined ? {} : { target: values.target }),
-    ...(values.spawn === undefined ? {} : { spawn: values.spawn }),
+    ...(values.spawn === undefined ? {} : { spawn: values.spawn, spawnCwd: invokedFrom }),
     ...(profiles === undefined ? {} : { profiles: profiles as ProfileName[] }),
-    ...(values["known-failures"] === undefined ? {} : { knownFailuresFile: values["known-failures"] }),
-    ...(values["report-json"] === undefined ? {} : { reportJson: values["report-json"] }),
-    ...(values["report-junit"] === undefined ? {} : { reportJunit: values["report-junit"] }),
+    ...(values["known-failures"] === undefined ? {} : { knownFailuresFile: fromInvocation(values["known-failures"]) }),
+    ...(values["report-json"] === undefined ? {} : { reportJson: fromInvocation(values["report-json"]) }),
+    ...(values["report-junit"] === undefined ? {} : { reportJunit: fromInvocation(values["report-junit"]) }),
     ...(values.filter === undefined ? {} : { filter: new RegExp(values.filter) }),
     ...(concurrency === undefined ? {} : { concurrency }),
     bail: values.bail,
