@@ -36,6 +36,15 @@ async function twoDevices(ctx: CaseContext): Promise<[Session, Session, Session]
   return [a, b, c];
 }
 
+/** A second platform linked to a fresh subject, holding no grant: it may read none of the owner's streams. */
+async function ownerAndOtherPlatform(ctx: CaseContext): Promise<{ owner: Session; other: Session }> {
+  const owner = await ctx.session();
+  const { code } = await owner.clients.subjects.createLinkCode({ parent: owner.subject });
+  const accountId = ctx.uniqueId("other");
+  await ctx.clients().subjects.redeemLinkCode({ subjectToken: await ctx.mintAssertion({ platform: ctx.platforms.b, accountId }), code });
+  return { owner, other: await ctx.session({ platform: ctx.platforms.b, accountId }) };
+}
+
 /** Checkpoints, restore and handoff. */
 export const CHECKPOINT_CASES = [
   defineCase({
@@ -277,6 +286,36 @@ export const CHECKPOINT_CASES = [
       checkEqual([expired?.state, expired?.resolvedBy], [v1.HandoffState.HANDOFF_STATE_EXPIRED, ""], "a handoff past its expire_time");
       check(expired?.resolveTime !== undefined, "an expired handoff has resolve_time");
       await expectError(laptop.clients.checkpoints.acceptHandoff({ name: fleeting.name }), { code: Status.FAILED_PRECONDITION, reason: "HANDOFF_RESOLVED", metadata: { state: "HANDOFF_STATE_EXPIRED" } }, "accepting an expired handoff");
+    },
+  }),
+  defineCase({
+    id: "handoff.hidden-after-its-checkpoint-is-deleted",
+    requirements: ["ISO-012", "SUB-014", "CKPT-022", "HANDOFF-010"],
+    profile: "identity",
+    async run(ctx) {
+      const { owner, other } = await ownerAndOtherPlatform(ctx);
+      const laptop = await ctx.session({ accountId: owner.accountId });
+      const stream = await createStream(ctx, owner);
+      const checkpoint = await checkpointOf(owner, [{ stream: stream.name }]);
+      const hidden = { code: Status.NOT_FOUND, reason: "HANDOFF_NOT_FOUND" } as const;
+      const subs = [openSubscription(laptop, "", ctx.signal), openSubscription(other, "", ctx.signal)] as const;
+      try {
+        for (const sub of subs) await sub.expectEvent("ready");
+        const { handoff } = await owner.clients.checkpoints.offerHandoff({ parent: owner.subject, checkpoint: checkpoint.name, targetDevice: "", ttlSeconds: 60 });
+        await expectError(other.clients.checkpoints.getHandoff({ name: handoff!.name }), hidden, "GetHandoff by a platform that may not read the checkpoint");
+        // Deleting the checkpoint expires the handoff; it must stay exactly as hidden.
+        await owner.clients.checkpoints.deleteCheckpoint({ name: checkpoint.name });
+        const resolved = await subs[0].expectEvent("handoffResolved", { skipOthers: true });
+        checkEqual(resolved.event.value.handoff?.state, v1.HandoffState.HANDOFF_STATE_EXPIRED, "HandoffResolved on a device of the owning platform");
+        await expectError(other.clients.checkpoints.getHandoff({ name: handoff!.name }), hidden, "GetHandoff by that platform after the checkpoint was deleted");
+        // A stream of its own, created after the deletion: everything before it in the feed
+        // has been decided, so a leaked HandoffResolved would arrive first.
+        const own = await createStream(ctx, other);
+        const created = await subs[1].expectEvent("streamCreated");
+        checkEqual(created.event.value.stream?.uid, own.uid, "the first event the other platform sees is its own stream");
+      } finally {
+        for (const sub of subs) sub.close();
+      }
     },
   }),
   defineCase({

@@ -3,6 +3,31 @@ import { check, checkEqual, checkError, fail, Status } from "../harness/expect.j
 import { append, createStream } from "../harness/streams.js";
 import { openSubscription } from "../harness/subscription.js";
 import { v1 } from "../harness/clients.js";
+import type { Session } from "../harness/context.js";
+
+/**
+ * Resubscribes with `cursor`, whose following events include deltas now below a horizon: the
+ * first message must be reset CURSOR_EXPIRED (never ready and a partial or failing feed),
+ * and the reset's cursor must then be answered with ready.
+ */
+async function expectCursorExpired(session: Session, cursor: string, signal: AbortSignal, what: string): Promise<void> {
+  const sub = openSubscription(session, cursor, signal);
+  let resetCursor: string;
+  try {
+    const first = await sub.nextEvent();
+    if (first.event?.$case !== "reset") fail(`${what} must be answered with reset, got ${first.event?.$case ?? "nothing"}`);
+    checkEqual(first.event.value.reason, v1.ResetReason.RESET_REASON_CURSOR_EXPIRED, `reset reason for ${what}`);
+    resetCursor = first.cursor;
+  } finally {
+    sub.close();
+  }
+  const again = openSubscription(session, resetCursor, signal);
+  try {
+    await again.expectEvent("ready", { skipOthers: false });
+  } finally {
+    again.close();
+  }
+}
 
 /** The live feed: ready/reset, batches as one event, resumption without gap or duplicate. */
 export const SUBSCRIPTION_CASES = [
@@ -98,6 +123,34 @@ export const SUBSCRIPTION_CASES = [
     },
   }),
   defineCase({
+    id: "subscription.cursor-of-another-subject-invalid",
+    requirements: ["SUB-004"],
+    profile: "core",
+    async run(ctx) {
+      const alice = await ctx.session();
+      const aliceSub = openSubscription(alice, "", ctx.signal);
+      let cursor: string;
+      try {
+        cursor = (await aliceSub.expectEvent("ready")).cursor;
+      } finally {
+        aliceSub.close();
+      }
+      // Bob's feed is longer than Alice's, so a server that read her cursor as a bare
+      // position would find it inside his feed and answer ready.
+      const bob = await ctx.session();
+      for (let i = 0; i < 3; i++) await createStream(ctx, bob);
+      const sub = openSubscription(bob, cursor, ctx.signal);
+      try {
+        const error = await sub.ended();
+        if (error === undefined) fail("a cursor minted for another subject must fail the call");
+        checkError(error, { code: Status.INVALID_ARGUMENT, reason: "INVALID_CURSOR" }, "Subscribe with another subject's cursor");
+        checkEqual(sub.received.length, 0, "messages sent before INVALID_CURSOR");
+      } finally {
+        sub.close();
+      }
+    },
+  }),
+  defineCase({
     id: "subscription.other-epoch-cursor-resets",
     requirements: ["SUB-005", "SUB-007", "SUB-008"],
     profile: "core",
@@ -180,6 +233,53 @@ export const SUBSCRIPTION_CASES = [
       } finally {
         sub.close();
       }
+    },
+  }),
+  defineCase({
+    id: "subscription.partly-compacted-batch-resets",
+    requirements: ["SUB-006", "SUB-007", "SUB-010", "COMPACT-001"],
+    profile: "core",
+    async run(ctx) {
+      const session = await ctx.session();
+      const sub = openSubscription(session, "", ctx.signal);
+      let cursor: string;
+      try {
+        cursor = (await sub.expectEvent("ready")).cursor;
+      } finally {
+        sub.close();
+      }
+      const stream = await createStream(ctx, session);
+      await append(session, stream.name, [{ a: 1 }, { b: 2 }, { c: 3 }], { clientSequence: 1 });
+      // The horizon falls inside the batch: its third delta survives, its first two do not,
+      // so the batch can no longer be delivered as one whole event.
+      await session.clients.streams.compactStream({ stream: stream.name, horizonVersion: 2n });
+      await expectCursorExpired(session, cursor, ctx.signal, "a cursor before a batch the horizon cut into");
+    },
+  }),
+  defineCase({
+    id: "subscription.compacted-batch-deep-in-backlog-resets",
+    requirements: ["SUB-006", "SUB-007"],
+    profile: "core",
+    timeoutMs: 60_000,
+    async run(ctx) {
+      const session = await ctx.session();
+      const busy = await Promise.all(Array.from({ length: 6 }, () => createStream(ctx, session)));
+      const late = await createStream(ctx, session);
+      const sub = openSubscription(session, "", ctx.signal);
+      let cursor: string;
+      try {
+        cursor = (await sub.expectEvent("ready")).cursor;
+      } finally {
+        sub.close();
+      }
+      // A long backlog of intact batches, so that the compacted one lies far past whatever a
+      // server reads from its log in one go before it answers ready.
+      await Promise.all(busy.map(async (stream) => {
+        for (let seq = 1; seq <= 100; seq++) await append(session, stream.name, [{ seq }], { clientSequence: seq });
+      }));
+      await append(session, late.name, [{ x: 1 }], { clientSequence: 1 });
+      await session.clients.streams.compactStream({ stream: late.name, horizonVersion: 1n });
+      await expectCursorExpired(session, cursor, ctx.signal, "a cursor 600 events before a compacted batch");
     },
   }),
   defineCase({

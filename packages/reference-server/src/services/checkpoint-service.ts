@@ -76,13 +76,18 @@ export function createCheckpointService(deps: ServiceDeps): Impl {
     return { checkpoint, access };
   }
 
-  /** A handoff the caller may see: its checkpoint must be visible, or already gone. */
+  /**
+   * A handoff the caller may see: it may read every stream its checkpoint held at offer
+   * time. Judged on what the handoff recorded, not on the checkpoint, which may have been
+   * deleted since; a handoff with nothing recorded is shown to no one (ISO-012).
+   */
   async function visibleHandoff(auth: AuthContext, name: { subjectId: string; id: string }): Promise<HandoffRecord> {
     requireOwnSubject(auth, name.subjectId, "read");
     const handoff = await store.getHandoff(name.subjectId, name.id, deps.clock());
     if (handoff === undefined) throw handoffNotFound();
-    const checkpoint = await store.getCheckpoint(name.subjectId, handoff.checkpointId);
-    if (checkpoint !== undefined && !visible(checkpoint, await loadAccess(store, auth))) throw handoffNotFound();
+    const access = await loadAccess(store, auth);
+    const streams = handoff.checkpointStreams;
+    if (streams.length === 0 || !streams.every((s) => access.canRead(s))) throw handoffNotFound();
     return handoff;
   }
 

@@ -15,10 +15,35 @@ export interface PageTokens {
   decode(request: readonly string[], token: string): string | undefined;
 }
 
+/**
+ * A MAC over JSON-serializable values, keyed with the store's instance secret: what lets the
+ * server hand out opaque tokens (page tokens, subscription cursors) and later recognise the
+ * ones it minted without keeping any state. 128 bits: forgery stays out of reach while
+ * tokens stay short. Callers give values of distinct shapes, so one token cannot pass as
+ * another kind.
+ */
+export interface Mac {
+  sign(value: unknown): Buffer;
+  /** Constant-time check of a tag against `value`. */
+  verify(value: unknown, tag: Uint8Array): boolean;
+}
+
+/** Creates a {@link Mac} over a secret. */
+export function createMac(secret: Uint8Array): Mac {
+  const sign = (value: unknown): Buffer => createHmac("sha256", secret).update(JSON.stringify(value)).digest().subarray(0, 16);
+  return {
+    sign,
+    verify(value, tag) {
+      const expected = sign(value);
+      return tag.length === expected.length && timingSafeEqual(tag, expected);
+    },
+  };
+}
+
 /** Creates the page-token codec over a secret. */
 export function createPageTokens(secret: Uint8Array): PageTokens {
-  const mac = (request: readonly string[], after: string): Buffer =>
-    createHmac("sha256", secret).update(JSON.stringify([request, after])).digest().subarray(0, 16);
+  const tags = createMac(secret);
+  const mac = (request: readonly string[], after: string): Buffer => tags.sign([request, after]);
   return {
     encode(request, after) {
       return `${Buffer.from(after, "utf8").toString("base64url")}.${mac(request, after).toString("base64url")}`;
@@ -30,9 +55,7 @@ export function createPageTokens(secret: Uint8Array): PageTokens {
       const parts = token.split(".");
       if (parts.length !== 2 || token.length > 1024) throw invalid();
       const after = Buffer.from(parts[0]!, "base64url").toString("utf8");
-      const given = Buffer.from(parts[1]!, "base64url");
-      const expected = mac(request, after);
-      if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw invalid();
+      if (!tags.verify([request, after], Buffer.from(parts[1]!, "base64url"))) throw invalid();
       return after;
     },
   };

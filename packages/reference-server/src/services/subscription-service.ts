@@ -5,13 +5,14 @@ import { requireOwnSubject, requireScope } from "../auth/scopes.js";
 import { isAbortError, protocolError } from "../errors.js";
 import { createBoundedQueue } from "../events/bounded-queue.js";
 import type { HubItem } from "../events/event-hub.js";
-import type { GrantRecord, StreamRecord, SubjectEvent } from "../store/types.js";
+import type { GrantRecord, StreamAccessKey, StreamRecord, SubjectEvent } from "../store/types.js";
 import { fault } from "../testing/faults.js";
 import { subscribeSchema } from "../validation/core-requests.js";
 import { grantName, streamName } from "../validation/names.js";
 import { parseRequest } from "../validation/validate.js";
 import { loadAccess, type StreamAccess } from "./access.js";
 import type { ServiceDeps } from "./deps.js";
+import { createMac, type Mac } from "./paging.js";
 import { wireCheckpoint, wireDelta, wireHandoff, wireStream } from "./wire.js";
 
 const v1 = continuity.v1;
@@ -27,20 +28,49 @@ const MAX_REVOKED_STREAMS = 1000;
 export interface Cursor {
   readonly epoch: string;
   readonly sequence: number;
+  /** MAC over epoch, subject and sequence: proves the server minted it for that subject. */
+  readonly tag: Uint8Array;
 }
 
-/** Mints the opaque cursor of a position: base64url of `v1.<epoch>.<sequence>`. */
-export function formatCursor(cursor: Cursor): string {
-  return Buffer.from(`v1.${cursor.epoch}.${cursor.sequence}`, "utf8").toString("base64url");
+const TAG_BYTES = 16;
+
+/**
+ * Encodes a cursor: base64url of `v2.<epoch>.<sequence>.<tag>`. The epoch stays readable so
+ * that a cursor of a wiped store (whose secret, and so whose tags, are gone) can still be
+ * answered with `reset` EPOCH_CHANGED. Without a tag the cursor parses but never verifies.
+ */
+export function formatCursor(cursor: { readonly epoch: string; readonly sequence: number; readonly tag?: Uint8Array }): string {
+  const tag = Buffer.from(cursor.tag ?? new Uint8Array(TAG_BYTES)).toString("base64url");
+  return Buffer.from(`v2.${cursor.epoch}.${cursor.sequence}.${tag}`, "utf8").toString("base64url");
 }
 
-/** Parses a cursor minted by {@link formatCursor}; undefined when it is not one. */
+/** Parses the structure of a cursor; undefined when it is not one. Says nothing about its tag. */
 export function parseCursor(text: string): Cursor | undefined {
   if (!/^[A-Za-z0-9_-]{1,256}$/.test(text)) return undefined;
-  const match = /^v1\.([A-Za-z0-9]{1,64})\.(0|[1-9][0-9]{0,15})$/.exec(Buffer.from(text, "base64url").toString("utf8"));
+  const match = /^v2\.([A-Za-z0-9]{1,64})\.(0|[1-9][0-9]{0,15})\.([A-Za-z0-9_-]{22})$/.exec(Buffer.from(text, "base64url").toString("utf8"));
   if (match === null) return undefined;
   const sequence = Number(match[2]);
-  return Number.isSafeInteger(sequence) ? { epoch: match[1]!, sequence } : undefined;
+  const tag = Buffer.from(match[3]!, "base64url");
+  if (!Number.isSafeInteger(sequence) || tag.length !== TAG_BYTES) return undefined;
+  return { epoch: match[1]!, sequence, tag };
+}
+
+/**
+ * Mints and recognises the cursors of one subject's feed. The tag binds the subject, so a
+ * cursor of one subject is refused by another's feed rather than read as a position in it.
+ */
+export interface CursorCodec {
+  mint(epoch: string, subjectId: string, sequence: number): string;
+  verify(cursor: Cursor, subjectId: string): boolean;
+}
+
+/** Creates the cursor codec over the server's MAC (keyed with the store's instance secret). */
+export function createCursorCodec(mac: Mac): CursorCodec {
+  const signed = (epoch: string, subjectId: string, sequence: number) => ["subscription-cursor", epoch, subjectId, sequence];
+  return {
+    mint: (epoch, subjectId, sequence) => formatCursor({ epoch, sequence, tag: mac.sign(signed(epoch, subjectId, sequence)) }),
+    verify: (cursor, subjectId) => mac.verify(signed(cursor.epoch, subjectId, cursor.sequence), cursor.tag),
+  };
 }
 
 /**
@@ -54,6 +84,16 @@ export function parseCursor(text: string): Cursor | undefined {
  */
 export function createSubscriptionService(deps: ServiceDeps): Impl {
   const { store } = deps;
+  // The secret lives with the data; read it once, on the first subscription.
+  let codec: Promise<CursorCodec> | undefined;
+  const cursorCodec = () =>
+    (codec ??= store.getInstanceSecret().then(
+      (secret) => createCursorCodec(createMac(secret)),
+      (error: unknown) => {
+        codec = undefined; // a failed read is retried by the next subscription, not cached
+        throw error;
+      },
+    ));
 
   return {
     async *subscribe(request, { auth, signal }) {
@@ -66,6 +106,13 @@ export function createSubscriptionService(deps: ServiceDeps): Impl {
       requireOwnSubject(auth, req.parent, "read");
       const deviceId = requireDeviceForSubscribe(auth);
       const subjectId = req.parent;
+      const cursors = await cursorCodec();
+      // Another epoch's cursor cannot carry a valid tag (its secret went with the old store)
+      // and is answered with reset below; in this epoch, only a cursor minted for this
+      // subject is a position in its feed.
+      if (requested !== undefined && requested.epoch === deps.epoch && !cursors.verify(requested, subjectId)) {
+        throw protocolError(Status.INVALID_ARGUMENT, "INVALID_CURSOR", "cursor was not minted by this server for this subject");
+      }
       const heartbeatMs = (req.heartbeatSeconds === 0 ? deps.subscriptions.defaultHeartbeatSeconds : req.heartbeatSeconds) * 1000;
 
       const queue = createBoundedQueue<HubItem>(deps.subscriptions.queueLimit, {
@@ -80,14 +127,15 @@ export function createSubscriptionService(deps: ServiceDeps): Impl {
         const epoch = deps.epoch;
         let position: number;
         let first: Message;
+        const mint = (sequence: number) => cursors.mint(epoch, subjectId, sequence);
         const reset = (reason: continuity.v1.ResetReason): Message => ({
-          cursor: formatCursor({ epoch, sequence: bounds.head }),
+          cursor: mint(bounds.head),
           event: { $case: "reset", value: { reason, epoch } },
         });
 
         if (requested === undefined) {
           position = bounds.head;
-          first = { cursor: formatCursor({ epoch, sequence: position }), event: { $case: "ready", value: { epoch } } };
+          first = { cursor: mint(position), event: { $case: "ready", value: { epoch } } };
         } else if (requested.epoch !== epoch && !fault("reset-missing")) {
           position = bounds.head;
           first = reset(v1.ResetReason.RESET_REASON_EPOCH_CHANGED);
@@ -107,7 +155,7 @@ export function createSubscriptionService(deps: ServiceDeps): Impl {
           auth,
           deviceId,
           subjectId,
-          epoch,
+          mint,
           get access() {
             return access;
           },
@@ -119,14 +167,14 @@ export function createSubscriptionService(deps: ServiceDeps): Impl {
           },
         };
 
-        // Catch up from the log. A batch whose deltas were compacted away cannot be sent,
-        // so a cursor that needs one answers reset instead of ready.
-        let backlog = position < bounds.head ? await store.readEvents(subjectId, position, REPLAY_PAGE) : [];
-        if (first.event?.$case === "ready" && (await compactedHorizon(context, backlog)) !== undefined) {
+        // Catch up from the log. A batch whose deltas were compacted away, even in part,
+        // cannot be sent, so a cursor whose backlog holds one — anywhere, not just in the
+        // first page — answers reset instead of ready (SUB-006).
+        if (first.event?.$case === "ready" && position < bounds.head && (await backlogCompacted(context, position))) {
           position = bounds.head;
-          backlog = [];
           first = reset(v1.ResetReason.RESET_REASON_CURSOR_EXPIRED);
         }
+        let backlog = position < bounds.head ? await store.readEvents(subjectId, position, REPLAY_PAGE) : [];
         yield first;
 
         while (backlog.length > 0) {
@@ -167,7 +215,7 @@ export function createSubscriptionService(deps: ServiceDeps): Impl {
             // Heartbeats also pick up grants made since the subscription started.
             access = await loadAccess(store, auth);
             yield {
-              cursor: formatCursor({ epoch, sequence: position }),
+              cursor: mint(position),
               event: { $case: "heartbeat", value: { serverTime: deps.clock() } },
             };
             continue;
@@ -225,9 +273,17 @@ interface EventContext {
   readonly auth: AuthContext;
   readonly deviceId: string;
   readonly subjectId: string;
-  readonly epoch: string;
+  /** The cursor of a feed position, for this subscription's subject and epoch. */
+  mint(sequence: number): string;
   readonly access: StreamAccess;
   refreshAccess(): Promise<StreamAccess>;
+}
+
+/** Whether the caller may read every one of the streams, and there is at least one. */
+async function mayReadAll(context: EventContext, streams: readonly StreamAccessKey[]): Promise<boolean> {
+  if (streams.length === 0) return false;
+  for (const stream of streams) if (!(await mayRead(context, stream))) return false;
+  return true;
 }
 
 /** Whether the caller may read a stream, re-reading grants before saying no. */
@@ -246,11 +302,19 @@ interface Rendered {
 
 const SKIP: Rendered = { messages: [] };
 
-/** The horizon of a still-existing stream whose batch event lost its deltas to compaction, if any. */
+/** Whether a readable stream lost any delta of a batch logged after `position` to compaction. */
+async function backlogCompacted(context: EventContext, position: number): Promise<boolean> {
+  for (const { stream } of await context.deps.store.findCompactedBatches(context.subjectId, position)) {
+    if (await mayRead(context, stream)) return true;
+  }
+  return false;
+}
+
+/** The horizon of a still-existing stream whose batch event lost deltas to compaction, if any. */
 async function compactedHorizon(context: EventContext, events: readonly SubjectEvent[]): Promise<number | undefined> {
   for (const event of events) {
     const body = event.body;
-    if (body.kind !== "deltas-appended" || body.deltas.length > 0 || !context.access.canRead(body.stream)) continue;
+    if (body.kind !== "deltas-appended" || body.deltas.length === body.count || !context.access.canRead(body.stream)) continue;
     const stream = await context.deps.store.getStream(context.subjectId, body.stream.id);
     if (stream !== undefined && stream.uid === body.stream.uid) return stream.horizonVersion;
   }
@@ -260,12 +324,13 @@ async function compactedHorizon(context: EventContext, events: readonly SubjectE
 /** What one log event means for this subscription. */
 async function render(context: EventContext, event: SubjectEvent): Promise<Rendered> {
   const { deps, deviceId, subjectId } = context;
-  const cursor = formatCursor({ epoch: context.epoch, sequence: event.sequence });
+  const cursor = context.mint(event.sequence);
   const body = event.body;
   switch (body.kind) {
     case "deltas-appended": {
-      // Deltas of a deleted stream are gone with it; its StreamDeleted event follows.
-      if (body.deltas.length === 0 || !(await mayRead(context, body.stream))) return SKIP;
+      // Deltas of a deleted stream are gone with it; its StreamDeleted event follows. A batch
+      // is never sent in part (compactedHorizon stops the call before one could be).
+      if (body.deltas.length !== body.count || !(await mayRead(context, body.stream))) return SKIP;
       const deltas = body.deltas.map(wireDelta);
       if (fault("batch-split-events")) {
         return { messages: deltas.map((d) => ({ cursor, event: { $case: "deltasAppended", value: { deltas: [d] } } })) };
@@ -309,10 +374,10 @@ async function render(context: EventContext, event: SubjectEvent): Promise<Rende
       const concerned =
         handoff.sourceDeviceId === deviceId || handoff.targetDeviceId === undefined || handoff.targetDeviceId === deviceId;
       if (!concerned) return SKIP;
-      const checkpoint = await deps.store.getCheckpoint(subjectId, handoff.checkpointId);
-      for (const e of checkpoint?.entries ?? []) {
-        if (!(await mayRead(context, { ownerPlatformId: e.ownerPlatformId, type: e.streamType }))) return SKIP;
-      }
+      // Judged on the streams captured at offer time: the checkpoint may be deleted by now
+      // (which is what expires a pending handoff), and a handoff nobody can be shown to
+      // have read access to is shown to nobody.
+      if (!(await mayReadAll(context, handoff.checkpointStreams))) return SKIP;
       return { messages: [{ cursor, event: { $case: "handoffResolved", value: { handoff: wireHandoff(handoff) } } }] };
     }
     case "grant-revoked":

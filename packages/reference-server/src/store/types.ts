@@ -186,11 +186,25 @@ export interface CheckpointRecord {
   readonly createdAt: Date;
 }
 
+/** The owner platform and type of a stream: all that read access is decided on. */
+export interface StreamAccessKey {
+  readonly ownerPlatformId: string;
+  readonly type: string;
+}
+
 /** A checkpoint offered to the subject's other devices. */
 export interface HandoffRecord {
   readonly subjectId: string;
   readonly id: string;
   readonly checkpointId: string;
+  /**
+   * The streams of its checkpoint as captured at offer time. A handoff is visible only to
+   * platforms that may read every one of them, and the checkpoint can be deleted while the
+   * handoff lives on (it then expires), so visibility must not depend on re-reading it.
+   * Empty only for handoffs whose checkpoint was gone before this was recorded: those are
+   * visible to no platform.
+   */
+  readonly checkpointStreams: readonly StreamAccessKey[];
   readonly sourceDeviceId: string;
   readonly targetDeviceId: string | undefined;
   readonly state: HandoffStateName;
@@ -220,8 +234,9 @@ export type SubjectEventBody =
       readonly firstVersion: number;
       readonly count: number;
       /**
-       * The batch's deltas. Empty when they are no longer retained (compacted, or the
-       * stream was deleted) by the time the event is read back from the log.
+       * The batch's deltas: all `count` of them, or none when they are no longer all
+       * retained (compacted, even partly, or the stream was deleted) by the time the event
+       * is read back from the log. A batch is delivered whole or not at all.
        */
       readonly deltas: readonly DeltaRecord[];
     }
@@ -239,6 +254,12 @@ export interface SubjectEvent {
   readonly sequence: number;
   readonly committedAt: Date;
   readonly body: SubjectEventBody;
+}
+
+/** A stream whose logged batches were compacted away, at least in part. */
+export interface CompactedBatchStream {
+  readonly stream: StreamRef;
+  readonly horizonVersion: number;
 }
 
 /** The retained window of a subject's event log. */
@@ -702,6 +723,12 @@ export interface Store {
   getEventBounds(subjectId: string): Promise<EventBounds>;
   /** Events with `afterSequence < sequence`, in order, at most `limit`. */
   readEvents(subjectId: string, afterSequence: number, limit: number): Promise<SubjectEvent[]>;
+  /**
+   * The still-existing streams with a `deltas-appended` event after `afterSequence` whose
+   * batch reaches at or below the stream's current horizon, one entry per stream. Answers
+   * in one query whether a cursor's backlog can still be delivered whole, however long it is.
+   */
+  findCompactedBatches(subjectId: string, afterSequence: number): Promise<CompactedBatchStream[]>;
   /** Keeps at most `keep` newest events per subject; returns how many were discarded. */
   pruneEvents(keep: number): Promise<number>;
 }

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { continuity } from "@continuity/sdk/gen";
 import { checkpointDigest, toHex } from "@continuity/sdk/protocol";
 import { collect, failure, jsonBytes, startTestServer, type Session, type TestServer } from "../../src/testing/harness.js";
+import { parseCursor } from "../../src/services/subscription-service.js";
 
 const v1 = continuity.v1;
 const MERGE = v1.DeltaEncoding.DELTA_ENCODING_JSON_MERGE_PATCH;
@@ -297,6 +298,33 @@ describe("Handoffs", () => {
     });
     await ana.clients.checkpoint.deleteCheckpoint({ name: `${ana.subject}/checkpoints/cp` });
     expect((await ana.clients.checkpoint.getHandoff({ name: second!.name })).handoff?.state).toBe(v1.HandoffState.HANDOFF_STATE_EXPIRED);
+  });
+
+  it("keeps a handoff hidden from a platform that may not read its checkpoint after the checkpoint is deleted", async () => {
+    const onB = await server.link(ana, "course-b", "ana-b", { deviceId: "tablet" });
+    const tv = await server.signIn("course-a", "ana", { deviceId: "tv" });
+    const feeds = [tv, onB].map((s) => s.clients.subscription.subscribe({ parent: ana.subject, cursor: "", heartbeatSeconds: 1 })[Symbol.asyncIterator]());
+    for (const feed of feeds) expect((await feed.next()).value.event.$case).toBe("ready");
+    const { handoff, checkpoint } = await offer();
+    const hidden = { code: "NOT_FOUND", reason: "HANDOFF_NOT_FOUND" };
+    expect(await failure(onB.clients.checkpoint.getHandoff({ name: handoff.name }))).toMatchObject(hidden);
+
+    await ana.clients.checkpoint.deleteCheckpoint({ name: checkpoint.name });
+    // The platform that may read the stream still sees the expiry...
+    expect((await tv.clients.checkpoint.getHandoff({ name: handoff.name })).handoff?.state).toBe(v1.HandoffState.HANDOFF_STATE_EXPIRED);
+    let resolved = (await feeds[0]!.next()).value;
+    while (resolved.event.$case !== "handoffResolved") resolved = (await feeds[0]!.next()).value;
+    expect(resolved.event.value.handoff.state).toBe(v1.HandoffState.HANDOFF_STATE_EXPIRED);
+    // ...the other one gets neither the handoff nor its event, only a heartbeat past them.
+    expect(await failure(onB.clients.checkpoint.getHandoff({ name: handoff.name }))).toMatchObject(hidden);
+    const seenByB: string[] = [];
+    for (;;) {
+      const m = (await feeds[1]!.next()).value;
+      seenByB.push(m.event.$case);
+      if (m.event.$case === "heartbeat" && parseCursor(m.cursor)!.sequence >= parseCursor(resolved.cursor)!.sequence) break;
+    }
+    expect(seenByB.filter((kind) => kind !== "heartbeat")).toEqual([]);
+    for (const feed of feeds) await feed.return?.();
   });
 });
 

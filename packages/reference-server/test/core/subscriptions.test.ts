@@ -78,6 +78,11 @@ beforeEach(() => {
   sequence = 0;
 });
 
+/** Appends with an explicit client sequence, for tests writing to several streams. */
+function appendAt(session: Session, stream: string, clientSequence: number, payload: unknown) {
+  return session.clients.stream.appendDeltas({ stream, clientSequence: BigInt(clientSequence), deltas: [{ payload: jsonBytes(payload) }] });
+}
+
 describe("Subscribe", () => {
   it("starts with ready, then delivers a batch as one event with consecutive cursors", async () => {
     const sub = open(ana);
@@ -147,8 +152,10 @@ describe("Subscribe", () => {
   });
 
   it("answers reset CURSOR_EXPIRED below the retained events, and continues from there", async () => {
+    const start = open(ana);
+    const old = (await start.next()).cursor;
+    start.cancel();
     const stream = await createStream(ana, "p");
-    const old = formatCursor({ epoch: server.server.deps.epoch, sequence: 1 });
     for (let i = 0; i < 5; i++) await append(ana, stream.name, { n: i });
     await server.store.pruneEvents(2);
     const sub = open(ana, old);
@@ -171,6 +178,62 @@ describe("Subscribe", () => {
     const resumed = open(ana, ready.cursor);
     const first = await resumed.next();
     expect(first.event?.$case).toBe("reset");
+    resumed.cancel();
+  });
+
+  it("answers reset, never part of a batch, when the horizon fell inside a batch after the cursor", async () => {
+    const stream = await createStream(ana, "p");
+    const sub = open(ana);
+    const ready = await sub.next();
+    sub.cancel();
+    await append(ana, stream.name, { a: 1 }, { b: 2 }, { c: 3 });
+    await ana.clients.stream.compactStream({ stream: stream.name, horizonVersion: 2n });
+    const resumed = open(ana, ready.cursor);
+    const first = await resumed.next();
+    expect(first.event?.$case === "reset" ? first.event.value.reason : first.event?.$case).toBe(v1.ResetReason.RESET_REASON_CURSOR_EXPIRED);
+    resumed.cancel();
+    // The store hands back a batch whole or not at all.
+    const events = await server.store.readEvents(ana.subjectId, parseCursor(ready.cursor)!.sequence, 10);
+    const batch = events.find((e) => e.body.kind === "deltas-appended");
+    expect(batch?.body.kind === "deltas-appended" ? batch.body.deltas : undefined).toEqual([]);
+  });
+
+  it("answers reset when a compacted batch lies beyond the first page of the backlog", async () => {
+    const busy = await createStream(ana, "busy");
+    const late = await createStream(ana, "late");
+    const sub = open(ana);
+    const ready = await sub.next();
+    sub.cancel();
+    // More events than the subscription reads from the log in one round trip.
+    for (let i = 1; i <= 300; i++) await appendAt(ana, busy.name, i, { i });
+    await appendAt(ana, late.name, 1, { x: 1 });
+    await ana.clients.stream.compactStream({ stream: late.name, horizonVersion: 1n });
+    const resumed = open(ana, ready.cursor);
+    const first = await resumed.next();
+    expect(first.event?.$case === "reset" ? first.event.value.reason : first.event?.$case).toBe(v1.ResetReason.RESET_REASON_CURSOR_EXPIRED);
+    resumed.cancel();
+  });
+
+  it("refuses cursors it did not mint for this subject, forged or altered", async () => {
+    const stream = await createStream(ana, "p");
+    for (let i = 0; i < 3; i++) await append(ana, stream.name, { n: i });
+    const sub = open(ana);
+    const real = (await sub.next()).cursor;
+    sub.cancel();
+    const parsed = parseCursor(real)!;
+    const ben = await server.signIn("course-a", "ben");
+    await createStream(ben, "q");
+    for (let i = 1; i <= 6; i++) await appendAt(ben, `${ben.subject}/streams/q`, i, { n: i });
+    const invalid = { code: "INVALID_ARGUMENT", reason: "INVALID_CURSOR" };
+    // Built by hand in the current epoch, with a tag that was never issued.
+    expect(await open(ana, formatCursor({ epoch: parsed.epoch, sequence: 1 })).end()).toMatchObject(invalid);
+    // A real tag moved to another position.
+    expect(await open(ana, formatCursor({ ...parsed, sequence: parsed.sequence - 2 })).end()).toMatchObject(invalid);
+    // Another subject's genuine cursor is not a position in this subject's feed.
+    expect(await open(ben, real).end()).toMatchObject(invalid);
+    // The genuine cursor still resumes.
+    const resumed = open(ana, real);
+    expect((await resumed.next()).event?.$case).toBe("ready");
     resumed.cancel();
   });
 

@@ -12,6 +12,7 @@ import type {
   PolicyCode,
   ResumeRecord,
   SnapshotRecord,
+  StreamAccessKey,
   StreamRecord,
   SubjectEventBody,
 } from "../types.js";
@@ -245,6 +246,8 @@ export interface HandoffRow {
   created_at: number;
   expires_at: number;
   resolved_at: number | null;
+  /** JSON `[ownerPlatformId, type][]`, see {@link encodeCheckpointStreams}. */
+  checkpoint_streams: string;
 }
 
 /** Maps a `handoffs` row. */
@@ -253,6 +256,7 @@ export function toHandoff(row: HandoffRow): HandoffRecord {
     subjectId: row.subject_id,
     id: row.handoff_id,
     checkpointId: row.checkpoint_id,
+    checkpointStreams: decodeCheckpointStreams(row.checkpoint_streams),
     sourceDeviceId: row.source_device,
     targetDeviceId: row.target_device ?? undefined,
     state: row.state as HandoffStateName,
@@ -261,6 +265,16 @@ export function toHandoff(row: HandoffRow): HandoffRecord {
     expiresAt: new Date(row.expires_at),
     resolvedAt: row.resolved_at === null ? undefined : new Date(row.resolved_at),
   };
+}
+
+/** The access keys of a checkpoint's entries, as stored with each of its handoffs. */
+export function encodeCheckpointStreams(entries: readonly CheckpointEntryRecord[]): string {
+  return JSON.stringify(entries.map((e) => [e.ownerPlatformId, e.streamType]));
+}
+
+/** Inverse of {@link encodeCheckpointStreams}. */
+export function decodeCheckpointStreams(text: string): StreamAccessKey[] {
+  return (JSON.parse(text) as [string, string][]).map(([ownerPlatformId, type]) => ({ ownerPlatformId, type }));
 }
 
 /**

@@ -200,6 +200,29 @@ CREATE TABLE subject_events (
 ) WITHOUT ROWID;
 `,
   },
+  {
+    version: 2,
+    name: "handoffs keep the access keys of their checkpoint",
+    // A handoff outlives its checkpoint (deleting the checkpoint expires it), yet stays
+    // visible only to platforms that may read every stream of that checkpoint. Handoffs
+    // whose checkpoint is already gone keep '[]', which the server reads as "visible to no
+    // platform": nothing is left to prove a reader may see them.
+    sql: `
+ALTER TABLE handoffs ADD COLUMN checkpoint_streams TEXT NOT NULL DEFAULT '[]';
+UPDATE handoffs SET checkpoint_streams = (
+  SELECT json_group_array(json_array(e.owner_platform, e.stream_type))
+  FROM (
+    SELECT owner_platform, stream_type FROM checkpoint_entries
+    WHERE checkpoint_entries.subject_id = handoffs.subject_id AND checkpoint_entries.checkpoint_id = handoffs.checkpoint_id
+    ORDER BY idx
+  ) AS e
+)
+WHERE EXISTS (
+  SELECT 1 FROM checkpoint_entries
+  WHERE checkpoint_entries.subject_id = handoffs.subject_id AND checkpoint_entries.checkpoint_id = handoffs.checkpoint_id
+);
+`,
+  },
 ];
 
 /**

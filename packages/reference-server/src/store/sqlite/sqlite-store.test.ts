@@ -146,6 +146,40 @@ describe("schema", () => {
     store = createSqliteStore({ path: ":memory:" });
   });
 
+  it("backfills the checkpoint streams of handoffs made before migration 2, and hides orphans", async () => {
+    const path = join(dir, "v1.sqlite");
+    const raw = new BetterSqlite3(path);
+    raw.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)");
+    raw.exec(MIGRATIONS[0]!.sql);
+    raw.prepare("INSERT INTO schema_migrations VALUES (1, 'initial schema', 0)").run();
+    raw.prepare("INSERT INTO subjects (subject_id, created_at, event_seq) VALUES ('s1', 0, 1)").run();
+    raw.prepare("INSERT INTO checkpoints VALUES ('s1', 'cp', '{}', x'00', NULL, 'p', 0, 1)").run();
+    const entry = raw.prepare("INSERT INTO checkpoint_entries VALUES ('s1', 'cp', ?, ?, ?, ?, ?, 1, x'00')");
+    entry.run(0, "a", "uid-a", "org.example.a", "p");
+    entry.run(1, "b", "uid-b", "org.example.b", "q");
+    const handoff = raw.prepare("INSERT INTO handoffs VALUES ('s1', ?, ?, 'dev', NULL, 'expired', NULL, 0, 0, 0)");
+    handoff.run("kept", "cp");
+    handoff.run("orphan", "deleted-cp");
+    // Logged by the old schema: the handoff in the event knows nothing of its streams.
+    const body = { kind: "handoff-resolved", handoff: { subjectId: "s1", id: "kept", checkpointId: "cp", sourceDeviceId: "dev", state: "expired", createdAt: { $d: 0 }, expiresAt: { $d: 0 }, resolvedAt: { $d: 0 } } };
+    raw.prepare("INSERT INTO subject_events VALUES ('s1', 1, 0, ?)").run(JSON.stringify(body));
+    raw.close();
+
+    const migrated = createSqliteStore({ path });
+    try {
+      const expected = [
+        { ownerPlatformId: "p", type: "org.example.a" },
+        { ownerPlatformId: "q", type: "org.example.b" },
+      ];
+      expect((await migrated.getHandoff("s1", "kept", now))?.checkpointStreams).toEqual(expected);
+      expect((await migrated.getHandoff("s1", "orphan", now))?.checkpointStreams).toEqual([]);
+      const [event] = await migrated.readEvents("s1", 0, 10);
+      expect(event?.body.kind === "handoff-resolved" ? event.body.handoff.checkpointStreams : undefined).toEqual(expected);
+    } finally {
+      await migrated.close();
+    }
+  });
+
   it("keeps the epoch across restarts", async () => {
     const epoch = await store.getEpoch();
     await store.close();

@@ -48,8 +48,10 @@ import type {
 } from "../types.js";
 import { Encoding, Policy } from "../types.js";
 import {
+  decodeCheckpointStreams,
   decodeEventBody,
   decodeOutcome,
+  encodeCheckpointStreams,
   encodeEventBody,
   encodeOutcome,
   toCheckpoint,
@@ -1030,9 +1032,10 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
           created_at: input.now.getTime(),
           expires_at: input.expiresAt.getTime(),
           resolved_at: null,
+          checkpoint_streams: encodeCheckpointStreams(checkpoint.entries),
         };
         stmt(
-          "INSERT INTO handoffs (subject_id, handoff_id, checkpoint_id, source_device, target_device, state, resolved_by, created_at, expires_at, resolved_at) VALUES (@subject_id, @handoff_id, @checkpoint_id, @source_device, @target_device, @state, @resolved_by, @created_at, @expires_at, @resolved_at)",
+          "INSERT INTO handoffs (subject_id, handoff_id, checkpoint_id, source_device, target_device, state, resolved_by, created_at, expires_at, resolved_at, checkpoint_streams) VALUES (@subject_id, @handoff_id, @checkpoint_id, @source_device, @target_device, @state, @resolved_by, @created_at, @expires_at, @resolved_at, @checkpoint_streams)",
         ).run(row);
         const handoff = toHandoff(row);
         logEvent(sink, input.subjectId, { kind: "handoff-offered", handoff, checkpoint }, input.now);
@@ -1115,11 +1118,38 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
               stream === undefined || stream.uid !== body.stream.uid
                 ? []
                 : deltasBetween(stream, body.firstVersion - 1, body.firstVersion + body.count - 1, body.count);
-            body = { ...body, deltas };
+            // A horizon inside the batch leaves only its tail: the batch is gone as a unit.
+            body = { ...body, deltas: deltas.length === body.count ? deltas : [] };
+          } else if (body.kind === "handoff-offered" || body.kind === "handoff-resolved") {
+            body = withCheckpointStreams(subjectId, body);
           }
           return { subjectId, sequence: r.seq, committedAt: new Date(r.committed_at), body };
         });
       })();
+    },
+
+    async findCompactedBatches(subjectId, afterSequence) {
+      // The log stores no payloads, only each batch's stream and range, so one pass over the
+      // backlog joined with the streams' horizons decides it without loading any delta.
+      const rows = stmt(
+        `SELECT DISTINCT s.stream_id, s.uid, s.type, s.owner_platform, s.horizon_version
+         FROM subject_events e
+         JOIN streams s ON s.subject_id = e.subject_id AND s.stream_id = json_extract(e.body, '$.stream.id')
+         WHERE e.subject_id = ? AND e.seq > ?
+           AND json_extract(e.body, '$.kind') = 'deltas-appended'
+           AND s.uid = json_extract(e.body, '$.stream.uid')
+           AND json_extract(e.body, '$.firstVersion') <= s.horizon_version`,
+      ).all(subjectId, afterSequence) as {
+        stream_id: string;
+        uid: string;
+        type: string;
+        owner_platform: string;
+        horizon_version: number;
+      }[];
+      return rows.map((r) => ({
+        stream: { id: r.stream_id, uid: r.uid, type: r.type, ownerPlatformId: r.owner_platform },
+        horizonVersion: r.horizon_version,
+      }));
     },
 
     async pruneEvents(keep) {
@@ -1149,6 +1179,17 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
       | CheckpointRow
       | undefined;
     return row === undefined ? undefined : toCheckpoint(row, checkpointEntries(subjectId, checkpointId));
+  }
+
+  /**
+   * Events logged before handoffs recorded their checkpoint's streams lack them: take them
+   * from the handoff row, which migration 2 filled in.
+   */
+  function withCheckpointStreams<B extends Extract<SubjectEventBody, { handoff: HandoffRecord }>>(subjectId: string, body: B): B {
+    if (Array.isArray(body.handoff.checkpointStreams)) return body;
+    const row = handoffRow(subjectId, body.handoff.id);
+    const checkpointStreams = row === undefined ? [] : decodeCheckpointStreams(row.checkpoint_streams);
+    return { ...body, handoff: { ...body.handoff, checkpointStreams } };
   }
 
   function handoffRow(subjectId: string, handoffId: string): HandoffRow | undefined {
