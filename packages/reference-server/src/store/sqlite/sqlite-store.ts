@@ -123,6 +123,9 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   db.pragma(`synchronous = ${options.durability === "full" ? "FULL" : "NORMAL"}`);
   db.pragma("foreign_keys = ON");
   db.pragma("busy_timeout = 5000");
+  // Erasure must not leave a person's data readable in free pages: deleted content is
+  // overwritten with zeros (and eraseSubject truncates the WAL, which holds old page images).
+  db.pragma("secure_delete = ON");
   migrate(db);
 
   const stateInterval = options.stateInterval ?? 64;
@@ -689,7 +692,10 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
         }
         return stmt("DELETE FROM subjects WHERE subject_id = ?").run(subjectId).changes > 0;
       });
-      if (erased) notify({ kind: "subject-erased", subjectId });
+      if (erased) {
+        db.pragma("wal_checkpoint(TRUNCATE)");
+        notify({ kind: "subject-erased", subjectId });
+      }
       return erased;
     },
 
