@@ -80,14 +80,19 @@ export async function runConformance(options: RunOptions): Promise<RunOutcome> {
     platforms = await generatePlatformKeySet();
     scratch = await mkdtemp(join(tmpdir(), "continuity-conformance-"));
     const platformsFile = join(scratch, "platforms.json");
-    await writePlatformsFile(platforms, platformsFile);
-    target = await spawnTarget({
-      command: options.spawn ?? REFERENCE_SERVER.command,
-      cwd: options.spawnCwd ?? (options.spawn === undefined ? REFERENCE_SERVER.cwd : process.cwd()),
-      platformsFile,
-      audience: SPAWN_AUDIENCE,
-      ...(options.spawnEnv === undefined ? {} : { env: options.spawnEnv }),
-    });
+    try {
+      await writePlatformsFile(platforms, platformsFile);
+      target = await spawnTarget({
+        command: options.spawn ?? REFERENCE_SERVER.command,
+        cwd: options.spawnCwd ?? (options.spawn === undefined ? REFERENCE_SERVER.cwd : process.cwd()),
+        platformsFile,
+        audience: SPAWN_AUDIENCE,
+        ...(options.spawnEnv === undefined ? {} : { env: options.spawnEnv }),
+      });
+    } catch (error) {
+      await rm(scratch, { recursive: true, force: true });
+      throw error;
+    }
   }
   try {
     const report = await runSuite({

@@ -138,7 +138,14 @@ export async function spawnTarget(options: SpawnOptions): Promise<Target> {
     clearTimeout(timer);
   };
 
-  await start();
+  try {
+    await start();
+  } catch (error) {
+    // No handle is returned, so nothing else could ever remove what this call made.
+    process.off("exit", killOnExit);
+    await Promise.all(dataDirs.map((dir) => rm(dir, { recursive: true, force: true })));
+    throw error;
+  }
   return {
     mode: "spawn",
     description: `spawn: ${options.command}`,

@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createChannel, createClientFactory, type Channel } from "nice-grpc";
@@ -46,10 +46,16 @@ function payloadOf(device: string, sequence: bigint): Buffer {
 
 describe("crash safety", () => {
   const processes: ServerProcess[] = [];
-  afterAll(() => processes.forEach((p) => p.kill()));
+  const dataDirs: string[] = [];
+  afterAll(async () => {
+    processes.forEach((p) => p.kill());
+    await Promise.all(processes.map((p) => p.exited()));
+    await Promise.all(dataDirs.map((dir) => rm(dir, { recursive: true, force: true })));
+  });
 
   it("keeps every acknowledged append exactly once across kill -9, and the chain verifies", async () => {
     const dataDir = await mkdtemp(join(tmpdir(), "continuity-crash-"));
+    dataDirs.push(dataDir);
     const platform = await createTestPlatform("crash-platform");
     const platformsFile = join(dataDir, "platforms.json");
     await writeFile(platformsFile, JSON.stringify({ platforms: [{ id: platform.id, jwks: platform.config.jwks }] }));

@@ -1,4 +1,4 @@
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createChannel, createClientFactory, type Channel, type Client, type ClientFactory } from "nice-grpc";
@@ -110,6 +110,7 @@ export async function startIdentityHarness(options: { now?: () => Date } = {}): 
       channel.close();
       await server.shutdown();
       await store.close();
+      await rm(dataDir, { recursive: true, force: true });
     },
   };
 }

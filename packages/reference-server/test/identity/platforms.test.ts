@@ -1,14 +1,22 @@
-import { mkdtemp, mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { PlatformsFileError, ensureDevPlatforms, loadPlatformsFile } from "../../src/auth/platforms.js";
 import { createTestPlatform } from "./platform-fixtures.js";
 
+const tempDirs: string[] = [];
+
 async function tempDir(): Promise<string> {
-  return mkdtemp(join(tmpdir(), "continuity-platforms-"));
+  const dir = await mkdtemp(join(tmpdir(), "continuity-platforms-"));
+  tempDirs.push(dir);
+  return dir;
 }
+
+afterEach(async () => {
+  await Promise.all(tempDirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
+});
 
 async function refusal(content: unknown): Promise<string> {
   const dir = await tempDir();

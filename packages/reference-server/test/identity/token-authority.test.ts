@@ -1,8 +1,8 @@
-import { mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SignJWT, generateKeyPair } from "jose";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createPlatformRegistry } from "../../src/auth/platforms.js";
 import {
   AuthFailure,
@@ -11,6 +11,18 @@ import {
   type TokenAuthority,
 } from "../../src/auth/token-authority.js";
 import { createTestPlatform, unsecuredAssertion, type TestPlatform } from "./platform-fixtures.js";
+
+const tempDirs: string[] = [];
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "continuity-key-"));
+  tempDirs.push(dir);
+  return dir;
+}
+
+afterEach(async () => {
+  await Promise.all(tempDirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
+});
 
 async function failureOf(promise: Promise<unknown>): Promise<AuthFailure> {
   try {
@@ -125,7 +137,7 @@ describe("token authority: access tokens", () => {
   });
 
   it("creates the server key once, mode 0600, and keeps using it across restarts", async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), "continuity-key-"));
+    const dataDir = await tempDir();
     const platforms = createPlatformRegistry([(await createTestPlatform("p")).config]);
     const first = await createTokenAuthority({ platforms, signingKey: { kind: "data-dir", dataDir } });
     const token = (await first.issueAccessToken({ subjectId: "s", platformId: "p", deviceId: undefined, scopes: new Set() })).token;
@@ -139,7 +151,7 @@ describe("token authority: access tokens", () => {
   });
 
   it("refuses a signing key file that is not a private P-256 key", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "continuity-key-"));
+    const dir = await tempDir();
     const path = join(dir, "public.jwk");
     const platform = await createTestPlatform("p");
     await writeFile(path, JSON.stringify(platform.publicJwk));

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, stat } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
@@ -70,7 +70,13 @@ describe("server CLI (src/main.ts)", () => {
     address = await server.ready();
   });
 
-  afterAll(() => server.kill());
+  afterAll(async () => {
+    if (server !== undefined) {
+      server.kill();
+      await server.exited();
+    }
+    if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true });
+  });
 
   it("prints the ready line with a real port, and keeps stdout for it alone", () => {
     expect(address).toMatch(/^127\.0\.0\.1:\d+$/);
@@ -236,20 +242,24 @@ describe("server CLI refusals", () => {
 
   it("refuses an unreadable platforms file and an unknown fault name", async () => {
     const dir = await mkdtemp(join(tmpdir(), "continuity-cli-"));
-    const missing = spawnServer([], {
-      CONTINUITY_LISTEN: "127.0.0.1:0",
-      CONTINUITY_DATA_DIR: dir,
-      CONTINUITY_PLATFORMS: join(dir, "nope.json"),
-    });
-    expect(await missing.exited()).toBe(2);
-    expect(missing.stderr().trim()).toMatch(/^continuity-server: invalid --platforms \(CONTINUITY_PLATFORMS\): cannot read platforms file .*nope\.json/);
+    try {
+      const missing = spawnServer([], {
+        CONTINUITY_LISTEN: "127.0.0.1:0",
+        CONTINUITY_DATA_DIR: dir,
+        CONTINUITY_PLATFORMS: join(dir, "nope.json"),
+      });
+      expect(await missing.exited()).toBe(2);
+      expect(missing.stderr().trim()).toMatch(/^continuity-server: invalid --platforms \(CONTINUITY_PLATFORMS\): cannot read platforms file .*nope\.json/);
 
-    const fault = spawnServer(["--unsafe-test-fault", "no-such-fault"], {
-      CONTINUITY_LISTEN: "127.0.0.1:0",
-      CONTINUITY_DATA_DIR: dir,
-    });
-    expect(await fault.exited()).toBe(2);
-    expect(fault.stderr().trim()).toBe("continuity-server: invalid --unsafe-test-fault: unknown test fault: no-such-fault");
+      const fault = spawnServer(["--unsafe-test-fault", "no-such-fault"], {
+        CONTINUITY_LISTEN: "127.0.0.1:0",
+        CONTINUITY_DATA_DIR: dir,
+      });
+      expect(await fault.exited()).toBe(2);
+      expect(fault.stderr().trim()).toBe("continuity-server: invalid --unsafe-test-fault: unknown test fault: no-such-fault");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("prints help and exits 0", async () => {
