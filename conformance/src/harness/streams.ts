@@ -50,20 +50,7 @@ export async function createStream(
 
 /** A Stream message with every field at its zero value, for requests. */
 export function emptyStream(): Stream {
-  return {
-    name: "",
-    uid: "",
-    type: "",
-    encoding: 0,
-    conflictPolicy: 0,
-    headVersion: 0n,
-    headHash: Buffer.alloc(0),
-    horizonVersion: 0n,
-    horizonHash: Buffer.alloc(0),
-    ownerPlatform: "",
-    createTime: undefined,
-    updateTime: undefined,
-  };
+  return v1.Stream.fromPartial({});
 }
 
 /** Appends JSON documents (or raw bytes) as one batch. */
