@@ -283,6 +283,73 @@ export const SUBSCRIPTION_CASES = [
     },
   }),
   defineCase({
+    id: "subscription.prompt-reader-survives-long-catch-up",
+    requirements: ["SUB-033", "SUB-003"],
+    profile: "core",
+    timeoutMs: 90_000,
+    async run(ctx) {
+      // A backlog and a stream of new commits during the replay, each larger than what a
+      // server typically buffers per subscriber (the reference server: 1000 events). The
+      // backlog's events are large, so that transport flow control keeps the server replaying
+      // while the reader works through them. A reader that keeps reading must get every event
+      // once, in order, and must not be cut.
+      const BACKLOG_PER_STREAM = 220;
+      const LIVE = 1_100;
+      const session = await ctx.session();
+      const backlog = await Promise.all(Array.from({ length: 5 }, () => createStream(ctx, session)));
+      const live = await createStream(ctx, session);
+      const first = openSubscription(session, "", ctx.signal);
+      let cursor: string;
+      try {
+        cursor = (await first.expectEvent("ready")).cursor;
+      } finally {
+        first.close();
+      }
+      await Promise.all(backlog.map(async (stream) => {
+        for (let seq = 1; seq <= BACKLOG_PER_STREAM; seq++) await append(session, stream.name, [{ seq, pad: "x".repeat(16_000) }], { clientSequence: seq });
+      }));
+      const total = backlog.length * BACKLOG_PER_STREAM + LIVE;
+      const last = new Map<string, bigint>();
+      let seen = 0;
+      let appended = 0;
+      const patience = setTimeout(() => reading.abort(), 60_000);
+      // Read the call directly, one message at a time: the next message is pulled only after
+      // this one was handled, so flow control paces the server as a real, busy client would.
+      const reading = new AbortController();
+      const stop = (): void => reading.abort();
+      ctx.signal.addEventListener("abort", stop);
+      try {
+        const call = session.clients.subscriptions.subscribe({ parent: session.subject, cursor, heartbeatSeconds: 0 }, { signal: reading.signal });
+        try {
+          for await (const message of call) {
+            if (message.event?.$case !== "deltasAppended") continue;
+            for (const delta of message.event.value.deltas) {
+              const expected = (last.get(delta.stream) ?? 0n) + 1n;
+              checkEqual(delta.version, expected, `version of the next event of ${delta.stream} (no gap, no duplicate)`);
+              last.set(delta.stream, delta.version);
+              seen += 1;
+            }
+            if (appended < LIVE) {
+              appended += 1;
+              await append(session, live.name, [{ n: appended }], { clientSequence: appended });
+            }
+            // Caught up: the same call must now carry a new commit live, not end.
+            if (seen === total) await append(session, live.name, [{ n: LIVE + 1 }], { clientSequence: LIVE + 1 });
+            if (seen > total) break;
+          }
+        } catch (error) {
+          fail(`the subscription ended after ${seen} of ${total + 1} events while the reader kept reading: ${(error as Error).message}`);
+        }
+        for (const stream of backlog) checkEqual(last.get(stream.name), BigInt(BACKLOG_PER_STREAM), `events of ${stream.name}`);
+        checkEqual(last.get(live.name), BigInt(LIVE + 1), "events committed during the replay, then one live");
+      } finally {
+        clearTimeout(patience);
+        ctx.signal.removeEventListener("abort", stop);
+        reading.abort();
+      }
+    },
+  }),
+  defineCase({
     id: "subscription.expired-cursor-resets",
     requirements: ["SUB-006"],
     profile: "core",

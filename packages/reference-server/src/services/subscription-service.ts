@@ -3,7 +3,7 @@ import { Status } from "nice-grpc-common";
 import type { AuthCallContextExt, AuthContext } from "../auth/context.js";
 import { requireOwnSubject, requireScope } from "../auth/scopes.js";
 import { isAbortError, protocolError } from "../errors.js";
-import { createBoundedQueue } from "../events/bounded-queue.js";
+import { createBoundedQueue, type BoundedQueue } from "../events/bounded-queue.js";
 import type { HubItem } from "../events/event-hub.js";
 import type { GrantRecord, StreamAccessKey, StreamRecord, SubjectEvent } from "../store/types.js";
 import { fault } from "../testing/faults.js";
@@ -81,6 +81,13 @@ export function createCursorCodec(mac: Mac): CursorCodec {
  * covered — so no event committed in between is lost or sent twice. Each event carries the
  * cursor of its log position; events the platform may not see are skipped, but the cursor
  * (carried by the next heartbeat) still moves past them.
+ *
+ * While it catches up the log, not the live buffer, is the source of truth: a buffer that
+ * overflows then is dropped and the replay simply reads on, buffering afresh once it nears
+ * the log's head. Erasure and unlinking are not in the log, so they are remembered apart
+ * from the buffer and never dropped with it. Only a subscriber that is live and lets its
+ * buffer overflow, or whose replay retention overtook, is cut with SUBSCRIBER_TOO_SLOW: a
+ * long catch-up on a busy subject never counts against a prompt reader (SUB-033).
  */
 export function createSubscriptionService(deps: ServiceDeps): Impl {
   const { store } = deps;
@@ -115,11 +122,22 @@ export function createSubscriptionService(deps: ServiceDeps): Impl {
       }
       const heartbeatMs = (req.heartbeatSeconds === 0 ? deps.subscriptions.defaultHeartbeatSeconds : req.heartbeatSeconds) * 1000;
 
-      const queue = createBoundedQueue<HubItem>(deps.subscriptions.queueLimit, {
-        maxWeight: deps.subscriptions.queueBytes,
-        weigh: weighItem,
+      const createBuffer = () =>
+        createBoundedQueue<HubItem>(deps.subscriptions.queueLimit, {
+          maxWeight: deps.subscriptions.queueBytes,
+          weigh: weighItem,
+        });
+      // Undefined while a catch-up far from the head has dropped it: the log has those events.
+      let buffer: BoundedQueue<HubItem> | undefined = createBuffer();
+      let erased = false;
+      let unlinked = false;
+      // Attached before the log's bounds are read: an event committed after the call began
+      // is then either below those bounds or in the buffer, never in neither.
+      const detach = deps.events.attach(subjectId, (item) => {
+        if (item.kind === "subject-erased") erased = true;
+        if (item.kind === "account-link-deleted" && item.platformId === auth.platformId) unlinked = true;
+        buffer?.push(item);
       });
-      const detach = deps.events.attach(subjectId, (item) => queue.push(item));
       const stop = AbortSignal.any([signal, deps.shutdownSignal]);
       const closeMetric = deps.metrics.subscriberOpened();
       try {
@@ -149,6 +167,16 @@ export function createSubscriptionService(deps: ServiceDeps): Impl {
           first = { cursor: req.cursor, event: { $case: "ready", value: { epoch } } };
         }
 
+        /** Why the call must end because the subject or this platform's link is gone, if so. */
+        const lostAccess = async (): Promise<Error | undefined> => {
+          if (erased) return protocolError(Status.UNAUTHENTICATED, "TOKEN_REVOKED", "the subject was erased");
+          if (!unlinked) return undefined;
+          // The link may have been made again since; only a link that is still gone ends the call.
+          unlinked = false;
+          if (await store.hasAccountLink(subjectId, auth.platformId)) return undefined;
+          return protocolError(Status.UNAUTHENTICATED, "TOKEN_REVOKED", "the platform's account link was removed");
+        };
+
         let access = await loadAccess(store, auth);
         const context: EventContext = {
           deps,
@@ -174,10 +202,33 @@ export function createSubscriptionService(deps: ServiceDeps): Impl {
           position = bounds.head;
           first = reset(v1.ResetReason.RESET_REASON_CURSOR_EXPIRED);
         }
-        let backlog = position < bounds.head ? await store.readEvents(subjectId, position, REPLAY_PAGE) : [];
         yield first;
 
-        while (backlog.length > 0) {
+        // Catch up from the log until a read finds nothing new while an unbroken buffer is
+        // attached: that buffer then holds every event after `position`. A cursor at the head
+        // with the buffer it attached before reading the bounds needs no read at all.
+        let queue = position >= bounds.head && !buffer.overflowed ? buffer : undefined;
+        let nearHead = true;
+        while (queue === undefined) {
+          const ended = await lostAccess();
+          if (ended !== undefined) throw ended;
+          // Live events are only a shortcut while catching up; the log has them all, in order.
+          if (buffer?.overflowed === true) buffer = undefined;
+          // Buffer again only near the head, so a long replay does not fill and drop buffer
+          // after buffer. Buffering before the next read keeps "in the log or in the buffer".
+          if (buffer === undefined && nearHead) buffer = createBuffer();
+          const backlog = await store.readEvents(subjectId, position, REPLAY_PAGE);
+          if (backlog.length === 0) {
+            if (buffer !== undefined && !buffer.overflowed) queue = buffer;
+            nearHead = true;
+            continue;
+          }
+          if (backlog[0]!.sequence > position + 1 && (await store.getEventBounds(subjectId)).horizon > position) {
+            // Retention discarded events this replay had yet to send: it fell out of the feed.
+            // Resubscribing with the last cursor answers reset CURSOR_EXPIRED (SUB-006, SUB-031).
+            throw tooSlow();
+          }
+          nearHead = backlog.length < REPLAY_PAGE;
           for (const event of backlog) {
             const horizon = await compactedHorizon(context, [event]);
             if (horizon !== undefined) {
@@ -196,13 +247,13 @@ export function createSubscriptionService(deps: ServiceDeps): Impl {
             position = event.sequence;
             if (outcome.end !== undefined) throw outcome.end;
           }
-          backlog = await store.readEvents(subjectId, position, REPLAY_PAGE);
         }
 
+        // Live from here: erasure or unlinking while catching up may sit in a dropped buffer.
+        const ended = await lostAccess();
+        if (ended !== undefined) throw ended;
         for (;;) {
-          if (queue.overflowed) {
-            throw protocolError(Status.RESOURCE_EXHAUSTED, "SUBSCRIBER_TOO_SLOW", "the subscriber fell too far behind; resubscribe with the last cursor");
-          }
+          if (queue.overflowed) throw tooSlow();
           const untilExpiry = auth.expiresAt.getTime() - deps.clock().getTime();
           if (untilExpiry <= 0) {
             // SUB-044: a subscription lives no longer than the token that opened it.
@@ -220,13 +271,9 @@ export function createSubscriptionService(deps: ServiceDeps): Impl {
             };
             continue;
           }
-          if (item.kind === "subject-erased") {
-            throw protocolError(Status.UNAUTHENTICATED, "TOKEN_REVOKED", "the subject was erased");
-          }
-          if (item.kind === "account-link-deleted") {
-            if (item.platformId === auth.platformId && !(await store.hasAccountLink(subjectId, auth.platformId))) {
-              throw protocolError(Status.UNAUTHENTICATED, "TOKEN_REVOKED", "the platform's account link was removed");
-            }
+          if (item.kind !== "event") {
+            const ended = await lostAccess();
+            if (ended !== undefined) throw ended;
             continue;
           }
           const event = item.event;
@@ -251,6 +298,10 @@ export function createSubscriptionService(deps: ServiceDeps): Impl {
       }
     },
   };
+}
+
+function tooSlow(): Error {
+  return protocolError(Status.RESOURCE_EXHAUSTED, "SUBSCRIBER_TOO_SLOW", "the subscriber fell too far behind; resubscribe with the last cursor");
 }
 
 /** Roughly what an item pins in memory: its delta payloads. */

@@ -78,6 +78,10 @@ beforeEach(() => {
   sequence = 0;
 });
 
+function jsonOf(payload: Uint8Array): unknown {
+  return JSON.parse(Buffer.from(payload).toString("utf8"));
+}
+
 /** Appends with an explicit client sequence, for tests writing to several streams. */
 function appendAt(session: Session, stream: string, clientSequence: number, payload: unknown) {
   return session.clients.stream.appendDeltas({ stream, clientSequence: BigInt(clientSequence), deltas: [{ payload: jsonBytes(payload) }] });
@@ -330,6 +334,105 @@ describe("Subscribe", () => {
     // The subscriber reads nothing while many events commit.
     for (let i = 0; i < 200; i++) await append(ana, stream.name, { n: i, pad: "x".repeat(2000) });
     expect(await sub.end()).toMatchObject({ code: "RESOURCE_EXHAUSTED", reason: "SUBSCRIBER_TOO_SLOW" });
+  });
+
+  it("does not cut a prompt reader whose catch-up outlasts its live buffer", async () => {
+    await server.close();
+    const queueLimit = 5;
+    server = await startTestServer({ maintenanceIntervalMs: 0, subscriptions: { queueLimit } });
+    ana = await server.signIn("course-a", "ana");
+    const stream = await createStream(ana, "p");
+    const start = open(ana);
+    const cursor = (await start.next()).cursor;
+    start.cancel();
+    // A backlog several times the live buffer, heavy enough that the replay cannot run ahead
+    // of the reader through the transport's buffers: it is still replaying while we append.
+    const backlog = 12 * queueLimit;
+    const pad = "x".repeat(16 * 1024);
+    for (let n = 1; n <= backlog; n++) await append(ana, stream.name, { n, pad });
+
+    const sub = open(ana, cursor);
+    expect((await sub.next()).event?.$case).toBe("ready");
+    const seen: number[] = [];
+    const sequences: number[] = [];
+    const live = 6 * queueLimit;
+    let appended = backlog;
+    const total = backlog + live;
+    while (seen.length < total) {
+      const message = await sub.event();
+      expect(message.event?.$case).toBe("deltasAppended");
+      if (message.event?.$case !== "deltasAppended") break;
+      for (const delta of message.event.value.deltas) seen.push((jsonOf(delta.payload) as { n: number }).n);
+      sequences.push(parseCursor(message.cursor)!.sequence);
+      // A busy subject: every event read lets another commit while the replay is under way.
+      if (appended < total) await append(ana, stream.name, { n: ++appended });
+    }
+    expect(seen).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+    expect(sequences).toEqual([...sequences].sort((a, b) => a - b));
+    expect(new Set(sequences).size).toBe(sequences.length);
+    // Still live, not cut: a later append arrives too.
+    await append(ana, stream.name, { n: total + 1 });
+    const next = await sub.event();
+    expect(next.event?.$case === "deltasAppended" && next.event.value.deltas.length).toBe(1);
+    expect(parseCursor(next.cursor)!.sequence).toBe(sequences.at(-1)! + 1);
+    sub.cancel();
+  });
+
+  it("ends with TOKEN_REVOKED when the subject is erased during a catch-up that dropped its live buffer", async () => {
+    await server.close();
+    const queueLimit = 5;
+    server = await startTestServer({ maintenanceIntervalMs: 0, subscriptions: { queueLimit } });
+    ana = await server.signIn("course-a", "ana");
+    const stream = await createStream(ana, "p");
+    const start = open(ana);
+    const cursor = (await start.next()).cursor;
+    start.cancel();
+    const pad = "x".repeat(16 * 1024);
+    for (let n = 1; n <= 12 * queueLimit; n++) await append(ana, stream.name, { n, pad });
+    const sub = open(ana, cursor);
+    expect((await sub.next()).event?.$case).toBe("ready");
+    // Overflow the live buffer while the replay is stalled on the unread transport, then erase.
+    for (let n = 0; n < 2 * queueLimit; n++) await append(ana, stream.name, { live: n });
+    const admin = await server.signIn("course-a", "ana", { deviceId: "laptop" });
+    await admin.clients.subject.deleteSubject({ name: ana.subject });
+    expect(await sub.end()).toMatchObject({ code: "UNAUTHENTICATED", reason: "TOKEN_REVOKED" });
+  });
+
+  it("cuts a catch-up that retention overtook, never sending past the gap", async () => {
+    const stream = await createStream(ana, "p");
+    const start = open(ana);
+    const cursor = (await start.next()).cursor;
+    start.cancel();
+    // More than one page of replay, heavy enough that the replay is still under way below.
+    const backlog = 300;
+    const pad = "x".repeat(16 * 1024);
+    for (let n = 1; n <= backlog; n++) await append(ana, stream.name, { n, pad });
+
+    const sub = open(ana, cursor);
+    expect((await sub.next()).event?.$case).toBe("ready");
+    await server.store.pruneEvents(10);
+    let last = cursor;
+    let expected = 1;
+    let end: Awaited<ReturnType<typeof sub.end>> | undefined;
+    while (end === undefined) {
+      let message: Message;
+      try {
+        message = await sub.event();
+      } catch (error) {
+        end = describeFailure(error);
+        break;
+      }
+      // Whatever was sent before the cut is the feed without a gap.
+      expect(message.event?.$case === "deltasAppended" && jsonOf(message.event.value.deltas[0]!.payload)).toMatchObject({ n: expected });
+      expected++;
+      last = message.cursor;
+    }
+    expect(end).toMatchObject({ code: "RESOURCE_EXHAUSTED", reason: "SUBSCRIBER_TOO_SLOW" });
+    // SUB-031: resubscribing with the last cursor received re-bases instead of skipping.
+    const resumed = open(ana, last);
+    const first = await resumed.next();
+    expect(first.event?.$case === "reset" ? first.event.value.reason : first.event?.$case).toBe(v1.ResetReason.RESET_REASON_CURSOR_EXPIRED);
+    resumed.cancel();
   });
 
   it("stops on cancel and on deadline, and detaches from the hub", async () => {
