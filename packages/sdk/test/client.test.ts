@@ -202,10 +202,28 @@ describe("createContinuityClient", () => {
     expect(harness.exchanges).toHaveLength(2);
   });
 
-  it("refreshes proactively before the token expires", async () => {
-    // A 30 s token is inside the default 60 s refresh margin, so every call exchanges anew.
-    const harness = await start({ getStream: () => Promise.resolve({ stream }) }, {}, 30);
+  it("refreshes proactively shortly before the token expires", async () => {
+    let clock = 1_000_000;
+    const tokenProvider = createAssertionTokenProvider({ getAssertion: () => Promise.resolve("assertion"), now: () => clock });
+    const harness = await start({ getStream: () => Promise.resolve({ stream }) }, { tokenProvider }, 900);
     await harness.client.streams.getStream({ name: stream.name });
+    clock += 830_000; // 70 s left: outside the default 60 s margin
+    await harness.client.streams.getStream({ name: stream.name });
+    expect(harness.exchanges).toHaveLength(1);
+    clock += 20_000; // 50 s left: inside it
+    await harness.client.streams.getStream({ name: stream.name });
+    expect(harness.exchanges).toHaveLength(2);
+  });
+
+  it("reuses a token that lives shorter than the refresh margin for half its lifetime", async () => {
+    let clock = 1_000_000;
+    const tokenProvider = createAssertionTokenProvider({ getAssertion: () => Promise.resolve("assertion"), now: () => clock });
+    const harness = await start({ getStream: () => Promise.resolve({ stream }) }, { tokenProvider }, 30);
+    await harness.client.streams.getStream({ name: stream.name });
+    clock += 10_000;
+    await harness.client.streams.getStream({ name: stream.name });
+    expect(harness.exchanges).toHaveLength(1);
+    clock += 6_000; // 14 s of 30 left: past half its lifetime
     await harness.client.streams.getStream({ name: stream.name });
     expect(harness.exchanges).toHaveLength(2);
   });
@@ -331,5 +349,81 @@ describe("createContinuityClient", () => {
     await harness.client.streams.getStream({ name: stream.name });
     expect(harness.seen.at(-1)?.authorization).toBe("Bearer t");
     await expect(harness.client.session()).rejects.toMatchObject({ code: Status.FAILED_PRECONDITION });
+  });
+
+  it("recovers from a token exchange whose assertion never settles", async () => {
+    let assertions = 0;
+    const tokenProvider = createAssertionTokenProvider({
+      // The first assertion hangs and ignores its signal, like a stuck fetch in app code.
+      getAssertion: () => (++assertions === 1 ? new Promise<string>(() => undefined) : Promise.resolve("assertion")),
+    });
+    const harness = await start({ getStream: () => Promise.resolve({ stream }) }, { tokenProvider, deadlineMs: 150, retry: { maxAttempts: 1 } });
+    await expect(harness.client.streams.getStream({ name: stream.name })).rejects.toMatchObject({ code: Status.DEADLINE_EXCEEDED });
+    // The hung exchange is abandoned at its own deadline, at the latest shortly after the call's.
+    let recovered = false;
+    for (let attempt = 0; attempt < 50 && !recovered; attempt += 1) {
+      recovered = await harness.client.streams.getStream({ name: stream.name }).then(() => true, () => false);
+      if (!recovered) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(recovered).toBe(true);
+    expect(assertions).toBe(2);
+    expect(harness.exchanges).toHaveLength(1);
+  });
+
+  it("bounds session() by the client deadline when the assertion hangs", async () => {
+    const tokenProvider = createAssertionTokenProvider({ getAssertion: () => new Promise<string>(() => undefined) });
+    const harness = await start({}, { tokenProvider, deadlineMs: 100 });
+    const failure = await harness.client.session().catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(ContinuityError);
+    expect(failure).toMatchObject({ code: Status.DEADLINE_EXCEEDED });
+  });
+
+  it("rejects session() with ContinuityError when the assertion callback throws", async () => {
+    const broken = new TypeError("fetch failed");
+    const tokenProvider = createAssertionTokenProvider({ getAssertion: () => Promise.reject(broken) });
+    const harness = await start({}, { tokenProvider });
+    const failure = await harness.client.session().catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(ContinuityError);
+    expect(failure).toMatchObject({ code: Status.UNKNOWN, cause: broken });
+  });
+
+  it("spends a per-call timeoutMs once across all retries", async () => {
+    let attempts = 0;
+    const harness = await start(
+      {
+        getStream: async () => {
+          attempts += 1;
+          await new Promise((resolve) => setTimeout(resolve, 150));
+          throw new ServerError(Status.UNAVAILABLE, "try again");
+        },
+      },
+      { retry: { maxAttempts: 6, baseDelayMs: 1, maxDelayMs: 1 } },
+    );
+    const failure = await harness.client.streams.getStream({ name: stream.name }, { timeoutMs: 250 }).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(ContinuityError);
+    // Each attempt fails after 150 ms, so a 250 ms budget has room for two at most; a budget
+    // renewed per attempt would let all six run.
+    expect(attempts).toBeGreaterThanOrEqual(1);
+    expect(attempts).toBeLessThanOrEqual(2);
+  });
+
+  it("starts no retry once an absolute deadline has passed", async () => {
+    let attempts = 0;
+    const harness = await start(
+      {
+        getStream: async () => {
+          attempts += 1;
+          await new Promise((resolve) => setTimeout(resolve, 150));
+          throw new ServerError(Status.UNAVAILABLE, "try again");
+        },
+      },
+      { retry: { maxAttempts: 6, baseDelayMs: 1, maxDelayMs: 1 } },
+    );
+    const deadline = new Date(Date.now() + 120);
+    const failure = await harness.client.streams.getStream({ name: stream.name }, { deadline }).catch((error: unknown) => error);
+    expect(failure).toMatchObject({ code: Status.DEADLINE_EXCEEDED });
+    // Let any attempt a retry might still start reach the server before counting.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(attempts).toBe(1);
   });
 });

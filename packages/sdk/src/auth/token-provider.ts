@@ -1,3 +1,5 @@
+import { Status } from "nice-grpc-common";
+import { ContinuityError } from "../errors/continuity-error.js";
 import type { ExchangeTokenRequest, ExchangeTokenResponse } from "../gen/continuity/v1/token_service.js";
 
 /** An access token and what the server said about it when it was issued. */
@@ -26,6 +28,12 @@ export interface TokenRequestContext {
   readonly signal: AbortSignal | undefined;
   /** True when the server just refused the cached token as expired: do not return it again. */
   readonly forceRefresh: boolean;
+  /**
+   * How long one shared exchange (the assertion included) may take before it is abandoned,
+   * in milliseconds; the client passes its `deadlineMs`. Bounding it matters because every
+   * caller waits on the same exchange: one that never settles would block the client forever.
+   */
+  readonly exchangeTimeoutMs?: number | undefined;
   /** Calls TokenService.ExchangeToken on the same connection, with the client's deadline. */
   exchangeToken(params: TokenExchangeParams, signal: AbortSignal | undefined): Promise<ExchangeTokenResponse>;
 }
@@ -54,7 +62,10 @@ export interface AssertionTokenProviderOptions {
   readonly deviceDisplayName?: string | undefined;
   /** Scopes to ask for; default: everything the platform may receive. */
   readonly scopes?: readonly string[] | undefined;
-  /** Refresh this long before expiry so a call never leaves with a token about to lapse. Default 60 s. */
+  /**
+   * Refresh this long before expiry so a call never leaves with a token about to lapse.
+   * Default 60 s; capped at half the token's lifetime, so a short-lived token is still reused.
+   */
   readonly refreshBeforeExpiryMs?: number | undefined;
   /** Clock, for tests. */
   readonly now?: (() => number) | undefined;
@@ -82,8 +93,15 @@ export function createAssertionTokenProvider(options: AssertionTokenProviderOpti
   let cached: AccessToken | undefined;
   let inFlight: Promise<AccessToken> | undefined;
 
-  const isFresh = (token: AccessToken): boolean =>
-    token.expiresAt === undefined || token.expiresAt.getTime() - refreshBefore > now();
+  // Without the cap, a token living no longer than the margin would count as stale the
+  // moment it arrives, and every call would pay for a fresh exchange.
+  const lifetimes = new WeakMap<AccessToken, number>();
+  const refreshAt = (token: AccessToken): number => {
+    const expiresAt = token.expiresAt?.getTime() ?? Number.POSITIVE_INFINITY;
+    const lifetime = lifetimes.get(token) ?? Number.POSITIVE_INFINITY;
+    return expiresAt - Math.min(refreshBefore, lifetime / 2);
+  };
+  const isFresh = (token: AccessToken): boolean => token.expiresAt === undefined || refreshAt(token) > now();
 
   async function exchange(context: TokenRequestContext): Promise<AccessToken> {
     const assertion = await options.getAssertion(context.signal);
@@ -97,7 +115,7 @@ export function createAssertionTokenProvider(options: AssertionTokenProviderOpti
       },
       context.signal,
     );
-    return {
+    const token: AccessToken = {
       token: response.accessToken,
       expiresAt: new Date(issuedAt + response.expiresIn * 1000),
       subject: response.subject,
@@ -105,6 +123,27 @@ export function createAssertionTokenProvider(options: AssertionTokenProviderOpti
       device: response.device === "" ? undefined : response.device,
       scopes: response.scope === "" ? [] : response.scope.split(" "),
     };
+    lifetimes.set(token, response.expiresIn * 1000);
+    return token;
+  }
+
+  // The shared exchange gets its own deadline: getAssertion is the app's code and may ignore
+  // its signal, so the exchange is raced against a timer rather than trusted to stop.
+  function boundedExchange(context: TokenRequestContext): Promise<AccessToken> {
+    const timeoutMs = context.exchangeTimeoutMs ?? DEFAULT_EXCHANGE_TIMEOUT_MS;
+    const controller = new AbortController();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        const error = new ContinuityError({
+          code: Status.DEADLINE_EXCEEDED,
+          message: `The token exchange (assertion included) did not finish within ${timeoutMs} ms`,
+        });
+        controller.abort(error);
+        reject(error);
+      }, timeoutMs);
+    });
+    return Promise.race([exchange({ ...context, signal: controller.signal }), expired]).finally(() => clearTimeout(timer));
   }
 
   return {
@@ -112,20 +151,26 @@ export function createAssertionTokenProvider(options: AssertionTokenProviderOpti
       if (context.forceRefresh) cached = undefined;
       if (cached !== undefined && isFresh(cached)) return cached;
       // One exchange serves every caller waiting at the same time. It runs without any one
-      // caller's signal (the client's deadline bounds it), so a caller that gives up does
-      // not fail the others; each caller still stops waiting when its own signal aborts.
-      inFlight ??= exchange({ ...context, signal: undefined })
-        .then((token) => {
-          cached = token;
-          return token;
-        })
-        .finally(() => {
-          inFlight = undefined;
-        });
+      // caller's signal but under its own deadline, so a caller that gives up does not fail
+      // the others, and a failed or timed-out exchange is forgotten and retried by the next
+      // caller; each caller still stops waiting when its own signal aborts.
+      if (inFlight === undefined) {
+        const current = boundedExchange(context)
+          .then((token) => {
+            cached = token;
+            return token;
+          })
+          .finally(() => {
+            if (inFlight === current) inFlight = undefined;
+          });
+        inFlight = current;
+      }
       return abandonable(inFlight, context.signal);
     },
   };
 }
+
+const DEFAULT_EXCHANGE_TIMEOUT_MS = 10_000;
 
 function abandonable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (signal === undefined) return promise;

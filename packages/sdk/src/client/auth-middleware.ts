@@ -10,6 +10,8 @@ export const PROTOCOL_VERSION = "1";
 export interface AuthMiddlewareOptions {
   readonly tokenProvider: TokenProvider;
   readonly exchangeToken: TokenRequestContext["exchangeToken"];
+  /** Bound of one shared token exchange, in milliseconds (the client's default deadline). */
+  readonly exchangeTimeoutMs: number;
   readonly needsNoToken: (path: string) => boolean;
   /** Told about every token the middleware uses, so the client can report the session. */
   readonly onToken: (token: AccessToken) => void;
@@ -38,6 +40,7 @@ export function createAuthMiddleware(options: AuthMiddlewareOptions): ClientMidd
       const token = await options.tokenProvider.getToken({
         signal: callOptions.signal,
         forceRefresh: attempt > 0,
+        exchangeTimeoutMs: options.exchangeTimeoutMs,
         exchangeToken: options.exchangeToken,
       });
       options.onToken(token);

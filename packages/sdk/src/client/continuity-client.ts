@@ -16,7 +16,7 @@ import { createGrpcTransport } from "../transport/grpc-transport.js";
 import type { ContinuityCallOptionsExt, ServiceDefinitionLike, Transport } from "../transport/transport.js";
 import { createAuthMiddleware } from "./auth-middleware.js";
 import { isLongLived, isSafeToRetry, needsNoToken } from "./call-policy.js";
-import { createDeadlineMiddleware } from "./deadline-middleware.js";
+import { anchorDeadlineMiddleware, createDeadlineMiddleware } from "./deadline-middleware.js";
 import { errorMiddleware } from "./error-middleware.js";
 import { createRetryMiddleware, type RetryOptions } from "./retry-middleware.js";
 
@@ -26,7 +26,11 @@ export interface ContinuityClientOptions {
   readonly address?: string | undefined;
   /** Where bearer tokens come from; usually `createAssertionTokenProvider`. */
   readonly tokenProvider: TokenProvider;
-  /** Deadline of every call that does not set its own, in milliseconds. Default 10 000. Subscriptions have none. */
+  /**
+   * Deadline of each attempt of a call that sets no `deadline`/`timeoutMs` of its own, and of
+   * one token exchange (the assertion included), in milliseconds. Default 10 000.
+   * Subscriptions have none. A call's own `timeoutMs` or `deadline` covers all its retries.
+   */
   readonly deadlineMs?: number | undefined;
   /** Retry policy of safe calls (reads and appends). */
   readonly retry?: RetryOptions | undefined;
@@ -105,6 +109,7 @@ export function createContinuityClient(options: ContinuityClientOptions): Contin
       credentials: options.credentials,
       channelOptions: options.channelOptions,
     });
+  const deadlineMs = options.deadlineMs ?? 10_000;
   let lastToken: AccessToken | undefined;
   // Exchanges run on the same connection and chain (deadline, error details) but carry no
   // token; `tokens` is assigned below, before any call can reach this.
@@ -119,19 +124,23 @@ export function createContinuityClient(options: ContinuityClientOptions): Contin
     );
 
   // Listed innermost first, as nice-grpc composes them: details are decoded before anything
-  // inspects an error, auth retries inside one deadline, retries get a fresh deadline each.
+  // inspects an error, auth retries inside one deadline, retries get a fresh default deadline
+  // each, but a caller's `timeoutMs` is fixed to one absolute deadline before the retry layer,
+  // so it bounds the whole call rather than each attempt.
   const chain: ClientMiddleware<ContinuityCallOptionsExt>[] = [
     errorDetailsClientMiddleware as ClientMiddleware<ContinuityCallOptionsExt>,
     createAuthMiddleware({
       tokenProvider: options.tokenProvider,
       needsNoToken,
       exchangeToken,
+      exchangeTimeoutMs: deadlineMs,
       onToken: (token) => {
         lastToken = token;
       },
     }),
-    createDeadlineMiddleware(options.deadlineMs ?? 10_000, isLongLived),
+    createDeadlineMiddleware(deadlineMs, isLongLived),
     createRetryMiddleware(isSafeToRetry, options.retry),
+    anchorDeadlineMiddleware,
     errorMiddleware,
   ];
   const middleware = chain.reduce((inner, outer) => composeClientMiddleware(inner, outer));
@@ -152,11 +161,9 @@ export function createContinuityClient(options: ContinuityClientOptions): Contin
     portability: create(PortabilityServiceDefinition),
     async session(sessionOptions = {}) {
       if (lastToken === undefined) {
-        lastToken = await options.tokenProvider.getToken({
-          signal: sessionOptions.signal,
-          forceRefresh: false,
-          exchangeToken,
-        });
+        lastToken = await withDeadline(deadlineMs, sessionOptions.signal, (signal) =>
+          options.tokenProvider.getToken({ signal, forceRefresh: false, exchangeTimeoutMs: deadlineMs, exchangeToken }),
+        );
       }
       const { subject, platform, device } = lastToken;
       if (subject === undefined || subject === "") {
@@ -169,6 +176,33 @@ export function createContinuityClient(options: ContinuityClientOptions): Contin
     },
     close: () => transport.close(),
   };
+}
+
+/**
+ * Runs `work` under the client's deadline as well as the caller's signal, the way every RPC
+ * runs, and rejects with a `ContinuityError` whatever a token provider throws.
+ */
+async function withDeadline<T>(deadlineMs: number, signal: AbortSignal | undefined, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const forwardAbort = (): void => controller.abort(signal?.reason);
+  if (signal?.aborted === true) forwardAbort();
+  signal?.addEventListener("abort", forwardAbort, { once: true });
+  let expired = false;
+  const timer = setTimeout(() => {
+    expired = true;
+    controller.abort();
+  }, deadlineMs);
+  try {
+    return await work(controller.signal);
+  } catch (error) {
+    if (expired && signal?.aborted !== true) {
+      throw new ContinuityError({ code: Status.DEADLINE_EXCEEDED, message: `Deadline of ${deadlineMs} ms exceeded while getting a token`, cause: error });
+    }
+    throw ContinuityError.from(error);
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", forwardAbort);
+  }
 }
 
 function requireAddress(address: string | undefined): string {

@@ -49,3 +49,18 @@ export function createDeadlineMiddleware(
     }
   };
 }
+
+/**
+ * Turns a caller's relative `timeoutMs` into an absolute `deadline` once, when the call
+ * starts. Placed outside the retry layer, so every attempt and every backoff shares the one
+ * budget the caller asked for instead of each attempt getting the full `timeoutMs` again.
+ */
+export async function* anchorDeadlineMiddleware<Request, Response>(
+  call: ClientMiddlewareCall<Request, Response>,
+  options: CallOptions & Partial<ContinuityCallOptionsExt>,
+): AsyncGenerator<Response, Response | void, undefined> {
+  const { timeoutMs, ...rest } = options;
+  if (timeoutMs === undefined || options.deadline !== undefined) return yield* call.next(call.request, options);
+  const anchored: CallOptions & Partial<ContinuityCallOptionsExt> = { ...rest, deadline: new Date(Date.now() + timeoutMs) };
+  return yield* call.next(call.request, anchored);
+}

@@ -10,10 +10,14 @@ export interface RetryOptions extends BackoffOptions {
 
 const TRANSIENT: ReadonlySet<Status> = new Set([Status.UNAVAILABLE, Status.DEADLINE_EXCEEDED]);
 
+/** An attempt with less time than this left could not reach the server; it is not started. */
+const MIN_ATTEMPT_MS = 5;
+
 /**
  * Repeats calls that failed with UNAVAILABLE or DEADLINE_EXCEEDED — but only calls for which
  * `isSafe` says a repeat cannot change the effect, and only for server streams that have not
- * yet delivered a message (a repeat would deliver it twice).
+ * yet delivered a message (a repeat would deliver it twice). A caller's `deadline` covers all
+ * attempts: no attempt starts once too little of it is left.
  */
 export function createRetryMiddleware(
   isSafe: (path: string) => boolean,
@@ -39,7 +43,12 @@ export function createRetryMiddleware(
       } catch (error) {
         const retryable = error instanceof ClientError && TRANSIENT.has(error.code);
         if (!retryable || delivered || attempt + 1 >= maxAttempts || callOptions.signal?.aborted === true) throw error;
-        await sleep(backoffDelayMs(attempt, options), callOptions.signal);
+        const delayMs = backoffDelayMs(attempt, options);
+        // A caller's deadline bounds the whole call: a retry that would start too late to
+        // do anything surfaces the last failure instead of overrunning it.
+        const deadline = callOptions.deadline;
+        if (deadline !== undefined && deadline.getTime() - Date.now() - delayMs < MIN_ATTEMPT_MS) throw error;
+        await sleep(delayMs, callOptions.signal);
       }
     }
   };
