@@ -144,3 +144,102 @@ it("applies an event before it stores the event's cursor", async () => {
   await waitFor(() => store.entries.get("cursor") === "c2", "the cursor advances once applied");
   await loop.stop();
 });
+
+const ready = (cursor: string): SubscribeResponse => ({ cursor, event: { $case: "ready", value: { epoch: "e" } } });
+// Half of every backoff cap, so delays are predictable: 200 ms · 2^(n-1) after the n-th failure.
+const halfJitter = { random: () => 0.5 };
+
+it("backs off when SUBSCRIBER_TOO_SLOW recurs without progress", async () => {
+  const { client, requests } = await serve(async function* () {
+    fail(Status.RESOURCE_EXHAUSTED, "SUBSCRIBER_TOO_SLOW");
+  });
+  const handlers = recorder();
+  const loop = runSubscription({ client, subject: "subjects/s1", store: createMemoryQueueStore(), cursorKey: "cursor", handlers, backoff: halfJitter });
+  await waitFor(() => handlers.retries.length >= 3, "three drops");
+  await loop.stop();
+  expect(handlers.retries.slice(0, 3)).toEqual([0, 400, 800]);
+  expect(requests.length).toBeLessThanOrEqual(4);
+});
+
+it("backs off when GRANT_REVOKED recurs right after ready, instead of ending or spinning", async () => {
+  const { client } = await serve(async function* () {
+    yield ready("c1");
+    fail(Status.PERMISSION_DENIED, "GRANT_REVOKED");
+  });
+  const handlers = recorder();
+  const loop = runSubscription({ client, subject: "subjects/s1", store: createMemoryQueueStore(), cursorKey: "cursor", handlers, backoff: halfJitter });
+  await waitFor(() => handlers.retries.length >= 3, "three drops");
+  await loop.stop();
+  expect(handlers.ended).toEqual([]);
+  expect(handlers.retries.slice(0, 3)).toEqual([0, 400, 800]);
+});
+
+it("resubscribes at once after SUBSCRIBER_TOO_SLOW each time an event was applied since", async () => {
+  const { client } = await serve(async function* (_request, call) {
+    yield ready(`r${call}`);
+    yield created(`c${call}`);
+    fail(Status.RESOURCE_EXHAUSTED, "SUBSCRIBER_TOO_SLOW");
+  });
+  const handlers = recorder();
+  const loop = runSubscription({ client, subject: "subjects/s1", store: createMemoryQueueStore(), cursorKey: "cursor", handlers, backoff: halfJitter });
+  await waitFor(() => handlers.retries.length >= 3, "three drops");
+  await loop.stop();
+  expect(handlers.retries.slice(0, 3)).toEqual([0, 0, 0]);
+});
+
+it("does not reset the backoff on ready when the server keeps dropping the subscription", async () => {
+  const { client } = await serve(async function* () {
+    yield ready("c1");
+    fail(Status.UNAVAILABLE, "BACKEND_DOWN");
+  });
+  const handlers = recorder();
+  const loop = runSubscription({ client, subject: "subjects/s1", store: createMemoryQueueStore(), cursorKey: "cursor", handlers, backoff: halfJitter });
+  await waitFor(() => handlers.retries.length >= 3, "three drops");
+  await loop.stop();
+  expect(handlers.retries.slice(0, 3)).toEqual([200, 400, 800]);
+});
+
+it("resets the backoff once an event was applied", async () => {
+  const { client } = await serve(async function* (_request, call) {
+    yield ready("c1");
+    if (call === 3) yield created("c2");
+    fail(Status.UNAVAILABLE, "BACKEND_DOWN");
+  });
+  const handlers = recorder();
+  const loop = runSubscription({ client, subject: "subjects/s1", store: createMemoryQueueStore(), cursorKey: "cursor", handlers, backoff: halfJitter });
+  await waitFor(() => handlers.retries.length >= 3, "three drops");
+  await loop.stop();
+  expect(handlers.retries.slice(0, 3)).toEqual([200, 400, 200]);
+});
+
+it("asks for the protocol's default heartbeat when given 0, and refuses an interval outside 1..300", async () => {
+  const { client, requests } = await serve(async function* (_request, _call, signal) {
+    yield ready("c1");
+    await hang(signal);
+  });
+  const handlers = recorder();
+  const loop = runSubscription({ client, subject: "subjects/s1", store: createMemoryQueueStore(), cursorKey: "cursor", handlers, heartbeatSeconds: 0 });
+  await waitFor(() => requests.length === 1, "subscribed");
+  // A 0 ms watchdog would abort the call and resubscribe at once; give it time to.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  await loop.stop();
+  expect(requests.map((request) => request.heartbeatSeconds)).toEqual([15]);
+  expect(handlers.retries).toEqual([]);
+  for (const heartbeatSeconds of [301, -1, 1.5]) {
+    expect(() =>
+      runSubscription({ client, subject: "subjects/s1", store: createMemoryQueueStore(), cursorKey: "cursor", handlers, heartbeatSeconds }),
+    ).toThrow(expect.objectContaining({ code: Status.INVALID_ARGUMENT }));
+  }
+});
+
+it("stops for good when the server refuses the request as INVALID_ARGUMENT", async () => {
+  const { client, requests } = await serve(async function* () {
+    fail(Status.INVALID_ARGUMENT, "INVALID_FIELD");
+  });
+  const handlers = recorder();
+  const loop = runSubscription({ client, subject: "subjects/s1", store: createMemoryQueueStore(), cursorKey: "cursor", handlers });
+  await waitFor(() => handlers.ended.length === 1, "the loop ends");
+  await loop.stop();
+  expect(handlers.ended[0]?.code).toBe(Status.INVALID_ARGUMENT);
+  expect(requests).toHaveLength(1);
+});

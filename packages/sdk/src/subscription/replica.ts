@@ -3,6 +3,7 @@ import type { ContinuityClient } from "../client/continuity-client.js";
 import { ContinuityError } from "../errors/continuity-error.js";
 import type { Checkpoint, Handoff } from "../gen/continuity/v1/checkpoint_service.js";
 import type { AccessRevoked, StreamCreated, StreamDeleted, SubscribeResponse } from "../gen/continuity/v1/subscription_service.js";
+import type { Delta } from "../gen/continuity/v1/stream_service.js";
 import {
   createCheckpoint,
   loadCheckpointState,
@@ -170,6 +171,11 @@ export async function createReplica(client: ContinuityClient, options: ReplicaOp
   const emitter = createEmitter<ReplicaEvents>();
   const cores = new Map<string, StreamCore<unknown>>();
   const reserved = new Set<string>();
+  // Events pushed for a stream while its handle is starting: `start` catches up to the head
+  // it saw, and anything pushed after that would be lost if dropped here, so it is held and
+  // handed to the engine once it is registered.
+  const opening = new Map<string, OpeningStream>();
+  let closed = false;
   let connected = false;
   let ended: ContinuityError | undefined;
   const connectionWaiters = new Set<() => void>();
@@ -192,8 +198,17 @@ export async function createReplica(client: ContinuityClient, options: ReplicaOp
     switch (event?.$case) {
       case "deltasAppended": {
         const first = event.value.deltas[0];
-        const core = first === undefined ? undefined : cores.get(first.stream);
-        if (core !== undefined) await core.applyRemote(event.value.deltas);
+        if (first === undefined) return;
+        const core = cores.get(first.stream);
+        if (core !== undefined) {
+          await core.applyRemote(event.value.deltas);
+          return;
+        }
+        const pending = opening.get(first.stream);
+        if (pending !== undefined) {
+          if (pending.deltas.length + event.value.deltas.length > MAX_BUFFERED_DELTAS) pending.overflowed = true;
+          else pending.deltas.push(...event.value.deltas);
+        }
         return;
       }
       case "streamCreated":
@@ -236,6 +251,7 @@ export async function createReplica(client: ContinuityClient, options: ReplicaOp
     handlers: {
       onEvent,
       async onReset(reason) {
+        for (const pending of opening.values()) pending.reset = true;
         await Promise.all([...cores.values()].map((core) => core.rebaseOnSnapshot()));
         emitter.emit("reset", { reason: String(reason) });
       },
@@ -285,15 +301,23 @@ export async function createReplica(client: ContinuityClient, options: ReplicaOp
       });
     }
     reserved.add(name);
+    opening.set(name, { deltas: [], overflowed: false, reset: false });
     return name;
+  };
+  const release = (reservedName: string): void => {
+    reserved.delete(reservedName);
+    opening.delete(reservedName);
   };
   const track = <Handle extends { name: string; close(): Promise<void> }>(reservedName: string, handle: Handle, core: StreamCore<unknown>): Handle => {
     cores.set(handle.name, core);
+    const held = opening.get(reservedName);
+    opening.delete(reservedName);
+    if (held !== undefined) replayHeld(core, held);
     const close = handle.close;
     return Object.assign(handle, {
       close: async () => {
         cores.delete(handle.name);
-        reserved.delete(reservedName);
+        release(reservedName);
         await close();
       },
     });
@@ -311,7 +335,7 @@ export async function createReplica(client: ContinuityClient, options: ReplicaOp
         const { handle, core } = await openJsonStreamWithCore<T>(client, { ...streamOptions, store });
         return track(name, handle, core as StreamCore<unknown>);
       } catch (error) {
-        reserved.delete(name);
+        release(name);
         throw error;
       }
     },
@@ -321,7 +345,7 @@ export async function createReplica(client: ContinuityClient, options: ReplicaOp
         const { handle, core } = await openOpaqueStreamWithCore(client, { ...streamOptions, store });
         return track(name, handle, core as StreamCore<unknown>);
       } catch (error) {
-        reserved.delete(name);
+        release(name);
         throw error;
       }
     },
@@ -352,6 +376,7 @@ export async function createReplica(client: ContinuityClient, options: ReplicaOp
         const check = (): void => {
           if (connected) finish(resolve);
           else if (ended !== undefined) finish(() => reject(ended));
+          else if (closed) finish(() => reject(new ContinuityError({ code: Status.CANCELLED, message: "The replica was closed" })));
         };
         const onAbort = (): void => finish(() => reject(waitOptions.signal?.reason));
         const finish = (settle: () => void): void => {
@@ -368,7 +393,13 @@ export async function createReplica(client: ContinuityClient, options: ReplicaOp
       await Promise.all([...cores.values()].map((core) => core.settled(settleOptions.signal)));
     },
     async close() {
+      closed = true;
       await loop.stop();
+      if (connected) {
+        connected = false;
+        emitter.emit("connection", { connected: false });
+      }
+      for (const waiter of [...connectionWaiters]) waiter();
       await Promise.all([...cores.values()].map((core) => core.close()));
       cores.clear();
       reserved.clear();
@@ -376,4 +407,42 @@ export async function createReplica(client: ContinuityClient, options: ReplicaOp
     on: emitter.on,
   };
   return replica;
+}
+
+/** Bound of what is held for one starting stream; past it the engine simply catches up. */
+const MAX_BUFFERED_DELTAS = 10_000;
+
+/** What arrived for a stream while its handle was starting. */
+interface OpeningStream {
+  /** Deltas pushed meanwhile, in arrival order; may overlap what `start` fetched. */
+  readonly deltas: Delta[];
+  /** True when more arrived than is held: the engine must fetch instead. */
+  overflowed: boolean;
+  /** True when the subscription was reset meanwhile: the engine must re-base, then catch up. */
+  reset: boolean;
+}
+
+/**
+ * Hands an engine what was pushed while it started. The engine skips versions it already has
+ * and catches up on a gap, so the held deltas only need de-duplicating and ordering. It runs
+ * synchronously up to the engine's own verification, before any later event can interleave.
+ */
+function replayHeld(core: StreamCore<unknown>, held: OpeningStream): void {
+  if (held.reset) {
+    // What was held may predate the reset; the snapshot and a catch-up cover it all.
+    void core
+      .rebaseOnSnapshot()
+      .then(() => core.catchUp())
+      .catch(() => undefined);
+    return;
+  }
+  if (held.overflowed) {
+    void core.catchUp().catch(() => undefined);
+    return;
+  }
+  if (held.deltas.length === 0) return;
+  const byVersion = new Map<bigint, Delta>();
+  for (const delta of held.deltas) byVersion.set(delta.version, delta);
+  const ordered = [...byVersion.values()].sort((a, b) => (a.version < b.version ? -1 : a.version > b.version ? 1 : 0));
+  void core.applyRemote(ordered).catch(() => undefined);
 }

@@ -1,6 +1,6 @@
 import { Status } from "nice-grpc-common";
 import type { ContinuityClient } from "../client/continuity-client.js";
-import { backoffDelayMs, sleep } from "../client/backoff.js";
+import { backoffDelayMs, sleep, type BackoffOptions } from "../client/backoff.js";
 import { ContinuityError } from "../errors/continuity-error.js";
 import type { ResetReason, SubscribeResponse } from "../gen/continuity/v1/subscription_service.js";
 import type { QueueStore } from "../queue/queue-store.js";
@@ -27,9 +27,11 @@ export interface SubscriptionOptions {
   readonly store: QueueStore;
   /** Store key of the cursor. */
   readonly cursorKey: string;
-  /** Heartbeat interval asked of the server, in seconds. Default 15. */
+  /** Heartbeat interval asked of the server, in seconds: 1 to 300; 0 or absent means the protocol default, 15. */
   readonly heartbeatSeconds?: number | undefined;
   readonly handlers: SubscriptionHandlers;
+  /** Reconnect backoff; default 200 ms doubling up to 10 s, with full jitter. */
+  readonly backoff?: BackoffOptions | undefined;
 }
 
 /** A running subscription loop. */
@@ -37,6 +39,16 @@ export interface SubscriptionLoop {
   /** Ends the loop and waits for it. */
   stop(): Promise<void>;
 }
+
+/** The server's heartbeat interval when the client asks for 0 (subscription_service.proto). */
+const DEFAULT_HEARTBEAT_SECONDS = 15;
+const MAX_HEARTBEAT_SECONDS = 300;
+
+/**
+ * A connection that stays up this long counts as progress even if nothing happened on it,
+ * so a quiet but healthy subject does not accumulate backoff across rare drops.
+ */
+const STABLE_CONNECTION_MS = 30_000;
 
 /** Reasons after which reconnecting cannot help. */
 const FINAL_REASONS = new Set(["DEVICE_REVOKED", "TOKEN_REVOKED", "TOKEN_INVALID", "SUBJECT_NOT_FOUND", "DEVICE_REQUIRED", "SCOPE_INSUFFICIENT"]);
@@ -49,14 +61,24 @@ const FINAL_REASONS = new Set(["DEVICE_REVOKED", "TOKEN_REVOKED", "TOKEN_INVALID
  * intervals abort the call and reconnect.
  *
  * Terminal statuses (design note, "Subscriptions"): GRANT_REVOKED and SUBSCRIBER_TOO_SLOW
- * resubscribe at once from the last cursor; DEVICE_REVOKED and TOKEN_REVOKED end the loop.
+ * resubscribe at once from the last cursor — but only once in a row: when they recur before
+ * the loop made progress, they back off like any other drop, so a server that keeps refusing
+ * is not hammered. DEVICE_REVOKED, TOKEN_REVOKED and INVALID_ARGUMENT end the loop.
  * INVALID_CURSOR drops the cursor and re-bases, like a `reset`.
+ *
+ * Backoff resets only on progress (an applied event, or a connection that stayed up for a
+ * while), not on `ready`: a server that accepts and then drops every subscription would
+ * otherwise be reconnected to as fast as it answers.
+ *
+ * @throws ContinuityError INVALID_ARGUMENT when `heartbeatSeconds` is outside 0..300.
  */
 export function runSubscription(options: SubscriptionOptions): SubscriptionLoop {
   const { client, subject, store, cursorKey, handlers } = options;
-  const heartbeatSeconds = options.heartbeatSeconds ?? 15;
+  const heartbeatSeconds = resolveHeartbeatSeconds(options.heartbeatSeconds);
   const stopController = new AbortController();
   let failures = 0;
+  // Set by `once` when its connection got somewhere; read after it fails.
+  let progressed = false;
 
   async function once(): Promise<void> {
     const cursor = (await store.read(cursorKey)) ?? "";
@@ -73,6 +95,7 @@ export function runSubscription(options: SubscriptionOptions): SubscriptionLoop 
       }, heartbeatSeconds * 3_000);
     };
     arm();
+    let readyAt: number | undefined;
     try {
       for await (const message of client.subscriptions.subscribe(
         { parent: subject, cursor, heartbeatSeconds },
@@ -81,13 +104,14 @@ export function runSubscription(options: SubscriptionOptions): SubscriptionLoop 
         arm();
         const event = message.event;
         if (event?.$case === "ready") {
-          failures = 0;
+          readyAt = Date.now();
           handlers.onConnected(true);
         } else if (event?.$case === "reset") {
           handlers.onConnected(true);
           await handlers.onReset(event.value.reason);
         } else if (event !== undefined && event.$case !== "heartbeat") {
           await handlers.onEvent(message);
+          progressed = true;
         }
         if (message.cursor !== "") await store.write(cursorKey, message.cursor);
       }
@@ -95,6 +119,7 @@ export function runSubscription(options: SubscriptionOptions): SubscriptionLoop 
       if (silent) throw new ContinuityError({ code: Status.UNAVAILABLE, message: "The subscription went silent (no heartbeat)", cause: error });
       throw error;
     } finally {
+      if (readyAt !== undefined && Date.now() - readyAt >= STABLE_CONNECTION_MS) progressed = true;
       clearTimeout(watchdog);
       stopController.signal.removeEventListener("abort", stopCall);
     }
@@ -104,10 +129,12 @@ export function runSubscription(options: SubscriptionOptions): SubscriptionLoop 
 
   const done = (async () => {
     while (!stopController.signal.aborted) {
+      progressed = false;
       try {
         await once();
       } catch (error) {
         if (stopController.signal.aborted) break;
+        if (progressed) failures = 0;
         const failure = ContinuityError.from(error);
         handlers.onConnected(false);
         if (failure.reason !== undefined && FINAL_REASONS.has(failure.reason)) {
@@ -119,17 +146,28 @@ export function runSubscription(options: SubscriptionOptions): SubscriptionLoop 
           await handlers.onReset("INVALID_CURSOR").catch(() => undefined);
           continue;
         }
-        if (failure.reason === "GRANT_REVOKED" || failure.reason === "SUBSCRIBER_TOO_SLOW") {
-          failures = 0;
+        // The first such drop is the server asking for a fresh subscription; the same drop
+        // again without progress means resubscribing is not helping, so it backs off below.
+        if ((failure.reason === "GRANT_REVOKED" || failure.reason === "SUBSCRIBER_TOO_SLOW") && failures === 0) {
+          failures = 1;
           handlers.onRetry(failure, 0);
           continue;
         }
-        if (failure.code === Status.PERMISSION_DENIED || (failure.code === Status.UNAUTHENTICATED && failure.reason !== "TOKEN_EXPIRED")) {
+        // Our own request was refused (e.g. a heartbeat interval the server does not
+        // accept): repeating the same request would be refused the same way forever.
+        if (failure.code === Status.INVALID_ARGUMENT) {
+          handlers.onEnded(failure);
+          return;
+        }
+        if (
+          (failure.code === Status.PERMISSION_DENIED && failure.reason !== "GRANT_REVOKED") ||
+          (failure.code === Status.UNAUTHENTICATED && failure.reason !== "TOKEN_EXPIRED")
+        ) {
           handlers.onEnded(failure);
           return;
         }
         failures += 1;
-        const delay = backoffDelayMs(failures, { baseDelayMs: 200, maxDelayMs: 10_000 });
+        const delay = backoffDelayMs(failures, { baseDelayMs: 200, maxDelayMs: 10_000, ...options.backoff });
         handlers.onRetry(failure, delay);
         await sleep(delay, stopController.signal).catch(() => undefined);
       }
@@ -142,4 +180,15 @@ export function runSubscription(options: SubscriptionOptions): SubscriptionLoop 
       await done;
     },
   };
+}
+
+function resolveHeartbeatSeconds(requested: number | undefined): number {
+  if (requested === undefined || requested === 0) return DEFAULT_HEARTBEAT_SECONDS;
+  if (!Number.isInteger(requested) || requested < 1 || requested > MAX_HEARTBEAT_SECONDS) {
+    throw new ContinuityError({
+      code: Status.INVALID_ARGUMENT,
+      message: `heartbeatSeconds must be an integer from 1 to ${MAX_HEARTBEAT_SECONDS} (0 for the default of ${DEFAULT_HEARTBEAT_SECONDS}); got ${requested}`,
+    });
+  }
+  return requested;
 }
