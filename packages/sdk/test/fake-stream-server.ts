@@ -39,6 +39,14 @@ export interface FakeStreamServer {
   down: boolean;
   /** The next this-many appends commit and then answer UNAVAILABLE, as if the answer was lost. */
   loseAnswers: number;
+  /**
+   * ListDeltas after a version beyond the head fails with OUT_OF_RANGE / VERSION_AHEAD_OF_HEAD,
+   * as the protocol says; while this is true it answers an empty page instead, as a lenient
+   * server might.
+   */
+  lenientListing: boolean;
+  /** The next this-many appends answer VERSION_CONFLICT at the current head without committing. */
+  forceConflicts: number;
   /** Number of AppendDeltas calls that reached the handler. */
   appendCalls: number;
   /** Client sequences per (device, stream) as the server acknowledged them. */
@@ -121,12 +129,20 @@ export async function startFakeStreamServer(): Promise<FakeStreamServer> {
         fail(Status.FAILED_PRECONDITION, "CLIENT_SEQUENCE_GAP", { expectedSequence: String(last + 1n) });
       }
       const head = BigInt(stream.deltas.length);
+      if (server.forceConflicts > 0) {
+        server.forceConflicts -= 1;
+        fail(Status.ABORTED, "VERSION_CONFLICT", { headVersion: String(head), headHash: toHex(stream.hashes.at(-1)!) });
+      }
       if (request.expectedVersion !== undefined && request.expectedVersion !== head) {
         fail(Status.ABORTED, "VERSION_CONFLICT", { headVersion: String(head), headHash: toHex(stream.hashes.at(-1)!) });
       }
       let state: JsonValue = stream.states.at(-1)!;
       const payloads: Uint8Array[] = [];
       for (const [index, delta] of request.deltas.entries()) {
+        if (stream.encoding === DeltaEncoding.DELTA_ENCODING_OPAQUE) {
+          payloads.push(new Uint8Array(delta.payload));
+          continue;
+        }
         try {
           const document = parseJsonDocument(delta.payload);
           state = applyJsonDelta(state, stream.encoding, document);
@@ -175,11 +191,17 @@ export async function startFakeStreamServer(): Promise<FakeStreamServer> {
     },
     async listDeltas(request) {
       const stream = find(request.stream);
+      const head = BigInt(stream.deltas.length);
+      if (request.afterVersion > head && !server.lenientListing) {
+        fail(Status.OUT_OF_RANGE, "VERSION_AHEAD_OF_HEAD", { headVersion: String(head) });
+      }
       const deltas = stream.deltas.filter((delta) => delta.version > request.afterVersion).slice(0, request.pageSize || 100);
       return { deltas, nextPageToken: "", headVersion: BigInt(stream.deltas.length) };
     },
     async *getSnapshot(request) {
       const stream = find(request.stream);
+      // Opaque snapshots exist only once a client uploads one, which the fake does not take.
+      if (stream.encoding === DeltaEncoding.DELTA_ENCODING_OPAQUE) fail(Status.NOT_FOUND, "SNAPSHOT_NOT_FOUND");
       const version = request.version ?? BigInt(stream.deltas.length);
       const state = canonicalJson(stream.states[Number(version)]!);
       const headHash = stream.hashes[Number(version)]!;
@@ -234,6 +256,8 @@ export async function startFakeStreamServer(): Promise<FakeStreamServer> {
     headState: (name) => find(name).states.at(-1)!,
     down: false,
     loseAnswers: 0,
+    lenientListing: false,
+    forceConflicts: 0,
     appendCalls: 0,
     sequences,
     shutdown: () => grpcServer.shutdown(),

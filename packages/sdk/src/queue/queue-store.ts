@@ -11,6 +11,12 @@ export interface QueueStore {
   write(key: string, value: string): Promise<void>;
   /** Removes `key`; removing a missing key is not an error. */
   remove(key: string): Promise<void>;
+  /**
+   * Names the data behind the store, when two store objects can reach the same data (two
+   * file stores on one directory). Stream handles use it to refuse a second handle on a
+   * stream whose queue is already open; without it, the store object itself is compared.
+   */
+  readonly identity?: string | undefined;
 }
 
 /** An in-memory `QueueStore` whose contents tests can inspect. */

@@ -34,7 +34,12 @@ export interface OpenStreamOptions {
   readonly stream: string;
   /** Create the stream with this spec when it does not exist. Without it, a missing stream fails with NOT_FOUND. */
   readonly create?: CreateStreamSpec | undefined;
-  /** Where pending writes and the confirmed replica are persisted. Default: in memory. */
+  /**
+   * Where pending writes and the confirmed replica are persisted. Default: in memory. One
+   * handle per stream and store: opening a second one before the first is closed fails with
+   * FAILED_PRECONDITION / STREAM_ALREADY_OPEN, and a stored record written by a newer SDK
+   * with FAILED_PRECONDITION / QUEUE_RECORD_UNSUPPORTED (it is left untouched).
+   */
   readonly store?: QueueStore | undefined;
   /** Cancels opening. */
   readonly signal?: AbortSignal | undefined;
@@ -61,9 +66,13 @@ export interface JsonStream<T extends JsonValue = JsonValue> extends EventSource
   readonly encoding: StreamEncodingName;
   /** The stream's conflict policy (the handle always sends an expected version regardless). */
   readonly conflictPolicy: ConflictPolicyName;
-  /** Optimistic state: the confirmed state with this device's pending writes applied. */
+  /**
+   * Optimistic state: the confirmed state with this device's pending writes applied. The
+   * value is deeply frozen — it is the replica itself, shared rather than copied on every
+   * read — so change it through `update`, or `structuredClone` it for a mutable copy.
+   */
   readonly state: T;
-  /** State as verified from the server's hash chain, without pending local writes. */
+  /** State as verified from the server's hash chain, without pending local writes. Deeply frozen, like `state`. */
   readonly confirmedState: T;
   /** Connectivity, queue length and versions. */
   readonly status: StreamStatus;
@@ -79,9 +88,15 @@ export interface JsonStream<T extends JsonValue = JsonValue> extends EventSource
    * stream is asked to hold a `null` member (RFC 7396 cannot express it).
    */
   update(change: JsonChange<T>): Promise<string | undefined>;
-  /** Resolves when every local write is acknowledged and every remote one applied. */
+  /**
+   * Resolves when every local write is acknowledged and every remote one applied. Rejects
+   * with FAILED_PRECONDITION / HANDLE_CLOSED once the handle is closed.
+   */
   settled(options?: { signal?: AbortSignal }): Promise<void>;
-  /** Fetches deltas this replica has not seen (a subscription does this by itself). */
+  /**
+   * Fetches deltas this replica has not seen (a subscription does this by itself). Aborting
+   * `signal` stops this call waiting, not a fetch others wait on.
+   */
   refresh(options?: { signal?: AbortSignal }): Promise<void>;
   /** Sends pending writes now instead of after the current backoff, and resumes after a halt. */
   flush(): void;
@@ -150,10 +165,10 @@ export async function openJsonStreamWithCore<T extends JsonValue>(
     encoding: encodingName(info.encoding),
     conflictPolicy: conflictPolicyName(info.conflictPolicy),
     get state() {
-      return view() as T;
+      return deepFreeze(view()) as T;
     },
     get confirmedState() {
-      return core.confirmed() as T;
+      return deepFreeze(core.confirmed()) as T;
     },
     get status() {
       return core.status();
@@ -216,6 +231,17 @@ function asChangeError(error: unknown): ContinuityError {
   return ContinuityError.from(error);
 }
 
+/**
+ * Freezes a state value in place. States are never mutated by the engine (every change
+ * builds a new value), so a frozen top level means the whole tree was frozen before.
+ */
+function deepFreeze(value: JsonValue): JsonValue {
+  if (value === null || typeof value !== "object" || Object.isFrozen(value)) return value;
+  Object.freeze(value);
+  for (const child of Array.isArray(value) ? value : Object.values(value)) deepFreeze(child);
+  return value;
+}
+
 function isEmptyPatch(patch: JsonValue): boolean {
   return (Array.isArray(patch) && patch.length === 0) || jsonEquals(patch, {});
 }
@@ -227,7 +253,8 @@ function isEmptyPatch(patch: JsonValue): boolean {
  */
 export function createJsonCodec(encoding: DeltaEncoding): StreamCodec<JsonValue> {
   return {
-    initial: () => INITIAL_JSON_STATE,
+    // A copy: handles freeze the states they hand out, and the shared constant must stay as it is.
+    initial: () => cloneJson(INITIAL_JSON_STATE),
     fromSnapshot: (bytes) => parseJsonDocument(bytes),
     applyConfirmed: (state, delta) => applyJsonDelta(state, encoding, delta.payload),
     view(base, ops) {
@@ -244,13 +271,18 @@ export function createJsonCodec(encoding: DeltaEncoding): StreamCodec<JsonValue>
     rebase(base, ops) {
       const kept: PendingOp[] = [];
       const rejected: { op: PendingOp; error: unknown }[] = [];
+      const satisfied: PendingOp[] = [];
       let state = base;
       for (const op of ops) {
         try {
           if (op.intent !== undefined) {
             const next = (op.intent as (state: JsonValue) => JsonValue)(state);
             const patch = diffJsonStates(state, next, encoding);
-            if (isEmptyPatch(patch)) continue;
+            if (isEmptyPatch(patch)) {
+              // Someone else made the same change first: nothing left to send.
+              satisfied.push(op);
+              continue;
+            }
             op.payload = canonicalJson(patch);
             state = next;
           } else {
@@ -261,7 +293,7 @@ export function createJsonCodec(encoding: DeltaEncoding): StreamCodec<JsonValue>
           rejected.push({ op, error });
         }
       }
-      return { kept, rejected };
+      return { kept, rejected, satisfied };
     },
     encodeState: (state) => state,
     decodeState: (value) => value as JsonValue,

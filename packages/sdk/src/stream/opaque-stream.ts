@@ -41,11 +41,17 @@ export interface OpenOpaqueStreamOptions {
   readonly stream: string;
   /** Create the stream with this type (and policy) when it does not exist. */
   readonly create?: Omit<CreateStreamSpec, "encoding"> | undefined;
-  /** Where pending appends are persisted. Default: in memory. */
+  /**
+   * Where pending appends are persisted. Default: in memory. One handle per stream and store:
+   * opening a second one before the first is closed fails with FAILED_PRECONDITION /
+   * STREAM_ALREADY_OPEN.
+   */
   readonly store?: QueueStore | undefined;
   /**
    * Receives every delta from the one the replica starts at, including those fetched while
-   * opening — which is why it is an option and not only an event.
+   * opening — which is why it is an option and not only an event. This handle's own appends
+   * are left out, even when a subscription delivers them before the server's answer: the
+   * application already holds them.
    */
   readonly onDelta?: ((delta: OpaqueDelta) => void) | undefined;
   /** Receives the snapshot the replica starts from or is re-based on. */
@@ -80,9 +86,12 @@ export interface OpaqueStream extends EventSource<OpaqueStreamEvents> {
    * that corresponds to exactly `status.confirmedVersion`.
    */
   uploadSnapshot(state: Uint8Array, options?: { signal?: AbortSignal }): Promise<SnapshotHeader>;
-  /** Resolves when every local append is acknowledged and every remote delta delivered. */
+  /**
+   * Resolves when every local append is acknowledged and every remote delta delivered.
+   * Rejects with FAILED_PRECONDITION / HANDLE_CLOSED once the handle is closed.
+   */
   settled(options?: { signal?: AbortSignal }): Promise<void>;
-  /** Fetches deltas this replica has not seen. */
+  /** Fetches deltas this replica has not seen. Aborting `signal` stops this call waiting, not a fetch others wait on. */
   refresh(options?: { signal?: AbortSignal }): Promise<void>;
   /** Sends pending appends now. */
   flush(): void;

@@ -1,3 +1,5 @@
+import { Status } from "nice-grpc-common";
+import { ContinuityError } from "../errors/continuity-error.js";
 import type { ConflictPolicy, DeltaEncoding } from "../gen/continuity/v1/types.js";
 import { fromHex, toHex } from "../protocol/index.js";
 
@@ -48,10 +50,20 @@ interface RawRecord {
   pending: { id: string; payload: string; request: { clientSequence: string; expectedVersion: string; payload: string } | null }[];
 }
 
-/** Inverse of `encodeRecord`; returns undefined for a record of an unknown format. */
-export function decodeRecord(text: string): StreamRecord | undefined {
+/**
+ * Inverse of `encodeRecord`. A record of an unknown format (written by a newer SDK) may hold
+ * pending writes this version cannot read: it throws FAILED_PRECONDITION /
+ * QUEUE_RECORD_UNSUPPORTED rather than let the handle start over and overwrite them.
+ */
+export function decodeRecord(text: string, key: string): StreamRecord {
   const raw = JSON.parse(text) as RawRecord;
-  if (raw.format !== 1) return undefined;
+  if (raw.format !== 1) {
+    throw new ContinuityError({
+      code: Status.FAILED_PRECONDITION,
+      reason: "QUEUE_RECORD_UNSUPPORTED",
+      message: `the queue store holds ${key} in format ${String(raw.format)}, which this SDK cannot read; open it with the SDK version that wrote it`,
+    });
+  }
   return {
     format: 1,
     stream: raw.stream,

@@ -49,8 +49,15 @@ export interface StreamCodec<State> {
   applyConfirmed(state: State, delta: { payload: Uint8Array; version: bigint; own: boolean; device: string }): State;
   /** The state the user sees: the confirmed state with pending ops applied, skipping any that do not apply. */
   view(base: State, ops: readonly PendingOp[]): State;
-  /** Re-derives pending ops on a new base; ops that cannot be carried over are returned as rejected. */
-  rebase(base: State, ops: readonly PendingOp[]): { kept: PendingOp[]; rejected: { op: PendingOp; error: unknown }[] };
+  /**
+   * Re-derives pending ops on a new base; ops that cannot be carried over are returned as
+   * rejected, and ops whose effect the new base already holds (re-running them changes
+   * nothing) as satisfied.
+   */
+  rebase(
+    base: State,
+    ops: readonly PendingOp[],
+  ): { kept: PendingOp[]; rejected: { op: PendingOp; error: unknown }[]; satisfied?: PendingOp[] | undefined };
   /** JSON form of the state for the persisted replica. */
   encodeState(state: State): unknown;
   /** Inverse of `encodeState`. */
@@ -83,14 +90,27 @@ export interface StreamChange {
   readonly source: "local" | "remote" | "acknowledged" | "rebase" | "snapshot";
 }
 
-/** A local write the server acknowledged. */
+/**
+ * A local write that needs nothing more from the server: either it landed, or — when
+ * `alreadyApplied` is true — a concurrent write from elsewhere made the same change first, so
+ * re-deriving it on the new state produced an empty change and nothing was sent. Either way
+ * the write's intent holds in the confirmed state and the op left the queue.
+ */
 export interface WriteAcknowledged {
   /** The id `update`/`append` resolved with. */
   readonly opId: string;
-  /** The version the write landed at. */
+  /**
+   * The version the write landed at; for an `alreadyApplied` write, the confirmed version at
+   * which its effect was found to hold already.
+   */
   readonly version: bigint;
   /** True when the answer was the server's stored outcome of an earlier attempt. */
   readonly replayed: boolean;
+  /**
+   * True when the write was not sent because the confirmed state already holds its effect
+   * (another writer made the same change); it appends nothing to the stream.
+   */
+  readonly alreadyApplied: boolean;
 }
 
 /** A local write that was removed from the queue without being applied. */
@@ -99,7 +119,10 @@ export interface WriteRejected {
   readonly opId: string;
   /**
    * `PATCH_NOT_APPLICABLE` (the write no longer fits the state after a concurrent change),
-   * `CHANGE_FAILED` (the change function threw when re-run), or the server's refusal reason
+   * `CHANGE_FAILED` (the change function threw when re-run), `STREAM_REPLACED` (the write was
+   * queued for a stream that has since been deleted and recreated under the same name — it
+   * is reported on the next turn of the event loop after the handle opens, so listeners
+   * attached right after opening receive it), or the server's refusal reason
    * (`MALFORMED_PAYLOAD`, `DELTA_TOO_LARGE`, `INVALID_FIELD`, …).
    */
   readonly reason: string;
@@ -148,13 +171,24 @@ export interface StreamCore<State> {
   enqueue(op: PendingOp): Promise<void>;
   /** Applies deltas pushed by a subscription; catches up by itself on a gap. */
   applyRemote(deltas: readonly Delta[]): Promise<void>;
-  /** Fetches deltas the replica has not seen. */
+  /**
+   * Fetches deltas the replica has not seen. Concurrent callers share one fetch; each one's
+   * signal abandons only that caller's wait.
+   */
   catchUp(signal?: AbortSignal): Promise<void>;
-  /** Replaces the confirmed state by the server's snapshot at its head (subscription reset, compaction). */
-  rebaseOnSnapshot(signal?: AbortSignal): Promise<void>;
+  /**
+   * Replaces the confirmed state by the server's snapshot at its head (subscription reset,
+   * compaction). A snapshot older than the local state is ignored unless `replaceNewer`: the
+   * server's history is behind this replica (restored from a backup), and the server's word
+   * wins over a history it no longer has.
+   */
+  rebaseOnSnapshot(signal?: AbortSignal, replaceNewer?: boolean): Promise<void>;
   /** Wakes the flush loop now (connectivity came back) and clears a halt. */
   kick(): void;
-  /** Resolves when nothing is pending and the confirmed state has reached the server's head. */
+  /**
+   * Resolves when nothing is pending and the confirmed state has reached the server's head.
+   * Rejects with FAILED_PRECONDITION / HANDLE_CLOSED once the handle is closed.
+   */
   settled(signal?: AbortSignal): Promise<void>;
   /** Stops flushing and waits for the last persistence write. Pending writes stay in the store. */
   close(): Promise<void>;
@@ -171,6 +205,51 @@ const TRANSIENT = new Set<Status>([
 const OP_REJECTIONS = new Set(["PATCH_NOT_APPLICABLE", "MALFORMED_PAYLOAD", "DELTA_TOO_LARGE", "BATCH_TOO_LARGE", "INVALID_FIELD"]);
 /** A sequence no device reaches, sent when ours is unknown so the server answers CLIENT_SEQUENCE_GAP with the expected one. */
 const PROBE_SEQUENCE = 2n ** 62n;
+/** How many of this handle's acknowledged client sequences are remembered to recognise echoes of its own writes. */
+const RECENT_OWN_SEQUENCES = 1024;
+
+/**
+ * Stream keys with an open handle, per store. Two handles on one stream and one store would
+ * each persist their own queue over the other's and lose writes, so the second is refused.
+ * Stores that name the same data (`QueueStore.identity`) count as one.
+ */
+const openKeys = new WeakMap<object, Set<string>>();
+const openKeysByIdentity = new Map<string, Set<string>>();
+
+function claimsOf(store: QueueStore): Set<string> {
+  if (store.identity !== undefined) {
+    let claims = openKeysByIdentity.get(store.identity);
+    if (claims === undefined) openKeysByIdentity.set(store.identity, (claims = new Set()));
+    return claims;
+  }
+  let claims = openKeys.get(store);
+  if (claims === undefined) openKeys.set(store, (claims = new Set()));
+  return claims;
+}
+
+function handleClosedError(name: string): ContinuityError {
+  return new ContinuityError({ code: Status.FAILED_PRECONDITION, reason: "HANDLE_CLOSED", message: `${name}: the stream handle is closed` });
+}
+
+/** Waits for `promise`, or rejects with the signal's reason once `signal` aborts; the shared work goes on. */
+function abandonable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const aborted = (): void => reject(signal.reason as Error);
+    signal.addEventListener("abort", aborted, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", aborted);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", aborted);
+        reject(error as Error);
+      },
+    );
+  });
+}
 
 /**
  * The replica engine: a verified confirmed state, a persisted queue of pending writes, and a
@@ -203,6 +282,11 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
   let persistChain: Promise<void> = Promise.resolve();
   let catchingUp: Promise<void> | undefined;
   const waiters = new Set<() => void>();
+  // Client sequences this handle acknowledged lately, oldest first: a delta carrying one of
+  // them (or a pending request's) and this device is an echo of our own write.
+  const recentOwnSequences = new Set<bigint>();
+  const claims = claimsOf(store);
+  let claimed = false;
 
   const status = (): StreamStatus => ({
     connected,
@@ -257,7 +341,7 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
     }
     let state = confirmedState;
     for (const delta of fresh) {
-      state = codec.applyConfirmed(state, { payload: delta.payload, version: delta.version, own: false, device: delta.device });
+      state = codec.applyConfirmed(state, { payload: delta.payload, version: delta.version, own: isOwn(delta), device: delta.device });
     }
     confirmedState = state;
     confirmedVersion = verification.headVersion;
@@ -265,8 +349,23 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
     changed(source);
   }
 
+  function isOwn(delta: Delta): boolean {
+    if (delta.device !== device) return false;
+    if (recentOwnSequences.has(delta.clientSequence)) return true;
+    return pending.some((op) => op.request?.clientSequence === delta.clientSequence);
+  }
+
+  function rememberOwnSequence(sequence: bigint): void {
+    recentOwnSequences.add(sequence);
+    if (recentOwnSequences.size > RECENT_OWN_SEQUENCES) {
+      const oldest = recentOwnSequences.values().next();
+      if (oldest.done !== true) recentOwnSequences.delete(oldest.value);
+    }
+  }
+
   async function fetchMissing(signal: AbortSignal | undefined): Promise<void> {
     let rebased = false;
+    let rewound = false;
     for (;;) {
       let response;
       try {
@@ -276,6 +375,11 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
         );
       } catch (error) {
         const failure = ContinuityError.from(error);
+        if (failure.reason === "VERSION_AHEAD_OF_HEAD" && !rewound) {
+          rewound = true;
+          await rebaseOnSnapshot(signal, true);
+          continue;
+        }
         // One re-base must bring the replica above the horizon; a second refusal means the
         // server has no snapshot to re-base on, and looping would never end.
         if (failure.reason !== "HISTORY_COMPACTED" || rebased) throw failure;
@@ -284,22 +388,32 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
         continue;
       }
       setConnected(true);
+      if (response.headVersion < confirmedVersion) {
+        // The server's history ends before ours (restored from an older backup). Waiting
+        // cannot fix that, and every append would conflict forever: take the server's state.
+        if (rewound) throw integrity(info.name, `the server's head ${response.headVersion} stays behind the replica's ${confirmedVersion}`);
+        rewound = true;
+        await rebaseOnSnapshot(signal, true);
+        continue;
+      }
       applyVerified(response.deltas, "remote");
       if (response.deltas.length === 0 || confirmedVersion >= response.headVersion) return;
     }
   }
 
   function catchUp(signal?: AbortSignal): Promise<void> {
-    // Concurrent callers (subscription gap, conflict, settled) share one catch-up.
-    catchingUp ??= fetchMissing(signal)
+    // Concurrent callers (subscription gap, conflict, settled) share one catch-up. It runs
+    // until the handle closes; a caller's own signal only stops that caller waiting, so one
+    // impatient caller cannot fail the others' catch-up.
+    catchingUp ??= fetchMissing(closeController.signal)
       .then(() => persist())
       .finally(() => {
         catchingUp = undefined;
       });
-    return catchingUp;
+    return abandonable(catchingUp, signal);
   }
 
-  async function rebaseOnSnapshot(signal?: AbortSignal): Promise<void> {
+  async function rebaseOnSnapshot(signal?: AbortSignal, replaceNewer = false): Promise<void> {
     let snapshot;
     try {
       snapshot = await fetchVerifiedSnapshot(client, { stream: info.name }, { signal, expected: { streamUid: info.uid } });
@@ -307,10 +421,18 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
       const failure = ContinuityError.from(error);
       // An opaque stream with no uploaded snapshot starts from its genesis.
       if (failure.reason !== "SNAPSHOT_NOT_FOUND") throw failure;
+      if (replaceNewer && confirmedVersion > 0n) {
+        // Nothing to re-base on: start over from the genesis and fetch the server's deltas.
+        confirmedState = codec.initial();
+        confirmedVersion = 0n;
+        headHash = genesisHash({ uid: info.uid, type: info.type, encoding: info.encoding });
+        changed("snapshot");
+        await persist();
+      }
       return;
     }
     setConnected(true);
-    if (snapshot.header.version < confirmedVersion) return;
+    if (snapshot.header.version < confirmedVersion && !replaceNewer) return;
     confirmedState = codec.fromSnapshot(snapshot.state, snapshot.header.version);
     confirmedVersion = snapshot.header.version;
     headHash = new Uint8Array(snapshot.header.headHash);
@@ -318,10 +440,38 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
     await persist();
   }
 
+  function claim(): void {
+    if (claims.has(key)) {
+      throw new ContinuityError({
+        code: Status.FAILED_PRECONDITION,
+        reason: "STREAM_ALREADY_OPEN",
+        message: `${info.name} is already open on this queue store in this process; close that handle first or share it`,
+      });
+    }
+    claims.add(key);
+    claimed = true;
+  }
+
+  function release(): void {
+    if (claimed) claims.delete(key);
+    claimed = false;
+  }
+
   async function start(signal?: AbortSignal): Promise<void> {
+    claim();
+    try {
+      await load(signal);
+    } catch (error) {
+      release();
+      throw error;
+    }
+  }
+
+  async function load(signal?: AbortSignal): Promise<void> {
     const stored = await store.read(key);
-    const record = stored === undefined ? undefined : decodeRecord(stored);
-    if (record !== undefined && record.stream.uid === info.uid) {
+    const record = stored === undefined ? undefined : decodeRecord(stored, key);
+    const sameStream = record !== undefined && record.stream.uid === info.uid;
+    if (record !== undefined && sameStream) {
       confirmedState = codec.decodeState(record.confirmed.state);
       confirmedVersion = record.confirmed.version;
       headHash = record.confirmed.headHash;
@@ -336,15 +486,29 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
     } catch (error) {
       // A replica loaded from the store is usable offline; one without any local state is not.
       const failure = ContinuityError.from(error);
-      if (record === undefined || !TRANSIENT.has(failure.code)) throw failure;
+      if (!sameStream || !TRANSIENT.has(failure.code)) throw failure;
       setConnected(false);
+    }
+    if (record !== undefined && !sameStream && record.pending.length > 0) {
+      // The stream was deleted and recreated: the queued writes were meant for a history that
+      // no longer exists and must not land on the new one. Nobody can listen before the open
+      // call returns, so they are reported on the next turn of the event loop.
+      const replaced = new ContinuityError({
+        code: Status.FAILED_PRECONDITION,
+        reason: "STREAM_REPLACED",
+        message: `${info.name} was replaced (uid ${record.stream.uid} is now ${info.uid}); its queued writes were not sent`,
+      });
+      const dropped = record.pending.map((op) => op.id);
+      setTimeout(() => {
+        for (const opId of dropped) emit("rejected", { opId, reason: "STREAM_REPLACED", error: replaced });
+      }, 0);
     }
     emit("status", status());
     if (pending.length > 0) kick();
   }
 
   async function enqueue(op: PendingOp): Promise<void> {
-    if (closed) throw new ContinuityError({ code: Status.FAILED_PRECONDITION, message: `${info.name}: the stream handle is closed` });
+    if (closed) throw handleClosedError(info.name);
     pending.push(op);
     changed("local");
     try {
@@ -470,7 +634,8 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
     pending = pending.filter((candidate) => candidate !== op);
     lastAckedSequence = request.clientSequence;
     lastAcknowledgedVersion = receipt.version;
-    emit("acknowledged", { opId: op.id, version: receipt.version, replayed: response.replayed });
+    rememberOwnSequence(request.clientSequence);
+    emit("acknowledged", { opId: op.id, version: receipt.version, replayed: response.replayed, alreadyApplied: false });
     changed("acknowledged");
     await persist();
   }
@@ -479,6 +644,8 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
     if (closed || isAbortLike(failure.cause)) return "retry-later";
     if (failure.reason === "VERSION_CONFLICT") {
       setConnected(true);
+      const expectedVersion = op.request?.expectedVersion ?? confirmedVersion;
+      const hashBefore = headHash;
       op.request = undefined;
       try {
         await catchUp(closeController.signal);
@@ -487,7 +654,10 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
       }
       rebasePending();
       await persist();
-      return "done";
+      // A conflict that left the replica where the refused request stood would be answered
+      // the same way at once: wait (with backoff) instead of hammering the server.
+      const progressed = confirmedVersion !== expectedVersion || !bytesEqual(headHash, hashBefore);
+      return progressed ? "done" : "retry-later";
     }
     if (failure.reason === "CLIENT_SEQUENCE_GAP") {
       setConnected(true);
@@ -538,8 +708,11 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
   }
 
   function rebasePending(): void {
-    const { kept, rejected } = codec.rebase(confirmedState, pending);
+    const { kept, rejected, satisfied = [] } = codec.rebase(confirmedState, pending);
     pending = kept;
+    for (const op of satisfied) {
+      emit("acknowledged", { opId: op.id, version: confirmedVersion, replayed: false, alreadyApplied: true });
+    }
     for (const { op, error } of rejected) {
       const reason = isPatchNotApplicableError(error)
         ? "PATCH_NOT_APPLICABLE"
@@ -567,6 +740,7 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
   async function settled(signal?: AbortSignal): Promise<void> {
     for (;;) {
       signal?.throwIfAborted();
+      if (closed) throw handleClosedError(info.name);
       if (halted !== undefined) throw halted;
       if (pending.length === 0) {
         const { stream } = await client.streams.getStream({ name: info.name }, signal === undefined ? {} : { signal });
@@ -610,8 +784,14 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
       closed = true;
       closeController.abort();
       wake?.();
-      await flushing?.catch(() => undefined);
-      await persistChain;
+      // settled() callers wake up, see the handle closed and reject instead of waiting forever.
+      for (const waiter of [...waiters]) waiter();
+      try {
+        await flushing?.catch(() => undefined);
+        await persistChain;
+      } finally {
+        release();
+      }
     },
   };
 }
