@@ -1,10 +1,8 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
-  createAssertionTokenProvider,
-  createContinuityClient,
   createFileQueueStore,
   createMemoryQueueStore,
   openStream,
@@ -13,33 +11,14 @@ import {
   type QueueStore,
 } from "../src/index.js";
 import { toHex } from "../src/protocol/index.js";
-import { startFakeStreamServer, type FakeStreamServer } from "./fake-stream-server.js";
+import type { FakeStreamServer } from "./fake-stream-server.js";
+import { useFakeStreamServer } from "./support/fake-stream-clients.js";
 
 // Flush-loop behaviour that needs failures on demand (lost answers, outages, lost sequence
 // state) runs against the in-memory fake; the same guarantees are exercised end to end
-// against the reference server in reference-server.test.ts.
+// against the reference server in integration.test.ts.
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function fake(): Promise<FakeStreamServer> {
-  const server = await startFakeStreamServer();
-  cleanups.push(() => server.shutdown());
-  return server;
-}
-
-function clientFor(server: FakeStreamServer, deviceId: string): ContinuityClient {
-  const client = createContinuityClient({
-    address: server.address,
-    tokenProvider: createAssertionTokenProvider({ deviceId, getAssertion: () => Promise.resolve("assertion") }),
-    retry: { maxAttempts: 1 },
-    deadlineMs: 2_000,
-  });
-  cleanups.push(() => client.close());
-  return client;
-}
+const { cleanups, fake, clientFor } = useFakeStreamServer();
 
 type Progress = { lesson?: number; count?: number; notes?: Record<string, string> };
 

@@ -1,10 +1,8 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
-  createAssertionTokenProvider,
-  createContinuityClient,
   createFileQueueStore,
   createMemoryQueueStore,
   openStream,
@@ -16,33 +14,14 @@ import {
   type WriteRejected,
 } from "../src/index.js";
 import { openOpaqueStreamWithCore } from "../src/stream/opaque-stream.js";
-import { startFakeStreamServer, type FakeStreamServer } from "./fake-stream-server.js";
+import type { FakeStreamServer } from "./fake-stream-server.js";
+import { useFakeStreamServer } from "./support/fake-stream-clients.js";
 
 // How stream handles recover from what a long-lived device meets in the field: a server
 // restored from a backup, a stream recreated under the same name, a change someone else
 // already made, a handle closed while the app still waits on it.
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function fake(): Promise<FakeStreamServer> {
-  const server = await startFakeStreamServer();
-  cleanups.push(() => server.shutdown());
-  return server;
-}
-
-function clientFor(server: FakeStreamServer, deviceId: string): ContinuityClient {
-  const client = createContinuityClient({
-    address: server.address,
-    tokenProvider: createAssertionTokenProvider({ deviceId, getAssertion: () => Promise.resolve("assertion") }),
-    retry: { maxAttempts: 1 },
-    deadlineMs: 2_000,
-  });
-  cleanups.push(() => client.close());
-  return client;
-}
+const { cleanups, fake, clientFor } = useFakeStreamServer();
 
 type Progress = { lesson?: number; other?: number; notes?: Record<string, string> };
 
