@@ -1,7 +1,7 @@
 import { defineCase } from "../harness/define-case.js";
 import { check, checkEqual, checkError, fail, Status } from "../harness/expect.js";
 import { append, createStream } from "../harness/streams.js";
-import { openSubscription } from "../harness/subscription.js";
+import { cursorNow, openSubscription } from "../harness/subscription.js";
 import { v1 } from "../harness/clients.js";
 import type { Session } from "../harness/context.js";
 
@@ -128,13 +128,7 @@ export const SUBSCRIPTION_CASES = [
     profile: "core",
     async run(ctx) {
       const alice = await ctx.session();
-      const aliceSub = openSubscription(alice, "", ctx.signal);
-      let cursor: string;
-      try {
-        cursor = (await aliceSub.expectEvent("ready")).cursor;
-      } finally {
-        aliceSub.close();
-      }
+      const cursor = await cursorNow(alice, ctx.signal);
       // Bob's feed is longer than Alice's, so a server that read her cursor as a bare
       // position would find it inside his feed and answer ready.
       const bob = await ctx.session();
@@ -241,13 +235,7 @@ export const SUBSCRIPTION_CASES = [
     profile: "core",
     async run(ctx) {
       const session = await ctx.session();
-      const sub = openSubscription(session, "", ctx.signal);
-      let cursor: string;
-      try {
-        cursor = (await sub.expectEvent("ready")).cursor;
-      } finally {
-        sub.close();
-      }
+      const cursor = await cursorNow(session, ctx.signal);
       const stream = await createStream(ctx, session);
       await append(session, stream.name, [{ a: 1 }, { b: 2 }, { c: 3 }], { clientSequence: 1 });
       // The horizon falls inside the batch: its third delta survives, its first two do not,
@@ -265,13 +253,7 @@ export const SUBSCRIPTION_CASES = [
       const session = await ctx.session();
       const busy = await Promise.all(Array.from({ length: 6 }, () => createStream(ctx, session)));
       const late = await createStream(ctx, session);
-      const sub = openSubscription(session, "", ctx.signal);
-      let cursor: string;
-      try {
-        cursor = (await sub.expectEvent("ready")).cursor;
-      } finally {
-        sub.close();
-      }
+      const cursor = await cursorNow(session, ctx.signal);
       // A long backlog of intact batches, so that the compacted one lies far past whatever a
       // server reads from its log in one go before it answers ready.
       await Promise.all(busy.map(async (stream) => {
@@ -298,13 +280,7 @@ export const SUBSCRIPTION_CASES = [
       const session = await ctx.session();
       const backlog = await Promise.all(Array.from({ length: 5 }, () => createStream(ctx, session)));
       const live = await createStream(ctx, session);
-      const first = openSubscription(session, "", ctx.signal);
-      let cursor: string;
-      try {
-        cursor = (await first.expectEvent("ready")).cursor;
-      } finally {
-        first.close();
-      }
+      const cursor = await cursorNow(session, ctx.signal);
       await Promise.all(backlog.map(async (stream) => {
         for (let seq = 1; seq <= BACKLOG_PER_STREAM; seq++) await append(session, stream.name, [{ seq, pad: "x".repeat(16_000) }], { clientSequence: seq });
       }));

@@ -127,3 +127,13 @@ export function openSubscription(session: Session, cursor = "", signal?: AbortSi
     },
   };
 }
+
+/** The cursor of "now" in `session`'s feed: the one a fresh subscription is ready at. */
+export async function cursorNow(session: Session, signal?: AbortSignal): Promise<string> {
+  const sub = openSubscription(session, "", signal);
+  try {
+    return (await sub.expectEvent("ready")).cursor;
+  } finally {
+    sub.close();
+  }
+}
