@@ -6,7 +6,7 @@ import { Metadata } from "nice-grpc-common";
 import { afterAll, describe, expect, it } from "vitest";
 import { continuity } from "@continuity/sdk/gen";
 import { bytesEqual, toHex, verifyChain } from "@continuity/sdk/protocol";
-import { createTestPlatform, type TestPlatform } from "../identity/platform-fixtures.js";
+import { createTestPlatform, type TestPlatform } from "../../src/testing/test-platform.js";
 import { spawnServer, type ServerProcess } from "../ops/server-process.js";
 
 const v1 = continuity.v1;

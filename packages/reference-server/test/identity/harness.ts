@@ -11,7 +11,7 @@ import { createTokenAuthority, type TokenAuthority } from "../../src/auth/token-
 import { createServerMetrics } from "../../src/ops/metrics.js";
 import { createContinuityServer } from "../../src/server.js";
 import { createSqliteStore, type SqliteStore } from "../../src/store/index.js";
-import { createTestPlatform, type TestPlatform } from "./platform-fixtures.js";
+import { createTestPlatform, type TestPlatform } from "../../src/testing/test-platform.js";
 
 const v1 = continuity.v1;
 

@@ -3,7 +3,7 @@ import { Metadata } from "nice-grpc-common";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { continuity } from "@continuity/sdk/gen";
 import { failure, idOf, startIdentityHarness, subscribe, type IdentityHarness } from "./harness.js";
-import { createTestPlatform, unsecuredAssertion } from "./platform-fixtures.js";
+import { createTestPlatform, unsecuredAssertion } from "../../src/testing/test-platform.js";
 
 const v1 = continuity.v1;
 const EXCHANGE = {

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { PlatformsFileError, ensureDevPlatforms, loadPlatformsFile } from "../../src/auth/platforms.js";
-import { createTestPlatform } from "./platform-fixtures.js";
+import { createTestPlatform } from "../../src/testing/test-platform.js";
 
 const tempDirs: string[] = [];
 

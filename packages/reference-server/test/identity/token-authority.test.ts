@@ -10,7 +10,7 @@ import {
   createTokenAuthority,
   type TokenAuthority,
 } from "../../src/auth/token-authority.js";
-import { createTestPlatform, unsecuredAssertion, type TestPlatform } from "./platform-fixtures.js";
+import { createTestPlatform, unsecuredAssertion, type TestPlatform } from "../../src/testing/test-platform.js";
 
 const tempDirs: string[] = [];
 
