@@ -29,7 +29,7 @@ const INFRASTRUCTURE_PREFIXES = ["/grpc.health.v1.Health/", "/grpc.reflection.v1
 
 /** What the middleware needs; `ServiceDeps` satisfies it. */
 export interface AuthMiddlewareDeps {
-  readonly store: Pick<Store, "getSubject" | "hasAccountLink" | "getDevice">;
+  readonly store: Pick<Store, "hasAccountLink" | "getDevice">;
   readonly tokens: Pick<TokenAuthority, "verifyAccessToken" | "platforms">;
   /** Told which check refused a token (debug level; never the token). */
   readonly logger?: Pick<Logger, "debug">;
@@ -75,11 +75,9 @@ export async function authenticate(token: string, deps: AuthMiddlewareDeps): Pro
   const claims = await deps.tokens.verifyAccessToken(token);
   const platform = deps.tokens.platforms.get(claims.platformId);
   if (platform === undefined) throw new AuthFailure("TOKEN_REVOKED", "platform no longer configured");
-  if ((await deps.store.getSubject(claims.subjectId)) === undefined) {
-    throw new AuthFailure("TOKEN_REVOKED", "subject erased");
-  }
+  // Account links cascade from their subject, so this one read also catches erasure.
   if (!(await deps.store.hasAccountLink(claims.subjectId, claims.platformId))) {
-    throw new AuthFailure("TOKEN_REVOKED", "account link removed");
+    throw new AuthFailure("TOKEN_REVOKED", "account link removed or subject erased");
   }
   if (claims.deviceId !== undefined && !fault("device-revocation-ignored")) {
     const device = await deps.store.getDevice(claims.subjectId, claims.deviceId);
