@@ -39,7 +39,7 @@ import {
 import type { ServiceDeps } from "./deps.js";
 import { materializeJson } from "./materialize.js";
 import { pageSize } from "./paging.js";
-import { wireCheckpoint, wireHandoff } from "./wire.js";
+import { handoffStateName, wireCheckpoint, wireHandoff } from "./wire.js";
 
 type Impl = continuity.v1.CheckpointServiceImplementation<AuthCallContextExt>;
 
@@ -115,7 +115,7 @@ export function createCheckpointService(deps: ServiceDeps): Impl {
         throw handoffNotFound();
       case "already-resolved":
         throw protocolError(Status.FAILED_PRECONDITION, "HANDOFF_RESOLVED", `the handoff is already ${result.handoff.state}`, {
-          state: `HANDOFF_STATE_${result.handoff.state.toUpperCase()}`,
+          state: handoffStateName(result.handoff.state),
         });
     }
   }

@@ -1,3 +1,4 @@
+import { continuity } from "@continuity/sdk/gen";
 import { Status } from "nice-grpc-common";
 import type { AuthContext } from "../auth/context.js";
 import { requireOwnSubject } from "../auth/scopes.js";
@@ -69,11 +70,7 @@ export async function visibleStream(
 
 /** The enum name used in ENCODING_UNSUPPORTED metadata. */
 export function encodingName(encoding: EncodingCode): string {
-  return encoding === Encoding.JsonPatch
-    ? "DELTA_ENCODING_JSON_PATCH"
-    : encoding === Encoding.JsonMergePatch
-      ? "DELTA_ENCODING_JSON_MERGE_PATCH"
-      : "DELTA_ENCODING_OPAQUE";
+  return continuity.v1.deltaEncodingToJSON(encoding);
 }
 
 /** Maps a store version check to its wire error. */

@@ -9,7 +9,7 @@ import { invalidField, protocolError } from "../errors.js";
 import type { GrantAccessLevel, GrantRecord } from "../store/types.js";
 import { STREAM_TYPE } from "../validation/names.js";
 import type { ServiceDeps } from "./deps.js";
-import { pageSize } from "./paging.js";
+import { listRequestSchema, pageSize } from "./paging.js";
 import { IDENTITY_DEFAULT_PAGE_SIZE } from "./subject-service.js";
 
 type ConsentServiceImplementation = continuity.v1.ConsentServiceImplementation<AuthCallContextExt>;
@@ -33,11 +33,6 @@ const createSchema = z.object({
   ),
 });
 
-const listSchema = z.object({
-  parent: z.string(),
-  pageSize: z.number().int().min(0, "must not be negative"),
-  pageToken: z.string().max(1024),
-});
 
 /** Wire form of a grant. */
 export function grantMessage(grant: GrantRecord): continuity.v1.Grant {
@@ -97,7 +92,7 @@ export function createConsentService(deps: ServiceDeps): ConsentServiceImplement
 
     async listGrants(request, { auth }) {
       requireScope(auth, "identity.manage");
-      const valid = validateRequest(listSchema, request);
+      const valid = validateRequest(listRequestSchema, request);
       const subjectId = parseSubjectName("parent", valid.parent);
       requireOwnSubject(auth, subjectId, "manage");
       // The caller is part of the key: a platform's page token is no use to another platform.

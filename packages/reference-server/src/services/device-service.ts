@@ -9,7 +9,7 @@ import { subjectNotFound } from "../auth/wire-errors.js";
 import { protocolError } from "../errors.js";
 import type { DeviceRecord } from "../store/types.js";
 import type { ServiceDeps } from "./deps.js";
-import { pageSize } from "./paging.js";
+import { listRequestSchema, pageSize } from "./paging.js";
 import { IDENTITY_DEFAULT_PAGE_SIZE } from "./subject-service.js";
 import { deviceOfOtherPlatform, deviceRevoked } from "./token-service.js";
 
@@ -21,11 +21,6 @@ const registerSchema = z.object({
   displayName: z.string().max(100, "at most 100 characters"),
 });
 
-const listSchema = z.object({
-  parent: z.string(),
-  pageSize: z.number().int().min(0, "must not be negative"),
-  pageToken: z.string().max(1024),
-});
 
 /** Wire form of a device. */
 export function deviceMessage(device: DeviceRecord): continuity.v1.Device {
@@ -70,7 +65,7 @@ export function createDeviceService(deps: ServiceDeps): DeviceServiceImplementat
 
     async listDevices(request, { auth }) {
       requireScope(auth, "identity.manage");
-      const valid = validateRequest(listSchema, request);
+      const valid = validateRequest(listRequestSchema, request);
       const subjectId = parseSubjectName("parent", valid.parent);
       requireOwnSubject(auth, subjectId, "manage");
       const key = ["ListDevices", subjectId];

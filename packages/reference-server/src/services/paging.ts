@@ -1,3 +1,4 @@
+import { z } from "zod";
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { Status } from "nice-grpc-common";
 import { protocolError } from "../errors.js";
@@ -50,8 +51,7 @@ export function createPageTokens(secret: Uint8Array): PageTokens {
     },
     decode(request, token) {
       if (token === "") return undefined;
-      const invalid = () =>
-        protocolError(Status.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN", "page_token was not issued for this request");
+      const invalid = invalidPageToken;
       const parts = token.split(".");
       if (parts.length !== 2 || token.length > 1024) throw invalid();
       const after = Buffer.from(parts[0]!, "base64url").toString("utf8");
@@ -66,3 +66,15 @@ export function pageSize(requested: number, defaultSize: number, max: number): n
   if (requested <= 0) return Math.min(defaultSize, max);
   return Math.min(requested, max);
 }
+
+/** INVALID_ARGUMENT / INVALID_PAGE_TOKEN: the token was not minted for this request. */
+export function invalidPageToken(): Error {
+  return protocolError(Status.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN", "page_token was not issued for this request");
+}
+
+/** The fields every identity List request shares (ListAccountLinks, ListDevices, ListGrants). */
+export const listRequestSchema = z.object({
+  parent: z.string(),
+  pageSize: z.number().int().min(0, "must not be negative"),
+  pageToken: z.string().max(1024),
+});

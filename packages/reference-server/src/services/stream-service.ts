@@ -53,7 +53,8 @@ import {
   visibleStream,
 } from "./common.js";
 import type { ServiceDeps } from "./deps.js";
-import { pageSize } from "./paging.js";
+import { invalidPageToken, pageSize } from "./paging.js";
+import { subjectNotFound } from "../auth/wire-errors.js";
 import { wireDelta, wireStream } from "./wire.js";
 
 type Impl = continuity.v1.StreamServiceImplementation<AuthCallContextExt>;
@@ -101,7 +102,7 @@ export function createStreamService(deps: ServiceDeps): Impl {
             limit: String(limits.maxStreamsPerSubject),
           });
         case "subject-not-found":
-          throw protocolError(Status.NOT_FOUND, "SUBJECT_NOT_FOUND", "subject not found");
+          throw subjectNotFound();
       }
     },
 
@@ -224,7 +225,7 @@ export function createStreamService(deps: ServiceDeps): Impl {
       const token = deps.pageTokens.decode(key, req.pageToken);
       let after = token === undefined ? req.afterVersion : Number(token);
       if (!Number.isSafeInteger(after) || after < req.afterVersion) {
-        throw protocolError(Status.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN", "page_token was not issued for this request");
+        throw invalidPageToken();
       }
       if (token !== undefined && after < stream.horizonVersion) throw historyCompacted(stream.horizonVersion);
       if (token === undefined && after > 0 && fault("list-deltas-off-by-one")) after -= 1;

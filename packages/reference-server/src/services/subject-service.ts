@@ -16,7 +16,7 @@ import { subjectNotFound } from "../auth/wire-errors.js";
 import { protocolError } from "../errors.js";
 import type { AccountLinkRecord } from "../store/types.js";
 import type { ServiceDeps } from "./deps.js";
-import { pageSize } from "./paging.js";
+import { listRequestSchema, pageSize } from "./paging.js";
 import { verifyAssertionOrThrow } from "./token-service.js";
 
 type SubjectServiceImplementation = continuity.v1.SubjectServiceImplementation<AuthCallContextExt>;
@@ -29,11 +29,6 @@ const redeemSchema = z.object({
   code: z.string().min(1, "required").max(64, "at most 64 characters"),
 });
 
-const listSchema = z.object({
-  parent: z.string(),
-  pageSize: z.number().int().min(0, "must not be negative"),
-  pageToken: z.string().max(1024),
-});
 
 /** Wire form of an account link. */
 export function accountLinkMessage(link: AccountLinkRecord): continuity.v1.AccountLink {
@@ -109,7 +104,7 @@ export function createSubjectService(deps: ServiceDeps): SubjectServiceImplement
 
     async listAccountLinks(request, { auth }) {
       requireScope(auth, "identity.manage");
-      const valid = validateRequest(listSchema, request);
+      const valid = validateRequest(listRequestSchema, request);
       const subjectId = parseSubjectName("parent", valid.parent);
       requireOwnSubject(auth, subjectId, "manage");
       const key = ["ListAccountLinks", subjectId];

@@ -77,6 +77,11 @@ export function wireCheckpoint(checkpoint: CheckpointRecord): continuity.v1.Chec
   };
 }
 
+/** The enum name of a handoff state, as HANDOFF_RESOLVED metadata carries it. */
+export function handoffStateName(state: HandoffStateName): string {
+  return continuity.v1.handoffStateToJSON(HANDOFF_STATES[state]);
+}
+
 const HANDOFF_STATES: Record<HandoffStateName, continuity.v1.HandoffState> = {
   offered: v1.HandoffState.HANDOFF_STATE_OFFERED,
   accepted: v1.HandoffState.HANDOFF_STATE_ACCEPTED,
