@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
 import type { KnownFailures } from "./runner/known-failures.js";
-import type { CaseResult, SuiteReport } from "./runner/run-suite.js";
+import { runPool, type CaseResult, type SuiteReport } from "./runner/run-suite.js";
 import { REFERENCE_SERVER, REPO_ROOT, runConformance } from "./run.js";
 
 /** How one mutant run ended. */
@@ -79,17 +79,11 @@ async function main(): Promise<number> {
   console.log(`baseline done in ${(baseline.durationMs / 1000).toFixed(1)}s`);
 
   const outcomes: MutantOutcome[] = [];
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(parallel, names.length) }, async () => {
-      while (next < names.length) {
-        const name = names[next++]!;
-        const outcome = await runMutant(name, faults[name]!.area, 6, baselineFailures);
-        outcomes.push(outcome);
-        console.log(`${outcome.caught ? "caught " : "MISSED "} ${name.padEnd(34)} ${(outcome.durationMs / 1000).toFixed(1)}s  ${outcome.evidence}`);
-      }
-    }),
-  );
+  await runPool(names, parallel, async (name) => {
+    const outcome = await runMutant(name, faults[name]!.area, 6, baselineFailures);
+    outcomes.push(outcome);
+    console.log(`${outcome.caught ? "caught " : "MISSED "} ${name.padEnd(34)} ${(outcome.durationMs / 1000).toFixed(1)}s  ${outcome.evidence}`);
+  });
   const caught = outcomes.filter((o) => o.caught).length;
   console.log(`caught ${caught} of ${names.length} mutants`);
   return caught === names.length ? 0 : 1;

@@ -4,22 +4,16 @@ import { Status } from "nice-grpc-common";
 import { describe, expect, it } from "vitest";
 import { REASONS } from "../src/harness/expect.js";
 import { REPO_ROOT } from "../src/run.js";
+// @ts-expect-error -- a plain .mjs script without type declarations; parseErrorTable is what checks errors.md against errors.proto
+import { parseErrorTable } from "../../scripts/requirements.mjs";
 
 // The suite judges every error by its own copy of the reason table. The spec's table
 // (docs/spec/errors.md) is already checked against errors.proto by scripts/requirements.mjs;
 // this keeps the suite's copy equal to it, so a new or changed reason cannot be judged by a
 // stale rule.
 function specTable(): Record<string, { code: Status; metadata: string[] }> {
-  const text = readFileSync(join(REPO_ROOT, "docs", "spec", "errors.md"), "utf8");
-  const rows = text.split("\n").filter((line) => /^\| `[A-Z_]+` \| `[A-Z_]+` \|/.test(line));
-  return Object.fromEntries(
-    rows.map((line) => {
-      const [reason, code, metadata] = line.split("|").slice(1, 4).map((cell) => cell.trim());
-      const codeName = code!.replaceAll("`", "") as keyof typeof Status;
-      const keys = metadata === "—" ? [] : [...metadata!.matchAll(/`([A-Za-z]+)`/g)].map((m) => m[1]!);
-      return [reason!.replaceAll("`", ""), { code: Status[codeName], metadata: keys }];
-    }),
-  );
+  const rows: { reason: string; code: string; metadata: string[] }[] = parseErrorTable(readFileSync(join(REPO_ROOT, "docs", "spec", "errors.md"), "utf8"));
+  return Object.fromEntries(rows.map((row) => [row.reason, { code: Status[row.code as keyof typeof Status], metadata: [...row.metadata] }]));
 }
 
 describe("the suite's reason table", () => {

@@ -254,7 +254,8 @@ function reasonOf(error: ClientError): string {
   return info?.reason === undefined ? "" : ` (reason ${info.reason})`;
 }
 
-async function runPool<T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
+/** Runs `work` over `items`, at most `concurrency` at a time. */
+export async function runPool<T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   const workers = Array.from({ length: Math.min(concurrency, items.length) }, async () => {
     while (next < items.length) {
