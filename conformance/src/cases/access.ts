@@ -6,6 +6,7 @@ import { check, checkEqual, expectError, Status } from "../harness/expect.js";
 import { snapshotHash } from "../harness/hashing.js";
 import { append, createStream, downloadSnapshot, ENCODING, listAllDeltas, POLICY } from "../harness/streams.js";
 import { AUTHENTICATED_PROBES, namesIn } from "./probes.js";
+import { linkAccount } from "../harness/linking.js";
 
 const SCOPES = ["state.read", "state.write", "identity.manage"] as const;
 
@@ -28,10 +29,7 @@ async function scopeMatrix(ctx: CaseContext, profile: ProfileName): Promise<void
 
 async function readGrant(ctx: CaseContext): Promise<{ owner: Session; reader: Session }> {
   const owner = await ctx.session();
-  const { code } = await owner.clients.subjects.createLinkCode({ parent: owner.subject });
-  const accountId = ctx.uniqueId("reader");
-  await ctx.clients().subjects.redeemLinkCode({ subjectToken: await ctx.mintAssertion({ platform: ctx.platforms.b, accountId }), code });
-  const reader = await ctx.session({ platform: ctx.platforms.b, accountId });
+  const reader = await linkAccount(ctx, owner, ctx.platforms.b, "reader");
   return { owner, reader };
 }
 

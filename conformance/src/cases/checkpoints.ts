@@ -6,6 +6,7 @@ import { check, checkBytes, checkEqual, expectError, fail, Status } from "../har
 import { checkpointDigest, resumePayloadBytes } from "../harness/hashing.js";
 import { append, checkJsonState, createStream, downloadSnapshot, ENCODING, listAllDeltas, POLICY, verifyStreamChain } from "../harness/streams.js";
 import { openSubscription } from "../harness/subscription.js";
+import { linkAccount } from "../harness/linking.js";
 
 type ResumePayload = continuity.v1.ResumePayload;
 type Checkpoint = continuity.v1.Checkpoint;
@@ -39,10 +40,7 @@ async function twoDevices(ctx: CaseContext): Promise<[Session, Session, Session]
 /** A second platform linked to a fresh subject, holding no grant: it may read none of the owner's streams. */
 async function ownerAndOtherPlatform(ctx: CaseContext): Promise<{ owner: Session; other: Session }> {
   const owner = await ctx.session();
-  const { code } = await owner.clients.subjects.createLinkCode({ parent: owner.subject });
-  const accountId = ctx.uniqueId("other");
-  await ctx.clients().subjects.redeemLinkCode({ subjectToken: await ctx.mintAssertion({ platform: ctx.platforms.b, accountId }), code });
-  return { owner, other: await ctx.session({ platform: ctx.platforms.b, accountId }) };
+  return { owner, other: await linkAccount(ctx, owner, ctx.platforms.b, "other") };
 }
 
 /** Checkpoints, restore and handoff. */

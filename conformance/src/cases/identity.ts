@@ -4,15 +4,13 @@ import { defineCase } from "../harness/define-case.js";
 import { check, checkEqual, checkError, expectError, fail, Status } from "../harness/expect.js";
 import { append, createStream, listAllDeltas } from "../harness/streams.js";
 import { openSubscription } from "../harness/subscription.js";
+import { linkAccount } from "../harness/linking.js";
 
 const LINK_CODE = /^[ABCDEFGHJKMNPQRSTVWXYZ23456789]{10}$/;
 
 /** Links a fresh account of `platform` to `owner`'s subject through a link code. */
 async function linkPlatform(ctx: CaseContext, owner: Session, platform = ctx.platforms.b): Promise<Session> {
-  const { code } = await owner.clients.subjects.createLinkCode({ parent: owner.subject });
-  const accountId = ctx.uniqueId("linked");
-  await ctx.clients().subjects.redeemLinkCode({ subjectToken: await ctx.mintAssertion({ platform, accountId }), code });
-  const session = await ctx.session({ platform, accountId });
+  const session = await linkAccount(ctx, owner, platform);
   checkEqual(session.subject, owner.subject, "an account linked by a link code exchanges into the code's subject");
   return session;
 }
@@ -258,12 +256,7 @@ export const IDENTITY_CASES = [
       const owner = await ctx.session();
       const deviceId = ctx.uniqueId("tv");
       await owner.clients.devices.registerDevice({ parent: owner.subject, deviceId, displayName: "Living room" });
-      const other = await (async () => {
-        const { code } = await owner.clients.subjects.createLinkCode({ parent: owner.subject });
-        const accountId = ctx.uniqueId("b");
-        await ctx.clients().subjects.redeemLinkCode({ subjectToken: await ctx.mintAssertion({ platform: ctx.platforms.b, accountId }), code });
-        return ctx.session({ platform: ctx.platforms.b, accountId });
-      })();
+      const other = await linkAccount(ctx, owner, ctx.platforms.b, "b");
       await expectError(other.clients.devices.registerDevice({ parent: other.subject, deviceId, displayName: "mine now" }), { code: Status.INVALID_ARGUMENT, reason: "INVALID_FIELD", fieldViolations: ["device_id"] }, "registering another platform's device id");
       await expectError(ctx.session({ platform: ctx.platforms.b, accountId: other.accountId, deviceId }), { code: Status.INVALID_ARGUMENT, reason: "INVALID_FIELD", fieldViolations: ["device_id"] }, "an exchange naming another platform's device");
       const { devices } = await owner.clients.devices.listDevices({ parent: owner.subject, pageSize: 0, pageToken: "" });

@@ -9,6 +9,7 @@ import { append, createStream, ENCODING, listAllDeltas, POLICY, verifyChain, ver
 import { snapshotHash } from "../harness/hashing.js";
 import { openSubscription } from "../harness/subscription.js";
 import { decodePart, exportRaw, importRaw, recordsDigest, signaturePayload, type BundlePart, type ImportOutcome } from "../portability/bundle.js";
+import { linkAccount } from "../harness/linking.js";
 
 const v1 = continuity.v1;
 type Stream = continuity.v1.Stream;
@@ -31,10 +32,7 @@ async function buildPortableSubject(ctx: CaseContext): Promise<PortableSubject> 
   const cart = await createStream(ctx, owner, { encoding: ENCODING.jsonPatch, streamId: "cart" });
   await append(owner, cart.name, [[{ op: "add", path: "/items", value: ["tea"] }]], { clientSequence: 1 });
   await owner.clients.checkpoints.createCheckpoint({ parent: owner.subject, checkpointId: "portable", streams: [{ stream: progress.name }, { stream: canvas.name }], resume: { activityType: "org.example.lesson", resource: "c", position: "p", fallbackUrl: "", attributes: { k: "v" } } });
-  const { code } = await owner.clients.subjects.createLinkCode({ parent: owner.subject });
-  const accountId = ctx.uniqueId("b");
-  await ctx.clients().subjects.redeemLinkCode({ subjectToken: await ctx.mintAssertion({ platform: ctx.platforms.b, accountId }), code });
-  const other = await ctx.session({ platform: ctx.platforms.b, accountId });
+  const other = await linkAccount(ctx, owner, ctx.platforms.b, "b");
   const notes = await createStream(ctx, other, { encoding: ENCODING.mergePatch, streamId: "b-notes" });
   await append(other, notes.name, [{ note: "only platform b may read this" }], { clientSequence: 1 });
   const fresh = async (s: Stream, reader: Session) => ({ stream: (await reader.clients.streams.getStream({ name: s.name })).stream!, reader });
