@@ -3,6 +3,7 @@ import { dirname, isAbsolute, join, resolve } from "node:path";
 import { exportJWK, generateKeyPair, type JSONWebKeySet, type JWK } from "jose";
 import { z } from "zod";
 import { ALL_SCOPES, type Scope } from "./context.js";
+import { PLATFORM_ID } from "./resource-names.js";
 
 /**
  * A platform as the server knows it: configured by the operator, never created by RPC, so
@@ -29,7 +30,6 @@ export class PlatformsFileError extends Error {
   override readonly name = "PlatformsFileError";
 }
 
-const PLATFORM_ID = /^[a-z0-9-]{1,63}$/;
 
 const jwkSchema = z
   .object({ kty: z.string().min(1) })

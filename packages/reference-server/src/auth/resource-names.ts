@@ -5,7 +5,8 @@ import { DEVICE_ID, MINTED_ID, parseChildName, parseSubjectName as parseSubject 
 // service accepts exactly the same names. A name that does not parse is a bad field; a
 // well-formed name of another subject is decided later, with NOT_FOUND.
 
-const PLATFORM_ID = /^[a-z0-9-]{1,63}$/;
+/** A configured platform id: 1 to 63 characters of [a-z0-9-]. */
+export const PLATFORM_ID = /^[a-z0-9-]{1,63}$/;
 
 /** True for a device id as ExchangeTokenRequest.device_id defines it. */
 export function isDeviceId(value: string): boolean {

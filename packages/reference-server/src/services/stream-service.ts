@@ -55,7 +55,7 @@ import {
 import type { ServiceDeps } from "./deps.js";
 import { invalidPageToken, pageSize } from "./paging.js";
 import { subjectNotFound } from "../auth/wire-errors.js";
-import { wireDelta, wireStream } from "./wire.js";
+import { wireDelta, wireSnapshotHeader, wireStream } from "./wire.js";
 
 type Impl = continuity.v1.StreamServiceImplementation<AuthCallContextExt>;
 
@@ -265,15 +265,7 @@ export function createStreamService(deps: ServiceDeps): Impl {
       yield {
         part: {
           $case: "header",
-          value: {
-            stream: streamName(stream.subjectId, stream.id),
-            streamUid: stream.uid,
-            version: BigInt(version),
-            headHash: Buffer.from(headHash),
-            encoding: stream.encoding,
-            sizeBytes: BigInt(state.length),
-            snapshotHash: Buffer.from(hash),
-          },
+          value: wireSnapshotHeader(stream, { version, headHash, sizeBytes: state.length, snapshotHash: hash }),
         },
       };
       for (let offset = 0; offset < state.length; offset += limits.maxChunkBytes) {
@@ -352,15 +344,7 @@ export function createStreamService(deps: ServiceDeps): Impl {
       switch (result.kind) {
         case "stored":
           return {
-            header: {
-              stream: streamName(stream.subjectId, stream.id),
-              streamUid: stream.uid,
-              version: BigInt(result.snapshot.version),
-              headHash: Buffer.from(result.snapshot.headHash),
-              encoding: stream.encoding,
-              sizeBytes: BigInt(result.snapshot.sizeBytes),
-              snapshotHash: Buffer.from(result.snapshot.snapshotHash),
-            },
+            header: wireSnapshotHeader(stream, result.snapshot),
           };
         case "mismatch":
         case "stream-not-found":
@@ -454,17 +438,12 @@ export function createStreamService(deps: ServiceDeps): Impl {
       yield {
         part: {
           $case: "header",
-          value: {
-            stream: name,
-            streamUid: stream.uid,
-            version: 0n,
-            headHash: Buffer.from(stream.genesisHash),
-            encoding: stream.encoding,
-            sizeBytes: 0n,
-            snapshotHash: Buffer.from(
-              snapshotHash({ streamUid: stream.uid, version: 0, headHash: stream.genesisHash, encoding: stream.encoding, state: empty }),
-            ),
-          },
+          value: wireSnapshotHeader(stream, {
+            version: 0,
+            headHash: stream.genesisHash,
+            sizeBytes: 0,
+            snapshotHash: snapshotHash({ streamUid: stream.uid, version: 0, headHash: stream.genesisHash, encoding: stream.encoding, state: empty }),
+          }),
         },
       };
       return;
@@ -472,15 +451,7 @@ export function createStreamService(deps: ServiceDeps): Impl {
     yield {
       part: {
         $case: "header",
-        value: {
-          stream: name,
-          streamUid: stream.uid,
-          version: BigInt(snapshot.version),
-          headHash: Buffer.from(snapshot.headHash),
-          encoding: stream.encoding,
-          sizeBytes: BigInt(snapshot.sizeBytes),
-          snapshotHash: Buffer.from(snapshot.snapshotHash),
-        },
+        value: wireSnapshotHeader(stream, snapshot),
       },
     };
     for await (const chunk of store.readSnapshotChunks(stream.subjectId, stream.id, snapshot.version)) {

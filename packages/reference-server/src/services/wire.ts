@@ -37,6 +37,25 @@ export function wireStream(stream: StreamRecord): continuity.v1.Stream {
 }
 
 /** A delta. */
+/**
+ * The header of a snapshot transfer: what the stream is, and the version, chain hash, size
+ * and snapshot hash of the state that follows.
+ */
+export function wireSnapshotHeader(
+  stream: StreamRecord,
+  snapshot: { readonly version: number; readonly headHash: Uint8Array; readonly sizeBytes: number; readonly snapshotHash: Uint8Array },
+): continuity.v1.SnapshotHeader {
+  return {
+    stream: streamName(stream.subjectId, stream.id),
+    streamUid: stream.uid,
+    version: BigInt(snapshot.version),
+    headHash: Buffer.from(snapshot.headHash),
+    encoding: stream.encoding,
+    sizeBytes: BigInt(snapshot.sizeBytes),
+    snapshotHash: Buffer.from(snapshot.snapshotHash),
+  };
+}
+
 export function wireDelta(delta: DeltaRecord): continuity.v1.Delta {
   return {
     stream: streamName(delta.subjectId, delta.streamId),
