@@ -23,7 +23,7 @@ import {
 } from "./services/deps.js";
 import { createDeviceService } from "./services/device-service.js";
 import { newOpaqueId } from "./services/ids.js";
-import { createPageTokens } from "./services/paging.js";
+import { createMac, createPageTokens } from "./services/paging.js";
 import { compactForRetention } from "./services/retention.js";
 import { createPortabilityService } from "./services/portability-service.js";
 import { createProfileGate } from "./services/profile-gate.js";
@@ -93,13 +93,16 @@ export async function createContinuityServer(options: ContinuityServerOptions): 
   const clock = options.clock ?? (() => new Date());
   const shutdownController = new AbortController();
   const events = createEventHub(store);
+  // Read once: the secret lives with the data and does not change while the store is open.
+  const mac = createMac(await store.getInstanceSecret());
   const deps: ServiceDeps = {
     store,
     tokens,
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     subscriptions: { ...DEFAULT_SUBSCRIPTION_SETTINGS, ...options.subscriptions },
     events,
-    pageTokens: createPageTokens(await store.getInstanceSecret()),
+    pageTokens: createPageTokens(mac),
+    mac,
     epoch: await store.getEpoch(),
     implementation: IMPLEMENTATION,
     clock,

@@ -3,7 +3,7 @@ import type { TokenAuthority } from "../auth/token-authority.js";
 import type { EventHub } from "../events/event-hub.js";
 import type { ServerMetrics } from "../ops/metrics.js";
 import type { Store } from "../store/types.js";
-import type { PageTokens } from "./paging.js";
+import type { Mac, PageTokens } from "./paging.js";
 
 /**
  * The limits a server enforces and announces in ServerInfo. Defaults follow the design note;
@@ -66,6 +66,8 @@ export interface ServiceDeps {
   readonly events: EventHub;
   /** Signs and checks AIP-158 page tokens. */
   readonly pageTokens: PageTokens;
+  /** Tags what the server hands out and must recognise later (page tokens, cursors), keyed with the store's instance secret. */
+  readonly mac: Mac;
   /** The store epoch (ServerInfo.epoch and subscription cursors). */
   readonly epoch: string;
   /** `name/version` for ServerInfo.implementation. */

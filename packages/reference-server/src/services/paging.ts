@@ -41,9 +41,8 @@ export function createMac(secret: Uint8Array): Mac {
   };
 }
 
-/** Creates the page-token codec over a secret. */
-export function createPageTokens(secret: Uint8Array): PageTokens {
-  const tags = createMac(secret);
+/** Creates the page-token codec over the server's {@link Mac}. */
+export function createPageTokens(tags: Mac): PageTokens {
   const mac = (request: readonly string[], after: string): Buffer => tags.sign([request, after]);
   return {
     encode(request, after) {

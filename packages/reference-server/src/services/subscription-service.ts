@@ -12,7 +12,7 @@ import { grantName, streamName } from "../validation/names.js";
 import { parseRequest } from "../validation/validate.js";
 import { loadAccess, type StreamAccess } from "./access.js";
 import type { ServiceDeps } from "./deps.js";
-import { createMac, type Mac } from "./paging.js";
+import type { Mac } from "./paging.js";
 import { wireCheckpoint, wireDelta, wireHandoff, wireStream } from "./wire.js";
 
 const v1 = continuity.v1;
@@ -91,16 +91,7 @@ export function createCursorCodec(mac: Mac): CursorCodec {
  */
 export function createSubscriptionService(deps: ServiceDeps): Impl {
   const { store } = deps;
-  // The secret lives with the data; read it once, on the first subscription.
-  let codec: Promise<CursorCodec> | undefined;
-  const cursorCodec = () =>
-    (codec ??= store.getInstanceSecret().then(
-      (secret) => createCursorCodec(createMac(secret)),
-      (error: unknown) => {
-        codec = undefined; // a failed read is retried by the next subscription, not cached
-        throw error;
-      },
-    ));
+  const cursors = createCursorCodec(deps.mac);
 
   return {
     async *subscribe(request, { auth, signal }) {
@@ -113,7 +104,6 @@ export function createSubscriptionService(deps: ServiceDeps): Impl {
       requireOwnSubject(auth, req.parent, "read");
       const deviceId = requireDeviceForSubscribe(auth);
       const subjectId = req.parent;
-      const cursors = await cursorCodec();
       // Another epoch's cursor cannot carry a valid tag (its secret went with the old store)
       // and is answered with reset below; in this epoch, only a cursor minted for this
       // subject is a position in its feed.
