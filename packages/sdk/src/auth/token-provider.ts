@@ -1,4 +1,5 @@
 import { Status } from "nice-grpc-common";
+import { abandonable } from "../client/backoff.js";
 import { ContinuityError } from "../errors/continuity-error.js";
 import type { ExchangeTokenRequest, ExchangeTokenResponse } from "../gen/continuity/v1/token_service.js";
 
@@ -90,20 +91,10 @@ export interface AssertionTokenProviderOptions {
 export function createAssertionTokenProvider(options: AssertionTokenProviderOptions): TokenProvider {
   const now = options.now ?? Date.now;
   const refreshBefore = options.refreshBeforeExpiryMs ?? 60_000;
-  let cached: AccessToken | undefined;
+  let cached: CachedToken | undefined;
   let inFlight: Promise<AccessToken> | undefined;
 
-  // Without the cap, a token living no longer than the margin would count as stale the
-  // moment it arrives, and every call would pay for a fresh exchange.
-  const lifetimes = new WeakMap<AccessToken, number>();
-  const refreshAt = (token: AccessToken): number => {
-    const expiresAt = token.expiresAt?.getTime() ?? Number.POSITIVE_INFINITY;
-    const lifetime = lifetimes.get(token) ?? Number.POSITIVE_INFINITY;
-    return expiresAt - Math.min(refreshBefore, lifetime / 2);
-  };
-  const isFresh = (token: AccessToken): boolean => token.expiresAt === undefined || refreshAt(token) > now();
-
-  async function exchange(context: TokenRequestContext): Promise<AccessToken> {
+  async function exchange(context: TokenRequestContext): Promise<CachedToken> {
     const assertion = await options.getAssertion(context.signal);
     const issuedAt = now();
     const response = await context.exchangeToken(
@@ -115,21 +106,24 @@ export function createAssertionTokenProvider(options: AssertionTokenProviderOpti
       },
       context.signal,
     );
+    const lifetimeMs = response.expiresIn * 1000;
+    const expiresAt = new Date(issuedAt + lifetimeMs);
     const token: AccessToken = {
       token: response.accessToken,
-      expiresAt: new Date(issuedAt + response.expiresIn * 1000),
+      expiresAt,
       subject: response.subject,
       platform: response.platform,
       device: response.device === "" ? undefined : response.device,
       scopes: response.scope === "" ? [] : response.scope.split(" "),
     };
-    lifetimes.set(token, response.expiresIn * 1000);
-    return token;
+    // Without the cap, a token living no longer than the margin would count as stale the
+    // moment it arrives, and every call would pay for a fresh exchange.
+    return { token, refreshAt: expiresAt.getTime() - Math.min(refreshBefore, lifetimeMs / 2) };
   }
 
   // The shared exchange gets its own deadline: getAssertion is the app's code and may ignore
   // its signal, so the exchange is raced against a timer rather than trusted to stop.
-  function boundedExchange(context: TokenRequestContext): Promise<AccessToken> {
+  function boundedExchange(context: TokenRequestContext): Promise<CachedToken> {
     const timeoutMs = context.exchangeTimeoutMs ?? DEFAULT_EXCHANGE_TIMEOUT_MS;
     const controller = new AbortController();
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -149,53 +143,40 @@ export function createAssertionTokenProvider(options: AssertionTokenProviderOpti
   return {
     async getToken(context: TokenRequestContext): Promise<AccessToken> {
       if (context.forceRefresh) cached = undefined;
-      if (cached !== undefined && isFresh(cached)) return cached;
+      if (cached !== undefined && cached.refreshAt > now()) return cached.token;
       // One exchange serves every caller waiting at the same time. It runs without any one
       // caller's signal but under its own deadline, so a caller that gives up does not fail
       // the others, and a failed or timed-out exchange is forgotten and retried by the next
       // caller; each caller still stops waiting when its own signal aborts.
       if (inFlight === undefined) {
         const current = boundedExchange(context)
-          .then((token) => {
-            cached = token;
-            return token;
+          .then((exchanged) => {
+            cached = exchanged;
+            return exchanged.token;
           })
           .finally(() => {
             if (inFlight === current) inFlight = undefined;
           });
         inFlight = current;
       }
-      return abandonable(inFlight, context.signal);
+      return abandonable(inFlight, context.signal, abandonedTokenRequest);
     },
   };
 }
 
 const DEFAULT_EXCHANGE_TIMEOUT_MS = 10_000;
 
-function abandonable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => {
-      const error = new Error("The token request was abandoned", { cause: signal.reason });
-      error.name = "AbortError";
-      reject(error);
-    };
-    if (signal.aborted) {
-      onAbort();
-      return;
-    }
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
+/** An exchanged token and the clock reading (ms) from which it is no longer handed out. */
+interface CachedToken {
+  readonly token: AccessToken;
+  readonly refreshAt: number;
+}
+
+/** A caller that stops waiting gets an AbortError of its own; the shared exchange carries on for the others. */
+function abandonedTokenRequest(signal: AbortSignal): Error {
+  const error = new Error("The token request was abandoned", { cause: signal.reason });
+  error.name = "AbortError";
+  return error;
 }
 
 /**

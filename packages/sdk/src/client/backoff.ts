@@ -41,6 +41,34 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * Waits for `promise`, or rejects as soon as `signal` aborts while the shared work goes on:
+ * one caller giving up must not fail the others waiting on the same promise. The rejection
+ * is `toError(signal)`, by default the signal's reason.
+ */
+export function abandonable<T>(
+  promise: Promise<T>,
+  signal: AbortSignal | undefined,
+  toError: (signal: AbortSignal) => unknown = (aborted) => aborted.reason,
+): Promise<T> {
+  if (signal === undefined) return promise;
+  if (signal.aborted) return Promise.reject(toError(signal) as Error);
+  return new Promise<T>((resolve, reject) => {
+    const aborted = (): void => reject(toError(signal) as Error);
+    signal.addEventListener("abort", aborted, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", aborted);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", aborted);
+        reject(error as Error);
+      },
+    );
+  });
+}
+
 function abortError(signal: AbortSignal | undefined): Error {
   const reason: unknown = signal?.reason;
   if (isAbortLike(reason)) return reason as Error;

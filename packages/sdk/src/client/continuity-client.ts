@@ -16,7 +16,7 @@ import { createGrpcTransport } from "../transport/grpc-transport.js";
 import type { ContinuityCallOptionsExt, ServiceDefinitionLike, Transport } from "../transport/transport.js";
 import { createAuthMiddleware } from "./auth-middleware.js";
 import { isLongLived, isSafeToRetry, needsNoToken } from "./call-policy.js";
-import { anchorDeadlineMiddleware, createDeadlineMiddleware } from "./deadline-middleware.js";
+import { anchorDeadlineMiddleware, createDeadlineMiddleware, linkDeadline } from "./deadline-middleware.js";
 import { errorMiddleware } from "./error-middleware.js";
 import { createRetryMiddleware, type RetryOptions } from "./retry-middleware.js";
 
@@ -183,25 +183,16 @@ export function createContinuityClient(options: ContinuityClientOptions): Contin
  * runs, and rejects with a `ContinuityError` whatever a token provider throws.
  */
 async function withDeadline<T>(deadlineMs: number, signal: AbortSignal | undefined, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const controller = new AbortController();
-  const forwardAbort = (): void => controller.abort(signal?.reason);
-  if (signal?.aborted === true) forwardAbort();
-  signal?.addEventListener("abort", forwardAbort, { once: true });
-  let expired = false;
-  const timer = setTimeout(() => {
-    expired = true;
-    controller.abort();
-  }, deadlineMs);
+  const deadline = linkDeadline(signal, deadlineMs);
   try {
-    return await work(controller.signal);
+    return await work(deadline.signal);
   } catch (error) {
-    if (expired && signal?.aborted !== true) {
+    if (deadline.expired()) {
       throw new ContinuityError({ code: Status.DEADLINE_EXCEEDED, message: `Deadline of ${deadlineMs} ms exceeded while getting a token`, cause: error });
     }
     throw ContinuityError.from(error);
   } finally {
-    clearTimeout(timer);
-    signal?.removeEventListener("abort", forwardAbort);
+    deadline.dispose();
   }
 }
 

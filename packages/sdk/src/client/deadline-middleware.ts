@@ -24,29 +24,52 @@ export function createDeadlineMiddleware(
     if (remainingMs === undefined) {
       return yield* call.next(call.request, signal === undefined ? rest : { ...rest, signal });
     }
-    const controller = new AbortController();
-    const forwardAbort = (): void => controller.abort(signal?.reason);
-    if (signal?.aborted === true) forwardAbort();
-    signal?.addEventListener("abort", forwardAbort);
-    let expired = false;
-    const timer = setTimeout(
-      () => {
-        expired = true;
-        controller.abort();
-      },
-      Math.max(0, remainingMs),
-    );
+    const bounded = linkDeadline(signal, Math.max(0, remainingMs));
     try {
-      return yield* call.next(call.request, { ...rest, signal: controller.signal });
+      return yield* call.next(call.request, { ...rest, signal: bounded.signal });
     } catch (error) {
-      if (expired && signal?.aborted !== true && isAbortLike(error)) {
+      if (bounded.expired() && isAbortLike(error)) {
         throw new ClientError(call.method.path, Status.DEADLINE_EXCEEDED, `Deadline of ${Math.round(remainingMs)} ms exceeded`);
       }
       throw error;
     } finally {
+      bounded.dispose();
+    }
+  };
+}
+
+/** A signal bounded by a deadline, from `linkDeadline`. */
+export interface LinkedDeadline {
+  /** Aborts with the caller's reason when the caller's signal aborts, or when the deadline passes. */
+  readonly signal: AbortSignal;
+  /** True when the deadline passed and the caller had not aborted: a timeout, not a cancellation. */
+  expired(): boolean;
+  /** Stops the timer and unhooks the caller's signal; call it once the work settles. */
+  dispose(): void;
+}
+
+/**
+ * Links a caller's signal to a deadline `ms` from now. The RPC path and the client's own
+ * token fetch both need one signal that ends on either, and both must tell a timeout from a
+ * cancellation to report DEADLINE_EXCEEDED only for the former.
+ */
+export function linkDeadline(signal: AbortSignal | undefined, ms: number): LinkedDeadline {
+  const controller = new AbortController();
+  const forwardAbort = (): void => controller.abort(signal?.reason);
+  if (signal?.aborted === true) forwardAbort();
+  signal?.addEventListener("abort", forwardAbort, { once: true });
+  let expired = false;
+  const timer = setTimeout(() => {
+    expired = true;
+    controller.abort();
+  }, ms);
+  return {
+    signal: controller.signal,
+    expired: () => expired && signal?.aborted !== true,
+    dispose: () => {
       clearTimeout(timer);
       signal?.removeEventListener("abort", forwardAbort);
-    }
+    },
   };
 }
 

@@ -163,7 +163,8 @@ export async function resumeCheckpoint(
 ): Promise<ResumeResult> {
   const callOptions = options.signal === undefined ? {} : { signal: options.signal };
   const response = await client.checkpoints.getCheckpoint({ name: checkpointName }, callOptions);
-  return loadCheckpointState(client, requireCheckpoint(response.checkpoint), options);
+  // Presence only: loadCheckpointState verifies the digest itself.
+  return loadCheckpointState(client, presentCheckpoint(response.checkpoint), options);
 }
 
 /** `resumeCheckpoint` for a checkpoint already in hand (AcceptHandoff returns one). */
@@ -245,9 +246,15 @@ export function verifyDigest(checkpoint: Checkpoint): void {
   }
 }
 
+/** The checkpoint of an answer, whose digest is verified. */
 function requireCheckpoint(checkpoint: Checkpoint | undefined): Checkpoint {
+  const present = presentCheckpoint(checkpoint);
+  verifyDigest(present);
+  return present;
+}
+
+function presentCheckpoint(checkpoint: Checkpoint | undefined): Checkpoint {
   if (checkpoint === undefined) throw new ContinuityError({ code: Status.INTERNAL, message: "The server answered without a checkpoint" });
-  verifyDigest(checkpoint);
   return checkpoint;
 }
 

@@ -5,7 +5,7 @@
  *
  * Synchronous and browser-safe (no node: imports).
  */
-export { bytesEqual, fromHex, toHex } from "./bytes.js";
+export { bytesEqual, concatBytes, fromHex, toHex } from "./bytes.js";
 export {
   DiffNotExpressibleError,
   isMalformedPatchError,

@@ -12,6 +12,7 @@ import {
   isMalformedPatchError,
   isPatchNotApplicableError,
   jsonEquals,
+  materializeJsonState,
   parseJsonDocument,
   type JsonValue,
 } from "../protocol/index.js";
@@ -253,10 +254,12 @@ function isEmptyPatch(patch: JsonValue): boolean {
  */
 export function createJsonCodec(encoding: DeltaEncoding): StreamCodec<JsonValue> {
   return {
-    // A copy: handles freeze the states they hand out, and the shared constant must stay as it is.
-    initial: () => cloneJson(INITIAL_JSON_STATE),
+    // Shared, not copied: the constant is already frozen, and states are never mutated (every
+    // change builds a new value), so handing it out is safe.
+    initial: () => INITIAL_JSON_STATE,
     fromSnapshot: (bytes) => parseJsonDocument(bytes),
-    applyConfirmed: (state, delta) => applyJsonDelta(state, encoding, delta.payload),
+    // One copy of the state for the whole batch, not one per delta (a long catch-up).
+    applyConfirmed: (state, deltas) => materializeJsonState(state, encoding, deltas.map((delta) => delta.payload)),
     view(base, ops) {
       let state = base;
       for (const op of ops) {

@@ -153,9 +153,11 @@ export async function openOpaqueStreamWithCore(
         emitter.emit("snapshot", { version, state });
         return null;
       },
-      applyConfirmed: (state, delta) => {
+      applyConfirmed: (state, deltas) => {
         // The application already holds its own writes; only others' reach it here.
-        if (!delta.own) emitter.emit("delta", { version: delta.version, payload: delta.payload, device: delta.device });
+        for (const delta of deltas) {
+          if (!delta.own) emitter.emit("delta", { version: delta.version, payload: delta.payload, device: delta.device });
+        }
         return state;
       },
       view: () => null,

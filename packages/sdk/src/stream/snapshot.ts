@@ -2,7 +2,7 @@ import { Status } from "nice-grpc-common";
 import type { ContinuityClient } from "../client/continuity-client.js";
 import { ContinuityError } from "../errors/continuity-error.js";
 import type { SnapshotHeader } from "../gen/continuity/v1/stream_service.js";
-import { bytesEqual, createSnapshotHasher, toHex } from "../protocol/index.js";
+import { bytesEqual, concatBytes, createSnapshotHasher, toHex } from "../protocol/index.js";
 
 /** A snapshot whose bytes were checked against the header's size and snapshot hash. */
 export interface VerifiedSnapshot {
@@ -75,7 +75,7 @@ export async function fetchVerifiedSnapshot(
   if (expected?.headHash !== undefined && !bytesEqual(expected.headHash, header.headHash)) {
     throw integrity(request.stream, `snapshot head hash ${toHex(header.headHash)} differs from the expected ${toHex(expected.headHash)}`);
   }
-  return { header, state: concat(chunks) };
+  return { header, state: concatBytes(chunks) };
 }
 
 /**
@@ -90,15 +90,4 @@ export function integrity(stream: string, message: string, cause?: unknown): Con
     metadata: { stream },
     cause,
   });
-}
-
-function concat(chunks: readonly Uint8Array[]): Uint8Array {
-  const total = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
 }

@@ -1,6 +1,6 @@
 import { Status } from "nice-grpc-common";
 import type { ContinuityClient } from "../client/continuity-client.js";
-import { backoffDelayMs } from "../client/backoff.js";
+import { abandonable, backoffDelayMs } from "../client/backoff.js";
 import { ContinuityError, isAbortLike, isContinuityError } from "../errors/continuity-error.js";
 import type { ConflictPolicy, DeltaEncoding } from "../gen/continuity/v1/types.js";
 import type { AppendDeltasResponse, Delta } from "../gen/continuity/v1/stream_service.js";
@@ -39,14 +39,30 @@ export interface PendingOp {
   request?: { clientSequence: bigint; expectedVersion: bigint; payload: Uint8Array } | undefined;
 }
 
+/** A verified delta as a codec sees it. */
+export interface ConfirmedDelta {
+  /** The payload as committed (canonical JSON bytes, or opaque bytes). */
+  readonly payload: Uint8Array;
+  /** The stream version it created. */
+  readonly version: bigint;
+  /** True for this device's own write, which the application already holds. */
+  readonly own: boolean;
+  /** `subjects/{subject}/devices/{device}` that wrote it. */
+  readonly device: string;
+}
+
 /** How one kind of stream (JSON, opaque) turns payloads into state. */
 export interface StreamCodec<State> {
   /** State at version 0. */
   initial(): State;
   /** State from verified snapshot bytes at `version`. */
   fromSnapshot(bytes: Uint8Array, version: bigint): State;
-  /** The confirmed state after one verified delta. Throws when the payload is unusable. */
-  applyConfirmed(state: State, delta: { payload: Uint8Array; version: bigint; own: boolean; device: string }): State;
+  /**
+   * The confirmed state after verified deltas, in order. A batch rather than one delta so a
+   * long catch-up can copy the state once instead of once per delta. Throws for the first
+   * unusable payload; `state` itself is never changed.
+   */
+  applyConfirmed(state: State, deltas: readonly ConfirmedDelta[]): State;
   /** The state the user sees: the confirmed state with pending ops applied, skipping any that do not apply. */
   view(base: State, ops: readonly PendingOp[]): State;
   /**
@@ -231,26 +247,6 @@ function handleClosedError(name: string): ContinuityError {
   return new ContinuityError({ code: Status.FAILED_PRECONDITION, reason: "HANDLE_CLOSED", message: `${name}: the stream handle is closed` });
 }
 
-/** Waits for `promise`, or rejects with the signal's reason once `signal` aborts; the shared work goes on. */
-function abandonable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise;
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const aborted = (): void => reject(signal.reason as Error);
-    signal.addEventListener("abort", aborted, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", aborted);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener("abort", aborted);
-        reject(error as Error);
-      },
-    );
-  });
-}
-
 /**
  * The replica engine: a verified confirmed state, a persisted queue of pending writes, and a
  * flush loop with exactly-once effect.
@@ -270,6 +266,9 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
   let confirmedState = codec.initial();
   let confirmedVersion = 0n;
   let headHash: Uint8Array = new Uint8Array(32);
+  // Computed on first use, not up front: a replica loaded from the store may never need it.
+  let genesis: Uint8Array | undefined;
+  const genesisHead = (): Uint8Array => (genesis ??= genesisHash({ uid: info.uid, type: info.type, encoding: info.encoding }));
   let pending: PendingOp[] = [];
   let lastAckedSequence: bigint | undefined = 0n;
   let lastAcknowledgedVersion: bigint | undefined;
@@ -339,11 +338,10 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
       if (verification.reason === "version-gap") throw new GapError();
       throw integrity(info.name, `delta ${verification.brokenVersion} does not verify (${verification.reason})`);
     }
-    let state = confirmedState;
-    for (const delta of fresh) {
-      state = codec.applyConfirmed(state, { payload: delta.payload, version: delta.version, own: isOwn(delta), device: delta.device });
-    }
-    confirmedState = state;
+    confirmedState = codec.applyConfirmed(
+      confirmedState,
+      fresh.map((delta) => ({ payload: delta.payload, version: delta.version, own: isOwn(delta), device: delta.device })),
+    );
     confirmedVersion = verification.headVersion;
     headHash = verification.headHash;
     changed(source);
@@ -425,7 +423,7 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
         // Nothing to re-base on: start over from the genesis and fetch the server's deltas.
         confirmedState = codec.initial();
         confirmedVersion = 0n;
-        headHash = genesisHash({ uid: info.uid, type: info.type, encoding: info.encoding });
+        headHash = genesisHead();
         changed("snapshot");
         await persist();
       }
@@ -478,7 +476,7 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
       lastAckedSequence = record.lastAcknowledgedSequence;
       pending = record.pending.map((op) => ({ id: op.id, payload: op.payload, request: op.request }));
     } else {
-      headHash = genesisHash({ uid: info.uid, type: info.type, encoding: info.encoding });
+      headHash = genesisHead();
       await rebaseOnSnapshot(signal);
     }
     try {
@@ -622,7 +620,7 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
         halt(integrity(info.name, `the receipt hash of version ${receipt.version} does not match the delta that was sent`));
         return;
       }
-      confirmedState = codec.applyConfirmed(confirmedState, { payload: request.payload, version: receipt.version, own: true, device });
+      confirmedState = codec.applyConfirmed(confirmedState, [{ payload: request.payload, version: receipt.version, own: true, device }]);
       confirmedVersion = receipt.version;
       headHash = new Uint8Array(receipt.hash);
     } else if (receipt.version > confirmedVersion) {

@@ -82,6 +82,9 @@ export function runSubscription(options: SubscriptionOptions): SubscriptionLoop 
 
   async function once(): Promise<void> {
     const cursor = (await store.read(cursorKey)) ?? "";
+    // Heartbeats and `ready` repeat the cursor already stored; rewriting (and syncing) it
+    // for each would cost a disk write per heartbeat for nothing.
+    let storedCursor = cursor;
     const call = new AbortController();
     const stopCall = (): void => call.abort();
     stopController.signal.addEventListener("abort", stopCall);
@@ -113,7 +116,10 @@ export function runSubscription(options: SubscriptionOptions): SubscriptionLoop 
           await handlers.onEvent(message);
           progressed = true;
         }
-        if (message.cursor !== "") await store.write(cursorKey, message.cursor);
+        if (message.cursor !== "" && message.cursor !== storedCursor) {
+          await store.write(cursorKey, message.cursor);
+          storedCursor = message.cursor;
+        }
       }
     } catch (error) {
       if (silent) throw new ContinuityError({ code: Status.UNAVAILABLE, message: "The subscription went silent (no heartbeat)", cause: error });
