@@ -3,3 +3,4 @@
 /* eslint-disable */
 
 export * from "./google/protobuf/timestamp.js";
+export * from "./google/protobuf/duration.js";

@@ -124,7 +124,9 @@ export enum ErrorReason {
   ERROR_REASON_CLIENT_SEQUENCE_GAP = 60,
   /**
    * ERROR_REASON_CLIENT_SEQUENCE_REUSED - FAILED_PRECONDITION. An acknowledged client sequence was sent again with a different
-   * request. Metadata: `clientSequence`.
+   * request. Metadata: `clientSequence`, and `expectedSequence`: the next sequence the
+   * server would accept from this device for this stream, so that a device that lost its
+   * local state can continue from there.
    */
   ERROR_REASON_CLIENT_SEQUENCE_REUSED = 61,
   /** ERROR_REASON_EXPECTED_VERSION_REQUIRED - FAILED_PRECONDITION. The stream's conflict policy requires `expected_version`. */
@@ -161,6 +163,11 @@ export enum ErrorReason {
    * unreachable; erase the subject instead.
    */
   ERROR_REASON_LAST_ACCOUNT_LINK = 69,
+  /**
+   * ERROR_REASON_MIGRATION_CONFLICT - FAILED_PRECONDITION. Another migration of the subject is running, or the subject is
+   * being transferred to another server already.
+   */
+  ERROR_REASON_MIGRATION_CONFLICT = 72,
   /**
    * ERROR_REASON_DEVICE_REQUIRED - FAILED_PRECONDITION. A token must be bound to a device for this call (appends,
    * subscriptions, handoffs).
@@ -341,6 +348,9 @@ export function errorReasonFromJSON(object: any): ErrorReason {
     case 69:
     case "ERROR_REASON_LAST_ACCOUNT_LINK":
       return ErrorReason.ERROR_REASON_LAST_ACCOUNT_LINK;
+    case 72:
+    case "ERROR_REASON_MIGRATION_CONFLICT":
+      return ErrorReason.ERROR_REASON_MIGRATION_CONFLICT;
     case 70:
     case "ERROR_REASON_DEVICE_REQUIRED":
       return ErrorReason.ERROR_REASON_DEVICE_REQUIRED;
@@ -469,6 +479,8 @@ export function errorReasonToJSON(object: ErrorReason): string {
       return "ERROR_REASON_SUBJECT_MOVED";
     case ErrorReason.ERROR_REASON_LAST_ACCOUNT_LINK:
       return "ERROR_REASON_LAST_ACCOUNT_LINK";
+    case ErrorReason.ERROR_REASON_MIGRATION_CONFLICT:
+      return "ERROR_REASON_MIGRATION_CONFLICT";
     case ErrorReason.ERROR_REASON_DEVICE_REQUIRED:
       return "ERROR_REASON_DEVICE_REQUIRED";
     case ErrorReason.ERROR_REASON_VERSION_AHEAD_OF_HEAD:

@@ -4,6 +4,7 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import type { CallContext, CallOptions } from "nice-grpc-common";
+import { Duration } from "../../google/protobuf/duration.js";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
 import { Checkpoint } from "./checkpoint_service.js";
 import { Grant } from "./consent_service.js";
@@ -23,6 +24,8 @@ export enum MigrationState {
   MIGRATION_STATE_COMPLETED = 3,
   /** MIGRATION_STATE_FAILED - Stopped; `Migration.error` says why. The source still serves the subject. */
   MIGRATION_STATE_FAILED = 4,
+  /** MIGRATION_STATE_CANCELLED - Cancelled before the switch. The source still serves the subject. */
+  MIGRATION_STATE_CANCELLED = 5,
   UNRECOGNIZED = -1,
 }
 
@@ -43,6 +46,9 @@ export function migrationStateFromJSON(object: any): MigrationState {
     case 4:
     case "MIGRATION_STATE_FAILED":
       return MigrationState.MIGRATION_STATE_FAILED;
+    case 5:
+    case "MIGRATION_STATE_CANCELLED":
+      return MigrationState.MIGRATION_STATE_CANCELLED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -62,10 +68,20 @@ export function migrationStateToJSON(object: MigrationState): string {
       return "MIGRATION_STATE_COMPLETED";
     case MigrationState.MIGRATION_STATE_FAILED:
       return "MIGRATION_STATE_FAILED";
+    case MigrationState.MIGRATION_STATE_CANCELLED:
+      return "MIGRATION_STATE_CANCELLED";
     case MigrationState.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
   }
+}
+
+/** A position in one stream: the bundle need not carry the deltas up to `version`. */
+export interface BundleStreamPosition {
+  /** The stream's `uid`. */
+  streamUid: string;
+  /** The version the receiver already holds, with every delta up to it. */
+  version: bigint;
 }
 
 /** One stream as the manifest summarizes it. */
@@ -161,6 +177,15 @@ export interface BundleTrailer {
 export interface ExportSubjectRequest {
   /** `subjects/{subject}`. */
   name: string;
+  /**
+   * Positions the caller already holds, for an incremental bundle. For a stream named
+   * here, the bundle carries its `stream` record, no snapshot, and only the deltas after
+   * `version`; its manifest summary counts just those. Streams not named are exported in
+   * full. A position below the stream's horizon fails with FAILED_PRECONDITION /
+   * HISTORY_COMPACTED; one above its head with OUT_OF_RANGE / VERSION_AHEAD_OF_HEAD. Empty
+   * for a full bundle.
+   */
+  after: BundleStreamPosition[];
 }
 
 /** Response of PortabilityService.ExportSubject: one part of the bundle. */
@@ -225,8 +250,19 @@ export interface Migration {
   createTime:
     | Date
     | undefined;
-  /** When it completed or failed. */
-  endTime: Date | undefined;
+  /** When it completed, failed or was cancelled. */
+  endTime:
+    | Date
+    | undefined;
+  /** Bytes of records copied so far (their protobuf encoding). */
+  bytesCopied: bigint;
+  /** How many deltas the target was behind the source when it last looked; 0 once in step. */
+  lagDeltas: bigint;
+  /**
+   * How long writes to the subject were held on the source during the switch, once it
+   * has switched.
+   */
+  switchPause: Duration | undefined;
 }
 
 /** Request of PortabilityService.CreateMigration. */
@@ -256,6 +292,164 @@ export interface GetMigrationResponse {
   /** The migration. */
   migration: Migration | undefined;
 }
+
+/** Request of PortabilityService.CancelMigration. */
+export interface CancelMigrationRequest {
+  /** `subjects/{subject}/migrations/{migration}`. */
+  name: string;
+}
+
+/** Response of PortabilityService.CancelMigration. */
+export interface CancelMigrationResponse {
+  /** The migration, in state MIGRATION_STATE_CANCELLED unless it had already ended. */
+  migration: Migration | undefined;
+}
+
+/** The first request of TransferSubject. */
+export interface TransferBegin {
+  /** `subjects/{subject}` on the source. */
+  name: string;
+  /** The target server's address, `host:port`, sent in SUBJECT_MOVED metadata `target`. */
+  target: string;
+  /** The subject's name on the target, sent in SUBJECT_MOVED metadata `subject`. */
+  targetSubject: string;
+  /** What the target already holds, as in ExportSubjectRequest.after. */
+  after: BundleStreamPosition[];
+}
+
+/** The second request of TransferSubject: the target stored the bundle it was sent. */
+export interface TransferCommit {
+}
+
+/** Request of PortabilityService.TransferSubject. */
+export interface TransferSubjectRequest {
+  /** The step. */
+  step:
+    | //
+    /** First message. */
+    { $case: "begin"; value: TransferBegin }
+    | //
+    /** Second and last message, once the target has stored every record. */
+    { $case: "commit"; value: TransferCommit }
+    | undefined;
+}
+
+/** The last response of TransferSubject: the subject has moved. */
+export interface TransferCommitted {
+  /** How long new writes to the subject were held, from `begin` to this answer. */
+  pause: Duration | undefined;
+}
+
+/** Response of PortabilityService.TransferSubject. */
+export interface TransferSubjectResponse {
+  /** The part. */
+  part:
+    | //
+    /** The bundle's manifest: what the target still lacks, as of the held head. */
+    { $case: "manifest"; value: BundleManifest }
+    | //
+    /** One record of that bundle. */
+    { $case: "record"; value: BundleRecord }
+    | //
+    /** The bundle's trailer. */
+    { $case: "trailer"; value: BundleTrailer }
+    | //
+    /** The answer to `commit`: the source now redirects. */
+    { $case: "committed"; value: TransferCommitted }
+    | undefined;
+}
+
+function createBaseBundleStreamPosition(): BundleStreamPosition {
+  return { streamUid: "", version: 0n };
+}
+
+export const BundleStreamPosition: MessageFns<BundleStreamPosition> = {
+  encode(message: BundleStreamPosition, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.streamUid !== "") {
+      writer.uint32(10).string(message.streamUid);
+    }
+    if (message.version !== 0n) {
+      if (BigInt.asUintN(64, message.version) !== message.version) {
+        throw new globalThis.Error("value provided for field message.version of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.version);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BundleStreamPosition {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBundleStreamPosition();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.streamUid = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.version = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BundleStreamPosition {
+    return {
+      streamUid: isSet(object.streamUid)
+        ? globalThis.String(object.streamUid)
+        : isSet(object.stream_uid)
+        ? globalThis.String(object.stream_uid)
+        : "",
+      version: isSet(object.version) ? BigInt(object.version) : 0n,
+    };
+  },
+
+  toJSON(message: BundleStreamPosition): unknown {
+    const obj: any = {};
+    if (message.streamUid !== "") {
+      obj.streamUid = message.streamUid;
+    }
+    if (message.version !== 0n) {
+      obj.version = message.version.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BundleStreamPosition>): BundleStreamPosition {
+    return BundleStreamPosition.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BundleStreamPosition>): BundleStreamPosition {
+    const message = createBaseBundleStreamPosition();
+    message.streamUid = object.streamUid ?? "";
+    message.version = (object.version !== undefined && object.version !== null) ? BigInt(object.version) : 0n;
+    return message;
+  },
+};
 
 function createBaseBundleStreamSummary(): BundleStreamSummary {
   return {
@@ -1006,13 +1200,16 @@ export const BundleTrailer: MessageFns<BundleTrailer> = {
 };
 
 function createBaseExportSubjectRequest(): ExportSubjectRequest {
-  return { name: "" };
+  return { name: "", after: [] };
 }
 
 export const ExportSubjectRequest: MessageFns<ExportSubjectRequest> = {
   encode(message: ExportSubjectRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== "") {
       writer.uint32(10).string(message.name);
+    }
+    for (const v of message.after) {
+      BundleStreamPosition.encode(v!, writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -1038,6 +1235,14 @@ export const ExportSubjectRequest: MessageFns<ExportSubjectRequest> = {
             message.name = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.after.push(BundleStreamPosition.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1051,13 +1256,21 @@ export const ExportSubjectRequest: MessageFns<ExportSubjectRequest> = {
   },
 
   fromJSON(object: any): ExportSubjectRequest {
-    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      after: globalThis.Array.isArray(object?.after)
+        ? object.after.map((e: any) => BundleStreamPosition.fromJSON(e))
+        : [],
+    };
   },
 
   toJSON(message: ExportSubjectRequest): unknown {
     const obj: any = {};
     if (message.name !== "") {
       obj.name = message.name;
+    }
+    if (message.after?.length) {
+      obj.after = message.after.map((e) => BundleStreamPosition.toJSON(e));
     }
     return obj;
   },
@@ -1068,6 +1281,7 @@ export const ExportSubjectRequest: MessageFns<ExportSubjectRequest> = {
   fromPartial(object: DeepPartial<ExportSubjectRequest>): ExportSubjectRequest {
     const message = createBaseExportSubjectRequest();
     message.name = object.name ?? "";
+    message.after = object.after?.map((e) => BundleStreamPosition.fromPartial(e)) || [];
     return message;
   },
 };
@@ -1446,6 +1660,9 @@ function createBaseMigration(): Migration {
     error: "",
     createTime: undefined,
     endTime: undefined,
+    bytesCopied: 0n,
+    lagDeltas: 0n,
+    switchPause: undefined,
   };
 }
 
@@ -1483,6 +1700,21 @@ export const Migration: MessageFns<Migration> = {
     }
     if (message.endTime !== undefined) {
       Timestamp.encode(toTimestamp(message.endTime), writer.uint32(74).fork()).join();
+    }
+    if (message.bytesCopied !== 0n) {
+      if (BigInt.asUintN(64, message.bytesCopied) !== message.bytesCopied) {
+        throw new globalThis.Error("value provided for field message.bytesCopied of type uint64 too large");
+      }
+      writer.uint32(80).uint64(message.bytesCopied);
+    }
+    if (message.lagDeltas !== 0n) {
+      if (BigInt.asUintN(64, message.lagDeltas) !== message.lagDeltas) {
+        throw new globalThis.Error("value provided for field message.lagDeltas of type uint64 too large");
+      }
+      writer.uint32(88).uint64(message.lagDeltas);
+    }
+    if (message.switchPause !== undefined) {
+      Duration.encode(message.switchPause, writer.uint32(98).fork()).join();
     }
     return writer;
   },
@@ -1572,6 +1804,30 @@ export const Migration: MessageFns<Migration> = {
             message.endTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.bytesCopied = reader.uint64() as bigint;
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.lagDeltas = reader.uint64() as bigint;
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.switchPause = Duration.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1615,6 +1871,21 @@ export const Migration: MessageFns<Migration> = {
         : isSet(object.end_time)
         ? fromJsonTimestamp(object.end_time)
         : undefined,
+      bytesCopied: isSet(object.bytesCopied)
+        ? BigInt(object.bytesCopied)
+        : isSet(object.bytes_copied)
+        ? BigInt(object.bytes_copied)
+        : 0n,
+      lagDeltas: isSet(object.lagDeltas)
+        ? BigInt(object.lagDeltas)
+        : isSet(object.lag_deltas)
+        ? BigInt(object.lag_deltas)
+        : 0n,
+      switchPause: isSet(object.switchPause)
+        ? Duration.fromJSON(object.switchPause)
+        : isSet(object.switch_pause)
+        ? Duration.fromJSON(object.switch_pause)
+        : undefined,
     };
   },
 
@@ -1647,6 +1918,15 @@ export const Migration: MessageFns<Migration> = {
     if (message.endTime !== undefined) {
       obj.endTime = message.endTime.toISOString();
     }
+    if (message.bytesCopied !== 0n) {
+      obj.bytesCopied = message.bytesCopied.toString();
+    }
+    if (message.lagDeltas !== 0n) {
+      obj.lagDeltas = message.lagDeltas.toString();
+    }
+    if (message.switchPause !== undefined) {
+      obj.switchPause = Duration.toJSON(message.switchPause);
+    }
     return obj;
   },
 
@@ -1668,6 +1948,13 @@ export const Migration: MessageFns<Migration> = {
     message.error = object.error ?? "";
     message.createTime = object.createTime ?? undefined;
     message.endTime = object.endTime ?? undefined;
+    message.bytesCopied = (object.bytesCopied !== undefined && object.bytesCopied !== null)
+      ? BigInt(object.bytesCopied)
+      : 0n;
+    message.lagDeltas = (object.lagDeltas !== undefined && object.lagDeltas !== null) ? BigInt(object.lagDeltas) : 0n;
+    message.switchPause = (object.switchPause !== undefined && object.switchPause !== null)
+      ? Duration.fromPartial(object.switchPause)
+      : undefined;
     return message;
   },
 };
@@ -1982,6 +2269,630 @@ export const GetMigrationResponse: MessageFns<GetMigrationResponse> = {
   },
 };
 
+function createBaseCancelMigrationRequest(): CancelMigrationRequest {
+  return { name: "" };
+}
+
+export const CancelMigrationRequest: MessageFns<CancelMigrationRequest> = {
+  encode(message: CancelMigrationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CancelMigrationRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCancelMigrationRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CancelMigrationRequest {
+    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+  },
+
+  toJSON(message: CancelMigrationRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CancelMigrationRequest>): CancelMigrationRequest {
+    return CancelMigrationRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CancelMigrationRequest>): CancelMigrationRequest {
+    const message = createBaseCancelMigrationRequest();
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseCancelMigrationResponse(): CancelMigrationResponse {
+  return { migration: undefined };
+}
+
+export const CancelMigrationResponse: MessageFns<CancelMigrationResponse> = {
+  encode(message: CancelMigrationResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.migration !== undefined) {
+      Migration.encode(message.migration, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CancelMigrationResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCancelMigrationResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.migration = Migration.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CancelMigrationResponse {
+    return { migration: isSet(object.migration) ? Migration.fromJSON(object.migration) : undefined };
+  },
+
+  toJSON(message: CancelMigrationResponse): unknown {
+    const obj: any = {};
+    if (message.migration !== undefined) {
+      obj.migration = Migration.toJSON(message.migration);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CancelMigrationResponse>): CancelMigrationResponse {
+    return CancelMigrationResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CancelMigrationResponse>): CancelMigrationResponse {
+    const message = createBaseCancelMigrationResponse();
+    message.migration = (object.migration !== undefined && object.migration !== null)
+      ? Migration.fromPartial(object.migration)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseTransferBegin(): TransferBegin {
+  return { name: "", target: "", targetSubject: "", after: [] };
+}
+
+export const TransferBegin: MessageFns<TransferBegin> = {
+  encode(message: TransferBegin, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.target !== "") {
+      writer.uint32(18).string(message.target);
+    }
+    if (message.targetSubject !== "") {
+      writer.uint32(26).string(message.targetSubject);
+    }
+    for (const v of message.after) {
+      BundleStreamPosition.encode(v!, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TransferBegin {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTransferBegin();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.target = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.targetSubject = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.after.push(BundleStreamPosition.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TransferBegin {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      target: isSet(object.target) ? globalThis.String(object.target) : "",
+      targetSubject: isSet(object.targetSubject)
+        ? globalThis.String(object.targetSubject)
+        : isSet(object.target_subject)
+        ? globalThis.String(object.target_subject)
+        : "",
+      after: globalThis.Array.isArray(object?.after)
+        ? object.after.map((e: any) => BundleStreamPosition.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: TransferBegin): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.target !== "") {
+      obj.target = message.target;
+    }
+    if (message.targetSubject !== "") {
+      obj.targetSubject = message.targetSubject;
+    }
+    if (message.after?.length) {
+      obj.after = message.after.map((e) => BundleStreamPosition.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TransferBegin>): TransferBegin {
+    return TransferBegin.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TransferBegin>): TransferBegin {
+    const message = createBaseTransferBegin();
+    message.name = object.name ?? "";
+    message.target = object.target ?? "";
+    message.targetSubject = object.targetSubject ?? "";
+    message.after = object.after?.map((e) => BundleStreamPosition.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseTransferCommit(): TransferCommit {
+  return {};
+}
+
+export const TransferCommit: MessageFns<TransferCommit> = {
+  encode(_: TransferCommit, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TransferCommit {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTransferCommit();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): TransferCommit {
+    return {};
+  },
+
+  toJSON(_: TransferCommit): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<TransferCommit>): TransferCommit {
+    return TransferCommit.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<TransferCommit>): TransferCommit {
+    const message = createBaseTransferCommit();
+    return message;
+  },
+};
+
+function createBaseTransferSubjectRequest(): TransferSubjectRequest {
+  return { step: undefined };
+}
+
+export const TransferSubjectRequest: MessageFns<TransferSubjectRequest> = {
+  encode(message: TransferSubjectRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.step?.$case) {
+      case "begin":
+        TransferBegin.encode(message.step.value, writer.uint32(10).fork()).join();
+        break;
+      case "commit":
+        TransferCommit.encode(message.step.value, writer.uint32(18).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TransferSubjectRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTransferSubjectRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.step = { $case: "begin", value: TransferBegin.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.step = { $case: "commit", value: TransferCommit.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TransferSubjectRequest {
+    return {
+      step: isSet(object.begin)
+        ? { $case: "begin", value: TransferBegin.fromJSON(object.begin) }
+        : isSet(object.commit)
+        ? { $case: "commit", value: TransferCommit.fromJSON(object.commit) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: TransferSubjectRequest): unknown {
+    const obj: any = {};
+    if (message.step?.$case === "begin") {
+      obj.begin = TransferBegin.toJSON(message.step.value);
+    } else if (message.step?.$case === "commit") {
+      obj.commit = TransferCommit.toJSON(message.step.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TransferSubjectRequest>): TransferSubjectRequest {
+    return TransferSubjectRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TransferSubjectRequest>): TransferSubjectRequest {
+    const message = createBaseTransferSubjectRequest();
+    switch (object.step?.$case) {
+      case "begin": {
+        if (object.step?.value !== undefined && object.step?.value !== null) {
+          message.step = { $case: "begin", value: TransferBegin.fromPartial(object.step.value) };
+        }
+        break;
+      }
+      case "commit": {
+        if (object.step?.value !== undefined && object.step?.value !== null) {
+          message.step = { $case: "commit", value: TransferCommit.fromPartial(object.step.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseTransferCommitted(): TransferCommitted {
+  return { pause: undefined };
+}
+
+export const TransferCommitted: MessageFns<TransferCommitted> = {
+  encode(message: TransferCommitted, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.pause !== undefined) {
+      Duration.encode(message.pause, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TransferCommitted {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTransferCommitted();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.pause = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TransferCommitted {
+    return { pause: isSet(object.pause) ? Duration.fromJSON(object.pause) : undefined };
+  },
+
+  toJSON(message: TransferCommitted): unknown {
+    const obj: any = {};
+    if (message.pause !== undefined) {
+      obj.pause = Duration.toJSON(message.pause);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TransferCommitted>): TransferCommitted {
+    return TransferCommitted.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TransferCommitted>): TransferCommitted {
+    const message = createBaseTransferCommitted();
+    message.pause = (object.pause !== undefined && object.pause !== null)
+      ? Duration.fromPartial(object.pause)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseTransferSubjectResponse(): TransferSubjectResponse {
+  return { part: undefined };
+}
+
+export const TransferSubjectResponse: MessageFns<TransferSubjectResponse> = {
+  encode(message: TransferSubjectResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.part?.$case) {
+      case "manifest":
+        BundleManifest.encode(message.part.value, writer.uint32(10).fork()).join();
+        break;
+      case "record":
+        BundleRecord.encode(message.part.value, writer.uint32(18).fork()).join();
+        break;
+      case "trailer":
+        BundleTrailer.encode(message.part.value, writer.uint32(26).fork()).join();
+        break;
+      case "committed":
+        TransferCommitted.encode(message.part.value, writer.uint32(34).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TransferSubjectResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTransferSubjectResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.part = { $case: "manifest", value: BundleManifest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.part = { $case: "record", value: BundleRecord.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.part = { $case: "trailer", value: BundleTrailer.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.part = { $case: "committed", value: TransferCommitted.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TransferSubjectResponse {
+    return {
+      part: isSet(object.manifest)
+        ? { $case: "manifest", value: BundleManifest.fromJSON(object.manifest) }
+        : isSet(object.record)
+        ? { $case: "record", value: BundleRecord.fromJSON(object.record) }
+        : isSet(object.trailer)
+        ? { $case: "trailer", value: BundleTrailer.fromJSON(object.trailer) }
+        : isSet(object.committed)
+        ? { $case: "committed", value: TransferCommitted.fromJSON(object.committed) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: TransferSubjectResponse): unknown {
+    const obj: any = {};
+    if (message.part?.$case === "manifest") {
+      obj.manifest = BundleManifest.toJSON(message.part.value);
+    } else if (message.part?.$case === "record") {
+      obj.record = BundleRecord.toJSON(message.part.value);
+    } else if (message.part?.$case === "trailer") {
+      obj.trailer = BundleTrailer.toJSON(message.part.value);
+    } else if (message.part?.$case === "committed") {
+      obj.committed = TransferCommitted.toJSON(message.part.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TransferSubjectResponse>): TransferSubjectResponse {
+    return TransferSubjectResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TransferSubjectResponse>): TransferSubjectResponse {
+    const message = createBaseTransferSubjectResponse();
+    switch (object.part?.$case) {
+      case "manifest": {
+        if (object.part?.value !== undefined && object.part?.value !== null) {
+          message.part = { $case: "manifest", value: BundleManifest.fromPartial(object.part.value) };
+        }
+        break;
+      }
+      case "record": {
+        if (object.part?.value !== undefined && object.part?.value !== null) {
+          message.part = { $case: "record", value: BundleRecord.fromPartial(object.part.value) };
+        }
+        break;
+      }
+      case "trailer": {
+        if (object.part?.value !== undefined && object.part?.value !== null) {
+          message.part = { $case: "trailer", value: BundleTrailer.fromPartial(object.part.value) };
+        }
+        break;
+      }
+      case "committed": {
+        if (object.part?.value !== undefined && object.part?.value !== null) {
+          message.part = { $case: "committed", value: TransferCommitted.fromPartial(object.part.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
 /**
  * The `portability` profile: a subject leaves a server with everything, as a
  * vendor-neutral bundle, or moves live to another server. A server that does not claim
@@ -2039,6 +2950,38 @@ export const PortabilityServiceDefinition = {
       responseStream: false,
       options: {},
     },
+    /**
+     * Cancels a migration that has not switched yet. The source keeps serving the subject
+     * and the target keeps what it copied (a later migration or import skips it). Cancelling
+     * a completed, failed or cancelled migration changes nothing. Needs scope
+     * `identity.manage`.
+     */
+    cancelMigration: {
+      name: "CancelMigration",
+      requestType: CancelMigrationRequest as typeof CancelMigrationRequest,
+      requestStream: false,
+      responseType: CancelMigrationResponse as typeof CancelMigrationResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * Called on the source by a migration's target, to switch the subject over. The first
+     * request is `begin`: the source holds every new write to the subject, lets the writes
+     * in flight finish, and answers with the part of the bundle the target does not have
+     * yet (manifest, records, trailer). The target stores it and sends `commit`; the source
+     * records durably that the subject moved, answers `committed`, and from then on answers
+     * the subject's calls with FAILED_PRECONDITION / SUBJECT_MOVED. If the call ends in any
+     * other way before `committed`, nothing moved: the held writes go ahead on the source.
+     * Needs scope `identity.manage`, with a token for the subject on the source.
+     */
+    transferSubject: {
+      name: "TransferSubject",
+      requestType: TransferSubjectRequest as typeof TransferSubjectRequest,
+      requestStream: true,
+      responseType: TransferSubjectResponse as typeof TransferSubjectResponse,
+      responseStream: true,
+      options: {},
+    },
   },
 } as const;
 
@@ -2074,6 +3017,30 @@ export interface PortabilityServiceImplementation<CallContextExt = {}> {
     request: GetMigrationRequest,
     context: CallContext & CallContextExt,
   ): Promise<DeepPartial<GetMigrationResponse>>;
+  /**
+   * Cancels a migration that has not switched yet. The source keeps serving the subject
+   * and the target keeps what it copied (a later migration or import skips it). Cancelling
+   * a completed, failed or cancelled migration changes nothing. Needs scope
+   * `identity.manage`.
+   */
+  cancelMigration(
+    request: CancelMigrationRequest,
+    context: CallContext & CallContextExt,
+  ): Promise<DeepPartial<CancelMigrationResponse>>;
+  /**
+   * Called on the source by a migration's target, to switch the subject over. The first
+   * request is `begin`: the source holds every new write to the subject, lets the writes
+   * in flight finish, and answers with the part of the bundle the target does not have
+   * yet (manifest, records, trailer). The target stores it and sends `commit`; the source
+   * records durably that the subject moved, answers `committed`, and from then on answers
+   * the subject's calls with FAILED_PRECONDITION / SUBJECT_MOVED. If the call ends in any
+   * other way before `committed`, nothing moved: the held writes go ahead on the source.
+   * Needs scope `identity.manage`, with a token for the subject on the source.
+   */
+  transferSubject(
+    request: AsyncIterable<TransferSubjectRequest>,
+    context: CallContext & CallContextExt,
+  ): ServerStreamingMethodResult<DeepPartial<TransferSubjectResponse>>;
 }
 
 export interface PortabilityServiceClient<CallOptionsExt = {}> {
@@ -2108,6 +3075,30 @@ export interface PortabilityServiceClient<CallOptionsExt = {}> {
     request: DeepPartial<GetMigrationRequest>,
     options?: CallOptions & CallOptionsExt,
   ): Promise<GetMigrationResponse>;
+  /**
+   * Cancels a migration that has not switched yet. The source keeps serving the subject
+   * and the target keeps what it copied (a later migration or import skips it). Cancelling
+   * a completed, failed or cancelled migration changes nothing. Needs scope
+   * `identity.manage`.
+   */
+  cancelMigration(
+    request: DeepPartial<CancelMigrationRequest>,
+    options?: CallOptions & CallOptionsExt,
+  ): Promise<CancelMigrationResponse>;
+  /**
+   * Called on the source by a migration's target, to switch the subject over. The first
+   * request is `begin`: the source holds every new write to the subject, lets the writes
+   * in flight finish, and answers with the part of the bundle the target does not have
+   * yet (manifest, records, trailer). The target stores it and sends `commit`; the source
+   * records durably that the subject moved, answers `committed`, and from then on answers
+   * the subject's calls with FAILED_PRECONDITION / SUBJECT_MOVED. If the call ends in any
+   * other way before `committed`, nothing moved: the held writes go ahead on the source.
+   * Needs scope `identity.manage`, with a token for the subject on the source.
+   */
+  transferSubject(
+    request: AsyncIterable<DeepPartial<TransferSubjectRequest>>,
+    options?: CallOptions & CallOptionsExt,
+  ): AsyncIterable<TransferSubjectResponse>;
 }
 
 function bytesFromBase64(b64: string): Uint8Array {

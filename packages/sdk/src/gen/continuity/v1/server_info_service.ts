@@ -57,6 +57,13 @@ export interface GetServerInfoResponse {
   implementation: string;
   /** The store epoch that subscription cursors currently belong to. */
   epoch: string;
+  /**
+   * The public keys this server signs bundles with (BundleTrailer.signature), as a JSON Web
+   * Key Set (RFC 7517) document, e.g. `{"keys":[{"kty":"EC",...,"kid":"..."}]}`. Empty for a
+   * server that does not claim the portability profile. An importer can keep it to verify
+   * this server's bundles offline.
+   */
+  bundleSigningJwks: string;
 }
 
 function createBaseLimits(): Limits {
@@ -388,6 +395,7 @@ function createBaseGetServerInfoResponse(): GetServerInfoResponse {
     assertionAudience: "",
     implementation: "",
     epoch: "",
+    bundleSigningJwks: "",
   };
 }
 
@@ -414,6 +422,9 @@ export const GetServerInfoResponse: MessageFns<GetServerInfoResponse> = {
     }
     if (message.epoch !== "") {
       writer.uint32(50).string(message.epoch);
+    }
+    if (message.bundleSigningJwks !== "") {
+      writer.uint32(58).string(message.bundleSigningJwks);
     }
     return writer;
   },
@@ -489,6 +500,14 @@ export const GetServerInfoResponse: MessageFns<GetServerInfoResponse> = {
             message.epoch = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.bundleSigningJwks = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -517,6 +536,11 @@ export const GetServerInfoResponse: MessageFns<GetServerInfoResponse> = {
         : "",
       implementation: isSet(object.implementation) ? globalThis.String(object.implementation) : "",
       epoch: isSet(object.epoch) ? globalThis.String(object.epoch) : "",
+      bundleSigningJwks: isSet(object.bundleSigningJwks)
+        ? globalThis.String(object.bundleSigningJwks)
+        : isSet(object.bundle_signing_jwks)
+        ? globalThis.String(object.bundle_signing_jwks)
+        : "",
     };
   },
 
@@ -540,6 +564,9 @@ export const GetServerInfoResponse: MessageFns<GetServerInfoResponse> = {
     if (message.epoch !== "") {
       obj.epoch = message.epoch;
     }
+    if (message.bundleSigningJwks !== "") {
+      obj.bundleSigningJwks = message.bundleSigningJwks;
+    }
     return obj;
   },
 
@@ -556,6 +583,7 @@ export const GetServerInfoResponse: MessageFns<GetServerInfoResponse> = {
     message.assertionAudience = object.assertionAudience ?? "";
     message.implementation = object.implementation ?? "";
     message.epoch = object.epoch ?? "";
+    message.bundleSigningJwks = object.bundleSigningJwks ?? "";
     return message;
   },
 };
