@@ -18,6 +18,10 @@ export default defineConfig({
       },
       {
         extends: true,
+        test: { name: "bundle", root: "packages/bundle", include: ["src/**/*.test.ts", "test/**/*.test.ts"] },
+      },
+      {
+        extends: true,
         test: { name: "conformance", root: "conformance", include: ["src/**/*.test.ts", "test/**/*.test.ts"] },
       },
       {

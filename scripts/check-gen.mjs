@@ -5,7 +5,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const generated = ["packages/sdk/src/gen", "packages/reference-server/src/gen", "conformance/src/portability/continuity-v1.binpb", "docs/spec/requirements.json", "docs/reference/protocol.md"];
+const generated = ["packages/sdk/src/gen", "packages/reference-server/src/gen", "conformance/src/portability/continuity-v1.binpb", "packages/bundle/src/continuity-v1.binpb", "docs/spec/requirements.json", "docs/reference/protocol.md"];
 execFileSync(process.execPath, [join(root, "scripts/gen.mjs")], { cwd: root, stdio: ["ignore", "ignore", "inherit"] });
 const status = execFileSync("git", ["status", "--porcelain", "--", ...generated], { cwd: root, encoding: "utf8" });
 if (status.trim() !== "") {

@@ -18,6 +18,8 @@ mkdirSync(join(root, "packages/reference-server/src/gen"), { recursive: true });
 // The conformance suite computes the portability digest from the protocol's descriptor set
 // and keeps its own copy, so that it never imports the server.
 run(buf, ["build", "--as-file-descriptor-set", "-o", "conformance/src/portability/continuity-v1.binpb"]);
+// @continuity/bundle needs the same descriptors for the proto3 JSON form of bundle records.
+writeFileSync(join(root, "packages/bundle/src/continuity-v1.binpb"), readFileSync(join(root, "conformance/src/portability/continuity-v1.binpb")));
 // Server reflection also describes grpc.health.v1, so that grpcurl and `buf curl` can call
 // health without a local proto. A FileDescriptorSet is one repeated field, so two serialized
 // sets concatenated are their union.

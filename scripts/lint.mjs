@@ -38,6 +38,7 @@ const steps = [
   ...breakingRefs.map((ref) => [`buf breaking against ${ref}`, bin("buf"), ["breaking", "--against", `.git#ref=${ref}`]]),
   ["typecheck sdk", bin("tsc"), ["-p", "packages/sdk/tsconfig.json"]],
   ["typecheck reference-server", bin("tsc"), ["-p", "packages/reference-server/tsconfig.json"]],
+  ["typecheck bundle", bin("tsc"), ["-p", "packages/bundle/tsconfig.json"]],
   ["typecheck conformance", bin("tsc"), ["-p", "conformance/tsconfig.json"]],
   ["typecheck vector generator", bin("tsc"), ["-p", "conformance/vectors/tsconfig.json"]],
   ["test vectors fresh", process.execPath, ["--conditions=source", "--import", "tsx", "conformance/vectors/generate.ts", "--check"]],

@@ -1,0 +1,162 @@
+import { continuity } from "@continuity/sdk/gen";
+import { canonicalJson, deltaHash, genesisHash, snapshotHash } from "@continuity/sdk/protocol";
+import { exportJWK, generateKeyPair } from "jose";
+import { describe, expect, it } from "vitest";
+import { BundleFramingError, BundleVerificationError, createBundleSealer, createBundleVerifier, frame, readFrames, type BundleSigningKey } from "./index.js";
+
+const v1 = continuity.v1;
+const UID_A = "00000000-0000-4000-8000-00000000000a";
+const UID_B = "00000000-0000-4000-8000-00000000000b";
+
+async function keyPair(kid: string): Promise<{ key: BundleSigningKey; jwks: { keys: object[] } }> {
+  const { privateKey, publicKey } = await generateKeyPair("ES256");
+  return { key: { privateKey, kid, alg: "ES256" }, jwks: { keys: [{ ...(await exportJWK(publicKey)), kid, alg: "ES256" }] } };
+}
+
+/** A stream of `count` merge-patch deltas, compacted to `horizon` (with its snapshot). */
+function streamRecords(uid: string, id: string, count: number, horizon: number) {
+  const encoding = v1.DeltaEncoding.DELTA_ENCODING_JSON_MERGE_PATCH;
+  let hash: Uint8Array = genesisHash({ uid, type: "org.example.t", encoding });
+  const deltas: continuity.v1.Delta[] = [];
+  let horizonHash = hash;
+  let state: Record<string, number> = {};
+  let horizonState = state;
+  for (let version = 1; version <= count; version++) {
+    const payload = Buffer.from(canonicalJson({ [`k${version}`]: version }));
+    const prevHash = hash;
+    hash = deltaHash({ prevHash, version, encoding, payload });
+    state = { ...state, [`k${version}`]: version };
+    if (version === horizon) [horizonHash, horizonState] = [hash, state];
+    if (version > horizon) deltas.push(v1.Delta.fromPartial({ stream: `subjects/s/streams/${id}`, streamUid: uid, version: BigInt(version), encoding, payload, prevHash: Buffer.from(prevHash), hash: Buffer.from(hash), device: "d", clientSequence: BigInt(version) }));
+  }
+  const stream = v1.Stream.fromPartial({ name: `subjects/s/streams/${id}`, uid, type: "org.example.t", encoding, conflictPolicy: 2, headVersion: BigInt(count), headHash: Buffer.from(hash), horizonVersion: BigInt(horizon), horizonHash: Buffer.from(horizonHash) });
+  const stateBytes = Buffer.from(canonicalJson(horizonState));
+  const snapshot =
+    horizon === 0
+      ? undefined
+      : v1.BundleSnapshot.fromPartial({ header: { stream: "", streamUid: uid, version: BigInt(horizon), headHash: Buffer.from(horizonHash), encoding, sizeBytes: BigInt(stateBytes.length), snapshotHash: Buffer.from(snapshotHash({ streamUid: uid, version: horizon, headHash: horizonHash, encoding, state: stateBytes })) }, state: stateBytes });
+  const summary = v1.BundleStreamSummary.fromPartial({ streamUid: uid, streamId: id, type: stream.type, headVersion: stream.headVersion, headHash: stream.headHash, horizonVersion: stream.horizonVersion, deltaCount: BigInt(deltas.length) });
+  return { stream, snapshot, deltas, summary };
+}
+
+async function sealBundle(key: BundleSigningKey, options: { mutate?: (records: continuity.v1.BundleRecord[]) => void } = {}): Promise<Uint8Array[]> {
+  const a = streamRecords(UID_A, "progress", 5, 2);
+  const b = streamRecords(UID_B, "cart", 3, 0);
+  const records: continuity.v1.BundleRecord[] = [];
+  for (const s of [a, b]) {
+    records.push({ record: { $case: "stream", value: s.stream } });
+    if (s.snapshot !== undefined) records.push({ record: { $case: "snapshot", value: s.snapshot } });
+    for (const d of s.deltas) records.push({ record: { $case: "delta", value: d } });
+  }
+  records.push({ record: { $case: "accountLink", value: v1.AccountLink.fromPartial({ name: "subjects/s/accountLinks/l1", platform: "platforms/a", accountId: "u1", createTime: new Date(1_700_000_000_123) }) } });
+  records.push({ record: { $case: "device", value: v1.Device.fromPartial({ name: "subjects/s/devices/d", platform: "platforms/a" }) } });
+  options.mutate?.(records);
+  const sealer = createBundleSealer();
+  const parts = [sealer.manifest({ formatVersion: 1, exporter: "test/1", createTime: new Date(0), streams: [a.summary, b.summary] })];
+  for (const record of records) parts.push(sealer.record(record));
+  parts.push(await sealer.trailer(key));
+  return parts;
+}
+
+async function verifyAll(parts: readonly Uint8Array[], jwks?: { keys: object[] }) {
+  const verifier = createBundleVerifier(jwks === undefined ? {} : { jwks: jwks as never });
+  const kinds: string[] = [];
+  for (const part of parts) kinds.push((await verifier.push(part)).kind);
+  return { kinds, result: verifier.finish() };
+}
+
+async function problemOf(parts: readonly Uint8Array[], jwks?: { keys: object[] }): Promise<BundleVerificationError> {
+  const error = await verifyAll(parts, jwks).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(BundleVerificationError);
+  return error as BundleVerificationError;
+}
+
+function withRecord(parts: Uint8Array[], at: number, change: (record: continuity.v1.BundleRecord) => continuity.v1.BundleRecord): Uint8Array[] {
+  const copy = [...parts];
+  const decoded = v1.ExportSubjectResponse.decode(copy[at]!);
+  if (decoded.part?.$case !== "record") throw new Error("not a record");
+  copy[at] = v1.ExportSubjectResponse.encode({ part: { $case: "record", value: change(decoded.part.value) } }).finish();
+  return copy;
+}
+
+describe("bundles", () => {
+  it("seals a bundle that verifies, signature included", async () => {
+    const { key, jwks } = await keyPair("k1");
+    const { kinds, result } = await verifyAll(await sealBundle(key), jwks);
+    expect(kinds).toEqual(["manifest", "stream", "snapshot", "delta", "delta", "delta", "stream", "delta", "delta", "delta", "accountLink", "device", "trailer"]);
+    expect(result.trailer.recordCount).toBe(11n);
+    expect(result.signedBy).toBe("k1");
+  });
+
+  it("names the record whose payload breaks the chain", async () => {
+    const { key } = await keyPair("k1");
+    // Tampered before sealing, so count and digest agree and only the chain can tell.
+    const parts = await sealBundle(key, {
+      mutate: (records) => {
+        const r = records[3]!.record as { $case: "delta"; value: continuity.v1.Delta };
+        r.value = { ...r.value, payload: Buffer.from('{"k4":5}') };
+      },
+    });
+    const problem = await problemOf(parts);
+    expect([problem.field, problem.recordIndex]).toEqual(["records[3].delta.hash", 3]);
+  });
+
+  it("refuses a changed record through the digest, and a wrong count", async () => {
+    const { key } = await keyPair("k1");
+    const parts = await sealBundle(key);
+    const changed = withRecord(parts, 11, (r) => ({ record: { $case: "device", value: { ...(r.record!.value as continuity.v1.Device), displayName: "x" } } }));
+    expect((await problemOf(changed)).field).toBe("trailer.records_digest");
+    const trailer = v1.ExportSubjectResponse.decode(parts.at(-1)!).part as { value: continuity.v1.BundleTrailer };
+    const recounted = [...parts.slice(0, -1), v1.ExportSubjectResponse.encode({ part: { $case: "trailer", value: { ...trailer.value, recordCount: 12n } } }).finish()];
+    expect((await problemOf(recounted)).field).toBe("trailer.record_count");
+  });
+
+  it("refuses a dropped delta, a missing snapshot and records out of order", async () => {
+    const { key } = await keyPair("k1");
+    const dropped = await sealBundle(key, { mutate: (records) => records.splice(3, 1) });
+    expect((await problemOf(dropped)).field).toBe("records[3].delta.version");
+    const lastDropped = await sealBundle(key, { mutate: (records) => records.splice(4, 1) });
+    expect((await problemOf(lastDropped)).message).toMatch(/manifest counts 3 delta records, the bundle holds 2/);
+    const noSnapshot = await sealBundle(key, { mutate: (records) => records.splice(1, 1) });
+    expect((await problemOf(noSnapshot)).field).toBe("records[1].delta");
+    const reordered = await sealBundle(key, { mutate: (records) => records.push(records.splice(9, 1)[0]!) });
+    expect((await problemOf(reordered)).field).toBe("records[10]");
+  });
+
+  it("refuses a signature by an untrusted key or over other facts", async () => {
+    const { key } = await keyPair("k1");
+    const other = await keyPair("k1");
+    expect((await problemOf(await sealBundle(key), other.jwks)).field).toBe("trailer.signature");
+    const { jwks } = await keyPair("k2");
+    expect((await problemOf(await sealBundle(key), jwks)).message).toMatch(/no trusted key has kid k1/);
+  });
+
+  it("frames parts and reads them back across any chunking, refusing truncation and huge lengths", async () => {
+    const { key } = await keyPair("k1");
+    const parts = await sealBundle(key);
+    const file = Buffer.concat(parts.map((p) => frame(p)));
+    async function* chunks(size: number) {
+      for (let i = 0; i < file.length; i += size) yield file.subarray(i, i + size);
+    }
+    for (const size of [1, 3, 7, 4096]) {
+      const read: Uint8Array[] = [];
+      for await (const part of readFrames(chunks(size))) read.push(part);
+      expect(read.map((p) => Buffer.from(p).toString("hex"))).toEqual(parts.map((p) => Buffer.from(p).toString("hex")));
+    }
+    async function* truncated() {
+      yield file.subarray(0, file.length - 1);
+    }
+    await expect(async () => {
+      for await (const _ of readFrames(truncated())) void _;
+    }).rejects.toThrow(BundleFramingError);
+    async function* huge() {
+      yield Buffer.from([0xff, 0xff, 0xff, 0xff]);
+    }
+    await expect(async () => {
+      for await (const _ of readFrames(huge(), { maxPartBytes: 1024 })) void _;
+    }).rejects.toThrow(/declares 4294967295 bytes/);
+  });
+});
