@@ -188,7 +188,7 @@ export function createStreamService(deps: ServiceDeps): Impl {
             Status.FAILED_PRECONDITION,
             "CLIENT_SEQUENCE_REUSED",
             "this client sequence was acknowledged for a different request",
-            { clientSequence: String(result.clientSequence) },
+            { clientSequence: String(result.clientSequence), expectedSequence: String(result.expectedSequence) },
           );
         case "sequence-gap":
           throw protocolError(

@@ -384,7 +384,7 @@ export type AppendResult =
   | { readonly kind: "committed"; readonly outcome: AppendOutcome; readonly deltas: readonly DeltaRecord[] }
   | { readonly kind: "replayed"; readonly outcome: AppendOutcome }
   | { readonly kind: "stream-not-found" }
-  | { readonly kind: "sequence-reused"; readonly clientSequence: number }
+  | { readonly kind: "sequence-reused"; readonly clientSequence: number; readonly expectedSequence: number }
   | { readonly kind: "sequence-gap"; readonly expectedSequence: number }
   | { readonly kind: "expected-version-required" }
   | { readonly kind: "version-conflict"; readonly headVersion: number; readonly headHash: Uint8Array }

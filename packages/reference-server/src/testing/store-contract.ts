@@ -119,7 +119,7 @@ export function describeStoreContract(name: string, open: () => Promise<{ store:
           expect(replay.outcome.headVersion).toBe(first.outcome.headVersion);
           expect(Buffer.from(replay.outcome.headHash)).toEqual(Buffer.from(first.outcome.headHash));
         }
-        expect(await append(store, "a", 1, { fingerprint: new Uint8Array([42]) })).toEqual({ kind: "sequence-reused", clientSequence: 1 });
+        expect(await append(store, "a", 1, { fingerprint: new Uint8Array([42]) })).toEqual({ kind: "sequence-reused", clientSequence: 1, expectedSequence: 2 });
         expect(await append(store, "a", 3)).toEqual({ kind: "sequence-gap", expectedSequence: 2 });
         const conflict = await append(store, "a", 2, { expectedVersion: 0 });
         expect(conflict).toMatchObject({ kind: "version-conflict", headVersion: 2 });

@@ -111,7 +111,7 @@ describe("appendBatch group commit", () => {
         : r.kind;
     expect(replay.kind).toBe("replayed");
     expect(hex(replay)).toEqual(hex(first));
-    expect(await opaqueAppend("a", 1, { fingerprint: new Uint8Array([9]) })).toEqual({ kind: "sequence-reused", clientSequence: 1 });
+    expect(await opaqueAppend("a", 1, { fingerprint: new Uint8Array([9]) })).toEqual({ kind: "sequence-reused", clientSequence: 1, expectedSequence: 2 });
     expect(await opaqueAppend("a", 3)).toEqual({ kind: "sequence-gap", expectedSequence: 2 });
   });
 

@@ -279,7 +279,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
         if (stored !== undefined && Buffer.from(input.fingerprint).equals(stored.fingerprint)) {
           return { kind: "replayed", outcome: decodeOutcome(stored.outcome) };
         }
-        return { kind: "sequence-reused", clientSequence: input.clientSequence };
+        return { kind: "sequence-reused", clientSequence: input.clientSequence, expectedSequence: last + 1 };
       }
       if (input.clientSequence > last + 1 && !fault("append-gap-accepted")) {
         return { kind: "sequence-gap", expectedSequence: last + 1 };
