@@ -153,9 +153,12 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
   for (const setting of Object.values(SETTINGS) as Setting[]) {
     options[setting.flag] = setting.flag === "unsafe-test-fault" ? { type: "string", multiple: true } : { type: "string" };
   }
+  // `npm start -- --help` and `pnpm start -- --help` pass their `--` separator through; as
+  // the very first argument it separates nothing, so it is not read as "positionals follow".
+  const args = argv[0] === "--" ? argv.slice(1) : [...argv];
   let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
   try {
-    ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
+    ({ values } = parseArgs({ args, options, strict: true, allowPositionals: false }));
   } catch (cause) {
     throw new ConfigError(`${(cause as Error).message}. See --help.`, { cause });
   }

@@ -1,3 +1,5 @@
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,7 +13,7 @@ import { ServerReflectionService } from "nice-grpc-server-reflection";
 import reflectionPb from "nice-grpc-server-reflection/lib/proto/grpc/reflection/v1/reflection_pb.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { continuity } from "@continuity/sdk/gen";
-import { spawnServer, type ServerProcess } from "./server-process.js";
+import { PACKAGE_DIR, spawnServer, type ServerProcess } from "./server-process.js";
 
 const v1 = continuity.v1;
 const SERVING = 1;
@@ -267,5 +269,19 @@ describe("server CLI refusals", () => {
     expect(await help.exited()).toBe(0);
     expect(help.stdout()).toContain("--platforms <file>");
     expect(help.stdout()).toContain("CONTINUITY_LISTENING=");
+  });
+
+  it("prints help and exits 0 through `pnpm start -- --help`, which passes the `--` on", async () => {
+    const child = spawn("npx", ["--yes", "pnpm@10.34.8", "start", "--", "--help"], {
+      cwd: PACKAGE_DIR,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
+    child.stderr.resume();
+    const [code] = (await once(child, "exit")) as [number | null];
+    expect(out).toContain("src/main.ts -- --help");
+    expect(out).toContain("--platforms <file>");
+    expect(code).toBe(0);
   });
 });

@@ -71,6 +71,10 @@ describe("config", () => {
     [["--log-level", "loud"], /--log-level/],
     [["--no-such-flag"], /no-such-flag/],
     [["positional"], /positional/],
+    // Only a leading `--` is the package manager's separator; anywhere else it still means
+    // "positionals follow", and those are refused.
+    [["--listen", "127.0.0.1:1", "--", "--help"], /positional/],
+    [["--", "--", "--help"], /positional/],
   ])("refuses %j with a message naming the flag", (argv, pattern) => {
     expect(refusal(argv)).toMatch(pattern);
   });
@@ -88,5 +92,10 @@ describe("config", () => {
       expect(result.text).toContain(flag);
     }
     expect(result.text).toContain("CONTINUITY_PLATFORMS");
+  });
+
+  it("accepts the leading `--` that `npm start -- …` and `pnpm start -- …` pass through", () => {
+    expect(parseConfig(["--", "--help"], {}).kind).toBe("help");
+    expect(run(["--", "--listen", "127.0.0.1:0", "--log-level", "warn"])).toMatchObject({ listen: "127.0.0.1:0", logLevel: "warn" });
   });
 });
