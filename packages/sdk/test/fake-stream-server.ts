@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { createServer, ServerError, Status, type CallContext, type Server } from "nice-grpc";
-import { ErrorInfo, errorDetailsServerMiddleware, RichServerError } from "nice-grpc-error-details";
+import { BadRequest, ErrorInfo, errorDetailsServerMiddleware, RichServerError } from "nice-grpc-error-details";
 import {
   StreamServiceDefinition,
   type AppendDeltasResponse,
@@ -47,6 +47,11 @@ export interface FakeStreamServer {
   lenientListing: boolean;
   /** The next this-many appends answer VERSION_CONFLICT at the current head without committing. */
   forceConflicts: number;
+  /**
+   * While true CLIENT_SEQUENCE_REUSED carries only `clientSequence`, as servers did before
+   * `expectedSequence` was specified for it.
+   */
+  reuseWithoutExpectedSequence: boolean;
   /** Number of AppendDeltas calls that reached the handler. */
   appendCalls: number;
   /** Client sequences per (device, stream) as the server acknowledged them. */
@@ -69,6 +74,16 @@ const SUBJECT = "subjects/s1";
 
 function fail(code: Status, reason: string, metadata: Record<string, string> = {}): never {
   throw new RichServerError(code, reason, [ErrorInfo.fromPartial({ reason, domain: "continuity.v1", metadata })]);
+}
+
+/** The largest client sequence the reference server judges (APPEND-018). */
+const MAX_CLIENT_SEQUENCE = 2n ** 53n - 1n;
+
+function invalidField(field: string, description: string): never {
+  throw new RichServerError(Status.INVALID_ARGUMENT, `${field} ${description}`, [
+    ErrorInfo.fromPartial({ reason: "INVALID_FIELD", domain: "continuity.v1" }),
+    BadRequest.fromPartial({ fieldViolations: [{ field, description }] }),
+  ]);
 }
 
 export async function startFakeStreamServer(): Promise<FakeStreamServer> {
@@ -113,6 +128,9 @@ export async function startFakeStreamServer(): Promise<FakeStreamServer> {
     },
     async appendDeltas(request, context) {
       server.appendCalls += 1;
+      // Validation comes before the stream lookup, as in the reference server (APPEND-050).
+      if (request.clientSequence < 1n) invalidField("client_sequence", "must be at least 1");
+      if (request.clientSequence > MAX_CLIENT_SEQUENCE) invalidField("client_sequence", `must be at most ${MAX_CLIENT_SEQUENCE}`);
       const stream = find(request.stream);
       const device = deviceOf(context);
       const key = `${device}|${stream.name}`;
@@ -123,7 +141,9 @@ export async function startFakeStreamServer(): Promise<FakeStreamServer> {
       if (request.clientSequence <= last) {
         const stored = outcomes.get(`${key}|${request.clientSequence}`);
         if (stored?.fingerprint === fingerprint) return { ...stored.response, replayed: true };
-        fail(Status.FAILED_PRECONDITION, "CLIENT_SEQUENCE_REUSED", { clientSequence: String(request.clientSequence) });
+        const metadata: Record<string, string> = { clientSequence: String(request.clientSequence) };
+        if (!server.reuseWithoutExpectedSequence) metadata["expectedSequence"] = String(last + 1n);
+        fail(Status.FAILED_PRECONDITION, "CLIENT_SEQUENCE_REUSED", metadata);
       }
       if (request.clientSequence > last + 1n) {
         fail(Status.FAILED_PRECONDITION, "CLIENT_SEQUENCE_GAP", { expectedSequence: String(last + 1n) });
@@ -258,6 +278,7 @@ export async function startFakeStreamServer(): Promise<FakeStreamServer> {
     loseAnswers: 0,
     lenientListing: false,
     forceConflicts: 0,
+    reuseWithoutExpectedSequence: false,
     appendCalls: 0,
     sequences,
     shutdown: () => grpcServer.shutdown(),

@@ -130,6 +130,31 @@ describe("against the reference server", () => {
     expect(again.streams[0]).toMatchObject({ state: { lesson: 4, position: 312 } });
   });
 
+  it("lets a device that lost its local store write again, continuing at the sequence the server names", async () => {
+    const before = track(await createReplica(deviceClientFor("dina", "laptop")));
+    const create = { type: "org.example.course-progress" };
+    const first = await before.openStream<Course>({ stream: "course-9", create });
+    await first.update({ lesson: 1 });
+    await first.update({ position: 10 });
+    await first.settled();
+    await before.close();
+
+    // A reinstall that kept its device id: a fresh (in-memory) store, the same device.
+    const client = deviceClientFor("dina", "laptop");
+    const after = track(await createReplica(client));
+    const progress = await after.openStream<Course>({ stream: "course-9" });
+    const rejected: string[] = [];
+    progress.on("rejected", (event) => rejected.push(event.reason));
+    await progress.update({ lesson: 2 });
+    await progress.update({ position: 20 });
+    await progress.settled();
+    expect(rejected).toEqual([]);
+    expect(progress.status.halted).toBeUndefined();
+    const deltas = await allDeltas(client, progress.name);
+    expect(deltas.map((delta) => delta.clientSequence)).toEqual([1n, 2n, 3n, 4n]);
+    expect(progress.confirmedState).toEqual({ lesson: 2, position: 20 });
+  });
+
   it("carries Yjs updates through an opaque stream so that two documents converge", async () => {
     const docs = [new Y.Doc(), new Y.Doc()];
     const replicas = [

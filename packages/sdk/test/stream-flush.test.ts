@@ -20,7 +20,7 @@ import { useFakeStreamServer } from "./support/fake-stream-clients.js";
 
 const { cleanups, fake, clientFor } = useFakeStreamServer();
 
-type Progress = { lesson?: number; count?: number; notes?: Record<string, string> };
+type Progress = { lesson?: number; position?: number; count?: number; notes?: Record<string, string> };
 
 async function open(client: ContinuityClient, store: QueueStore = createMemoryQueueStore(), encoding: "json-patch" | "json-merge-patch" = "json-merge-patch"): Promise<JsonStream<Progress>> {
   const handle = await openStream<Progress>(client, { stream: "progress", create: { type: "org.example.progress", encoding }, store });
@@ -138,18 +138,55 @@ describe("stream handle flush", () => {
     expect(second.confirmedState).toEqual({ lesson: 3 });
   });
 
-  it("learns the real client sequence when a reinstall lost it", async () => {
+  it.each([
+    { server: "names the next sequence in CLIENT_SEQUENCE_REUSED", legacy: false, calls: 4 },
+    { server: "does not name it (the SDK probes within the sequence range)", legacy: true, calls: 5 },
+  ])("keeps writing after a reinstall lost the device's sequence, when the server $server", async ({ legacy, calls }) => {
     const server = await fake();
+    server.reuseWithoutExpectedSequence = legacy;
     const before = await open(clientFor(server, "laptop"));
     await before.update({ lesson: 1 });
     await before.update({ lesson: 2 });
     await before.settled();
     await before.close();
+
+    // A fresh store: the device id is the same, its sequence state is gone.
     const after = await open(clientFor(server, "laptop"));
+    const rejected: string[] = [];
+    const errors: string[] = [];
+    after.on("rejected", (event) => rejected.push(event.reason));
+    after.on("error", (error) => errors.push(error.toString()));
+    const appendsBefore = server.appendCalls;
     await after.update({ lesson: 5 });
+    await after.update({ position: 7 });
+    await after.update({ lesson: 6 });
     await after.settled();
-    expect(server.deltas.get(after.name)!.map((delta) => delta.clientSequence)).toEqual([1n, 2n, 3n]);
-    expect(after.confirmedState).toEqual({ lesson: 5 });
+    expect({ rejected, errors, halted: after.status.halted }).toEqual({ rejected: [], errors: [], halted: undefined });
+    expect(server.deltas.get(after.name)!.map((delta) => delta.clientSequence)).toEqual([1n, 2n, 3n, 4n, 5n]);
+    expect(after.confirmedState).toEqual({ lesson: 6, position: 7 });
+    // One refused attempt (and, without the server's help, one probe), then each write once.
+    expect(server.appendCalls - appendsBefore).toBe(calls);
+  });
+
+  it("never sends a client sequence beyond the range the server judges", async () => {
+    const server = await fake();
+    server.reuseWithoutExpectedSequence = true;
+    const client = clientFor(server, "laptop");
+    const sent: bigint[] = [];
+    const appendDeltas = client.streams.appendDeltas.bind(client.streams);
+    client.streams.appendDeltas = (request, options) => {
+      sent.push(BigInt(request.clientSequence ?? 0));
+      return appendDeltas(request, options);
+    };
+    const before = await open(client);
+    await before.update({ lesson: 1 });
+    await before.settled();
+    await before.close();
+    const after = await open(client);
+    await after.update({ lesson: 2 });
+    await after.settled();
+    expect(sent.every((sequence) => sequence >= 1n && sequence <= 2n ** 53n - 1n)).toBe(true);
+    expect(sent).toEqual([1n, 1n, 2n ** 53n - 1n, 2n]);
   });
 
   it("refuses deltas that do not verify against the hash chain", async () => {

@@ -219,8 +219,13 @@ const TRANSIENT = new Set<Status>([
   Status.RESOURCE_EXHAUSTED,
 ]);
 const OP_REJECTIONS = new Set(["PATCH_NOT_APPLICABLE", "MALFORMED_PAYLOAD", "DELTA_TOO_LARGE", "BATCH_TOO_LARGE", "INVALID_FIELD"]);
-/** A sequence no device reaches, sent when ours is unknown so the server answers CLIENT_SEQUENCE_GAP with the expected one. */
-const PROBE_SEQUENCE = 2n ** 62n;
+/**
+ * The largest client sequence a server judges (APPEND-018, docs/spec/appends.md); anything
+ * above it is refused as INVALID_FIELD. No device reaches it, so when this device's sequence
+ * is unknown and the server did not name it, sending it makes the server answer
+ * CLIENT_SEQUENCE_GAP with the expected one.
+ */
+export const MAX_CLIENT_SEQUENCE = 2n ** 53n - 1n;
 /** How many of this handle's acknowledged client sequences are remembered to recognise echoes of its own writes. */
 const RECENT_OWN_SEQUENCES = 1024;
 
@@ -573,8 +578,18 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
     const op = pending[0];
     if (op === undefined) return "done";
     if (op.request === undefined) {
+      if (lastAckedSequence !== undefined && lastAckedSequence >= MAX_CLIENT_SEQUENCE) {
+        halt(
+          new ContinuityError({
+            code: Status.OUT_OF_RANGE,
+            reason: "CLIENT_SEQUENCE_EXHAUSTED",
+            message: `${info.name}: this device has used every client sequence up to ${MAX_CLIENT_SEQUENCE}; use a new device id`,
+          }),
+        );
+        return "done";
+      }
       op.request = {
-        clientSequence: lastAckedSequence === undefined ? PROBE_SEQUENCE : lastAckedSequence + 1n,
+        clientSequence: lastAckedSequence === undefined ? MAX_CLIENT_SEQUENCE : lastAckedSequence + 1n,
         expectedVersion: confirmedVersion,
         payload: op.payload,
       };
@@ -659,23 +674,30 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
     }
     if (failure.reason === "CLIENT_SEQUENCE_GAP") {
       setConnected(true);
-      const expected = failure.metadata["expectedSequence"];
+      const expected = parseSequence(failure.metadata["expectedSequence"]);
       op.request = undefined;
-      if (expected === undefined || !/^[0-9]+$/.test(expected)) {
+      if (expected === undefined) {
         halt(failure);
         return "done";
       }
-      lastAckedSequence = BigInt(expected) - 1n;
+      lastAckedSequence = expected - 1n;
       await persist();
       return "done";
     }
     if (failure.reason === "CLIENT_SEQUENCE_REUSED") {
       // The sequence was acknowledged for another request: this device's sequence state was
-      // lost (a reinstall with the same device id). Learn the real one from a probe.
+      // lost (a reinstall with the same device id). The server names the next one; a server
+      // that does not is asked with a probe it must answer with CLIENT_SEQUENCE_GAP.
       setConnected(true);
       op.request = undefined;
-      lastAckedSequence = undefined;
+      const expected = parseSequence(failure.metadata["expectedSequence"]);
+      lastAckedSequence = expected === undefined ? undefined : expected - 1n;
       await persist();
+      return "done";
+    }
+    if (failure.reason === "INVALID_FIELD" && failure.fieldViolations.some((violation) => violation.field === "client_sequence")) {
+      // Not the write's fault: rejecting it would drop every later write the same way.
+      halt(failure);
       return "done";
     }
     if (failure.reason !== undefined && OP_REJECTIONS.has(failure.reason)) {
@@ -792,6 +814,13 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
       }
     },
   };
+}
+
+/** A sequence a server named in error metadata, when it is one this SDK may send. */
+function parseSequence(text: string | undefined): bigint | undefined {
+  if (text === undefined || !/^[0-9]{1,16}$/.test(text)) return undefined;
+  const sequence = BigInt(text);
+  return sequence >= 1n && sequence <= MAX_CLIENT_SEQUENCE ? sequence : undefined;
 }
 
 class GapError extends Error {
