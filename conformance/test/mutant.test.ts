@@ -1,0 +1,105 @@
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { defineMutant, loadMutants, mutateSources, writeMutantCopy, type Mutant } from "../src/runner/mutant.js";
+
+/** Every file under `dir` with its text, so a test can prove a folder was left as it was. */
+async function snapshotTree(dir: string): Promise<Record<string, string>> {
+  const files: Record<string, string> = {};
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const path = join(entry.parentPath, entry.name);
+    files[path.slice(dir.length + 1)] = await readFile(path, "utf8");
+  }
+  return files;
+}
+
+const mutant = (edits: Mutant["edits"]): Mutant => defineMutant({ name: "test-mutant", area: "APPEND", description: "A test mutant.", edits });
+
+describe("the mutant applier", () => {
+  let scratch: string;
+  let src: string;
+
+  beforeEach(async () => {
+    scratch = await mkdtemp(join(tmpdir(), "continuity-mutant-test-"));
+    src = join(scratch, "src");
+    await mkdir(join(src, "store"), { recursive: true });
+    await writeFile(join(src, "main.ts"), 'import "./store/store.js";\nif (seq > last + 1) return gap();\n');
+    await writeFile(join(src, "store", "store.ts"), "export const a = 1;\nexport const b = 1;\n");
+    await writeFile(join(src, "data.bin"), "untouched");
+  });
+  afterEach(async () => {
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  it("copies the folder with the edits applied in order and leaves the original alone", async () => {
+    const before = await snapshotTree(src);
+    const copy = join(scratch, "copy");
+    await writeMutantCopy(
+      mutant([
+        { file: "main.ts", find: "if (seq > last + 1)", replace: "if (false)" },
+        { file: "store/store.ts", find: "export const a = 1;", replace: "export const a = 2; // $& $1" },
+        { file: "store/store.ts", find: "a = 2;", replace: "a = 3;" },
+      ]),
+      src,
+      copy,
+    );
+    expect(await snapshotTree(src)).toEqual(before);
+    expect(await snapshotTree(copy)).toEqual({
+      "main.ts": 'import "./store/store.js";\nif (false) return gap();\n',
+      "store/store.ts": "export const a = 3; // $& $1\nexport const b = 1;\n",
+      "data.bin": "untouched",
+    });
+  });
+
+  it.each([
+    ["a find text that occurs nowhere", { file: "main.ts", find: "if (seq >= last)", replace: "if (false)" }, /no longer applies: edit 1 \(main\.ts\): "if \(seq >= last\)" occurs nowhere/],
+    ["a find text that occurs twice", { file: "store/store.ts", find: " = 1;", replace: " = 2;" }, /no longer applies: edit 1 \(store\/store\.ts\): "= 1;" occurs 2 times; it must occur exactly once/],
+    ["an edit of a file that does not exist", { file: "gone.ts", find: "x", replace: "y" }, /no longer applies: edit 1 \(gone\.ts\): cannot read the file/],
+    ["an edit that changes nothing", { file: "main.ts", find: "gap()", replace: "gap()" }, /the replacement equals the find text/],
+    ["an empty find text", { file: "main.ts", find: "", replace: "x" }, /the find text is empty/],
+    ["a path outside the source folder", { file: "../outside.ts", find: "x", replace: "y" }, /must be a path inside the source folder/],
+  ])("refuses %s before writing anything", async (_what, edit, message) => {
+    const before = await snapshotTree(src);
+    const copy = join(scratch, "copy");
+    await expect(writeMutantCopy(mutant([edit]), src, copy)).rejects.toThrow(message);
+    expect(await snapshotTree(src)).toEqual(before);
+    await expect(readdir(copy)).rejects.toMatchObject({ code: "ENOENT" });
+  });
+
+  it("judges a later edit against what the earlier edits left", async () => {
+    const read = (file: string) => readFile(join(src, file), "utf8");
+    await expect(
+      mutateSources(mutant([
+        { file: "store/store.ts", find: "a = 1", replace: "b = 1" },
+        { file: "store/store.ts", find: "b = 1", replace: "c = 1" },
+      ]), read),
+    ).rejects.toThrow(/edit 2 .*occurs 2 times/);
+    await expect(
+      mutateSources(mutant([
+        { file: "main.ts", find: "gap()", replace: "ok()" },
+        { file: "main.ts", find: "ok()", replace: "gap()" },
+      ]), read),
+    ).rejects.toThrow(/no longer applies: its edits cancel out/);
+  });
+
+  it("refuses to copy onto an existing folder", async () => {
+    const copy = join(scratch, "copy");
+    await mkdir(copy);
+    await expect(writeMutantCopy(mutant([{ file: "main.ts", find: "gap()", replace: "ok()" }]), src, copy)).rejects.toThrow();
+  });
+
+  it("loads definitions by file name and refuses a name that differs from it", async () => {
+    const dir = join(scratch, "mutants");
+    await mkdir(dir);
+    const definition = (name: string) =>
+      `export default { name: ${JSON.stringify(name)}, area: "APPEND", description: "d", edits: [{ file: "main.ts", find: "a", replace: "b" }] };\n`;
+    await writeFile(join(dir, "second-one.ts"), definition("second-one"));
+    await writeFile(join(dir, "first-one.ts"), definition("first-one"));
+    await writeFile(join(dir, "README.md"), "not a definition");
+    expect((await loadMutants(dir)).map((m) => m.name)).toEqual(["first-one", "second-one"]);
+    await writeFile(join(dir, "third-one.ts"), definition("other-name"));
+    await expect(loadMutants(dir)).rejects.toThrow(/third-one\.ts defines "other-name"; the name must equal the file name/);
+  });
+});
