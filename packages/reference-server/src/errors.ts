@@ -1,7 +1,6 @@
 import { ServerError, Status } from "nice-grpc-common";
 import type { ServerMiddleware } from "nice-grpc-common";
 import { BadRequest, ErrorInfo, RichServerError } from "nice-grpc-error-details";
-import { fault } from "./testing/faults.js";
 
 /**
  * The one place the server builds wire errors, so that every error carries exactly one
@@ -28,7 +27,6 @@ export function protocolError(
   message: string,
   metadata: Readonly<Record<string, string>> = {},
 ): ServerError {
-  if (fault("error-info-missing")) return new ServerError(code, message);
   return new RichServerError(code, message, [ErrorInfo.fromPartial({ reason, domain: ERROR_DOMAIN, metadata: { ...metadata } })]);
 }
 
@@ -36,7 +34,6 @@ export function protocolError(
 export function invalidFields(violations: readonly FieldViolation[]): ServerError {
   const first = violations[0];
   const message = first === undefined ? "invalid request" : `invalid ${first.field}: ${first.description}`;
-  if (fault("error-info-missing")) return new ServerError(Status.INVALID_ARGUMENT, message);
   return new RichServerError(Status.INVALID_ARGUMENT, message, [
     ErrorInfo.fromPartial({ reason: "INVALID_FIELD", domain: ERROR_DOMAIN, metadata: {} }),
     BadRequest.fromPartial({ fieldViolations: violations.map((v) => ({ field: v.field, description: v.description })) }),
