@@ -1,4 +1,3 @@
-import { fault } from "../testing/faults.js";
 import type { AuthContext, Scope } from "./context.js";
 import { scopeInsufficient, subjectNotFound } from "./wire-errors.js";
 
@@ -11,7 +10,7 @@ export function requireScope(auth: AuthContext, scope: Scope): void {
   if (!auth.scopes.has(scope)) throw scopeInsufficient(scope);
 }
 
-/** What a call intends to do with a subject's data; only reads can be broken by the isolation fault. */
+/** What a call intends to do with a subject's data. */
 export type SubjectIntent = "read" | "write" | "manage";
 
 /**
@@ -21,6 +20,5 @@ export type SubjectIntent = "read" | "write" | "manage";
  */
 export function requireOwnSubject(auth: AuthContext, subjectId: string, intent: SubjectIntent = "read"): void {
   if (subjectId === auth.subjectId) return;
-  if (intent === "read" && fault("cross-subject-read")) return;
   throw subjectNotFound();
 }
