@@ -2,7 +2,6 @@ import type { CallContext, ServerMiddleware, ServerMiddlewareCall } from "nice-g
 import { Status } from "nice-grpc-common";
 import type { Logger } from "pino";
 import type { Store } from "../store/types.js";
-import { fault } from "../testing/faults.js";
 import type { AuthCallContextExt, AuthContext, Scope } from "./context.js";
 import { AuthFailure, type TokenAuthority } from "./token-authority.js";
 import { protocolError } from "../errors.js";
@@ -79,11 +78,10 @@ export async function authenticate(token: string, deps: AuthMiddlewareDeps): Pro
   if (!(await deps.store.hasAccountLink(claims.subjectId, claims.platformId))) {
     throw new AuthFailure("TOKEN_REVOKED", "account link removed or subject erased");
   }
-  if (claims.deviceId !== undefined && !fault("device-revocation-ignored")) {
+  if (claims.deviceId !== undefined) {
     const device = await deps.store.getDevice(claims.subjectId, claims.deviceId);
     if (device === undefined || device.revokedAt !== undefined) throw new AuthFailure("TOKEN_REVOKED", "device revoked");
   }
-  if (fault("scope-widening")) return claims;
   // The operator may narrow a platform's scopes; tokens issued before follow at once.
   const scopes = new Set<Scope>([...claims.scopes].filter((scope) => platform.scopes.has(scope)));
   return { ...claims, scopes };

@@ -17,7 +17,6 @@ import {
   type JWTPayload,
   type JWTVerifyGetKey,
 } from "jose";
-import { fault } from "../testing/faults.js";
 import { ALL_SCOPES, type AuthContext, type Scope } from "./context.js";
 import type { PlatformConfig, PlatformRegistry } from "./platforms.js";
 
@@ -282,20 +281,18 @@ export async function createTokenAuthority(options: TokenAuthorityOptions): Prom
     if (platform === undefined || keySet === undefined) {
       throw new AuthFailure("PLATFORM_UNKNOWN", `unknown platform ${JSON.stringify(issuer.slice(0, 80))}`);
     }
-    // The fault judges the assertion at its own issue time, so any exp after iat passes.
-    const acceptExpired = fault("expired-assertion-accepted") && typeof unverified.iat === "number";
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(assertion, keySet, {
         algorithms: [...ASSERTION_ALGORITHMS],
-        ...(fault("assertion-typ-unchecked") ? {} : { typ: ASSERTION_TYP }),
+        typ: ASSERTION_TYP,
         issuer: platform.id,
         audience,
         clockTolerance: CLOCK_SKEW_SECONDS,
         // Also rejects an `iat` in the future beyond the skew.
         maxTokenAge: MAX_ASSERTION_LIFETIME_SECONDS,
         requiredClaims: ["iss", "sub", "aud", "iat", "exp", "jti"],
-        currentDate: acceptExpired ? new Date((unverified.iat as number) * 1000) : now(),
+        currentDate: now(),
       }));
     } catch (cause) {
       throw new AuthFailure("ASSERTION_INVALID", describeJoseError(cause), { cause });

@@ -7,7 +7,6 @@ import { deviceName, isDeviceId, platformName, subjectName } from "../auth/resou
 import { AuthFailure, formatScopes, parseScopes, type VerifiedAssertion } from "../auth/token-authority.js";
 import { authFailureError } from "../auth/wire-errors.js";
 import { invalidField, protocolError } from "../errors.js";
-import { fault } from "../testing/faults.js";
 import type { ServiceDeps } from "./deps.js";
 
 type TokenServiceImplementation = continuity.v1.TokenServiceImplementation;
@@ -75,7 +74,7 @@ export function createTokenService(deps: ServiceDeps): TokenServiceImplementatio
         scopes = new Set(platform.scopes);
       } else {
         const beyond = [...requested].filter((scope) => !platform.scopes.has(scope));
-        if (beyond.length > 0 && !fault("scope-widening")) {
+        if (beyond.length > 0) {
           // Refused, never narrowed: a client that silently got less than it asked for
           // would fail later and far from the cause.
           throw protocolError(
