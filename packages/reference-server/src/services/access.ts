@@ -1,6 +1,5 @@
 import type { AuthContext } from "../auth/context.js";
 import type { GrantRecord, Store, StreamRecord, StreamVisibility } from "../store/types.js";
-import { fault } from "../testing/faults.js";
 
 /**
  * What the calling platform may do with a subject's streams, decided by the rule of the
@@ -37,8 +36,6 @@ export function accessFromGrants(platformId: string, grants: readonly GrantRecor
 
 /** Loads the caller's access to its subject's streams. */
 export async function loadAccess(store: Store, auth: AuthContext): Promise<StreamAccess> {
-  const grants = fault("grant-revocation-ignored")
-    ? await store.listGrantHistory(auth.subjectId)
-    : await store.listActiveGrants(auth.subjectId);
+  const grants = await store.listActiveGrants(auth.subjectId);
   return accessFromGrants(auth.platformId, grants);
 }

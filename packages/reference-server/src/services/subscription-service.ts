@@ -6,7 +6,6 @@ import { isAbortError, protocolError } from "../errors.js";
 import { createBoundedQueue, type BoundedQueue } from "../events/bounded-queue.js";
 import type { HubItem } from "../events/event-hub.js";
 import type { GrantRecord, StreamAccessKey, StreamRecord, SubjectEvent } from "../store/types.js";
-import { fault } from "../testing/faults.js";
 import { subscribeSchema } from "../validation/core-requests.js";
 import { grantName, streamName } from "../validation/names.js";
 import { parseRequest } from "../validation/validate.js";
@@ -144,7 +143,7 @@ export function createSubscriptionService(deps: ServiceDeps): Impl {
         if (requested === undefined) {
           position = bounds.head;
           first = { cursor: mint(position), event: { $case: "ready", value: { epoch } } };
-        } else if (requested.epoch !== epoch && !fault("reset-missing")) {
+        } else if (requested.epoch !== epoch) {
           position = bounds.head;
           first = reset(v1.ResetReason.RESET_REASON_EPOCH_CHANGED);
         } else if (requested.sequence < bounds.horizon || requested.sequence > bounds.head) {
@@ -152,8 +151,6 @@ export function createSubscriptionService(deps: ServiceDeps): Impl {
           first = reset(v1.ResetReason.RESET_REASON_CURSOR_EXPIRED);
         } else {
           position = requested.sequence;
-          if (fault("cursor-skips-event")) position += 1;
-          if (fault("cursor-duplicates-event") && position > 0) position -= 1;
           first = { cursor: req.cursor, event: { $case: "ready", value: { epoch } } };
         }
 
@@ -373,9 +370,6 @@ async function render(context: EventContext, event: SubjectEvent): Promise<Rende
       // is never sent in part (compactedHorizon stops the call before one could be).
       if (body.deltas.length !== body.count || !(await mayRead(context, body.stream))) return SKIP;
       const deltas = body.deltas.map(wireDelta);
-      if (fault("batch-split-events")) {
-        return { messages: deltas.map((d) => ({ cursor, event: { $case: "deltasAppended", value: { deltas: [d] } } })) };
-      }
       return { messages: [{ cursor, event: { $case: "deltasAppended", value: { deltas } } }] };
     }
     case "stream-created":
@@ -422,10 +416,10 @@ async function render(context: EventContext, event: SubjectEvent): Promise<Rende
       return { messages: [{ cursor, event: { $case: "handoffResolved", value: { handoff: wireHandoff(handoff) } } }] };
     }
     case "grant-revoked":
-      if (body.grant.granteePlatformId !== context.auth.platformId || fault("grant-revocation-ignored")) return SKIP;
+      if (body.grant.granteePlatformId !== context.auth.platformId) return SKIP;
       return grantRevoked(context, body.grant, cursor);
     case "device-revoked": {
-      if (body.deviceId !== deviceId || fault("device-revocation-ignored")) return SKIP;
+      if (body.deviceId !== deviceId) return SKIP;
       const streams = await readableStreamNames(context, context.access);
       return {
         messages: [{ cursor, event: { $case: "accessRevoked", value: { grant: "", streams } } }],
