@@ -16,7 +16,6 @@ import { requireOwnSubject, requireScope } from "../auth/scopes.js";
 import { invalidField, protocolError } from "../errors.js";
 import type { CheckpointRecord, HandoffRecord, ResumeRecord, StreamRecord } from "../store/types.js";
 import { Encoding } from "../store/types.js";
-import { fault } from "../testing/faults.js";
 import {
   checkpointNameSchema,
   createCheckpointSchema,
@@ -135,7 +134,7 @@ export function createCheckpointService(deps: ServiceDeps): Impl {
         attributes: req.resume?.attributes ?? {},
       };
       const resumeBytes = resumePayloadBytes(resume);
-      if (resumeBytes.length > limits.maxResumePayloadBytes && !fault("resume-limit-ignored")) {
+      if (resumeBytes.length > limits.maxResumePayloadBytes) {
         throw protocolError(
           Status.RESOURCE_EXHAUSTED,
           "RESUME_PAYLOAD_TOO_LARGE",
@@ -158,7 +157,7 @@ export function createCheckpointService(deps: ServiceDeps): Impl {
         digest: (entries) =>
           checkpointDigest({
             entries: entries.map((e) => ({ streamUid: e.streamUid, version: e.version, headHash: e.headHash })),
-            resume: fault("checkpoint-digest-ignores-resume") ? undefined : resume,
+            resume,
           }),
         now: deps.clock(),
       });
@@ -241,11 +240,6 @@ export function createCheckpointService(deps: ServiceDeps): Impl {
       const restored: continuity.v1.RestoredStream[] = [];
       for (const { entry, stream, target } of plans) {
         const name = streamName(stream.subjectId, stream.id);
-        if (fault("restore-rewrites-history")) {
-          await store.rewindStream(stream.subjectId, stream.id, entry.version, canonicalJson(target), deps.clock());
-          restored.push({ stream: name, version: 0n, headHash: Buffer.from(entry.headHash) });
-          continue;
-        }
         const result = await store.appendBatch({
           subjectId: stream.subjectId,
           streamId: stream.id,
