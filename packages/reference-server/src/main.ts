@@ -1,4 +1,4 @@
-import { mkdir } from "node:fs/promises";
+import { chmod, mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { pino, type Logger } from "pino";
 import { PlatformsFileError, ensureDevPlatforms, loadPlatformsFile, type PlatformRegistry } from "./auth/platforms.js";
@@ -46,9 +46,22 @@ function enableFaults(config: ServerConfig, logger: Logger): void {
   }
 }
 
-async function run(config: ServerConfig, logger: Logger): Promise<void> {
+/**
+ * The data directory holds the database and keys: private to this user (0700) even when it
+ * existed before with a laxer mode. A directory someone else owns cannot be tightened; its
+ * files still are private, so that is a warning rather than a refusal.
+ */
+async function prepareDataDir(dataDir: string, logger: Logger): Promise<void> {
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  try {
+    await chmod(dataDir, 0o700);
+  } catch (error) {
+    logger.warn({ dataDir: resolve(dataDir), err: error }, "cannot make the data directory private (0700); its files are 0600");
+  }
+}
 
-  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+async function run(config: ServerConfig, logger: Logger): Promise<void> {
+  await prepareDataDir(config.dataDir, logger);
   const platforms = await loadPlatforms(config, logger);
   const tokens = await createTokenAuthority({
     platforms,
@@ -130,6 +143,9 @@ async function run(config: ServerConfig, logger: Logger): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  // Everything this process writes holds people's state or keys: nothing it creates is
+  // readable by others, whatever umask it was started with.
+  process.umask(0o077);
   let config: ServerConfig;
   try {
     const parsed = parseConfig(process.argv.slice(2), process.env);

@@ -18,9 +18,24 @@ export interface ServerProcess {
   kill(): void;
 }
 
+/** How to start the child, beyond its arguments and environment. */
+export interface SpawnOptions {
+  /** Start under this umask (via `sh`), as a shell or service manager would; default: inherited. */
+  readonly umask?: number;
+}
+
 /** Starts the server CLI with `args` and extra env, from the package directory. */
-export function spawnServer(args: readonly string[], env: Record<string, string | undefined> = {}): ServerProcess {
-  const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", "src/main.ts", ...args], {
+export function spawnServer(
+  args: readonly string[],
+  env: Record<string, string | undefined> = {},
+  options: SpawnOptions = {},
+): ServerProcess {
+  const command = [process.execPath, "--conditions=source", "--import", "tsx", "src/main.ts", ...args];
+  const [file, ...argv] =
+    options.umask === undefined
+      ? command
+      : ["/bin/sh", "-c", `umask ${options.umask.toString(8).padStart(3, "0")} && exec "$@"`, "sh", ...command];
+  const child = spawn(file!, argv, {
     cwd: PACKAGE_DIR,
     env: { ...process.env, CONTINUITY_ALLOW_TEST_FAULTS: undefined, ...env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from "node:crypto";
+import { chmodSync, closeSync, openSync } from "node:fs";
 import BetterSqlite3 from "better-sqlite3";
 import type { Database, Statement } from "better-sqlite3";
 import { fault } from "../../testing/faults.js";
@@ -111,6 +112,24 @@ type EventSink = SubjectEvent[];
 const MISSING_STREAM: VersionCheck = { kind: "stream-not-found" };
 
 /**
+ * The database and its `-wal`, `-shm` and `-journal` companions hold people's state, so they
+ * are readable by this user only, whatever the umask. SQLite gives the companions the
+ * database file's mode, so creating that file 0600 before SQLite does covers them; files left
+ * by an earlier start under a laxer regime are tightened too.
+ */
+function makeDatabaseFilesPrivate(path: string): void {
+  if (path === "" || path === ":memory:" || path.startsWith("file:")) return;
+  closeSync(openSync(path, "a", 0o600));
+  for (const file of [path, `${path}-wal`, `${path}-shm`, `${path}-journal`]) {
+    try {
+      chmodSync(file, 0o600);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    }
+  }
+}
+
+/**
  * Opens (creating and migrating as needed) a SQLite store.
  *
  * Appends are group-committed: calls that arrive before the next turn of the event loop
@@ -118,6 +137,7 @@ const MISSING_STREAM: VersionCheck = { kind: "stream-not-found" };
  * while a failing append rolls back alone. Every other intent is its own transaction.
  */
 export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
+  makeDatabaseFilesPrivate(options.path);
   const db = new BetterSqlite3(options.path);
   db.pragma("journal_mode = WAL");
   db.pragma(`synchronous = ${options.durability === "full" ? "FULL" : "NORMAL"}`);
