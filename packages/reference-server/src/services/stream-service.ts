@@ -27,7 +27,6 @@ import type {
   StreamRecord,
 } from "../store/types.js";
 import { Encoding } from "../store/types.js";
-import { fault } from "../testing/faults.js";
 import {
   appendDeltasSchema,
   compactStreamSchema,
@@ -218,7 +217,7 @@ export function createStreamService(deps: ServiceDeps): Impl {
       const req = parseRequest(listDeltasSchema, request);
       const { stream } = await visibleStream(store, auth, req.stream, "read");
       if (req.afterVersion > stream.headVersion) throw aheadOfHead(stream.headVersion);
-      if (req.afterVersion < stream.horizonVersion && !fault("horizon-not-enforced")) {
+      if (req.afterVersion < stream.horizonVersion) {
         throw historyCompacted(stream.horizonVersion);
       }
       const key = ["ListDeltas", streamName(stream.subjectId, stream.id), stream.uid, auth.platformId, String(req.afterVersion)];
@@ -228,7 +227,6 @@ export function createStreamService(deps: ServiceDeps): Impl {
         throw invalidPageToken();
       }
       if (token !== undefined && after < stream.horizonVersion) throw historyCompacted(stream.horizonVersion);
-      if (token === undefined && after > 0 && fault("list-deltas-off-by-one")) after -= 1;
       const limit = pageSize(req.pageSize, DEFAULT_DELTA_PAGE, limits.maxPageSize);
       const deltas = (await store.listDeltas(stream.subjectId, stream.id, after, limit)).filter(
         (d) => d.version <= stream.headVersion,
@@ -258,7 +256,7 @@ export function createStreamService(deps: ServiceDeps): Impl {
       const hash = snapshotHash({
         streamUid: stream.uid,
         version,
-        headHash: fault("snapshot-hash-wrong") ? new Uint8Array(32) : headHash,
+        headHash,
         encoding: stream.encoding,
         state,
       });
@@ -399,7 +397,7 @@ export function createStreamService(deps: ServiceDeps): Impl {
     }
     let total = 0;
     payloads.forEach((payload, index) => {
-      if (payload.length > limits.maxDeltaBytes && !fault("delta-size-limit-ignored")) {
+      if (payload.length > limits.maxDeltaBytes) {
         throw protocolError(Status.RESOURCE_EXHAUSTED, "DELTA_TOO_LARGE", `delta ${index} exceeds max_delta_bytes`, {
           limit: String(limits.maxDeltaBytes),
           index: String(index),
@@ -416,10 +414,9 @@ export function createStreamService(deps: ServiceDeps): Impl {
 
   /** The JSON state (canonical bytes) and chain hash of a JSON stream at a retained version. */
   async function materialize(stream: StreamRecord, version: number): Promise<{ state: Uint8Array; headHash: Uint8Array }> {
-    const stale = fault("snapshot-stale-state") && version === stream.headVersion && version > stream.horizonVersion;
-    const result = await materializeJson(store, stream, stale ? version - 1 : version);
+    const result = await materializeJson(store, stream, version);
     if (!("bytes" in result)) throw versionCheckError(result);
-    return { state: result.bytes, headHash: stale ? stream.headHash : result.headHash };
+    return { state: result.bytes, headHash: result.headHash };
   }
 
   async function* opaqueSnapshot(
@@ -465,9 +462,8 @@ export function createStreamService(deps: ServiceDeps): Impl {
 
 /**
  * Parses one JSON delta payload and checks its structure for the encoding, or refuses it as
- * MALFORMED_PAYLOAD (unless the fault accepts it). Structure is judged on its own, before
- * any state is involved, so a malformed patch is reported as such wherever it sits in the
- * batch (APPEND-041).
+ * MALFORMED_PAYLOAD. Structure is judged on its own, before any state is involved, so a
+ * malformed patch is reported as such wherever it sits in the batch (APPEND-041).
  */
 function parsePayload(payload: Uint8Array, index: number, encoding: EncodingCode): JsonValue | undefined {
   let document: JsonValue;
@@ -475,7 +471,6 @@ function parsePayload(payload: Uint8Array, index: number, encoding: EncodingCode
     document = parseJsonDocument(payload);
   } catch (error) {
     if (!isMalformedPatchError(error)) throw error;
-    if (fault("invalid-json-accepted")) return undefined;
     throw malformed(index, error.message);
   }
   if (encoding === Encoding.JsonPatch) {
@@ -513,7 +508,6 @@ function buildBatch(head: AppendHead, raw: readonly Uint8Array[], parsed: readon
         try {
           state = materializeJsonState(state!, stream.encoding, [patch]);
         } catch (error) {
-          if (fault("batch-partial-commit") && deltas.length > 0) break;
           if (isPatchNotApplicableError(error)) {
             throw protocolError(Status.FAILED_PRECONDITION, "PATCH_NOT_APPLICABLE", `delta ${index}: ${error.message}`, {
               index: String(index),
@@ -527,10 +521,10 @@ function buildBatch(head: AppendHead, raw: readonly Uint8Array[], parsed: readon
     }
     const version = stream.headVersion + index + 1;
     const hash = deltaHash({
-      prevHash: fault("chain-not-linked") ? stream.genesisHash : prevHash,
+      prevHash,
       version,
       encoding: stream.encoding,
-      payload: fault("delta-hash-wrong-bytes") ? bytes : payload,
+      payload,
     });
     deltas.push({ payload, prevHash, hash });
     prevHash = hash;

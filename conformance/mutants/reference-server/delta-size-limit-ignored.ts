@@ -1,0 +1,14 @@
+import { defineMutant } from "../../src/runner/mutant.js";
+
+export default defineMutant({
+  name: "delta-size-limit-ignored",
+  area: "LIMIT",
+  description: "Deltas above max_delta_bytes are accepted.",
+  edits: [
+    {
+      file: "services/stream-service.ts",
+      find: "      if (payload.length > limits.maxDeltaBytes) {\n",
+      replace: "      if (false) {\n",
+    },
+  ],
+});

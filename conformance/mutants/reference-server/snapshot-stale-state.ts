@@ -1,0 +1,21 @@
+import { defineMutant } from "../../src/runner/mutant.js";
+
+export default defineMutant({
+  name: "snapshot-stale-state",
+  area: "SNAP",
+  description: "GetSnapshot at the head serves the state one delta behind (with the head's hash).",
+  edits: [
+    {
+      file: "services/stream-service.ts",
+      find:
+        "    const result = await materializeJson(store, stream, version);\n" +
+        '    if (!("bytes" in result)) throw versionCheckError(result);\n' +
+        "    return { state: result.bytes, headHash: result.headHash };\n",
+      replace:
+        "    const stale = version === stream.headVersion && version > stream.horizonVersion;\n" +
+        "    const result = await materializeJson(store, stream, stale ? version - 1 : version);\n" +
+        '    if (!("bytes" in result)) throw versionCheckError(result);\n' +
+        "    return { state: result.bytes, headHash: stale ? stream.headHash : result.headHash };\n",
+    },
+  ],
+});
