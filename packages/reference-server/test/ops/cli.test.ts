@@ -13,6 +13,7 @@ import { ServerReflectionService } from "nice-grpc-server-reflection";
 import reflectionPb from "nice-grpc-server-reflection/lib/proto/grpc/reflection/v1/reflection_pb.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { continuity } from "@continuity/sdk/gen";
+import { HealthServiceDefinition } from "../../src/ops/health.js";
 import { PACKAGE_DIR, spawnServer, type ServerProcess } from "./server-process.js";
 
 const v1 = continuity.v1;
@@ -93,6 +94,20 @@ describe("server CLI (src/main.ts)", () => {
       expect((await health.check({ service: "" })).status).toBe(SERVING);
       expect((await health.check({ service: "continuity.v1.StreamService" })).status).toBe(SERVING);
       await expect(health.check({ service: "no.such.Service" })).rejects.toThrow(/NOT_FOUND/);
+    } finally {
+      channel.close();
+    }
+  });
+
+  it("answers grpc.health.v1.Health/List, which reflection lists, with every service it knows", async () => {
+    expect(await describeSymbol(address, "grpc.health.v1.Health.List")).toBeGreaterThan(0);
+    const channel = createChannel(address);
+    try {
+      const health = createClient(HealthServiceDefinition, channel);
+      const { statuses } = await health.list({});
+      const services = ["Token", "Subject", "Device", "Consent", "Stream", "Checkpoint", "Subscription", "Portability", "ServerInfo"];
+      expect(Object.keys(statuses).sort()).toEqual(["", ...services.map((s) => `continuity.v1.${s}Service`)].sort());
+      for (const status of Object.values(statuses)) expect(status.status).toBe(SERVING);
     } finally {
       channel.close();
     }
