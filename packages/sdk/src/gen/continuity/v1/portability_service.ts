@@ -175,7 +175,7 @@ export interface BundleTrailer {
 
 /** Request of PortabilityService.ExportSubject. */
 export interface ExportSubjectRequest {
-  /** `subjects/{subject}`. */
+  /** `subjects/{subject}`, or `subjects/-` for the token's own subject. */
   name: string;
   /**
    * Positions the caller already holds, for an incremental bundle. For a stream named
@@ -273,6 +273,12 @@ export interface CreateMigrationRequest {
   source: string;
   /** An access token for the subject on the source, with scope `identity.manage`. */
   sourceAccessToken: string;
+  /**
+   * The subject's name on the source, `subjects/{subject}`, as the token exchange there
+   * answered it. Empty: the target names it `subjects/-` (the token's own subject) on the
+   * source.
+   */
+  sourceSubject: string;
 }
 
 /** Response of PortabilityService.CreateMigration. */
@@ -307,7 +313,7 @@ export interface CancelMigrationResponse {
 
 /** The first request of TransferSubject. */
 export interface TransferBegin {
-  /** `subjects/{subject}` on the source. */
+  /** `subjects/{subject}` on the source, or `subjects/-` for the token's own subject. */
   name: string;
   /** The target server's address, `host:port`, sent in SUBJECT_MOVED metadata `target`. */
   target: string;
@@ -1960,7 +1966,7 @@ export const Migration: MessageFns<Migration> = {
 };
 
 function createBaseCreateMigrationRequest(): CreateMigrationRequest {
-  return { parent: "", source: "", sourceAccessToken: "" };
+  return { parent: "", source: "", sourceAccessToken: "", sourceSubject: "" };
 }
 
 export const CreateMigrationRequest: MessageFns<CreateMigrationRequest> = {
@@ -1973,6 +1979,9 @@ export const CreateMigrationRequest: MessageFns<CreateMigrationRequest> = {
     }
     if (message.sourceAccessToken !== "") {
       writer.uint32(26).string(message.sourceAccessToken);
+    }
+    if (message.sourceSubject !== "") {
+      writer.uint32(34).string(message.sourceSubject);
     }
     return writer;
   },
@@ -2014,6 +2023,14 @@ export const CreateMigrationRequest: MessageFns<CreateMigrationRequest> = {
             message.sourceAccessToken = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.sourceSubject = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2035,6 +2052,11 @@ export const CreateMigrationRequest: MessageFns<CreateMigrationRequest> = {
         : isSet(object.source_access_token)
         ? globalThis.String(object.source_access_token)
         : "",
+      sourceSubject: isSet(object.sourceSubject)
+        ? globalThis.String(object.sourceSubject)
+        : isSet(object.source_subject)
+        ? globalThis.String(object.source_subject)
+        : "",
     };
   },
 
@@ -2049,6 +2071,9 @@ export const CreateMigrationRequest: MessageFns<CreateMigrationRequest> = {
     if (message.sourceAccessToken !== "") {
       obj.sourceAccessToken = message.sourceAccessToken;
     }
+    if (message.sourceSubject !== "") {
+      obj.sourceSubject = message.sourceSubject;
+    }
     return obj;
   },
 
@@ -2060,6 +2085,7 @@ export const CreateMigrationRequest: MessageFns<CreateMigrationRequest> = {
     message.parent = object.parent ?? "";
     message.source = object.source ?? "";
     message.sourceAccessToken = object.sourceAccessToken ?? "";
+    message.sourceSubject = object.sourceSubject ?? "";
     return message;
   },
 };
