@@ -636,8 +636,6 @@ export interface Store {
   listGrants(subjectId: string, platformId: string, page: PageRequest): Promise<Page<GrantRecord>>;
   /** Every active grant of the subject (access checks). */
   listActiveGrants(subjectId: string): Promise<GrantRecord[]>;
-  /** Every grant of the subject, revoked ones included (audit, and the revocation fault). */
-  listGrantHistory(subjectId: string): Promise<GrantRecord[]>;
   /** Revokes a grant and logs `grant-revoked`; a revoked grant is returned unchanged. */
   revokeGrant(subjectId: string, grantId: string, now: Date): Promise<GrantRecord | undefined>;
 
@@ -693,12 +691,6 @@ export interface Store {
   listRetentionCandidates(retain: number, limit: number): Promise<StreamRecord[]>;
   /** Raises the horizon and discards deltas at or below it; logs `stream-compacted`. */
   compactStream(input: CompactInput): Promise<CompactResult>;
-
-  /**
-   * Deletes every delta above `version` and moves the head back to it. Exists ONLY for the
-   * `restore-rewrites-history` test fault: the protocol never rewrites history.
-   */
-  rewindStream(subjectId: string, streamId: string, version: number, stateAtVersion: Uint8Array | undefined, now: Date): Promise<void>;
 
   // --- checkpoints and handoffs -----------------------------------------------------------
 

@@ -2,7 +2,6 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { chmodSync, closeSync, openSync } from "node:fs";
 import BetterSqlite3 from "better-sqlite3";
 import type { Database, Statement } from "better-sqlite3";
-import { fault } from "../../testing/faults.js";
 import type {
   AccountLinkRecord,
   AppendInput,
@@ -290,7 +289,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
           "SELECT MAX(client_sequence) AS s FROM client_sequences WHERE subject_id = ? AND device_id = ? AND stream_id = ?",
         ).get(input.subjectId, input.deviceId, input.streamId) as { s: number | null }
       ).s ?? 0;
-      if (input.clientSequence <= last && !fault("append-retry-duplicates")) {
+      if (input.clientSequence <= last) {
         const stored = stmt(
           "SELECT fingerprint, outcome FROM client_sequences WHERE subject_id = ? AND device_id = ? AND stream_id = ? AND client_sequence = ?",
         ).get(input.subjectId, input.deviceId, input.streamId, input.clientSequence) as
@@ -301,7 +300,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
         }
         return { kind: "sequence-reused", clientSequence: input.clientSequence, expectedSequence: last + 1 };
       }
-      if (input.clientSequence > last + 1 && !fault("append-gap-accepted")) {
+      if (input.clientSequence > last + 1) {
         return { kind: "sequence-gap", expectedSequence: last + 1 };
       }
     }
@@ -309,14 +308,12 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     if (
       input.expectedVersion === undefined &&
       row.conflict_policy === Policy.RequireExpectedVersion &&
-      input.enforceConflictPolicy !== false &&
-      !fault("strict-policy-ignored")
+      input.enforceConflictPolicy !== false
     ) {
       return { kind: "expected-version-required" };
     }
     if (input.expectedVersion !== undefined && input.expectedVersion !== row.head_version) {
-      const staleAccepted = fault("stale-version-accepted") && input.expectedVersion < row.head_version;
-      if (!staleAccepted) return { kind: "version-conflict", headVersion: row.head_version, headHash: row.head_hash };
+      return { kind: "version-conflict", headVersion: row.head_version, headHash: row.head_hash };
     }
 
     const stream = toStream(row);
@@ -547,7 +544,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
           | undefined;
         const now = input.now.getTime();
         if (code === undefined || code.expires_at <= now) return { kind: "invalid" };
-        if (code.used_at !== null && !fault("link-code-reusable")) return { kind: "invalid" };
+        if (code.used_at !== null) return { kind: "invalid" };
         const existing = stmt("SELECT * FROM account_links WHERE platform_id = ? AND account_id = ?").get(
           input.platformId,
           input.accountId,
@@ -681,11 +678,6 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
       return rows.map(toGrant);
     },
 
-    async listGrantHistory(subjectId) {
-      const rows = stmt("SELECT * FROM grants WHERE subject_id = ? ORDER BY ord").all(subjectId) as GrantRow[];
-      return rows.map(toGrant);
-    },
-
     async revokeGrant(subjectId, grantId, now) {
       return write((sink) => {
         const row = stmt("SELECT * FROM grants WHERE subject_id = ? AND grant_id = ?").get(subjectId, grantId) as
@@ -702,14 +694,6 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
 
     async eraseSubject(subjectId) {
       const erased = write(() => {
-        if (fault("erasure-leaves-data")) {
-          // Removes devices, grants and link codes but keeps the subject, its links and its
-          // state, so that signing in again finds the "erased" streams: what the fault breaks.
-          for (const table of ["devices", "grants", "link_codes"]) {
-            db.prepare(`DELETE FROM ${table} WHERE subject_id = ?`).run(subjectId);
-          }
-          return subjectExists(subjectId);
-        }
         return stmt("DELETE FROM subjects WHERE subject_id = ?").run(subjectId).changes > 0;
       });
       if (erased) {
@@ -934,19 +918,6 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
       });
     },
 
-    async rewindStream(subjectId, streamId, version, stateAtVersion, now) {
-      write(() => {
-        const row = streamRow(subjectId, streamId);
-        if (row === undefined || version >= row.head_version || version < row.horizon_version) return;
-        const hash = hashAt(row, version);
-        stmt("DELETE FROM deltas WHERE subject_id = ? AND stream_id = ? AND version > ?").run(subjectId, streamId, version);
-        stmt("DELETE FROM json_states WHERE subject_id = ? AND stream_id = ? AND version > ?").run(subjectId, streamId, version);
-        stmt(
-          "UPDATE streams SET head_version = ?, head_hash = ?, head_state = ?, updated_at = ? WHERE subject_id = ? AND stream_id = ?",
-        ).run(version, hash, stateAtVersion ?? null, now.getTime(), subjectId, streamId);
-      });
-    },
-
     // --- checkpoints ---
 
     async createCheckpoint(input: CreateCheckpointInput): Promise<CreateCheckpointResult> {
@@ -1093,8 +1064,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
             const checkpoint = input.resolution === "accepted" ? readCheckpoint(input.subjectId, row.checkpoint_id) : undefined;
             return { kind: "resolved", handoff: toHandoff(row), checkpoint };
           }
-          const again = fault("handoff-double-accept") && row.state === "accepted" && input.resolution === "accepted";
-          if (!again) return { kind: "already-resolved", handoff: toHandoff(row) };
+          return { kind: "already-resolved", handoff: toHandoff(row) };
         }
         if (row.source_device === input.deviceId) return { kind: "not-eligible" };
         if (row.target_device !== null && row.target_device !== input.deviceId) return { kind: "not-eligible" };

@@ -1,0 +1,14 @@
+import { defineMutant } from "../../src/runner/mutant.js";
+
+export default defineMutant({
+  name: "append-gap-accepted",
+  area: "APPEND",
+  description: "A client sequence that skips numbers is accepted.",
+  edits: [
+    {
+      file: "store/sqlite/sqlite-store.ts",
+      find: "      if (input.clientSequence > last + 1) {\n",
+      replace: "      if (false) {\n",
+    },
+  ],
+});

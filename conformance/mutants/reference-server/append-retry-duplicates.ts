@@ -1,0 +1,14 @@
+import { defineMutant } from "../../src/runner/mutant.js";
+
+export default defineMutant({
+  name: "append-retry-duplicates",
+  area: "APPEND",
+  description: "A retried client sequence appends again instead of replaying the stored outcome.",
+  edits: [
+    {
+      file: "store/sqlite/sqlite-store.ts",
+      find: "      if (input.clientSequence <= last) {\n",
+      replace: "      if (false) {\n",
+    },
+  ],
+});

@@ -1,0 +1,14 @@
+import { defineMutant } from "../../src/runner/mutant.js";
+
+export default defineMutant({
+  name: "link-code-reusable",
+  area: "LINK",
+  description: "A link code can be redeemed more than once.",
+  edits: [
+    {
+      file: "store/sqlite/sqlite-store.ts",
+      find: '        if (code.used_at !== null) return { kind: "invalid" };\n',
+      replace: "",
+    },
+  ],
+});

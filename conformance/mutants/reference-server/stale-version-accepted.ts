@@ -1,0 +1,14 @@
+import { defineMutant } from "../../src/runner/mutant.js";
+
+export default defineMutant({
+  name: "stale-version-accepted",
+  area: "APPEND",
+  description: "An expected_version below the head is accepted instead of ABORTED.",
+  edits: [
+    {
+      file: "store/sqlite/sqlite-store.ts",
+      find: "    if (input.expectedVersion !== undefined && input.expectedVersion !== row.head_version) {\n",
+      replace: "    if (input.expectedVersion !== undefined && input.expectedVersion > row.head_version) {\n",
+    },
+  ],
+});
