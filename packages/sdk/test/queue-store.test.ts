@@ -1,8 +1,8 @@
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { backoffDelayMs, createFileQueueStore, createMemoryQueueStore, type QueueStore } from "../src/index.js";
+import { backoffDelayMs, createFileQueueStore, createMemoryQueueStore, Status, type QueueStore } from "../src/index.js";
 
 const directories: string[] = [];
 afterEach(async () => {
@@ -49,6 +49,64 @@ describe("file queue store", () => {
     const reopened = createFileQueueStore(directory);
     expect(await reopened.read("a")).toBe("3");
     expect(await reopened.read("b")).toBe("2");
+  });
+});
+
+describe("file queue store layout", () => {
+  // The key of the README's own example: a device id and a stream name of ordinary length.
+  const readmeKey = "stream/subjects/01jd8k2m3n4p5q6r7s8t9v0w1x/devices/ana-laptop-7f3a/subjects/01jd8k2m3n4p5q6r7s8t9v0w1x/streams/intro-to-sql-progress";
+
+  it("stores keys of any length under a fixed-length name, with the key inside the file", async () => {
+    const { store, directory } = await fileStore();
+    const long = `stream/${"d".repeat(63)}/${"s".repeat(900)}`;
+    await store.write(readmeKey, "readme");
+    await store.write(long, "long");
+    expect(await store.read(readmeKey)).toBe("readme");
+    expect(await store.read(long)).toBe("long");
+    const files = (await readdir(directory)).filter((file) => file !== ".lock").sort();
+    expect(files).toHaveLength(2);
+    for (const file of files) expect(file).toMatch(/^[0-9a-f]{64}\.json$/);
+    const contents = await Promise.all(files.map(async (file) => JSON.parse(await readFile(join(directory, file), "utf8")) as unknown));
+    expect(contents).toEqual(expect.arrayContaining([{ key: readmeKey, value: "readme" }, { key: long, value: "long" }]));
+  });
+
+  it("reads a key of the earlier hex-named layout, and moves it to the new one on the next write", async () => {
+    const { store, directory } = await fileStore();
+    await store.read("warm-up");
+    const key = "cursor/subjects/s1/devices/d1";
+    const legacy = join(directory, `${Buffer.from(key, "utf8").toString("hex")}.json`);
+    await writeFile(legacy, "old value", "utf8");
+    expect(await store.read(key)).toBe("old value");
+    await store.write(key, "new value");
+    expect(await store.read(key)).toBe("new value");
+    expect((await readdir(directory)).filter((file) => file !== ".lock")).toHaveLength(1);
+    await writeFile(legacy, "stale", "utf8");
+    await store.remove(key);
+    expect(await store.read(key)).toBeUndefined();
+    expect((await readdir(directory)).filter((file) => file !== ".lock")).toEqual([]);
+  });
+
+  it("fails with an error that says what, where and why, not a bare code", async () => {
+    const { directory } = await fileStore();
+    await writeFile(join(directory, "..", "not-a-directory"), "", "utf8");
+    const store = createFileQueueStore(join(directory, "..", "not-a-directory", "queue"));
+    const failure = await store.write(readmeKey, "x").catch((error: unknown) => error);
+    expect(failure).toMatchObject({
+      name: "ContinuityError",
+      code: Status.FAILED_PRECONDITION,
+      reason: "QUEUE_STORE_FAILED",
+      metadata: { errno: "ENOTDIR" },
+    });
+    expect((failure as Error).message).toContain("not-a-directory");
+    expect((failure as Error).message).toContain("ENOTDIR");
+  });
+
+  it("refuses a file changed outside the SDK instead of handing out someone else's value", async () => {
+    const { store, directory } = await fileStore();
+    await store.write("a", "1");
+    const [file] = (await readdir(directory)).filter((name) => name !== ".lock");
+    await writeFile(join(directory, file!), JSON.stringify({ key: "b", value: "2" }), "utf8");
+    await expect(store.read("a")).rejects.toMatchObject({ code: Status.DATA_LOSS, reason: "QUEUE_STORE_CORRUPT" });
   });
 });
 
