@@ -13,6 +13,7 @@ import {
   type WriteAcknowledged,
   type WriteRejected,
 } from "../src/index.js";
+import { openJsonStreamWithCore } from "../src/stream/json-stream.js";
 import { openOpaqueStreamWithCore } from "../src/stream/opaque-stream.js";
 import type { FakeStreamServer } from "./fake-stream-server.js";
 import { useFakeStreamServer } from "./support/fake-stream-clients.js";
@@ -225,6 +226,48 @@ describe("refresh", () => {
     release();
     // The shared catch-up itself goes on for the caller that still waits.
     await expect(first).resolves.toBeUndefined();
+  });
+});
+
+describe("this device's own write delivered before its answer", () => {
+  it("is acknowledged at once and reported as acknowledged, never as remote, nor shown twice", async () => {
+    const server = await fake();
+    type List = { items?: string[] };
+    const { handle, core } = await openJsonStreamWithCore<List>(clientFor(server, "laptop"), {
+      stream: "list",
+      create: { type: "org.example.list", encoding: "json-patch" },
+    });
+    cleanups.push(() => handle.close());
+    await handle.update([{ op: "add", path: "/items", value: [] }]);
+    await handle.settled(within(5_000));
+
+    const sources: string[] = [];
+    const acknowledged: WriteAcknowledged[] = [];
+    handle.on("change", (change) => sources.push(change.source));
+    handle.on("acknowledged", (event) => acknowledged.push(event));
+    // The write commits but its answer is lost; a subscription pushes the commit meanwhile.
+    server.loseAnswers = 1;
+    const id = await handle.update([{ op: "add", path: "/items/-", value: "a" }]);
+    for (let tries = 0; (server.deltas.get(handle.name) ?? []).length < 2 && tries < 200; tries += 1) await sleep(5);
+    await core.applyRemote(server.deltas.get(handle.name)!);
+    expect(handle.status.pendingCount).toBe(0);
+    expect(handle.state).toEqual({ items: ["a"] });
+    expect(acknowledged).toEqual([{ opId: id, version: 2n, replayed: false, alreadyApplied: false }]);
+    expect(sources).not.toContain("remote");
+    expect(sources).toContain("acknowledged");
+
+    await handle.settled(within(5_000));
+    expect(acknowledged).toHaveLength(1);
+    expect(server.deltas.get(handle.name)).toHaveLength(2);
+
+    // Another device's write still is remote.
+    const { handle: phone } = await openJsonStreamWithCore<List>(clientFor(server, "phone"), { stream: "list" });
+    cleanups.push(() => phone.close());
+    await phone.update([{ op: "add", path: "/items/-", value: "b" }]);
+    await phone.settled(within(5_000));
+    await handle.refresh();
+    expect(sources.at(-1)).toBe("remote");
+    expect(handle.state).toEqual({ items: ["a", "b"] });
   });
 });
 

@@ -100,8 +100,10 @@ export interface StreamStatus {
 export interface StreamChange {
   /**
    * `local`: this device wrote; `remote`: another writer's delta was applied; `acknowledged`:
-   * the server confirmed a local write; `rebase`: pending writes were re-derived or dropped
-   * after a conflict; `snapshot`: the replica was re-based on a snapshot.
+   * the server confirmed a local write — by its answer, or by the committed delta arriving
+   * first through a subscription or a catch-up (this device's own deltas are never
+   * `remote`); `rebase`: pending writes were re-derived or dropped after a conflict;
+   * `snapshot`: the replica was re-based on a snapshot.
    */
   readonly source: "local" | "remote" | "acknowledged" | "rebase" | "snapshot";
 }
@@ -331,7 +333,13 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
     return write;
   }
 
-  function applyVerified(deltas: readonly Delta[], source: "remote" | "acknowledged"): void {
+  /**
+   * Applies deltas from the server (pushed or fetched) after verifying them against the
+   * chain. This device's own writes among them whose answer has not arrived yet are
+   * acknowledged here: the verified chain proves they were committed, and they are this
+   * device's writes, not remote ones.
+   */
+  function applyVerified(deltas: readonly Delta[]): void {
     const fresh = deltas.filter((delta) => delta.version > confirmedVersion);
     if (fresh.length === 0) return;
     const verification = verifyChain({
@@ -343,19 +351,38 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
       if (verification.reason === "version-gap") throw new GapError();
       throw integrity(info.name, `delta ${verification.brokenVersion} does not verify (${verification.reason})`);
     }
-    confirmedState = codec.applyConfirmed(
-      confirmedState,
-      fresh.map((delta) => ({ payload: delta.payload, version: delta.version, own: isOwn(delta), device: delta.device })),
-    );
+    const confirmedDeltas = fresh.map((delta) => ({ payload: delta.payload, version: delta.version, own: isOwn(delta), device: delta.device }));
+    confirmedState = codec.applyConfirmed(confirmedState, confirmedDeltas);
     confirmedVersion = verification.headVersion;
     headHash = verification.headHash;
-    changed(source);
+    const landed = fresh.flatMap((delta) => {
+      const op = pendingOpOf(delta);
+      return op === undefined ? [] : [{ op, delta }];
+    });
+    for (const { op, delta } of landed) settle(op, delta.clientSequence, delta.version, false);
+    changed(confirmedDeltas.every((delta) => delta.own) ? "acknowledged" : "remote");
+  }
+
+  /** The pending write a delta from the server is the commit of, if any. */
+  function pendingOpOf(delta: Delta): PendingOp | undefined {
+    if (delta.device !== device) return undefined;
+    return pending.find(
+      (op) => op.request !== undefined && op.request.clientSequence === delta.clientSequence && bytesEqual(op.request.payload, delta.payload),
+    );
   }
 
   function isOwn(delta: Delta): boolean {
     if (delta.device !== device) return false;
-    if (recentOwnSequences.has(delta.clientSequence)) return true;
-    return pending.some((op) => op.request?.clientSequence === delta.clientSequence);
+    return recentOwnSequences.has(delta.clientSequence) || pendingOpOf(delta) !== undefined;
+  }
+
+  /** Takes an acknowledged write out of the queue and reports it; the caller persists. */
+  function settle(op: PendingOp, clientSequence: bigint, version: bigint, replayed: boolean): void {
+    pending = pending.filter((candidate) => candidate !== op);
+    lastAckedSequence = clientSequence;
+    lastAcknowledgedVersion = version;
+    rememberOwnSequence(clientSequence);
+    emit("acknowledged", { opId: op.id, version, replayed, alreadyApplied: false });
   }
 
   function rememberOwnSequence(sequence: bigint): void {
@@ -399,7 +426,7 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
         await rebaseOnSnapshot(signal, true);
         continue;
       }
-      applyVerified(response.deltas, "remote");
+      applyVerified(response.deltas);
       if (response.deltas.length === 0 || confirmedVersion >= response.headVersion) return;
     }
   }
@@ -615,6 +642,8 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
         { signal: closeController.signal },
       );
     } catch (error) {
+      // The commit may have reached this replica by another way meanwhile (the answer lost).
+      if (!pending.includes(op)) return "done";
       return handleAppendFailure(op, ContinuityError.from(error));
     }
     setConnected(true);
@@ -629,6 +658,8 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
   ): Promise<void> {
     const receipt = response.receipts[0];
     if (receipt === undefined) throw integrity(info.name, "the append answer has no receipt");
+    // A subscription or a catch-up may have brought the committed delta first and settled it.
+    if (!pending.includes(op)) return;
     if (receipt.version === confirmedVersion + 1n) {
       const expected = deltaHash({ prevHash: headHash, version: receipt.version, encoding: info.encoding, payload: request.payload });
       if (!bytesEqual(expected, receipt.hash)) {
@@ -642,13 +673,10 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
       // The write landed after deltas this replica has not seen (a replayed outcome after a
       // restart): fetch them, the write included, through the verified path.
       await catchUp(closeController.signal).catch(() => undefined);
+      if (!pending.includes(op)) return;
     }
-    // Otherwise the write is already in the confirmed state: a subscription delivered it first.
-    pending = pending.filter((candidate) => candidate !== op);
-    lastAckedSequence = request.clientSequence;
-    lastAcknowledgedVersion = receipt.version;
-    rememberOwnSequence(request.clientSequence);
-    emit("acknowledged", { opId: op.id, version: receipt.version, replayed: response.replayed, alreadyApplied: false });
+    // Otherwise the write is already in the confirmed state.
+    settle(op, request.clientSequence, receipt.version, response.replayed);
     changed("acknowledged");
     await persist();
   }
@@ -746,7 +774,7 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
 
   async function applyRemote(deltas: readonly Delta[]): Promise<void> {
     try {
-      applyVerified(deltas, "remote");
+      applyVerified(deltas);
       await persist();
     } catch (error) {
       if (error instanceof GapError) {
