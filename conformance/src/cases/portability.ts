@@ -120,13 +120,26 @@ async function verifyBundle(parts: readonly BundlePart[], subject: PortableSubje
   if (!payload.equals(expected)) fail(`signature payload: expected ${expected.toString("utf8").slice(0, 300)}, got ${payload.toString("utf8").slice(0, 300)}`);
 }
 
-async function verifyImported(target: Session, parts: readonly BundlePart[]): Promise<void> {
+/**
+ * Checks every stream of the bundle on the target (PORT-020), each read by its owner
+ * platform: the imported account links must bring the second platform's account into the
+ * target subject too (PORT-025), or it could not read its own stream there.
+ */
+async function verifyImported(ctx: CaseContext, target: Session, parts: readonly BundlePart[], subject: PortableSubject): Promise<void> {
   const manifest = (parts[0]!.decoded.part as { value: continuity.v1.BundleManifest }).value;
+  const owners = new Map<string, string>();
+  for (const part of parts) {
+    const record = part.decoded.part?.$case === "record" ? part.decoded.part.value.record : undefined;
+    if (record?.$case === "stream") owners.set(record.value.uid, record.value.ownerPlatform);
+  }
+  const otherOnTarget = await ctx.session({ platform: ctx.platforms.b, accountId: subject.other.accountId });
+  checkEqual(otherOnTarget.subject, target.subject, "the second platform's account, imported, belongs to the target subject");
   for (const summary of manifest.streams) {
+    const reader = owners.get(summary.streamUid) === `platforms/${target.platform.id}` ? target : otherOnTarget;
     const name = `${target.subject}/streams/${summary.streamId}`;
-    const { stream } = await target.clients.streams.getStream({ name });
+    const { stream } = await reader.clients.streams.getStream({ name });
     checkEqual([stream?.uid, stream?.type, stream?.horizonVersion, stream?.headVersion, Buffer.from(stream?.headHash ?? []).toString("hex")], [summary.streamUid, summary.type, summary.horizonVersion, summary.headVersion, summary.headHash.toString("hex")], `imported stream ${summary.streamId}`);
-    await verifyStreamChain(target, name);
+    await verifyStreamChain(reader, name);
   }
 }
 
@@ -168,10 +181,10 @@ export const PORTABILITY_CASES = [
       const first = expectImported(await importRaw(ctx.address(), fresh.token, bytes), "importing the bundle after the source subject was erased");
       checkEqual(first.subject, fresh.subject, "ImportBundleResponse.subject is the token's subject");
       checkEqual(first.recordsImported + first.recordsSkipped, trailer.recordCount, "records imported + skipped");
-      await verifyImported(fresh, parts);
+      await verifyImported(ctx, fresh, parts, subject);
       const again = expectImported(await importRaw(ctx.address(), fresh.token, bytes), "importing the same bundle again");
       checkEqual([again.recordsImported, again.recordsSkipped], [0n, trailer.recordCount], "a repeated import stores nothing");
-      await verifyImported(fresh, parts);
+      await verifyImported(ctx, fresh, parts, subject);
     },
   }),
   defineCase({
@@ -190,7 +203,7 @@ export const PORTABILITY_CASES = [
       const resumed = expectImported(await importRaw(ctx.address(), target.token, parts.map((p) => p.bytes)), "sending the whole bundle again");
       const count = (parts.at(-1)!.decoded.part as { value: continuity.v1.BundleTrailer }).value.recordCount;
       checkEqual(resumed.recordsImported + resumed.recordsSkipped, count, "records imported + skipped after resuming");
-      await verifyImported(target, parts);
+      await verifyImported(ctx, target, parts, subject);
     },
   }),
   defineCase({

@@ -79,7 +79,7 @@ export async function exportRaw(address: string, token: string, subject: string,
         "/continuity.v1.PortabilityService/ExportSubject",
         (value: Buffer) => value,
         (value: Buffer) => value,
-        Buffer.from(continuity.v1.ExportSubjectRequest.encode({ name: subject }).finish()),
+        Buffer.from(continuity.v1.ExportSubjectRequest.encode(continuity.v1.ExportSubjectRequest.fromPartial({ name: subject })).finish()),
         metadataFor(token),
         { deadline: Date.now() + timeoutMs },
       );

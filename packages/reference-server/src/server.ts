@@ -25,7 +25,9 @@ import { createDeviceService } from "./services/device-service.js";
 import { newOpaqueId } from "./services/ids.js";
 import { createMac, createPageTokens } from "./services/paging.js";
 import { compactForRetention } from "./services/retention.js";
-import { createPortabilityService } from "./services/portability-service.js";
+import { createPortabilityService, PortabilityServiceRawDefinition, type TransferSettings } from "./services/portability-service.js";
+import { createMigrationRunner } from "./services/portability/migration.js";
+import { createSubjectGate } from "./services/portability/subject-gate.js";
 import { createProfileGate } from "./services/profile-gate.js";
 import { CLAIMED_PROFILES, createServerInfoService } from "./services/server-info-service.js";
 import { createStreamService } from "./services/stream-service.js";
@@ -35,6 +37,9 @@ import { createTokenService } from "./services/token-service.js";
 import type { Store } from "./store/types.js";
 
 const v1 = continuity.v1;
+
+/** How long a source keeps answering SUBJECT_MOVED for a subject that moved away (PORT-032). */
+export const DEFAULT_MOVED_RETENTION_MS = 30 * 24 * 3600 * 1000;
 
 /** `name/version` reported in ServerInfo.implementation. */
 export const IMPLEMENTATION = "continuity-reference-server/0.1.0";
@@ -64,6 +69,15 @@ export interface ContinuityServerOptions {
   readonly sweepIntervalMs?: number;
   /** How long `shutdown()` lets calls drain before cutting them; default 5000 ms. */
   readonly shutdownGraceMs?: number;
+  /**
+   * The address other servers and clients reach this one at, sent as SUBJECT_MOVED `target`
+   * when a subject migrates here. Default: the address `listen` bound.
+   */
+  readonly publicAddress?: string;
+  /** How long a moved subject keeps being answered SUBJECT_MOVED before it is erased; default 30 days. */
+  readonly movedRetentionMs?: number;
+  /** Overrides of the source side of a switch (tests make them short). */
+  readonly transfer?: Partial<TransferSettings>;
 }
 
 /** A composed server, not yet listening. */
@@ -112,6 +126,14 @@ export async function createContinuityServer(options: ContinuityServerOptions): 
     shutdownSignal: shutdownController.signal,
   };
 
+  const gate = createSubjectGate(store);
+  let boundAddress = "";
+  const migrations = createMigrationRunner(deps, {
+    inStepDeltas: 64,
+    maxCatchUpRounds: 20,
+    publicAddress: () => options.publicAddress ?? boundAddress,
+  });
+
   // LIMIT-011: a full batch (or chunk) plus protobuf framing must fit one message.
   const maxMessageBytes = Math.max(deps.limits.maxBatchBytes, deps.limits.maxChunkBytes) + 1024 * 1024;
   const server = createServer({ "grpc.max_receive_message_length": maxMessageBytes })
@@ -123,8 +145,12 @@ export async function createContinuityServer(options: ContinuityServerOptions): 
         onUnexpected: (error, method) => logger.error({ err: error, method }, "unexpected error answered as INTERNAL"),
       }),
     )
+    // ERR-010: authentication is judged before the profile (an unauthenticated caller learns
+    // nothing else first); the subject gate holds writes during a switch and answers
+    // SUBJECT_MOVED once a subject has moved (PORT-032, PORT-033).
+    .use(createAuthMiddleware(deps))
     .use(createProfileGate(CLAIMED_PROFILES))
-    .use(createAuthMiddleware(deps));
+    .use(gate.middleware);
 
   const withAuth = server as unknown as Server<AuthCallContextExt>;
   withAuth.add(v1.TokenServiceDefinition, createTokenService(deps));
@@ -134,7 +160,7 @@ export async function createContinuityServer(options: ContinuityServerOptions): 
   withAuth.add(v1.StreamServiceDefinition, createStreamService(deps));
   withAuth.add(v1.CheckpointServiceDefinition, createCheckpointService(deps));
   withAuth.add(v1.SubscriptionServiceDefinition, createSubscriptionService(deps));
-  withAuth.add(v1.PortabilityServiceDefinition, createPortabilityService(deps));
+  withAuth.add(PortabilityServiceRawDefinition, createPortabilityService(deps, { gate, migrations, ...(options.transfer === undefined ? {} : { transfer: options.transfer }) }));
   withAuth.add(v1.ServerInfoServiceDefinition, createServerInfoService(deps));
 
   const serviceNames = [
@@ -159,6 +185,7 @@ export async function createContinuityServer(options: ContinuityServerOptions): 
     deps,
     async listen(address) {
       const port = await server.listen(address);
+      boundAddress = `${address.slice(0, address.lastIndexOf(":"))}:${port}`;
       listening = true;
       health.setServing();
       const host = address.slice(0, address.lastIndexOf(":"));
@@ -167,6 +194,7 @@ export async function createContinuityServer(options: ContinuityServerOptions): 
     async shutdown() {
       health.setShuttingDown();
       maintenance.stop();
+      migrations.stopAll();
       shutdownController.abort();
       events.close();
       if (!listening) {
@@ -209,6 +237,8 @@ function startMaintenance(deps: ServiceDeps, options: ContinuityServerOptions): 
         await deps.store.expireHandoffs(deps.clock());
         if (sweep) await deps.store.pruneEvents(keepEvents);
         if (sweep && options.retainDeltas !== undefined) await compactForRetention(deps, options.retainDeltas);
+        // A moved subject is answered SUBJECT_MOVED for the declared time, then erased here.
+        if (sweep) await deps.store.eraseMovedSubjects(new Date(deps.clock().getTime() - (options.movedRetentionMs ?? DEFAULT_MOVED_RETENTION_MS)));
       } catch (error) {
         deps.logger.error({ err: error }, "maintenance pass failed");
       } finally {

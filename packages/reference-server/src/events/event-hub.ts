@@ -4,7 +4,8 @@ import type { Store, StoreNotification, SubjectEvent } from "../store/types.js";
 export type HubItem =
   | { readonly kind: "event"; readonly event: SubjectEvent }
   | { readonly kind: "subject-erased" }
-  | { readonly kind: "account-link-deleted"; readonly platformId: string };
+  | { readonly kind: "account-link-deleted"; readonly platformId: string }
+  | { readonly kind: "subject-moved"; readonly target: string; readonly targetSubject: string };
 
 /**
  * In-process fan-out of committed subject events to live subscriptions.
@@ -35,6 +36,10 @@ export function createEventHub(store: Pick<Store, "onNotification">): EventHub {
     const targets = [...subscribers];
     if (notification.kind === "subject-erased") {
       for (const deliver of targets) deliver({ kind: "subject-erased" });
+      return;
+    }
+    if (notification.kind === "subject-moved") {
+      for (const deliver of targets) deliver({ kind: "subject-moved", target: notification.target, targetSubject: notification.targetSubject });
       return;
     }
     if (notification.kind === "account-link-deleted") {

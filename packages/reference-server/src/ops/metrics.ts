@@ -17,6 +17,18 @@ export interface ServerMetrics {
   subscriberOpened(): () => void;
   /** One finished RPC. `reason` is the ErrorInfo reason, or undefined on success. */
   recordRpc(method: string, code: string, reason: string | undefined, seconds: number): void;
+  /** The latest progress of a migration this server is the target of. */
+  recordMigration(migration: MigrationProgress): void;
+}
+
+/** What the migration metrics read of a migration. */
+export interface MigrationProgress {
+  readonly id: string;
+  readonly state: string;
+  readonly recordsCopied: number;
+  readonly bytesCopied: number;
+  readonly lagDeltas: number;
+  readonly switchPauseMs: number | undefined;
 }
 
 /** Options of {@link createServerMetrics}. */
@@ -70,8 +82,32 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
     registers: [registry],
   });
 
+  // Migrations: an operator alerts on a job stuck in one state, on failures, and on the pause.
+  const migrationRecords = new Gauge({ name: "continuity_migration_records_copied", help: "Records copied by a running or finished migration.", labelNames: ["migration"] as const, registers: [registry] });
+  const migrationBytes = new Gauge({ name: "continuity_migration_bytes_copied", help: "Bytes of records copied by a migration.", labelNames: ["migration"] as const, registers: [registry] });
+  const migrationLag = new Gauge({ name: "continuity_migration_lag_deltas", help: "Deltas a migration was behind its source when it last looked.", labelNames: ["migration"] as const, registers: [registry] });
+  const migrationState = new Gauge({ name: "continuity_migration_state", help: "1 for the state a migration is in (copying, switching, completed, failed, cancelled).", labelNames: ["migration", "state"] as const, registers: [registry] });
+  const migrationsEnded = new Counter({ name: "continuity_migrations_ended_total", help: "Migrations that ended, by final state.", labelNames: ["state"] as const, registers: [registry] });
+  const switchPause = new Histogram({ name: "continuity_migration_switch_pause_seconds", help: "How long the source held writes at a migration's switch.", buckets: LATENCY_BUCKETS, registers: [registry] });
+  const migrationStates = new Map<string, string>();
+
   return {
     registry,
+    recordMigration(m) {
+      migrationRecords.set({ migration: m.id }, m.recordsCopied);
+      migrationBytes.set({ migration: m.id }, m.bytesCopied);
+      migrationLag.set({ migration: m.id }, m.lagDeltas);
+      const previous = migrationStates.get(m.id);
+      if (previous !== m.state) {
+        if (previous !== undefined) migrationState.set({ migration: m.id, state: previous }, 0);
+        migrationState.set({ migration: m.id, state: m.state }, 1);
+        migrationStates.set(m.id, m.state);
+        if (m.state === "completed" || m.state === "failed" || m.state === "cancelled") {
+          migrationsEnded.inc({ state: m.state });
+          if (m.switchPauseMs !== undefined) switchPause.observe(m.switchPauseMs / 1000);
+        }
+      }
+    },
     recordAppend(deltas, seconds) {
       appends.inc({ outcome: "committed" });
       appendedDeltas.inc(deltas);

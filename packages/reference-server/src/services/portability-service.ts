@@ -1,42 +1,287 @@
 import { Status } from "nice-grpc-common";
-import type { continuity } from "@continuity/sdk/gen";
+
+import type { ServiceImplementation } from "nice-grpc";
+import { z } from "zod";
+import { continuity } from "@continuity/sdk/gen";
 import type { AuthCallContextExt } from "../auth/context.js";
-import { protocolError } from "../errors.js";
+import { requireOwnSubject, requireScope } from "../auth/scopes.js";
+import { invalidField, protocolError } from "../errors.js";
+import type { MigrationRecord, MigrationStateName } from "../store/index.js";
+import { parseRequest } from "../validation/validate.js";
+import { parseSubjectName, MINTED_ID } from "../validation/names.js";
 import type { ServiceDeps } from "./deps.js";
+import { exportSubjectParts } from "./portability/export.js";
+import { createBundleImporter } from "./portability/import.js";
+import type { MigrationRunner } from "./portability/migration.js";
+import type { SubjectGate } from "./portability/subject-gate.js";
+import { subjectMovedError } from "./portability/subject-gate.js";
 
-type PortabilityServiceImplementation = continuity.v1.PortabilityServiceImplementation<AuthCallContextExt>;
+const v1 = continuity.v1;
+const rawBytes = (value: Uint8Array): Uint8Array => value;
 
-function notClaimed(): Error {
-  return protocolError(
-    Status.UNIMPLEMENTED,
-    "PROFILE_NOT_SUPPORTED",
-    "this server does not claim the portability profile",
-    { profile: "PROFILE_PORTABILITY" },
-  );
+/**
+ * PortabilityService with the bundle parts kept as bytes where they cross the wire: what an
+ * exporter signs, an importer verifies and a file stores are the very bytes sent, never a
+ * re-encoding through the generated types (which would, for one, round timestamps).
+ */
+export const PortabilityServiceRawDefinition = {
+  exportSubject: {
+    path: "/continuity.v1.PortabilityService/ExportSubject",
+    requestStream: false,
+    responseStream: true,
+    requestSerialize: (value: continuity.v1.ExportSubjectRequest) => v1.ExportSubjectRequest.encode(value).finish(),
+    requestDeserialize: (bytes: Uint8Array) => v1.ExportSubjectRequest.decode(bytes),
+    responseSerialize: rawBytes,
+    responseDeserialize: rawBytes,
+    options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
+  },
+  importBundle: {
+    path: "/continuity.v1.PortabilityService/ImportBundle",
+    requestStream: true,
+    responseStream: false,
+    requestSerialize: rawBytes,
+    requestDeserialize: rawBytes,
+    responseSerialize: (value: continuity.v1.ImportBundleResponse) => v1.ImportBundleResponse.encode(value).finish(),
+    responseDeserialize: (bytes: Uint8Array) => v1.ImportBundleResponse.decode(bytes),
+    options: {},
+  },
+  createMigration: {
+    path: "/continuity.v1.PortabilityService/CreateMigration",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: continuity.v1.CreateMigrationRequest) => v1.CreateMigrationRequest.encode(value).finish(),
+    requestDeserialize: (bytes: Uint8Array) => v1.CreateMigrationRequest.decode(bytes),
+    responseSerialize: (value: continuity.v1.CreateMigrationResponse) => v1.CreateMigrationResponse.encode(value).finish(),
+    responseDeserialize: (bytes: Uint8Array) => v1.CreateMigrationResponse.decode(bytes),
+    options: {},
+  },
+  getMigration: {
+    path: "/continuity.v1.PortabilityService/GetMigration",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: continuity.v1.GetMigrationRequest) => v1.GetMigrationRequest.encode(value).finish(),
+    requestDeserialize: (bytes: Uint8Array) => v1.GetMigrationRequest.decode(bytes),
+    responseSerialize: (value: continuity.v1.GetMigrationResponse) => v1.GetMigrationResponse.encode(value).finish(),
+    responseDeserialize: (bytes: Uint8Array) => v1.GetMigrationResponse.decode(bytes),
+    options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
+  },
+  cancelMigration: {
+    path: "/continuity.v1.PortabilityService/CancelMigration",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: continuity.v1.CancelMigrationRequest) => v1.CancelMigrationRequest.encode(value).finish(),
+    requestDeserialize: (bytes: Uint8Array) => v1.CancelMigrationRequest.decode(bytes),
+    responseSerialize: (value: continuity.v1.CancelMigrationResponse) => v1.CancelMigrationResponse.encode(value).finish(),
+    responseDeserialize: (bytes: Uint8Array) => v1.CancelMigrationResponse.decode(bytes),
+    options: {},
+  },
+  transferSubject: {
+    path: "/continuity.v1.PortabilityService/TransferSubject",
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: (value: continuity.v1.TransferSubjectRequest) => v1.TransferSubjectRequest.encode(value).finish(),
+    requestDeserialize: (bytes: Uint8Array) => v1.TransferSubjectRequest.decode(bytes),
+    // Bundle parts travel as the exporter's bytes; `committed` is encoded by the handler.
+    responseSerialize: rawBytes,
+    responseDeserialize: rawBytes,
+    options: {},
+  },
+} as const;
+
+/** Tunables of the source's side of a switch. */
+export interface TransferSettings {
+  /** Longest the source holds a subject's writes for one switch before it lets them go. */
+  readonly maxHoldMs: number;
+  /** Longest it waits for writes already in flight when a hold begins. */
+  readonly drainTimeoutMs: number;
+}
+
+/** Default tunables: a switch that takes longer than this is abandoned, and writes go ahead. */
+export const DEFAULT_TRANSFER_SETTINGS: TransferSettings = Object.freeze({ maxHoldMs: 10_000, drainTimeoutMs: 5_000 });
+
+const STATES: Record<MigrationStateName, continuity.v1.MigrationState> = {
+  copying: v1.MigrationState.MIGRATION_STATE_COPYING,
+  switching: v1.MigrationState.MIGRATION_STATE_SWITCHING,
+  completed: v1.MigrationState.MIGRATION_STATE_COMPLETED,
+  failed: v1.MigrationState.MIGRATION_STATE_FAILED,
+  cancelled: v1.MigrationState.MIGRATION_STATE_CANCELLED,
+};
+
+/** The wire form of a migration. */
+export function wireMigration(m: MigrationRecord): continuity.v1.Migration {
+  return {
+    name: `subjects/${m.subjectId}/migrations/${m.id}`,
+    source: m.source,
+    sourceSubject: m.sourceSubject,
+    state: STATES[m.state],
+    recordsCopied: BigInt(m.recordsCopied),
+    recordsTotal: BigInt(m.recordsTotal),
+    error: m.error,
+    createTime: m.createdAt,
+    endTime: m.endedAt,
+    bytesCopied: BigInt(m.bytesCopied),
+    lagDeltas: BigInt(m.lagDeltas),
+    switchPause: m.switchPauseMs === undefined ? undefined : { seconds: BigInt(Math.floor(m.switchPauseMs / 1000)), nanos: Math.round((m.switchPauseMs % 1000) * 1e6) },
+  };
+}
+
+const HOST_PORT = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]{1,253}):\d{1,5}$/;
+const OWN_SUBJECT = "subjects/-";
+
+const subjectParam = (field: string) => z.string().refine((name) => name === OWN_SUBJECT || parseSubjectName(name) !== undefined, `must be subjects/{subject} or ${OWN_SUBJECT}`).describe(field);
+const positionsSchema = z
+  .array(z.object({ streamUid: z.string().max(64), version: z.bigint().max(BigInt(Number.MAX_SAFE_INTEGER), "out of range") }))
+  .max(10_000, "too many positions");
+const exportSchema = z.object({ name: subjectParam("name"), after: positionsSchema });
+const createMigrationSchema = z.object({
+  parent: z.string().refine((name) => parseSubjectName(name) !== undefined, "must be subjects/{subject}"),
+  source: z.string().regex(HOST_PORT, "must be host:port"),
+  sourceAccessToken: z.string().min(1, "required").max(16_384),
+  sourceSubject: z.string().refine((name) => name === "" || parseSubjectName(name) !== undefined, "must be subjects/{subject} or empty"),
+});
+const MIGRATION_NAME = /^subjects\/([a-z0-9][a-z0-9-]{0,63})\/migrations\/([a-z0-9][a-z0-9-]{0,63})$/;
+const migrationNameSchema = z.object({ name: z.string().regex(MIGRATION_NAME, "must be subjects/{subject}/migrations/{migration}") });
+
+function positionsMap(after: readonly { streamUid: string; version: bigint }[]): Map<string, number> {
+  return new Map(after.map((p) => [p.streamUid, Number(p.version)]));
+}
+
+/** `subjects/-` or the token's own subject; any other subject is NOT_FOUND (ISO). */
+function ownSubject(auth: AuthCallContextExt["auth"], name: string): string {
+  if (name === OWN_SUBJECT) return auth.subjectId;
+  const subjectId = parseSubjectName(name)!;
+  requireOwnSubject(auth, subjectId, "manage");
+  return subjectId;
+}
+
+/** What the portability service needs beyond the common deps. */
+export interface PortabilityServiceOptions {
+  readonly gate: SubjectGate;
+  readonly migrations: MigrationRunner;
+  readonly transfer?: Partial<TransferSettings>;
 }
 
 /**
- * PortabilityService as a server that does not claim the `portability` profile answers it:
- * every method UNIMPLEMENTED / PROFILE_NOT_SUPPORTED, so clients learn it from a typed
- * reason rather than a bare UNIMPLEMENTED they cannot tell from a missing service.
- * Registered anyway so the answer carries that ErrorInfo.
+ * PortabilityService (docs/spec/portability.md): bundles out and in, and both sides of a
+ * live migration — CreateMigration/GetMigration/CancelMigration on the target, and
+ * TransferSubject on the source, where the subject's writes are held for the switch.
  */
-export function createPortabilityService(_deps: ServiceDeps): PortabilityServiceImplementation {
+export function createPortabilityService(deps: ServiceDeps, options: PortabilityServiceOptions): ServiceImplementation<typeof PortabilityServiceRawDefinition, AuthCallContextExt> {
+  const { store } = deps;
+  const transferSettings = { ...DEFAULT_TRANSFER_SETTINGS, ...options.transfer };
+
+  const migrationOf = async (auth: AuthCallContextExt["auth"], name: string): Promise<MigrationRecord> => {
+    const [, subjectId, id] = MIGRATION_NAME.exec(name)!;
+    requireOwnSubject(auth, subjectId!, "manage");
+    const migration = await store.getMigration(subjectId!, id!);
+    if (migration === undefined) throw protocolError(Status.NOT_FOUND, "MIGRATION_NOT_FOUND", "migration not found");
+    return migration;
+  };
+
   return {
-    // eslint-disable-next-line require-yield
-    async *exportSubject() {
-      throw notClaimed();
+    async *exportSubject(request, { auth, signal }) {
+      requireScope(auth, "identity.manage");
+      const req = parseRequest(exportSchema, request);
+      const subjectId = ownSubject(auth, req.name);
+      yield* exportSubjectParts(deps, subjectId, positionsMap(req.after), signal);
     },
-    async importBundle(requests) {
-      // Do not read the stream: the answer does not depend on it.
-      void requests;
-      throw notClaimed();
+
+    async importBundle(requests, { auth }) {
+      requireScope(auth, "identity.manage");
+      const importer = createBundleImporter(deps, auth.subjectId);
+      for await (const part of requests) await importer.push(part);
+      const counts = importer.finish();
+      return { subject: `subjects/${auth.subjectId}`, recordsImported: BigInt(counts.recordsImported), recordsSkipped: BigInt(counts.recordsSkipped) };
     },
-    async createMigration() {
-      throw notClaimed();
+
+    async createMigration(request, { auth }) {
+      requireScope(auth, "identity.manage");
+      const req = parseRequest(createMigrationSchema, request);
+      const subjectId = parseSubjectName(req.parent)!;
+      requireOwnSubject(auth, subjectId, "manage");
+      const active = await store.findActiveMigration(subjectId);
+      if (active !== undefined) throw protocolError(Status.FAILED_PRECONDITION, "MIGRATION_CONFLICT", `migration ${active.id} of this subject is running`);
+      const migration: MigrationRecord = {
+        subjectId,
+        id: deps.newId(),
+        source: req.source,
+        sourceSubject: req.sourceSubject,
+        state: "copying",
+        recordsCopied: 0,
+        recordsTotal: 0,
+        bytesCopied: 0,
+        lagDeltas: 0,
+        switchPauseMs: undefined,
+        error: "",
+        createdAt: deps.clock(),
+        endedAt: undefined,
+      };
+      if (!MINTED_ID.test(migration.id)) throw new Error("minted an invalid migration id");
+      await store.putMigration(migration);
+      deps.metrics.recordMigration(migration);
+      options.migrations.start(migration, req.sourceAccessToken);
+      return { migration: wireMigration(migration) };
     },
-    async getMigration() {
-      throw notClaimed();
+
+    async getMigration(request, { auth }) {
+      requireScope(auth, "identity.manage");
+      const { name } = parseRequest(migrationNameSchema, request);
+      return { migration: wireMigration(await migrationOf(auth, name)) };
+    },
+
+    async cancelMigration(request, { auth }) {
+      requireScope(auth, "identity.manage");
+      const { name } = parseRequest(migrationNameSchema, request);
+      let migration = await migrationOf(auth, name);
+      if (migration.state === "copying" || migration.state === "switching") {
+        if (!options.migrations.cancel(migration.subjectId, migration.id)) {
+          // Not running in this process (it was interrupted by a restart): end it here.
+          migration = { ...migration, state: "cancelled", endedAt: deps.clock() };
+          await store.putMigration(migration);
+        }
+        // The runner records the end; wait briefly so the answer shows it.
+        for (let i = 0; i < 50; i++) {
+          const now = await store.getMigration(migration.subjectId, migration.id);
+          if (now !== undefined && now.state !== "copying" && now.state !== "switching") return { migration: wireMigration(now) };
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      }
+      return { migration: wireMigration((await store.getMigration(migration.subjectId, migration.id)) ?? migration) };
+    },
+
+    async *transferSubject(requests, { auth, signal }) {
+      requireScope(auth, "identity.manage");
+      const iterator = requests[Symbol.asyncIterator]();
+      const first = await iterator.next();
+      if (first.done === true || first.value.step?.$case !== "begin") throw invalidField("step", "the first request must be begin");
+      const begin = first.value.step.value;
+      const parsed = parseRequest(exportSchema, { name: begin.name, after: begin.after });
+      const subjectId = ownSubject(auth, parsed.name);
+      if (!HOST_PORT.test(begin.target)) throw invalidField("begin.target", "must be host:port");
+      if (parseSubjectName(begin.targetSubject) === undefined) throw invalidField("begin.target_subject", "must be subjects/{subject}");
+      const moved = await store.getSubjectMove(subjectId);
+      if (moved !== undefined) throw subjectMovedError(moved);
+
+      const hold = await options.gate.hold(subjectId, transferSettings);
+      try {
+        for await (const part of exportSubjectParts(deps, subjectId, positionsMap(parsed.after), signal)) yield part;
+        // The target stores what it was sent, then commits; the hold's own time limit bounds the wait.
+        const expired = new Promise<"expired">((resolve) => {
+          const timer = setTimeout(() => resolve("expired"), Math.max(0, transferSettings.maxHoldMs - (Date.now() - hold.since)));
+          timer.unref();
+          signal.addEventListener("abort", () => resolve("expired"), { once: true });
+        });
+        const next = await Promise.race([iterator.next(), expired]);
+        if (next === "expired") throw protocolError(Status.DEADLINE_EXCEEDED, "MIGRATION_CONFLICT", "the target did not commit the switch in time; the source keeps serving the subject");
+        if (next.done === true || next.value.step?.$case !== "commit") throw invalidField("step", "the second request must be commit");
+        await hold.commit({ subjectId, target: begin.target, targetSubject: begin.targetSubject, movedAt: deps.clock() });
+        const pauseMs = Date.now() - hold.since;
+        deps.logger.info({ subject: subjectId, target: begin.target, pauseMs }, "subject moved");
+        yield v1.TransferSubjectResponse.encode({ part: { $case: "committed", value: { pause: { seconds: BigInt(Math.floor(pauseMs / 1000)), nanos: (pauseMs % 1000) * 1e6 } } } }).finish();
+      } finally {
+        hold.release();
+      }
     },
   };
 }
+

@@ -5,7 +5,7 @@ import type { ServiceDeps } from "./deps.js";
 const v1 = continuity.v1;
 
 /** The profiles this build implements end to end, in ServerInfo and in the profile gate. */
-export const CLAIMED_PROFILES: readonly continuity.v1.Profile[] = [v1.Profile.PROFILE_CORE, v1.Profile.PROFILE_IDENTITY];
+export const CLAIMED_PROFILES: readonly continuity.v1.Profile[] = [v1.Profile.PROFILE_CORE, v1.Profile.PROFILE_IDENTITY, v1.Profile.PROFILE_PORTABILITY];
 
 /**
  * ServerInfoService: what this server speaks and enforces. Public (no token), so a client
@@ -34,6 +34,7 @@ export function createServerInfoService(deps: ServiceDeps): continuity.v1.Server
         assertionAudience: deps.tokens.audience,
         implementation: deps.implementation,
         epoch: deps.epoch,
+        bundleSigningJwks: JSON.stringify({ keys: [deps.tokens.publicJwk] }),
       };
     },
   };

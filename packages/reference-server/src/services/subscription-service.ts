@@ -11,6 +11,7 @@ import { grantName, streamName } from "../validation/names.js";
 import { parseRequest } from "../validation/validate.js";
 import { loadAccess, type StreamAccess } from "./access.js";
 import type { ServiceDeps } from "./deps.js";
+import { subjectMovedError } from "./portability/subject-gate.js";
 import type { Mac } from "./paging.js";
 import { wireCheckpoint, wireDelta, wireHandoff, wireStream } from "./wire.js";
 
@@ -120,10 +121,12 @@ export function createSubscriptionService(deps: ServiceDeps): Impl {
       let buffer: BoundedQueue<HubItem> | undefined = createBuffer();
       let erased = false;
       let unlinked = false;
+      let moved: { target: string; targetSubject: string } | undefined;
       // Attached before the log's bounds are read: an event committed after the call began
       // is then either below those bounds or in the buffer, never in neither.
       const detach = deps.events.attach(subjectId, (item) => {
         if (item.kind === "subject-erased") erased = true;
+        if (item.kind === "subject-moved") moved = item;
         if (item.kind === "account-link-deleted" && item.platformId === auth.platformId) unlinked = true;
         buffer?.push(item);
       });
@@ -157,6 +160,8 @@ export function createSubscriptionService(deps: ServiceDeps): Impl {
         /** Why the call must end because the subject or this platform's link is gone, if so. */
         const lostAccess = async (): Promise<Error | undefined> => {
           if (erased) return protocolError(Status.UNAUTHENTICATED, "TOKEN_REVOKED", "the subject was erased");
+          // PORT-032: a subject that moved ends its subscriptions with the redirect.
+          if (moved !== undefined) return subjectMovedError(moved);
           if (!unlinked) return undefined;
           // The link may have been made again since; only a link that is still gone ends the call.
           unlinked = false;

@@ -8,6 +8,7 @@ import { AuthFailure, formatScopes, parseScopes, type VerifiedAssertion } from "
 import { authFailureError } from "../auth/wire-errors.js";
 import { invalidField, protocolError } from "../errors.js";
 import type { ServiceDeps } from "./deps.js";
+import { subjectMovedError } from "./portability/subject-gate.js";
 
 type TokenServiceImplementation = continuity.v1.TokenServiceImplementation;
 
@@ -93,6 +94,9 @@ export function createTokenService(deps: ServiceDeps): TokenServiceImplementatio
       const existing = await deps.store.findAccountLink(platform.id, assertion.accountId);
       if (existing !== undefined) {
         subjectId = existing.subjectId;
+        // PORT-032: the accounts of a subject that moved are answered with the redirect.
+        const move = await deps.store.getSubjectMove(subjectId);
+        if (move !== undefined) throw subjectMovedError(move);
       } else {
         const result = await deps.store.createSubjectWithLink({
           subjectId: deps.newId(),

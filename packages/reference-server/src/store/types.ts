@@ -25,6 +25,8 @@
  * (across processes this becomes LISTEN/NOTIFY plus a read of the log).
  */
 
+import type { PortabilityStore } from "./portability-types.js";
+
 /** Delta encodings, numbered as in the proto and in the hash chain's one-byte code. */
 export const Encoding = { JsonPatch: 1, JsonMergePatch: 2, Opaque: 3 } as const;
 /** One of {@link Encoding}. */
@@ -280,7 +282,9 @@ export type StoreNotification =
   | { readonly kind: "events"; readonly subjectId: string; readonly events: readonly SubjectEvent[] }
   | { readonly kind: "subject-erased"; readonly subjectId: string }
   /** A link was removed; the platform's tokens may have lost their last link to the subject. */
-  | { readonly kind: "account-link-deleted"; readonly subjectId: string; readonly platformId: string };
+  | { readonly kind: "account-link-deleted"; readonly subjectId: string; readonly platformId: string }
+  /** The subject moved to another server: its subscriptions end with SUBJECT_MOVED. */
+  | { readonly kind: "subject-moved"; readonly subjectId: string; readonly target: string; readonly targetSubject: string };
 
 // ---------------------------------------------------------------------------------------
 // Intent inputs and results
@@ -578,7 +582,7 @@ export type Durability = "normal" | "full";
 // ---------------------------------------------------------------------------------------
 
 /** Everything the services persist. See the module comment for the conventions. */
-export interface Store {
+export interface Store extends PortabilityStore {
   // --- lifecycle --------------------------------------------------------------------------
 
   /** The store epoch: subscription cursors minted under another epoch cannot be resumed. */

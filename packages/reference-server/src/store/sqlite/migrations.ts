@@ -223,6 +223,33 @@ WHERE EXISTS (
 );
 `,
   },
+  {
+    version: 3,
+    name: "portability: moved subjects and migrations",
+    // A moved subject keeps its rows (its accounts must still be answered SUBJECT_MOVED)
+    // until the redirect period is over and it is erased. Migrations are kept by their
+    // target, as JSON: they are read one at a time and never queried by their fields.
+    sql: `
+CREATE INDEX streams_by_uid ON streams(subject_id, uid);
+
+CREATE TABLE subject_moves (
+  subject_id     TEXT PRIMARY KEY REFERENCES subjects(subject_id) ON DELETE CASCADE,
+  target         TEXT NOT NULL,
+  target_subject TEXT NOT NULL,
+  moved_at       INTEGER NOT NULL
+);
+CREATE INDEX subject_moves_by_time ON subject_moves(moved_at);
+
+CREATE TABLE migrations (
+  subject_id   TEXT NOT NULL REFERENCES subjects(subject_id) ON DELETE CASCADE,
+  migration_id TEXT NOT NULL,
+  active       INTEGER NOT NULL,
+  body         TEXT NOT NULL,
+  PRIMARY KEY (subject_id, migration_id)
+);
+CREATE INDEX migrations_active ON migrations(subject_id, active);
+`,
+  },
 ];
 
 /**

@@ -75,6 +75,8 @@ import type {
   StreamRow,
 } from "./codec.js";
 import { migrate } from "./migrations.js";
+import { createSqlitePortability } from "./portability.js";
+import type { PortabilityStore } from "../portability-types.js";
 
 /** Options of {@link createSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -424,7 +426,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
 
   // --- the store ------------------------------------------------------------------------
 
-  const store: SqliteStore = {
+  const store: Omit<SqliteStore, keyof PortabilityStore> = {
     db,
 
     async getEpoch() {
@@ -1205,7 +1207,24 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     return handoff;
   }
 
-  return store;
+  return Object.assign(
+    store,
+    createSqlitePortability({
+      db,
+      stmt,
+      write,
+      notify,
+      logEvent,
+      nextOrd,
+      streamRow,
+      headState,
+      subjectExists,
+      checkpointEntries,
+      eraseSubject: (subjectId) => store.eraseSubject(subjectId),
+      streamColumns: STREAM_COLUMNS,
+      stateInterval,
+    }),
+  );
 }
 
 function ordAfter(page: PageRequest): number {

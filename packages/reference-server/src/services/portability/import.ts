@@ -1,0 +1,367 @@
+import { Status } from "nice-grpc-common";
+import { BundleVerificationError, createBundleVerifier, type VerifiedPart } from "@continuity/bundle";
+import type { continuity } from "@continuity/sdk/gen";
+import { bytesEqual, canonicalJson, checkpointDigest, genesisHash, materializeJsonState, parseJsonDocument } from "@continuity/sdk/protocol";
+import { invalidField, protocolError } from "../../errors.js";
+import { Encoding, Policy, type EncodingCode, type ImportedBase, type ImportedDelta, type PolicyCode, type StreamRecord } from "../../store/index.js";
+import { DEVICE_ID, MINTED_ID, RESOURCE_ID, STREAM_TYPE, parseChildName } from "../../validation/names.js";
+import type { ServiceDeps } from "../deps.js";
+
+/** Deltas stored per transaction while importing: bounded, so memory stays flat for any bundle. */
+const DELTA_CHUNK = 256;
+const DELTA_CHUNK_BYTES = 4 * 1024 * 1024;
+
+/** What an import did, for ImportBundleResponse and migration progress. */
+export interface ImportCounts {
+  recordsImported: number;
+  recordsSkipped: number;
+  bytes: number;
+}
+
+/** Feeds a bundle into one subject, part by part. */
+export interface BundleImporter {
+  push(partBytes: Uint8Array): Promise<VerifiedPart>;
+  /** Throws unless the trailer was accepted; returns the counts. */
+  finish(): ImportCounts;
+  readonly counts: Readonly<ImportCounts>;
+}
+
+interface CurrentStream {
+  readonly wire: continuity.v1.Stream;
+  readonly incremental: boolean;
+  readonly encoding: EncodingCode;
+  /** Set once the stream exists on this server. */
+  stored: StreamRecord | undefined;
+  pending: { delta: ImportedDelta; index: number }[];
+  pendingBytes: number;
+}
+
+class PatchRejected extends Error {
+  constructor(
+    readonly version: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const idOf = (name: string): string => name.slice(name.lastIndexOf("/") + 1);
+const platformOf = (name: string): string | undefined => (/^platforms\/([a-z0-9][a-z0-9-]{0,63})$/.exec(name)?.[1]);
+
+/**
+ * Imports a bundle into `subjectId` (PORT-020 … PORT-027). Every part is first checked by
+ * the shared verifier (chains, order, digest), then stored: a stream when its base is
+ * known, deltas in bounded transactions, identity records one by one. Records already
+ * there are counted as skipped, so a repeated import stores nothing and an interrupted one
+ * is completed by sending the bundle again.
+ */
+export function createBundleImporter(deps: ServiceDeps, subjectId: string): BundleImporter {
+  const { store, limits } = deps;
+  const verifier = createBundleVerifier();
+  const counts: ImportCounts = { recordsImported: 0, recordsSkipped: 0, bytes: 0 };
+  let current: CurrentStream | undefined;
+  let done = false;
+
+  const recordField = (index: number, field: string): string => `records[${index}].${field}`;
+
+  const createStream = async (stream: CurrentStream, index: number, base: ImportedBase): Promise<void> => {
+    const wire = stream.wire;
+    const id = idOf(wire.name);
+    const owner = platformOf(wire.ownerPlatform);
+    if (owner === undefined) throw invalidField(recordField(index, "stream.owner_platform"), "must be platforms/{platform}");
+    const result = await store.importStream({
+      subjectId,
+      id,
+      uid: wire.uid,
+      type: wire.type,
+      encoding: stream.encoding,
+      conflictPolicy: wire.conflictPolicy as number as PolicyCode,
+      ownerPlatformId: owner,
+      genesisHash: genesisHash({ uid: wire.uid, type: wire.type, encoding: wire.encoding }),
+      horizonVersion: Number(wire.horizonVersion),
+      horizonHash: wire.horizonHash,
+      base,
+      createdAt: wire.createTime ?? deps.clock(),
+      maxStreamsPerSubject: limits.maxStreamsPerSubject,
+      now: deps.clock(),
+    });
+    switch (result.kind) {
+      case "created":
+        stream.stored = result.stream;
+        counts.recordsImported += 1 + (base.kind === "none" || Number(wire.horizonVersion) === 0 ? 0 : 1);
+        return;
+      case "exists":
+        if (result.stream.encoding !== stream.encoding || result.stream.type !== wire.type) {
+          throw protocolError(Status.ALREADY_EXISTS, "STREAM_ALREADY_EXISTS", `stream ${id} exists here with another type or encoding`);
+        }
+        stream.stored = result.stream;
+        counts.recordsSkipped += 1 + (Number(wire.horizonVersion) > 0 && !stream.incremental ? 1 : 0);
+        return;
+      case "id-taken":
+        throw protocolError(Status.ALREADY_EXISTS, "STREAM_ALREADY_EXISTS", `the stream id ${id} is taken here by another stream`);
+      case "uid-taken":
+        throw protocolError(Status.ALREADY_EXISTS, "STREAM_ALREADY_EXISTS", `the stream ${wire.uid} exists here under another id`);
+      case "limit-reached":
+        throw protocolError(Status.RESOURCE_EXHAUSTED, "STREAM_LIMIT_REACHED", "the subject has too many streams", { limit: String(limits.maxStreamsPerSubject) });
+      case "subject-not-found":
+        throw protocolError(Status.NOT_FOUND, "SUBJECT_NOT_FOUND", "subject not found");
+    }
+  };
+
+  const flushDeltas = async (): Promise<void> => {
+    const stream = current;
+    if (stream === undefined || stream.pending.length === 0) return;
+    if (stream.stored === undefined) await createStream(stream, stream.pending[0]!.index, baseAtGenesis(stream.encoding));
+    const batch = stream.pending;
+    stream.pending = [];
+    stream.pendingBytes = 0;
+    const encoding = stream.encoding;
+    let result;
+    try {
+      result = await store.importDeltas({
+        subjectId,
+        streamId: stream.stored!.id,
+        streamUid: stream.wire.uid,
+        deltas: batch.map((b) => b.delta),
+        stateAfter:
+          encoding === Encoding.Opaque
+            ? undefined
+            : (head, fresh) => {
+                let state = parseJsonDocument(head);
+                for (const delta of fresh) {
+                  try {
+                    state = materializeJsonState(state, encoding as never, [delta.payload]);
+                  } catch (error) {
+                    throw new PatchRejected(delta.version, (error as Error).message);
+                  }
+                }
+                return canonicalJson(state);
+              },
+        now: deps.clock(),
+      });
+    } catch (error) {
+      if (error instanceof PatchRejected) {
+        const at = batch.find((b) => b.delta.version === error.version)?.index ?? batch[0]!.index;
+        throw invalidField(recordField(at, "delta.payload"), `cannot be applied to the state it follows: ${error.message}`);
+      }
+      throw error;
+    }
+    switch (result.kind) {
+      case "imported":
+        stream.stored = result.stream;
+        counts.recordsImported += result.imported;
+        counts.recordsSkipped += result.skipped;
+        return;
+      case "stream-not-found":
+        throw protocolError(Status.ABORTED, "STREAM_NOT_FOUND", `stream ${stream.wire.uid} was deleted during the import`);
+      case "chain-mismatch": {
+        const at = batch.find((b) => b.delta.version === result.version)?.index ?? batch[0]!.index;
+        throw invalidField(recordField(at, "delta.prev_hash"), `version ${result.version} does not continue the history this server holds for stream ${stream.wire.uid}`);
+      }
+      case "gap":
+        throw protocolError(Status.FAILED_PRECONDITION, "HISTORY_COMPACTED", `stream ${stream.wire.uid} here ends at version ${result.headVersion}, before the bundle's deltas begin`, { horizonVersion: String(result.headVersion) });
+    }
+  };
+
+  const onStream = async (part: Extract<VerifiedPart, { kind: "stream" }>): Promise<void> => {
+    await flushDeltas();
+    const wire = part.stream;
+    const id = idOf(wire.name);
+    if (!RESOURCE_ID.test(id)) throw invalidField(recordField(part.index, "stream.name"), "the stream id must be 1-63 of [a-z0-9-]");
+    if (!STREAM_TYPE.test(wire.type)) throw invalidField(recordField(part.index, "stream.type"), "must be a reverse-DNS type name");
+    if (wire.conflictPolicy !== Policy.RequireExpectedVersion && wire.conflictPolicy !== Policy.AllowBlindAppend) throw invalidField(recordField(part.index, "stream.conflict_policy"), "unknown conflict policy");
+    const stream: CurrentStream = { wire, incremental: part.incremental, encoding: wire.encoding as number as EncodingCode, stored: undefined, pending: [], pendingBytes: 0 };
+    current = stream;
+    if (part.incremental) {
+      // An incremental bundle continues a stream this server already holds.
+      const stored = await store.getStream(subjectId, id);
+      if (stored === undefined || stored.uid !== wire.uid) throw protocolError(Status.FAILED_PRECONDITION, "STREAM_NOT_FOUND", `the bundle continues stream ${wire.uid}, which this subject does not hold`);
+      stream.stored = stored;
+      counts.recordsSkipped += 1;
+      return;
+    }
+    if (wire.horizonVersion === 0n) await createStream(stream, part.index, baseAtGenesis(stream.encoding));
+  };
+
+  const onSnapshot = async (part: Extract<VerifiedPart, { kind: "snapshot" }>): Promise<void> => {
+    const stream = current!;
+    const state = part.snapshot.state;
+    if (state.length > limits.maxSnapshotBytes) throw protocolError(Status.RESOURCE_EXHAUSTED, "SNAPSHOT_TOO_LARGE", "the snapshot exceeds this server's max_snapshot_bytes", { limit: String(limits.maxSnapshotBytes) });
+    let base: ImportedBase;
+    if (stream.encoding === Encoding.Opaque) {
+      base = { kind: "opaque-snapshot", state, snapshotHash: part.snapshot.header!.snapshotHash };
+    } else {
+      let canonical: Uint8Array;
+      try {
+        canonical = canonicalJson(parseJsonDocument(state));
+      } catch (error) {
+        throw invalidField(recordField(part.index, "snapshot.state"), `not a JSON document: ${(error as Error).message}`);
+      }
+      if (!bytesEqual(canonical, state)) throw invalidField(recordField(part.index, "snapshot.state"), "a JSON stream's state must be canonical JSON (RFC 8785)");
+      base = { kind: "json", state };
+    }
+    await createStream(stream, part.index, base);
+  };
+
+  const onDelta = async (part: Extract<VerifiedPart, { kind: "delta" }>): Promise<void> => {
+    const stream = current!;
+    const d = part.delta;
+    const at = (field: string) => recordField(part.index, `delta.${field}`);
+    if (d.payload.length > limits.maxDeltaBytes) throw protocolError(Status.RESOURCE_EXHAUSTED, "DELTA_TOO_LARGE", `record ${part.index}: the delta exceeds this server's max_delta_bytes`, { limit: String(limits.maxDeltaBytes), index: String(part.index) });
+    if (stream.encoding !== Encoding.Opaque) {
+      let canonical: Uint8Array;
+      try {
+        canonical = canonicalJson(parseJsonDocument(d.payload));
+      } catch (error) {
+        throw invalidField(at("payload"), `not a JSON document: ${(error as Error).message}`);
+      }
+      if (!bytesEqual(canonical, d.payload)) throw invalidField(at("payload"), "a JSON delta must be stored as canonical JSON (RFC 8785)");
+    }
+    let deviceId: string | undefined;
+    if (d.device !== "") {
+      const device = parseChildName(d.device, "devices");
+      if (device === undefined || !DEVICE_ID.test(device.id)) throw invalidField(at("device"), "must be subjects/{subject}/devices/{device} or empty");
+      deviceId = device.id;
+    }
+    const version = Number(d.version);
+    const batchFirst = Number(d.batchFirstVersion);
+    if (d.batchSize < 1 || batchFirst > version || version >= batchFirst + d.batchSize || !Number.isSafeInteger(version)) {
+      throw invalidField(at("batch_first_version"), `version ${version} does not lie in its batch ${batchFirst} + ${d.batchSize}`);
+    }
+    if (d.clientSequence > BigInt(Number.MAX_SAFE_INTEGER)) throw invalidField(at("client_sequence"), "out of range");
+    stream.pending.push({
+      index: part.index,
+      delta: {
+        version,
+        payload: d.payload,
+        prevHash: d.prevHash,
+        hash: d.hash,
+        deviceId,
+        clientSequence: deviceId === undefined ? 0 : Number(d.clientSequence),
+        batchFirstVersion: batchFirst,
+        batchSize: d.batchSize,
+        committedAt: d.commitTime ?? deps.clock(),
+      },
+    });
+    stream.pendingBytes += d.payload.length;
+    if (stream.pending.length >= DELTA_CHUNK || stream.pendingBytes >= DELTA_CHUNK_BYTES) await flushDeltas();
+  };
+
+  const tally = (result: "imported" | "skipped"): void => {
+    if (result === "imported") counts.recordsImported += 1;
+    else counts.recordsSkipped += 1;
+  };
+
+  const onIdentity = async (part: VerifiedPart): Promise<void> => {
+    await flushDeltas();
+    current = undefined;
+    const known = (name: string): string | undefined => {
+      const id = platformOf(name);
+      return id !== undefined && deps.tokens.platforms.get(id) !== undefined ? id : undefined;
+    };
+    const now = deps.clock();
+    switch (part.kind) {
+      case "checkpoint": {
+        const c = part.checkpoint;
+        const id = idOf(c.name);
+        if (!RESOURCE_ID.test(id)) throw invalidField(recordField(part.index, "checkpoint.name"), "bad checkpoint id");
+        const expected = checkpointDigest({ entries: c.entries.map((e) => ({ streamUid: e.streamUid, version: e.version, headHash: e.headHash })), resume: c.resume });
+        if (!bytesEqual(expected, c.digest)) throw invalidField(recordField(part.index, "checkpoint.digest"), "the checkpoint digest does not match its entries and resume payload");
+        const device = c.device === "" ? undefined : parseChildName(c.device, "devices")?.id;
+        const resume = c.resume ?? { activityType: "", resource: "", position: "", fallbackUrl: "", attributes: {} };
+        tally(
+          (await store.importSubjectRecord("checkpoint", {
+            subjectId,
+            id,
+            entries: c.entries.map((e) => ({ streamId: idOf(e.stream), streamUid: e.streamUid, streamType: "", ownerPlatformId: "", version: Number(e.version), headHash: e.headHash })),
+            resume: { activityType: resume.activityType, resource: resume.resource, position: resume.position, fallbackUrl: resume.fallbackUrl, attributes: { ...resume.attributes } },
+            digest: c.digest,
+            deviceId: device,
+            platformId: platformOf(c.platform) ?? "",
+            createdAt: c.createTime ?? now,
+          })) as "imported" | "skipped",
+        );
+        return;
+      }
+      case "accountLink": {
+        const l = part.accountLink;
+        const platformId = known(l.platform);
+        const id = idOf(l.name);
+        if (platformId === undefined || !MINTED_ID.test(id) || l.accountId === "") return tally("skipped");
+        const result = await store.importSubjectRecord("account-link", { subjectId, id, platformId, accountId: l.accountId, createdAt: l.createTime ?? now });
+        if (result === "linked-elsewhere") throw protocolError(Status.FAILED_PRECONDITION, "ACCOUNT_LINKED_ELSEWHERE", `record ${part.index}: the account is linked to another subject on this server`);
+        return tally(result);
+      }
+      case "device": {
+        const d = part.device;
+        const platformId = known(d.platform);
+        const id = idOf(d.name);
+        if (platformId === undefined || !DEVICE_ID.test(id)) return tally("skipped");
+        return tally((await store.importSubjectRecord("device", { subjectId, id, platformId, displayName: d.displayName.slice(0, 100), createdAt: d.createTime ?? now, revokedAt: d.revokeTime })) as "imported" | "skipped");
+      }
+      case "grant": {
+        const g = part.grant;
+        const grantor = known(g.grantorPlatform);
+        const grantee = known(g.granteePlatform);
+        const id = idOf(g.name);
+        if (grantor === undefined || grantee === undefined || !MINTED_ID.test(id)) return tally("skipped");
+        const access = g.access === 2 ? "read-write" : "read";
+        return tally((await store.importSubjectRecord("grant", { subjectId, id, grantorPlatformId: grantor, granteePlatformId: grantee, streamType: g.streamType, access, createdAt: g.createTime ?? now, revokedAt: g.revokeTime })) as "imported" | "skipped");
+      }
+      default:
+        return;
+    }
+  };
+
+  return {
+    async push(bytes) {
+      counts.bytes += bytes.length;
+      let part: VerifiedPart;
+      try {
+        part = await verifier.push(bytes);
+      } catch (error) {
+        if (error instanceof BundleVerificationError) throw invalidField(error.field, error.message);
+        throw error;
+      }
+      switch (part.kind) {
+        case "manifest":
+          break;
+        case "stream":
+          await onStream(part);
+          break;
+        case "snapshot":
+          await onSnapshot(part);
+          break;
+        case "delta":
+          await onDelta(part);
+          break;
+        case "trailer":
+          await flushDeltas();
+          current = undefined;
+          done = true;
+          break;
+        default:
+          await onIdentity(part);
+      }
+      return part;
+    },
+    finish() {
+      if (!done) {
+        try {
+          verifier.finish();
+        } catch (error) {
+          if (error instanceof BundleVerificationError) throw invalidField(error.field, error.message);
+          throw error;
+        }
+      }
+      return { ...counts };
+    },
+    get counts() {
+      return counts;
+    },
+  };
+}
+
+function baseAtGenesis(encoding: EncodingCode): ImportedBase {
+  return encoding === Encoding.Opaque ? { kind: "none" } : { kind: "json", state: canonicalJson({}) };
+}

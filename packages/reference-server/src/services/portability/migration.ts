@@ -1,0 +1,171 @@
+import { Status } from "nice-grpc-common";
+import { continuity } from "@continuity/sdk/gen";
+import type { MigrationRecord, StreamRecord } from "../../store/index.js";
+import { subjectName } from "../../validation/names.js";
+import type { ServiceDeps } from "../deps.js";
+import { createBundleImporter } from "./import.js";
+import { createSourceClient, type SourceClient } from "./source-client.js";
+
+const v1 = continuity.v1;
+
+/** Tunables of live migration. */
+export interface MigrationSettings {
+  /** Catch-up rounds end when one brings fewer delta records than this, or after `maxCatchUpRounds`. */
+  readonly inStepDeltas: number;
+  readonly maxCatchUpRounds: number;
+  /** The address this server tells the source to redirect to (SUBJECT_MOVED `target`). */
+  readonly publicAddress: () => string;
+}
+
+/** Runs and cancels the migrations this server is the target of. */
+export interface MigrationRunner {
+  start(migration: MigrationRecord, sourceAccessToken: string): void;
+  /** Cancels a running migration before its switch; false when it is not running here. */
+  cancel(subjectId: string, migrationId: string): boolean;
+  /** Aborts every running migration (shutdown); they end as failed. */
+  stopAll(): void;
+}
+
+class Cancelled extends Error {}
+
+/**
+ * The target's side of a live migration (PORT-030 … PORT-034): a full export of the source
+ * imported here, incremental rounds until a round brings almost nothing, then the switch
+ * through TransferSubject, where the source holds writes, sends the rest, and redirects once
+ * this server has stored it. Progress is written to the store as it goes, so GetMigration
+ * and the metrics see it; any failure before the commit leaves the source serving.
+ */
+export function createMigrationRunner(deps: ServiceDeps, settings: MigrationSettings): MigrationRunner {
+  const running = new Map<string, AbortController>();
+  const key = (subjectId: string, id: string): string => `${subjectId}/${id}`;
+
+  const run = async (initial: MigrationRecord, token: string, signal: AbortSignal): Promise<void> => {
+    let migration = initial;
+    const update = async (change: Partial<MigrationRecord>): Promise<void> => {
+      migration = { ...migration, ...change };
+      await deps.store.putMigration(migration);
+      deps.metrics.recordMigration(migration);
+    };
+    const source = createSourceClient(migration.source, token);
+    const sourceSubject = migration.sourceSubject === "" ? "subjects/-" : migration.sourceSubject;
+    let committed = false;
+    try {
+      // 1. Everything the source has, then rounds of what came since.
+      let round = 0;
+      let brought = await copyRound(deps, source, migration.subjectId, sourceSubject, undefined, signal, update, () => migration);
+      while (brought.deltas >= settings.inStepDeltas && round < settings.maxCatchUpRounds) {
+        round += 1;
+        brought = await copyRound(deps, source, migration.subjectId, sourceSubject, await positions(deps, migration.subjectId), signal, update, () => migration);
+      }
+      await update({ lagDeltas: brought.deltas });
+      if (signal.aborted) throw new Cancelled();
+
+      // 2. The switch.
+      await update({ state: "switching" });
+      const transfer = source.transfer(signal);
+      transfer.send({ step: { $case: "begin", value: { name: sourceSubject, target: settings.publicAddress(), targetSubject: subjectName(migration.subjectId), after: await positions(deps, migration.subjectId) } } });
+      const importer = createBundleImporter(deps, migration.subjectId);
+      let pauseMs: number | undefined;
+      for await (const bytes of transfer.responses) {
+        const response = v1.TransferSubjectResponse.decode(bytes);
+        if (response.part?.$case === "committed") {
+          const pause = response.part.value.pause;
+          pauseMs = pause === undefined ? 0 : Number(pause.seconds) * 1000 + pause.nanos / 1e6;
+          committed = true;
+          continue;
+        }
+        await importer.push(bytes);
+        if (response.part?.$case === "trailer") {
+          importer.finish();
+          // Cancelling is no longer possible once the commit is sent.
+          if (signal.aborted) throw new Cancelled();
+          transfer.send({ step: { $case: "commit", value: {} } });
+          transfer.end();
+        }
+      }
+      if (!committed) throw new Error("the source ended the switch without confirming it");
+      const c = importer.counts;
+      await update({ state: "completed", lagDeltas: 0, recordsCopied: migration.recordsCopied + c.recordsImported + c.recordsSkipped, bytesCopied: migration.bytesCopied + c.bytes, switchPauseMs: pauseMs, endedAt: deps.clock() });
+      deps.logger.info({ subject: migration.subjectId, migration: migration.id, source: migration.source, pauseMs }, "migration completed");
+    } catch (error) {
+      const cancelled = error instanceof Cancelled || (signal.aborted && !committed);
+      const reason = cancelled ? "cancelled" : describe(error);
+      await update({ state: cancelled ? "cancelled" : "failed", error: cancelled ? "" : reason, endedAt: deps.clock() }).catch(() => undefined);
+      deps.logger.warn({ subject: migration.subjectId, migration: migration.id, source: migration.source, err: error }, cancelled ? "migration cancelled" : "migration failed");
+    } finally {
+      source.close();
+    }
+  };
+
+  return {
+    start(migration, token) {
+      const controller = new AbortController();
+      const k = key(migration.subjectId, migration.id);
+      running.set(k, controller);
+      void run(migration, token, controller.signal).finally(() => running.delete(k));
+    },
+    cancel(subjectId, id) {
+      const controller = running.get(key(subjectId, id));
+      if (controller === undefined) return false;
+      controller.abort();
+      return true;
+    },
+    stopAll() {
+      for (const controller of running.values()) controller.abort();
+    },
+  };
+}
+
+/** Where each stream of the subject stands here, as ExportSubjectRequest.after. */
+async function positions(deps: ServiceDeps, subjectId: string): Promise<continuity.v1.BundleStreamPosition[]> {
+  const out: continuity.v1.BundleStreamPosition[] = [];
+  for (let cursor: string | undefined, first = true; first || cursor !== undefined; first = false) {
+    const page = await deps.store.listStreamsByUid(subjectId, { after: cursor, limit: 200 });
+    out.push(...page.items.map((s: StreamRecord) => ({ streamUid: s.uid, version: BigInt(s.headVersion) })));
+    cursor = page.nextAfter;
+  }
+  return out;
+}
+
+/** One export of the source imported here; returns how many delta records it brought. */
+async function copyRound(
+  deps: ServiceDeps,
+  source: SourceClient,
+  subjectId: string,
+  sourceSubject: string,
+  after: continuity.v1.BundleStreamPosition[] | undefined,
+  signal: AbortSignal,
+  update: (change: Partial<MigrationRecord>) => Promise<void>,
+  current: () => MigrationRecord,
+): Promise<{ deltas: number }> {
+  const importer = createBundleImporter(deps, subjectId);
+  const base = current();
+  let deltas = 0;
+  let lastReport = 0;
+  for await (const bytes of source.exportSubject({ name: sourceSubject, after: after ?? [] }, signal)) {
+    const part = await importer.push(bytes);
+    if (part.kind === "manifest") {
+      const total = part.manifest.streams.reduce((n, s) => n + Number(s.deltaCount) + 1 + (after === undefined && s.horizonVersion > 0n ? 1 : 0), 0);
+      await update({ recordsTotal: base.recordsTotal + total, lagDeltas: part.manifest.streams.reduce((n, s) => n + Number(s.deltaCount), 0) });
+    }
+    if (part.kind === "delta") deltas += 1;
+    const now = Date.now();
+    if (now - lastReport > 250) {
+      lastReport = now;
+      const c = importer.counts;
+      await update({ recordsCopied: base.recordsCopied + c.recordsImported + c.recordsSkipped, bytesCopied: base.bytesCopied + c.bytes });
+    }
+  }
+  const c = importer.finish();
+  await update({ recordsCopied: base.recordsCopied + c.recordsImported + c.recordsSkipped, bytesCopied: base.bytesCopied + c.bytes });
+  return { deltas };
+}
+
+function describe(error: unknown): string {
+  if (error !== null && typeof error === "object" && "code" in error && "details" in error) {
+    const e = error as { code: number; details: string };
+    return `the source answered ${Status[e.code] ?? e.code}: ${e.details}`;
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+

@@ -1,0 +1,67 @@
+import * as grpc from "@grpc/grpc-js";
+import { continuity } from "@continuity/sdk/gen";
+
+const v1 = continuity.v1;
+const identity = (value: Buffer): Buffer => value;
+
+/**
+ * The calls a migration's target makes to its source, with the bundle parts kept as the exact
+ * bytes the source sent (what its digest and signature commit to). Plain grpc-js rather than
+ * a generated client, because the generated decoders would re-encode the parts.
+ */
+export interface SourceClient {
+  /** ExportSubject, part by part. Ends with the call's error if it fails. */
+  exportSubject(request: continuity.v1.ExportSubjectRequest, signal: AbortSignal): AsyncIterable<Buffer>;
+  /** Opens TransferSubject. */
+  transfer(signal: AbortSignal): SourceTransfer;
+  close(): void;
+}
+
+/** An open TransferSubject call. */
+export interface SourceTransfer {
+  send(request: continuity.v1.TransferSubjectRequest): void;
+  /** The source's answers, as raw bytes. */
+  readonly responses: AsyncIterable<Buffer>;
+  end(): void;
+}
+
+/** Connects to `address` with the source's access token. */
+export function createSourceClient(address: string, accessToken: string): SourceClient {
+  const client = new grpc.Client(address, grpc.credentials.createInsecure(), {
+    "grpc.max_receive_message_length": -1,
+    "grpc.max_send_message_length": -1,
+  });
+  const metadata = (): grpc.Metadata => {
+    const m = new grpc.Metadata();
+    m.set("authorization", `Bearer ${accessToken}`);
+    return m;
+  };
+  return {
+    exportSubject(request, signal) {
+      const call = client.makeServerStreamRequest(
+        "/continuity.v1.PortabilityService/ExportSubject",
+        (value: continuity.v1.ExportSubjectRequest) => Buffer.from(v1.ExportSubjectRequest.encode(value).finish()),
+        identity,
+        request,
+        metadata(),
+      );
+      signal.addEventListener("abort", () => call.cancel(), { once: true });
+      return call as AsyncIterable<Buffer>;
+    },
+    transfer(signal) {
+      const call = client.makeBidiStreamRequest(
+        "/continuity.v1.PortabilityService/TransferSubject",
+        (value: continuity.v1.TransferSubjectRequest) => Buffer.from(v1.TransferSubjectRequest.encode(value).finish()),
+        identity,
+        metadata(),
+      );
+      signal.addEventListener("abort", () => call.cancel(), { once: true });
+      return {
+        send: (request) => call.write(request),
+        responses: call as AsyncIterable<Buffer>,
+        end: () => call.end(),
+      };
+    },
+    close: () => client.close(),
+  };
+}

@@ -1,0 +1,170 @@
+/**
+ * The part of the storage contract that the `portability` profile needs: reading a whole
+ * subject in bundle order, writing imported records as they were, and remembering moves and
+ * migrations. Kept beside `types.ts` so that the core contract stays readable; `Store`
+ * extends it, so every backend implements both and passes one contract suite.
+ */
+import type {
+  AccountLinkRecord,
+  CheckpointRecord,
+  DeltaRecord,
+  DeviceRecord,
+  EncodingCode,
+  GrantRecord,
+  Page,
+  PageRequest,
+  PolicyCode,
+  StreamRecord,
+} from "./types.js";
+
+/** The identity records of a bundle, in the order a bundle carries their kinds. */
+export type SubjectRecordKind = "checkpoint" | "account-link" | "device" | "grant";
+
+/** The record type of each {@link SubjectRecordKind}. */
+export interface SubjectRecordOf {
+  readonly checkpoint: CheckpointRecord;
+  readonly "account-link": AccountLinkRecord;
+  readonly device: DeviceRecord;
+  readonly grant: GrantRecord;
+}
+
+/** The state a stream starts from at its horizon when it is imported. */
+export type ImportedBase =
+  /** Horizon 0, or a JSON stream's canonical state at the horizon. */
+  | { readonly kind: "json"; readonly state: Uint8Array }
+  /** An opaque stream at horizon 0: nothing to store. */
+  | { readonly kind: "none" }
+  /** An opaque stream's uploaded snapshot at its horizon. */
+  | { readonly kind: "opaque-snapshot"; readonly state: Uint8Array; readonly snapshotHash: Uint8Array };
+
+/** Input of {@link PortabilityStore.importStream}. */
+export interface ImportStreamInput {
+  readonly subjectId: string;
+  readonly id: string;
+  readonly uid: string;
+  readonly type: string;
+  readonly encoding: EncodingCode;
+  readonly conflictPolicy: PolicyCode;
+  readonly ownerPlatformId: string;
+  readonly genesisHash: Uint8Array;
+  readonly horizonVersion: number;
+  readonly horizonHash: Uint8Array;
+  readonly base: ImportedBase;
+  readonly createdAt: Date;
+  readonly maxStreamsPerSubject: number;
+  readonly now: Date;
+}
+
+/** Result of {@link PortabilityStore.importStream}. */
+export type ImportStreamResult =
+  /** New: created at its horizon (head = horizon), logged as `stream-created`. */
+  | { readonly kind: "created"; readonly stream: StreamRecord }
+  /** A stream with this uid is already there under this id (a repeated or resumed import). */
+  | { readonly kind: "exists"; readonly stream: StreamRecord }
+  /** The id is taken by a stream with another uid. */
+  | { readonly kind: "id-taken" }
+  /** The uid is already there under another id. */
+  | { readonly kind: "uid-taken" }
+  | { readonly kind: "limit-reached" }
+  | { readonly kind: "subject-not-found" };
+
+/** One delta as a bundle carries it, its chain already verified by the caller. */
+export type ImportedDelta = Omit<DeltaRecord, "subjectId" | "streamId" | "streamUid" | "encoding">;
+
+/** Input of {@link PortabilityStore.importDeltas}. */
+export interface ImportDeltasInput {
+  readonly subjectId: string;
+  readonly streamId: string;
+  readonly streamUid: string;
+  /** Consecutive versions. Those at or below the stored head are skipped after their hash is compared. */
+  readonly deltas: readonly ImportedDelta[];
+  /**
+   * JSON streams: computes the canonical state after the new deltas from the stored head
+   * state, inside the transaction (synchronous and pure; throw to refuse). Opaque: undefined.
+   */
+  readonly stateAfter: ((headState: Uint8Array, newDeltas: readonly ImportedDelta[]) => Uint8Array) | undefined;
+  readonly now: Date;
+}
+
+/** Result of {@link PortabilityStore.importDeltas}. */
+export type ImportDeltasResult =
+  | { readonly kind: "imported"; readonly stream: StreamRecord; readonly imported: number; readonly skipped: number }
+  | { readonly kind: "stream-not-found" }
+  /** The deltas do not continue the stored chain (another history under the same uid). */
+  | { readonly kind: "chain-mismatch"; readonly version: number }
+  /** The first new delta is not the one after the stored head. */
+  | { readonly kind: "gap"; readonly headVersion: number };
+
+/** What an identity record import did. */
+export type ImportRecordResult = "imported" | "skipped" | "linked-elsewhere";
+
+/** That a subject moved to another server, and until when this server says so. */
+export interface SubjectMoveRecord {
+  readonly subjectId: string;
+  /** The target server's address. */
+  readonly target: string;
+  /** The subject's name on the target. */
+  readonly targetSubject: string;
+  readonly movedAt: Date;
+}
+
+/** Lifecycle of a migration on its target. */
+export type MigrationStateName = "copying" | "switching" | "completed" | "failed" | "cancelled";
+
+/** A live migration, as its target keeps it. */
+export interface MigrationRecord {
+  readonly subjectId: string;
+  readonly id: string;
+  readonly source: string;
+  readonly sourceSubject: string;
+  readonly state: MigrationStateName;
+  readonly recordsCopied: number;
+  readonly recordsTotal: number;
+  readonly bytesCopied: number;
+  readonly lagDeltas: number;
+  /** Milliseconds writes were held on the source at the switch, once switched. */
+  readonly switchPauseMs: number | undefined;
+  readonly error: string;
+  readonly createdAt: Date;
+  readonly endedAt: Date | undefined;
+}
+
+/** See the module comment. */
+export interface PortabilityStore {
+  // --- export ---------------------------------------------------------------------------
+
+  /** Every stream of the subject, whoever owns it, ordered by uid (bytewise). */
+  listStreamsByUid(subjectId: string, page: PageRequest): Promise<Page<StreamRecord>>;
+  /** Every record of a kind, ordered by id (bytewise); grants and devices include revoked ones. */
+  listSubjectRecords<K extends SubjectRecordKind>(subjectId: string, kind: K, page: PageRequest): Promise<Page<SubjectRecordOf[K]>>;
+
+  // --- import ---------------------------------------------------------------------------
+
+  /** Creates a stream at its horizon with the given identity, or reports what is in the way. */
+  importStream(input: ImportStreamInput): Promise<ImportStreamResult>;
+  /**
+   * Appends verified deltas as they were (device, client sequence, batch, commit time) in one
+   * transaction: the head, the state, one `deltas-appended` event per batch completed, and
+   * for each completed batch of a device the client-sequence outcome rebuilt from it, so that
+   * a repeat of that sequence is answered as a replay (PORT-027).
+   */
+  importDeltas(input: ImportDeltasInput): Promise<ImportDeltasResult>;
+  /** Inserts the record unless one with its id exists; an account link already linked elsewhere is refused. */
+  importSubjectRecord<K extends SubjectRecordKind>(kind: K, record: SubjectRecordOf[K]): Promise<ImportRecordResult>;
+
+  // --- moves (the source's side) ----------------------------------------------------------
+
+  /** Records durably that the subject moved, and notifies `subject-moved`. */
+  recordSubjectMove(move: SubjectMoveRecord): Promise<void>;
+  getSubjectMove(subjectId: string): Promise<SubjectMoveRecord | undefined>;
+  /** Erases every subject that moved before `before` (the declared redirect time is over); returns how many. */
+  eraseMovedSubjects(before: Date): Promise<number>;
+
+  // --- migrations (the target's side) ---------------------------------------------------
+
+  /** Inserts or replaces a migration. */
+  putMigration(migration: MigrationRecord): Promise<void>;
+  getMigration(subjectId: string, migrationId: string): Promise<MigrationRecord | undefined>;
+  /** The subject's migration that has not ended, if any. */
+  findActiveMigration(subjectId: string): Promise<MigrationRecord | undefined>;
+}
