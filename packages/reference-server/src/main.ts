@@ -4,6 +4,7 @@ import { pino, type Logger } from "pino";
 import { PlatformsFileError, ensureDevPlatforms, loadPlatformsFile, type PlatformRegistry } from "./auth/platforms.js";
 import { SigningKeyError, createTokenAuthority } from "./auth/token-authority.js";
 import { ConfigError, parseConfig, type ServerConfig } from "./config.js";
+import { createLogDestination, type LogDestination } from "./ops/log-destination.js";
 import { startMetricsHttpServer, type MetricsHttpServer } from "./ops/metrics-http.js";
 import { createServerMetrics } from "./ops/metrics.js";
 import { createContinuityServer } from "./server.js";
@@ -16,6 +17,8 @@ export const READY_LINE_PREFIX = "CONTINUITY_LISTENING=";
 export const DATABASE_FILE = "continuity.sqlite";
 /** How long a graceful shutdown may drain before calls are cut. */
 const DRAIN_TIMEOUT_MS = 10_000;
+/** How long the last log lines may wait for a slow log reader before the process exits anyway. */
+const LOG_SETTLE_MS = 1_000;
 
 async function loadPlatforms(config: ServerConfig, logger: Logger): Promise<PlatformRegistry> {
   if (config.platformsFile !== undefined) {
@@ -60,7 +63,7 @@ async function prepareDataDir(dataDir: string, logger: Logger): Promise<void> {
   }
 }
 
-async function run(config: ServerConfig, logger: Logger): Promise<void> {
+async function run(config: ServerConfig, logger: Logger, logs: LogDestination): Promise<void> {
   await prepareDataDir(config.dataDir, logger);
   const platforms = await loadPlatforms(config, logger);
   const tokens = await createTokenAuthority({
@@ -107,8 +110,6 @@ async function run(config: ServerConfig, logger: Logger): Promise<void> {
     { address, metrics: metricsHttp?.address, dataDir: resolve(config.dataDir), platforms: platforms.list().map((p) => p.id) },
     "continuity server ready",
   );
-  process.stdout.write(`${READY_LINE_PREFIX}${address}\n`);
-
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -128,18 +129,23 @@ async function run(config: ServerConfig, logger: Logger): Promise<void> {
         await metricsHttp?.close();
         await store.close();
         logger.info("stopped");
-        logger.flush();
+        await logs.settle(LOG_SETTLE_MS);
         // Explicit, so a stray timer or socket cannot turn a clean stop into a hang.
         process.exit(0);
       } catch (error) {
         logger.error({ err: error }, "shutdown failed");
-        logger.flush();
+        await logs.settle(LOG_SETTLE_MS);
         process.exit(1);
       }
     })();
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+  // Only now: a supervisor may signal the moment it reads this line, and before the handlers
+  // above exist a signal kills the process without a drain.
+  // Whoever reads stdout may leave after the ready line (EPIPE); there is nothing more to tell them.
+  process.stdout.on("error", () => undefined);
+  process.stdout.write(`${READY_LINE_PREFIX}${address}\n`);
 }
 
 async function main(): Promise<void> {
@@ -162,8 +168,13 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  // Logs go to stderr so stdout carries only the ready line, which tools parse.
-  const logger = pino({ level: config.logLevel, base: { service: "continuity-server" } }, pino.destination(2));
+  // Logs go to stderr so stdout carries only the ready line, which tools parse. A log reader
+  // that is gone or stalled must not hold the server or its shutdown (log-destination.ts).
+  let logger: Logger | undefined;
+  const logs = createLogDestination(process.stderr, {
+    onDropped: (lines) => logger?.warn({ lines }, "log lines dropped: the log reader fell behind"),
+  });
+  logger = pino({ level: config.logLevel, base: { service: "continuity-server" } }, logs);
   try {
     enableFaults(config, logger);
   } catch (error) {
@@ -172,13 +183,13 @@ async function main(): Promise<void> {
     return;
   }
   try {
-    await run(config, logger);
+    await run(config, logger, logs);
   } catch (error) {
-    logger.flush();
     process.stderr.write(`continuity-server: ${(error as Error).message}\n`);
     // Exit now: a half-started server may hold sockets or timers that would keep it alive.
     // A refused setting exits 2 like a refused flag; anything else is a failed start.
     if (!(error instanceof ConfigError)) logger.fatal({ err: error }, "failed to start");
+    await logs.settle(LOG_SETTLE_MS);
     process.exit(error instanceof ConfigError ? 2 : 1);
   }
 }

@@ -22,6 +22,10 @@ export interface ServerProcess {
 export interface SpawnOptions {
   /** Start under this umask (via `sh`), as a shell or service manager would; default: inherited. */
   readonly umask?: number;
+  /** Send stderr into the stdout pipe, as `2>&1 | reader` does; default: a pipe of its own. */
+  readonly stderrToStdout?: boolean;
+  /** Send stderr to this path (e.g. a FIFO the test holds) instead of a pipe to the test. */
+  readonly stderrPath?: string;
 }
 
 /** Starts the server CLI with `args` and extra env, from the package directory. */
@@ -31,13 +35,12 @@ export function spawnServer(
   options: SpawnOptions = {},
 ): ServerProcess {
   const command = [process.execPath, "--conditions=source", "--import", "tsx", "src/main.ts", ...args];
-  const [file, ...argv] =
-    options.umask === undefined
-      ? command
-      : ["/bin/sh", "-c", `umask ${options.umask.toString(8).padStart(3, "0")} && exec "$@"`, "sh", ...command];
+  const redirect = options.stderrToStdout === true ? " 2>&1" : options.stderrPath === undefined ? "" : ` 2>'${options.stderrPath}'`;
+  const umask = options.umask === undefined ? "" : `umask ${options.umask.toString(8).padStart(3, "0")} && `;
+  const [file, ...argv] = umask === "" && redirect === "" ? command : ["/bin/sh", "-c", `${umask}exec "$@"${redirect}`, "sh", ...command];
   const child = spawn(file!, argv, {
     cwd: PACKAGE_DIR,
-    env: { ...process.env, CONTINUITY_ALLOW_TEST_FAULTS: undefined, ...env },
+    env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
