@@ -8,7 +8,9 @@ import { richErrorOf } from "../harness/raw-call.js";
 import { append, createStream, ENCODING, listAllDeltas, POLICY, verifyChain, verifyStreamChain } from "../harness/streams.js";
 import { snapshotHash } from "../harness/hashing.js";
 import { openSubscription } from "../harness/subscription.js";
-import { decodePart, exportRaw, importRaw, recordsDigest, signaturePayload, type BundlePart, type ImportOutcome } from "../portability/bundle.js";
+import { createServer as createNetServer, type Socket } from "node:net";
+import { compactVerify, createLocalJWKSet } from "jose";
+import { decodePart, exportRaw, importRaw, recordsDigest, signaturePayload, transferRaw, type BundlePart, type ImportOutcome } from "../portability/bundle.js";
 import { linkAccount } from "../harness/linking.js";
 
 const v1 = continuity.v1;
@@ -147,12 +149,24 @@ async function verifyImported(ctx: CaseContext, target: Session, parts: readonly
 export const PORTABILITY_CASES = [
   defineCase({
     id: "portability.export-is-complete-and-verifiable",
-    requirements: ["PORT-001", "PORT-002", "PORT-003", "PORT-004", "PORT-005", "PORT-006", "PORT-010"],
+    requirements: ["PORT-001", "PORT-002", "PORT-003", "PORT-004", "PORT-005", "PORT-006", "PORT-010", "PORT-013"],
     profile: "portability",
     timeoutMs: 60_000,
     async run(ctx) {
       const subject = await buildPortableSubject(ctx);
-      await verifyBundle(await exportBundle(ctx, subject.owner), subject);
+      const parts = await exportBundle(ctx, subject.owner);
+      await verifyBundle(parts, subject);
+      // PORT-013: the signature verifies offline with the key set the server publishes.
+      const info = await ctx.clients().serverInfo.getServerInfo({});
+      let jwks: { keys: object[] };
+      try {
+        jwks = JSON.parse(info.bundleSigningJwks) as { keys: object[] };
+      } catch {
+        return fail(`ServerInfo.bundle_signing_jwks must be a JWKS document, got ${JSON.stringify(info.bundleSigningJwks.slice(0, 80))}`);
+      }
+      check(Array.isArray(jwks.keys) && jwks.keys.length > 0, "ServerInfo.bundle_signing_jwks must hold at least one key");
+      const trailer = (parts.at(-1)!.decoded.part as { value: continuity.v1.BundleTrailer }).value;
+      await compactVerify(trailer.signature, createLocalJWKSet(jwks as never)).catch((error: unknown) => fail(`the bundle signature does not verify with ServerInfo.bundle_signing_jwks: ${(error as Error).message}`));
     },
   }),
   defineCase({
@@ -312,7 +326,7 @@ export const PORTABILITY_CASES = [
   }),
   defineCase({
     id: "portability.failed-migration-leaves-source-serving",
-    requirements: ["PORT-034"],
+    requirements: ["PORT-034", "PORT-035"],
     profile: "portability",
     needs: ["second-server"],
     timeoutMs: 60_000,
@@ -322,22 +336,143 @@ export const PORTABILITY_CASES = [
       const second = await ctx.startSecondServer();
       const targetExchange = await second.clients().tokens.exchangeToken({ grantType: TOKEN_EXCHANGE.grantType, subjectToken: await ctx.mintAssertion({ platform: source.platform, accountId: source.accountId }), subjectTokenType: TOKEN_EXCHANGE.subjectTokenType, scope: "", deviceId: source.deviceId, deviceDisplayName: "" });
       const target = second.clients(targetExchange.accessToken);
-      const { migration } = await target.portability.createMigration({ parent: targetExchange.subject, source: ctx.address(), sourceAccessToken: "not-a-token" }).catch(() => ({ migration: undefined }));
-      if (migration !== undefined) {
-        let current = migration;
-        const deadline = Date.now() + 30_000;
-        while (current.state !== v1.MigrationState.MIGRATION_STATE_FAILED) {
-          if (current.state === v1.MigrationState.MIGRATION_STATE_COMPLETED || Date.now() > deadline) fail(`a migration with an invalid source token must fail, got state ${current.state}`);
-          await new Promise((resolve) => setTimeout(resolve, 100));
-          current = (await target.portability.getMigration({ name: migration.name })).migration!;
-        }
-        check(current.error !== "", "Migration.error must say why it failed");
-      } else {
-        ctx.note("CreateMigration refused the invalid source token up front");
+      // PORT-035: the source's refusal is the migration's failure, not CreateMigration's.
+      const { migration } = await target.portability.createMigration({ parent: targetExchange.subject, source: ctx.address(), sourceAccessToken: "not-a-token", sourceSubject: "" });
+      if (migration === undefined) return fail("CreateMigration must return the migration");
+      let current = migration;
+      const deadline = Date.now() + 30_000;
+      while (current.state !== v1.MigrationState.MIGRATION_STATE_FAILED) {
+        if (current.state === v1.MigrationState.MIGRATION_STATE_COMPLETED || current.state === v1.MigrationState.MIGRATION_STATE_CANCELLED || Date.now() > deadline) fail(`a migration whose source refuses the token must end FAILED, got state ${current.state}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        current = (await target.portability.getMigration({ name: migration.name })).migration!;
       }
+      check(/UNAUTHENTICATED|TOKEN_INVALID/.test(current.error), `Migration.error must name the source's answer (UNAUTHENTICATED / TOKEN_INVALID), got ${JSON.stringify(current.error)}`);
+      check(current.endTime !== undefined, "a failed migration has an end_time");
       const { stream: still } = await source.clients.streams.getStream({ name: stream.name });
       checkEqual(still?.uid, stream.uid, "the source still serves the subject");
       await append(source, stream.name, [{ after: "failed migration" }], { clientSequence: 1 });
+    },
+  }),
+  defineCase({
+    id: "portability.incremental-export",
+    requirements: ["PORT-007", "PORT-008"],
+    profile: "portability",
+    timeoutMs: 60_000,
+    async run(ctx) {
+      const subject = await buildPortableSubject(ctx);
+      const progress = subject.streams.find((s) => s.stream.name.endsWith("/streams/progress"))!.stream;
+      const raw = await exportRaw(ctx.address(), subject.owner.token, "subjects/-", 30_000, [{ streamUid: progress.uid, version: 4n }]).catch((error: unknown) => {
+        throw richErrorOf("/continuity.v1.PortabilityService/ExportSubject", error as never);
+      });
+      const parts = raw.map(decodePart);
+      const manifest = (parts[0]!.decoded.part as { value: continuity.v1.BundleManifest }).value;
+      const summary = manifest.streams.find((s) => s.streamUid === progress.uid);
+      checkEqual(manifest.streams.length, subject.streams.length, "an incremental bundle (named subjects/-) still lists every stream of the token's subject");
+      checkEqual(summary?.deltaCount, 1n, "delta_count of a stream exported after version 4 of 5");
+      const records = parts.slice(1, -1).map((p) => (p.decoded.part as { value: continuity.v1.BundleRecord }).value.record);
+      const at = records.findIndex((r) => r?.$case === "stream" && r.value.uid === progress.uid);
+      check(at >= 0, "the incremental bundle carries the stream record");
+      const next = records[at + 1];
+      if (next?.$case !== "delta") return fail(`after the stream record of an incremental stream comes its first new delta, got ${next?.$case}`);
+      checkEqual([next.value.version, records[at + 2]?.$case === "delta" && (records[at + 2]!.value as continuity.v1.Delta).streamUid === progress.uid], [5n, false], "only version 5 follows, with no snapshot");
+      const fullDeltas = records.filter((r) => r?.$case === "delta" && r.value.streamUid !== progress.uid).length;
+      const expectedOthers = subject.streams.filter((s) => s.stream.uid !== progress.uid).reduce((n, s) => n + Number(s.stream.headVersion - s.stream.horizonVersion), 0);
+      checkEqual(fullDeltas, expectedOthers, "streams not named are exported in full");
+      for (const [version, expected] of [
+        [1n, { code: Status.FAILED_PRECONDITION, reason: "HISTORY_COMPACTED" }],
+        [99n, { code: Status.OUT_OF_RANGE, reason: "VERSION_AHEAD_OF_HEAD" }],
+      ] as const) {
+        const outcome = await exportRaw(ctx.address(), subject.owner.token, subject.owner.subject, 30_000, [{ streamUid: progress.uid, version }]).then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+        if (outcome === undefined) fail(`ExportSubject after version ${version} (horizon 3, head 5) must fail`);
+        checkError(richErrorOf("/continuity.v1.PortabilityService/ExportSubject", outcome as never), expected, `ExportSubject after version ${version}`);
+      }
+    },
+  }),
+  defineCase({
+    id: "portability.transfer-holds-writes-until-commit",
+    requirements: ["PORT-032", "PORT-033", "PORT-039"],
+    profile: "portability",
+    timeoutMs: 60_000,
+    async run(ctx) {
+      const source = await ctx.session();
+      const stream = await createStream(ctx, source, { encoding: ENCODING.mergePatch, streamId: "held" });
+      await append(source, stream.name, [{ n: 1 }], { clientSequence: 1 });
+      const begin = (target: string) => ({ step: { $case: "begin" as const, value: { name: source.subject, target, targetSubject: "subjects/elsewhere", after: [] } } });
+      const readBundle = async (transfer: ReturnType<typeof transferRaw>): Promise<void> => {
+        for (;;) {
+          const bytes = await transfer.next().catch((error: unknown) => {
+            throw richErrorOf("/continuity.v1.PortabilityService/TransferSubject", error as never);
+          });
+          if (bytes === undefined) return fail("TransferSubject ended before its trailer");
+          if (v1.TransferSubjectResponse.decode(bytes).part?.$case === "trailer") return;
+        }
+      };
+
+      // A switch that ends without commit moves nothing, and the write it held goes through.
+      const abandoned = transferRaw(ctx.address(), source.token);
+      abandoned.send(begin("127.0.0.1:1"));
+      await readBundle(abandoned);
+      let heldDone = false;
+      const held = append(source, stream.name, [{ n: 2 }], { clientSequence: 2 }).finally(() => (heldDone = true));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      check(!heldDone, "a write during the switch must wait for its outcome, not be acknowledged by the source alone");
+      abandoned.cancel();
+      const acknowledged = await held;
+      checkEqual(acknowledged.headVersion, 2n, "the held write goes ahead on the source once the switch is abandoned");
+
+      // A committed switch: the held write is refused with the redirect, never acknowledged.
+      const switched = transferRaw(ctx.address(), source.token);
+      switched.send(begin("127.0.0.1:2"));
+      await readBundle(switched);
+      const refused = append(source, stream.name, [{ n: 3 }], { clientSequence: 3 }).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      switched.send({ step: { $case: "commit", value: {} } });
+      switched.end();
+      const answer = await switched.next();
+      check(answer !== undefined && v1.TransferSubjectResponse.decode(answer).part?.$case === "committed", "TransferSubject answers commit with committed");
+      const error = await refused;
+      if (error === undefined) fail("a write held during a committed switch must not be acknowledged by the source");
+      checkError(error, { code: Status.FAILED_PRECONDITION, reason: "SUBJECT_MOVED", metadata: { target: "127.0.0.1:2", subject: "subjects/elsewhere" } }, "a write held during the switch");
+      await expectErrorOf(source.clients.streams.listStreams({ parent: source.subject, pageSize: 0, pageToken: "", type: "" }), { code: Status.FAILED_PRECONDITION, reason: "SUBJECT_MOVED", metadata: { target: "127.0.0.1:2", subject: "subjects/elsewhere" } }, "a read after the switch");
+    },
+  }),
+  defineCase({
+    id: "portability.migration-conflict-and-cancel",
+    requirements: ["PORT-035", "PORT-036", "PORT-037"],
+    profile: "portability",
+    timeoutMs: 60_000,
+    async run(ctx) {
+      // A source that accepts connections and never answers keeps a migration copying.
+      const sockets = new Set<Socket>();
+      const blackHole = createNetServer((socket) => {
+        sockets.add(socket);
+        socket.on("error", () => undefined);
+      });
+      await new Promise<void>((resolve) => blackHole.listen(0, "127.0.0.1", resolve));
+      const address = `127.0.0.1:${(blackHole.address() as { port: number }).port}`;
+      try {
+        const target = await ctx.session();
+        const create = () => target.clients.portability.createMigration({ parent: target.subject, source: address, sourceAccessToken: "token-the-source-never-reads", sourceSubject: "" });
+        const { migration } = await create();
+        check(migration !== undefined && migration.state === v1.MigrationState.MIGRATION_STATE_COPYING, `CreateMigration must accept a source it has not reached yet (PORT-035), got state ${migration?.state}`);
+        await expectErrorOf(create(), { code: Status.FAILED_PRECONDITION, reason: "MIGRATION_CONFLICT" }, "a second CreateMigration while one is copying");
+        const { migration: cancelled } = await target.clients.portability.cancelMigration({ name: migration!.name });
+        checkEqual(cancelled?.state, v1.MigrationState.MIGRATION_STATE_CANCELLED, "CancelMigration of a copying migration");
+        const { migration: again } = await target.clients.portability.cancelMigration({ name: migration!.name });
+        checkEqual([again?.state, again?.endTime?.getTime()], [v1.MigrationState.MIGRATION_STATE_CANCELLED, cancelled?.endTime?.getTime()], "cancelling an ended migration changes nothing");
+        const { migration: next } = await create();
+        check(next !== undefined && next.name !== migration!.name, "after a cancel, a new migration may start");
+        await target.clients.portability.cancelMigration({ name: next!.name });
+      } finally {
+        for (const socket of sockets) socket.destroy();
+        await new Promise<void>((resolve) => blackHole.close(() => resolve()));
+      }
     },
   }),
 ];

@@ -103,6 +103,7 @@ export const REASONS: Readonly<Record<string, { code: Status; metadata: readonly
   ENCODING_UNSUPPORTED: { code: Status.FAILED_PRECONDITION, metadata: ["encoding"] },
   SUBJECT_MOVED: { code: Status.FAILED_PRECONDITION, metadata: ["target", "subject"] },
   LAST_ACCOUNT_LINK: { code: Status.FAILED_PRECONDITION, metadata: [] },
+  MIGRATION_CONFLICT: { code: Status.FAILED_PRECONDITION, metadata: [] },
   DEVICE_REQUIRED: { code: Status.FAILED_PRECONDITION, metadata: [] },
   VERSION_AHEAD_OF_HEAD: { code: Status.OUT_OF_RANGE, metadata: ["headVersion"] },
   DELTA_TOO_LARGE: { code: Status.RESOURCE_EXHAUSTED, metadata: ["limit", "index"] },

@@ -70,7 +70,7 @@ function metadataFor(token: string): grpc.Metadata {
 }
 
 /** Calls ExportSubject and returns every message as the bytes the server sent. */
-export async function exportRaw(address: string, token: string, subject: string, timeoutMs = 30_000): Promise<Buffer[]> {
+export async function exportRaw(address: string, token: string, subject: string, timeoutMs = 30_000, after: continuity.v1.BundleStreamPosition[] = []): Promise<Buffer[]> {
   const c = client(address);
   try {
     return await new Promise<Buffer[]>((resolve, reject) => {
@@ -79,7 +79,7 @@ export async function exportRaw(address: string, token: string, subject: string,
         "/continuity.v1.PortabilityService/ExportSubject",
         (value: Buffer) => value,
         (value: Buffer) => value,
-        Buffer.from(continuity.v1.ExportSubjectRequest.encode(continuity.v1.ExportSubjectRequest.fromPartial({ name: subject })).finish()),
+        Buffer.from(continuity.v1.ExportSubjectRequest.encode(continuity.v1.ExportSubjectRequest.fromPartial({ name: subject, after })).finish()),
         metadataFor(token),
         { deadline: Date.now() + timeoutMs },
       );
@@ -126,4 +126,51 @@ export async function importRaw(address: string, token: string, parts: readonly 
   } finally {
     c.close();
   }
+}
+
+/** An open TransferSubject call, driven by the suite as a migration's target would. */
+export interface RawTransfer {
+  send(request: continuity.v1.TransferSubjectRequest): void;
+  /** The next response as raw bytes, or the call's end (`undefined`) or error. */
+  next(): Promise<Buffer | undefined>;
+  cancel(): void;
+  end(): void;
+}
+
+/** Opens TransferSubject with `token`. */
+export function transferRaw(address: string, token: string, timeoutMs = 30_000): RawTransfer {
+  const c = client(address);
+  const call = c.makeBidiStreamRequest(
+    "/continuity.v1.PortabilityService/TransferSubject",
+    (value: continuity.v1.TransferSubjectRequest) => Buffer.from(continuity.v1.TransferSubjectRequest.encode(value).finish()),
+    (value: Buffer) => value,
+    metadataFor(token),
+    { deadline: Date.now() + timeoutMs },
+  );
+  const queue: (Buffer | undefined | Error)[] = [];
+  const waiters: ((item: Buffer | undefined | Error) => void)[] = [];
+  const push = (item: Buffer | undefined | Error): void => {
+    const waiter = waiters.shift();
+    if (waiter !== undefined) waiter(item);
+    else queue.push(item);
+  };
+  call.on("data", (part: Buffer) => push(part));
+  call.on("error", (error: Error) => {
+    push(error);
+    c.close();
+  });
+  call.on("end", () => {
+    push(undefined);
+    c.close();
+  });
+  return {
+    send: (request) => call.write(request),
+    async next() {
+      const item = queue.length > 0 ? queue.shift() : await new Promise<Buffer | undefined | Error>((resolve) => waiters.push(resolve));
+      if (item instanceof Error) throw item;
+      return item;
+    },
+    cancel: () => call.cancel(),
+    end: () => call.end(),
+  };
 }
