@@ -22,6 +22,10 @@ export default defineConfig({
       },
       {
         extends: true,
+        test: { name: "cli", root: "packages/cli", include: ["src/**/*.test.ts", "test/**/*.test.ts"] },
+      },
+      {
+        extends: true,
         test: { name: "conformance", root: "conformance", include: ["src/**/*.test.ts", "test/**/*.test.ts"] },
       },
       {

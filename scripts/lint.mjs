@@ -39,6 +39,7 @@ const steps = [
   ["typecheck sdk", bin("tsc"), ["-p", "packages/sdk/tsconfig.json"]],
   ["typecheck reference-server", bin("tsc"), ["-p", "packages/reference-server/tsconfig.json"]],
   ["typecheck bundle", bin("tsc"), ["-p", "packages/bundle/tsconfig.json"]],
+  ["typecheck cli", bin("tsc"), ["-p", "packages/cli/tsconfig.json"]],
   ["typecheck conformance", bin("tsc"), ["-p", "conformance/tsconfig.json"]],
   ["typecheck vector generator", bin("tsc"), ["-p", "conformance/vectors/tsconfig.json"]],
   ["test vectors fresh", process.execPath, ["--conditions=source", "--import", "tsx", "conformance/vectors/generate.ts", "--check"]],

@@ -1,0 +1,31 @@
+import { PassThrough, Readable } from "node:stream";
+import type { CliIo } from "../../src/context.js";
+import { runCli } from "../../src/cli.js";
+
+/** What one in-process run of the CLI printed, and its exit status. */
+export interface CliRun {
+  readonly code: number;
+  readonly stdout: Buffer;
+  readonly stderr: string;
+  /** stdout as text. */
+  readonly out: string;
+}
+
+/** Runs the CLI in this process with captured streams (not terminals: progress comes as plain lines). */
+export async function cli(argv: readonly string[], options: { readonly stdin?: Buffer } = {}): Promise<CliRun> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  stdout.on("data", (chunk: Buffer) => out.push(chunk));
+  stderr.on("data", (chunk: Buffer) => err.push(chunk));
+  const io: CliIo = {
+    stdin: Readable.from(options.stdin === undefined ? [] : [options.stdin]),
+    stdout,
+    stderr,
+    onInterrupt: () => () => {},
+  };
+  const code = await runCli(argv, io);
+  const stdoutBytes = Buffer.concat(out);
+  return { code, stdout: stdoutBytes, stderr: Buffer.concat(err).toString("utf8"), out: stdoutBytes.toString("utf8") };
+}
