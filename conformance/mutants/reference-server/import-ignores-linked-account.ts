@@ -1,0 +1,8 @@
+import { defineMutant } from "../../src/runner/mutant.js";
+
+export default defineMutant({
+  name: "import-ignores-linked-account",
+  area: "PORT",
+  description: "Importing an account link already linked to another subject is skipped silently instead of failing.",
+  edits: [{ file: "services/portability/import.ts", find: '        if (result === "linked-elsewhere") throw ', replace: '        if (result === "linked-elsewhere") return tally("skipped");\n        if (false) throw ' }],
+});
