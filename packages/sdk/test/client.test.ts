@@ -427,3 +427,45 @@ describe("createContinuityClient", () => {
     expect(attempts).toBe(1);
   });
 });
+
+describe("server addresses", () => {
+  const tokenProvider = createStaticTokenProvider("t");
+
+  it("refuses a bare remote host:port, which would silently be dialed in plaintext", () => {
+    let failure: unknown;
+    try {
+      createContinuityClient({ address: "continuity.example.com:443", tokenProvider });
+    } catch (error) {
+      failure = error;
+    }
+    expect(failure).toMatchObject({ name: "ContinuityError", code: Status.INVALID_ARGUMENT, reason: "ADDRESS_INSECURE" });
+    expect((failure as Error).message).toContain("https://continuity.example.com:443");
+  });
+
+  it.each([
+    ["https://continuity.example.com", "https://continuity.example.com:443"],
+    ["https://continuity.example.com:8443", "https://continuity.example.com:8443"],
+    ["http://continuity.internal:50051", "http://continuity.internal:50051"],
+    ["127.0.0.1:50051", "127.0.0.1:50051"],
+    ["localhost:50051", "localhost:50051"],
+    ["[::1]:50051", "[::1]:50051"],
+  ])("dials %s as %s", (address, dialed) => {
+    const client = createContinuityClient({ address, tokenProvider });
+    try {
+      expect(client.address).toBe(dialed);
+    } finally {
+      client.close();
+    }
+  });
+
+  it.each(["continuity.example.com", "ftp://continuity.example.com:21", "https://continuity.example.com/path", ""])("refuses %j with a clear error", (address) => {
+    expect(() => createContinuityClient({ address, tokenProvider })).toThrow(ContinuityError);
+  });
+
+  it("takes a bare remote address when the caller's credentials say how to secure it", async () => {
+    const { ChannelCredentials } = await import("@grpc/grpc-js");
+    const client = createContinuityClient({ address: "continuity.example.com:443", tokenProvider, credentials: ChannelCredentials.createSsl() });
+    expect(client.address).toBe("continuity.example.com:443");
+    client.close();
+  });
+});

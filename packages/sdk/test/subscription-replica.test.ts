@@ -1,5 +1,5 @@
 import { createServer } from "nice-grpc";
-import { afterEach, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import {
   createContinuityClient,
   createReplica,
@@ -7,7 +7,9 @@ import {
   openStream,
   Status,
   type ContinuityClient,
+  type ContinuityError,
 } from "../src/index.js";
+import { StreamServiceDefinition, type StreamServiceImplementation } from "../src/gen/continuity/v1/stream_service.js";
 import { SubscriptionServiceDefinition, type SubscribeResponse } from "../src/gen/continuity/v1/subscription_service.js";
 import { deviceClient, startReferenceServer } from "./support/reference-server.js";
 import { waitFor } from "./support/wait.js";
@@ -57,6 +59,83 @@ it("delivers events pushed while a stream is being opened through the replica", 
   cleanups.push(() => handle.close());
   await waitFor(() => handle.status.confirmedVersion === 2n, "the pushed version reaches the handle", 3_000);
   expect(handle.state).toEqual({ n: 2 });
+});
+
+/** A server whose subscriptions and GetStream calls stay open until the client goes; it records when they end. */
+async function hangingServer(): Promise<{ address: string; ended: string[] }> {
+  const ended: string[] = [];
+  const server = createServer();
+  const hang = (signal: AbortSignal, what: string): Promise<void> =>
+    new Promise((resolve) =>
+      signal.addEventListener("abort", () => {
+        ended.push(what);
+        resolve();
+      }),
+    );
+  server.add(SubscriptionServiceDefinition, {
+    async *subscribe(_request, context): AsyncGenerator<SubscribeResponse> {
+      yield { cursor: "c1", event: { $case: "ready", value: { epoch: "e" } } };
+      await hang(context.signal, "subscribe");
+    },
+  });
+  server.add(StreamServiceDefinition, {
+    ...Object.fromEntries(Object.keys(StreamServiceDefinition.methods).map((name) => [name, () => Promise.reject(new Error("not here"))])),
+    async getStream(_request: unknown, context: { signal: AbortSignal }) {
+      await hang(context.signal, "getStream");
+      return {};
+    },
+  } as unknown as StreamServiceImplementation);
+  const port = await server.listen("127.0.0.1:0");
+  cleanups.push(() => server.shutdown());
+  return { address: `127.0.0.1:${port}`, ended };
+}
+
+describe("closing the client", () => {
+  it("fails calls in flight and ends the replica's subscription at once", async () => {
+    const { address, ended } = await hangingServer();
+    const client = createContinuityClient({
+      address,
+      tokenProvider: createStaticTokenProvider({ token: "t", expiresAt: undefined, subject: "subjects/s1", device: "subjects/s1/devices/laptop" }),
+    });
+    const replica = await createReplica(client);
+    cleanups.push(() => replica.close());
+    const endings: ContinuityError[] = [];
+    replica.on("ended", (error) => endings.push(error));
+    await replica.whenConnected();
+    const inFlight = client.streams.getStream({ name: "subjects/s1/streams/a" }, { timeoutMs: 20_000 }).catch((error: unknown) => error);
+    await waitFor(() => ended.length === 0 && replica.connected, "the call is in flight");
+    await sleep(50);
+
+    const closedAt = Date.now();
+    client.close();
+    expect(await inFlight).toMatchObject({ code: Status.CANCELLED, reason: "CLIENT_CLOSED" });
+    await waitFor(() => endings.length === 1, "the replica's subscription ends", 1_000);
+    expect(endings[0]).toMatchObject({ code: Status.CANCELLED, reason: "CLIENT_CLOSED" });
+    expect(replica.connected).toBe(false);
+    // The server saw both calls end: nothing is left open on the wire.
+    await waitFor(() => ended.length === 2, "the server sees both calls end", 1_000);
+    expect(ended.sort()).toEqual(["getStream", "subscribe"]);
+    expect(Date.now() - closedAt).toBeLessThan(1_000);
+    await expect(client.streams.getStream({ name: "subjects/s1/streams/a" })).rejects.toMatchObject({ reason: "CLIENT_CLOSED" });
+  });
+
+  it("lets a process whose only work was a replica exit once it closes its client", async () => {
+    const { address } = await hangingServer();
+    const { spawn } = await import("node:child_process");
+    const { fileURLToPath } = await import("node:url");
+    const script = fileURLToPath(new URL("./support/closing-client.ts", import.meta.url));
+    const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", script, address], { stdio: ["ignore", "pipe", "inherit"] });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    await waitFor(() => output.includes("CONNECTED"), "the child's replica connects", 15_000);
+    const closedAt = Date.now();
+    const code = await Promise.race([exited, sleep(5_000).then(() => "still running" as const)]);
+    if (code === "still running") child.kill("SIGKILL");
+    expect(code).toBe(0);
+    expect(Date.now() - closedAt).toBeLessThan(5_000);
+    expect(output).toContain("ENDED CLIENT_CLOSED");
+  });
 });
 
 async function silentServer(sendReady: boolean): Promise<ContinuityClient> {

@@ -9,7 +9,7 @@ import {
 
 // #region setup
 const client = createContinuityClient({
-  address: "continuity.example.com:443",
+  address: "https://continuity.example.com",
   tokenProvider: createAssertionTokenProvider({
     deviceId: "ana-laptop-7f3a",
     deviceDisplayName: "Ana's laptop",

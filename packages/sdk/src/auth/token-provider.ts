@@ -80,7 +80,7 @@ export interface AssertionTokenProviderOptions {
  * @example
  * ```ts
  * const client = createContinuityClient({
- *   address: "continuity.example.com:443",
+ *   address: "https://continuity.example.com",
  *   tokenProvider: createAssertionTokenProvider({
  *     deviceId: "laptop-7f3a",
  *     getAssertion: async () => (await fetch("/api/continuity-assertion")).text(),

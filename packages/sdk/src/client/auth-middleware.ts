@@ -15,6 +15,11 @@ export interface AuthMiddlewareOptions {
   readonly needsNoToken: (path: string) => boolean;
   /** Told about every token the middleware uses, so the client can report the session. */
   readonly onToken: (token: AccessToken) => void;
+  /**
+   * True for a token issued by a server the client has since left (`SUBJECT_MOVED`): it is
+   * not sent, a fresh one is exchanged on the new server instead.
+   */
+  readonly isStale?: ((token: AccessToken) => boolean) | undefined;
 }
 
 /**
@@ -37,12 +42,15 @@ export function createAuthMiddleware(options: AuthMiddlewareOptions): ClientMidd
     // A request stream can be consumed only once, so it cannot be replayed after a refusal.
     const attempts = call.requestStream ? 1 : 2;
     for (let attempt = 0; ; attempt += 1) {
-      const token = await options.tokenProvider.getToken({
-        signal: callOptions.signal,
-        forceRefresh: attempt > 0,
-        exchangeTimeoutMs: options.exchangeTimeoutMs,
-        exchangeToken: options.exchangeToken,
-      });
+      const request = (forceRefresh: boolean): Promise<AccessToken> =>
+        options.tokenProvider.getToken({
+          signal: callOptions.signal,
+          forceRefresh,
+          exchangeTimeoutMs: options.exchangeTimeoutMs,
+          exchangeToken: options.exchangeToken,
+        });
+      let token = await request(attempt > 0);
+      if (attempt === 0 && options.isStale?.(token) === true) token = await request(true);
       options.onToken(token);
       metadata.set("authorization", `Bearer ${token.token}`);
       let delivered = false;

@@ -1,5 +1,5 @@
 import type { ChannelCredentials, ChannelOptions } from "@grpc/grpc-js";
-import { composeClientMiddleware, Status, type ClientMiddleware } from "nice-grpc-common";
+import { composeClientMiddleware, Status, type CallOptions, type ClientMiddleware, type ClientMiddlewareCall } from "nice-grpc-common";
 import { errorDetailsClientMiddleware } from "nice-grpc-error-details";
 import type { AccessToken, TokenProvider, TokenRequestContext } from "../auth/token-provider.js";
 import { CheckpointServiceDefinition, type CheckpointServiceClient } from "../gen/continuity/v1/checkpoint_service.js";
@@ -11,18 +11,28 @@ import { StreamServiceDefinition, type StreamServiceClient } from "../gen/contin
 import { SubjectServiceDefinition, type SubjectServiceClient } from "../gen/continuity/v1/subject_service.js";
 import { SubscriptionServiceDefinition, type SubscriptionServiceClient } from "../gen/continuity/v1/subscription_service.js";
 import { TokenServiceDefinition, type TokenServiceClient } from "../gen/continuity/v1/token_service.js";
-import { ContinuityError } from "../errors/continuity-error.js";
+import { ContinuityError, hasReason } from "../errors/continuity-error.js";
+import { createEmitter, type EventSource } from "../stream/emitter.js";
+import { movedAddress, parseServerAddress, type ServerAddress } from "../transport/address.js";
 import { createGrpcTransport } from "../transport/grpc-transport.js";
 import type { ContinuityCallOptionsExt, ServiceDefinitionLike, Transport } from "../transport/transport.js";
 import { createAuthMiddleware } from "./auth-middleware.js";
 import { isLongLived, isSafeToRetry, needsNoToken } from "./call-policy.js";
+import { createCloseMiddleware } from "./close-middleware.js";
 import { anchorDeadlineMiddleware, createDeadlineMiddleware, linkDeadline } from "./deadline-middleware.js";
 import { errorMiddleware } from "./error-middleware.js";
+import { createMovedMiddleware } from "./moved-middleware.js";
 import { createRetryMiddleware, type RetryOptions } from "./retry-middleware.js";
 
 /** Options of `createContinuityClient`. */
 export interface ContinuityClientOptions {
-  /** Server address: `host:port`, or with `http://` / `https://` to choose plaintext or TLS. Ignored when `transport` is given. */
+  /**
+   * Server address: `https://host[:port]` for TLS (port 443 by default), `http://host[:port]`
+   * for plaintext. A bare `host:port` is plaintext and accepted only for a loopback host
+   * (`localhost`, `127.0.0.1`, `[::1]`) or together with `credentials`; anything else fails
+   * with INVALID_ARGUMENT / `ADDRESS_INSECURE` rather than send tokens in the clear without
+   * saying so. Ignored when `transport` is given.
+   */
   readonly address?: string | undefined;
   /** Where bearer tokens come from; usually `createAssertionTokenProvider`. */
   readonly tokenProvider: TokenProvider;
@@ -38,8 +48,34 @@ export interface ContinuityClientOptions {
   readonly credentials?: ChannelCredentials | undefined;
   /** grpc-js channel options, for the default transport. */
   readonly channelOptions?: ChannelOptions | undefined;
-  /** A transport to use instead of the default HTTP/2 one (e.g. grpc-web, or a test double). */
+  /**
+   * A transport to use instead of the default HTTP/2 one (e.g. grpc-web, or a test double).
+   * A client on a transport of its own cannot follow `SUBJECT_MOVED` to another address: the
+   * error reaches the caller.
+   */
   readonly transport?: Transport | undefined;
+}
+
+/** Events of a client. */
+export interface ClientEvents {
+  /**
+   * The subject moved to another server (FAILED_PRECONDITION / `SUBJECT_MOVED`) and the
+   * client now talks to that server. Emitted once per move, before the call that met the
+   * move fails. Persist `address` if the app keeps its server address between runs.
+   */
+  moved: SubjectMovedEvent;
+}
+
+/** Payload of `ClientEvents.moved`. */
+export interface SubjectMovedEvent {
+  /** The address the client dials from now on: the target with the scheme of the old address. */
+  readonly address: string;
+  /** The address it dialed before. */
+  readonly previousAddress: string;
+  /** `subjects/{subject}`: the subject's name on the new server. */
+  readonly subject: string;
+  /** The subject's name on the old server, when the client had learnt it. */
+  readonly previousSubject: string | undefined;
 }
 
 /** Who the client acts for, as the server said when it issued the current token. */
@@ -60,7 +96,14 @@ export interface ClientSession {
  * `signal`, sends the protocol version and a fresh bearer token, is retried only when
  * that is safe, and rejects with `ContinuityError`.
  */
-export interface ContinuityClient {
+export interface ContinuityClient extends EventSource<ClientEvents> {
+  /** The address the client dials now (it changes when the subject moves); undefined on a transport of the caller's. */
+  readonly address: string | undefined;
+  /**
+   * Aborted once `close()` is called. Long-lived work on the client — a replica's
+   * subscription, a stream handle's flush loop — stops with it.
+   */
+  readonly closeSignal: AbortSignal;
   /** StreamService: streams, deltas, snapshots. */
   readonly streams: StreamServiceClient<ContinuityCallOptionsExt>;
   /** SubscriptionService: the live feed of the subject. */
@@ -80,13 +123,20 @@ export interface ContinuityClient {
   /** PortabilityService: export, import, migration. */
   readonly portability: PortabilityServiceClient<ContinuityCallOptionsExt>;
   /**
-   * The subject and device the client acts for. Gets a token first if none was used yet;
-   * fails with FAILED_PRECONDITION when the token provider does not say (a static token).
+   * The subject and device the client acts for. Gets a token first if none was used yet (or
+   * the one used was issued by a server the subject has moved away from); fails with
+   * FAILED_PRECONDITION when the token provider does not say (a static token).
    */
   session(options?: { signal?: AbortSignal }): Promise<ClientSession>;
-  /** Closes the connection. Calls in flight fail. */
+  /**
+   * Closes the connection. Calls in flight — a subscription included — fail at once with
+   * CANCELLED / `CLIENT_CLOSED`, and so does every later call.
+   */
   close(): void;
 }
+
+/** How many moves in a row `session()` follows before it gives up (a loop of redirects). */
+const MAX_MOVES = 3;
 
 /**
  * Creates the low-level client.
@@ -102,15 +152,17 @@ export interface ContinuityClient {
  * ```
  */
 export function createContinuityClient(options: ContinuityClientOptions): ContinuityClient {
-  const transport =
-    options.transport ??
-    createGrpcTransport({
-      address: requireAddress(options.address),
-      credentials: options.credentials,
-      channelOptions: options.channelOptions,
-    });
+  const hasCredentials = options.credentials !== undefined;
+  let address: ServerAddress | undefined =
+    options.transport === undefined ? parseServerAddress(requireAddress(options.address), hasCredentials) : undefined;
+  const connect = (to: ServerAddress): Transport =>
+    createGrpcTransport({ address: to.text, credentials: options.credentials, channelOptions: options.channelOptions });
   const deadlineMs = options.deadlineMs ?? 10_000;
+  const closeController = new AbortController();
+  const emitter = createEmitter<ClientEvents>();
   let lastToken: AccessToken | undefined;
+  // Tokens issued by a server the subject moved away from: never sent to the new one.
+  const staleTokens = new WeakSet<AccessToken>();
   // Exchanges run on the same connection and chain (deadline, error details) but carry no
   // token; `tokens` is assigned below, before any call can reach this.
   const exchangeToken: TokenRequestContext["exchangeToken"] = (params, signal) =>
@@ -126,44 +178,126 @@ export function createContinuityClient(options: ContinuityClientOptions): Contin
   // Listed innermost first, as nice-grpc composes them: details are decoded before anything
   // inspects an error, auth retries inside one deadline, retries get a fresh default deadline
   // each, but a caller's `timeoutMs` is fixed to one absolute deadline before the retry layer,
-  // so it bounds the whole call rather than each attempt.
-  const chain: ClientMiddleware<ContinuityCallOptionsExt>[] = [
-    errorDetailsClientMiddleware as ClientMiddleware<ContinuityCallOptionsExt>,
-    createAuthMiddleware({
-      tokenProvider: options.tokenProvider,
-      needsNoToken,
-      exchangeToken,
-      exchangeTimeoutMs: deadlineMs,
-      onToken: (token) => {
-        lastToken = token;
-      },
-    }),
-    createDeadlineMiddleware(deadlineMs, isLongLived),
-    createRetryMiddleware(isSafeToRetry, options.retry),
-    anchorDeadlineMiddleware,
-    errorMiddleware,
-  ];
-  const middleware = chain.reduce((inner, outer) => composeClientMiddleware(inner, outer));
-  const create = <T>(definition: ServiceDefinitionLike): T => transport.createClient(definition, middleware) as T;
+  // so it bounds the whole call rather than each attempt. A move is seen once the error is a
+  // ContinuityError; closing the client reaches every layer, so it comes last.
+  const chainFor = (connection: Connection): ClientMiddleware<ContinuityCallOptionsExt> =>
+    [
+      errorDetailsClientMiddleware as ClientMiddleware<ContinuityCallOptionsExt>,
+      createAuthMiddleware({
+        tokenProvider: options.tokenProvider,
+        needsNoToken,
+        exchangeToken,
+        exchangeTimeoutMs: deadlineMs,
+        onToken: (token) => {
+          lastToken = token;
+        },
+        isStale: (token) => staleTokens.has(token),
+      }),
+      createDeadlineMiddleware(deadlineMs, isLongLived),
+      createRetryMiddleware(isSafeToRetry, options.retry),
+      anchorDeadlineMiddleware,
+      errorMiddleware,
+      createMovedMiddleware((error) => follow(error, connection)),
+      countCalls(connection),
+      createCloseMiddleware(closeController.signal),
+    ].reduce((inner, outer) => composeClientMiddleware(inner, outer));
 
-  const tokens = create<TokenServiceClient<ContinuityCallOptionsExt>>(TokenServiceDefinition);
-  const serverInfo = create<ServerInfoServiceClient<ContinuityCallOptionsExt>>(ServerInfoServiceDefinition);
+  let current = openConnection(options.transport ?? connect(address!));
+  function openConnection(transport: Transport): Connection {
+    const connection: Connection = { transport, clients: new Map(), inFlight: 0, retired: false, middleware: undefined };
+    connection.middleware = chainFor(connection);
+    return connection;
+  }
+
+  /** Switches to the target of a SUBJECT_MOVED met on `connection`, once per move. */
+  function follow(error: ContinuityError, connection: Connection): void {
+    // A late answer from a server already left (a call that was in flight) is no news.
+    if (connection !== current || closeController.signal.aborted || address === undefined) return;
+    const target = error.metadata["target"];
+    const subjectName = error.metadata["subject"];
+    if (target === undefined || target === "" || subjectName === undefined || subjectName === "") return;
+    let next: ServerAddress;
+    try {
+      next = movedAddress(address, target, hasCredentials);
+    } catch {
+      // A target the client may not dial: the error reaches the caller unfollowed.
+      return;
+    }
+    const previousAddress = address.text;
+    const previousSubject = lastToken?.subject;
+    address = next;
+    current = openConnection(connect(next));
+    // Calls in flight on the old server finish there (their answers still count); its
+    // channel closes once they have.
+    connection.retired = true;
+    if (connection.inFlight === 0) connection.transport.close();
+    if (lastToken !== undefined) staleTokens.add(lastToken);
+    const subject = subjectName.startsWith("subjects/") ? subjectName : `subjects/${subjectName}`;
+    emitter.emit("moved", { address: next.text, previousAddress, subject, previousSubject });
+  }
+
+  function countCalls(connection: Connection): ClientMiddleware<ContinuityCallOptionsExt> {
+    return async function* countedCall<Request, Response>(
+      call: ClientMiddlewareCall<Request, Response>,
+      callOptions: CallOptions & Partial<ContinuityCallOptionsExt>,
+    ): AsyncGenerator<Response, Response | void, undefined> {
+      connection.inFlight += 1;
+      try {
+        return yield* call.next(call.request, callOptions);
+      } finally {
+        connection.inFlight -= 1;
+        if (connection.retired && connection.inFlight === 0) connection.transport.close();
+      }
+    };
+  }
+
+  // Each service client is a set of functions that look up the current connection per call,
+  // so a move switches every holder of `client.streams` (and the like) at once.
+  const route = <T>(definition: ServiceDefinitionLike): T => {
+    const clientOf = (connection: Connection): Record<string, (...args: unknown[]) => unknown> => {
+      let client = connection.clients.get(definition);
+      if (client === undefined) {
+        client = connection.transport.createClient(definition, connection.middleware!);
+        connection.clients.set(definition, client);
+      }
+      return client as Record<string, (...args: unknown[]) => unknown>;
+    };
+    return Object.fromEntries(
+      Object.keys(definition.methods).map((method) => [method, (...args: unknown[]) => clientOf(current)[method]!(...args)]),
+    ) as T;
+  };
+
+  const tokens = route<TokenServiceClient<ContinuityCallOptionsExt>>(TokenServiceDefinition);
 
   return {
-    streams: create(StreamServiceDefinition),
-    subscriptions: create(SubscriptionServiceDefinition),
-    checkpoints: create(CheckpointServiceDefinition),
+    get address() {
+      return address?.text;
+    },
+    closeSignal: closeController.signal,
+    streams: route(StreamServiceDefinition),
+    subscriptions: route(SubscriptionServiceDefinition),
+    checkpoints: route(CheckpointServiceDefinition),
     tokens,
-    subjects: create(SubjectServiceDefinition),
-    devices: create(DeviceServiceDefinition),
-    consent: create(ConsentServiceDefinition),
-    serverInfo,
-    portability: create(PortabilityServiceDefinition),
+    subjects: route(SubjectServiceDefinition),
+    devices: route(DeviceServiceDefinition),
+    consent: route(ConsentServiceDefinition),
+    serverInfo: route(ServerInfoServiceDefinition),
+    portability: route(PortabilityServiceDefinition),
     async session(sessionOptions = {}) {
-      if (lastToken === undefined) {
-        lastToken = await withDeadline(deadlineMs, sessionOptions.signal, (signal) =>
-          options.tokenProvider.getToken({ signal, forceRefresh: false, exchangeTimeoutMs: deadlineMs, exchangeToken }),
-        );
+      for (let moves = 0; lastToken === undefined || staleTokens.has(lastToken); ) {
+        const stale = lastToken !== undefined;
+        const before = current;
+        try {
+          lastToken = await withDeadline(deadlineMs, sessionOptions.signal, (signal) =>
+            options.tokenProvider.getToken({ signal, forceRefresh: stale, exchangeTimeoutMs: deadlineMs, exchangeToken }),
+          );
+          break;
+        } catch (error) {
+          // The exchange met SUBJECT_MOVED and the client followed: exchange on the target.
+          moves += 1;
+          if (current !== before && hasReason(error, "SUBJECT_MOVED") && moves < MAX_MOVES) continue;
+          throw error;
+        }
       }
       const { subject, platform, device } = lastToken;
       if (subject === undefined || subject === "") {
@@ -174,8 +308,24 @@ export function createContinuityClient(options: ContinuityClientOptions): Contin
       }
       return { subject, platform, device, deviceId: device?.split("/").at(-1) };
     },
-    close: () => transport.close(),
+    close() {
+      if (closeController.signal.aborted) return;
+      closeController.abort();
+      current.transport.close();
+    },
+    on: emitter.on,
   };
+}
+
+/** One transport and the service clients made on it; a move retires it for the next. */
+interface Connection {
+  readonly transport: Transport;
+  readonly clients: Map<ServiceDefinitionLike, unknown>;
+  middleware: ClientMiddleware<ContinuityCallOptionsExt> | undefined;
+  /** Calls started on it that have not ended. */
+  inFlight: number;
+  /** True once the client moved on: the transport closes when its last call ends. */
+  retired: boolean;
 }
 
 /**

@@ -293,6 +293,9 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
   const recentOwnSequences = new Set<bigint>();
   const claims = claimsOf(store);
   let claimed = false;
+  // A flush loop waiting out a backoff must not outlive the client it would call.
+  const wakeOnClientClose = (): void => wake?.();
+  client.closeSignal.addEventListener("abort", wakeOnClientClose, { once: true });
 
   const status = (): StreamStatus => ({
     connected,
@@ -682,6 +685,7 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
   }
 
   async function handleAppendFailure(op: PendingOp, failure: ContinuityError): Promise<"done" | "retry-later"> {
+    if (failure.reason === "CLIENT_CLOSED") return transientOrHalt(failure);
     if (closed || isAbortLike(failure.cause)) return "retry-later";
     if (failure.reason === "VERSION_CONFLICT") {
       setConnected(true);
@@ -740,6 +744,14 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
   }
 
   function transientOrHalt(failure: ContinuityError): "done" | "retry-later" {
+    if (failure.reason === "CLIENT_CLOSED") {
+      // The application closed the client: stop without calling it an error. The queue
+      // stays in the store for the next session.
+      halted = failure;
+      emit("status", status());
+      for (const waiter of [...waiters]) waiter();
+      return "done";
+    }
     if (TRANSIENT.has(failure.code) || failure.reason === "TOKEN_EXPIRED") {
       setConnected(false);
       return "retry-later";
@@ -831,6 +843,7 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
     async close() {
       closed = true;
       closeController.abort();
+      client.closeSignal.removeEventListener("abort", wakeOnClientClose);
       wake?.();
       // settled() callers wake up, see the handle closed and reject instead of waiting forever.
       for (const waiter of [...waiters]) waiter();

@@ -51,7 +51,15 @@ const MAX_HEARTBEAT_SECONDS = 300;
 const STABLE_CONNECTION_MS = 30_000;
 
 /** Reasons after which reconnecting cannot help. */
-const FINAL_REASONS = new Set(["DEVICE_REVOKED", "TOKEN_REVOKED", "TOKEN_INVALID", "SUBJECT_NOT_FOUND", "DEVICE_REQUIRED", "SCOPE_INSUFFICIENT"]);
+const FINAL_REASONS = new Set([
+  "DEVICE_REVOKED",
+  "TOKEN_REVOKED",
+  "TOKEN_INVALID",
+  "SUBJECT_NOT_FOUND",
+  "DEVICE_REQUIRED",
+  "SCOPE_INSUFFICIENT",
+  "CLIENT_CLOSED",
+]);
 
 /**
  * Keeps one subscription open for as long as it runs: applies each event, then persists its
@@ -63,8 +71,8 @@ const FINAL_REASONS = new Set(["DEVICE_REVOKED", "TOKEN_REVOKED", "TOKEN_INVALID
  * Terminal statuses (design note, "Subscriptions"): GRANT_REVOKED and SUBSCRIBER_TOO_SLOW
  * resubscribe at once from the last cursor — but only once in a row: when they recur before
  * the loop made progress, they back off like any other drop, so a server that keeps refusing
- * is not hammered. DEVICE_REVOKED, TOKEN_REVOKED and INVALID_ARGUMENT end the loop.
- * INVALID_CURSOR drops the cursor and re-bases, like a `reset`.
+ * is not hammered. DEVICE_REVOKED, TOKEN_REVOKED, INVALID_ARGUMENT and a closed client
+ * (CLIENT_CLOSED) end the loop. INVALID_CURSOR drops the cursor and re-bases, like a `reset`.
  *
  * Backoff resets only on progress (an applied event, or a connection that stayed up for a
  * while), not on `ready`: a server that accepts and then drops every subscription would
@@ -175,7 +183,8 @@ export function runSubscription(options: SubscriptionOptions): SubscriptionLoop 
         failures += 1;
         const delay = backoffDelayMs(failures, { baseDelayMs: 200, maxDelayMs: 10_000, ...options.backoff });
         handlers.onRetry(failure, delay);
-        await sleep(delay, stopController.signal).catch(() => undefined);
+        // Closing the client ends the wait too: the next attempt then fails with CLIENT_CLOSED.
+        await sleep(delay, AbortSignal.any([stopController.signal, client.closeSignal])).catch(() => undefined);
       }
     }
   })();
