@@ -25,6 +25,14 @@ export interface ServerConfig {
   readonly accessTokenSeconds: number;
   /** Operator-managed private JWK; undefined means `<dataDir>/server-key.jwk`. */
   readonly signingKeyFile: string | undefined;
+  /** Connections open at once on each listening address. */
+  readonly maxConnections: number;
+  /** Calls one connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). */
+  readonly maxStreamsPerConnection: number;
+  /** Seconds a connection without open calls stays up. */
+  readonly idleConnectionSeconds: number;
+  /** Seconds a new connection has to send the HTTP/2 connection preface. */
+  readonly handshakeSeconds: number;
   /** Requested test faults; only honoured with CONTINUITY_ALLOW_TEST_FAULTS=1 (see testing/faults.ts). */
   readonly unsafeTestFaults: readonly string[];
 }
@@ -88,6 +96,34 @@ const SETTINGS = {
     help: "access token lifetime in seconds (5..86400; under 60 only for testing expiry)",
     defaultText: "900",
   },
+  maxConnections: {
+    flag: "max-connections",
+    env: "CONTINUITY_MAX_CONNECTIONS",
+    value: "n",
+    help: "connections open at once per listening address; more are closed as they arrive (1..1000000)",
+    defaultText: "1000",
+  },
+  maxStreamsPerConnection: {
+    flag: "max-streams-per-connection",
+    env: "CONTINUITY_MAX_STREAMS_PER_CONNECTION",
+    value: "n",
+    help: "calls one connection may have open at once, subscriptions included (100..1000000)",
+    defaultText: "1000",
+  },
+  idleConnectionSeconds: {
+    flag: "idle-connection-seconds",
+    env: "CONTINUITY_IDLE_CONNECTION_SECONDS",
+    value: "s",
+    help: "close a connection that has had no open call this long (1..86400)",
+    defaultText: "300",
+  },
+  handshakeSeconds: {
+    flag: "handshake-seconds",
+    env: "CONTINUITY_HANDSHAKE_SECONDS",
+    value: "s",
+    help: "close a new connection that has not sent the HTTP/2 preface by then (1..300)",
+    defaultText: "10",
+  },
   signingKey: {
     flag: "signing-key",
     env: "CONTINUITY_SIGNING_KEY",
@@ -127,6 +163,10 @@ const configSchema = z.object({
   metricsListen: hostPort.optional(),
   accessTokenSeconds: integerText(5, 86_400),
   signingKey: z.string().min(1, "must not be empty").optional(),
+  maxConnections: integerText(1, 1_000_000),
+  maxStreamsPerConnection: integerText(100, 1_000_000),
+  idleConnectionSeconds: integerText(1, 86_400),
+  handshakeSeconds: integerText(1, 300),
 });
 
 /** The `--help` text. */
@@ -194,6 +234,10 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
       metricsListen: data.metricsListen,
       accessTokenSeconds: data.accessTokenSeconds,
       signingKeyFile: data.signingKey,
+      maxConnections: data.maxConnections,
+      maxStreamsPerConnection: data.maxStreamsPerConnection,
+      idleConnectionSeconds: data.idleConnectionSeconds,
+      handshakeSeconds: data.handshakeSeconds,
       unsafeTestFaults: Array.isArray(faults) ? faults.filter((name): name is string => typeof name === "string") : [],
     },
   };

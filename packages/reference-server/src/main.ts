@@ -92,6 +92,12 @@ async function run(config: ServerConfig, logger: Logger, logs: LogDestination): 
     logger,
     metrics,
     ...(config.retainDeltas === undefined ? {} : { retainDeltas: config.retainDeltas }),
+    connections: {
+      maxConnections: config.maxConnections,
+      maxStreamsPerConnection: config.maxStreamsPerConnection,
+      idleTimeoutMs: config.idleConnectionSeconds * 1000,
+      handshakeTimeoutMs: config.handshakeSeconds * 1000,
+    },
   });
 
   let metricsHttp: MetricsHttpServer | undefined;

@@ -7,6 +7,13 @@ import { createAuthMiddleware } from "./auth/middleware.js";
 import type { TokenAuthority } from "./auth/token-authority.js";
 import { createErrorMiddleware } from "./errors.js";
 import { createEventHub } from "./events/event-hub.js";
+import {
+  connectionServerOptions,
+  DEFAULT_CONNECTION_LIMITS,
+  guardConnections,
+  type ConnectionGuard,
+  type ConnectionLimits,
+} from "./ops/connection-guard.js";
 import { addHealthService } from "./ops/health.js";
 import { createLoggingMiddleware } from "./ops/logging-middleware.js";
 import { createMetricsMiddleware } from "./ops/metrics-middleware.js";
@@ -69,6 +76,8 @@ export interface ContinuityServerOptions {
   readonly sweepIntervalMs?: number;
   /** How long `shutdown()` lets calls drain before cutting them; default 5000 ms. */
   readonly shutdownGraceMs?: number;
+  /** Overrides of {@link DEFAULT_CONNECTION_LIMITS}: connection cap, idle and handshake timeouts, streams per connection. */
+  readonly connections?: Partial<ConnectionLimits>;
   /**
    * The address other servers and clients reach this one at, sent as SUBJECT_MOVED `target`
    * when a subject migrates here. Default: the address `listen` bound.
@@ -136,7 +145,11 @@ export async function createContinuityServer(options: ContinuityServerOptions): 
 
   // LIMIT-011: a full batch (or chunk) plus protobuf framing must fit one message.
   const maxMessageBytes = Math.max(deps.limits.maxBatchBytes, deps.limits.maxChunkBytes) + 1024 * 1024;
-  const server = createServer({ "grpc.max_receive_message_length": maxMessageBytes })
+  const connectionLimits: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...options.connections };
+  const server = createServer({
+    "grpc.max_receive_message_length": maxMessageBytes,
+    ...connectionServerOptions(connectionLimits),
+  })
     .use(errorDetailsServerMiddleware)
     .use(createLoggingMiddleware({ logger }))
     .use(createMetricsMiddleware(metrics))
@@ -180,12 +193,14 @@ export async function createContinuityServer(options: ContinuityServerOptions): 
   const maintenance = startMaintenance(deps, options);
 
   let listening = false;
+  let connectionGuard: ConnectionGuard | undefined;
   return {
     server,
     deps,
     async listen(address) {
       const port = await server.listen(address);
       boundAddress = `${address.slice(0, address.lastIndexOf(":"))}:${port}`;
+      connectionGuard = await guardConnections(boundAddress, connectionLimits, (reason) => metrics.recordConnectionClosed(reason));
       listening = true;
       health.setServing();
       const host = address.slice(0, address.lastIndexOf(":"));
@@ -197,6 +212,7 @@ export async function createContinuityServer(options: ContinuityServerOptions): 
       migrations.stopAll();
       shutdownController.abort();
       events.close();
+      connectionGuard?.close();
       if (!listening) {
         server.forceShutdown();
         return;
@@ -249,4 +265,3 @@ function startMaintenance(deps: ServiceDeps, options: ContinuityServerOptions): 
   timer.unref();
   return { stop: () => clearInterval(timer) };
 }
-

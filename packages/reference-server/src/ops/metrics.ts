@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { ConnectionClosedReason } from "./connection-guard.js";
 
 /**
  * The server's Prometheus metrics, in a registry of its own (never prom-client's global
@@ -19,6 +20,8 @@ export interface ServerMetrics {
   recordRpc(method: string, code: string, reason: string | undefined, seconds: number): void;
   /** The latest progress of a migration this server is the target of. */
   recordMigration(migration: MigrationProgress): void;
+  /** The connection guard refused, closed or moved a connection. */
+  recordConnectionClosed(reason: ConnectionClosedReason): void;
 }
 
 /** What the migration metrics read of a migration. */
@@ -91,6 +94,13 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
   const switchPause = new Histogram({ name: "continuity_migration_switch_pause_seconds", help: "How long the source held writes at a migration's switch.", buckets: LATENCY_BUCKETS, registers: [registry] });
   const migrationStates = new Map<string, string>();
 
+  const connectionsClosed = new Counter({
+    name: "continuity_connections_closed_total",
+    help: "Connections refused at the cap, closed for not sending the HTTP/2 preface, or asked to reconnect after many cancelled calls.",
+    labelNames: ["reason"] as const,
+    registers: [registry],
+  });
+
   return {
     registry,
     recordMigration(m) {
@@ -128,6 +138,9 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
     recordRpc(method, code, reason, seconds) {
       rpcDuration.observe({ method, code }, seconds);
       if (code !== "OK") errors.inc({ method, code, reason: reason ?? "" });
+    },
+    recordConnectionClosed(reason) {
+      connectionsClosed.inc({ reason });
     },
   };
 }
