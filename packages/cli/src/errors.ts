@@ -48,17 +48,21 @@ export function callProblem(what: string, address: string, error: ContinuityErro
   const code = Status[error.code] ?? String(error.code);
   const facts: Record<string, string | number> = { code };
   if (error.reason !== undefined) facts["reason"] = error.reason;
+  // grpc-js ends a connection failure with an empty "Resolution note:"; it says nothing.
+  const message = error.message.replace(/\s*Resolution note:\s*$/, "");
   if (error.code === Status.UNAVAILABLE && error.reason === undefined) {
-    return new CliError(`cannot reach the server at ${address}: ${error.message}`, EXIT_FAILURE, facts, { cause: error });
+    return new CliError(`cannot reach the server at ${address}: ${message}`, EXIT_FAILURE, facts, { cause: error });
   }
   if (error.code === Status.DEADLINE_EXCEEDED && error.reason === undefined) {
-    return new CliError(`the server at ${address} did not answer ${what} in time: ${error.message}`, EXIT_FAILURE, facts, { cause: error });
+    return new CliError(`the server at ${address} did not answer ${what} in time: ${message}`, EXIT_FAILURE, facts, { cause: error });
   }
   const fields = error.fieldViolations.map((violation) => `${violation.field}: ${violation.description}`);
   if (fields.length > 0) facts["field"] = error.fieldViolations[0]!.field;
   const detail = fields.length > 0 ? ` [${fields.join("; ")}]` : "";
   const reason = error.reason === undefined ? "" : ` ${error.reason}`;
-  return new CliError(`${address} refused ${what}: ${code}${reason}: ${error.message}${detail}`, EXIT_FAILURE, facts, { cause: error });
+  const movedTo = error.reason === "SUBJECT_MOVED" && error.metadata["target"] !== undefined ? ` (moved to ${error.metadata["target"]})` : "";
+  if (movedTo !== "") facts["target"] = error.metadata["target"]!;
+  return new CliError(`${address} refused ${what}: ${code}${reason}: ${message}${detail}${movedTo}`, EXIT_FAILURE, facts, { cause: error });
 }
 
 /** Wraps a call so that any gRPC failure becomes a {@link callProblem}. */
@@ -92,5 +96,5 @@ export function fileProblem(verb: string, path: string, error: unknown): CliErro
           : code === "EISDIR"
             ? "it is a directory"
             : (error as Error).message;
-  return new CliError(`cannot ${verb} ${path}: ${because}`, EXIT_FAILURE, code === undefined ? {} : { code }, { cause: error });
+  return new CliError(`cannot ${verb} ${path === "-" ? "stdout" : path}: ${because}`, EXIT_FAILURE, code === undefined ? {} : { code }, { cause: error });
 }

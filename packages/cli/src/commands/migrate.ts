@@ -43,7 +43,9 @@ export async function migrateCommand(flags: MigrateFlags, io: CliIo): Promise<nu
     if (flags.cancel !== undefined) {
       const migration = await cancel(target, flags.cancel);
       report.result(migrationJson(migration), describe(migration, target.address));
-      return migration.state === v1.MigrationState.MIGRATION_STATE_CANCELLED ? EXIT_SUCCESS : EXIT_FAILURE;
+      if (migration.state === v1.MigrationState.MIGRATION_STATE_CANCELLED) return EXIT_SUCCESS;
+      if (!report.json) io.stderr.write(`continuity migrate: ${migration.name} had already ${stateName(migration.state).toLowerCase()}; nothing was cancelled\n`);
+      return EXIT_FAILURE;
     }
     let migration: v1.Migration;
     if (flags.follow !== undefined) {
