@@ -1,17 +1,32 @@
 // Proves the suite's strength: runs it against the reference server once per deliberate fault
-// (packages/reference-server/src/testing/faults.ts) and requires every fault to be caught by
-// at least one failing MUST case. A suite that lets a broken server pass is worse than none.
+// ("mutant") and requires every one to be caught by at least one failing MUST case. A suite
+// that lets a broken server pass is worse than none. Each mutant is a few source edits
+// (conformance/mutants/reference-server/<name>.ts) applied to a copy of the server's `src`,
+// the way mutation tools work, so the shipped server carries no switch for any of them.
+import { rmSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rmdir } from "node:fs/promises";
 import { availableParallelism } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
 import type { KnownFailures } from "./runner/known-failures.js";
+import { copySources, loadMutants, mutateSources, type Mutant, type SourceCopy } from "./runner/mutant.js";
 import { runPool, type CaseResult, type SuiteReport } from "./runner/run-suite.js";
-import { REFERENCE_SERVER, REPO_ROOT, runConformance } from "./run.js";
+import { REFERENCE_SERVER, REPO_ROOT, referenceServerCommand, runConformance } from "./run.js";
+
+/** The reference server's mutants: one definition file per mutant. */
+export const REFERENCE_SERVER_MUTANTS = join(REPO_ROOT, "conformance", "mutants", "reference-server");
+/** The sources a mutant edits; its `file` paths are relative to this folder. */
+export const REFERENCE_SERVER_SRC = join(REFERENCE_SERVER.cwd, "src");
+/**
+ * Where the copies of the server's `src` go (gitignored): inside its package, so that a
+ * copy's imports (`@continuity/sdk/gen`, `better-sqlite3`, …) resolve through its node_modules.
+ */
+const COPIES_DIR = join(REFERENCE_SERVER.cwd, ".mutants");
 
 /** How one mutant run ended. */
 export interface MutantOutcome {
-  readonly fault: string;
+  readonly mutant: string;
   readonly area: string;
   readonly caught: boolean;
   /** The MUST cases that failed (the first few), or why the run could not judge. */
@@ -19,74 +34,120 @@ export interface MutantOutcome {
   readonly durationMs: number;
 }
 
-/** The fault list, read from the reference server's own registry so the two never drift. */
-export async function loadFaults(): Promise<Record<string, { area: string; description: string }>> {
-  const module = (await import(pathToFileURL(join(REPO_ROOT, "packages", "reference-server", "src", "testing", "faults.ts")).href)) as {
-    FAULTS: Record<string, { area: string; description: string }>;
-  };
-  return module.FAULTS;
-}
-
 function mustFailures(report: SuiteReport): CaseResult[] {
   return report.results.filter((result) => result.status === "fail" && result.level === "MUST");
 }
 
 /**
- * Runs the suite once against the server started with `fault` (undefined = no fault). Cases
- * that already fail without any fault are passed as known failures: they cannot prove that a
- * mutant was caught, and they must not stop a bailing run before the cases that can.
+ * Runs the suite once against the server started by `spawn` from the server's package
+ * directory. Cases that already fail without any mutant are passed as known failures: they
+ * cannot prove that a mutant was caught, and they must not stop a bailing run before the
+ * cases that can.
  */
-export async function runMutant(fault: string | undefined, area: string, concurrency: number, baselineFailures: KnownFailures = new Map()): Promise<MutantOutcome & { failures: CaseResult[] }> {
+async function runAgainst(
+  label: string,
+  spawn: string,
+  options: { readonly area?: string; readonly concurrency: number; readonly baselineFailures?: KnownFailures },
+): Promise<MutantOutcome & { failures: CaseResult[] }> {
   const started = Date.now();
+  const area = options.area ?? "";
   try {
     const { report } = await runConformance({
-      spawn: fault === undefined ? REFERENCE_SERVER.command : `${REFERENCE_SERVER.command} --unsafe-test-fault ${fault}`,
+      spawn,
       spawnCwd: REFERENCE_SERVER.cwd,
-      spawnEnv: { CONTINUITY_ALLOW_TEST_FAULTS: "1" },
-      concurrency,
-      bail: fault !== undefined,
-      knownFailures: baselineFailures,
-      ...(fault === undefined ? {} : { priorityArea: area }),
+      concurrency: options.concurrency,
+      bail: options.area !== undefined,
+      knownFailures: options.baselineFailures ?? new Map(),
+      ...(options.area === undefined ? {} : { priorityArea: options.area }),
     });
     const failures = mustFailures(report);
     const evidence = failures.length > 0 ? failures.slice(0, 3).map((f) => `${f.id}: ${(f.message ?? "").split("\n")[0]}`).join(" | ") : report.errors.join("; ") || "no MUST case failed";
-    return { fault: fault ?? "(none)", area, caught: failures.length > 0, evidence, durationMs: Date.now() - started, failures };
+    return { mutant: label, area, caught: failures.length > 0, evidence, durationMs: Date.now() - started, failures };
   } catch (error) {
-    return { fault: fault ?? "(none)", area, caught: false, evidence: `run error: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`, durationMs: Date.now() - started, failures: [] };
+    return { mutant: label, area, caught: false, evidence: `run error: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`, durationMs: Date.now() - started, failures: [] };
+  }
+}
+
+/**
+ * Applies `mutant` to `copy` (a copy of the server's `src` inside its package), runs the suite
+ * against the server started from it, and reverts the copy. A mutant that no longer applies
+ * is not caught: its evidence says why.
+ */
+export async function runMutant(mutant: Mutant, copy: SourceCopy, concurrency: number, baselineFailures: KnownFailures): Promise<MutantOutcome> {
+  try {
+    await copy.apply(mutant);
+  } catch (error) {
+    return { mutant: mutant.name, area: mutant.area, caught: false, evidence: `run error: ${(error as Error).message}`, durationMs: 0 };
+  }
+  try {
+    const entry = relative(REFERENCE_SERVER.cwd, join(copy.dir, "main.ts"));
+    const { mutant: name, area, caught, evidence, durationMs } = await runAgainst(mutant.name, referenceServerCommand(entry), { area: mutant.area, concurrency, baselineFailures });
+    return { mutant: name, area, caught, evidence, durationMs };
+  } finally {
+    await copy.revert();
   }
 }
 
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
   const { values } = parseArgs({ args: argv[0] === "--" ? argv.slice(1) : argv, options: { fault: { type: "string", multiple: true }, parallel: { type: "string" } }, strict: true });
-  const faults = await loadFaults();
-  const names = values.fault ?? Object.keys(faults);
-  for (const name of names) if (faults[name] === undefined) throw new Error(`unknown fault ${name}`);
+  const all = await loadMutants(REFERENCE_SERVER_MUTANTS);
+  const byName = new Map(all.map((m) => [m.name, m]));
+  for (const name of values.fault ?? []) if (!byName.has(name)) throw new Error(`unknown mutant ${name} (see ${relative(process.cwd(), REFERENCE_SERVER_MUTANTS)})`);
+  const mutants = values.fault === undefined ? all : values.fault.map((name) => byName.get(name)!);
   const parallel = values.parallel === undefined ? Math.max(1, availableParallelism()) : Number.parseInt(values.parallel, 10);
 
-  console.log("baseline: the reference server without faults");
-  const baseline = await runMutant(undefined, "", 8);
-  if (baseline.evidence.startsWith("run error")) {
-    console.log(`baseline could not run (${baseline.evidence})`);
-    console.log(`caught 0 of ${names.length} mutants`);
+  // Every mutant must still fit the sources before anything runs: one that does not is a
+  // mutant to rewrite, and finding out after the whole run would waste it.
+  const stale: string[] = [];
+  for (const mutant of mutants) {
+    await mutateSources(mutant, (file) => readFile(join(REFERENCE_SERVER_SRC, file), "utf8")).catch((error: unknown) => stale.push((error as Error).message));
+  }
+  if (stale.length > 0) {
+    for (const message of stale) console.log(message);
+    console.log(`caught 0 of ${mutants.length} mutants`);
     return 1;
   }
-  const baselineFailures: KnownFailures = new Map(baseline.failures.map((f) => [f.id, "fails without any fault"]));
+
+  console.log("baseline: the reference server without mutants");
+  const baseline = await runAgainst("(none)", REFERENCE_SERVER.command, { concurrency: 8 });
+  if (baseline.evidence.startsWith("run error")) {
+    console.log(`baseline could not run (${baseline.evidence})`);
+    console.log(`caught 0 of ${mutants.length} mutants`);
+    return 1;
+  }
+  const baselineFailures: KnownFailures = new Map(baseline.failures.map((f) => [f.id, "fails without any mutant"]));
   if (baselineFailures.size > 0) {
-    console.log(`baseline: ${baselineFailures.size} MUST case(s) fail without any fault; they cannot count as catching a mutant:`);
+    console.log(`baseline: ${baselineFailures.size} MUST case(s) fail without any mutant; they cannot count as catching one:`);
     for (const failure of baseline.failures) console.log(`  ${failure.id}: ${(failure.message ?? "").split("\n")[0]}`);
   }
   console.log(`baseline done in ${(baseline.durationMs / 1000).toFixed(1)}s`);
 
+  await mkdir(COPIES_DIR, { recursive: true });
+  const runDir = await mkdtemp(join(COPIES_DIR, "run-"));
+  // Ctrl-C exits from a signal handler; the copies must not outlive the run either way.
+  const removeCopies = (): void => rmSync(runDir, { recursive: true, force: true });
+  process.on("exit", removeCopies);
+  // One copy per parallel run, each reused mutant after mutant (see copySources for why).
+  const idle: SourceCopy[] = [];
+  let copies = 0;
   const outcomes: MutantOutcome[] = [];
-  await runPool(names, parallel, async (name) => {
-    const outcome = await runMutant(name, faults[name]!.area, 6, baselineFailures);
-    outcomes.push(outcome);
-    console.log(`${outcome.caught ? "caught " : "MISSED "} ${name.padEnd(34)} ${(outcome.durationMs / 1000).toFixed(1)}s  ${outcome.evidence}`);
-  });
+  try {
+    await runPool(mutants, parallel, async (mutant) => {
+      const copy = idle.pop() ?? (await copySources(REFERENCE_SERVER_SRC, join(runDir, `copy-${copies++}`)));
+      const outcome = await runMutant(mutant, copy, 6, baselineFailures).finally(() => idle.push(copy));
+      outcomes.push(outcome);
+      console.log(`${outcome.caught ? "caught " : "MISSED "} ${mutant.name.padEnd(34)} ${(outcome.durationMs / 1000).toFixed(1)}s  ${outcome.evidence}`);
+    });
+  } finally {
+    process.off("exit", removeCopies);
+    removeCopies();
+    // Another run may be using the folder; it removes it when it ends.
+    await rmdir(COPIES_DIR).catch(() => {});
+  }
   const caught = outcomes.filter((o) => o.caught).length;
-  console.log(`caught ${caught} of ${names.length} mutants`);
-  return caught === names.length ? 0 : 1;
+  console.log(`caught ${caught} of ${mutants.length} mutants`);
+  return caught === mutants.length ? 0 : 1;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {

@@ -16,9 +16,18 @@ import { attachTarget, spawnTarget, type Target } from "./runner/target.js";
 /** Root of this repository (the suite lives in `<repo>/conformance`). */
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
+/**
+ * The command that starts the reference server from `entry`, a `main.ts` given relative to
+ * the server's package directory: its own `src/main.ts`, or a mutated copy of `src` made there
+ * (see mutants.ts), which still resolves the package's dependencies.
+ */
+export function referenceServerCommand(entry: string): string {
+  return `node --conditions=source --import tsx ${entry}`;
+}
+
 /** How the reference server is started when no target is given. */
 export const REFERENCE_SERVER = {
-  command: "node --conditions=source --import tsx src/main.ts",
+  command: referenceServerCommand("src/main.ts"),
   cwd: join(REPO_ROOT, "packages", "reference-server"),
 } as const;
 

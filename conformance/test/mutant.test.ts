@@ -1,8 +1,11 @@
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import ts from "typescript";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { defineMutant, loadMutants, mutateSources, writeMutantCopy, type Mutant } from "../src/runner/mutant.js";
+import { REFERENCE_SERVER_MUTANTS, REFERENCE_SERVER_SRC } from "../src/mutants.js";
+import { copySources, defineMutant, loadMutants, mutateSources, type Mutant } from "../src/runner/mutant.js";
+import { loadRequirements } from "../src/runner/requirements.js";
 
 /** Every file under `dir` with its text, so a test can prove a folder was left as it was. */
 async function snapshotTree(dir: string): Promise<Record<string, string>> {
@@ -33,24 +36,29 @@ describe("the mutant applier", () => {
     await rm(scratch, { recursive: true, force: true });
   });
 
-  it("copies the folder with the edits applied in order and leaves the original alone", async () => {
+  it("applies the edits in order to a copy, leaves the original alone, and reverts", async () => {
     const before = await snapshotTree(src);
-    const copy = join(scratch, "copy");
-    await writeMutantCopy(
+    const copy = await copySources(src, join(scratch, "copy"));
+    expect(await snapshotTree(copy.dir)).toEqual(before);
+    await copy.apply(
       mutant([
         { file: "main.ts", find: "if (seq > last + 1)", replace: "if (false)" },
         { file: "store/store.ts", find: "export const a = 1;", replace: "export const a = 2; // $& $1" },
         { file: "store/store.ts", find: "a = 2;", replace: "a = 3;" },
       ]),
-      src,
-      copy,
     );
     expect(await snapshotTree(src)).toEqual(before);
-    expect(await snapshotTree(copy)).toEqual({
+    expect(await snapshotTree(copy.dir)).toEqual({
       "main.ts": 'import "./store/store.js";\nif (false) return gap();\n',
       "store/store.ts": "export const a = 3; // $& $1\nexport const b = 1;\n",
       "data.bin": "untouched",
     });
+    await expect(copy.apply(mutant([{ file: "main.ts", find: "gap()", replace: "ok()" }]))).rejects.toThrow(/test-mutant is still applied/);
+    await copy.revert();
+    expect(await snapshotTree(copy.dir)).toEqual(before);
+    await copy.apply(mutant([{ file: "store/store.ts", find: "b = 1", replace: "b = 2" }]));
+    expect((await snapshotTree(copy.dir))["store/store.ts"]).toBe("export const a = 1;\nexport const b = 2;\n");
+    expect(await snapshotTree(src)).toEqual(before);
   });
 
   it.each([
@@ -62,10 +70,10 @@ describe("the mutant applier", () => {
     ["a path outside the source folder", { file: "../outside.ts", find: "x", replace: "y" }, /must be a path inside the source folder/],
   ])("refuses %s before writing anything", async (_what, edit, message) => {
     const before = await snapshotTree(src);
-    const copy = join(scratch, "copy");
-    await expect(writeMutantCopy(mutant([edit]), src, copy)).rejects.toThrow(message);
+    const copy = await copySources(src, join(scratch, "copy"));
+    await expect(copy.apply(mutant([edit]))).rejects.toThrow(message);
     expect(await snapshotTree(src)).toEqual(before);
-    await expect(readdir(copy)).rejects.toMatchObject({ code: "ENOENT" });
+    expect(await snapshotTree(copy.dir)).toEqual(before);
   });
 
   it("judges a later edit against what the earlier edits left", async () => {
@@ -87,7 +95,7 @@ describe("the mutant applier", () => {
   it("refuses to copy onto an existing folder", async () => {
     const copy = join(scratch, "copy");
     await mkdir(copy);
-    await expect(writeMutantCopy(mutant([{ file: "main.ts", find: "gap()", replace: "ok()" }]), src, copy)).rejects.toThrow();
+    await expect(copySources(src, copy)).rejects.toMatchObject({ code: "EEXIST" });
   });
 
   it("loads definitions by file name and refuses a name that differs from it", async () => {
@@ -101,5 +109,42 @@ describe("the mutant applier", () => {
     expect((await loadMutants(dir)).map((m) => m.name)).toEqual(["first-one", "second-one"]);
     await writeFile(join(dir, "third-one.ts"), definition("other-name"));
     await expect(loadMutants(dir)).rejects.toThrow(/third-one\.ts defines "other-name"; the name must equal the file name/);
+  });
+});
+
+// The mutant run proves each mutant is caught; these prove, in milliseconds, that each one
+// still is a mutant of today's server: it applies, it changes the code, and the code parses.
+describe("the reference server's mutants", () => {
+  it("each applies cleanly to the current sources and leaves code that parses", async () => {
+    const mutants = await loadMutants(REFERENCE_SERVER_MUTANTS);
+    expect(mutants.length).toBeGreaterThan(0);
+    const areas = new Set([...(await loadRequirements()).byId.keys()].map((id) => id.replace(/-\d+$/, "")));
+    const problems: string[] = [];
+    for (const mutant of mutants) {
+      if (!areas.has(mutant.area)) problems.push(`${mutant.name}: area ${mutant.area} is no requirement ID prefix`);
+      const changed = await mutateSources(mutant, (file) => readFile(join(REFERENCE_SERVER_SRC, file), "utf8")).catch((error: unknown) => {
+        problems.push((error as Error).message);
+        return new Map<string, string>();
+      });
+      for (const [file, text] of changed) {
+        if (text === (await readFile(join(REFERENCE_SERVER_SRC, file), "utf8"))) problems.push(`${mutant.name} leaves ${file} as it was`);
+        const { diagnostics = [] } = ts.transpileModule(text, { fileName: file, reportDiagnostics: true, compilerOptions: { module: ts.ModuleKind.ESNext } });
+        for (const d of diagnostics) problems.push(`${mutant.name} leaves ${file} unparsable: ${ts.flattenDiagnosticMessageText(d.messageText, "\n")}`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it("are the only faults: the shipped server has no switch for any", async () => {
+    const seams = /\bfault\(|unsafe-test-fault|CONTINUITY_ALLOW_TEST_FAULTS|rewindStream|testing\/faults/;
+    const found: string[] = [];
+    for (const entry of await readdir(REFERENCE_SERVER_SRC, { recursive: true, withFileTypes: true })) {
+      if (!entry.isFile() || !entry.name.endsWith(".ts")) continue;
+      const path = join(entry.parentPath, entry.name);
+      for (const [index, line] of (await readFile(path, "utf8")).split("\n").entries()) {
+        if (seams.test(line)) found.push(`${path.slice(REFERENCE_SERVER_SRC.length + 1)}:${index + 1}: ${line.trim()}`);
+      }
+    }
+    expect(found).toEqual([]);
   });
 });

@@ -100,15 +100,45 @@ export async function mutateSources(mutant: Mutant, read: (file: string) => Prom
   return changed;
 }
 
+/** A copy of a source folder that mutants are applied to, one at a time. */
+export interface SourceCopy {
+  readonly dir: string;
+  /**
+   * Applies `mutant` to the copy. Its edits are checked against the copy's sources before
+   * anything is written; a copy holds one mutant at a time.
+   */
+  apply(mutant: Mutant): Promise<void>;
+  /** Puts back the files the applied mutant changed, so the copy equals its source again. */
+  revert(): Promise<void>;
+}
+
 /**
- * Copies `sourceDir` to `copyDir` (which must not exist yet) with the mutant applied. The
- * edits are checked before anything is written, and `sourceDir` is only read.
+ * Copies `sourceDir` to `copyDir` (which must not exist yet); `sourceDir` is only read. A
+ * copy is meant to be reused for one mutant after another: tsx caches each file's transform
+ * under its path and text, so a reused copy re-transforms only the files a mutant changed,
+ * where a fresh copy per mutant would cost every server start a transform of every file.
  */
-export async function writeMutantCopy(mutant: Mutant, sourceDir: string, copyDir: string): Promise<void> {
-  const changed = await mutateSources(mutant, (file) => readFile(join(sourceDir, file), "utf8"));
+export async function copySources(sourceDir: string, copyDir: string): Promise<SourceCopy> {
   await mkdir(copyDir);
   await cp(sourceDir, copyDir, { recursive: true });
-  for (const [file, text] of changed) await writeFile(join(copyDir, file), text);
+  let applied: { readonly name: string; readonly originals: Map<string, string> } | undefined;
+  return {
+    dir: copyDir,
+    async apply(mutant) {
+      if (applied !== undefined) throw new MutantError(`mutant ${applied.name} is still applied to ${copyDir}`);
+      const read = (file: string) => readFile(join(copyDir, file), "utf8");
+      const changed = await mutateSources(mutant, read);
+      const originals = new Map<string, string>();
+      for (const file of changed.keys()) originals.set(file, await read(file));
+      applied = { name: mutant.name, originals };
+      for (const [file, text] of changed) await writeFile(join(copyDir, file), text);
+    },
+    async revert() {
+      if (applied === undefined) return;
+      for (const [file, text] of applied.originals) await writeFile(join(copyDir, file), text);
+      applied = undefined;
+    },
+  };
 }
 
 /**

@@ -43,7 +43,7 @@ export interface SpawnOptions {
   readonly cwd: string;
   readonly platformsFile: string;
   readonly audience: string;
-  /** Extra environment, e.g. CONTINUITY_ALLOW_TEST_FAULTS for mutants. */
+  /** Extra environment for the spawned server. */
   readonly env?: Readonly<Record<string, string>>;
   readonly readyTimeoutMs?: number;
 }

@@ -33,8 +33,6 @@ export interface ServerConfig {
   readonly idleConnectionSeconds: number;
   /** Seconds a new connection has to send the HTTP/2 connection preface. */
   readonly handshakeSeconds: number;
-  /** Requested test faults; only honoured with CONTINUITY_ALLOW_TEST_FAULTS=1 (see testing/faults.ts). */
-  readonly unsafeTestFaults: readonly string[];
 }
 
 /** Log levels accepted by `--log-level` (pino's). */
@@ -130,12 +128,6 @@ const SETTINGS = {
     value: "file",
     help: "server private JWK (ES256); default: <data-dir>/server-key.jwk, created on first start",
   },
-  unsafeTestFault: {
-    flag: "unsafe-test-fault",
-    env: undefined,
-    value: "name",
-    help: "TESTING ONLY, repeatable: break one guarantee on purpose; needs CONTINUITY_ALLOW_TEST_FAULTS=1",
-  },
 } as const satisfies Record<string, Setting>;
 
 const HOST_PORT = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
@@ -189,9 +181,9 @@ export function helpText(): string {
  * instead of silently running with a default.
  */
 export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): ConfigResult {
-  const options: Record<string, { type: "string" | "boolean"; multiple?: boolean }> = { help: { type: "boolean" } };
+  const options: Record<string, { type: "string" | "boolean" }> = { help: { type: "boolean" } };
   for (const setting of Object.values(SETTINGS) as Setting[]) {
-    options[setting.flag] = setting.flag === "unsafe-test-fault" ? { type: "string", multiple: true } : { type: "string" };
+    options[setting.flag] = { type: "string" };
   }
   // `npm start -- --help` and `pnpm start -- --help` pass their `--` separator through; as
   // the very first argument it separates nothing, so it is not read as "positionals follow".
@@ -206,7 +198,6 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
 
   const raw: Record<string, string | undefined> = {};
   for (const [key, setting] of Object.entries(SETTINGS) as [keyof typeof SETTINGS, Setting][]) {
-    if (key === "unsafeTestFault") continue;
     const fromFlag = values[setting.flag];
     const fromEnv = setting.env === undefined ? undefined : env[setting.env];
     raw[key] = typeof fromFlag === "string" ? fromFlag : fromEnv !== undefined && fromEnv !== "" ? fromEnv : setting.defaultText;
@@ -220,7 +211,6 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
     throw new ConfigError(`invalid ${where}: ${issue?.message ?? "invalid value"} (got ${JSON.stringify(raw[key])})`);
   }
   const data = parsed.data;
-  const faults = values["unsafe-test-fault"];
   return {
     kind: "run",
     config: {
@@ -238,7 +228,6 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
       maxStreamsPerConnection: data.maxStreamsPerConnection,
       idleConnectionSeconds: data.idleConnectionSeconds,
       handshakeSeconds: data.handshakeSeconds,
-      unsafeTestFaults: Array.isArray(faults) ? faults.filter((name): name is string => typeof name === "string") : [],
     },
   };
 }

@@ -9,7 +9,6 @@ import { startMetricsHttpServer, type MetricsHttpServer } from "./ops/metrics-ht
 import { createServerMetrics } from "./ops/metrics.js";
 import { createContinuityServer } from "./server.js";
 import { createSqliteStore } from "./store/index.js";
-import { configureFaults } from "./testing/faults.js";
 
 /** The stdout line the conformance runner and scripts wait for. */
 export const READY_LINE_PREFIX = "CONTINUITY_LISTENING=";
@@ -37,16 +36,6 @@ async function loadPlatforms(config: ServerConfig, logger: Logger): Promise<Plat
     "no --platforms given: using development platforms demo-a and demo-b; sign assertions with the private keys listed here",
   );
   return loadPlatformsFile(dev.platformsFile);
-}
-
-function enableFaults(config: ServerConfig, logger: Logger): void {
-  const requestedFaults = config.unsafeTestFaults;
-  const activeFaults = configureFaults(requestedFaults);
-  if (requestedFaults.length > 0 && activeFaults.length === 0) {
-    logger.warn({ faults: requestedFaults }, "--unsafe-test-fault ignored: CONTINUITY_ALLOW_TEST_FAULTS is not 1");
-  } else if (activeFaults.length > 0) {
-    logger.warn({ faults: activeFaults }, "UNSAFE: deliberate faults are active; this server breaks the protocol on purpose");
-  }
 }
 
 /**
@@ -181,13 +170,6 @@ async function main(): Promise<void> {
     onDropped: (lines) => logger?.warn({ lines }, "log lines dropped: the log reader fell behind"),
   });
   logger = pino({ level: config.logLevel, base: { service: "continuity-server" } }, logs);
-  try {
-    enableFaults(config, logger);
-  } catch (error) {
-    process.stderr.write(`continuity-server: invalid --unsafe-test-fault: ${(error as Error).message}\n`);
-    process.exitCode = 2;
-    return;
-  }
   try {
     await run(config, logger, logs);
   } catch (error) {

@@ -30,7 +30,6 @@ describe("config", () => {
       metricsListen: undefined,
       accessTokenSeconds: 900,
       signingKeyFile: undefined,
-      unsafeTestFaults: [],
     });
   });
 
@@ -52,13 +51,9 @@ describe("config", () => {
     expect(run(["--listen", "[::1]:7000", "--audience=aud-flag"], env)).toMatchObject({ listen: "[::1]:7000", audience: "aud-flag" });
   });
 
-  it("parses numbers and repeatable faults", () => {
-    const config = run([
-      "--retain-deltas", "100", "--access-token-seconds", "120", "--metrics-listen", "127.0.0.1:9464",
-      "--unsafe-test-fault", "scope-widening", "--unsafe-test-fault", "link-code-reusable",
-    ]);
+  it("parses numbers", () => {
+    const config = run(["--retain-deltas", "100", "--access-token-seconds", "120", "--metrics-listen", "127.0.0.1:9464"]);
     expect(config).toMatchObject({ retainDeltas: 100, accessTokenSeconds: 120, metricsListen: "127.0.0.1:9464" });
-    expect(config.unsafeTestFaults).toEqual(["scope-widening", "link-code-reusable"]);
   });
 
   it.each([
@@ -88,7 +83,7 @@ describe("config", () => {
     expect(result.kind).toBe("help");
     if (result.kind !== "help") return;
     for (const flag of ["--listen", "--data-dir", "--platforms", "--audience", "--durability", "--retain-deltas",
-      "--log-level", "--metrics-listen", "--access-token-seconds", "--signing-key", "--unsafe-test-fault"]) {
+      "--log-level", "--metrics-listen", "--access-token-seconds", "--signing-key"]) {
       expect(result.text).toContain(flag);
     }
     expect(result.text).toContain("CONTINUITY_PLATFORMS");
