@@ -112,7 +112,7 @@ describe("the mutant applier", () => {
   });
 });
 
-// The mutant run proves each mutant is caught; these prove, in milliseconds, that each one
+// The mutant run proves each mutant is caught; these prove, within seconds, that each one
 // still is a mutant of today's server: it applies, it changes the code, and the code parses.
 describe("the reference server's mutants", () => {
   it("each applies cleanly to the current sources and leaves code that parses", async () => {
