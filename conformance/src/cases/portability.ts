@@ -9,7 +9,7 @@ import { append, createStream, ENCODING, listAllDeltas, POLICY, verifyChain, ver
 import { snapshotHash } from "../harness/hashing.js";
 import { openSubscription } from "../harness/subscription.js";
 import { createServer as createNetServer, type Socket } from "node:net";
-import { compactVerify, createLocalJWKSet } from "jose";
+import { CompactSign, compactVerify, createLocalJWKSet, generateKeyPair } from "jose";
 import { decodePart, exportRaw, importRaw, recordsDigest, signaturePayload, transferRaw, type BundlePart, type ImportOutcome } from "../portability/bundle.js";
 import { linkAccount } from "../harness/linking.js";
 
@@ -351,6 +351,27 @@ export const PORTABILITY_CASES = [
       const { stream: still } = await source.clients.streams.getStream({ name: stream.name });
       checkEqual(still?.uid, stream.uid, "the source still serves the subject");
       await append(source, stream.name, [{ after: "failed migration" }], { clientSequence: 1 });
+    },
+  }),
+  defineCase({
+    id: "portability.untrusted-bundle-claims-no-account",
+    requirements: ["PORT-014"],
+    profile: "portability",
+    timeoutMs: 60_000,
+    async run(ctx) {
+      const subject = await buildPortableSubject(ctx);
+      const parts = await exportBundle(ctx, subject.owner);
+      await subject.owner.clients.subjects.deleteSubject({ name: subject.owner.subject });
+      // The same records, re-signed by a key the server has never seen.
+      const trailer = (parts.at(-1)!.decoded.part as { value: continuity.v1.BundleTrailer }).value;
+      const { privateKey } = await generateKeyPair("ES256");
+      const payload = signaturePayload(parts[0]!.json as JsonValue, trailer.recordCount, trailer.recordsDigest);
+      const forged = await new CompactSign(payload).setProtectedHeader({ alg: "ES256", typ: "continuity-bundle+jws", kid: "attacker" }).sign(privateKey);
+      const resealed = Buffer.from(v1.ExportSubjectResponse.encode({ part: { $case: "trailer", value: { ...trailer, signature: forged } } }).finish());
+      const attacker = await ctx.session();
+      expectImported(await importRaw(ctx.address(), attacker.token, [...parts.slice(0, -1).map((p) => p.bytes), resealed]), "importing a bundle signed by an unknown key");
+      const victim = await ctx.session({ platform: ctx.platforms.b, accountId: subject.other.accountId });
+      check(victim.subject !== attacker.subject, "an account link from a bundle signed by an untrusted key must not bring the account into the importer's subject");
     },
   }),
   defineCase({

@@ -1,5 +1,6 @@
 import { createServer, type Server } from "nice-grpc";
 import { errorDetailsServerMiddleware } from "nice-grpc-error-details";
+import type { JSONWebKeySet } from "jose";
 import type { Logger } from "pino";
 import { continuity } from "@continuity/sdk/gen";
 import type { AuthCallContextExt } from "./auth/context.js";
@@ -32,7 +33,7 @@ import { createDeviceService } from "./services/device-service.js";
 import { newOpaqueId } from "./services/ids.js";
 import { createMac, createPageTokens } from "./services/paging.js";
 import { compactForRetention } from "./services/retention.js";
-import { createPortabilityService, PortabilityServiceRawDefinition, type TransferSettings } from "./services/portability-service.js";
+import { createPortabilityService, PortabilityServiceRawDefinition, trustedBundleKeys, type TransferSettings } from "./services/portability-service.js";
 import { createMigrationRunner } from "./services/portability/migration.js";
 import { createSubjectGate } from "./services/portability/subject-gate.js";
 import { createProfileGate } from "./services/profile-gate.js";
@@ -87,6 +88,12 @@ export interface ContinuityServerOptions {
   readonly movedRetentionMs?: number;
   /** Overrides of the source side of a switch (tests make them short). */
   readonly transfer?: Partial<TransferSettings>;
+  /**
+   * Keys, besides this server's own, whose bundles may bring account links on import or
+   * migration. Links from any other bundle are skipped: a link decides whose subject a
+   * person's sign-in lands in, so only an exporter the operator trusts may create one.
+   */
+  readonly trustedBundleKeys?: JSONWebKeySet;
 }
 
 /** A composed server, not yet listening. */
@@ -141,6 +148,7 @@ export async function createContinuityServer(options: ContinuityServerOptions): 
     inStepDeltas: 64,
     maxCatchUpRounds: 20,
     publicAddress: () => options.publicAddress ?? boundAddress,
+    trustedKeys: trustedBundleKeys(deps, options.trustedBundleKeys),
   });
 
   // LIMIT-011: a full batch (or chunk) plus protobuf framing must fit one message.
@@ -173,7 +181,7 @@ export async function createContinuityServer(options: ContinuityServerOptions): 
   withAuth.add(v1.StreamServiceDefinition, createStreamService(deps));
   withAuth.add(v1.CheckpointServiceDefinition, createCheckpointService(deps));
   withAuth.add(v1.SubscriptionServiceDefinition, createSubscriptionService(deps));
-  withAuth.add(PortabilityServiceRawDefinition, createPortabilityService(deps, { gate, migrations, ...(options.transfer === undefined ? {} : { transfer: options.transfer }) }));
+  withAuth.add(PortabilityServiceRawDefinition, createPortabilityService(deps, { gate, migrations, ...(options.transfer === undefined ? {} : { transfer: options.transfer }), ...(options.trustedBundleKeys === undefined ? {} : { trustedBundleKeys: options.trustedBundleKeys }) }));
   withAuth.add(v1.ServerInfoServiceDefinition, createServerInfoService(deps));
 
   const serviceNames = [
@@ -265,3 +273,4 @@ function startMaintenance(deps: ServiceDeps, options: ContinuityServerOptions): 
   timer.unref();
   return { stop: () => clearInterval(timer) };
 }
+

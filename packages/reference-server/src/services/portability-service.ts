@@ -1,6 +1,7 @@
 import { Status } from "nice-grpc-common";
 
 import type { ServiceImplementation } from "nice-grpc";
+import type { JSONWebKeySet } from "jose";
 import { z } from "zod";
 import { continuity } from "@continuity/sdk/gen";
 import type { AuthCallContextExt } from "../auth/context.js";
@@ -159,6 +160,13 @@ export interface PortabilityServiceOptions {
   readonly gate: SubjectGate;
   readonly migrations: MigrationRunner;
   readonly transfer?: Partial<TransferSettings>;
+  /** Keys whose bundles may bring account links, besides this server's own (PORT-012). */
+  readonly trustedBundleKeys?: JSONWebKeySet;
+}
+
+/** This server's own key and the operator's trusted ones. */
+export function trustedBundleKeys(deps: ServiceDeps, extra: JSONWebKeySet | undefined): JSONWebKeySet {
+  return { keys: [deps.tokens.publicJwk, ...(extra?.keys ?? [])] };
 }
 
 /**
@@ -169,6 +177,7 @@ export interface PortabilityServiceOptions {
 export function createPortabilityService(deps: ServiceDeps, options: PortabilityServiceOptions): ServiceImplementation<typeof PortabilityServiceRawDefinition, AuthCallContextExt> {
   const { store } = deps;
   const transferSettings = { ...DEFAULT_TRANSFER_SETTINGS, ...options.transfer };
+  const trustedKeys = trustedBundleKeys(deps, options.trustedBundleKeys);
 
   const migrationOf = async (auth: AuthCallContextExt["auth"], name: string): Promise<MigrationRecord> => {
     const [, subjectId, id] = MIGRATION_NAME.exec(name)!;
@@ -188,7 +197,7 @@ export function createPortabilityService(deps: ServiceDeps, options: Portability
 
     async importBundle(requests, { auth }) {
       requireScope(auth, "identity.manage");
-      const importer = createBundleImporter(deps, auth.subjectId);
+      const importer = createBundleImporter(deps, auth.subjectId, { trustedKeys });
       for await (const part of requests) await importer.push(part);
       const counts = importer.finish();
       return { subject: `subjects/${auth.subjectId}`, recordsImported: BigInt(counts.recordsImported), recordsSkipped: BigInt(counts.recordsSkipped) };
@@ -217,7 +226,7 @@ export function createPortabilityService(deps: ServiceDeps, options: Portability
         endedAt: undefined,
       };
       if (!MINTED_ID.test(migration.id)) throw new Error("minted an invalid migration id");
-      await store.putMigration(migration);
+      if ((await store.putMigration(migration)) === "conflict") throw protocolError(Status.FAILED_PRECONDITION, "MIGRATION_CONFLICT", "another migration of this subject is running");
       deps.metrics.recordMigration(migration);
       options.migrations.start(migration, req.sourceAccessToken);
       return { migration: wireMigration(migration) };
@@ -266,12 +275,13 @@ export function createPortabilityService(deps: ServiceDeps, options: Portability
       try {
         for await (const part of exportSubjectParts(deps, subjectId, positionsMap(parsed.after), signal)) yield part;
         // The target stores what it was sent, then commits; the hold's own time limit bounds the wait.
+        let timer: NodeJS.Timeout | undefined;
         const expired = new Promise<"expired">((resolve) => {
-          const timer = setTimeout(() => resolve("expired"), Math.max(0, transferSettings.maxHoldMs - (Date.now() - hold.since)));
-          timer.unref();
+          timer = setTimeout(() => resolve("expired"), Math.max(0, transferSettings.maxHoldMs - (Date.now() - hold.since)));
           signal.addEventListener("abort", () => resolve("expired"), { once: true });
         });
         const next = await Promise.race([iterator.next(), expired]);
+        clearTimeout(timer);
         if (next === "expired") throw protocolError(Status.DEADLINE_EXCEEDED, "MIGRATION_CONFLICT", "the target did not commit the switch in time; the source keeps serving the subject");
         if (next.done === true || next.value.step?.$case !== "commit") throw invalidField("step", "the second request must be commit");
         await hold.commit({ subjectId, target: begin.target, targetSubject: begin.targetSubject, movedAt: deps.clock() });

@@ -162,8 +162,11 @@ export interface PortabilityStore {
 
   // --- migrations (the target's side) ---------------------------------------------------
 
-  /** Inserts or replaces a migration. */
-  putMigration(migration: MigrationRecord): Promise<void>;
+  /**
+   * Inserts or replaces a migration. A subject has at most one that has not ended: storing a
+   * second one answers `conflict` and stores nothing.
+   */
+  putMigration(migration: MigrationRecord): Promise<"stored" | "conflict">;
   getMigration(subjectId: string, migrationId: string): Promise<MigrationRecord | undefined>;
   /** The subject's migration that has not ended, if any. */
   findActiveMigration(subjectId: string): Promise<MigrationRecord | undefined>;

@@ -1,11 +1,15 @@
 import { Status } from "nice-grpc-common";
-import { BundleVerificationError, createBundleVerifier, type VerifiedPart } from "@continuity/bundle";
+import { BundleSignatureError, BundleVerificationError, createBundleVerifier, partJson, verifyBundleSignature, type VerifiedPart } from "@continuity/bundle";
+import type { JSONWebKeySet } from "jose";
 import type { continuity } from "@continuity/sdk/gen";
 import { bytesEqual, canonicalJson, checkpointDigest, genesisHash, materializeJsonState, parseJsonDocument } from "@continuity/sdk/protocol";
 import { invalidField, protocolError } from "../../errors.js";
 import { Encoding, Policy, type EncodingCode, type ImportedBase, type ImportedDelta, type PolicyCode, type StreamRecord } from "../../store/index.js";
 import { DEVICE_ID, MINTED_ID, RESOURCE_ID, STREAM_TYPE, parseChildName } from "../../validation/names.js";
 import type { ServiceDeps } from "../deps.js";
+
+/** Account links held back until the signature is judged (a subject has few). */
+const MAX_HELD_LINKS = 1000;
 
 /** Deltas stored per transaction while importing: bounded, so memory stays flat for any bundle. */
 const DELTA_CHUNK = 256;
@@ -55,9 +59,15 @@ const platformOf = (name: string): string | undefined => (/^platforms\/([a-z0-9]
  * there are counted as skipped, so a repeated import stores nothing and an interrupted one
  * is completed by sending the bundle again.
  */
-export function createBundleImporter(deps: ServiceDeps, subjectId: string): BundleImporter {
+export function createBundleImporter(deps: ServiceDeps, subjectId: string, options: { readonly trustedKeys: JSONWebKeySet }): BundleImporter {
   const { store, limits } = deps;
   const verifier = createBundleVerifier();
+  let manifestJson: ReturnType<typeof partJson>;
+  // An account link decides whose subject a person's sign-in lands in, so one is imported
+  // only from a bundle signed by a key this server trusts; until the trailer says so they wait.
+  const heldLinks: { index: number; link: continuity.v1.AccountLink }[] = [];
+  // Every delta of one batch carries the same device, sequence and batch fields.
+  let batch: { first: number; size: number; device: string; sequence: bigint } | undefined;
   const counts: ImportCounts = { recordsImported: 0, recordsSkipped: 0, bytes: 0 };
   let current: CurrentStream | undefined;
   let done = false;
@@ -91,7 +101,7 @@ export function createBundleImporter(deps: ServiceDeps, subjectId: string): Bund
         counts.recordsImported += 1 + (base.kind === "none" || Number(wire.horizonVersion) === 0 ? 0 : 1);
         return;
       case "exists":
-        if (result.stream.encoding !== stream.encoding || result.stream.type !== wire.type) {
+        if (result.stream.encoding !== stream.encoding || result.stream.type !== wire.type || result.stream.conflictPolicy !== (wire.conflictPolicy as number)) {
           throw protocolError(Status.ALREADY_EXISTS, "STREAM_ALREADY_EXISTS", `stream ${id} exists here with another type or encoding`);
         }
         stream.stored = result.stream;
@@ -170,12 +180,16 @@ export function createBundleImporter(deps: ServiceDeps, subjectId: string): Bund
     if (!RESOURCE_ID.test(id)) throw invalidField(recordField(part.index, "stream.name"), "the stream id must be 1-63 of [a-z0-9-]");
     if (!STREAM_TYPE.test(wire.type)) throw invalidField(recordField(part.index, "stream.type"), "must be a reverse-DNS type name");
     if (wire.conflictPolicy !== Policy.RequireExpectedVersion && wire.conflictPolicy !== Policy.AllowBlindAppend) throw invalidField(recordField(part.index, "stream.conflict_policy"), "unknown conflict policy");
+    batch = undefined;
     const stream: CurrentStream = { wire, incremental: part.incremental, encoding: wire.encoding as number as EncodingCode, stored: undefined, pending: [], pendingBytes: 0 };
     current = stream;
     if (part.incremental) {
       // An incremental bundle continues a stream this server already holds.
       const stored = await store.getStream(subjectId, id);
       if (stored === undefined || stored.uid !== wire.uid) throw protocolError(Status.FAILED_PRECONDITION, "STREAM_NOT_FOUND", `the bundle continues stream ${wire.uid}, which this subject does not hold`);
+      if (stored.encoding !== stream.encoding || stored.type !== wire.type || stored.conflictPolicy !== (wire.conflictPolicy as number)) {
+        throw protocolError(Status.ALREADY_EXISTS, "STREAM_ALREADY_EXISTS", `stream ${id} exists here with another type, encoding or conflict policy`);
+      }
       stream.stored = stored;
       counts.recordsSkipped += 1;
       return;
@@ -229,6 +243,11 @@ export function createBundleImporter(deps: ServiceDeps, subjectId: string): Bund
       throw invalidField(at("batch_first_version"), `version ${version} does not lie in its batch ${batchFirst} + ${d.batchSize}`);
     }
     if (d.clientSequence > BigInt(Number.MAX_SAFE_INTEGER)) throw invalidField(at("client_sequence"), "out of range");
+    // A stream's first delta in the bundle may sit inside a batch (after a horizon or a held position).
+    if (version === batchFirst || batch === undefined) batch = { first: batchFirst, size: d.batchSize, device: d.device, sequence: d.clientSequence };
+    if (batch === undefined || batch.first !== batchFirst || batch.size !== d.batchSize || batch.device !== d.device || batch.sequence !== d.clientSequence) {
+      throw invalidField(at("batch_first_version"), `version ${version} does not belong to the batch before it (every delta of a batch has the same device, client sequence and batch fields)`);
+    }
     stream.pending.push({
       index: part.index,
       delta: {
@@ -245,6 +264,31 @@ export function createBundleImporter(deps: ServiceDeps, subjectId: string): Bund
     });
     stream.pendingBytes += d.payload.length;
     if (stream.pending.length >= DELTA_CHUNK || stream.pendingBytes >= DELTA_CHUNK_BYTES) await flushDeltas();
+  };
+
+  const importLinks = async (trailer: continuity.v1.BundleTrailer): Promise<void> => {
+    let trusted = false;
+    if (heldLinks.length > 0 && manifestJson !== undefined) {
+      try {
+        await verifyBundleSignature(trailer.signature, { manifest: manifestJson, recordCount: trailer.recordCount, recordsDigest: trailer.recordsDigest }, options.trustedKeys);
+        trusted = true;
+      } catch (error) {
+        if (!(error instanceof BundleSignatureError)) throw error;
+        deps.logger.info({ subject: subjectId, reason: error.message }, "bundle not signed by a trusted key: its account links are skipped");
+      }
+    }
+    for (const { index, link } of heldLinks) {
+      const platformId = platformOf(link.platform);
+      const id = idOf(link.name);
+      if (!trusted || platformId === undefined || deps.tokens.platforms.get(platformId) === undefined || !MINTED_ID.test(id) || link.accountId === "") {
+        tally("skipped");
+        continue;
+      }
+      const result = await store.importSubjectRecord("account-link", { subjectId, id, platformId, accountId: link.accountId, createdAt: link.createTime ?? deps.clock() });
+      if (result === "linked-elsewhere") throw protocolError(Status.FAILED_PRECONDITION, "ACCOUNT_LINKED_ELSEWHERE", `record ${index}: the account is linked to another subject on this server`);
+      tally(result);
+    }
+    heldLinks.length = 0;
   };
 
   const tally = (result: "imported" | "skipped"): void => {
@@ -284,13 +328,9 @@ export function createBundleImporter(deps: ServiceDeps, subjectId: string): Bund
         return;
       }
       case "accountLink": {
-        const l = part.accountLink;
-        const platformId = known(l.platform);
-        const id = idOf(l.name);
-        if (platformId === undefined || !MINTED_ID.test(id) || l.accountId === "") return tally("skipped");
-        const result = await store.importSubjectRecord("account-link", { subjectId, id, platformId, accountId: l.accountId, createdAt: l.createTime ?? now });
-        if (result === "linked-elsewhere") throw protocolError(Status.FAILED_PRECONDITION, "ACCOUNT_LINKED_ELSEWHERE", `record ${part.index}: the account is linked to another subject on this server`);
-        return tally(result);
+        if (heldLinks.length >= MAX_HELD_LINKS) throw protocolError(Status.RESOURCE_EXHAUSTED, "BATCH_TOO_LARGE", `a bundle may carry at most ${MAX_HELD_LINKS} account links`, { limit: String(MAX_HELD_LINKS) });
+        heldLinks.push({ index: part.index, link: part.accountLink });
+        return;
       }
       case "device": {
         const d = part.device;
@@ -316,6 +356,7 @@ export function createBundleImporter(deps: ServiceDeps, subjectId: string): Bund
   return {
     async push(bytes) {
       counts.bytes += bytes.length;
+      if (manifestJson === undefined) manifestJson = safePartJson(bytes);
       let part: VerifiedPart;
       try {
         part = await verifier.push(bytes);
@@ -338,6 +379,7 @@ export function createBundleImporter(deps: ServiceDeps, subjectId: string): Bund
         case "trailer":
           await flushDeltas();
           current = undefined;
+          await importLinks(part.trailer);
           done = true;
           break;
         default:
@@ -360,6 +402,14 @@ export function createBundleImporter(deps: ServiceDeps, subjectId: string): Bund
       return counts;
     },
   };
+}
+
+function safePartJson(bytes: Uint8Array): ReturnType<typeof partJson> {
+  try {
+    return partJson(bytes);
+  } catch {
+    return undefined;
+  }
 }
 
 function baseAtGenesis(encoding: EncodingCode): ImportedBase {

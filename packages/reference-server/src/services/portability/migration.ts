@@ -1,5 +1,6 @@
 import { Status } from "nice-grpc-common";
 import { continuity } from "@continuity/sdk/gen";
+import type { JSONWebKeySet } from "jose";
 import type { MigrationRecord, StreamRecord } from "../../store/index.js";
 import { subjectName } from "../../validation/names.js";
 import type { ServiceDeps } from "../deps.js";
@@ -15,6 +16,8 @@ export interface MigrationSettings {
   readonly maxCatchUpRounds: number;
   /** The address this server tells the source to redirect to (SUBJECT_MOVED `target`). */
   readonly publicAddress: () => string;
+  /** Keys whose bundles may bring account links (the source's only when the operator trusts it). */
+  readonly trustedKeys: JSONWebKeySet;
 }
 
 /** Runs and cancels the migrations this server is the target of. */
@@ -28,6 +31,11 @@ export interface MigrationRunner {
 
 class Cancelled extends Error {}
 
+/** What a running migration shares with its cancel: whether the commit was sent. */
+interface RunState {
+  committing: boolean;
+}
+
 /**
  * The target's side of a live migration (PORT-030 … PORT-034): a full export of the source
  * imported here, incremental rounds until a round brings almost nothing, then the switch
@@ -36,39 +44,48 @@ class Cancelled extends Error {}
  * and the metrics see it; any failure before the commit leaves the source serving.
  */
 export function createMigrationRunner(deps: ServiceDeps, settings: MigrationSettings): MigrationRunner {
-  const running = new Map<string, AbortController>();
+  const running = new Map<string, { controller: AbortController; state: RunState }>();
   const key = (subjectId: string, id: string): string => `${subjectId}/${id}`;
 
-  const run = async (initial: MigrationRecord, token: string, signal: AbortSignal): Promise<void> => {
+  const run = async (initial: MigrationRecord, token: string, signal: AbortSignal, state: RunState): Promise<void> => {
     let migration = initial;
     const update = async (change: Partial<MigrationRecord>): Promise<void> => {
       migration = { ...migration, ...change };
       await deps.store.putMigration(migration);
       deps.metrics.recordMigration(migration);
     };
+    // The calls to the source end with the run, whatever ends it; a cancel reaches them only
+    // until the commit is sent (after that the switch belongs to the source).
+    const calls = new AbortController();
+    const onCancel = (): void => {
+      if (!state.committing) calls.abort();
+    };
+    signal.addEventListener("abort", onCancel, { once: true });
+    const callSignal = calls.signal;
     const source = createSourceClient(migration.source, token);
     const sourceSubject = migration.sourceSubject === "" ? "subjects/-" : migration.sourceSubject;
     let committed = false;
     try {
       // 1. Everything the source has, then rounds of what came since.
       let round = 0;
-      let brought = await copyRound(deps, source, migration.subjectId, sourceSubject, undefined, signal, update, () => migration);
+      let brought = await copyRound(deps, source, migration.subjectId, sourceSubject, undefined, callSignal, update, () => migration, settings.trustedKeys);
       while (brought.deltas >= settings.inStepDeltas && round < settings.maxCatchUpRounds) {
         round += 1;
-        brought = await copyRound(deps, source, migration.subjectId, sourceSubject, await positions(deps, migration.subjectId), signal, update, () => migration);
+        brought = await copyRound(deps, source, migration.subjectId, sourceSubject, await positions(deps, migration.subjectId), callSignal, update, () => migration, settings.trustedKeys);
       }
       await update({ lagDeltas: brought.deltas });
       if (signal.aborted) throw new Cancelled();
 
       // 2. The switch.
       await update({ state: "switching" });
-      const transfer = source.transfer(signal);
+      const transfer = source.transfer(callSignal);
       transfer.send({ step: { $case: "begin", value: { name: sourceSubject, target: settings.publicAddress(), targetSubject: subjectName(migration.subjectId), after: await positions(deps, migration.subjectId) } } });
-      const importer = createBundleImporter(deps, migration.subjectId);
+      const importer = createBundleImporter(deps, migration.subjectId, { trustedKeys: settings.trustedKeys });
       let pauseMs: number | undefined;
       for await (const bytes of transfer.responses) {
         const response = v1.TransferSubjectResponse.decode(bytes);
         if (response.part?.$case === "committed") {
+          if (!state.committing) throw new Error("the source confirmed a switch that was not committed");
           const pause = response.part.value.pause;
           pauseMs = pause === undefined ? 0 : Number(pause.seconds) * 1000 + pause.nanos / 1e6;
           committed = true;
@@ -79,6 +96,7 @@ export function createMigrationRunner(deps: ServiceDeps, settings: MigrationSett
           importer.finish();
           // Cancelling is no longer possible once the commit is sent.
           if (signal.aborted) throw new Cancelled();
+          state.committing = true;
           transfer.send({ step: { $case: "commit", value: {} } });
           transfer.end();
         }
@@ -88,11 +106,13 @@ export function createMigrationRunner(deps: ServiceDeps, settings: MigrationSett
       await update({ state: "completed", lagDeltas: 0, recordsCopied: migration.recordsCopied + c.recordsImported + c.recordsSkipped, bytesCopied: migration.bytesCopied + c.bytes, switchPauseMs: pauseMs, endedAt: deps.clock() });
       deps.logger.info({ subject: migration.subjectId, migration: migration.id, source: migration.source, pauseMs }, "migration completed");
     } catch (error) {
-      const cancelled = error instanceof Cancelled || (signal.aborted && !committed);
+      const cancelled = !state.committing && (error instanceof Cancelled || signal.aborted);
       const reason = cancelled ? "cancelled" : describe(error);
       await update({ state: cancelled ? "cancelled" : "failed", error: cancelled ? "" : reason, endedAt: deps.clock() }).catch(() => undefined);
       deps.logger.warn({ subject: migration.subjectId, migration: migration.id, source: migration.source, err: error }, cancelled ? "migration cancelled" : "migration failed");
     } finally {
+      signal.removeEventListener("abort", onCancel);
+      calls.abort();
       source.close();
     }
   };
@@ -100,18 +120,19 @@ export function createMigrationRunner(deps: ServiceDeps, settings: MigrationSett
   return {
     start(migration, token) {
       const controller = new AbortController();
+      const state: RunState = { committing: false };
       const k = key(migration.subjectId, migration.id);
-      running.set(k, controller);
-      void run(migration, token, controller.signal).finally(() => running.delete(k));
+      running.set(k, { controller, state });
+      void run(migration, token, controller.signal, state).finally(() => running.delete(k));
     },
     cancel(subjectId, id) {
-      const controller = running.get(key(subjectId, id));
-      if (controller === undefined) return false;
-      controller.abort();
+      const entry = running.get(key(subjectId, id));
+      if (entry === undefined || entry.state.committing) return false;
+      entry.controller.abort();
       return true;
     },
     stopAll() {
-      for (const controller of running.values()) controller.abort();
+      for (const { controller } of running.values()) controller.abort();
     },
   };
 }
@@ -137,8 +158,9 @@ async function copyRound(
   signal: AbortSignal,
   update: (change: Partial<MigrationRecord>) => Promise<void>,
   current: () => MigrationRecord,
+  trustedKeys: JSONWebKeySet,
 ): Promise<{ deltas: number }> {
-  const importer = createBundleImporter(deps, subjectId);
+  const importer = createBundleImporter(deps, subjectId, { trustedKeys });
   const base = current();
   let deltas = 0;
   let lastReport = 0;

@@ -1,4 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
+import { DEFAULT_MAX_PART_BYTES } from "@continuity/bundle";
 import { continuity } from "@continuity/sdk/gen";
 
 const v1 = continuity.v1;
@@ -28,8 +29,8 @@ export interface SourceTransfer {
 /** Connects to `address` with the source's access token. */
 export function createSourceClient(address: string, accessToken: string): SourceClient {
   const client = new grpc.Client(address, grpc.credentials.createInsecure(), {
-    "grpc.max_receive_message_length": -1,
-    "grpc.max_send_message_length": -1,
+    // A source is whatever address the client named: its parts are bounded like a file's.
+    "grpc.max_receive_message_length": DEFAULT_MAX_PART_BYTES,
   });
   const metadata = (): grpc.Metadata => {
     const m = new grpc.Metadata();

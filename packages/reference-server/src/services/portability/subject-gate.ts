@@ -131,8 +131,10 @@ export function createSubjectGate(store: Pick<Store, "getSubjectMove" | "recordS
       // Writes already past the door finish first; what they commit is part of the handover.
       if (state.inFlight > 0) {
         const drained = new Promise<void>((r) => (state.drained = r));
-        const timedOut = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), options.drainTimeoutMs).unref());
+        let drainTimer: NodeJS.Timeout | undefined;
+        const timedOut = new Promise<"timeout">((r) => (drainTimer = setTimeout(() => r("timeout"), options.drainTimeoutMs)));
         const outcome = await Promise.race([drained, timedOut]);
+        clearTimeout(drainTimer);
         state.drained = undefined;
         if (outcome === "timeout") {
           release();
@@ -144,9 +146,16 @@ export function createSubjectGate(store: Pick<Store, "getSubjectMove" | "recordS
         release,
         async commit(move) {
           if (ended) throw protocolError(Status.ABORTED, "MIGRATION_CONFLICT", "the hold on the subject ended before the switch committed");
-          await store.recordSubjectMove(move);
+          // Ended first, so the hold's time limit cannot release writes while the move is recorded.
           ended = true;
           clearTimeout(timer);
+          try {
+            await store.recordSubjectMove(move);
+          } catch (error) {
+            ended = false;
+            release();
+            throw error;
+          }
           state.hold = undefined;
           resolve(move);
           forget(subjectId, state);

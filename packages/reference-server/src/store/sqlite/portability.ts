@@ -330,9 +330,14 @@ export function createSqlitePortability(ctx: SqlitePortabilityContext): Portabil
     },
 
     async putMigration(migration: MigrationRecord) {
-      write(() => {
+      return write(() => {
         const active = migration.state === "copying" || migration.state === "switching" ? 1 : 0;
+        if (active === 1) {
+          const other = stmt("SELECT 1 FROM migrations WHERE subject_id = ? AND active = 1 AND migration_id <> ?").get(migration.subjectId, migration.id);
+          if (other !== undefined) return "conflict" as const;
+        }
         stmt("INSERT OR REPLACE INTO migrations (subject_id, migration_id, active, body) VALUES (?, ?, ?, ?)").run(migration.subjectId, migration.id, active, JSON.stringify(migration));
+        return "stored" as const;
       });
     },
     async getMigration(subjectId, migrationId) {

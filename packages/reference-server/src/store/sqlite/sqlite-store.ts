@@ -297,7 +297,8 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
         ).get(input.subjectId, input.deviceId, input.streamId, input.clientSequence) as
           | { fingerprint: Buffer; outcome: string }
           | undefined;
-        if (stored !== undefined && Buffer.from(input.fingerprint).equals(stored.fingerprint)) {
+        // An empty fingerprint marks an imported outcome (PORT-027): no request travels in a bundle, so any repeat replays it.
+        if (stored !== undefined && (stored.fingerprint.length === 0 || Buffer.from(input.fingerprint).equals(stored.fingerprint))) {
           return { kind: "replayed", outcome: decodeOutcome(stored.outcome) };
         }
         return { kind: "sequence-reused", clientSequence: input.clientSequence, expectedSequence: last + 1 };
