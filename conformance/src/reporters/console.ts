@@ -1,4 +1,5 @@
 import type { CaseResult, SuiteReport } from "../runner/run-suite.js";
+import { requirementUrls, type RequirementLinkOptions } from "./requirement-links.js";
 import { countStatuses } from "./summary.js";
 
 const LABELS: Record<CaseResult["status"], string> = {
@@ -22,12 +23,13 @@ export function formatCaseLine(result: CaseResult): string {
  * The end of the console output: details of what went wrong, counts of the rarer statuses,
  * and exactly one final line `N passed, M failed, K skipped` that CI logs can grep.
  */
-export function formatConsoleSummary(report: SuiteReport, options: { trace: boolean }): string {
+export function formatConsoleSummary(report: SuiteReport, options: { trace: boolean } & RequirementLinkOptions): string {
   const lines: string[] = [];
   const troubled = report.results.filter((r) => r.status === "fail" || r.status === "error" || r.status === "warn" || r.status === "unexpected-pass");
   for (const result of troubled) {
     lines.push("", `${LABELS[result.status]} ${result.id} (${result.level}; ${result.requirements.join(", ")})`);
     if (result.message !== undefined) lines.push(`  ${result.message}`);
+    for (const url of requirementUrls(result.requirements, options)) lines.push(`  requirement: ${url}`);
     for (const note of result.evidence ?? []) lines.push(`  note: ${note}`);
     if (options.trace && result.trace !== undefined) lines.push("  wire exchange:", result.trace);
   }

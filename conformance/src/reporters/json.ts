@@ -1,11 +1,13 @@
 import type { SuiteReport } from "../runner/run-suite.js";
+import { requirementUrls, type RequirementLinkOptions } from "./requirement-links.js";
 import { countStatuses, runSucceeded } from "./summary.js";
 
 /**
  * The machine-readable report. `requirementsSha256` pins the exact spec requirement set the
- * run was judged against, so a certificate can be checked later.
+ * run was judged against, so a certificate can be checked later. With a docs URL every case
+ * also carries `requirementUrls`, the page of each of its requirements.
  */
-export function formatJsonReport(report: SuiteReport): string {
+export function formatJsonReport(report: SuiteReport, options?: RequirementLinkOptions): string {
   return `${JSON.stringify(
     {
       format: "continuity-conformance-report/1",
@@ -28,6 +30,7 @@ export function formatJsonReport(report: SuiteReport): string {
         level: result.level,
         profile: result.profile,
         requirements: result.requirements,
+        ...(options?.docsUrl === undefined ? {} : { requirementUrls: requirementUrls(result.requirements, options) }),
         durationMs: result.durationMs,
         message: result.message ?? null,
         evidence: result.evidence ?? [],

@@ -1,12 +1,14 @@
 import type { CaseResult, SuiteReport } from "../runner/run-suite.js";
+import { requirementUrls, type RequirementLinkOptions } from "./requirement-links.js";
 import { countStatuses } from "./summary.js";
 
 /**
  * JUnit XML as CI tools read it (one testsuite per profile). Warnings pass with a
  * system-out note, known failures count as skipped with their reason, and unexpected
- * passes and harness errors are failures/errors, so CI agrees with the exit code.
+ * passes and harness errors are failures/errors, so CI agrees with the exit code. With a docs
+ * URL each case's properties and failure text link to the pages of its requirements.
  */
-export function formatJunitReport(report: SuiteReport): string {
+export function formatJunitReport(report: SuiteReport, options?: RequirementLinkOptions): string {
   const byProfile = new Map<string, CaseResult[]>();
   for (const result of report.results) byProfile.set(result.profile, [...(byProfile.get(result.profile) ?? []), result]);
   const counts = countStatuses(report);
@@ -15,7 +17,7 @@ export function formatJunitReport(report: SuiteReport): string {
     const errors = results.filter((r) => r.status === "error").length;
     const skipped = results.filter((r) => r.status === "skip" || r.status === "expected-fail").length;
     const time = results.reduce((sum, r) => sum + r.durationMs, 0) / 1000;
-    const cases = results.map(formatCase).join("\n");
+    const cases = results.map((result) => formatCase(result, requirementUrls(result.requirements, options))).join("\n");
     return `  <testsuite name="continuity.${escape(profile)}" tests="${results.length}" failures="${failures}" errors="${errors}" skipped="${skipped}" time="${time.toFixed(3)}" timestamp="${escape(report.startedAt.replace(/Z$/, ""))}">\n${cases}\n  </testsuite>`;
   });
   const runErrors = report.errors.map(
@@ -32,20 +34,22 @@ export function formatJunitReport(report: SuiteReport): string {
   ].join("\n");
 }
 
-function formatCase(result: CaseResult): string {
+function formatCase(result: CaseResult, urls: readonly string[]): string {
   const open = `    <testcase classname="continuity.${escape(result.profile)}" name="${escape(result.id)}" time="${(result.durationMs / 1000).toFixed(3)}">`;
-  const properties = `      <properties>${result.requirements.map((id) => `<property name="requirement" value="${escape(id)}"/>`).join("")}<property name="level" value="${result.level}"/></properties>`;
+  const links = urls.map((url) => `<property name="requirement-url" value="${escape(url)}"/>`).join("");
+  const properties = `      <properties>${result.requirements.map((id) => `<property name="requirement" value="${escape(id)}"/>`).join("")}${links}<property name="level" value="${result.level}"/></properties>`;
   const message = escape(result.message ?? "");
+  const trace = escape([...urls.map((url) => `requirement: ${url}`), result.trace ?? ""].filter((line) => line !== "").join("\n"));
   const body = (() => {
     switch (result.status) {
       case "pass":
         return "";
       case "fail":
-        return `      <failure message="${message}" type="${result.level}">${escape(result.trace ?? "")}</failure>`;
+        return `      <failure message="${message}" type="${result.level}">${trace}</failure>`;
       case "unexpected-pass":
         return `      <failure message="${message}" type="unexpected-pass"/>`;
       case "error":
-        return `      <error message="${message}" type="harness">${escape(result.trace ?? "")}</error>`;
+        return `      <error message="${message}" type="harness">${trace}</error>`;
       case "skip":
       case "expected-fail":
         return `      <skipped message="${message}"/>`;
