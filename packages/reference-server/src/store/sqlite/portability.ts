@@ -16,12 +16,14 @@ import { Encoding } from "../types.js";
 import {
   encodeOutcome,
   toCheckpoint,
+  toDelta,
   toDevice,
   toGrant,
   toLink,
   toStream,
   type CheckpointEntryRow,
   type CheckpointRow,
+  type DeltaRow,
   type DeviceRow,
   type GrantRow,
   type LinkRow,
@@ -248,31 +250,7 @@ export function createSqlitePortability(ctx: SqlitePortabilityContext): Portabil
         if (d.version !== batchLast) continue;
         const whole = d.batchFirstVersion > row.horizon_version;
         const batch: DeltaRecord[] = whole
-          ? (stmt("SELECT * FROM deltas WHERE subject_id = ? AND stream_id = ? AND version >= ? AND version <= ? ORDER BY version").all(row.subject_id, row.stream_id, d.batchFirstVersion, batchLast) as {
-              version: number;
-              payload: Buffer;
-              prev_hash: Buffer;
-              hash: Buffer;
-              device_id: string | null;
-              client_sequence: number;
-              batch_first: number;
-              batch_size: number;
-              committed_at: number;
-            }[]).map((r) => ({
-              subjectId: row.subject_id,
-              streamId: row.stream_id,
-              streamUid: row.uid,
-              version: r.version,
-              encoding: row.encoding as DeltaRecord["encoding"],
-              payload: r.payload,
-              prevHash: r.prev_hash,
-              hash: r.hash,
-              deviceId: r.device_id ?? undefined,
-              clientSequence: r.client_sequence,
-              batchFirstVersion: r.batch_first,
-              batchSize: r.batch_size,
-              committedAt: new Date(r.committed_at),
-            }))
+          ? (stmt("SELECT * FROM deltas WHERE subject_id = ? AND stream_id = ? AND version >= ? AND version <= ? ORDER BY version").all(row.subject_id, row.stream_id, d.batchFirstVersion, batchLast) as DeltaRow[]).map((r) => toDelta(r, row))
           : [];
         if (whole && d.deviceId !== undefined && d.clientSequence > 0 && batch.length === d.batchSize) {
           // No request fingerprint travels in a bundle: an empty one marks an outcome that any
