@@ -3,6 +3,7 @@ import { ACCESS_CASES } from "./access.js";
 import { APPEND_CASES } from "./appends.js";
 import { AUTH_CASES } from "./auth.js";
 import { CHECKPOINT_CASES } from "./checkpoints.js";
+import { CONNECTION_CASES } from "./connections.js";
 import { IDENTITY_CASES } from "./identity.js";
 import { PORTABILITY_CASES } from "./portability.js";
 import { RESOURCE_CASES } from "./resources.js";
@@ -25,6 +26,7 @@ export const ALL_CASES: readonly ConformanceCase[] = [
   ...CHECKPOINT_CASES,
   ...IDENTITY_CASES,
   ...ROBUSTNESS_CASES,
+  ...CONNECTION_CASES,
   ...PORTABILITY_CASES,
 ];
 

@@ -149,7 +149,7 @@ describe("connection limits", () => {
     })();
 
     const failures: string[] = [];
-    for (let i = 0; i < 1_500; i++) {
+    const cancelAfterReady = async (i: number) => {
       const call = new AbortController();
       const stream = subscribe(call.signal);
       try {
@@ -159,7 +159,9 @@ describe("connection limits", () => {
       } catch (error) {
         if (!(error instanceof Error && error.name === "AbortError")) failures.push(`${i}: ${String(error)}`);
       }
-    }
+    };
+    // 25 at a time, as a client resubscribing a lot might.
+    for (let round = 0; round < 60; round++) await Promise.all(Array.from({ length: 25 }, (_, i) => cancelAfterReady(round * 25 + i)));
     expect(failures).toEqual([]);
     expect(await Promise.race([liveEnd, new Promise((resolve) => setTimeout(() => resolve("live"), 200))])).toBe("live");
     await expect(session.clients.stream.listStreams({ parent: session.subject, pageSize: 10, pageToken: "" })).resolves.toBeDefined();
