@@ -14,6 +14,7 @@ const USAGE = `continuity-conformance — checks a Continuity server over the wi
   --known-failures <file>  JSON [{"case": "<id>", "reason": "<why>"}]
   --report-json <file>     machine-readable report
   --report-junit <file>    JUnit XML for CI
+  --docs-url <url>         docs site base URL; failures link to <url>/requirements/#<ID>
   --trace                  print the wire exchange of failing cases
   --filter <regex>         only cases whose id matches
   --concurrency <n>        cases in parallel (default 8)
@@ -34,6 +35,7 @@ async function main(): Promise<number> {
       "known-failures": { type: "string" },
       "report-json": { type: "string" },
       "report-junit": { type: "string" },
+      "docs-url": { type: "string" },
       trace: { type: "boolean", default: false },
       filter: { type: "string" },
       concurrency: { type: "string" },
@@ -64,6 +66,7 @@ async function main(): Promise<number> {
     ...(values["known-failures"] === undefined ? {} : { knownFailuresFile: fromInvocation(values["known-failures"]) }),
     ...(values["report-json"] === undefined ? {} : { reportJson: fromInvocation(values["report-json"]) }),
     ...(values["report-junit"] === undefined ? {} : { reportJunit: fromInvocation(values["report-junit"]) }),
+    ...(values["docs-url"] === undefined ? {} : { docsUrl: values["docs-url"] }),
     ...(values.filter === undefined ? {} : { filter: new RegExp(values.filter) }),
     ...(concurrency === undefined ? {} : { concurrency }),
     bail: values.bail,
@@ -71,7 +74,7 @@ async function main(): Promise<number> {
       if (!values.quiet || (result.status !== "pass" && result.status !== "skip")) console.log(formatCaseLine(result));
     },
   });
-  console.log(formatConsoleSummary(report, { trace: values.trace }));
+  console.log(formatConsoleSummary(report, { trace: values.trace, ...(values["docs-url"] === undefined ? {} : { docsUrl: values["docs-url"] }) }));
   return succeeded ? 0 : 1;
 }
 

@@ -53,6 +53,8 @@ export interface RunOptions {
   readonly priorityArea?: string;
   readonly reportJson?: string;
   readonly reportJunit?: string;
+  /** Base URL of the documentation site; reports then link each requirement to its page. */
+  readonly docsUrl?: string;
   readonly onResult?: (result: CaseResult) => void;
 }
 
@@ -117,8 +119,9 @@ export async function runConformance(options: RunOptions): Promise<RunOutcome> {
       bail: options.bail ?? false,
       ...(options.onResult === undefined ? {} : { onResult: options.onResult }),
     });
-    if (options.reportJson !== undefined) await writeFile(options.reportJson, formatJsonReport(report));
-    if (options.reportJunit !== undefined) await writeFile(options.reportJunit, formatJunitReport(report));
+    const links = options.docsUrl === undefined ? {} : { docsUrl: options.docsUrl };
+    if (options.reportJson !== undefined) await writeFile(options.reportJson, formatJsonReport(report, links));
+    if (options.reportJunit !== undefined) await writeFile(options.reportJunit, formatJunitReport(report, links));
     return { report, succeeded: runSucceeded(report) };
   } finally {
     await target.stop();
