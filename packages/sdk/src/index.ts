@@ -42,7 +42,7 @@ export { createLinkCode, grantStreamAccess, redeemLinkCode } from "./auth/linkin
 export type { LinkCode } from "./auth/linking.js";
 
 export { createContinuityClient } from "./client/continuity-client.js";
-export type { ClientSession, ContinuityClient, ContinuityClientOptions } from "./client/continuity-client.js";
+export type { ClientEvents, ClientSession, ContinuityClient, ContinuityClientOptions, SubjectMovedEvent } from "./client/continuity-client.js";
 export { PROTOCOL_VERSION } from "./client/auth-middleware.js";
 export { backoffDelayMs } from "./client/backoff.js";
 export type { BackoffOptions } from "./client/backoff.js";

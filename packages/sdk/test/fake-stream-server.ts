@@ -7,6 +7,12 @@ import {
   type Delta,
   type StreamServiceImplementation,
 } from "../src/gen/continuity/v1/stream_service.js";
+import {
+  ResetReason,
+  SubscriptionServiceDefinition,
+  type SubscribeRequest,
+  type SubscribeResponse,
+} from "../src/gen/continuity/v1/subscription_service.js";
 import { TokenServiceDefinition } from "../src/gen/continuity/v1/token_service.js";
 import { ConflictPolicy, DeltaEncoding } from "../src/gen/continuity/v1/types.js";
 import {
@@ -24,13 +30,32 @@ import {
 } from "../src/protocol/index.js";
 
 /**
- * A deliberately small, in-memory StreamService for unit tests of the SDK's flush loop. It
- * follows the append rules of the design note (sequence replay, gap, conflict, patch
- * application) and can fail on purpose — answer UNAVAILABLE after committing, or be "down" —
- * which the reference server cannot be told to do. Integration tests use the real server.
+ * A deliberately small, in-memory StreamService (and SubscriptionService, for the deltas it
+ * commits) for unit tests of the SDK's flush and subscription loops. It follows the append
+ * rules of the design note (sequence range, replay, reuse, gap, conflict, patch application)
+ * and can fail on purpose — answer UNAVAILABLE after committing, be "down", or hand its
+ * subject to another fake and answer SUBJECT_MOVED — which the reference server cannot be
+ * told to do. Integration tests use the real server.
  */
 export interface FakeStreamServer {
   readonly address: string;
+  /** `subjects/{subject}`: the one subject this server holds. */
+  readonly subject: string;
+  /** ExchangeToken calls answered with a token. */
+  readonly exchanges: number;
+  /** Subscribe calls that reached the handler, with the cursor each one asked for. */
+  readonly subscribeCursors: readonly string[];
+  /**
+   * Hands the subject to `target` as a live migration's switch would — every stream with
+   * its uid, versions and hashes, every delta with its device and client sequence, renamed
+   * into the target's subject — and from then on answers every call, token exchanges
+   * included, with FAILED_PRECONDITION / SUBJECT_MOVED naming the target; open
+   * subscriptions end with it. Without `sequences` the target keeps no client sequences, as
+   * after compaction, and answers resent writes with CLIENT_SEQUENCE_GAP.
+   */
+  moveTo(target: FakeStreamServer, options?: { sequences?: boolean }): void;
+  /** Used by `moveTo` on the target. */
+  importFrom(source: ExportedSubject, options: { sequences: boolean }): void;
   /** Every stored delta by stream name. */
   readonly deltas: Map<string, Delta[]>;
   /** The JSON state at the head of a stream. */
@@ -59,7 +84,7 @@ export interface FakeStreamServer {
   shutdown(): Promise<void>;
 }
 
-interface FakeStream {
+export interface FakeStream {
   name: string;
   uid: string;
   type: string;
@@ -70,7 +95,13 @@ interface FakeStream {
   hashes: Uint8Array[];
 }
 
-const SUBJECT = "subjects/s1";
+/** What `moveTo` hands from one fake to another. */
+export interface ExportedSubject {
+  readonly subject: string;
+  readonly streams: readonly FakeStream[];
+}
+
+let nextServerId = 0;
 
 function fail(code: Status, reason: string, metadata: Record<string, string> = {}): never {
   throw new RichServerError(code, reason, [ErrorInfo.fromPartial({ reason, domain: "continuity.v1", metadata })]);
@@ -86,14 +117,33 @@ function invalidField(field: string, description: string): never {
   ]);
 }
 
-export async function startFakeStreamServer(): Promise<FakeStreamServer> {
+export async function startFakeStreamServer(options: { subject?: string } = {}): Promise<FakeStreamServer> {
+  const SUBJECT = options.subject ?? "subjects/s1";
+  const serverId = `f${(nextServerId += 1)}`;
   const streams = new Map<string, FakeStream>();
-  const outcomes = new Map<string, { fingerprint: string; response: AppendDeltasResponse }>();
+  // An outcome stored by an append carries its request's fingerprint; one rebuilt from
+  // imported deltas knows only the payloads (PORT-027), so a resend is judged by those.
+  const outcomes = new Map<string, { fingerprint?: string; payloads?: string; response: AppendDeltasResponse }>();
   const sequences = new Map<string, bigint>();
+  let moved: { target: string; subject: string } | undefined;
+  // Committed batches as subscription events, numbered from 0; cursors are `epoch:count`.
+  const epoch = `epoch-${serverId}`;
+  const events: SubscribeResponse[] = [];
+  const listeners = new Set<() => void>();
+  const notify = (): void => {
+    for (const listener of [...listeners]) listener();
+  };
+  const subscribeCursors: string[] = [];
+  let exchanges = 0;
+  // Tokens name the server that issued them: one from another server is refused, so a
+  // client that followed a move must exchange a token on the new server.
   const deviceOf = (context: CallContext): string => {
     const token = context.metadata.get("authorization")?.replace("Bearer ", "") ?? "";
-    return `${SUBJECT}/devices/${token.replace("token-", "")}`;
+    const [issuer, deviceId] = token.split(".");
+    if (issuer !== `token-${serverId}` || deviceId === undefined) fail(Status.UNAUTHENTICATED, "TOKEN_INVALID");
+    return `${SUBJECT}/devices/${deviceId}`;
   };
+  const payloadsOf = (deltas: readonly { payload: Uint8Array }[]): string => deltas.map((d) => toHex(d.payload)).join(",");
   const find = (name: string): FakeStream => streams.get(name) ?? fail(Status.NOT_FOUND, "STREAM_NOT_FOUND");
   const toStream = (stream: FakeStream) => ({
     name: stream.name,
@@ -123,7 +173,8 @@ export async function startFakeStreamServer(): Promise<FakeStreamServer> {
       streams.set(name, stream);
       return { stream: toStream(stream) };
     },
-    async getStream(request) {
+    async getStream(request, context) {
+      deviceOf(context);
       return { stream: toStream(find(request.name)) };
     },
     async appendDeltas(request, context) {
@@ -140,7 +191,9 @@ export async function startFakeStreamServer(): Promise<FakeStreamServer> {
       const last = sequences.get(key) ?? 0n;
       if (request.clientSequence <= last) {
         const stored = outcomes.get(`${key}|${request.clientSequence}`);
-        if (stored?.fingerprint === fingerprint) return { ...stored.response, replayed: true };
+        if (stored !== undefined && (stored.fingerprint === fingerprint || stored.payloads === payloadsOf(request.deltas))) {
+          return { ...stored.response, replayed: true };
+        }
         const metadata: Record<string, string> = { clientSequence: String(request.clientSequence) };
         if (!server.reuseWithoutExpectedSequence) metadata["expectedSequence"] = String(last + 1n);
         fail(Status.FAILED_PRECONDITION, "CLIENT_SEQUENCE_REUSED", metadata);
@@ -203,13 +256,16 @@ export async function startFakeStreamServer(): Promise<FakeStreamServer> {
       };
       sequences.set(key, request.clientSequence);
       outcomes.set(`${key}|${request.clientSequence}`, { fingerprint, response });
+      events.push({ cursor: "", event: { $case: "deltasAppended", value: { deltas: stream.deltas.slice(Number(head)) } } });
+      notify();
       if (server.loseAnswers > 0) {
         server.loseAnswers -= 1;
         throw new ServerError(Status.UNAVAILABLE, "answer lost on purpose");
       }
       return response;
     },
-    async listDeltas(request) {
+    async listDeltas(request, context) {
+      deviceOf(context);
       const stream = find(request.stream);
       const head = BigInt(stream.deltas.length);
       if (request.afterVersion > head && !server.lenientListing) {
@@ -243,16 +299,61 @@ export async function startFakeStreamServer(): Promise<FakeStreamServer> {
     },
   };
 
+  const movedError = (where: { target: string; subject: string }): never =>
+    fail(Status.FAILED_PRECONDITION, "SUBJECT_MOVED", { target: where.target, subject: where.subject });
+
+  async function* subscribe(request: SubscribeRequest, context: CallContext): AsyncGenerator<SubscribeResponse> {
+    deviceOf(context);
+    subscribeCursors.push(request.cursor);
+    if (request.parent !== SUBJECT) fail(Status.NOT_FOUND, "SUBJECT_NOT_FOUND");
+    const cursorAt = (count: number): string => `${epoch}:${count}`;
+    const [cursorEpoch, countText] = request.cursor.split(":");
+    let next: number;
+    if (request.cursor === "") {
+      next = events.length;
+      yield { cursor: cursorAt(next), event: { $case: "ready", value: { epoch } } };
+    } else if (cursorEpoch === epoch && countText !== undefined && Number(countText) <= events.length) {
+      next = Number(countText);
+      for (; next < events.length; next += 1) yield { ...events[next]!, cursor: cursorAt(next + 1) };
+      yield { cursor: cursorAt(next), event: { $case: "ready", value: { epoch } } };
+    } else {
+      // A cursor of another server (or store): the client must re-base.
+      next = events.length;
+      yield { cursor: cursorAt(next), event: { $case: "reset", value: { reason: ResetReason.RESET_REASON_EPOCH_CHANGED, epoch } } };
+    }
+    for (;;) {
+      if (moved !== undefined) movedError(moved);
+      if (next < events.length) {
+        yield { ...events[next]!, cursor: cursorAt(next + 1) };
+        next += 1;
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        const wake = (): void => {
+          listeners.delete(wake);
+          context.signal.removeEventListener("abort", wake);
+          resolve();
+        };
+        listeners.add(wake);
+        context.signal.addEventListener("abort", wake);
+      });
+      if (context.signal.aborted) return;
+    }
+  }
+
   const grpcServer: Server = createServer()
     .use(errorDetailsServerMiddleware)
     .use(async function* outage(call, context) {
       if (server.down) throw new ServerError(Status.UNAVAILABLE, "down on purpose");
+      if (moved !== undefined) movedError(moved);
       return yield* call.next(call.request, context);
     });
+  grpcServer.add(SubscriptionServiceDefinition, { subscribe });
   grpcServer.add(TokenServiceDefinition, {
     async exchangeToken(request) {
+      exchanges += 1;
       return {
-        accessToken: `token-${request.deviceId}`,
+        accessToken: `token-${serverId}.${request.deviceId}`,
         expiresIn: 900,
         subject: SUBJECT,
         platform: "platforms/demo-a",
@@ -272,6 +373,43 @@ export async function startFakeStreamServer(): Promise<FakeStreamServer> {
 
   const server: FakeStreamServer = {
     address: `127.0.0.1:${port}`,
+    subject: SUBJECT,
+    get exchanges() {
+      return exchanges;
+    },
+    subscribeCursors,
+    moveTo(target, moveOptions = {}) {
+      target.importFrom({ subject: SUBJECT, streams: [...streams.values()] }, { sequences: moveOptions.sequences ?? true });
+      moved = { target: target.address, subject: target.subject };
+      notify();
+    },
+    importFrom(source, importOptions) {
+      const rename = (name: string): string => (name.startsWith(`${source.subject}/`) ? `${SUBJECT}${name.slice(source.subject.length)}` : name);
+      for (const original of source.streams) {
+        const name = rename(original.name);
+        const deltas = original.deltas.map((delta) => ({ ...delta, stream: name, device: rename(delta.device) }));
+        streams.set(name, { ...original, name, deltas, states: [...original.states], hashes: [...original.hashes] });
+        if (!importOptions.sequences) continue;
+        // Each device's sequence continues from its imported deltas; a resend of one of
+        // them is answered with the outcome rebuilt from the batch it belongs to.
+        for (const delta of deltas) {
+          if (delta.version !== delta.batchFirstVersion) continue;
+          const batch = deltas.slice(Number(delta.version) - 1, Number(delta.version) - 1 + delta.batchSize);
+          const last = batch.at(-1)!;
+          const key = `${delta.device}|${name}`;
+          if ((sequences.get(key) ?? 0n) < delta.clientSequence) sequences.set(key, delta.clientSequence);
+          outcomes.set(`${key}|${delta.clientSequence}`, {
+            payloads: payloadsOf(batch),
+            response: {
+              receipts: batch.map((d) => ({ version: d.version, hash: d.hash })),
+              headVersion: last.version,
+              headHash: last.hash,
+              replayed: false,
+            },
+          });
+        }
+      }
+    },
     deltas: new Map(),
     headState: (name) => find(name).states.at(-1)!,
     down: false,

@@ -21,6 +21,7 @@ import { createEmitter, type EventSource } from "./emitter.js";
 import {
   conflictPolicyName,
   encodingName,
+  followingMoves,
   requireDeviceSession,
   resolveStream,
   type ConflictPolicyName,
@@ -132,14 +133,12 @@ export async function openJsonStreamWithCore<T extends JsonValue>(
   client: ContinuityClient,
   options: OpenStreamOptions,
 ): Promise<{ handle: JsonStream<T>; core: StreamCore<JsonValue> }> {
-  const { subject, device } = await requireDeviceSession(client, options.signal);
-  const info = await resolveStream(
-    client,
-    subject,
-    options.stream,
-    options.create === undefined ? undefined : { ...options.create, defaultEncoding: "json-merge-patch" },
-    options.signal,
-  );
+  // Opening names the subject: a move met meanwhile is followed and the open starts over.
+  const { device, info } = await followingMoves(client, async () => {
+    const { subject, device: deviceName } = await requireDeviceSession(client, options.signal);
+    const create = options.create === undefined ? undefined : { ...options.create, defaultEncoding: "json-merge-patch" as const };
+    return { device: deviceName, info: await resolveStream(client, subject, options.stream, create, options.signal) };
+  });
   if (info.encoding === DeltaEncoding.DELTA_ENCODING_OPAQUE) {
     throw new ContinuityError({
       code: Status.FAILED_PRECONDITION,
@@ -160,7 +159,9 @@ export async function openJsonStreamWithCore<T extends JsonValue>(
   const view = (): JsonValue => core.view();
 
   const handle: JsonStream<T> = {
-    name: info.name,
+    get name() {
+      return core.info.name;
+    },
     uid: info.uid,
     type: info.type,
     encoding: encodingName(info.encoding),

@@ -6,7 +6,7 @@ import { DeltaEncoding } from "../gen/continuity/v1/types.js";
 import { snapshotHash } from "../protocol/index.js";
 import { createMemoryQueueStore, type QueueStore } from "../queue/queue-store.js";
 import { createEmitter, type EventSource } from "./emitter.js";
-import { conflictPolicyName, requireDeviceSession, resolveStream, type ConflictPolicyName, type CreateStreamSpec } from "./resolve.js";
+import { conflictPolicyName, followingMoves, requireDeviceSession, resolveStream, type ConflictPolicyName, type CreateStreamSpec } from "./resolve.js";
 import { createStreamCore, type StreamCore, type StreamCoreEvents, type StreamStatus } from "./stream-core.js";
 
 /** A verified delta of an opaque stream, written by another device or by this one in an earlier session. */
@@ -124,14 +124,12 @@ export async function openOpaqueStreamWithCore(
   client: ContinuityClient,
   options: OpenOpaqueStreamOptions,
 ): Promise<{ handle: OpaqueStream; core: StreamCore<null> }> {
-  const { subject, device } = await requireDeviceSession(client, options.signal);
-  const info = await resolveStream(
-    client,
-    subject,
-    options.stream,
-    options.create === undefined ? undefined : { ...options.create, encoding: "opaque", defaultEncoding: "opaque" },
-    options.signal,
-  );
+  // Opening names the subject: a move met meanwhile is followed and the open starts over.
+  const { device, info } = await followingMoves(client, async () => {
+    const { subject, device: deviceName } = await requireDeviceSession(client, options.signal);
+    const create = options.create === undefined ? undefined : { ...options.create, encoding: "opaque" as const, defaultEncoding: "opaque" as const };
+    return { device: deviceName, info: await resolveStream(client, subject, options.stream, create, options.signal) };
+  });
   if (info.encoding !== DeltaEncoding.DELTA_ENCODING_OPAQUE) {
     throw new ContinuityError({
       code: Status.FAILED_PRECONDITION,
@@ -172,7 +170,9 @@ export async function openOpaqueStreamWithCore(
   await core.start(options.signal);
 
   const handle: OpaqueStream = {
-    name: info.name,
+    get name() {
+      return core.info.name;
+    },
     uid: info.uid,
     type: info.type,
     conflictPolicy: conflictPolicyName(info.conflictPolicy),
@@ -189,7 +189,7 @@ export async function openOpaqueStreamWithCore(
       const headHash = Buffer.from(status.headHash, "hex");
       const hash = snapshotHash({ streamUid: info.uid, version: status.confirmedVersion, headHash, encoding: info.encoding, state });
       const header: SnapshotHeader = {
-        stream: info.name,
+        stream: core.info.name,
         streamUid: info.uid,
         version: status.confirmedVersion,
         headHash,

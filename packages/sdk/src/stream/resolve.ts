@@ -69,6 +69,23 @@ export async function requireDeviceSession(
   return { subject: session.subject, device: session.device };
 }
 
+/**
+ * Runs `work` (which names the subject), and runs it again when it met SUBJECT_MOVED and the
+ * client followed the move meanwhile: the second run asks the session again and so uses the
+ * subject's name on the new server.
+ */
+export async function followingMoves<T>(client: ContinuityClient, work: () => Promise<T>): Promise<T> {
+  for (let moves = 0; ; moves += 1) {
+    const before = client.address;
+    try {
+      return await work();
+    } catch (error) {
+      const failure = ContinuityError.from(error);
+      if (failure.reason !== "SUBJECT_MOVED" || client.address === before || moves >= 3) throw failure;
+    }
+  }
+}
+
 /** `course-1` → `subjects/{subject}/streams/course-1`; full names pass through. */
 export function streamNameOf(subject: string, stream: string): string {
   return stream.startsWith("subjects/") ? stream : `${subject}/streams/${stream}`;

@@ -177,6 +177,7 @@ export interface StreamCoreOptions<State> {
 
 /** The engine under both stream handles; see `createStreamCore`. */
 export interface StreamCore<State> {
+  /** The stream as this replica knows it; `name` changes when the subject moves to another server. */
   readonly info: StreamInfo;
   /** Confirmed state: verified deltas up to `status.confirmedVersion`. */
   confirmed(): State;
@@ -267,8 +268,11 @@ function handleClosedError(name: string): ContinuityError {
  * confirmed state — pushed, fetched or acknowledged — is checked against the hash chain.
  */
 export function createStreamCore<State>(options: StreamCoreOptions<State>): StreamCore<State> {
-  const { client, store, info, device, codec, emit } = options;
-  const key = `stream/${device}/${info.name}`;
+  const { client, store, codec, emit } = options;
+  // Names carry the subject, which has another name on the server it moves to (`relocate`).
+  let info: StreamInfo = { ...options.info };
+  let device = options.device;
+  let key = recordKey(device, info.name);
   const pageSize = options.pageSize ?? 500;
   let confirmedState = codec.initial();
   let confirmedVersion = 0n;
@@ -296,6 +300,52 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
   // A flush loop waiting out a backoff must not outlive the client it would call.
   const wakeOnClientClose = (): void => wake?.();
   client.closeSignal.addEventListener("abort", wakeOnClientClose, { once: true });
+  // The client switches servers before the call that met SUBJECT_MOVED fails, so by the time
+  // anything here reacts to that error the names are already those of the new server.
+  const stopFollowing = client.on("moved", ({ subject }) => relocate(subject));
+
+  /**
+   * Renames the stream and the device into `subject` (their names on the server the subject
+   * moved to) and moves the persisted record to its new key. Pending requests are kept as
+   * they are: the new server imported each delta's device and client sequence, so resending
+   * them is answered as a replay or applied once.
+   */
+  function relocate(subject: string): void {
+    const name = `${subject}/streams/${lastSegment(info.name)}`;
+    if (name === info.name || closed) return;
+    const previousKey = key;
+    info = { ...info, name };
+    device = `${subject}/devices/${lastSegment(device)}`;
+    key = recordKey(device, name);
+    if (claimed) {
+      claims.delete(previousKey);
+      claims.add(key);
+    }
+    const moved = persist().then(() => store.remove(previousKey));
+    persistChain = moved.catch((error: unknown) => emit("error", ContinuityError.from(error)));
+  }
+
+  /** True when the client followed this SUBJECT_MOVED and the names here are the new ones. */
+  function followed(failure: ContinuityError): boolean {
+    const target = failure.metadata["subject"];
+    if (target === undefined) return false;
+    return subjectOf(info.name) === (target.startsWith("subjects/") ? target : `subjects/${target}`);
+  }
+
+  /**
+   * Runs a read on the server the subject is on: a call that met SUBJECT_MOVED is said
+   * again, with the new names, once the client has followed.
+   */
+  async function onCurrentServer<T>(call: () => Promise<T>): Promise<T> {
+    for (let moves = 0; ; moves += 1) {
+      try {
+        return await call();
+      } catch (error) {
+        const failure = ContinuityError.from(error);
+        if (failure.reason !== "SUBJECT_MOVED" || !followed(failure) || moves >= MAX_MOVES) throw failure;
+      }
+    }
+  }
 
   const status = (): StreamStatus => ({
     connected,
@@ -402,9 +452,8 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
     for (;;) {
       let response;
       try {
-        response = await client.streams.listDeltas(
-          { stream: info.name, afterVersion: confirmedVersion, pageSize },
-          signal === undefined ? {} : { signal },
+        response = await onCurrentServer(() =>
+          client.streams.listDeltas({ stream: info.name, afterVersion: confirmedVersion, pageSize }, signal === undefined ? {} : { signal }),
         );
       } catch (error) {
         const failure = ContinuityError.from(error);
@@ -449,7 +498,7 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
   async function rebaseOnSnapshot(signal?: AbortSignal, replaceNewer = false): Promise<void> {
     let snapshot;
     try {
-      snapshot = await fetchVerifiedSnapshot(client, { stream: info.name }, { signal, expected: { streamUid: info.uid } });
+      snapshot = await onCurrentServer(() => fetchVerifiedSnapshot(client, { stream: info.name }, { signal, expected: { streamUid: info.uid } }));
     } catch (error) {
       const failure = ContinuityError.from(error);
       // An opaque stream with no uploaded snapshot starts from its genesis.
@@ -687,6 +736,12 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
   async function handleAppendFailure(op: PendingOp, failure: ContinuityError): Promise<"done" | "retry-later"> {
     if (failure.reason === "CLIENT_CLOSED") return transientOrHalt(failure);
     if (closed || isAbortLike(failure.cause)) return "retry-later";
+    if (failure.reason === "SUBJECT_MOVED") {
+      // Resend the same request — same client sequence — to the server the client followed.
+      if (followed(failure)) return "done";
+      halt(failure);
+      return "done";
+    }
     if (failure.reason === "VERSION_CONFLICT") {
       setConnected(true);
       const expectedVersion = op.request?.expectedVersion ?? confirmedVersion;
@@ -707,12 +762,25 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
     if (failure.reason === "CLIENT_SEQUENCE_GAP") {
       setConnected(true);
       const expected = parseSequence(failure.metadata["expectedSequence"]);
-      op.request = undefined;
       if (expected === undefined) {
+        op.request = undefined;
         halt(failure);
         return "done";
       }
+      // The server's record of this device's sequence ends before ours (a probe, a restore,
+      // or a history it imported that was compacted): the write may be in the stream
+      // already. Re-read it — a delta of this device with the request's sequence and payload
+      // settles the write — and re-apply what is still pending on what the stream holds.
+      try {
+        await catchUp(closeController.signal);
+      } catch (error) {
+        return transientOrHalt(ContinuityError.from(error));
+      }
       lastAckedSequence = expected - 1n;
+      if (pending.includes(op)) {
+        op.request = undefined;
+        rebasePending();
+      }
       await persist();
       return "done";
     }
@@ -803,7 +871,7 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
       if (closed) throw handleClosedError(info.name);
       if (halted !== undefined) throw halted;
       if (pending.length === 0) {
-        const { stream } = await client.streams.getStream({ name: info.name }, signal === undefined ? {} : { signal });
+        const { stream } = await onCurrentServer(() => client.streams.getStream({ name: info.name }, signal === undefined ? {} : { signal }));
         if (stream !== undefined && stream.headVersion > confirmedVersion) await catchUp(signal);
         if (pending.length === 0 && (stream === undefined || stream.headVersion <= confirmedVersion)) {
           await persistChain;
@@ -829,7 +897,9 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
   }
 
   return {
-    info,
+    get info() {
+      return info;
+    },
     confirmed: () => confirmedState,
     view: () => (viewCache ??= { value: codec.view(confirmedState, pending) }).value,
     status,
@@ -844,6 +914,7 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
       closed = true;
       closeController.abort();
       client.closeSignal.removeEventListener("abort", wakeOnClientClose);
+      stopFollowing();
       wake?.();
       // settled() callers wake up, see the handle closed and reject instead of waiting forever.
       for (const waiter of [...waiters]) waiter();
@@ -855,6 +926,23 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
       }
     },
   };
+}
+
+/** Moves in a row a read follows before it gives up (a loop of redirects). */
+const MAX_MOVES = 3;
+
+/** Where a stream's record lives in the queue store. */
+function recordKey(device: string, stream: string): string {
+  return `stream/${device}/${stream}`;
+}
+
+function lastSegment(name: string): string {
+  return name.slice(name.lastIndexOf("/") + 1);
+}
+
+/** `subjects/{subject}` of a stream or device name. */
+function subjectOf(name: string): string {
+  return name.split("/").slice(0, 2).join("/");
 }
 
 /** A sequence a server named in error metadata, when it is one this SDK may send. */

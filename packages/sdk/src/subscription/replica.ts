@@ -1,5 +1,5 @@
 import { Status } from "nice-grpc-common";
-import type { ContinuityClient } from "../client/continuity-client.js";
+import type { ContinuityClient, SubjectMovedEvent } from "../client/continuity-client.js";
 import { ContinuityError } from "../errors/continuity-error.js";
 import type { Checkpoint, Handoff } from "../gen/continuity/v1/checkpoint_service.js";
 import type { AccessRevoked, StreamCreated, StreamDeleted, SubscribeResponse } from "../gen/continuity/v1/subscription_service.js";
@@ -18,7 +18,7 @@ import { createMemoryQueueStore, type QueueStore } from "../queue/queue-store.js
 import { createEmitter, type EventSource } from "../stream/emitter.js";
 import { openJsonStreamWithCore, type JsonStream, type OpenStreamOptions } from "../stream/json-stream.js";
 import { openOpaqueStreamWithCore, type OpaqueStream, type OpenOpaqueStreamOptions } from "../stream/opaque-stream.js";
-import { requireDeviceSession, streamNameOf } from "../stream/resolve.js";
+import { followingMoves, requireDeviceSession, streamNameOf } from "../stream/resolve.js";
 import type { StreamCore, StreamStatus } from "../stream/stream-core.js";
 import { runSubscription, type SubscriptionLoop } from "./subscription.js";
 
@@ -54,6 +54,12 @@ export interface ReplicaEvents {
   ended: ContinuityError;
   /** A transient failure the replica retries after a delay; for logs. */
   retrying: RetryingEvent;
+  /**
+   * The subject moved to another server (`SUBJECT_MOVED`) and the replica followed it: the
+   * client talks to the new address, the subscription resumed there, and every open handle
+   * resends its pending writes there. Once per move.
+   */
+  moved: SubjectMovedEvent;
 }
 
 /** Payload of `ReplicaEvents.reset`. */
@@ -121,9 +127,9 @@ export interface ReplicaCheckpointOptions {
  * pushed deltas to the stream handles opened through it, plus checkpoints and handoffs.
  */
 export interface Replica extends EventSource<ReplicaEvents> {
-  /** `subjects/{subject}`. */
+  /** `subjects/{subject}`; another name after the subject moved to another server. */
   readonly subject: string;
-  /** `subjects/{subject}/devices/{device}`. */
+  /** `subjects/{subject}/devices/{device}`; renamed with the subject. */
   readonly device: string;
   /** True while the subscription is live. */
   readonly connected: boolean;
@@ -166,11 +172,18 @@ export interface Replica extends EventSource<ReplicaEvents> {
  * ```
  */
 export async function createReplica(client: ContinuityClient, options: ReplicaOptions = {}): Promise<Replica> {
-  const { subject, device } = await requireDeviceSession(client, options.signal);
+  let { subject, device } = await followingMoves(client, () => requireDeviceSession(client, options.signal));
   const store = options.store ?? createMemoryQueueStore();
   const emitter = createEmitter<ReplicaEvents>();
+  // Keyed by stream id, the part of a stream's name that stays the same when the subject
+  // moves to another server and every name is rewritten there.
   const cores = new Map<string, StreamCore<unknown>>();
   const reserved = new Set<string>();
+  const stopFollowing = client.on("moved", (event) => {
+    subject = event.subject;
+    device = `${event.subject}/devices/${streamIdOf(device)}`;
+    emitter.emit("moved", event);
+  });
   // Events pushed for a stream while its handle is starting: `start` catches up to the head
   // it saw, and anything pushed after that would be lost if dropped here, so it is held and
   // handed to the engine once it is registered.
@@ -199,12 +212,12 @@ export async function createReplica(client: ContinuityClient, options: ReplicaOp
       case "deltasAppended": {
         const first = event.value.deltas[0];
         if (first === undefined) return;
-        const core = cores.get(first.stream);
+        const core = cores.get(streamIdOf(first.stream));
         if (core !== undefined) {
           await core.applyRemote(event.value.deltas);
           return;
         }
-        const pending = opening.get(first.stream);
+        const pending = opening.get(streamIdOf(first.stream));
         if (pending !== undefined) {
           if (pending.deltas.length + event.value.deltas.length > MAX_BUFFERED_DELTAS) pending.overflowed = true;
           else pending.deltas.push(...event.value.deltas);
@@ -244,9 +257,9 @@ export async function createReplica(client: ContinuityClient, options: ReplicaOp
 
   const loop: SubscriptionLoop = runSubscription({
     client,
-    subject,
+    subject: () => subject,
     store,
-    cursorKey: `cursor/${device}`,
+    cursorKey: () => `cursor/${device}`,
     heartbeatSeconds: options.heartbeatSeconds,
     handlers: {
       onEvent,
@@ -293,30 +306,30 @@ export async function createReplica(client: ContinuityClient, options: ReplicaOp
   // Two engines on one stream would race for the same client sequences and record, so a
   // name is reserved before its handle starts and released when the handle closes.
   const reserve = (stream: string): string => {
-    const name = streamNameOf(subject, stream);
-    if (reserved.has(name)) {
+    const id = streamIdOf(streamNameOf(subject, stream));
+    if (reserved.has(id)) {
       throw new ContinuityError({
         code: Status.FAILED_PRECONDITION,
-        message: `${name} is already open in this replica; share that handle instead of opening it again`,
+        message: `${streamNameOf(subject, stream)} is already open in this replica; share that handle instead of opening it again`,
       });
     }
-    reserved.add(name);
-    opening.set(name, { deltas: [], overflowed: false, reset: false });
-    return name;
+    reserved.add(id);
+    opening.set(id, { deltas: [], overflowed: false, reset: false });
+    return id;
   };
   const release = (reservedName: string): void => {
     reserved.delete(reservedName);
     opening.delete(reservedName);
   };
   const track = <Handle extends { name: string; close(): Promise<void> }>(reservedName: string, handle: Handle, core: StreamCore<unknown>): Handle => {
-    cores.set(handle.name, core);
+    cores.set(reservedName, core);
     const held = opening.get(reservedName);
     opening.delete(reservedName);
     if (held !== undefined) replayHeld(core, held);
     const close = handle.close;
     return Object.assign(handle, {
       close: async () => {
-        cores.delete(handle.name);
+        cores.delete(reservedName);
         release(reservedName);
         await close();
       },
@@ -324,8 +337,12 @@ export async function createReplica(client: ContinuityClient, options: ReplicaOp
   };
 
   const replica: Replica = {
-    subject,
-    device,
+    get subject() {
+      return subject;
+    },
+    get device() {
+      return device;
+    },
     get connected() {
       return connected;
     },
@@ -394,6 +411,7 @@ export async function createReplica(client: ContinuityClient, options: ReplicaOp
     },
     async close() {
       closed = true;
+      stopFollowing();
       await loop.stop();
       if (connected) {
         connected = false;
@@ -407,6 +425,11 @@ export async function createReplica(client: ContinuityClient, options: ReplicaOp
     on: emitter.on,
   };
   return replica;
+}
+
+/** The last segment of a stream (or device) name: its id, the same on every server. */
+function streamIdOf(name: string): string {
+  return name.slice(name.lastIndexOf("/") + 1);
 }
 
 /** Bound of what is held for one starting stream; past it the engine simply catches up. */

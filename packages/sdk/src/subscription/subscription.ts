@@ -22,11 +22,11 @@ export interface SubscriptionHandlers {
 /** Options of `runSubscription`. */
 export interface SubscriptionOptions {
   readonly client: ContinuityClient;
-  /** `subjects/{subject}`. */
-  readonly subject: string;
+  /** `subjects/{subject}`; a function when the name can change (the subject moved to another server). */
+  readonly subject: string | (() => string);
   readonly store: QueueStore;
-  /** Store key of the cursor. */
-  readonly cursorKey: string;
+  /** Store key of the cursor; a function when it follows the subject's name. A changed key takes the cursor along. */
+  readonly cursorKey: string | (() => string);
   /** Heartbeat interval asked of the server, in seconds: 1 to 300; 0 or absent means the protocol default, 15. */
   readonly heartbeatSeconds?: number | undefined;
   readonly handlers: SubscriptionHandlers;
@@ -81,21 +81,47 @@ const FINAL_REASONS = new Set([
  * @throws ContinuityError INVALID_ARGUMENT when `heartbeatSeconds` is outside 0..300.
  */
 export function runSubscription(options: SubscriptionOptions): SubscriptionLoop {
-  const { client, subject, store, cursorKey, handlers } = options;
+  const { client, store, handlers } = options;
+  const subjectNow = typeof options.subject === "string" ? () => options.subject as string : options.subject;
+  const cursorKeyNow = typeof options.cursorKey === "string" ? () => options.cursorKey as string : options.cursorKey;
   const heartbeatSeconds = resolveHeartbeatSeconds(options.heartbeatSeconds);
   const stopController = new AbortController();
   let failures = 0;
   // Set by `once` when its connection got somewhere; read after it fails.
   let progressed = false;
+  // The subject and cursor key the last subscription used.
+  let subscribedAs: string | undefined;
+  let cursorKey: string | undefined;
+
+  /**
+   * The cursor key for the next subscription. After a move the key is renamed with the
+   * device, and the cursor goes with it: sent to the new server it belongs to another
+   * epoch, so the server answers with a reset and the replica re-bases on snapshots.
+   */
+  async function currentCursorKey(): Promise<string> {
+    const key = cursorKeyNow();
+    if (cursorKey !== undefined && cursorKey !== key) {
+      const carried = await store.read(cursorKey);
+      if (carried !== undefined) await store.write(key, carried);
+      await store.remove(cursorKey);
+    }
+    cursorKey = key;
+    return key;
+  }
 
   async function once(): Promise<void> {
+    const cursorKey = await currentCursorKey();
     const cursor = (await store.read(cursorKey)) ?? "";
+    const subject = subjectNow();
+    subscribedAs = subject;
     // Heartbeats and `ready` repeat the cursor already stored; rewriting (and syncing) it
     // for each would cost a disk write per heartbeat for nothing.
     let storedCursor = cursor;
     const call = new AbortController();
     const stopCall = (): void => call.abort();
     stopController.signal.addEventListener("abort", stopCall);
+    // Stopped while reading the cursor: the listener came too late to hear it.
+    if (stopController.signal.aborted) call.abort();
     let watchdog: ReturnType<typeof setTimeout> | undefined;
     let silent = false;
     const arm = (): void => {
@@ -155,8 +181,18 @@ export function runSubscription(options: SubscriptionOptions): SubscriptionLoop 
           handlers.onEnded(failure);
           return;
         }
+        if (failure.reason === "SUBJECT_MOVED") {
+          // The client followed the move before this error got here, unless it could not
+          // (no target it may dial): then there is nowhere to resubscribe.
+          if (subjectNow() !== subscribedAs) {
+            handlers.onRetry(failure, 0);
+            continue;
+          }
+          handlers.onEnded(failure);
+          return;
+        }
         if (failure.reason === "INVALID_CURSOR") {
-          await store.remove(cursorKey);
+          await store.remove(await currentCursorKey());
           await handlers.onReset("INVALID_CURSOR").catch(() => undefined);
           continue;
         }

@@ -7,7 +7,7 @@ export interface FakeStreamTestKit {
   /** Undone in reverse order after each test. */
   readonly cleanups: (() => Promise<void> | void)[];
   /** A fresh fake server, shut down after the test. */
-  fake(): Promise<FakeStreamServer>;
+  fake(options?: { subject?: string }): Promise<FakeStreamServer>;
   /** A client for one device: no retries and a short deadline, so failures surface at once. */
   clientFor(server: FakeStreamServer, deviceId: string): ContinuityClient;
 }
@@ -20,8 +20,8 @@ export function useFakeStreamServer(): FakeStreamTestKit {
   });
   return {
     cleanups,
-    async fake() {
-      const server = await startFakeStreamServer();
+    async fake(options) {
+      const server = await startFakeStreamServer(options);
       cleanups.push(() => server.shutdown());
       return server;
     },
