@@ -3,7 +3,7 @@
  * print their result once, at the end: text for people, or one JSON document under `--json`.
  */
 import type { Writable } from "node:stream";
-import { createProgress, type Progress, type ProgressMode } from "./ui/progress.js";
+import { createProgress, type Progress, type ProgressMode, type ProgressState } from "./ui/progress.js";
 import { toJsonText } from "./ui/format.js";
 
 /** A writable that may be a terminal. */
@@ -29,7 +29,8 @@ export interface Reporter {
   readonly json: boolean;
   /** Where results go: stdout, or stderr when stdout carries a bundle. */
   readonly out: OutputStream;
-  progress(label: string): Progress;
+  /** A progress display; `from` is what was done before it started. */
+  progress(label: string, from?: ProgressState): Progress;
   /** A line of information for people, on stderr; silent under `--json` or `--quiet`. */
   note(line: string): void;
   /** The command's result: `value` as JSON under `--json`, else `text` (unless `--quiet`). */
@@ -45,7 +46,7 @@ export function createReporter(io: CliIo, flags: OutputFlags, stdoutTaken = fals
   return {
     json,
     out,
-    progress: (label) => createProgress(label, mode, io.stderr),
+    progress: (label, from) => createProgress(label, mode, io.stderr, from),
     note(line) {
       if (!json && !quiet) io.stderr.write(`${line}\n`);
     },

@@ -5,6 +5,7 @@ import { createReporter, type CliIo, type OutputFlags, type Reporter } from "../
 import { calling, CliError, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_SUCCESS, EXIT_USAGE } from "../errors.js";
 import { signIn, type SignedInServer } from "../net/server-session.js";
 import { formatBytes, formatDuration } from "../ui/format.js";
+import type { ProgressState } from "../ui/progress.js";
 import type { ServerFlags } from "./server-flags.js";
 
 /** Flags of `continuity migrate`. */
@@ -52,7 +53,7 @@ export async function migrateCommand(flags: MigrateFlags, io: CliIo): Promise<nu
       migration = await get(target, flags.follow);
     } else {
       migration = await start(target, flags);
-      report.note(`started ${migration.name} on ${target.address}, pulling ${migration.sourceSubject} from ${migration.source}`);
+      report.note(`started ${migration.name} on ${target.address}, pulling ${migration.sourceSubject === "" ? "the subject" : migration.sourceSubject} from ${migration.source}`);
     }
     const ended = await follow(target, migration, flags, report, io);
     report.result(migrationJson(ended.migration), describe(ended.migration, target.address));
@@ -92,16 +93,18 @@ async function cancel(target: SignedInServer, name: string): Promise<v1.Migratio
 /** Polls the migration until it ends, or until Ctrl-C and what the person chose then. */
 async function follow(target: SignedInServer, first: v1.Migration, flags: MigrateFlags, report: Reporter, io: CliIo): Promise<{ migration: v1.Migration; interrupted: boolean }> {
   const intervalMs = Math.max(50, (flags.pollInterval ?? 0.5) * 1000);
-  const progress = report.progress("migrate");
+  let progress = report.progress("migrate", stateOf(first));
   let migration = first;
   let interrupt: AbortController = new AbortController();
   const stopListening = io.onInterrupt(() => interrupt.abort());
-  const show = (m: v1.Migration) =>
-    progress.update({ records: Number(m.recordsCopied), totalRecords: m.recordsTotal > 0n ? Number(m.recordsTotal) : undefined, bytes: Number(m.bytesCopied), note: `lag ${m.lagDeltas} deltas, ${stateName(m.state)}` });
+  const show = (m: v1.Migration) => progress.update(stateOf(m));
   try {
     for (;;) {
       show(migration);
-      if (ENDED.has(migration.state)) return { migration, interrupted: false };
+      if (ENDED.has(migration.state)) {
+        progress.stop(stateOf(migration));
+        return { migration, interrupted: false };
+      }
       await sleep(intervalMs, undefined, { signal: interrupt.signal }).catch(() => undefined);
       if (interrupt.signal.aborted) {
         progress.stop();
@@ -115,6 +118,7 @@ async function follow(target: SignedInServer, first: v1.Migration, flags: Migrat
           return { migration, interrupted: true };
         }
         interrupt = new AbortController();
+        progress = report.progress("migrate", stateOf(migration));
       }
       migration = await get(target, migration.name);
     }
@@ -140,6 +144,11 @@ async function onInterrupt(flags: MigrateFlags, migration: v1.Migration, io: Cli
     stopListening();
     prompt.close();
   }
+}
+
+/** A migration's numbers as progress. */
+function stateOf(m: v1.Migration): ProgressState {
+  return { records: Number(m.recordsCopied), totalRecords: m.recordsTotal > 0n ? Number(m.recordsTotal) : undefined, bytes: Number(m.bytesCopied), note: `lag ${m.lagDeltas} deltas, ${stateName(m.state)}` };
 }
 
 function stateName(state: v1.MigrationState): string {
@@ -172,7 +181,7 @@ function describe(m: v1.Migration, target: string): string {
   const took = m.createTime !== undefined && m.endTime !== undefined ? formatDuration(m.endTime.getTime() - m.createTime.getTime()) : undefined;
   return [
     `${m.name} on ${target}: ${stateName(m.state)}`,
-    `  from       ${m.sourceSubject} on ${m.source}`,
+    `  from       ${m.sourceSubject === "" ? "" : `${m.sourceSubject} on `}${m.source}`,
     `  records    ${m.recordsCopied}${m.recordsTotal > 0n ? ` of ${m.recordsTotal}` : ""} copied (${formatBytes(Number(m.bytesCopied))})`,
     `  lag        ${m.lagDeltas} deltas`,
     ...(pause === undefined ? [] : [`  pause      writes were held ${formatDuration(pause)} at the switch`]),

@@ -33,21 +33,30 @@ export interface Progress {
 
 /** Time between two plain progress lines. */
 const LINE_INTERVAL_MS = 2_000;
+/**
+ * Time between two updates of the bar. Commands report every record; the bar's ETA averages
+ * its last `etaBuffer` updates, so they must be spread over seconds, not microseconds.
+ */
+const BAR_UPDATE_MS = 100;
 
-/** Creates a progress display of `label` on `stream`. */
-export function createProgress(label: string, mode: ProgressMode, stream: Writable): Progress {
+/**
+ * Creates a progress display of `label` on `stream`. Rate and ETA count from `from`: what
+ * was already done when the display started (a migration followed again after Ctrl-C).
+ */
+export function createProgress(label: string, mode: ProgressMode, stream: Writable, from?: ProgressState): Progress {
   if (mode === "off") return { update() {}, stop() {} };
   const started = Date.now();
-  const rate = (bytes: number) => formatBytes(bytes / Math.max((Date.now() - started) / 1000, 0.001)) + "/s";
+  const base = from ?? { records: 0, bytes: 0 };
+  const rate = (state: ProgressState) => formatBytes((state.bytes - base.bytes) / Math.max((Date.now() - started) / 1000, 0.001)) + "/s";
 
   if (mode === "lines") {
     let last = started;
     let stopped = false;
     const line = (state: ProgressState, done: boolean) => {
       const of = state.totalRecords === undefined || done ? "" : ` of ~${Math.max(state.totalRecords, state.records)}`;
-      const eta = done ? ` in ${formatDuration(Date.now() - started)}` : etaText(started, state);
+      const eta = done ? ` in ${formatDuration(Date.now() - started)}` : etaText(started, base, state);
       const note = state.note === undefined ? "" : `, ${state.note}`;
-      stream.write(`${label}: ${state.records}${of} records, ${formatBytes(state.bytes)}, ${rate(state.bytes)}${eta}${note}\n`);
+      stream.write(`${label}: ${state.records}${of} records, ${formatBytes(state.bytes)}, ${rate(state)}${eta}${note}\n`);
     };
     return {
       update(state) {
@@ -78,16 +87,21 @@ export function createProgress(label: string, mode: ProgressMode, stream: Writab
   );
   let startedBar = false;
   let stopped = false;
-  const payload = (state: ProgressState) => ({ size: formatBytes(state.bytes), rate: rate(state.bytes), note: state.note === undefined ? "" : ` | ${state.note}` });
+  let lastPush = 0;
+  const payload = (state: ProgressState) => ({ size: formatBytes(state.bytes), rate: rate(state), note: state.note === undefined ? "" : ` | ${state.note}` });
   const total = (state: ProgressState) => Math.max(state.totalRecords ?? state.records, state.records, 1);
   return {
     update(state) {
       if (stopped) return;
+      const now = Date.now();
       if (!startedBar) {
         bar.start(total(state), state.records, payload(state));
         startedBar = true;
+        lastPush = now;
         return;
       }
+      if (now - lastPush < BAR_UPDATE_MS) return;
+      lastPush = now;
       bar.setTotal(total(state));
       bar.update(state.records, payload(state));
     },
@@ -103,8 +117,9 @@ export function createProgress(label: string, mode: ProgressMode, stream: Writab
   };
 }
 
-function etaText(started: number, state: ProgressState): string {
-  if (state.totalRecords === undefined || state.records === 0 || state.totalRecords <= state.records) return "";
+function etaText(started: number, base: ProgressState, state: ProgressState): string {
+  const done = state.records - base.records;
+  if (state.totalRecords === undefined || done <= 0 || state.totalRecords <= state.records) return "";
   const elapsed = Date.now() - started;
-  return `, ETA ${formatDuration((elapsed / state.records) * (state.totalRecords - state.records))}`;
+  return `, ETA ${formatDuration((elapsed / done) * (state.totalRecords - state.records))}`;
 }
