@@ -56,6 +56,42 @@ export const APPEND_CASES = [
     },
   }),
   defineCase({
+    id: "append.reuse-names-expected-sequence",
+    requirements: ["APPEND-014", "APPEND-011"],
+    profile: "core",
+    async run(ctx) {
+      // A reinstalled device that kept its id starts again at 1: the refusal must tell it
+      // where its sequence stands, and that number must then be accepted.
+      const session = await ctx.session();
+      const other = await ctx.session({ accountId: session.accountId });
+      const stream = await createStream(ctx, session);
+      for (const clientSequence of [1, 2, 3]) await append(session, stream.name, [{ n: clientSequence }], { clientSequence });
+      await append(other, stream.name, [{ other: 1 }], { clientSequence: 1 });
+      await expectError(append(session, stream.name, [{ fresh: 1 }], { clientSequence: 1 }), { code: Status.FAILED_PRECONDITION, reason: "CLIENT_SEQUENCE_REUSED", metadata: { clientSequence: "1", expectedSequence: "4" } }, "sequence 1 reused after 3 acknowledged appends");
+      await expectError(append(session, stream.name, [{ fresh: 2 }], { clientSequence: 2 }), { code: Status.FAILED_PRECONDITION, reason: "CLIENT_SEQUENCE_REUSED", metadata: { clientSequence: "2", expectedSequence: "4" } }, "sequence 2 reused after 3 acknowledged appends");
+      await expectError(append(other, stream.name, [{ other: 2 }], { clientSequence: 1 }), { code: Status.FAILED_PRECONDITION, reason: "CLIENT_SEQUENCE_REUSED", metadata: { clientSequence: "1", expectedSequence: "2" } }, "another device's reuse names its own next sequence");
+      const resumed = await append(session, stream.name, [{ fresh: 1 }], { clientSequence: 4 });
+      checkEqual(resumed.headVersion, 5n, "head after continuing at expectedSequence");
+    },
+  }),
+  defineCase({
+    id: "append.client-sequence-range",
+    requirements: ["APPEND-018", "APPEND-012"],
+    profile: "core",
+    async run(ctx) {
+      const session = await ctx.session();
+      const stream = await createStream(ctx, session);
+      const largest = 2n ** 53n - 1n;
+      // In range, so judged by the sequence rules: a gap on a fresh stream, not a bad field.
+      await expectError(append(session, stream.name, [{ a: 1 }], { clientSequence: largest }), { code: Status.FAILED_PRECONDITION, reason: "CLIENT_SEQUENCE_GAP", metadata: { expectedSequence: "1" } }, "client_sequence 2^53 - 1 on a fresh stream");
+      for (const beyond of [largest + 1n, 2n ** 62n, 2n ** 64n - 1n]) {
+        await expectError(append(session, stream.name, [{ a: 1 }], { clientSequence: beyond }), { code: Status.INVALID_ARGUMENT, reason: "INVALID_FIELD", fieldViolations: ["client_sequence"] }, `client_sequence ${beyond}`);
+      }
+      const { stream: after } = await verifyStreamChain(session, stream.name);
+      checkEqual(after.headVersion, 0n, "head after refused out-of-range sequences");
+    },
+  }),
+  defineCase({
     id: "append.sequence-per-device-and-stream",
     requirements: ["APPEND-011", "APPEND-034"],
     profile: "core",
