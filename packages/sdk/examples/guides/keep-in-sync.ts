@@ -21,7 +21,8 @@ const replica = await createReplica(client, { store: createFileQueueStore("./.co
 // #endregion setup
 
 // #region open
-type CourseProgress = { lesson: number; position: number; completed: string[] };
+// Optional fields: a new stream starts as {} (version 0), and the type is not checked.
+type CourseProgress = { lesson?: number; position?: number; completed?: string[] };
 
 const progress: JsonStream<CourseProgress> = await replica.openStream<CourseProgress>({
   stream: "intro-to-sql-progress",

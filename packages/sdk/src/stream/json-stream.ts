@@ -56,6 +56,11 @@ export type JsonStreamEvents = StreamCoreEvents;
 /**
  * A live, local replica of one JSON stream. Reads are synchronous (`state`); writes apply
  * at once and are sent in the background, surviving restarts when the store is durable.
+ *
+ * `T` is what the application says the stream holds; nothing checks it. A stream starts as
+ * the empty object `{}` at version 0 (HASH-030), before any write, and any device
+ * with write access may write something else, so declare `T`'s fields optional, or validate
+ * `state`, rather than trust a field to be there.
  */
 export interface JsonStream<T extends JsonValue = JsonValue> extends EventSource<JsonStreamEvents> {
   /** `subjects/{subject}/streams/{stream}`. */
@@ -72,6 +77,8 @@ export interface JsonStream<T extends JsonValue = JsonValue> extends EventSource
    * Optimistic state: the confirmed state with this device's pending writes applied. The
    * value is deeply frozen — it is the replica itself, shared rather than copied on every
    * read — so change it through `update`, or `structuredClone` it for a mutable copy.
+   * Typed `T` on the application's word: a stream nobody wrote yet is `{}`
+   * (`status.confirmedVersion` 0), whatever `T` says.
    */
   readonly state: T;
   /** State as verified from the server's hash chain, without pending local writes. Deeply frozen, like `state`. */
@@ -109,11 +116,11 @@ export interface JsonStream<T extends JsonValue = JsonValue> extends EventSource
 /**
  * Opens a JSON stream handle without a subscription: it learns about other devices' writes
  * when it flushes, on `refresh()` and on `settled()`. Use `createReplica` to keep handles
- * live.
+ * live. The state of a stream nobody wrote yet is `{}`, whatever `T` says (see `JsonStream`).
  *
  * @example
  * ```ts
- * const progress = await openStream<{ lesson: number }>(client, {
+ * const progress = await openStream<{ lesson?: number }>(client, {
  *   stream: "course-42-progress",
  *   create: { type: "org.example.course-progress", encoding: "json-merge-patch" },
  *   store: createFileQueueStore("./continuity-data"),
