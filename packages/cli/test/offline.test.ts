@@ -257,4 +257,14 @@ describe("the command line", () => {
     expect(missing.code).toBe(2);
     expect(missing.stderr.trim()).toBe("continuity export: which server: give --server or set CONTINUITY_SERVER");
   });
+
+  it("checks what it can before it signs in: recipients, and a terminal as the bundle's destination", async () => {
+    const typo = await cli(["export", "--encrypt-to", "age1xyz", "--server", "127.0.0.1:1"]);
+    expect(typo.code).toBe(1);
+    expect(typo.stderr).toMatch(/^continuity export: --encrypt-to age1xyz: not an age recipient \(/);
+    const terminal = await cli(["export", "-o", "-", "--server", "127.0.0.1:1"], { stdoutIsTerminal: true });
+    expect(terminal.code).toBe(2);
+    expect(terminal.stderr).toMatch(/^continuity export: refusing to write a bundle to the terminal/);
+    expect(terminal.stdout.length).toBe(0);
+  });
 });

@@ -1,7 +1,7 @@
 import { framePrefix } from "@continuity/bundle";
 import { createBundleCheck, parseJwks } from "../bundle-check.js";
 import { createReporter, type CliIo, type OutputFlags } from "../context.js";
-import { asCallProblem, CliError, EXIT_INTERRUPTED } from "../errors.js";
+import { asCallProblem, CliError, EXIT_INTERRUPTED, EXIT_USAGE } from "../errors.js";
 import { resolveRecipients } from "../file/age-keys.js";
 import { writeBundleFile } from "../file/bundle-file.js";
 import { signIn, type SignedInServer } from "../net/server-session.js";
@@ -25,6 +25,7 @@ export interface ExportFlags extends OutputFlags, ServerFlags {
 export async function exportCommand(flags: ExportFlags, io: CliIo): Promise<void> {
   const toStdout = flags.output === "-";
   const report = createReporter(io, flags, toStdout);
+  if (toStdout && io.stdout.isTTY === true) throw new CliError("refusing to write a bundle to the terminal: give -o FILE, or pipe stdout into a file or into `continuity import -`", EXIT_USAGE);
   const recipients = await resolveRecipients(flags.encryptTo ?? []);
   const server = await signIn({ address: flags.server, platformId: flags.platformId, platformKeyFile: flags.platformKey, accountId: flags.account, flagPrefix: "" });
   const aborted = new AbortController();

@@ -2,7 +2,7 @@
 import type { JSONWebKeySet } from "jose";
 import { parseJwks, readJwksFile } from "../bundle-check.js";
 import type { CliIo } from "../context.js";
-import { CliError } from "../errors.js";
+import { CliError, EXIT_USAGE } from "../errors.js";
 import { readIdentities } from "../file/age-keys.js";
 import { openBundleFile, type BundleInput } from "../file/bundle-file.js";
 import { connectToServer } from "../net/server-session.js";
@@ -21,7 +21,7 @@ export interface TrustedKeys {
 
 /** Loads `--jwks FILE`, or fetches GetServerInfo.bundle_signing_jwks of `--server ADDRESS`. */
 export async function trustedKeys(flags: TrustedKeyFlags): Promise<TrustedKeys> {
-  if (flags.jwks !== undefined && flags.server !== undefined) throw new CliError("give --jwks or --server, not both", 2);
+  if (flags.jwks !== undefined && flags.server !== undefined) throw new CliError("give --jwks or --server, not both", EXIT_USAGE);
   if (flags.jwks !== undefined) return { jwks: await readJwksFile(flags.jwks), source: `the keys in ${flags.jwks}` };
   if (flags.server === undefined) return { jwks: undefined, source: undefined };
   const server = await connectToServer(flags.server);
@@ -37,6 +37,7 @@ export async function trustedKeys(flags: TrustedKeyFlags): Promise<TrustedKeys> 
 
 /** Opens a bundle file (or `-`) with the identities of `--identity` files. */
 export async function openInput(path: string, identityFiles: readonly string[] | undefined, io: CliIo): Promise<BundleInput> {
+  if (path === "-" && io.stdin.isTTY === true) throw new CliError("refusing to read a bundle from the terminal: give a file, or pipe one into stdin", EXIT_USAGE);
   const files = identityFiles ?? [];
   const identities: string[] = [];
   for (const file of files) identities.push(...(await readIdentities(file)));

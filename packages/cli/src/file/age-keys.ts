@@ -4,7 +4,7 @@
  * the formats of age-keygen means a bundle encrypted here opens with `age -d -i key.txt`, and
  * the other way round.
  */
-import { generateHybridIdentity, generateX25519Identity, identityToRecipient } from "age-encryption";
+import { Encrypter, generateHybridIdentity, generateX25519Identity, identityToRecipient } from "age-encryption";
 import { CliError } from "../errors.js";
 import { readTextFile } from "./text-file.js";
 
@@ -45,6 +45,15 @@ export async function resolveRecipients(values: readonly string[]): Promise<stri
       if (line.startsWith(RECIPIENT_PREFIX)) recipients.push(line);
       else if (line.startsWith(IDENTITY_PREFIX)) recipients.push(await recipientOf(line, value));
       else throw new CliError(`--encrypt-to ${value}: neither an age recipient (age1…) nor a file of them`);
+    }
+  }
+  // Checked now, before any work, so a typo fails before an export starts rather than after.
+  const check = new Encrypter();
+  for (const recipient of recipients) {
+    try {
+      check.addRecipient(recipient);
+    } catch (error) {
+      throw new CliError(`--encrypt-to ${recipient}: not an age recipient (${(error as Error).message})`, undefined, {}, { cause: error });
     }
   }
   return recipients;

@@ -2,7 +2,7 @@
  * The CLI signs in the way a platform's backend does: it holds the platform's private key
  * (a JWK file, like the ones `pnpm start` writes for its development platforms), signs a
  * short-lived assertion that names the person's account, and exchanges it for an access token
- * (docs/spec/identity.md). Nothing here is a shortcut a platform would not also have.
+ * (docs/spec/auth.md). Nothing here is a shortcut a platform would not also have.
  */
 import { randomUUID } from "node:crypto";
 import { importJWK, SignJWT, type JWK } from "jose";

@@ -12,8 +12,8 @@ export interface CliRun {
 }
 
 /** Runs the CLI in this process with captured streams (not terminals: progress comes as plain lines). */
-export async function cli(argv: readonly string[], options: { readonly stdin?: Buffer } = {}): Promise<CliRun> {
-  const stdout = new PassThrough();
+export async function cli(argv: readonly string[], options: { readonly stdin?: Buffer; readonly stdoutIsTerminal?: boolean } = {}): Promise<CliRun> {
+  const stdout = Object.assign(new PassThrough(), { isTTY: options.stdoutIsTerminal === true });
   const stderr = new PassThrough();
   const out: Buffer[] = [];
   const err: Buffer[] = [];
