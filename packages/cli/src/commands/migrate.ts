@@ -120,7 +120,13 @@ async function follow(target: SignedInServer, first: v1.Migration, flags: Migrat
         interrupt = new AbortController();
         progress = report.progress("migrate", stateOf(migration));
       }
-      migration = await get(target, migration.name);
+      try {
+        migration = await get(target, migration.name);
+      } catch (error) {
+        // The migration runs on the target whether anyone watches it or not.
+        if (!(error instanceof CliError)) throw error;
+        throw new CliError(`${error.message}; the migration goes on: follow it again with --follow ${migration.name}`, error.exitCode, error.facts, { cause: error });
+      }
     }
   } finally {
     stopListening();

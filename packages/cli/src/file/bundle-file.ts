@@ -59,6 +59,7 @@ export async function openBundleFile(path: string, options: OpenBundleOptions): 
   const name = path === "-" ? "stdin" : path;
   let raw: AsyncIterable<Uint8Array>;
   let fileBytes: number | undefined;
+  let fileStream: { destroy(): void } | undefined;
   if (path === "-") {
     raw = options.stdin as AsyncIterable<Uint8Array>;
   } else {
@@ -72,7 +73,9 @@ export async function openBundleFile(path: string, options: OpenBundleOptions): 
       await handle?.close();
       throw fileProblem("read", path, error);
     }
-    raw = handle.createReadStream({ highWaterMark: READ_CHUNK_BYTES });
+    const stream = handle.createReadStream({ highWaterMark: READ_CHUNK_BYTES });
+    raw = stream;
+    fileStream = stream;
   }
   let read = 0;
   const counted = (async function* () {
@@ -86,7 +89,13 @@ export async function openBundleFile(path: string, options: OpenBundleOptions): 
     }
   })();
   const layers: FileLayer[] = [];
-  const bytes = await unwrap(counted, name, layers, options);
+  let bytes: AsyncIterable<Uint8Array>;
+  try {
+    bytes = await unwrap(counted, name, layers, options);
+  } catch (error) {
+    fileStream?.destroy();
+    throw error;
+  }
   return { name, bytes, layers, fileBytes, fileBytesRead: () => read };
 }
 
