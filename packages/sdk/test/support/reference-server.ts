@@ -21,12 +21,20 @@ export interface RunningServer {
   dispose(): Promise<void>;
 }
 
-/** Starts the reference server on 127.0.0.1 (port 0 unless given) with a fresh or given data directory. */
-export async function startReferenceServer(options: { dataDir?: string; port?: number } = {}): Promise<RunningServer> {
+/**
+ * Starts the reference server on 127.0.0.1 (port 0 unless given) with a fresh or given data
+ * directory. With `platformsOf`, it trusts the same development platforms as that server
+ * (two "vendors" a person's platform accounts work on, as in a live migration).
+ */
+export async function startReferenceServer(options: { dataDir?: string; port?: number; platformsOf?: RunningServer } = {}): Promise<RunningServer> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "continuity-sdk-it-")));
-  const server = await spawnReferenceServer({ dataDir, ...(options.port === undefined ? {} : { port: options.port }) });
+  const keys = join(options.platformsOf?.dataDir ?? dataDir, "dev-platforms");
+  const server = await spawnReferenceServer({
+    dataDir,
+    ...(options.port === undefined ? {} : { port: options.port }),
+    ...(options.platformsOf === undefined ? {} : { platformsFile: join(keys, "platforms.json") }),
+  });
   const { address, stop } = server;
-  const keys = join(dataDir, "dev-platforms");
   return {
     address,
     dataDir,
@@ -35,7 +43,7 @@ export async function startReferenceServer(options: { dataDir?: string; port?: n
     stop,
     async restart() {
       await stop();
-      return startReferenceServer({ dataDir, port: Number(address.split(":").at(-1)) });
+      return startReferenceServer({ dataDir, port: Number(address.split(":").at(-1)), ...(options.platformsOf === undefined ? {} : { platformsOf: options.platformsOf }) });
     },
     async dispose() {
       await stop();
