@@ -25,6 +25,7 @@ beforeAll(async () => {
   [source, plainTarget, sealedTarget] = await Promise.all([startServer(), startServer(), startServer()]);
   await writeState(source.client("ana", { device: "ana-laptop" }), 400);
   await writeState(source.client("ben", { device: "ben-phone" }), 60);
+  await writeState(source.client("dora", { device: "dora-laptop" }), 1500);
 }, 90_000);
 
 afterAll(async () => {
@@ -145,5 +146,18 @@ describe("migrate", () => {
     expect(cancel.code).toBe(1);
     expect(cancel.out).toContain(`${migration.migration} on ${plainTarget.address}: COMPLETED`);
     expect(cancel.stderr.trim()).toBe(`continuity migrate: ${migration.migration} had already completed; nothing was cancelled`);
+  });
+
+  it("cancels on Ctrl-C when told to, and the source keeps serving the subject", async () => {
+    const before = await heads(source.client("dora"));
+    const run = await cli(["migrate", ...as(sealedTarget, "dora"), "--source", source.address, "--source-platform-key", source.keyFile("demo-a"), "--on-interrupt", "cancel"], {
+      interruptWhen: (stderr) => /^started subjects\//m.test(stderr),
+    });
+    expect(run.code).toBe(130);
+    expect(run.stderr).toMatch(/^cancelling subjects\/[^/]+\/migrations\/\S+…$/m);
+    expect(run.out).toMatch(/: CANCELLED\n/);
+    const exported = await cli(["--json", "export", ...as(source, "dora"), "-o", join(dir, "dora.cbundle")]);
+    expect(exported.code).toBe(0);
+    expect(await heads(source.client("dora"))).toEqual(before);
   });
 });

@@ -40,6 +40,9 @@ export async function migrateCommand(flags: MigrateFlags, io: CliIo): Promise<nu
   const modes = [flags.follow, flags.cancel].filter((value) => value !== undefined);
   if (modes.length > 1) throw new CliError("give --follow or --cancel, not both", EXIT_USAGE);
   const target = await signIn({ address: flags.server, platformId: flags.platformId, platformKeyFile: flags.platformKey, accountId: flags.account, flagPrefix: "" });
+  // Listening from the start: a Ctrl-C while the migration is being created is handled once
+  // it exists, like one while it is followed.
+  const interrupt = createInterruptLatch(io);
   try {
     if (flags.cancel !== undefined) {
       const migration = await cancel(target, flags.cancel);
@@ -55,15 +58,38 @@ export async function migrateCommand(flags: MigrateFlags, io: CliIo): Promise<nu
       migration = await start(target, flags);
       report.note(`started ${migration.name} on ${target.address}, pulling ${migration.sourceSubject === "" ? "the subject" : migration.sourceSubject} from ${migration.source}`);
     }
-    const ended = await follow(target, migration, flags, report, io);
+    const ended = await follow(target, migration, flags, report, io, interrupt);
     report.result(migrationJson(ended.migration), describe(ended.migration, target.address));
     if (ended.interrupted) return EXIT_INTERRUPTED;
     if (ended.migration.state === v1.MigrationState.MIGRATION_STATE_COMPLETED) return EXIT_SUCCESS;
     if (!report.json) io.stderr.write(`continuity migrate: ${ended.migration.name} ${stateName(ended.migration.state).toLowerCase()}${ended.migration.error === "" ? "" : `: ${ended.migration.error}`}\n`);
     return EXIT_FAILURE;
   } finally {
+    interrupt.close();
     target.close();
   }
+}
+
+/** Remembers a Ctrl-C until it is dealt with. */
+interface InterruptLatch {
+  /** Aborted once Ctrl-C was pressed since the last {@link InterruptLatch.reset}. */
+  readonly signal: AbortSignal;
+  reset(): void;
+  close(): void;
+}
+
+function createInterruptLatch(io: CliIo): InterruptLatch {
+  let controller = new AbortController();
+  const close = io.onInterrupt(() => controller.abort());
+  return {
+    get signal() {
+      return controller.signal;
+    },
+    reset() {
+      controller = new AbortController();
+    },
+    close,
+  };
 }
 
 async function start(target: SignedInServer, flags: MigrateFlags): Promise<v1.Migration> {
@@ -91,12 +117,10 @@ async function cancel(target: SignedInServer, name: string): Promise<v1.Migratio
 }
 
 /** Polls the migration until it ends, or until Ctrl-C and what the person chose then. */
-async function follow(target: SignedInServer, first: v1.Migration, flags: MigrateFlags, report: Reporter, io: CliIo): Promise<{ migration: v1.Migration; interrupted: boolean }> {
+async function follow(target: SignedInServer, first: v1.Migration, flags: MigrateFlags, report: Reporter, io: CliIo, interrupt: InterruptLatch): Promise<{ migration: v1.Migration; interrupted: boolean }> {
   const intervalMs = Math.max(50, (flags.pollInterval ?? 0.5) * 1000);
   let progress = report.progress("migrate", stateOf(first));
   let migration = first;
-  let interrupt: AbortController = new AbortController();
-  const stopListening = io.onInterrupt(() => interrupt.abort());
   const show = (m: v1.Migration) => progress.update(stateOf(m));
   try {
     for (;;) {
@@ -117,7 +141,7 @@ async function follow(target: SignedInServer, first: v1.Migration, flags: Migrat
           report.note(`stopped following ${migration.name}; it goes on. Follow it with --follow ${migration.name}, cancel it with --cancel ${migration.name}`);
           return { migration, interrupted: true };
         }
-        interrupt = new AbortController();
+        interrupt.reset();
         progress = report.progress("migrate", stateOf(migration));
       }
       try {
@@ -129,7 +153,6 @@ async function follow(target: SignedInServer, first: v1.Migration, flags: Migrat
       }
     }
   } finally {
-    stopListening();
     progress.stop();
   }
 }
