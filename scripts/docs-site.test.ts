@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ALL_CASES } from "../conformance/src/cases/index.js";
+import { requirementUrl } from "../conformance/src/reporters/requirement-links.js";
 
 // Builds the documentation site exactly as `pnpm run docs` does (minus the two generated
 // files that check:gen has already verified), serves it with `pnpm run docs:serve`'s server,
@@ -186,6 +187,8 @@ describe("the documentation site", () => {
     for (const id of appendIds) {
       expect(shown[id], id).toEqual(ALL_CASES.filter((conformanceCase) => conformanceCase.requirements.includes(id)).map((conformanceCase) => conformanceCase.id));
     }
+    // The address a conformance report links a failure to (`--docs-url`) is this entry.
+    for (const { id } of requirements) expect(visitOf(new URL(requirementUrl(id, origin)))?.ids.has(id), id).toBe(true);
     const casesPage = visits.get("/conformance/cases")!;
     for (const conformanceCase of ALL_CASES) expect(casesPage.ids.has(`case-${conformanceCase.id.replace(/[^a-z0-9]+/g, "-")}`), conformanceCase.id).toBe(true);
   });
@@ -219,6 +222,25 @@ describe("the documentation site", () => {
     await tab.waitForURL(/#APPEND-011$/);
     expect(await tab.locator('[id="APPEND-011"]').isVisible()).toBe(true);
     await tab.close();
+  });
+
+  it("shows a worked hashing example whose hashes are those of the test vectors", async () => {
+    const vectors = readdirSync(join(root, "conformance/vectors"))
+      .filter((name) => name.endsWith(".json"))
+      .map((name) => readFileSync(join(root, "conformance/vectors", name), "utf8"))
+      .join("\n");
+    const tab = await context.newPage();
+    await tab.goto(`${origin}/spec/hashing#worked-example`, { waitUntil: "load" });
+    const example = await tab.evaluate(() => {
+      const heading = document.getElementById("worked-example");
+      let text = "";
+      for (let node = heading?.nextElementSibling; node !== null && node !== undefined && !/^H[1-3]$/.test(node.tagName); node = node.nextElementSibling) text += `${node.textContent ?? ""}\n`;
+      return text;
+    });
+    await tab.close();
+    const hashes = [...example.matchAll(/= ([0-9a-f]{64})\b|giving\s+([0-9a-f]{64})\b/g)].map((match) => match[1] ?? match[2]);
+    expect(hashes.length).toBeGreaterThanOrEqual(3);
+    for (const hash of hashes) expect(vectors, hash).toContain(hash);
   });
 
   it("writes screenshots of the front page and of the protocol reference", async () => {

@@ -3,8 +3,11 @@
 // conformance and SDK READMEs, TypeDoc's output in docs/sdk-api), transformed at build time
 // by lib/markdown.mjs; nothing here copies or restates their content.
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { defineConfig, type DefaultTheme } from "vitepress";
+import { dirname, join, relative } from "node:path";
+import { createMarkdownRenderer, defineConfig, type DefaultTheme, type MarkdownOptions } from "vitepress";
+import conformancePaths from "../conformance/[page].paths.mjs";
+import requirementsPaths from "../requirements/[page].paths.mjs";
+import sdkPaths from "../sdk/[page].paths.mjs";
 import { continuityMarkdown, linkedSourceFiles } from "./lib/markdown.mjs";
 import { DOCS_ROOT, githubSlug, REPO_ROOT, REWRITES, SOURCE_PREFIX } from "./lib/sources.mjs";
 
@@ -86,6 +89,63 @@ const sdkSidebar: DefaultTheme.SidebarItem[] = [
   { text: "API by concern", items: [{ text: "Overview", link: "/sdk-api/" }, ...apiItems()] },
 ];
 
+// The pages of the dynamic routes, by page path (`requirements/index.md` → its Markdown).
+let dynamicPagesCache: Map<string, string> | undefined;
+function dynamicPages(): Map<string, string> {
+  dynamicPagesCache ??= new Map(
+    [
+      ["conformance", conformancePaths],
+      ["requirements", requirementsPaths],
+      ["sdk", sdkPaths],
+    ].flatMap(([folder, loader]) => (loader as DynamicRoutes).paths().map(({ params, content }) => [`${folder}/${params.page}.md`, content] as const)),
+  );
+  return dynamicPagesCache;
+}
+interface DynamicRoutes {
+  paths(): { params: { page: string }; content: string }[];
+}
+
+let searchRendererCache: ReturnType<typeof createMarkdownRenderer> | undefined;
+function searchRenderer(): ReturnType<typeof createMarkdownRenderer> {
+  searchRendererCache ??= createMarkdownRenderer(DOCS_ROOT, markdown);
+  return searchRendererCache;
+}
+
+/** Sections as VitePress's local search indexes them: one per heading, titled by the heading path. */
+function splitIntoSections(html: string): { anchor: string; titles: string[]; text: string }[] {
+  const plain = (fragment: string) =>
+    fragment
+      .replace(/<a class="header-anchor"[^>]*>.*?<\/a>/g, "")
+      .replace(/<[^>]+>/g, " ")
+      .replace(/&lt;/g, "<")
+      .replace(/&gt;/g, ">")
+      .replace(/&quot;/g, '"')
+      .replace(/&#39;/g, "'")
+      .replace(/&amp;/g, "&")
+      .replace(/\s+/g, " ")
+      .trim();
+  const sections: { anchor: string; titles: string[]; text: string }[] = [];
+  const titles: string[] = [];
+  for (const part of html.split(/(<h[1-6][^>]*>[\s\S]*?<\/h[1-6]>)/)) {
+    const heading = /^<h([1-6])([^>]*)>([\s\S]*?)<\/h\1>$/.exec(part);
+    if (heading !== null) {
+      const level = Number(heading[1]);
+      titles.length = level - 1;
+      titles[level - 1] = plain(heading[3]!);
+      const anchor = /\bid="([^"]*)"/.exec(heading[2]!)?.[1] ?? "";
+      sections.push({ anchor, titles: titles.filter((title) => title !== undefined), text: "" });
+    } else if (sections.length > 0) {
+      sections.at(-1)!.text += ` ${plain(part)}`;
+    }
+  }
+  return sections.filter((section) => section.titles.length > 0);
+}
+
+const markdown: MarkdownOptions = {
+  anchor: { slugify: githubSlug },
+  config: (md) => continuityMarkdown(md),
+};
+
 // Mermaid's prebuilt browser bundle, served from the site itself so diagrams draw offline.
 const mermaidBundle = join(REPO_ROOT, "node_modules/mermaid/dist/mermaid.min.js");
 mkdirSync(join(DOCS_ROOT, "public/vendor"), { recursive: true });
@@ -97,10 +157,7 @@ export default defineConfig({
   cleanUrls: true,
   head: [["link", { rel: "icon", type: "image/svg+xml", href: "/favicon.svg" }]],
   rewrites: REWRITES,
-  markdown: {
-    anchor: { slugify: githubSlug },
-    config: (md) => continuityMarkdown(md),
-  },
+  markdown,
   themeConfig: {
     nav: [
       { text: "Overview", link: "/overview", activeMatch: "^/(overview|flows)" },
@@ -126,6 +183,21 @@ export default defineConfig({
           // function is sent to the browser as source: it may use nothing from this file.
           options: {
             tokenize: (text: string) => [...text.split(/[\n\r\p{Z}\p{P}]+/u), ...(text.match(/\b[A-Z]+-\d{3}\b/g) ?? [])],
+          },
+          // An ID is matched exactly (no fuzzy `APPEND-014` for `APPEND-011`) and outweighs the
+          // words it is made of. Sent to the browser as source, like `tokenize`.
+          searchOptions: {
+            fuzzy: (term: string) => (/\d/.test(term) ? false : 0.2),
+            boostTerm: (term: string) => (/^[a-z]+-\d{3}$/.test(term) ? 10 : 1),
+          },
+          // VitePress indexes a page by reading its file; the pages made by dynamic routes
+          // (the requirements, the cases, the READMEs from outside docs/) have none, so they
+          // are rendered here. Other pages fall through to VitePress's own splitting.
+          _splitIntoSections: async (file: string) => {
+            const page = relative(DOCS_ROOT, file).replace(/\\/g, "/");
+            const content = dynamicPages().get(page);
+            if (content === undefined) return undefined;
+            return splitIntoSections((await searchRenderer()).render(content, { path: file, relativePath: page, cleanUrls: true }));
           },
         },
       },

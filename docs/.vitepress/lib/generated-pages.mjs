@@ -16,6 +16,11 @@ function rebaseLinks(text, file) {
   return text.replace(/\]\((?![a-z][a-z0-9+.-]*:|\/)([^)\s]*)\)/gi, (_, target) => `](../spec/${target.startsWith("#") ? `${file}${target}` : target})`);
 }
 
+/** The title of a spec page, without its subtitle: `# Portability: bundles and …` → `Portability`. */
+function specTitle(file) {
+  return (/^#\s+(.*)$/m.exec(readRepoFile(`docs/spec/${file}`))?.[1] ?? file).replace(/:.*$/, "").replace(/`/g, "");
+}
+
 const capitalize = (text) => `${text[0].toUpperCase()}${text.slice(1)}`;
 
 export function requirementsPage() {
@@ -41,7 +46,7 @@ export function requirementsPage() {
     for (const requirement of inArea) {
       const tested = cases.get(requirement.id) ?? [];
       out.push(`### ${requirement.id} {#${requirement.id}}`, "");
-      out.push(`**${requirement.level}** · profile \`${requirement.profile}\` · in [${requirement.section}](${routeOf(requirement.page)}#${requirement.id})`, "");
+      out.push(`**${requirement.level}** · profile \`${requirement.profile}\` · in [${specTitle(requirement.file)} › ${requirement.section}](${routeOf(requirement.page)}#${requirement.id})`, "");
       out.push(rebaseLinks(requirement.text, requirement.file), "");
       out.push(
         tested.length === 0
