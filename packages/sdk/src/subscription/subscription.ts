@@ -73,6 +73,9 @@ const FINAL_REASONS = new Set([
  * the loop made progress, they back off like any other drop, so a server that keeps refusing
  * is not hammered. DEVICE_REVOKED, TOKEN_REVOKED, INVALID_ARGUMENT and a closed client
  * (CLIENT_CLOSED) end the loop. INVALID_CURSOR drops the cursor and re-bases, like a `reset`.
+ * SUBJECT_MOVED resubscribes at once when the client followed the move (the subject has a
+ * new name), carrying the cursor to the new key; the new server answers it with a reset.
+ * A move the client could not follow ends the loop.
  *
  * Backoff resets only on progress (an applied event, or a connection that stayed up for a
  * while), not on `ready`: a server that accepts and then drops every subscription would
