@@ -46,6 +46,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .version(packageJson.version)
     .option("--json", "print the result as one JSON document (for scripts); no progress")
     .option("-q, --quiet", "no progress and no result text; errors only")
+    .configureHelp({ showGlobalOptions: true })
     .showHelpAfterError("(run with --help for usage)")
     .showSuggestionAfterError()
     .exitOverride()
@@ -97,7 +98,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   const migrate = program
     .command("migrate")
     .description("move the subject live from --source to --server (the target), and follow the migration to its end");
-  addServerOptions(migrate);
+  addServerOptions(migrate, "", "the target server");
   addServerOptions(migrate, "source")
     .option("--follow <migration>", "follow a migration already started (subjects/…/migrations/…)")
     .option("--cancel <migration>", "cancel a migration that has not switched yet")

@@ -12,13 +12,13 @@ export interface ServerFlags {
  * Adds `--server`, `--platform-id`, `--platform-key` and `--account` (or, with prefix
  * `source`, `--source`, `--source-platform-id`, …) with their CONTINUITY_* variables.
  */
-export function addServerOptions(command: Command, prefix: "" | "source" = ""): Command {
+export function addServerOptions(command: Command, prefix: "" | "source" = "", whose = prefix === "" ? "the server" : "the source server"): Command {
   const flag = (name: string) => (prefix === "" ? name : `${prefix}-${name}`);
   const env = (name: string) => `CONTINUITY_${flag(name).toUpperCase().replaceAll("-", "_")}`;
-  const whose = prefix === "" ? "the server" : "the source server";
+  const fallback = (name: string) => (prefix === "" ? "" : ` (default: --${name})`);
   return command
     .addOption(new Option(`--${prefix === "" ? "server" : "source"} <host:port>`, `${whose} (https://host:port for TLS)`).env(prefix === "" ? "CONTINUITY_SERVER" : "CONTINUITY_SOURCE"))
-    .addOption(new Option(`--${flag("platform-id")} <id>`, `the platform that signs in to ${whose}`).env(env("platform-id")))
-    .addOption(new Option(`--${flag("platform-key")} <file>`, "the platform's private JWK, to sign the assertion with").env(env("platform-key")))
-    .addOption(new Option(`--${flag("account")} <id>`, "the person's account id on that platform").env(env("account")));
+    .addOption(new Option(`--${flag("platform-id")} <id>`, `the platform that signs in to ${whose}${fallback("platform-id")}`).env(env("platform-id")))
+    .addOption(new Option(`--${flag("platform-key")} <file>`, `that platform's private JWK, to sign the assertion with${fallback("platform-key")}`).env(env("platform-key")))
+    .addOption(new Option(`--${flag("account")} <id>`, `the person's account id on that platform${fallback("account")}`).env(env("account")));
 }
