@@ -35,6 +35,8 @@ export const CONNECTION_CASES = [
     id: "limit.cancelled-calls-keep-connection",
     requirements: ["LIMIT-031"],
     profile: "core",
+    // 1,500 subscriptions in a few seconds load the whole server; alone, they slow no other case.
+    exclusive: true,
     timeoutMs: 180_000,
     async run(ctx) {
       const session = await ctx.session();
