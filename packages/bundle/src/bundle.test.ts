@@ -27,7 +27,7 @@ function streamRecords(uid: string, id: string, count: number, horizon: number) 
     hash = deltaHash({ prevHash, version, encoding, payload });
     state = { ...state, [`k${version}`]: version };
     if (version === horizon) [horizonHash, horizonState] = [hash, state];
-    if (version > horizon) deltas.push(v1.Delta.fromPartial({ stream: `subjects/s/streams/${id}`, streamUid: uid, version: BigInt(version), encoding, payload, prevHash: Buffer.from(prevHash), hash: Buffer.from(hash), device: "d", clientSequence: BigInt(version) }));
+    if (version > horizon) deltas.push(v1.Delta.fromPartial({ stream: `subjects/s/streams/${id}`, streamUid: uid, version: BigInt(version), encoding, payload, prevHash: Buffer.from(prevHash), hash: Buffer.from(hash), device: "subjects/s/devices/d", clientSequence: BigInt(version), batchFirstVersion: BigInt(version), batchSize: 1 }));
   }
   const stream = v1.Stream.fromPartial({ name: `subjects/s/streams/${id}`, uid, type: "org.example.t", encoding, conflictPolicy: 2, headVersion: BigInt(count), headHash: Buffer.from(hash), horizonVersion: BigInt(horizon), horizonHash: Buffer.from(horizonHash) });
   const stateBytes = Buffer.from(canonicalJson(horizonState));
@@ -158,5 +158,35 @@ describe("bundles", () => {
     await expect(async () => {
       for await (const _ of readFrames(huge(), { maxPartBytes: 1024 })) void _;
     }).rejects.toThrow(/declares 4294967295 bytes/);
+  });
+});
+
+describe("bundle batches and horizons", () => {
+  it("refuses deltas outside their batch, a batch whose deltas disagree, and a bad horizon hash", async () => {
+    const { key } = await keyPair("k1");
+    const noBatch = await sealBundle(key, {
+      mutate: (records) => {
+        const r = records[2]!.record as { $case: "delta"; value: continuity.v1.Delta };
+        r.value = { ...r.value, batchFirstVersion: 0n, batchSize: 0 };
+      },
+    });
+    expect((await problemOf(noBatch)).field).toBe("records[2].delta.batch_first_version");
+    // Versions 4 and 5 claim one batch starting at 4, but 5 names another client sequence.
+    const split = await sealBundle(key, {
+      mutate: (records) => {
+        for (const [at, sequence] of [[3, 4n], [4, 9n]] as const) {
+          const r = records[at]!.record as { $case: "delta"; value: continuity.v1.Delta };
+          r.value = { ...r.value, batchFirstVersion: 4n, batchSize: 2, clientSequence: sequence };
+        }
+      },
+    });
+    expect((await problemOf(split)).field).toBe("records[4].delta.batch_first_version");
+    const emptyHorizon = await sealBundle(key, {
+      mutate: (records) => {
+        const r = records[5]!.record as { $case: "stream"; value: continuity.v1.Stream };
+        r.value = { ...r.value, horizonHash: Buffer.alloc(0) };
+      },
+    });
+    expect((await problemOf(emptyHorizon)).field).toBe("records[5].stream.horizon_hash");
   });
 });

@@ -84,6 +84,8 @@ interface OpenStream {
   version: bigint;
   hash: Uint8Array | undefined;
   deltas: bigint;
+  /** The batch the last delta belonged to: every delta of a batch carries the same fields. */
+  batch: { readonly first: bigint; readonly size: number; readonly device: string; readonly sequence: bigint } | undefined;
 }
 
 /** Creates a verifier for one bundle. */
@@ -134,6 +136,7 @@ export function createBundleVerifier(options: BundleVerifierOptions = {}): Bundl
     if (record.headVersion !== s.headVersion) mismatch("head_version", s.headVersion, record.headVersion);
     if (!bytesEqual(record.headHash, s.headHash)) mismatch("head_hash", toHex(s.headHash), toHex(record.headHash));
     if (record.horizonVersion !== s.horizonVersion) mismatch("horizon_version", s.horizonVersion, record.horizonVersion);
+    if (record.horizonHash.length !== 32) bad(`records[${index}].stream.horizon_hash`, `the stream ${record.uid} has a horizon hash of ${record.horizonHash.length} bytes`, index);
     if (![1, 2, 3].includes(record.encoding)) bad(`records[${index}].stream.encoding`, `the stream ${record.uid} has no known encoding (${record.encoding})`, index);
     if (![1, 2].includes(record.conflictPolicy)) bad(`records[${index}].stream.conflict_policy`, `the stream ${record.uid} has no known conflict policy (${record.conflictPolicy})`, index);
     const retained = s.headVersion - s.horizonVersion;
@@ -150,7 +153,11 @@ export function createBundleVerifier(options: BundleVerifierOptions = {}): Bundl
       version: incremental ? firstDeltaVersion - 1n : s.horizonVersion,
       hash: incremental ? undefined : s.horizonVersion === 0n ? genesis : undefined,
       deltas: 0n,
+      batch: undefined,
     };
+    if (s.horizonVersion === 0n && !bytesEqual(genesis, record.horizonHash)) {
+      bad(`records[${index}].stream.horizon_hash`, `the stream ${record.uid} has horizon 0, so its horizon hash must be its genesis hash ${toHex(genesis)}`, index);
+    }
     if (!incremental && s.horizonVersion === 0n && s.headVersion === 0n && !bytesEqual(genesis, s.headHash)) {
       bad(`records[${index}].stream.head_hash`, `the stream ${record.uid} has no deltas, so its head hash must be its genesis hash ${toHex(genesis)}`, index);
     }
@@ -184,6 +191,14 @@ export function createBundleVerifier(options: BundleVerifierOptions = {}): Bundl
     if (delta.streamUid !== stream.uid) bad(`${at}.stream_uid`, `a delta of ${delta.streamUid} among the records of ${stream.uid}`, index);
     const expectedVersion = open.version + 1n;
     if (delta.version !== expectedVersion) bad(`${at}.version`, `the stream ${stream.uid} expects version ${expectedVersion} next, the record is version ${delta.version}`, index);
+    // Batch fields: the delta lies inside its batch, and a batch's deltas agree on them.
+    const inBatch = delta.batchSize >= 1 && delta.batchFirstVersion >= 1n && delta.batchFirstVersion <= delta.version && delta.version < delta.batchFirstVersion + BigInt(delta.batchSize);
+    if (!inBatch) bad(`${at}.batch_first_version`, `version ${delta.version} of ${stream.uid} does not lie in its batch (first ${delta.batchFirstVersion}, size ${delta.batchSize})`, index);
+    if (delta.version === delta.batchFirstVersion || open.batch === undefined) {
+      open.batch = { first: delta.batchFirstVersion, size: delta.batchSize, device: delta.device, sequence: delta.clientSequence };
+    } else if (open.batch.first !== delta.batchFirstVersion || open.batch.size !== delta.batchSize || open.batch.device !== delta.device || open.batch.sequence !== delta.clientSequence) {
+      bad(`${at}.batch_first_version`, `version ${delta.version} of ${stream.uid} does not belong to the batch before it: every delta of a batch has the same device, client sequence and batch fields`, index);
+    }
     if (delta.encoding !== stream.encoding) bad(`${at}.encoding`, `version ${delta.version} of ${stream.uid} has another encoding than its stream`, index);
     const prev = open.hash ?? delta.prevHash;
     if (!bytesEqual(delta.prevHash, prev)) bad(`${at}.prev_hash`, `version ${delta.version} of ${stream.uid} does not continue the chain: prev_hash ${toHex(delta.prevHash)}, expected ${toHex(prev)}`, index);

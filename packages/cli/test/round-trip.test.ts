@@ -106,6 +106,7 @@ describe("export, verify, import", () => {
     expect(unreachable.stderr.trim()).toMatch(/^continuity export: cannot reach the server at 127\.0\.0\.1:1: .*ECONNREFUSED/);
   });
 
+  // Four CLI processes start here (tsx each); on a loaded 2-core machine that alone takes half a minute.
   it("pipes an encrypted, compressed export into an import between two processes, and refuses the wrong key", async () => {
     const key = join(dir, "sealed.key");
     const other = join(dir, "other.key");
@@ -123,7 +124,7 @@ describe("export, verify, import", () => {
     expect(piped.stdout).toMatch(new RegExp(`^imported stdin into subjects/\\S+ on ${sealedTarget.address}$`, "m"));
     expect(piped.code).toBe(0);
     expect(await heads(sealedTarget.client("ana"))).toEqual(await heads(source.client("ana")));
-  });
+  }, 120_000);
 });
 
 describe("migrate", () => {

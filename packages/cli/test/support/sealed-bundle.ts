@@ -34,7 +34,7 @@ export function streamRecords(uid: string, id: string, count: number, horizon: n
     state = { ...state, [`k${version}`]: version };
     if (version === horizon) [horizonHash, horizonState] = [hash, state];
     if (version > horizon) {
-      deltas.push(v1.Delta.fromPartial({ stream: `subjects/s/streams/${id}`, streamUid: uid, version: BigInt(version), encoding, payload, prevHash: Buffer.from(prevHash), hash: Buffer.from(hash), device: "d", clientSequence: BigInt(version) }));
+      deltas.push(v1.Delta.fromPartial({ stream: `subjects/s/streams/${id}`, streamUid: uid, version: BigInt(version), encoding, payload, prevHash: Buffer.from(prevHash), hash: Buffer.from(hash), device: "subjects/s/devices/d", clientSequence: BigInt(version), batchFirstVersion: BigInt(version), batchSize: 1 }));
     }
   }
   const stream = v1.Stream.fromPartial({ name: `subjects/s/streams/${id}`, uid, type: "org.example.progress", encoding, conflictPolicy: 2, headVersion: BigInt(count), headHash: Buffer.from(hash), horizonVersion: BigInt(horizon), horizonHash: Buffer.from(horizonHash) });

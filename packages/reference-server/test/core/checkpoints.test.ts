@@ -329,14 +329,8 @@ describe("Handoffs", () => {
 });
 
 describe("profiles", () => {
-  it("answers methods of unclaimed profiles with PROFILE_NOT_SUPPORTED, with or without a token", async () => {
-    for (const clients of [server.anonymous, ana.clients]) {
-      expect(await failure(clients.portability.getMigration({ name: "x" }))).toMatchObject({
-        code: "UNIMPLEMENTED",
-        reason: "PROFILE_NOT_SUPPORTED",
-        metadata: { profile: "PROFILE_PORTABILITY" },
-      });
-    }
+  it("judges the token before the profile, so an anonymous caller learns nothing else first (ERR-010)", async () => {
+    expect(await failure(server.anonymous.portability.getMigration({ name: "x" }))).toMatchObject({ code: "UNAUTHENTICATED", reason: "TOKEN_MISSING" });
   });
 });
 
@@ -344,7 +338,10 @@ describe("GetServerInfo", () => {
   it("describes versions, profiles, limits, audience and epoch without a token", async () => {
     const info = await server.anonymous.serverInfo.getServerInfo({});
     expect(info.protocolVersions).toEqual(["1"]);
-    expect(info.profiles).toEqual([v1.Profile.PROFILE_CORE, v1.Profile.PROFILE_IDENTITY]);
+    expect(info.profiles).toEqual([v1.Profile.PROFILE_CORE, v1.Profile.PROFILE_IDENTITY, v1.Profile.PROFILE_PORTABILITY]);
+    // PORT-013: the key set names the key that signs bundles, and holds no private part.
+    const jwks = JSON.parse(info.bundleSigningJwks) as { keys: { kid?: string; d?: string }[] };
+    expect(jwks.keys.map((k) => [k.kid, k.d])).toEqual([[server.server.deps.tokens.publicJwk.kid, undefined]]);
     expect(info.limits).toMatchObject({ maxDeltaBytes: 262144, maxResumePayloadBytes: 4096, maxSnapshotBytes: 67108864n, accessTokenSeconds: 900 });
     expect(info.assertionAudience).toBe("continuity");
     expect(info.epoch).toBe(server.server.deps.epoch);

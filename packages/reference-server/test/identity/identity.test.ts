@@ -528,19 +528,17 @@ describe("ConsentService", () => {
 });
 
 describe("PortabilityService", () => {
-  it("answers PROFILE_NOT_SUPPORTED, since the server does not claim the profile", async () => {
+  it("keeps migrations to the token's subject: unknown ones are MIGRATION_NOT_FOUND, another subject's SUBJECT_NOT_FOUND", async () => {
     const onA = await h.exchange(h.platforms.a, account("port"));
+    const other = await h.exchange(h.platforms.a, account("port-other"));
     const client = h.as(onA.accessToken);
-    expect(await failure(client.portability.getMigration({ name: `${onA.subject}/migrations/x` }))).toMatchObject({
-      code: "UNIMPLEMENTED",
-      reason: "PROFILE_NOT_SUPPORTED",
-      metadata: { profile: "PROFILE_PORTABILITY" },
-    });
+    expect(await failure(client.portability.getMigration({ name: `${onA.subject}/migrations/x` }))).toMatchObject({ code: "NOT_FOUND", reason: "MIGRATION_NOT_FOUND" });
+    expect(await failure(client.portability.getMigration({ name: `${other.subject}/migrations/x` }))).toMatchObject({ code: "NOT_FOUND", reason: "SUBJECT_NOT_FOUND" });
     const exported = (async () => {
-      for await (const _part of client.portability.exportSubject({ name: onA.subject })) {
+      for await (const _part of client.portability.exportSubject({ name: other.subject, after: [] })) {
         // never reached
       }
     })();
-    expect(await failure(exported)).toMatchObject({ code: "UNIMPLEMENTED", reason: "PROFILE_NOT_SUPPORTED" });
+    expect(await failure(exported)).toMatchObject({ code: "NOT_FOUND", reason: "SUBJECT_NOT_FOUND" });
   });
 });

@@ -228,6 +228,8 @@ describe("schema", () => {
     });
     expect(created.kind).toBe("created");
     await store.createHandoff({ subjectId: "s1", id: "h", checkpointId: "cp", sourceDeviceId: "a", targetDeviceId: undefined, now, expiresAt: now });
+    expect(await store.putMigration({ subjectId: "s1", id: "m", source: "h:1", sourceSubject: "", state: "copying", recordsCopied: 0, recordsTotal: 0, bytesCopied: 0, lagDeltas: 0, switchPauseMs: undefined, error: "", createdAt: now, endedAt: undefined })).toBe("stored");
+    await store.recordSubjectMove({ subjectId: "s1", target: "h:2", targetSubject: "subjects/t", movedAt: now });
 
     const tables = (store.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[])
       .map((t) => t.name)
