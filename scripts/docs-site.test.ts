@@ -220,7 +220,8 @@ describe("the documentation site", () => {
     expect(await first.getAttribute("href")).toMatch(/#APPEND-011$/);
     await first.click();
     await tab.waitForURL(/#APPEND-011$/);
-    expect(await tab.locator('[id="APPEND-011"]').isVisible()).toBe(true);
+    // The router swaps the page in after the URL changes.
+    await tab.locator('[id="APPEND-011"]').waitFor({ state: "visible", timeout: 15_000 });
     await tab.close();
   });
 

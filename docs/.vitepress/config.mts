@@ -6,6 +6,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from "
 import { dirname, join, relative } from "node:path";
 import { createMarkdownRenderer, defineConfig, type DefaultTheme, type MarkdownOptions } from "vitepress";
 import conformancePaths from "../conformance/[page].paths.mjs";
+import repoPaths from "../repo/[path].paths.mjs";
 import requirementsPaths from "../requirements/[page].paths.mjs";
 import sdkPaths from "../sdk/[page].paths.mjs";
 import { continuityMarkdown, linkedSourceFiles } from "./lib/markdown.mjs";
@@ -97,12 +98,13 @@ function dynamicPages(): Map<string, string> {
       ["conformance", conformancePaths],
       ["requirements", requirementsPaths],
       ["sdk", sdkPaths],
-    ].flatMap(([folder, loader]) => (loader as DynamicRoutes).paths().map(({ params, content }) => [`${folder}/${params.page}.md`, content] as const)),
+      ["repo", repoPaths],
+    ].flatMap(([folder, loader]) => (loader as DynamicRoutes).paths().map(({ params, content }) => [`${folder}/${params.page ?? params.path}.md`, content] as const)),
   );
   return dynamicPagesCache;
 }
 interface DynamicRoutes {
-  paths(): { params: { page: string }; content: string }[];
+  paths(): { params: { page?: string; path?: string }; content: string }[];
 }
 
 let searchRendererCache: ReturnType<typeof createMarkdownRenderer> | undefined;

@@ -4,7 +4,7 @@
 // descriptors behind the protocol reference, and the table of which repository file is
 // which page.
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, posix } from "node:path";
 import { fileURLToPath } from "node:url";
 import { collectRequirements, readSpecDirectory } from "../../../scripts/requirements.mjs";
@@ -22,6 +22,72 @@ export const EXTERNAL_PAGES = {
   "conformance/vectors.md": "conformance/vectors/README.md",
   "sdk/index.md": "packages/sdk/README.md",
 };
+
+/**
+ * Every other Markdown file of the repository outside docs/ (package READMEs and the like) is
+ * a page under /repo/, made by the dynamic route docs/repo/[path].md: `packages/cli/README.md`
+ * is `/repo/packages/cli/`. Found by walking the tree, so a new README is a page at once.
+ */
+export function repoMarkdownPages() {
+  const pages = new Map();
+  const walk = (folder) => {
+    for (const entry of readdirSync(join(REPO_ROOT, folder), { withFileTypes: true })) {
+      const path = folder === "" ? entry.name : `${folder}/${entry.name}`;
+      if (entry.isDirectory()) {
+        if (!entry.name.startsWith(".") && !SKIPPED_FOLDERS.has(entry.name) && path !== "docs") walk(path);
+      } else if (entry.name.endsWith(".md") && EXTERNAL_PAGES_BY_SOURCE.get(path) === undefined) {
+        pages.set(`repo/${path.replace(/(^|\/)README\.md$/, "$1index.md")}`, path);
+      }
+    }
+  };
+  walk("");
+  return pages;
+}
+const SKIPPED_FOLDERS = new Set(["node_modules", "dist", "coverage"]);
+
+/**
+ * Folders without a README that some page links to (GitHub shows their files): each is a page
+ * under /repo/ listing its files, which the site serves as they are. Found by scanning the
+ * pages' Markdown for links; the link rule in markdown.mjs still resolves every link itself,
+ * and fails the build on one this scan missed.
+ */
+export function folderListingPages() {
+  const sources = [...markdownUnder("docs"), ...Object.values(EXTERNAL_PAGES), ...repoMarkdownPages().values()];
+  const folders = new Set();
+  for (const source of sources) {
+    const text = readFileSync(join(REPO_ROOT, source), "utf8").replace(/```[\s\S]*?```/g, "").replace(/`[^`\n]*`/g, "");
+    for (const [, target] of text.matchAll(/\]\(([^)\s#]+)(?:#[^)\s]*)?\)/g)) {
+      if (/^[a-z][a-z0-9+.-]*:/i.test(target) || target.startsWith("/")) continue;
+      const folder = posix.normalize(posix.join(posix.dirname(source), decodeURI(target))).replace(/\/$/, "");
+      const absolute = join(REPO_ROOT, folder);
+      if (folder.startsWith("..") || FOLDER_PAGES[folder] !== undefined || !existsSync(absolute) || !statSync(absolute).isDirectory()) continue;
+      if (!existsSync(join(absolute, "README.md"))) folders.add(folder);
+    }
+  }
+  return new Map([...folders].sort().map((folder) => [`repo/${folder}/index.md`, folder]));
+}
+
+/** The Markdown page listing a folder's files, with links relative to the folder. */
+export function folderListing(folder) {
+  const entries = readdirSync(join(REPO_ROOT, folder), { withFileTypes: true }).filter((entry) => !entry.name.startsWith("."));
+  const files = entries.filter((entry) => entry.isFile()).map((entry) => `- [${entry.name}](${encodeURI(entry.name)})`);
+  const readmes = entries.filter((entry) => entry.isDirectory() && existsSync(join(REPO_ROOT, folder, entry.name, "README.md"))).map((entry) => `- [${entry.name}/](${encodeURI(entry.name)}/README.md)`);
+  return [`# \`${folder}/\``, "", "The files of this folder of the repository, as they are.", "", ...readmes, ...files, ""].join("\n");
+}
+
+function markdownUnder(folder) {
+  const found = [];
+  for (const entry of readdirSync(join(REPO_ROOT, folder), { withFileTypes: true })) {
+    const path = `${folder}/${entry.name}`;
+    if (entry.isDirectory()) {
+      if (!entry.name.startsWith(".") && !SKIPPED_FOLDERS.has(entry.name) && entry.name !== "sdk-api") found.push(...markdownUnder(path));
+    } else if (entry.name.endsWith(".md") && !entry.name.includes("[")) {
+      found.push(path);
+    }
+  }
+  return found;
+}
+const EXTERNAL_PAGES_BY_SOURCE = new Map(Object.entries(EXTERNAL_PAGES).map(([page, source]) => [source, page]));
 
 /** Pages under docs/ that VitePress shows at another path (VitePress `rewrites`). */
 export const REWRITES = {
@@ -45,18 +111,32 @@ const FOLDER_PAGES = {
 /** Where repository files that are not pages (proto files, JSON vectors) are copied in the site. */
 export const SOURCE_PREFIX = "/source/";
 
-const pageOfSource = new Map([
-  ...Object.entries(EXTERNAL_PAGES).map(([page, source]) => [source, page]),
-  ...Object.entries(REWRITES).map(([from, to]) => [`docs/${from}`, to]),
-]);
-const sourceOfPage = new Map([
-  ...Object.entries(EXTERNAL_PAGES),
-  ...Object.entries(REWRITES).map(([from, to]) => [to, `docs/${from}`]),
-]);
+let pageTables;
+function tables() {
+  if (pageTables !== undefined) return pageTables;
+  const repoPages = [...repoMarkdownPages()];
+  const listings = [...folderListingPages()];
+  pageTables = {
+    pageOfSource: new Map([
+      ...Object.entries(EXTERNAL_PAGES).map(([page, source]) => [source, page]),
+      ...repoPages.map(([page, source]) => [source, page]),
+      ...listings.map(([page, folder]) => [folder, page]),
+      ...Object.entries(REWRITES).map(([from, to]) => [`docs/${from}`, to]),
+    ]),
+    sourceOfPage: new Map([
+      ...Object.entries(EXTERNAL_PAGES),
+      ...repoPages,
+      // A listing's links are relative to its folder.
+      ...listings.map(([page, folder]) => [page, `${folder}/index.md`]),
+      ...Object.entries(REWRITES).map(([from, to]) => [to, `docs/${from}`]),
+    ]),
+  };
+  return pageTables;
+}
 
 /** The repository path (posix, from the root) of the Markdown behind a page. */
 export function sourceOfPagePath(relativePath) {
-  return sourceOfPage.get(relativePath) ?? `docs/${relativePath}`;
+  return tables().sourceOfPage.get(relativePath) ?? `docs/${relativePath}`;
 }
 
 /**
@@ -66,7 +146,7 @@ export function sourceOfPagePath(relativePath) {
  */
 export function siteTargetOf(repoPath) {
   const path = posix.normalize(repoPath).replace(/\/$/, "");
-  const page = pageOfSource.get(path) ?? FOLDER_PAGES[path];
+  const page = tables().pageOfSource.get(path) ?? FOLDER_PAGES[path];
   if (page !== undefined) return { page };
   const absolute = join(REPO_ROOT, path);
   if (!existsSync(absolute)) return undefined;
@@ -74,6 +154,9 @@ export function siteTargetOf(repoPath) {
     return existsSync(join(absolute, "README.md")) ? siteTargetOf(`${path}/README.md`) : undefined;
   }
   if (path.startsWith("docs/") && path.endsWith(".md")) return { page: path.slice("docs/".length) };
+  // Markdown outside docs/ is always a page (repoMarkdownPages); one in a skipped folder is not
+  // something to link to.
+  if (path.endsWith(".md")) return undefined;
   return { file: path };
 }
 
@@ -93,7 +176,7 @@ export function loadRequirements() {
   if (problems.length > 0) throw new Error(`docs/spec has problems (node scripts/requirements.mjs --check):\n${problems.join("\n")}`);
   requirementsCache = requirements.map((requirement) => ({
     ...requirement,
-    page: pageOfSource.get(`docs/spec/${requirement.file}`) ?? `spec/${requirement.file}`,
+    page: tables().pageOfSource.get(`docs/spec/${requirement.file}`) ?? `spec/${requirement.file}`,
   }));
   return requirementsCache;
 }
