@@ -143,6 +143,10 @@ export async function createContinuityServer(options: ContinuityServerOptions): 
   };
 
   const gate = createSubjectGate(store);
+  // A migration this server was running before it stopped has no job any more (PORT-030:
+  // GetMigration must reach an end state); the records it copied are skipped by the next one.
+  const interrupted = await store.failInterruptedMigrations("interrupted: the target server restarted; start the migration again", clock());
+  if (interrupted > 0) logger.warn({ migrations: interrupted }, "migrations interrupted by a restart were marked failed");
   let boundAddress = "";
   const migrations = createMigrationRunner(deps, {
     inStepDeltas: 64,

@@ -170,4 +170,9 @@ export interface PortabilityStore {
   getMigration(subjectId: string, migrationId: string): Promise<MigrationRecord | undefined>;
   /** The subject's migration that has not ended, if any. */
   findActiveMigration(subjectId: string): Promise<MigrationRecord | undefined>;
+  /**
+   * Ends as failed, with `error`, every migration still marked running (of any subject): at
+   * start, none of them has a process running it any more. Returns how many.
+   */
+  failInterruptedMigrations(error: string, now: Date): Promise<number>;
 }

@@ -241,4 +241,97 @@ export function describeStoreContract(name: string, open: () => Promise<{ store:
         expect(await store.eraseSubject("s1")).toBe(false);
       }));
   });
+
+  describe(`Store contract (portability): ${name}`, () => {
+    const uid = (n: number) => `00000000-0000-4000-8000-0000000000${String(n).padStart(2, "0")}`;
+    const imported = (version: number, batch: { first: number; size: number; device?: string; seq?: number }) => ({
+      version,
+      payload: new Uint8Array([version]),
+      prevHash: hash(version === 1 ? 50 : 50 + version - 1),
+      hash: hash(50 + version),
+      deviceId: batch.device,
+      clientSequence: batch.seq ?? 0,
+      batchFirstVersion: batch.first,
+      batchSize: batch.size,
+      committedAt: now,
+    });
+    const importInput = (id: string, n: number) => ({
+      subjectId: "s1",
+      id,
+      uid: uid(n),
+      type: "org.example.t",
+      encoding: Encoding.Opaque,
+      conflictPolicy: Policy.AllowBlindAppend,
+      ownerPlatformId: "p",
+      genesisHash: hash(50),
+      horizonVersion: 0,
+      horizonHash: hash(50),
+      base: { kind: "none" as const },
+      createdAt: now,
+      maxStreamsPerSubject: 10,
+      now,
+    });
+
+    it("imports a stream once, and tells a repeat from a taken id or uid", () =>
+      withStore(async (store) => {
+        expect((await store.importStream(importInput("moved", 10))).kind).toBe("created");
+        expect((await store.importStream(importInput("moved", 10))).kind).toBe("exists");
+        expect((await store.importStream(importInput("moved", 11))).kind).toBe("id-taken");
+        expect((await store.importStream(importInput("other", 10))).kind).toBe("uid-taken");
+        const ids = (await store.listStreamsByUid("s1", { after: undefined, limit: 10 })).items.map((s) => s.uid);
+        expect(ids).toEqual([uid(1), uid(10)]);
+      }));
+
+    it("appends imported deltas as they were, skips what it holds, and refuses gaps and other histories", () =>
+      withStore(async (store) => {
+        await store.importStream(importInput("moved", 10));
+        const input = (deltas: ReturnType<typeof imported>[]) => ({ subjectId: "s1", streamId: "moved", streamUid: uid(10), deltas, stateAfter: undefined, now });
+        const first = await store.importDeltas(input([imported(1, { first: 1, size: 2, device: "d", seq: 1 }), imported(2, { first: 1, size: 2, device: "d", seq: 1 })]));
+        expect(first.kind === "imported" && [first.imported, first.skipped, first.stream.headVersion]).toEqual([2, 0, 2]);
+        const again = await store.importDeltas(input([imported(2, { first: 1, size: 2, device: "d", seq: 1 }), imported(3, { first: 3, size: 1 })]));
+        expect(again.kind === "imported" && [again.imported, again.skipped]).toEqual([1, 1]);
+        expect(await store.importDeltas(input([imported(5, { first: 5, size: 1 })]))).toEqual({ kind: "gap", headVersion: 3 });
+        const forked = { ...imported(3, { first: 3, size: 1 }), hash: hash(99) };
+        expect(await store.importDeltas(input([forked]))).toEqual({ kind: "chain-mismatch", version: 3 });
+        // PORT-027: the device's imported sequence replays whatever the request, and the next one continues after it.
+        const replay = await store.appendBatch({
+          subjectId: "s1",
+          streamId: "moved",
+          streamUid: uid(10),
+          deviceId: "d",
+          clientSequence: 1,
+          fingerprint: new Uint8Array([42]),
+          expectedVersion: undefined,
+          now,
+          build: () => {
+            throw new Error("a replay builds nothing");
+          },
+        });
+        expect(replay.kind === "replayed" && replay.outcome.receipts.map((r) => r.version)).toEqual([1, 2]);
+      }));
+
+    it("keeps one running migration per subject and ends interrupted ones", () =>
+      withStore(async (store) => {
+        const migration = { subjectId: "s1", id: "m1", source: "h:1", sourceSubject: "", state: "copying" as const, recordsCopied: 0, recordsTotal: 0, bytesCopied: 0, lagDeltas: 0, switchPauseMs: undefined, error: "", createdAt: now, endedAt: undefined };
+        expect(await store.putMigration(migration)).toBe("stored");
+        expect(await store.putMigration({ ...migration, id: "m2" })).toBe("conflict");
+        expect(await store.putMigration({ ...migration, recordsCopied: 5 })).toBe("stored");
+        expect((await store.findActiveMigration("s1"))?.recordsCopied).toBe(5);
+        expect(await store.failInterruptedMigrations("restarted", now)).toBe(1);
+        expect(await store.findActiveMigration("s1")).toBeUndefined();
+        expect(await store.getMigration("s1", "m1")).toMatchObject({ state: "failed", error: "restarted" });
+      }));
+
+    it("records a move and tells its listeners", () =>
+      withStore(async (store) => {
+        const seen: StoreNotification[] = [];
+        const stop = store.onNotification((n) => seen.push(n));
+        await store.recordSubjectMove({ subjectId: "s1", target: "h:2", targetSubject: "subjects/t", movedAt: now });
+        stop();
+        expect(await store.getSubjectMove("s1")).toMatchObject({ target: "h:2", targetSubject: "subjects/t" });
+        expect(seen).toContainEqual({ kind: "subject-moved", subjectId: "s1", target: "h:2", targetSubject: "subjects/t" });
+        expect(await store.eraseMovedSubjects(new Date(now.getTime() + 1))).toBe(1);
+        expect(await store.getSubject("s1")).toBeUndefined();
+      }));
+  });
 }

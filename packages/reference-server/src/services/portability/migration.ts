@@ -5,7 +5,7 @@ import type { MigrationRecord, StreamRecord } from "../../store/index.js";
 import { subjectName } from "../../validation/names.js";
 import type { ServiceDeps } from "../deps.js";
 import { createBundleImporter } from "./import.js";
-import { createSourceClient, type SourceClient } from "./source-client.js";
+import { createSourceClient, errorInfoOf, type SourceClient } from "./source-client.js";
 
 const v1 = continuity.v1;
 
@@ -63,7 +63,9 @@ export function createMigrationRunner(deps: ServiceDeps, settings: MigrationSett
     signal.addEventListener("abort", onCancel, { once: true });
     const callSignal = calls.signal;
     const source = createSourceClient(migration.source, token);
-    const sourceSubject = migration.sourceSubject === "" ? "subjects/-" : migration.sourceSubject;
+    // The subject's name on the source as the client gave it; `subjects/-` (the token's own) until known.
+    const sourceName = (): string => (migration.sourceSubject === "" ? "subjects/-" : migration.sourceSubject);
+    const sourceSubject = sourceName();
     let committed = false;
     try {
       // 1. Everything the source has, then rounds of what came since.
@@ -103,9 +105,17 @@ export function createMigrationRunner(deps: ServiceDeps, settings: MigrationSett
       }
       if (!committed) throw new Error("the source ended the switch without confirming it");
       const c = importer.counts;
-      await update({ state: "completed", lagDeltas: 0, recordsCopied: migration.recordsCopied + c.recordsImported + c.recordsSkipped, bytesCopied: migration.bytesCopied + c.bytes, switchPauseMs: pauseMs, endedAt: deps.clock() });
+      const copied = c.recordsImported + c.recordsSkipped;
+      await update({ state: "completed", lagDeltas: 0, recordsCopied: migration.recordsCopied + copied, recordsTotal: migration.recordsTotal + copied, bytesCopied: migration.bytesCopied + c.bytes, switchPauseMs: pauseMs, endedAt: deps.clock() });
       deps.logger.info({ subject: migration.subjectId, migration: migration.id, source: migration.source, pauseMs }, "migration completed");
     } catch (error) {
+      // The commit went out but its answer did not come back: the source may have switched.
+      // It says so by answering the subject's calls with SUBJECT_MOVED naming this server.
+      if (state.committing && !committed && (await movedHere(source, sourceName(), settings.publicAddress(), subjectName(migration.subjectId)))) {
+        await update({ state: "completed", lagDeltas: 0, endedAt: deps.clock() }).catch(() => undefined);
+        deps.logger.info({ subject: migration.subjectId, migration: migration.id, source: migration.source }, "migration completed (the source confirmed the move when asked)");
+        return;
+      }
       const cancelled = !state.committing && (error instanceof Cancelled || signal.aborted);
       const reason = cancelled ? "cancelled" : describe(error);
       await update({ state: cancelled ? "cancelled" : "failed", error: cancelled ? "" : reason, endedAt: deps.clock() }).catch(() => undefined);
@@ -171,6 +181,12 @@ async function copyRound(
       await update({ recordsTotal: base.recordsTotal + total, lagDeltas: part.manifest.streams.reduce((n, s) => n + Number(s.deltaCount), 0) });
     }
     if (part.kind === "delta") deltas += 1;
+    // A client that did not name the source subject learns it from the bundle's stream names.
+    if (part.kind === "stream" && current().sourceSubject === "") {
+      const match = /^(subjects\/[a-z0-9][a-z0-9-]{0,63})\/streams\//.exec(part.stream.name);
+      if (match !== null) await update({ sourceSubject: match[1]! });
+    }
+    if (part.kind === "trailer") await update({ recordsTotal: base.recordsTotal + Number(part.trailer.recordCount) });
     const now = Date.now();
     if (now - lastReport > 250) {
       lastReport = now;
@@ -181,6 +197,22 @@ async function copyRound(
   const c = importer.finish();
   await update({ recordsCopied: base.recordsCopied + c.recordsImported + c.recordsSkipped, bytesCopied: base.bytesCopied + c.bytes });
   return { deltas };
+}
+
+/** Whether the source answers the subject's calls with SUBJECT_MOVED naming this server. */
+async function movedHere(source: SourceClient, sourceSubject: string, target: string, targetSubject: string): Promise<boolean> {
+  const probe = new AbortController();
+  const timer = setTimeout(() => probe.abort(), 10_000);
+  try {
+    for await (const _part of source.exportSubject({ name: sourceSubject, after: [] }, probe.signal)) break;
+    return false;
+  } catch (error) {
+    const info = errorInfoOf(error);
+    return info?.reason === "SUBJECT_MOVED" && info.metadata["target"] === target && info.metadata["subject"] === targetSubject;
+  } finally {
+    clearTimeout(timer);
+    probe.abort();
+  }
 }
 
 function describe(error: unknown): string {

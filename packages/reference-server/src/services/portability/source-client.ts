@@ -1,4 +1,6 @@
+import { BinaryReader } from "@bufbuild/protobuf/wire";
 import * as grpc from "@grpc/grpc-js";
+import { ErrorInfo } from "nice-grpc-error-details";
 import { DEFAULT_MAX_PART_BYTES } from "@continuity/bundle";
 import { continuity } from "@continuity/sdk/gen";
 
@@ -65,4 +67,36 @@ export function createSourceClient(address: string, accessToken: string): Source
     },
     close: () => client.close(),
   };
+}
+
+/** The ErrorInfo a source's error carries (google.rpc.Status in grpc-status-details-bin), if any. */
+export function errorInfoOf(error: unknown): { readonly reason: string; readonly metadata: Readonly<Record<string, string>> } | undefined {
+  const raw = (error as { metadata?: grpc.Metadata } | undefined)?.metadata?.get("grpc-status-details-bin")[0];
+  if (!(raw instanceof Buffer)) return undefined;
+  try {
+    const reader = new BinaryReader(raw);
+    while (reader.pos < reader.len) {
+      const [field, wireType] = reader.tag();
+      if (field !== 3) {
+        reader.skip(wireType);
+        continue;
+      }
+      const any = new BinaryReader(reader.bytes());
+      let typeUrl = "";
+      let value: Uint8Array = new Uint8Array();
+      while (any.pos < any.len) {
+        const [f, w] = any.tag();
+        if (f === 1) typeUrl = any.string();
+        else if (f === 2) value = any.bytes();
+        else any.skip(w);
+      }
+      if (typeUrl.endsWith("/google.rpc.ErrorInfo")) {
+        const info = ErrorInfo.decode(value);
+        return { reason: info.reason, metadata: info.metadata };
+      }
+    }
+  } catch {
+    return undefined;
+  }
+  return undefined;
 }

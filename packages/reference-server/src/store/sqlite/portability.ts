@@ -322,6 +322,16 @@ export function createSqlitePortability(ctx: SqlitePortabilityContext): Portabil
       const row = stmt("SELECT body FROM migrations WHERE subject_id = ? AND migration_id = ?").get(subjectId, migrationId) as { body: string } | undefined;
       return row === undefined ? undefined : decodeMigration(row.body);
     },
+    async failInterruptedMigrations(error, now) {
+      return write(() => {
+        const rows = stmt("SELECT body FROM migrations WHERE active = 1").all() as { body: string }[];
+        for (const row of rows) {
+          const migration = { ...decodeMigration(row.body), state: "failed" as const, error, endedAt: now };
+          stmt("UPDATE migrations SET active = 0, body = ? WHERE subject_id = ? AND migration_id = ?").run(JSON.stringify(migration), migration.subjectId, migration.id);
+        }
+        return rows.length;
+      });
+    },
     async findActiveMigration(subjectId) {
       const row = stmt("SELECT body FROM migrations WHERE subject_id = ? AND active = 1 LIMIT 1").get(subjectId) as { body: string } | undefined;
       return row === undefined ? undefined : decodeMigration(row.body);
