@@ -10,7 +10,7 @@ import repoPaths from "../repo/[path].paths.mjs";
 import requirementsPaths from "../requirements/[page].paths.mjs";
 import sdkPaths from "../sdk/[page].paths.mjs";
 import { continuityMarkdown, linkedSourceFiles } from "./lib/markdown.mjs";
-import { DOCS_ROOT, githubSlug, REPO_ROOT, REWRITES, SOURCE_PREFIX } from "./lib/sources.mjs";
+import { DOCS_ROOT, githubSlug, REPO_ROOT, repoMarkdownPages, REWRITES, SOURCE_PREFIX } from "./lib/sources.mjs";
 
 // The spec's files in the order of the table in docs/spec/README.md; any file the table does
 // not list yet follows, so a new spec file is never missing from the navigation.
@@ -54,6 +54,13 @@ function apiItems(): DefaultTheme.SidebarItem[] {
     }));
 }
 
+// The repository's other READMEs (lib/sources.mjs, repoMarkdownPages), by their titles.
+function repositoryItems(): DefaultTheme.SidebarItem[] {
+  return [...repoMarkdownPages()]
+    .map(([page, source]) => ({ text: titleOf(join(REPO_ROOT, source)), link: `/${page.replace(/(^|\/)index\.md$/, "$1").replace(/\.md$/, "")}` }))
+    .sort((a, b) => a.link.localeCompare(b.link));
+}
+
 const protocolSidebar: DefaultTheme.SidebarItem[] = [
   {
     text: "Start here",
@@ -82,7 +89,7 @@ const protocolSidebar: DefaultTheme.SidebarItem[] = [
       { text: "Hashing test vectors", link: "/conformance/vectors" },
     ],
   },
-  { text: "About these docs", items: [{ text: "Maintaining the docs", link: "/maintaining" }] },
+  { text: "Repository", collapsed: true, items: [...repositoryItems(), { text: "Maintaining the docs", link: "/maintaining" }] },
 ];
 
 const sdkSidebar: DefaultTheme.SidebarItem[] = [
