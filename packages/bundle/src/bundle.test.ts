@@ -190,3 +190,14 @@ describe("bundle batches and horizons", () => {
     expect((await problemOf(emptyHorizon)).field).toBe("records[5].stream.horizon_hash");
   });
 });
+
+describe("records digest", () => {
+  it("canonicalizes proto3 JSON exactly as the SDK's RFC 8785 canonical JSON does", async () => {
+    const { protoJsonCanonical } = await import("./digest.js");
+    const samples = [
+      { b: "é\u2028\"\\", a: [1, 2.5, -0, 1e21, 1e-7], c: { "\u00e9": true, e: null, "€": "x", Z: false }, "": "" },
+      { payload: Buffer.alloc(300, 7).toString("base64"), version: "18446744073709551615", nested: [{ y: 1, x: 2 }] },
+    ];
+    for (const sample of samples) expect(protoJsonCanonical(sample)).toBe(Buffer.from(canonicalJson(sample)).toString("utf8"));
+  });
+});

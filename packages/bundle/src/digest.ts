@@ -1,6 +1,6 @@
 import { createHash, type Hash } from "node:crypto";
 import type { JsonValue } from "@bufbuild/protobuf";
-import { canonicalJson } from "@continuity/sdk/protocol";
+
 
 /** The domain tag the records digest starts with, NUL included. */
 export const RECORDS_DIGEST_TAG = "continuity.v1/bundle-records\u0000";
@@ -25,7 +25,7 @@ export function createRecordsDigest(): RecordsDigest {
   let count = 0n;
   return {
     add(recordJson) {
-      const canonical = canonicalJson(recordJson as never);
+      const canonical = Buffer.from(protoJsonCanonical(recordJson), "utf8");
       length.writeBigUInt64BE(BigInt(canonical.length));
       hash.update(length).update(canonical);
       count += 1n;
@@ -35,4 +35,19 @@ export function createRecordsDigest(): RecordsDigest {
     },
     digest: () => new Uint8Array(hash.digest()),
   };
+}
+
+/**
+ * RFC 8785 canonical JSON of a value produced by the protobuf JSON codec. Written here rather
+ * than taken from a JCS library because those scan every string for lone surrogates, which is
+ * most of a bundle's digest time (payloads are long base64 strings), and a proto3 JSON value
+ * cannot hold one: its strings are valid UTF-8, its numbers are integers or finite floats, its
+ * objects are plain. For such values RFC 8785 is exactly: members sorted by UTF-16 code units,
+ * strings and numbers as ECMAScript's JSON.stringify writes them, no whitespace.
+ */
+export function protoJsonCanonical(value: JsonValue): string {
+  if (value === null || typeof value !== "object") return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(protoJsonCanonical).join(",")}]`;
+  const keys = Object.keys(value).sort();
+  return `{${keys.map((key) => `${JSON.stringify(key)}:${protoJsonCanonical((value as Record<string, JsonValue>)[key]!)}`).join(",")}}`;
 }
