@@ -112,6 +112,7 @@ export const REASONS: Readonly<Record<string, { code: Status; metadata: readonly
   STREAM_LIMIT_REACHED: { code: Status.RESOURCE_EXHAUSTED, metadata: ["limit"] },
   SUBSCRIBER_TOO_SLOW: { code: Status.RESOURCE_EXHAUSTED, metadata: [] },
   SNAPSHOT_TOO_LARGE: { code: Status.RESOURCE_EXHAUSTED, metadata: ["limit"] },
+  LINK_CODE_ATTEMPTS_EXCEEDED: { code: Status.RESOURCE_EXHAUSTED, metadata: ["retryAfterSeconds"] },
   PROFILE_NOT_SUPPORTED: { code: Status.UNIMPLEMENTED, metadata: ["profile"] },
   SHUTTING_DOWN: { code: Status.UNAVAILABLE, metadata: [] },
   INTERNAL: { code: Status.INTERNAL, metadata: [] },

@@ -206,6 +206,11 @@ export enum ErrorReason {
   /** ERROR_REASON_SNAPSHOT_TOO_LARGE - RESOURCE_EXHAUSTED. A snapshot exceeds `Limits.max_snapshot_bytes`. Metadata: `limit`. */
   ERROR_REASON_SNAPSHOT_TOO_LARGE = 95,
   /**
+   * ERROR_REASON_LINK_CODE_ATTEMPTS_EXCEEDED - RESOURCE_EXHAUSTED. Too many failed link-code redemptions in a short time; the code
+   * cannot be guessed by trying. Metadata: `retryAfterSeconds`.
+   */
+  ERROR_REASON_LINK_CODE_ATTEMPTS_EXCEEDED = 96,
+  /**
    * ERROR_REASON_PROFILE_NOT_SUPPORTED - UNIMPLEMENTED. The method belongs to a profile the server does not claim. Metadata:
    * `profile`.
    */
@@ -375,6 +380,9 @@ export function errorReasonFromJSON(object: any): ErrorReason {
     case 95:
     case "ERROR_REASON_SNAPSHOT_TOO_LARGE":
       return ErrorReason.ERROR_REASON_SNAPSHOT_TOO_LARGE;
+    case 96:
+    case "ERROR_REASON_LINK_CODE_ATTEMPTS_EXCEEDED":
+      return ErrorReason.ERROR_REASON_LINK_CODE_ATTEMPTS_EXCEEDED;
     case 100:
     case "ERROR_REASON_PROFILE_NOT_SUPPORTED":
       return ErrorReason.ERROR_REASON_PROFILE_NOT_SUPPORTED;
@@ -497,6 +505,8 @@ export function errorReasonToJSON(object: ErrorReason): string {
       return "ERROR_REASON_SUBSCRIBER_TOO_SLOW";
     case ErrorReason.ERROR_REASON_SNAPSHOT_TOO_LARGE:
       return "ERROR_REASON_SNAPSHOT_TOO_LARGE";
+    case ErrorReason.ERROR_REASON_LINK_CODE_ATTEMPTS_EXCEEDED:
+      return "ERROR_REASON_LINK_CODE_ATTEMPTS_EXCEEDED";
     case ErrorReason.ERROR_REASON_PROFILE_NOT_SUPPORTED:
       return "ERROR_REASON_PROFILE_NOT_SUPPORTED";
     case ErrorReason.ERROR_REASON_SHUTTING_DOWN:
