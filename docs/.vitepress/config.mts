@@ -213,6 +213,11 @@ export default defineConfig({
     },
     footer: { message: "Built from the repository: the spec, the proto comments, the SDK's TSDoc and the conformance suite." },
   },
+  // Pages made of wide tables (the error table, the protocol and SDK references) get a wider
+  // column, so that a table's last column, usually its description, is on screen.
+  transformPageData(pageData) {
+    if (/^(spec\/errors|reference\/protocol|sdk-api\/)/.test(pageData.relativePath)) pageData.frontmatter.pageClass = "wide-page";
+  },
   // Repository files that pages link to and that are not pages (proto files, JSON vectors)
   // are copied as they are, so every link in the site resolves offline.
   buildEnd(site) {
