@@ -167,6 +167,8 @@ export default defineConfig({
   head: [["link", { rel: "icon", type: "image/svg+xml", href: "/favicon.svg" }]],
   rewrites: REWRITES,
   markdown,
+  // The search index and the page of generated messages are single large chunks by nature.
+  vite: { build: { chunkSizeWarningLimit: 2048 } },
   themeConfig: {
     nav: [
       { text: "Overview", link: "/overview", activeMatch: "^/(overview|flows)" },
