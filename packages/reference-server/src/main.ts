@@ -73,6 +73,7 @@ async function run(config: ServerConfig, logger: Logger, logs: LogDestination): 
     path: join(resolve(config.dataDir), DATABASE_FILE),
     durability: config.durability,
     onListenerError: (error) => logger.error({ err: error }, "store listener failed"),
+    onPendingScrub: (subject) => logger.warn({ subject }, "erased data stays in the WAL until another reader of the store ends"),
   });
   const metrics = createServerMetrics({ processMetrics: true });
   const continuity = await createContinuityServer({

@@ -93,7 +93,21 @@ export interface SqliteStoreOptions {
   readonly onGroupCommit?: (appends: number) => void;
   /** Called when a listener throws, so that a broken listener is visible but harmless. */
   readonly onListenerError?: (error: unknown) => void;
+  /**
+   * Told when an erasure returns while another connection still pins the WAL: the erased
+   * pages stay in `<path>-wal` until that reader ends, and the store retries until then.
+   */
+  readonly onPendingScrub?: (subjectId: string) => void;
 }
+
+/** The `meta` key that records a WAL scrub an erasure still needs (ERASE-004). */
+const WAL_SCRUB_KEY = "wal_scrub_pending";
+/** How long DeleteSubject waits, without blocking, for a reader to leave the WAL. */
+const ERASE_SCRUB_WAIT_MS = 1000;
+const WAL_SCRUB_POLL_MS = 25;
+/** Then the store retries this often until the scrub is done. */
+const WAL_SCRUB_RETRY_MS = 500;
+const BUSY_TIMEOUT_MS = 5000;
 
 /** A {@link Store} on SQLite, with helpers tests use to look inside. */
 export interface SqliteStore extends Store {
@@ -143,7 +157,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   db.pragma("journal_mode = WAL");
   db.pragma(`synchronous = ${options.durability === "full" ? "FULL" : "NORMAL"}`);
   db.pragma("foreign_keys = ON");
-  db.pragma("busy_timeout = 5000");
+  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   // Erasure must not leave a person's data readable in free pages: deleted content is
   // overwritten with zeros (and eraseSubject truncates the WAL, which holds old page images).
   db.pragma("secure_delete = ON");
@@ -172,6 +186,51 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   const secret = meta("instance_secret", () => randomBytes(32));
 
   let closed = false;
+
+  // --- erasure scrub ----------------------------------------------------------------------
+  // An erased subject's pages stay in the WAL until a TRUNCATE checkpoint empties it, and a
+  // checkpoint cannot do so while another connection (a backup tool) holds a read transaction
+  // that pins the WAL. The erasing transaction records the obligation in `meta`, so that it
+  // survives a restart; it is cleared only once a checkpoint has emptied the WAL.
+  const tryScrubWal = (): boolean => {
+    if (closed) return false;
+    if (stmt("SELECT 1 FROM meta WHERE key = ?").get(WAL_SCRUB_KEY) === undefined) return true;
+    // Never wait inside SQLite: a busy handler would block the event loop for every caller.
+    db.pragma("busy_timeout = 0");
+    let result: { busy: number; log: number } | undefined;
+    try {
+      result = (db.pragma("wal_checkpoint(TRUNCATE)") as { busy: number; log: number }[])[0];
+    } finally {
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    }
+    // `log` is -1 when the database is not in WAL mode (`:memory:`): nothing to scrub.
+    if (result === undefined || result.busy !== 0 || result.log > 0) return false;
+    // Written to the fresh, empty WAL: it holds nothing of the erased subject.
+    stmt("DELETE FROM meta WHERE key = ?").run(WAL_SCRUB_KEY);
+    return true;
+  };
+  let scrubTimer: NodeJS.Timeout | undefined;
+  const scheduleScrub = (): void => {
+    if (scrubTimer !== undefined || closed) return;
+    scrubTimer = setTimeout(() => {
+      scrubTimer = undefined;
+      if (!tryScrubWal()) scheduleScrub();
+    }, WAL_SCRUB_RETRY_MS);
+    scrubTimer.unref();
+  };
+  /** Scrubs the WAL, waiting (without blocking) at most `waitMs`; true when it is done. */
+  const scrubWal = async (waitMs: number): Promise<boolean> => {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      if (tryScrubWal()) return true;
+      if (closed || Date.now() >= deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, WAL_SCRUB_POLL_MS));
+    }
+    scheduleScrub();
+    return false;
+  };
+  // A scrub left pending by an earlier run (a reader pinned the WAL, then the server stopped).
+  if (!tryScrubWal()) scheduleScrub();
 
   // --- notification plumbing ------------------------------------------------------------
 
@@ -444,6 +503,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
       if (closed) return;
       flush();
       closed = true;
+      clearTimeout(scrubTimer);
       listeners.clear();
       db.close();
     },
@@ -697,11 +757,17 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
 
     async eraseSubject(subjectId) {
       const erased = write(() => {
-        return stmt("DELETE FROM subjects WHERE subject_id = ?").run(subjectId).changes > 0;
+        const deleted = stmt("DELETE FROM subjects WHERE subject_id = ?").run(subjectId).changes > 0;
+        // In the same transaction: the WAL scrub this erasure needs is durable with it.
+        if (deleted) stmt("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)").run(WAL_SCRUB_KEY, Buffer.from("1"));
+        return deleted;
       });
       if (erased) {
-        db.pragma("wal_checkpoint(TRUNCATE)");
         notify({ kind: "subject-erased", subjectId });
+        // ERASE-004: a reader pinning the WAL delays the scrub; it is retried until done.
+        if (!(await scrubWal(ERASE_SCRUB_WAIT_MS))) {
+          options.onPendingScrub?.(subjectId);
+        }
       }
       return erased;
     },
