@@ -7,12 +7,12 @@ export default defineMutant({
   edits: [
     {
       file: "store/sqlite/sqlite-store.ts",
-      find: '        return stmt("DELETE FROM subjects WHERE subject_id = ?").run(subjectId).changes > 0;\n',
+      find: '        const deleted = stmt("DELETE FROM subjects WHERE subject_id = ?").run(subjectId).changes > 0;\n',
       replace:
         '        for (const table of ["devices", "grants", "link_codes"]) {\n' +
         "          db.prepare(`DELETE FROM ${table} WHERE subject_id = ?`).run(subjectId);\n" +
         "        }\n" +
-        "        return subjectExists(subjectId);\n",
+        "        const deleted = subjectExists(subjectId);\n",
     },
   ],
 });
