@@ -25,6 +25,10 @@ export interface ServerConfig {
   readonly accessTokenSeconds: number;
   /** Operator-managed private JWK; undefined means `<dataDir>/server-key.jwk`. */
   readonly signingKeyFile: string | undefined;
+  /** A JWKS file of exporters whose bundles may bring account links (PORT-014); undefined trusts only this server. */
+  readonly trustedBundleKeysFile: string | undefined;
+  /** The address sent as SUBJECT_MOVED `target` when a subject migrates here; undefined: the bound address. */
+  readonly publicAddress: string | undefined;
   /** Connections open at once on each listening address. */
   readonly maxConnections: number;
   /** Calls one connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). */
@@ -128,6 +132,18 @@ const SETTINGS = {
     value: "file",
     help: "server private JWK (ES256); default: <data-dir>/server-key.jwk, created on first start",
   },
+  trustedBundleKeys: {
+    flag: "trusted-bundle-keys",
+    env: "CONTINUITY_TRUSTED_BUNDLE_KEYS",
+    value: "file",
+    help: "JWKS of other servers whose bundles (imports, migrations) may bring account links; default: only this server's own",
+  },
+  publicAddress: {
+    flag: "public-address",
+    env: "CONTINUITY_PUBLIC_ADDRESS",
+    value: "host:port",
+    help: "address clients are sent to when a subject migrates here (SUBJECT_MOVED target); default: the bound address",
+  },
 } as const satisfies Record<string, Setting>;
 
 const HOST_PORT = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
@@ -155,6 +171,8 @@ const configSchema = z.object({
   metricsListen: hostPort.optional(),
   accessTokenSeconds: integerText(5, 86_400),
   signingKey: z.string().min(1, "must not be empty").optional(),
+  trustedBundleKeys: z.string().min(1, "must not be empty").optional(),
+  publicAddress: hostPort.optional(),
   maxConnections: integerText(1, 1_000_000),
   maxStreamsPerConnection: integerText(100, 1_000_000),
   idleConnectionSeconds: integerText(1, 86_400),
@@ -224,6 +242,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
       metricsListen: data.metricsListen,
       accessTokenSeconds: data.accessTokenSeconds,
       signingKeyFile: data.signingKey,
+      trustedBundleKeysFile: data.trustedBundleKeys,
+      publicAddress: data.publicAddress,
       maxConnections: data.maxConnections,
       maxStreamsPerConnection: data.maxStreamsPerConnection,
       idleConnectionSeconds: data.idleConnectionSeconds,

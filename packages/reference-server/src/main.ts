@@ -1,4 +1,5 @@
-import { chmod, mkdir } from "node:fs/promises";
+import { chmod, mkdir, readFile } from "node:fs/promises";
+import type { JSONWebKeySet } from "jose";
 import { join, resolve } from "node:path";
 import { pino, type Logger } from "pino";
 import { PlatformsFileError, ensureDevPlatforms, loadPlatformsFile, type PlatformRegistry } from "./auth/platforms.js";
@@ -82,6 +83,8 @@ async function run(config: ServerConfig, logger: Logger, logs: LogDestination): 
     logger,
     metrics,
     ...(config.retainDeltas === undefined ? {} : { retainDeltas: config.retainDeltas }),
+    ...(config.trustedBundleKeysFile === undefined ? {} : { trustedBundleKeys: await readTrustedKeys(config.trustedBundleKeysFile) }),
+    ...(config.publicAddress === undefined ? {} : { publicAddress: config.publicAddress }),
     connections: {
       maxConnections: config.maxConnections,
       maxStreamsPerConnection: config.maxStreamsPerConnection,
@@ -184,3 +187,18 @@ async function main(): Promise<void> {
 }
 
 await main();
+
+/** Reads `--trusted-bundle-keys`: a JWKS document of public keys. */
+async function readTrustedKeys(path: string): Promise<JSONWebKeySet> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(path, "utf8"));
+  } catch (error) {
+    throw new ConfigError(`invalid --trusted-bundle-keys (CONTINUITY_TRUSTED_BUNDLE_KEYS): cannot read ${path} as JSON: ${(error as Error).message}`);
+  }
+  const keys = (parsed as { keys?: unknown } | null)?.keys;
+  if (!Array.isArray(keys) || keys.some((k) => typeof k !== "object" || k === null || "d" in k)) {
+    throw new ConfigError(`invalid --trusted-bundle-keys (CONTINUITY_TRUSTED_BUNDLE_KEYS): ${path} must be a JWKS {"keys": [...]} of public keys`);
+  }
+  return { keys: keys as JSONWebKeySet["keys"] };
+}
