@@ -3,6 +3,7 @@ import { z } from "zod";
 import type { continuity } from "@continuity/sdk/gen";
 import type { AuthCallContextExt } from "../auth/context.js";
 import { LINK_CODE_TTL_SECONDS, generateLinkCode, hashLinkCode, normalizeLinkCode } from "../auth/link-code.js";
+import { createLinkCodeAttempts } from "../auth/link-code-attempts.js";
 import { parseRequest as validateRequest } from "../validation/validate.js";
 import {
   accountLinkName,
@@ -46,6 +47,7 @@ export function accountLinkMessage(link: AccountLinkRecord): continuity.v1.Accou
  * subject; naming another answers SUBJECT_NOT_FOUND.
  */
 export function createSubjectService(deps: ServiceDeps): SubjectServiceImplementation {
+  const attempts = createLinkCodeAttempts();
   return {
     async getSubject(request, { auth }) {
       const subjectId = parseSubjectName("name", request.name);
@@ -78,16 +80,32 @@ export function createSubjectService(deps: ServiceDeps): SubjectServiceImplement
     async redeemLinkCode(request) {
       const valid = validateRequest(redeemSchema, request);
       const assertion = await verifyAssertionOrThrow(deps, valid.subjectToken);
+      const platformId = assertion.platform.id;
+      const now = deps.clock();
+      // LINK-019: a caller that failed too often is refused before its code is looked at, so
+      // that neither a valid code nor the limit itself tells anything about the codes.
+      const retryAfter = attempts.retryAfterSeconds(platformId, assertion.accountId, now);
+      if (retryAfter > 0) {
+        throw protocolError(
+          Status.RESOURCE_EXHAUSTED,
+          "LINK_CODE_ATTEMPTS_EXCEEDED",
+          `too many failed link-code redemptions; retry in ${retryAfter} s`,
+          { retryAfterSeconds: String(retryAfter) },
+        );
+      }
       const normalized = normalizeLinkCode(valid.code);
       // A code that cannot exist gets the same answer as an unknown, used or expired one.
-      if (normalized === undefined) throw linkCodeInvalid();
-      const result = await deps.store.redeemLinkCode({
-        codeHash: hashLinkCode(normalized),
-        platformId: assertion.platform.id,
-        accountId: assertion.accountId,
-        linkId: deps.newId(),
-        now: deps.clock(),
-      });
+      const result =
+        normalized === undefined
+          ? ({ kind: "invalid" } as const)
+          : await deps.store.redeemLinkCode({
+              codeHash: hashLinkCode(normalized),
+              platformId,
+              accountId: assertion.accountId,
+              linkId: deps.newId(),
+              now,
+            });
+      if (result.kind !== "linked") attempts.recordFailure(platformId, assertion.accountId, now);
       switch (result.kind) {
         case "invalid":
           throw linkCodeInvalid();
