@@ -1,3 +1,4 @@
+import { ClientError } from "nice-grpc-common";
 import { v1 } from "../harness/clients.js";
 import type { CaseContext, Session } from "../harness/context.js";
 import { defineCase } from "../harness/define-case.js";
@@ -207,6 +208,35 @@ export const IDENTITY_CASES = [
       await ctx.clients().subjects.redeemLinkCode({ subjectToken: await ctx.mintAssertion({ platform: ctx.platforms.b, accountId }), code });
       const joined = await ctx.session({ platform: ctx.platforms.b, accountId });
       checkEqual(joined.subject, owner.subject, "the code still worked after failed redemptions");
+    },
+  }),
+  defineCase({
+    id: "link.failed-redemptions-limited",
+    requirements: ["LINK-019"],
+    profile: "identity",
+    async run(ctx) {
+      const owner = await ctx.session();
+      const { code } = await owner.clients.subjects.createLinkCode({ parent: owner.subject });
+      const guesser = await ctx.mintAssertion({ platform: ctx.platforms.b, accountId: ctx.uniqueId("guesser") });
+      const limited = { code: Status.RESOURCE_EXHAUSTED, reason: "LINK_CODE_ATTEMPTS_EXCEEDED", metadataKeys: ["retryAfterSeconds"] };
+      // Ten failures at most are let through; a stricter server may refuse earlier.
+      for (let attempt = 1; attempt <= 10; attempt++) {
+        const error = await ctx.clients().subjects.redeemLinkCode({ subjectToken: guesser, code: attempt % 2 === 0 ? "QQQQQ-QQQQQ" : "no" }).then(
+          () => fail(`redemption ${attempt} of a wrong code must fail`),
+          (e: unknown) => e,
+        );
+        const isLimited = error instanceof ClientError && error.code === Status.RESOURCE_EXHAUSTED;
+        checkError(error, isLimited ? limited : { code: Status.NOT_FOUND, reason: "LINK_CODE_INVALID" }, `failed redemption ${attempt} of one account`);
+        if (isLimited) break;
+      }
+      const refused = await expectError(ctx.clients().subjects.redeemLinkCode({ subjectToken: guesser, code }), limited, "a valid code from an account that failed 10 times");
+      const retryAfter = refused.info.metadata.retryAfterSeconds ?? "";
+      check(/^[1-9][0-9]*$/.test(retryAfter) && Number(retryAfter) <= 600, `retryAfterSeconds must be whole seconds in 1..600, got "${retryAfter}"`);
+      // The refusal did not look at the code: it still links another platform's account.
+      const accountId = ctx.uniqueId("joiner");
+      await ctx.clients().subjects.redeemLinkCode({ subjectToken: await ctx.mintAssertion({ platform: ctx.platforms.c, accountId }), code });
+      const joined = await ctx.session({ platform: ctx.platforms.c, accountId });
+      checkEqual(joined.subject, owner.subject, "the code refused to a limited account still works");
     },
   }),
   defineCase({
