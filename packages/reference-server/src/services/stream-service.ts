@@ -12,6 +12,7 @@ import {
   parseJsonDocument,
   snapshotHash,
   toHex,
+  type JsonDeltaOptions,
   type JsonValue,
 } from "@continuity/sdk/protocol";
 import type { continuity } from "@continuity/sdk/gen";
@@ -51,7 +52,7 @@ import {
   versionCheckError,
   visibleStream,
 } from "./common.js";
-import type { ServiceDeps } from "./deps.js";
+import type { ServerLimits, ServiceDeps } from "./deps.js";
 import { invalidPageToken, pageSize } from "./paging.js";
 import { subjectNotFound } from "../auth/wire-errors.js";
 import { wireDelta, wireSnapshotHeader, wireStream } from "./wire.js";
@@ -165,7 +166,7 @@ export function createStreamService(deps: ServiceDeps): Impl {
         fingerprint: appendFingerprint(streamName(stream.subjectId, stream.id), req.expectedVersion, req.deltas),
         expectedVersion: req.expectedVersion,
         now: deps.clock(),
-        build: (head) => buildBatch(head, req.deltas.map((d) => d.payload), parsed),
+        build: (head) => buildBatch(head, req.deltas.map((d) => d.payload), parsed, limits),
       });
       switch (result.kind) {
         case "committed":
@@ -465,6 +466,8 @@ export function createStreamService(deps: ServiceDeps): Impl {
  * MALFORMED_PAYLOAD. Structure is judged on its own, before any state is involved, so a
  * malformed patch is reported as such wherever it sits in the batch (APPEND-041).
  */
+const STRUCTURE_ONLY: JsonDeltaOptions = Object.freeze({ maxStateBytes: 0, maxCopyBytes: 0 });
+
 function parsePayload(payload: Uint8Array, index: number, encoding: EncodingCode): JsonValue | undefined {
   let document: JsonValue;
   try {
@@ -477,7 +480,9 @@ function parsePayload(payload: Uint8Array, index: number, encoding: EncodingCode
     try {
       // Applying to an empty document parses every operation first; a structural problem
       // surfaces as MalformedPatchError, while "does not fit this state" is not our concern here.
-      applyJsonDelta(INITIAL_JSON_STATE, encoding, document);
+      // Bounds that nothing fits make the trial stop at its first operation, once the whole
+      // patch has been parsed: only structure is judged here, for free (LIMIT-021).
+      applyJsonDelta(INITIAL_JSON_STATE, encoding, document, STRUCTURE_ONLY);
     } catch (error) {
       if (isMalformedPatchError(error)) throw malformed(index, error.message);
       if (!isPatchNotApplicableError(error)) throw error;
@@ -493,32 +498,47 @@ function malformed(index: number, why: string): Error {
 /**
  * Computes a batch on the head it will follow. Runs inside the store transaction: JSON
  * patches are applied to the head state one after another, and a batch with an
- * inapplicable delta is refused whole.
+ * inapplicable delta, or one whose state would exceed `maxStateBytes` (LIMIT-020), is refused
+ * whole.
  */
-function buildBatch(head: AppendHead, raw: readonly Uint8Array[], parsed: readonly (JsonValue | undefined)[] | undefined): BuiltBatch {
+function buildBatch(
+  head: AppendHead,
+  raw: readonly Uint8Array[],
+  parsed: readonly (JsonValue | undefined)[] | undefined,
+  limits: ServerLimits,
+): BuiltBatch {
   const { stream } = head;
-  let state: JsonValue | undefined = parsed === undefined ? undefined : parseJsonDocument(head.state ?? canonicalJson(INITIAL_JSON_STATE));
+  let state: JsonValue | undefined;
+  if (parsed !== undefined) {
+    // One working copy of the state for the whole batch; `index` names the delta being
+    // applied when one fails.
+    let index = -1;
+    const patches = function* () {
+      for (const [i, patch] of parsed.entries()) {
+        index = i;
+        if (patch !== undefined) yield patch;
+      }
+    };
+    try {
+      const current = parseJsonDocument(head.state ?? canonicalJson(INITIAL_JSON_STATE));
+      state = materializeJsonState(current, stream.encoding, patches(), jsonBounds(limits));
+    } catch (error) {
+      if (isPatchNotApplicableError(error)) {
+        if (error.reason === "state-too-large") throw stateTooLarge(index, limits.maxSnapshotBytes);
+        if (error.reason === "copies-too-large") throw copiesTooLarge(index, limits.maxDeltaBytes);
+        throw protocolError(Status.FAILED_PRECONDITION, "PATCH_NOT_APPLICABLE", `delta ${index}: ${error.message}`, {
+          index: String(index),
+        });
+      }
+      if (isMalformedPatchError(error)) throw malformed(index, error.message);
+      throw error;
+    }
+  }
   let prevHash = stream.headHash;
   const deltas: BuiltDelta[] = [];
   for (const [index, bytes] of raw.entries()) {
-    let payload = bytes;
-    if (parsed !== undefined) {
-      const patch = parsed[index];
-      if (patch !== undefined) {
-        try {
-          state = materializeJsonState(state!, stream.encoding, [patch]);
-        } catch (error) {
-          if (isPatchNotApplicableError(error)) {
-            throw protocolError(Status.FAILED_PRECONDITION, "PATCH_NOT_APPLICABLE", `delta ${index}: ${error.message}`, {
-              index: String(index),
-            });
-          }
-          if (isMalformedPatchError(error)) throw malformed(index, error.message);
-          throw error;
-        }
-        payload = canonicalJson(patch);
-      }
-    }
+    const patch = parsed?.[index];
+    const payload = patch === undefined ? bytes : canonicalJson(patch);
     const version = stream.headVersion + index + 1;
     const hash = deltaHash({
       prevHash,
@@ -530,6 +550,35 @@ function buildBatch(head: AppendHead, raw: readonly Uint8Array[], parsed: readon
     prevHash = hash;
   }
   return { deltas, state: state === undefined ? undefined : canonicalJson(state) };
+}
+
+/**
+ * What applying one append's JSON deltas may build and cost: the state stays within
+ * max_snapshot_bytes (LIMIT-020), and copies, which stand for the values they copy, insert at
+ * most max_delta_bytes per append (LIMIT-021), so a small patch cannot ask for unbounded work.
+ */
+function jsonBounds(limits: ServerLimits): JsonDeltaOptions {
+  return { maxStateBytes: limits.maxSnapshotBytes, maxCopyBytes: limits.maxDeltaBytes };
+}
+
+/** LIMIT-020: a JSON stream's state is what its snapshots carry, so it has their bound. */
+function stateTooLarge(index: number, maxStateBytes: number): Error {
+  return protocolError(
+    Status.RESOURCE_EXHAUSTED,
+    "SNAPSHOT_TOO_LARGE",
+    `delta ${index}: the stream's state would exceed max_state_bytes (max_snapshot_bytes, ${maxStateBytes} bytes)`,
+    { limit: String(maxStateBytes), index: String(index) },
+  );
+}
+
+/** LIMIT-021: what an append's copies insert counts like payload bytes against max_delta_bytes. */
+function copiesTooLarge(index: number, maxDeltaBytes: number): Error {
+  return protocolError(
+    Status.RESOURCE_EXHAUSTED,
+    "DELTA_TOO_LARGE",
+    `delta ${index}: the append's copy operations would insert more than max_delta_bytes (${maxDeltaBytes} bytes)`,
+    { limit: String(maxDeltaBytes), index: String(index) },
+  );
 }
 
 /** SHA-256 over what makes two appends "the same request" (see the design note). */

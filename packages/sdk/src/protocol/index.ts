@@ -48,7 +48,7 @@ export type {
   SnapshotHasher,
   SnapshotHashInput,
 } from "./hashes.js";
-export { applyJsonDelta, canonicalDeltaPayload, diffJsonStates, materializeJsonState } from "./json-delta.js";
-export type { JsonDeltaEncoding } from "./json-delta.js";
+export { applyJsonDelta, canonicalDeltaPayload, canonicalSize, diffJsonStates, materializeJsonState } from "./json-delta.js";
+export type { JsonDeltaEncoding, JsonDeltaOptions } from "./json-delta.js";
 export { verifyChain } from "./chain.js";
 export type { ChainBreak, ChainDelta, ChainStart, ChainVerification } from "./chain.js";

@@ -28,6 +28,26 @@ import {
 /** The two encodings a server can apply. */
 export type JsonDeltaEncoding = DeltaEncoding.DELTA_ENCODING_JSON_PATCH | DeltaEncoding.DELTA_ENCODING_JSON_MERGE_PATCH;
 
+/**
+ * Bounds on what applying deltas may build and cost, for servers that apply deltas from
+ * untrusted clients (LIMIT-020, LIMIT-021). Without them only the nesting depth is bounded.
+ * Sizes are bytes of canonical JSON (`canonicalSize`).
+ */
+export interface JsonDeltaOptions {
+  /**
+   * Largest state allowed after any operation. Exceeding it fails with
+   * `PatchNotApplicableError` "state-too-large" before the operation's value is copied.
+   */
+  readonly maxStateBytes?: number;
+  /**
+   * Most bytes the `copy` operations of all patches of one call may insert: a copy stands for
+   * the `add` of the value it copies, so this bounds the work a small patch can ask for (a
+   * chain of self-doubling copies). Exceeding it fails with "copies-too-large" before the copy
+   * is made.
+   */
+  readonly maxCopyBytes?: number;
+}
+
 /** One RFC 6902 operation after structural validation. */
 type Operation =
   | { op: "add" | "replace" | "test"; path: string[]; value: JsonValue }
@@ -36,6 +56,7 @@ type Operation =
 
 const OPERATIONS = new Set(["add", "remove", "replace", "move", "copy", "test"]);
 const ARRAY_INDEX = /^(?:0|[1-9][0-9]*)$/;
+const NON_ASCII = /[^\u0000-\u007f]/;
 
 /**
  * The state after applying one JSON delta to `state`. Pure: neither `state` nor `patch` is
@@ -47,8 +68,8 @@ const ARRAY_INDEX = /^(?:0|[1-9][0-9]*)$/;
  * well formed but does not fit this state (FAILED_PRECONDITION / PATCH_NOT_APPLICABLE). A JSON
  * Patch applies all of its operations or none.
  */
-export function applyJsonDelta(state: JsonValue, encoding: DeltaEncoding, patch: JsonValue | Uint8Array): JsonValue {
-  return materializeJsonState(state, encoding, [patch]);
+export function applyJsonDelta(state: JsonValue, encoding: DeltaEncoding, patch: JsonValue | Uint8Array, options?: JsonDeltaOptions): JsonValue {
+  return materializeJsonState(state, encoding, [patch], options);
 }
 
 /**
@@ -56,17 +77,118 @@ export function applyJsonDelta(state: JsonValue, encoding: DeltaEncoding, patch:
  * per delta. This is how a server materializes a version from a snapshot and the deltas after
  * it. Throws like `applyJsonDelta` for the first patch that fails; `state` is never mutated.
  */
-export function materializeJsonState(state: JsonValue, encoding: DeltaEncoding, patches: Iterable<JsonValue | Uint8Array>): JsonValue {
+export function materializeJsonState(
+  state: JsonValue,
+  encoding: DeltaEncoding,
+  patches: Iterable<JsonValue | Uint8Array>,
+  options?: JsonDeltaOptions,
+): JsonValue {
   const jsonEncoding = requireJsonEncoding(encoding);
   let current = cloneJson(state);
+  const budget = createBudget(current, options);
   for (const raw of patches) {
     const patch = raw instanceof Uint8Array ? parseJsonDocument(raw) : checkPatchDocument(raw);
-    current =
-      jsonEncoding === DeltaEncoding.DELTA_ENCODING_JSON_PATCH
-        ? applyOperations(current, parseOperations(patch))
-        : applyMergePatch(current, patch);
+    if (jsonEncoding === DeltaEncoding.DELTA_ENCODING_JSON_PATCH) {
+      current = applyOperations(current, parseOperations(patch), budget);
+    } else {
+      budget.grow(patch, undefined);
+      current = applyMergePatch(current, patch);
+      budget.settle(current, undefined);
+    }
   }
   return current;
+}
+
+/** What one call may still build and copy; all checks happen before the work they bound. */
+interface Budget {
+  /**
+   * Accounts for inserting `value` (under member name `key`, if any) into the state, before it
+   * is copied; throws when the value alone could not fit.
+   */
+  grow(value: JsonValue, fail: Fail | undefined, key?: string): void;
+  /** After an operation: throws when the state now exceeds its bound (measured only if it may). */
+  settle(state: JsonValue, fail: Fail | undefined): void;
+  /** Accounts for copying `value`; throws when a copy bound is exceeded. */
+  copy(value: JsonValue, fail: Fail): void;
+}
+
+function createBudget(state: JsonValue, options: JsonDeltaOptions | undefined): Budget {
+  const maxState = options?.maxStateBytes ?? Infinity;
+  const maxCopies = options?.maxCopyBytes ?? Infinity;
+  // An upper bound of the state's size: measured exactly only when it could pass the bound.
+  let stateBound = maxState === Infinity ? 0 : canonicalSize(state, maxState);
+  let copied = 0;
+  const tooLarge = (fail: Fail | undefined, message: string) =>
+    fail === undefined ? new PatchNotApplicableError("state-too-large", message) : fail("state-too-large", message);
+  return {
+    grow(value, fail, key = "") {
+      if (maxState === Infinity) return;
+      const size = canonicalSize(value, maxState);
+      if (size > maxState) throw tooLarge(fail, `the value alone is larger than ${maxState} bytes of canonical JSON`);
+      // The value, its member name and colon, and a comma.
+      stateBound += size + canonicalSize(key) + 2;
+    },
+    settle(state, fail) {
+      if (stateBound <= maxState) return;
+      // Members replaced or removed since the last measure may have made room.
+      stateBound = canonicalSize(state, maxState);
+      if (stateBound > maxState) throw tooLarge(fail, `the state would be larger than ${maxState} bytes of canonical JSON`);
+    },
+    copy(value, fail) {
+      if (maxCopies === Infinity) return;
+      copied += canonicalSize(value, maxCopies);
+      if (copied > maxCopies) throw fail("copies-too-large", `the copies would insert more than ${maxCopies} bytes in all`);
+    },
+  };
+}
+
+/**
+ * The length in bytes of `canonicalJson(value)`, computed without building it; once the count
+ * passes `stopAbove` it returns early with a count above it, so measuring costs at most the
+ * bound. Member order does not change the length, and the canonical form writes strings and
+ * numbers as `JSON.stringify` does.
+ */
+export function canonicalSize(value: JsonValue, stopAbove = Infinity): number {
+  let total = 0;
+  const visit = (node: JsonValue): void => {
+    if (typeof node === "string") {
+      total += utf8Length(JSON.stringify(node));
+      return;
+    }
+    if (node === null || typeof node !== "object") {
+      // Numbers are written as `String` writes them (so `-0` as `0`); null, true, false.
+      total += typeof node === "number" ? String(node).length : node === false ? 5 : 4;
+      return;
+    }
+    if (Array.isArray(node)) {
+      total += node.length === 0 ? 2 : node.length + 1;
+      for (const item of node) {
+        if (total > stopAbove) return;
+        visit(item);
+      }
+      return;
+    }
+    const keys = Object.keys(node);
+    total += keys.length === 0 ? 2 : keys.length * 2 + 1;
+    for (const key of keys) {
+      if (total > stopAbove) return;
+      total += utf8Length(JSON.stringify(key));
+      visit(node[key]!);
+    }
+  };
+  visit(value);
+  return total;
+}
+
+function utf8Length(text: string): number {
+  if (!NON_ASCII.test(text)) return text.length;
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    // A surrogate pair is two UTF-16 units and four UTF-8 bytes; JSON text has no lone ones.
+    if (unit >= 0x80) bytes += unit < 0x800 || (unit >= 0xd800 && unit <= 0xdfff) ? 1 : 2;
+  }
+  return bytes;
 }
 
 /**
@@ -219,39 +341,52 @@ function parsePointer(
     });
 }
 
-function applyOperations(document: JsonValue, operations: readonly Operation[]): JsonValue {
+function applyOperations(document: JsonValue, operations: readonly Operation[], budget: Budget): JsonValue {
   let current = document;
   operations.forEach((operation, index) => {
     const fail = (reason: ConstructorParameters<typeof PatchNotApplicableError>[0], message: string) =>
       new PatchNotApplicableError(reason, `operation ${index} (${operation.op} ${formatPointer(operation.path)}): ${message}`, {
         operationIndex: index,
       });
+    // Bounds are checked before the value is copied, so a chain of self-doubling copies
+    // stops at the bound instead of after the work.
+    const insert = (value: JsonValue): JsonValue => {
+      budget.grow(value, fail, operation.path.at(-1));
+      return cloneJson(value);
+    };
     switch (operation.op) {
       case "add":
-        current = addValue(current, operation.path, cloneJson(operation.value), fail);
+        current = addValue(current, operation.path, insert(operation.value), fail);
         break;
       case "remove":
         removeValue(current, operation.path, fail);
         break;
       case "replace":
         resolve(current, operation.path, fail);
-        current = operation.path.length === 0 ? cloneJson(operation.value) : replaceValue(current, operation.path, cloneJson(operation.value), fail);
+        current = operation.path.length === 0 ? insert(operation.value) : replaceValue(current, operation.path, insert(operation.value), fail);
         break;
       case "test":
         if (!jsonEquals(resolve(current, operation.path, fail), operation.value)) throw fail("test-failed", "value differs");
         break;
       case "copy":
-        current = addValue(current, operation.path, cloneJson(resolve(current, operation.from, fail)), fail);
+      {
+        const value = resolve(current, operation.from, fail);
+        budget.copy(value, fail);
+        current = addValue(current, operation.path, insert(value), fail);
+      }
         break;
       case "move": {
         // `from` is never the root here: moving the root anywhere but onto itself is malformed.
         const value = resolve(current, operation.from, fail);
         if (operation.from.length === operation.path.length && operation.from.every((token, i) => token === operation.path[i])) break;
         removeValue(current, operation.from, fail);
+        // A member name may be longer at the target; the value's size does not change.
+        budget.grow(operation.path.at(-1)!, fail);
         current = addValue(current, operation.path, value, fail);
         break;
       }
     }
+    budget.settle(current, fail);
   });
   return current;
 }
