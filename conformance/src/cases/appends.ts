@@ -1,6 +1,6 @@
 import { defineCase } from "../harness/define-case.js";
 import { check, checkBytes, checkEqual, expectError, Status } from "../harness/expect.js";
-import { append, appendRequest, createStream, downloadSnapshot, checkJsonState, ENCODING, listAllDeltas, POLICY, verifyStreamChain } from "../harness/streams.js";
+import { append, appendRequest, createStream, downloadSnapshot, checkJsonState, ENCODING, jsonBytes, listAllDeltas, POLICY, verifyStreamChain } from "../harness/streams.js";
 
 /** Exactly-once appends, optimistic concurrency and batch atomicity. */
 export const APPEND_CASES = [
@@ -291,6 +291,79 @@ export const APPEND_CASES = [
       const tooMany = Array.from({ length: ctx.limits.maxBatchDeltas + 1 }, () => Buffer.from([1]));
       await expectError(append(session, opaque.name, tooMany, { clientSequence: 2 }), { code: Status.RESOURCE_EXHAUSTED, reason: "BATCH_TOO_LARGE", metadata: { limit: String(ctx.limits.maxBatchDeltas) } }, "batch one delta over max_batch_deltas");
       checkEqual((await listAllDeltas(session, opaque.name)).length, 1, "deltas after refused oversize appends");
+    },
+  }),
+  defineCase({
+    id: "append.json-state-bound",
+    requirements: ["LIMIT-020", "LIMIT-002"],
+    profile: "core",
+    // Fills a state of max_snapshot_bytes (64 MiB on the reference server) in full batches:
+    // heavy enough to starve cases running beside it.
+    exclusive: true,
+    timeoutMs: 120_000,
+    async run(ctx) {
+      const session = await ctx.session();
+      const stream = await createStream(ctx, session, { encoding: ENCODING.mergePatch });
+      const bound = Number(ctx.limits.maxSnapshotBytes);
+      const { maxDeltaBytes, maxBatchBytes, maxBatchDeltas } = ctx.limits;
+      // Fill the state {"m0":"zz…","m1":…} to exactly `bound` bytes of canonical JSON with
+      // merge patches of one member each, every one within max_delta_bytes.
+      const full = Math.max(1, maxDeltaBytes - 200);
+      const patches: Buffer[] = [];
+      let size = 2;
+      for (let i = 0; ; i++) {
+        const key = `m${i}`;
+        const overhead = (i === 0 ? 0 : 1) + key.length + 2 + 1 + 2;
+        const remaining = bound - size;
+        const length = remaining - overhead - (full + overhead) >= 100 ? full : remaining - overhead;
+        check(length >= 0, `cannot fill a state of exactly ${bound} bytes`);
+        patches.push(jsonBytes({ [key]: "z".repeat(length) }));
+        size += overhead + length;
+        if (size === bound) break;
+      }
+      let sequence = 0;
+      for (let start = 0; start < patches.length; ) {
+        let bytes = 0;
+        let end = start;
+        while (end < patches.length && end - start < maxBatchDeltas && bytes + patches[end]!.length <= maxBatchBytes) bytes += patches[end++]!.length;
+        await append(session, stream.name, patches.slice(start, end), { clientSequence: ++sequence });
+        start = end;
+      }
+      const head = BigInt(patches.length);
+      await expectError(
+        append(session, stream.name, [{ m0: null }, { m0: "z".repeat(full), x: 1 }], { clientSequence: sequence + 1 }),
+        { code: Status.RESOURCE_EXHAUSTED, reason: "SNAPSHOT_TOO_LARGE", metadata: { limit: String(bound), index: "1" } },
+        "a delta making the state one member larger than max_snapshot_bytes",
+      );
+      const { stream: after } = await verifyStreamChain(session, stream.name);
+      checkEqual(after.headVersion, head, "head after the refused append (a state exactly at the bound was accepted)");
+      await append(session, stream.name, [{ m0: null }, { small: 1 }], { clientSequence: sequence + 1 });
+    },
+  }),
+  defineCase({
+    id: "append.json-copies-bound",
+    requirements: ["LIMIT-021"],
+    profile: "core",
+    async run(ctx) {
+      const session = await ctx.session();
+      const stream = await createStream(ctx, session, { encoding: ENCODING.jsonPatch });
+      const max = ctx.limits.maxDeltaBytes;
+      // 1 KB of self-doubling copies: without a bound on copies, 2^40 elements.
+      const doubling = [{ op: "add", path: "/a", value: [0] }, ...Array.from({ length: 40 }, () => ({ op: "copy", from: "/a", path: "/a/-" }))];
+      // Its copies pass max_delta_bytes while the state is still far below a larger state bound.
+      const reason = Number(ctx.limits.maxSnapshotBytes) > 4 * max ? "DELTA_TOO_LARGE" : "SNAPSHOT_TOO_LARGE";
+      await expectError(append(session, stream.name, [doubling], { clientSequence: 1 }), { code: Status.RESOURCE_EXHAUSTED, reason }, "a patch of 40 self-doubling copies");
+      // A string whose copy inserts just under half of max_delta_bytes.
+      await append(session, stream.name, [[{ op: "add", path: "/s", value: "y".repeat(Math.floor(max / 2) - 10) }]], { clientSequence: 1 });
+      const copy = (to: string) => [{ op: "copy", from: "/s", path: to }];
+      await append(session, stream.name, [copy("/c1")], { clientSequence: 2 });
+      await expectError(
+        append(session, stream.name, [copy("/c2"), copy("/c3"), copy("/c4")], { clientSequence: 3 }),
+        { code: Status.RESOURCE_EXHAUSTED, reason: "DELTA_TOO_LARGE", metadata: { limit: String(max), index: "2" } },
+        "an append whose copies insert more than max_delta_bytes",
+      );
+      const ok = await append(session, stream.name, [copy("/c2"), copy("/c3")], { clientSequence: 3 });
+      checkEqual(ok.headVersion, 4n, "head after copies of exactly as many bytes as max_delta_bytes allows");
     },
   }),
 ];
