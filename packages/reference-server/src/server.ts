@@ -38,6 +38,7 @@ import { createMigrationRunner } from "./services/portability/migration.js";
 import { createSubjectGate } from "./services/portability/subject-gate.js";
 import { createProfileGate } from "./services/profile-gate.js";
 import { CLAIMED_PROFILES, createServerInfoService } from "./services/server-info-service.js";
+import { createSubscriptionStallInterceptor } from "./services/subscription-stall.js";
 import { createStreamService } from "./services/stream-service.js";
 import { createSubjectService } from "./services/subject-service.js";
 import { createSubscriptionService } from "./services/subscription-service.js";
@@ -161,6 +162,8 @@ export async function createContinuityServer(options: ContinuityServerOptions): 
   const server = createServer({
     "grpc.max_receive_message_length": maxMessageBytes,
     ...connectionServerOptions(connectionLimits),
+    // SUB-034: a subscriber that stops reading is cut within its stall time.
+    interceptors: [createSubscriptionStallInterceptor(deps.subscriptions.stallTimeoutMs)],
   })
     .use(errorDetailsServerMiddleware)
     .use(createLoggingMiddleware({ logger }))

@@ -43,6 +43,8 @@ export interface SubscriptionSettings {
   readonly queueBytes: number;
   /** Heartbeat interval when the request leaves it 0. */
   readonly defaultHeartbeatSeconds: number;
+  /** How long a message may wait for a client that stopped reading before the call is cut (SUB-034). */
+  readonly stallTimeoutMs: number;
 }
 
 /** Default subscription tunables. */
@@ -50,6 +52,7 @@ export const DEFAULT_SUBSCRIPTION_SETTINGS: SubscriptionSettings = Object.freeze
   queueLimit: 1000,
   queueBytes: 32 * 1024 * 1024,
   defaultHeartbeatSeconds: 15,
+  stallTimeoutMs: 10_000,
 });
 
 /**
