@@ -43,8 +43,8 @@ describe("canonicalSize", () => {
 
 describe("JSON delta bounds (LIMIT-020, LIMIT-021)", () => {
   it("without options applies copies as before", () => {
-    const state = applyJsonDelta({}, PATCH, doubling(10)) as { a: unknown[] };
-    expect(state.a).toHaveLength(11);
+    const state = applyJsonDelta({}, PATCH, doubling(10));
+    expect((state as { a: JsonValue[] }).a).toHaveLength(11);
     expect(canonicalSize(state)).toBeGreaterThan(1024);
   });
 
