@@ -91,7 +91,8 @@ export function materializeJsonState(
     if (jsonEncoding === DeltaEncoding.DELTA_ENCODING_JSON_PATCH) {
       current = applyOperations(current, parseOperations(patch), budget);
     } else {
-      budget.grow(patch, undefined);
+      // A merge patch adds at most itself; its nulls only remove, so it need not fit whole.
+      budget.grow(patch, undefined, "", false);
       current = applyMergePatch(current, patch);
       budget.settle(current, undefined);
     }
@@ -103,9 +104,9 @@ export function materializeJsonState(
 interface Budget {
   /**
    * Accounts for inserting `value` (under member name `key`, if any) into the state, before it
-   * is copied; throws when the value alone could not fit.
+   * is copied; throws when the value alone could not fit, if it must end up whole in the state.
    */
-  grow(value: JsonValue, fail: Fail | undefined, key?: string): void;
+  grow(value: JsonValue, fail: Fail | undefined, key?: string, whole?: boolean): void;
   /** After an operation: throws when the state now exceeds its bound (measured only if it may). */
   settle(state: JsonValue, fail: Fail | undefined): void;
   /** Accounts for copying `value`; throws when a copy bound is exceeded. */
@@ -121,10 +122,10 @@ function createBudget(state: JsonValue, options: JsonDeltaOptions | undefined): 
   const tooLarge = (fail: Fail | undefined, message: string) =>
     fail === undefined ? new PatchNotApplicableError("state-too-large", message) : fail("state-too-large", message);
   return {
-    grow(value, fail, key = "") {
+    grow(value, fail, key = "", whole = true) {
       if (maxState === Infinity) return;
       const size = canonicalSize(value, maxState);
-      if (size > maxState) throw tooLarge(fail, `the value alone is larger than ${maxState} bytes of canonical JSON`);
+      if (whole && size > maxState) throw tooLarge(fail, `the value alone is larger than ${maxState} bytes of canonical JSON`);
       // The value, its member name and colon, and a comma.
       stateBound += size + canonicalSize(key) + 2;
     },
