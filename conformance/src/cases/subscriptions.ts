@@ -1,6 +1,9 @@
 import { defineCase } from "../harness/define-case.js";
 import { check, checkEqual, checkError, fail, Status } from "../harness/expect.js";
-import { append, createStream } from "../harness/streams.js";
+import * as grpc from "@grpc/grpc-js";
+import type { continuity } from "@continuity/sdk/gen";
+import { richErrorOf } from "../harness/raw-call.js";
+import { append, createStream, ENCODING } from "../harness/streams.js";
 import { cursorNow, openSubscription } from "../harness/subscription.js";
 import { v1 } from "../harness/clients.js";
 import type { Session } from "../harness/context.js";
@@ -331,6 +334,60 @@ export const SUBSCRIPTION_CASES = [
     profile: "core",
     async run(ctx) {
       ctx.skip("a client cannot make a server discard retained events; SUB-006 needs a server-side retention hook to test");
+    },
+  }),
+  defineCase({
+    id: "subscription.stalled-reader-is-cut",
+    requirements: ["SUB-034", "SUB-031"],
+    profile: "core",
+    timeoutMs: 45_000,
+    async run(ctx) {
+      const session = await ctx.session();
+      const stream = await createStream(ctx, session, { encoding: ENCODING.opaque });
+      // A plain grpc-js call, so that the client can stop reading (pause) as a stuck app does.
+      const path = "/continuity.v1.SubscriptionService/Subscribe";
+      const client = new grpc.Client(ctx.address(), grpc.credentials.createInsecure());
+      const metadata = new grpc.Metadata();
+      metadata.set("authorization", `Bearer ${session.token}`);
+      const call = client.makeServerStreamRequest(
+        path,
+        (request: continuity.v1.SubscribeRequest) => Buffer.from(v1.SubscribeRequest.encode(request).finish()),
+        (bytes: Buffer) => v1.SubscribeResponse.decode(bytes),
+        { parent: session.subject, cursor: "", heartbeatSeconds: 0 },
+        metadata,
+      );
+      try {
+        let events = 0;
+        const ended = new Promise<grpc.ServiceError | undefined>((resolve) => {
+          call.on("error", resolve);
+          call.on("end", () => resolve(undefined));
+        });
+        await new Promise<void>((resolve) => {
+          call.on("data", (message: continuity.v1.SubscribeResponse) => {
+            if (message.event?.$case === "deltasAppended") events += 1;
+            if (message.event?.$case === "ready") {
+              call.pause();
+              resolve();
+            }
+          });
+        });
+        // Far fewer events and bytes than a server buffers per subscriber, far more than HTTP/2
+        // flow control lets through to a client that does not read.
+        const count = 40;
+        const payload = Buffer.alloc(64 * 1024, 1);
+        for (let seq = 1; seq <= count; seq++) await append(session, stream.name, [payload], { clientSequence: seq });
+        // SUB-034: 15 seconds with a written message not taken, and the call must be ended.
+        await new Promise((resolve) => setTimeout(resolve, 17_000));
+        call.resume();
+        const outcome = await Promise.race([ended, new Promise<"open">((resolve) => setTimeout(() => resolve("open"), 8_000))]);
+        if (outcome === "open") fail(`the call is still open after the client stopped reading for 17 s (${events} of ${count} events delivered since it resumed)`);
+        if (outcome === undefined) fail("the subscription ended with OK after the client stopped reading");
+        checkError(richErrorOf(path, outcome), { code: Status.RESOURCE_EXHAUSTED, reason: "SUBSCRIBER_TOO_SLOW" }, "the end of a subscription whose client stopped reading");
+        check(events < count, `a cut subscription delivered all ${count} events`);
+      } finally {
+        call.cancel();
+        client.close();
+      }
     },
   }),
 ];

@@ -1,0 +1,14 @@
+import { defineMutant } from "../../src/runner/mutant.js";
+
+export default defineMutant({
+  name: "stalled-subscriber-kept",
+  area: "SUB",
+  description: "A subscription whose client stopped reading stays open until it reads again (SUB-034).",
+  edits: [
+    {
+      file: "services/subscription-stall.ts",
+      find: "(method.path === SUBSCRIBE_PATH ? new ServerInterceptingCall(guard(call, stallMs))",
+      replace: "(false ? new ServerInterceptingCall(guard(call, stallMs))",
+    },
+  ],
+});
