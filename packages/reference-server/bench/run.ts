@@ -1,49 +1,65 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { randomUUID } from "node:crypto";
-import { fileURLToPath } from "node:url";
+import type { ChildProcess } from "node:child_process";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { cpus, tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
 import { credentials, makeGenericClientConstructor, type Client as GrpcClient } from "@grpc/grpc-js";
-import { SignJWT, exportJWK, generateKeyPair } from "jose";
-import { createChannel, createClientFactory, type Channel } from "nice-grpc";
-import { Metadata } from "nice-grpc-common";
 import { continuity } from "@continuity/sdk/gen";
 import { ECHO_SERVICE } from "./echo-protocol.js";
+import { spawnReady, startContinuity, stopProcess, type ContinuityServer } from "./servers.js";
+import { runPortability, formatPortability, type PortabilityResult } from "./portability-run.js";
 
-// `pnpm bench`: the reference server against a raw @grpc/grpc-js echo server, measured in
-// the same run on loopback, printed side by side with their ratio. Counts and time are
-// bounded so the whole run takes well under a minute. Numbers describe this machine only.
+// `pnpm bench`: the reference server against floors measured in the same run on the same
+// machine, printed side by side with their ratio. Core: appends and subscriber latency
+// against a raw @grpc/grpc-js echo server. Portability: export and import throughput against
+// reading and SHA-256-hashing the same bytes, server RSS while they run, and live migration
+// under writers. Counts and time are bounded; `--quick` is a smoke run. Numbers describe
+// this machine only.
+//
+//   pnpm bench [--quick] [--only core|portability] [--json] [--profile <dir>]
+
+const { values: flags } = parseArgs({
+  args: process.argv.slice(2).filter((arg) => arg !== "--"),
+  options: {
+    quick: { type: "boolean", default: false },
+    only: { type: "string" },
+    json: { type: "boolean", default: false },
+    profile: { type: "string" },
+    help: { type: "boolean", default: false },
+  },
+});
+if (flags.help) {
+  process.stdout.write(`usage: pnpm bench [--quick] [--only core|portability] [--json] [--profile <dir>]
+  --quick          a smoke run: fewer calls, a 10 MB subject, 5 migrations
+  --only <part>    run only the core (append, latency) or the portability measurements
+  --json           print the results as one JSON document instead of tables
+  --profile <dir>  run the export and the import server under node --cpu-prof, write
+                   export.cpuprofile and import.cpuprofile to <dir>, and summarise them
+Environment: BENCH_CLIENTS, BENCH_APPENDS, BENCH_LATENCY_SAMPLES, BENCH_PORTABILITY_MB,
+  BENCH_PORTABILITY_DELTA_KB, BENCH_MIGRATION_RUNS, BENCH_MIGRATION_WRITERS,
+  BENCH_MIGRATION_WRITE_INTERVAL_MS (see packages/reference-server/README.md)
+`);
+  process.exit(0);
+}
+if (flags.only !== undefined && flags.only !== "core" && flags.only !== "portability") {
+  process.stderr.write(`--only must be core or portability, not ${flags.only}\n`);
+  process.exit(2);
+}
+const QUICK = flags.quick;
 
 const v1 = continuity.v1;
-const PACKAGE_DIR = fileURLToPath(new URL("..", import.meta.url));
-const CLIENTS = Number(process.env["BENCH_CLIENTS"] ?? 32);
-const APPENDS_PER_CLIENT = Number(process.env["BENCH_APPENDS"] ?? 100);
-const LATENCY_SAMPLES = Number(process.env["BENCH_LATENCY_SAMPLES"] ?? 300);
+const envNumber = (name: string, fallback: number): number => {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, not ${raw}`);
+  return value;
+};
+const CLIENTS = envNumber("BENCH_CLIENTS", QUICK ? 8 : 32);
+const APPENDS_PER_CLIENT = envNumber("BENCH_APPENDS", QUICK ? 50 : 100);
+const LATENCY_SAMPLES = envNumber("BENCH_LATENCY_SAMPLES", QUICK ? 100 : 300);
 const TIME_CAP_MS = 20_000;
 const PAYLOAD = Buffer.from(JSON.stringify({ lesson: 12, position: "00:12:34", done: false }));
-
-interface Spawned {
-  readonly child: ChildProcess;
-  readonly address: string;
-}
-
-function spawnReady(args: string[], env: NodeJS.ProcessEnv, readyPrefix: string): Promise<Spawned> {
-  const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", ...args], {
-    cwd: PACKAGE_DIR,
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
-      out += chunk;
-      const match = new RegExp(`^${readyPrefix}(.+)$`, "m").exec(out);
-      if (match?.[1] !== undefined) resolve({ child, address: match[1].trim() });
-    });
-    child.once("exit", (code) => reject(new Error(`${args.join(" ")} exited with ${code} before it was ready`)));
-  });
-}
 
 function percentile(sortedMs: readonly number[], p: number): number {
   const index = Math.min(sortedMs.length - 1, Math.max(0, Math.ceil((p / 100) * sortedMs.length) - 1));
@@ -54,45 +70,7 @@ function now(): number {
   return performance.now();
 }
 
-// --- the reference server -------------------------------------------------------------------
-
-async function startContinuity(dataDir: string) {
-  const { publicKey, privateKey } = await generateKeyPair("ES256", { extractable: true });
-  const jwk = { ...(await exportJWK(publicKey)), kid: "bench-1", alg: "ES256", use: "sig" };
-  const platformsFile = join(dataDir, "platforms.json");
-  await writeFile(platformsFile, JSON.stringify({ platforms: [{ id: "bench", jwks: { keys: [jwk] } }] }));
-  const server = await spawnReady(
-    ["src/main.ts", "--log-level", "warn"],
-    { CONTINUITY_LISTEN: "127.0.0.1:0", CONTINUITY_DATA_DIR: join(dataDir, "data"), CONTINUITY_PLATFORMS: platformsFile },
-    "CONTINUITY_LISTENING=",
-  );
-  const channel = createChannel(server.address);
-  const tokenClient = createClientFactory().create(v1.TokenServiceDefinition, channel);
-  async function session(deviceId: string) {
-    const iat = Math.floor(Date.now() / 1000);
-    const assertion = await new SignJWT({ iss: "bench", aud: "continuity", sub: "bench-user", iat, exp: iat + 120, jti: randomUUID() })
-      .setProtectedHeader({ alg: "ES256", typ: "continuity-assertion+jwt", kid: "bench-1" })
-      .sign(privateKey);
-    const exchanged = await tokenClient.exchangeToken({
-      grantType: "urn:ietf:params:oauth:grant-type:token-exchange",
-      subjectTokenType: "urn:ietf:params:oauth:token-type:jwt",
-      subjectToken: assertion,
-      scope: "",
-      deviceId,
-      deviceDisplayName: "",
-    });
-    const factory = createClientFactory().use(async function* (call, options) {
-      const metadata = Metadata(options.metadata).set("authorization", `Bearer ${exchanged.accessToken}`);
-      return yield* call.next(call.request, { ...options, metadata });
-    });
-    return {
-      subject: exchanged.subject,
-      stream: factory.create(v1.StreamServiceDefinition, channel),
-      subscription: factory.create(v1.SubscriptionServiceDefinition, channel),
-    };
-  }
-  return { server, channel, session };
-}
+type Session = ContinuityServer["session"];
 
 // --- the measurements ---------------------------------------------------------------------
 
@@ -101,7 +79,7 @@ interface Throughput {
   readonly seconds: number;
 }
 
-async function continuityAppendThroughput(session: Awaited<ReturnType<typeof startContinuity>>["session"]): Promise<Throughput> {
+async function continuityAppendThroughput(session: Session): Promise<Throughput> {
   const writers = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => session(`writer-${i}`)));
   const subject = writers[0]!.subject;
   await Promise.all(
@@ -162,7 +140,7 @@ async function echoThroughput(address: string): Promise<Throughput> {
   return { calls, seconds: (now() - started) / 1000 };
 }
 
-async function continuityLatency(session: Awaited<ReturnType<typeof startContinuity>>["session"]): Promise<number[]> {
+async function continuityLatency(session: Session): Promise<number[]> {
   const writer = await session("latency-writer");
   const reader = await session("latency-reader");
   const streamName = `${writer.subject}/streams/latency`;
@@ -233,7 +211,7 @@ async function echoLatency(address: string): Promise<number[]> {
   return samples.sort((a, b) => a - b);
 }
 
-async function warmUp(session: Awaited<ReturnType<typeof startContinuity>>["session"], echoAddress: string): Promise<void> {
+async function warmUp(session: Session, echoAddress: string): Promise<void> {
   const writer = await session("warm-up");
   await writer.stream.createStream({
     parent: writer.subject,
@@ -254,21 +232,38 @@ async function warmUp(session: Awaited<ReturnType<typeof startContinuity>>["sess
 
 // --- report -------------------------------------------------------------------------------
 
-function row(label: string, continuityValue: number, echoValue: number, unit: string, higherIsBetter: boolean): string {
-  const ratio = higherIsBetter ? continuityValue / echoValue : echoValue / continuityValue;
+interface CoreResult {
+  readonly clients: number;
+  readonly appendsPerClient: number;
+  readonly latencySamples: number;
+  readonly appendThroughput: { readonly continuityCallsPerSecond: number; readonly echoCallsPerSecond: number; readonly ratio: number };
+  readonly latencyP50: { readonly continuityMs: number; readonly echoMs: number; readonly ratio: number };
+  readonly latencyP99: { readonly continuityMs: number; readonly echoMs: number; readonly ratio: number };
+}
+
+function row(label: string, continuityValue: number, echoValue: number, unit: string, ratio: number): string {
   return `${label.padEnd(34)} ${continuityValue.toFixed(unit === "ms" ? 2 : 0).padStart(10)} ${unit.padEnd(9)} ${echoValue
     .toFixed(unit === "ms" ? 2 : 0)
     .padStart(10)} ${unit.padEnd(9)} ${(ratio * 100).toFixed(1).padStart(6)} %`;
 }
 
-async function main(): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), "continuity-bench-"));
+function formatCore(core: CoreResult): string {
+  const header = `${"".padEnd(34)} ${"continuity".padStart(20)} ${"grpc-js echo".padStart(20)}  ratio`;
+  return [
+    `Continuity reference server vs raw @grpc/grpc-js, loopback, ${core.clients} clients x ${core.appendsPerClient} appends, ${core.latencySamples} latency samples`,
+    "(ratio: share of the baseline's throughput, or baseline latency / continuity latency; 100 % = as fast as the floor)",
+    header,
+    row("append throughput (calls/s)", core.appendThroughput.continuityCallsPerSecond, core.appendThroughput.echoCallsPerSecond, "calls/s", core.appendThroughput.ratio),
+    row("append -> subscriber p50", core.latencyP50.continuityMs, core.latencyP50.echoMs, "ms", core.latencyP50.ratio),
+    row("append -> subscriber p99", core.latencyP99.continuityMs, core.latencyP99.echoMs, "ms", core.latencyP99.ratio),
+  ].join("\n");
+}
+
+async function runCore(dir: string): Promise<CoreResult> {
   const processes: ChildProcess[] = [];
-  let channel: Channel | undefined;
+  let continuityServer: ContinuityServer | undefined;
   try {
-    const continuityServer = await startContinuity(dir);
-    processes.push(continuityServer.server.child);
-    channel = continuityServer.channel;
+    continuityServer = await startContinuity(join(dir, "core"));
     const echo = await spawnReady(["bench/echo-server.ts"], {}, "ECHO_LISTENING=");
     processes.push(echo.child);
 
@@ -278,20 +273,54 @@ async function main(): Promise<void> {
     const echoes = await echoThroughput(echo.address);
     const appendLatency = await continuityLatency(continuityServer.session);
     const publishLatency = await echoLatency(echo.address);
-
-    const header = `${"".padEnd(34)} ${"continuity".padStart(20)} ${"grpc-js echo".padStart(20)}  ratio`;
-    const lines = [
-      `Continuity reference server vs raw @grpc/grpc-js, loopback, ${CLIENTS} clients x ${APPENDS_PER_CLIENT} appends, ${LATENCY_SAMPLES} latency samples`,
-      "(ratio: share of the baseline's throughput, or baseline latency / continuity latency; 100 % = as fast as the floor)",
-      header,
-      row("append throughput (calls/s)", appends.calls / appends.seconds, echoes.calls / echoes.seconds, "calls/s", true),
-      row("append -> subscriber p50", percentile(appendLatency, 50), percentile(publishLatency, 50), "ms", false),
-      row("append -> subscriber p99", percentile(appendLatency, 99), percentile(publishLatency, 99), "ms", false),
-    ];
-    process.stdout.write(`${lines.join("\n")}\n`);
+    const latency = (p: number) => {
+      const continuityMs = percentile(appendLatency, p);
+      const echoMs = percentile(publishLatency, p);
+      return { continuityMs, echoMs, ratio: echoMs / continuityMs };
+    };
+    const continuityCallsPerSecond = appends.calls / appends.seconds;
+    const echoCallsPerSecond = echoes.calls / echoes.seconds;
+    return {
+      clients: CLIENTS,
+      appendsPerClient: APPENDS_PER_CLIENT,
+      latencySamples: LATENCY_SAMPLES,
+      appendThroughput: { continuityCallsPerSecond, echoCallsPerSecond, ratio: continuityCallsPerSecond / echoCallsPerSecond },
+      latencyP50: latency(50),
+      latencyP99: latency(99),
+    };
   } finally {
-    channel?.close();
-    for (const child of processes) child.kill("SIGTERM");
+    await continuityServer?.stop();
+    await Promise.all(processes.map(stopProcess));
+  }
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), "continuity-bench-"));
+  const progress = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
+  const profileDir = flags.profile === undefined ? undefined : resolve(flags.profile);
+  if (profileDir !== undefined) await mkdir(profileDir, { recursive: true });
+  try {
+    const core = flags.only === "portability" ? undefined : await runCore(dir);
+    if (core !== undefined && !flags.json) process.stdout.write(`${formatCore(core)}\n`);
+    let portability: PortabilityResult | undefined;
+    if (flags.only !== "core") {
+      portability = await runPortability(join(dir, "portability"), {
+        subjectBytes: envNumber("BENCH_PORTABILITY_MB", QUICK ? 10 : 100) * 1e6,
+        deltaBytes: envNumber("BENCH_PORTABILITY_DELTA_KB", 64) * 1024,
+        streamCount: 4,
+        migrationRuns: envNumber("BENCH_MIGRATION_RUNS", QUICK ? 5 : 20),
+        writers: envNumber("BENCH_MIGRATION_WRITERS", 4),
+        writeIntervalMs: envNumber("BENCH_MIGRATION_WRITE_INTERVAL_MS", 10),
+        profileDir,
+        progress,
+      });
+      if (!flags.json) process.stdout.write(`${core === undefined ? "" : "\n"}${formatPortability(portability)}\n`);
+    }
+    if (flags.json) {
+      const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "", node: process.version, platform: process.platform };
+      process.stdout.write(`${JSON.stringify({ machine, quick: QUICK, core, portability }, null, 2)}\n`);
+    }
+  } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }
