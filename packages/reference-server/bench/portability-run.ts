@@ -98,7 +98,6 @@ export async function runPortability(dir: string, options: PortabilityOptions): 
     progress("exporting it from A into a .cbundle file (ExportSubject)");
     const exporter = await a.session("exporter");
     const exported = await withRssSampling(a.child.pid!, () => exportToFile(a.address, exporter, file));
-    if (profileDir !== undefined) await a.restart(); // writes export.cpuprofile
 
     progress("reading and hashing the same file (the floor)");
     const floor = await hashFileFloor(file);
@@ -110,7 +109,9 @@ export async function runPortability(dir: string, options: PortabilityOptions): 
     const importer = await b.session("importer", "import-user");
     const imported = await withRssSampling(b.child.pid!, () => importFromFile(b.address, importer, file, exported.result.parts));
     await checkHeads(importer, built);
-    if (profileDir !== undefined) await b.restart(); // writes import.cpuprofile
+    // Fresh processes again, so the migration's RSS growth is its own (and a profiled
+    // process writes its profile on the way out).
+    await Promise.all([a.restart(), b.restart()]);
 
     const throughput = (t: { result: Transfer; rss: RssGrowth }): Throughput => {
       const megabytesPerSecond = t.result.bytes / MB / t.result.seconds;
