@@ -7,13 +7,20 @@ export default defineMutant({
   edits: [
     {
       file: "services/stream-service.ts",
-      find:
-        "        } catch (error) {\n" +
-        "          if (isPatchNotApplicableError(error)) {\n",
+      find: "      state = materializeJsonState(current, stream.encoding, patches(), jsonBounds(limits));\n",
       replace:
+        "      state = current;\n" +
+        "      for (const [i, patch] of parsed.entries()) {\n" +
+        "        index = i;\n" +
+        "        if (patch === undefined) continue;\n" +
+        "        try {\n" +
+        "          state = materializeJsonState(state, stream.encoding, [patch], jsonBounds(limits));\n" +
         "        } catch (error) {\n" +
-        "          if (deltas.length > 0) break;\n" +
-        "          if (isPatchNotApplicableError(error)) {\n",
+        "          if (i === 0) throw error;\n" +
+        "          raw = raw.slice(0, i);\n" +
+        "          break;\n" +
+        "        }\n" +
+        "      }\n",
     },
   ],
 });
