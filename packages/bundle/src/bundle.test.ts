@@ -201,3 +201,26 @@ describe("records digest", () => {
     for (const sample of samples) expect(protoJsonCanonical(sample)).toBe(Buffer.from(canonicalJson(sample)).toString("utf8"));
   });
 });
+
+describe("proto3 JSON of bulk records", () => {
+  it("writes a delta's payload and a snapshot's state exactly as the descriptor codec does", async () => {
+    const { fromBinary, toJson, createFileRegistry } = await import("@bufbuild/protobuf");
+    const { FileDescriptorSetSchema } = await import("@bufbuild/protobuf/wkt");
+    const { readFileSync } = await import("node:fs");
+    const { partJson } = await import("./proto-json.js");
+    const registry = createFileRegistry(fromBinary(FileDescriptorSetSchema, readFileSync(new URL("./continuity-v1.binpb", import.meta.url))));
+    const part = registry.getMessage("continuity.v1.ExportSubjectResponse")!;
+    const record = registry.getMessage("continuity.v1.BundleRecord")!;
+    const samples: continuity.v1.BundleRecord[] = [
+      { record: { $case: "delta", value: v1.Delta.fromPartial({ streamUid: UID_A, version: 3n, payload: Buffer.from([0, 255, 1, 2, 3]), hash: Buffer.alloc(32, 1), batchSize: 1, commitTime: new Date(1_700_000_000_123) }) } },
+      { record: { $case: "delta", value: v1.Delta.fromPartial({ streamUid: UID_A, version: 4n, payload: Buffer.alloc(0) }) } },
+      { record: { $case: "snapshot", value: v1.BundleSnapshot.fromPartial({ header: { streamUid: UID_B, version: 2n }, state: Buffer.from("{\"a\":1}") }) } },
+      { record: { $case: "device", value: v1.Device.fromPartial({ name: "subjects/s/devices/d" }) } },
+    ];
+    for (const sample of samples) {
+      const bytes = v1.ExportSubjectResponse.encode({ part: { $case: "record", value: sample } }).finish();
+      const generic = fromBinary(part, bytes) as unknown as { part: { value: never } };
+      expect(partJson(bytes)).toEqual(toJson(record, generic.part.value));
+    }
+  });
+});
