@@ -1,6 +1,6 @@
 import { Status } from "nice-grpc-common";
 
-import type { ServiceImplementation } from "nice-grpc";
+import type { MethodDefinition, ServiceImplementation } from "nice-grpc";
 import type { JSONWebKeySet } from "jose";
 import { z } from "zod";
 import { continuity } from "@continuity/sdk/gen";
@@ -18,75 +18,46 @@ import type { SubjectGate } from "./portability/subject-gate.js";
 import { subjectMovedError } from "./portability/subject-gate.js";
 
 const v1 = continuity.v1;
-const rawBytes = (value: Uint8Array): Uint8Array => value;
+/** How a method's request or response crosses the wire: a generated message, or the bytes as sent. */
+interface WireCodec<T> {
+  encode(value: T): { finish(): Uint8Array };
+  decode(bytes: Uint8Array): T;
+}
+const asSent: WireCodec<Uint8Array> = { encode: (value) => ({ finish: () => value }), decode: (bytes) => bytes };
+
+function method<Request, Response, RequestStream extends boolean, ResponseStream extends boolean>(
+  name: string,
+  requestStream: RequestStream,
+  responseStream: ResponseStream,
+  request: WireCodec<Request>,
+  response: WireCodec<Response>,
+  options: { idempotencyLevel?: "NO_SIDE_EFFECTS" } = {},
+): MethodDefinition<Request, Request, Response, Response, RequestStream, ResponseStream> {
+  return {
+    path: `/continuity.v1.PortabilityService/${name}`,
+    requestStream,
+    responseStream,
+    requestSerialize: (value) => request.encode(value).finish(),
+    requestDeserialize: (bytes) => request.decode(bytes),
+    responseSerialize: (value) => response.encode(value).finish(),
+    responseDeserialize: (bytes) => response.decode(bytes),
+    options,
+  };
+}
 
 /**
  * PortabilityService with the bundle parts kept as bytes where they cross the wire: what an
  * exporter signs, an importer verifies and a file stores are the very bytes sent, never a
  * re-encoding through the generated types (which would, for one, round timestamps).
+ * TransferSubject's `committed` answer is encoded by its handler.
  */
 export const PortabilityServiceRawDefinition = {
-  exportSubject: {
-    path: "/continuity.v1.PortabilityService/ExportSubject",
-    requestStream: false,
-    responseStream: true,
-    requestSerialize: (value: continuity.v1.ExportSubjectRequest) => v1.ExportSubjectRequest.encode(value).finish(),
-    requestDeserialize: (bytes: Uint8Array) => v1.ExportSubjectRequest.decode(bytes),
-    responseSerialize: rawBytes,
-    responseDeserialize: rawBytes,
-    options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
-  },
-  importBundle: {
-    path: "/continuity.v1.PortabilityService/ImportBundle",
-    requestStream: true,
-    responseStream: false,
-    requestSerialize: rawBytes,
-    requestDeserialize: rawBytes,
-    responseSerialize: (value: continuity.v1.ImportBundleResponse) => v1.ImportBundleResponse.encode(value).finish(),
-    responseDeserialize: (bytes: Uint8Array) => v1.ImportBundleResponse.decode(bytes),
-    options: {},
-  },
-  createMigration: {
-    path: "/continuity.v1.PortabilityService/CreateMigration",
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: (value: continuity.v1.CreateMigrationRequest) => v1.CreateMigrationRequest.encode(value).finish(),
-    requestDeserialize: (bytes: Uint8Array) => v1.CreateMigrationRequest.decode(bytes),
-    responseSerialize: (value: continuity.v1.CreateMigrationResponse) => v1.CreateMigrationResponse.encode(value).finish(),
-    responseDeserialize: (bytes: Uint8Array) => v1.CreateMigrationResponse.decode(bytes),
-    options: {},
-  },
-  getMigration: {
-    path: "/continuity.v1.PortabilityService/GetMigration",
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: (value: continuity.v1.GetMigrationRequest) => v1.GetMigrationRequest.encode(value).finish(),
-    requestDeserialize: (bytes: Uint8Array) => v1.GetMigrationRequest.decode(bytes),
-    responseSerialize: (value: continuity.v1.GetMigrationResponse) => v1.GetMigrationResponse.encode(value).finish(),
-    responseDeserialize: (bytes: Uint8Array) => v1.GetMigrationResponse.decode(bytes),
-    options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
-  },
-  cancelMigration: {
-    path: "/continuity.v1.PortabilityService/CancelMigration",
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: (value: continuity.v1.CancelMigrationRequest) => v1.CancelMigrationRequest.encode(value).finish(),
-    requestDeserialize: (bytes: Uint8Array) => v1.CancelMigrationRequest.decode(bytes),
-    responseSerialize: (value: continuity.v1.CancelMigrationResponse) => v1.CancelMigrationResponse.encode(value).finish(),
-    responseDeserialize: (bytes: Uint8Array) => v1.CancelMigrationResponse.decode(bytes),
-    options: {},
-  },
-  transferSubject: {
-    path: "/continuity.v1.PortabilityService/TransferSubject",
-    requestStream: true,
-    responseStream: true,
-    requestSerialize: (value: continuity.v1.TransferSubjectRequest) => v1.TransferSubjectRequest.encode(value).finish(),
-    requestDeserialize: (bytes: Uint8Array) => v1.TransferSubjectRequest.decode(bytes),
-    // Bundle parts travel as the exporter's bytes; `committed` is encoded by the handler.
-    responseSerialize: rawBytes,
-    responseDeserialize: rawBytes,
-    options: {},
-  },
+  exportSubject: method("ExportSubject", false, true, v1.ExportSubjectRequest, asSent, { idempotencyLevel: "NO_SIDE_EFFECTS" }),
+  importBundle: method("ImportBundle", true, false, asSent, v1.ImportBundleResponse),
+  createMigration: method("CreateMigration", false, false, v1.CreateMigrationRequest, v1.CreateMigrationResponse),
+  getMigration: method("GetMigration", false, false, v1.GetMigrationRequest, v1.GetMigrationResponse, { idempotencyLevel: "NO_SIDE_EFFECTS" }),
+  cancelMigration: method("CancelMigration", false, false, v1.CancelMigrationRequest, v1.CancelMigrationResponse),
+  transferSubject: method("TransferSubject", true, true, v1.TransferSubjectRequest, asSent),
 } as const;
 
 /** Tunables of the source's side of a switch. */
