@@ -43,6 +43,8 @@ export interface SqlitePortabilityContext {
   readonly subjectExists: (subjectId: string) => boolean;
   readonly checkpointEntries: (subjectId: string, checkpointId: string) => CheckpointEntryRow[];
   readonly eraseSubject: (subjectId: string) => Promise<boolean>;
+  /** Inserts a stream row (head = its version fields) and, for JSON, its state there. */
+  readonly insertStream: (row: StreamRow, jsonState: Uint8Array | undefined) => void;
   readonly streamColumns: string;
   readonly stateInterval: number;
 }
@@ -174,12 +176,7 @@ export function createSqlitePortability(ctx: SqlitePortabilityContext): Portabil
         updated_at: now,
       };
       const jsonState = input.base.kind === "json" ? input.base.state : undefined;
-      stmt(
-        `INSERT INTO streams (${ctx.streamColumns}, head_state) VALUES (@subject_id, @stream_id, @uid, @type, @encoding, @conflict_policy, @owner_platform, @genesis_hash, @head_version, @head_hash, @horizon_version, @horizon_hash, @created_at, @updated_at, @head_state)`,
-      ).run({ ...row, head_state: jsonState ?? null });
-      if (jsonState !== undefined) {
-        stmt("INSERT INTO json_states (subject_id, stream_id, version, state) VALUES (?, ?, ?, ?)").run(input.subjectId, input.id, input.horizonVersion, jsonState);
-      }
+      ctx.insertStream(row, jsonState);
       if (input.base.kind === "opaque-snapshot") {
         const key = [input.subjectId, input.id, input.horizonVersion] as const;
         const state = input.base.state;

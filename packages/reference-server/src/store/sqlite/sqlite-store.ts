@@ -335,6 +335,16 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     return rows.map((d) => toDelta(d, row));
   };
 
+  /** Inserts a new stream row at its head; a JSON stream's state there is also kept as a base. */
+  const insertStream = (row: StreamRow, jsonState: Uint8Array | undefined): void => {
+    stmt(
+      `INSERT INTO streams (${STREAM_COLUMNS}, head_state) VALUES (@subject_id, @stream_id, @uid, @type, @encoding, @conflict_policy, @owner_platform, @genesis_hash, @head_version, @head_hash, @horizon_version, @horizon_hash, @created_at, @updated_at, @head_state)`,
+    ).run({ ...row, head_state: jsonState ?? null });
+    if (jsonState !== undefined) {
+      stmt("INSERT INTO json_states (subject_id, stream_id, version, state) VALUES (?, ?, ?, ?)").run(row.subject_id, row.stream_id, row.head_version, jsonState);
+    }
+  };
+
   // --- appends (group commit) -----------------------------------------------------------
 
   let queue: PendingAppend[] = [];
@@ -797,16 +807,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
           created_at: now,
           updated_at: now,
         };
-        stmt(
-          `INSERT INTO streams (${STREAM_COLUMNS}, head_state) VALUES (@subject_id, @stream_id, @uid, @type, @encoding, @conflict_policy, @owner_platform, @genesis_hash, @head_version, @head_hash, @horizon_version, @horizon_hash, @created_at, @updated_at, @head_state)`,
-        ).run({ ...row, head_state: input.initialState ?? null });
-        if (input.initialState !== undefined) {
-          stmt("INSERT INTO json_states (subject_id, stream_id, version, state) VALUES (?, ?, 0, ?)").run(
-            input.subjectId,
-            input.id,
-            input.initialState,
-          );
-        }
+        insertStream(row, input.initialState);
         const stream = toStream(row);
         logEvent(sink, input.subjectId, { kind: "stream-created", stream }, input.now);
         return { kind: "created", stream };
@@ -1288,6 +1289,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
       subjectExists,
       checkpointEntries,
       eraseSubject: (subjectId) => store.eraseSubject(subjectId),
+      insertStream,
       streamColumns: STREAM_COLUMNS,
       stateInterval,
     }),
