@@ -1,4 +1,5 @@
-import { canonicalJson, materializeJsonState, parseJsonDocument, type JsonValue } from "@continuity/sdk/protocol";
+import { canonicalJson, materializeJsonState, parseJsonDocument, type JsonDeltaOptions, type JsonValue } from "@continuity/sdk/protocol";
+import type { ServerLimits } from "./deps.js";
 import type { StateBase, Store, StreamRecord, VersionCheck } from "../store/types.js";
 import { Encoding } from "../store/types.js";
 
@@ -7,6 +8,15 @@ import { Encoding } from "../store/types.js";
  * version plus the deltas after it. Shared by snapshots, compaction, retention and restore,
  * so every path computes the same bytes the snapshot hash commits to.
  */
+
+/**
+ * The bounds every server-side application of a JSON delta runs under: the state is bounded
+ * like a snapshot (LIMIT-020), and the values a delta copies count like its own bytes
+ * (LIMIT-021). Appends and imports both apply them, so no path can grow a state past them.
+ */
+export function jsonBounds(limits: ServerLimits): JsonDeltaOptions {
+  return { maxStateBytes: limits.maxSnapshotBytes, maxCopyBytes: limits.maxDeltaBytes };
+}
 
 /** Applies a state base's deltas to its base state. */
 export function applyStateBase(base: StateBase): JsonValue {

@@ -41,7 +41,7 @@ import {
 import { streamName } from "../validation/names.js";
 import { parseRequest } from "../validation/validate.js";
 import { loadAccess } from "./access.js";
-import { materializeJson } from "./materialize.js";
+import { jsonBounds, materializeJson } from "./materialize.js";
 import {
   aheadOfHead,
   encodingName,
@@ -557,9 +557,6 @@ function buildBatch(
  * max_snapshot_bytes (LIMIT-020), and copies, which stand for the values they copy, insert at
  * most max_delta_bytes per append (LIMIT-021), so a small patch cannot ask for unbounded work.
  */
-function jsonBounds(limits: ServerLimits): JsonDeltaOptions {
-  return { maxStateBytes: limits.maxSnapshotBytes, maxCopyBytes: limits.maxDeltaBytes };
-}
 
 /** LIMIT-020: a JSON stream's state is what its snapshots carry, so it has their bound. */
 function stateTooLarge(index: number, maxStateBytes: number): Error {

@@ -2,7 +2,8 @@ import { Status } from "nice-grpc-common";
 import { BundleSignatureError, BundleVerificationError, createBundleVerifier, partJson, verifyBundleSignature, type VerifiedPart } from "@continuity/bundle";
 import type { JSONWebKeySet } from "jose";
 import type { continuity } from "@continuity/sdk/gen";
-import { bytesEqual, canonicalJson, checkpointDigest, genesisHash, materializeJsonState, parseJsonDocument } from "@continuity/sdk/protocol";
+import { bytesEqual, canonicalJson, checkpointDigest, genesisHash, isPatchNotApplicableError, materializeJsonState, parseJsonDocument, type JsonValue } from "@continuity/sdk/protocol";
+import { jsonBounds } from "../materialize.js";
 import { invalidField, protocolError } from "../../errors.js";
 import { Encoding, Policy, type EncodingCode, type ImportedBase, type ImportedDelta, type PolicyCode, type StreamRecord } from "../../store/index.js";
 import { DEVICE_ID, MINTED_ID, RESOURCE_ID, STREAM_TYPE, parseChildName } from "../../validation/names.js";
@@ -36,16 +37,17 @@ interface CurrentStream {
   readonly encoding: EncodingCode;
   /** Set once the stream exists on this server. */
   stored: StreamRecord | undefined;
-  pending: { delta: ImportedDelta; index: number }[];
+  /** Deltas not stored yet, each with its parsed patch (JSON streams), parsed once when checked. */
+  pending: { delta: ImportedDelta; index: number; patch: JsonValue | undefined }[];
   pendingBytes: number;
 }
 
 class PatchRejected extends Error {
   constructor(
     readonly version: number,
-    message: string,
+    override readonly cause: unknown,
   ) {
-    super(message);
+    super((cause as Error).message);
   }
 }
 
@@ -61,6 +63,7 @@ const platformOf = (name: string): string | undefined => (/^platforms\/([a-z0-9]
  */
 export function createBundleImporter(deps: ServiceDeps, subjectId: string, options: { readonly trustedKeys: JSONWebKeySet }): BundleImporter {
   const { store, limits } = deps;
+  const bounds = jsonBounds(limits);
   const verifier = createBundleVerifier();
   let manifestJson: ReturnType<typeof partJson>;
   // An account link decides whose subject a person's sign-in lands in, so one is imported
@@ -138,11 +141,13 @@ export function createBundleImporter(deps: ServiceDeps, subjectId: string, optio
             ? undefined
             : (head, fresh) => {
                 let state = parseJsonDocument(head);
+                const patches = new Map(batch.map((b) => [b.delta.version, b.patch]));
                 for (const delta of fresh) {
                   try {
-                    state = materializeJsonState(state, encoding as never, [delta.payload]);
+                    // The same bounds as an append (LIMIT-020/021): a bundle is input like any other.
+                    state = materializeJsonState(state, encoding as never, [patches.get(delta.version) ?? delta.payload], bounds);
                   } catch (error) {
-                    throw new PatchRejected(delta.version, (error as Error).message);
+                    throw new PatchRejected(delta.version, error);
                   }
                 }
                 return canonicalJson(state);
@@ -152,6 +157,12 @@ export function createBundleImporter(deps: ServiceDeps, subjectId: string, optio
     } catch (error) {
       if (error instanceof PatchRejected) {
         const at = batch.find((b) => b.delta.version === error.version)?.index ?? batch[0]!.index;
+        if (isPatchNotApplicableError(error.cause) && error.cause.reason === "state-too-large") {
+          throw protocolError(Status.RESOURCE_EXHAUSTED, "SNAPSHOT_TOO_LARGE", `record ${at}: the state would exceed this server's max_snapshot_bytes`, { limit: String(limits.maxSnapshotBytes), index: String(at) });
+        }
+        if (isPatchNotApplicableError(error.cause) && error.cause.reason === "copies-too-large") {
+          throw protocolError(Status.RESOURCE_EXHAUSTED, "DELTA_TOO_LARGE", `record ${at}: the delta copies more than this server's max_delta_bytes`, { limit: String(limits.maxDeltaBytes), index: String(at) });
+        }
         throw invalidField(recordField(at, "delta.payload"), `cannot be applied to the state it follows: ${error.message}`);
       }
       throw error;
@@ -222,14 +233,14 @@ export function createBundleImporter(deps: ServiceDeps, subjectId: string, optio
     const d = part.delta;
     const at = (field: string) => recordField(part.index, `delta.${field}`);
     if (d.payload.length > limits.maxDeltaBytes) throw protocolError(Status.RESOURCE_EXHAUSTED, "DELTA_TOO_LARGE", `record ${part.index}: the delta exceeds this server's max_delta_bytes`, { limit: String(limits.maxDeltaBytes), index: String(part.index) });
+    let patch: JsonValue | undefined;
     if (stream.encoding !== Encoding.Opaque) {
-      let canonical: Uint8Array;
       try {
-        canonical = canonicalJson(parseJsonDocument(d.payload));
+        patch = parseJsonDocument(d.payload);
       } catch (error) {
         throw invalidField(at("payload"), `not a JSON document: ${(error as Error).message}`);
       }
-      if (!bytesEqual(canonical, d.payload)) throw invalidField(at("payload"), "a JSON delta must be stored as canonical JSON (RFC 8785)");
+      if (!bytesEqual(canonicalJson(patch), d.payload)) throw invalidField(at("payload"), "a JSON delta must be stored as canonical JSON (RFC 8785)");
     }
     let deviceId: string | undefined;
     if (d.device !== "") {
@@ -250,6 +261,7 @@ export function createBundleImporter(deps: ServiceDeps, subjectId: string, optio
     }
     stream.pending.push({
       index: part.index,
+      patch,
       delta: {
         version,
         payload: d.payload,
