@@ -3,10 +3,10 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "copies-unbounded",
   area: "LIMIT",
-  description: "JSON Patch copies of an append insert any number of bytes, so a small patch can double the state again and again (LIMIT-021).",
+  description: "JSON Patch copies of an append or import insert any number of bytes, so a small patch can double the state again and again (LIMIT-021).",
   edits: [
     {
-      file: "services/stream-service.ts",
+      file: "services/materialize.ts",
       find: "return { maxStateBytes: limits.maxSnapshotBytes, maxCopyBytes: limits.maxDeltaBytes };",
       replace: "return { maxStateBytes: limits.maxSnapshotBytes };",
     },
