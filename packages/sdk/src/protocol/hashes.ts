@@ -108,14 +108,16 @@ export function deltaHash(input: DeltaHashInput): Uint8Array {
 
 /** `"continuity.v1/delta" 0x00 || prev_hash || u64be(version) || u8(encoding) || u32be(len) || payload`. */
 export function deltaPreimage(input: DeltaHashInput): Uint8Array {
-  return concatBytes([
-    DELTA_TAG,
-    checkHash(input.prevHash, "prevHash"),
-    u64be(input.version),
-    encodingByte(input.encoding),
-    u32be(input.payload.length),
-    input.payload,
-  ]);
+  return concatBytes([deltaPreimageHeader({ ...input, payloadLength: input.payload.length }), input.payload]);
+}
+
+/**
+ * The part of a delta's preimage before its payload. A hasher that has the payload apart
+ * (a verifier holding it in the message it arrived in) feeds this and then the payload,
+ * instead of copying both into one preimage.
+ */
+export function deltaPreimageHeader(input: Omit<DeltaHashInput, "payload"> & { readonly payloadLength: number }): Uint8Array {
+  return concatBytes([DELTA_TAG, checkHash(input.prevHash, "prevHash"), u64be(input.version), encodingByte(input.encoding), u32be(input.payloadLength)]);
 }
 
 /**
@@ -162,7 +164,8 @@ export function createSnapshotHasher(input: Omit<SnapshotHashInput, "state"> & {
   };
 }
 
-function snapshotPreimageHeader(input: Omit<SnapshotHashInput, "state"> & { sizeBytes: bigint | number }): Uint8Array {
+/** The part of a snapshot's preimage before its state; see {@link deltaPreimageHeader}. */
+export function snapshotPreimageHeader(input: Omit<SnapshotHashInput, "state"> & { sizeBytes: bigint | number }): Uint8Array {
   return concatBytes([
     SNAPSHOT_TAG,
     lp(checkUid(input.streamUid, "streamUid")),

@@ -31,6 +31,7 @@ export {
   createSnapshotHasher,
   deltaHash,
   deltaPreimage,
+  deltaPreimageHeader,
   DOMAIN_TAGS,
   genesisHash,
   genesisPreimage,
@@ -39,6 +40,7 @@ export {
   resumePayloadBytes,
   snapshotHash,
   snapshotPreimage,
+  snapshotPreimageHeader,
 } from "./hashes.js";
 export type {
   CheckpointDigestInput,
