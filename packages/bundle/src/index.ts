@@ -6,9 +6,9 @@
  * importer in Node.
  */
 export { createRecordsDigest, RECORDS_DIGEST_TAG } from "./digest.js";
-export type { RecordsDigest } from "./digest.js";
+export type { DigestPieces, RecordsDigest } from "./digest.js";
 export { BundleFramingError, DEFAULT_MAX_PART_BYTES, frame, framePrefix, readFrames } from "./framing.js";
-export { partJson } from "./proto-json.js";
+export { partJson, recordDigestPieces } from "./proto-json.js";
 export { createBundleSealer } from "./sealer.js";
 export type { BundleSealer, BundleSigningKey } from "./sealer.js";
 export {

@@ -1,7 +1,7 @@
 import type { JsonValue } from "@bufbuild/protobuf";
 import { continuity } from "@continuity/sdk/gen";
 import { createRecordsDigest } from "./digest.js";
-import { partJson } from "./proto-json.js";
+import { partJson, recordDigestPieces } from "./proto-json.js";
 import { signBundle, type BundleSignatureAlgorithm } from "./signature.js";
 import type { CryptoKey, KeyObject } from "jose";
 
@@ -27,7 +27,7 @@ export interface BundleSealer {
 /**
  * Builds a bundle in order, keeping the records digest as it goes, so an exporter streams
  * any number of records in constant memory. The digest is taken over each part's proto3
- * JSON as decoded back from the exact bytes returned, so what is signed is what is sent.
+ * JSON as read back from the exact bytes returned, so what is signed is what is sent.
  */
 export function createBundleSealer(): BundleSealer {
   const digest = createRecordsDigest();
@@ -42,7 +42,7 @@ export function createBundleSealer(): BundleSealer {
     record(record) {
       if (manifestJson === undefined) throw new Error("the manifest comes first");
       const bytes = v1.ExportSubjectResponse.encode({ part: { $case: "record", value: record } }).finish();
-      digest.add(partJson(bytes)!);
+      digest.addPieces(recordDigestPieces(bytes)!);
       return bytes;
     },
     async trailer(key) {

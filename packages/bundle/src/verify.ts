@@ -9,10 +9,10 @@
 import type { JsonValue } from "@bufbuild/protobuf";
 import { continuity } from "@continuity/sdk/gen";
 import { createHash } from "node:crypto";
-import { bytesEqual, deltaPreimage, genesisHash, snapshotPreimage, toHex, type DeltaHashInput, type SnapshotHashInput } from "@continuity/sdk/protocol";
+import { bytesEqual, deltaPreimageHeader, genesisHash, snapshotPreimageHeader, toHex, type DeltaHashInput, type SnapshotHashInput } from "@continuity/sdk/protocol";
 import type { JSONWebKeySet } from "jose";
-import { createRecordsDigest } from "./digest.js";
-import { partJson } from "./proto-json.js";
+import { createRecordsDigest, type DigestPieces } from "./digest.js";
+import { partJson, recordDigestPieces } from "./proto-json.js";
 import { BundleSignatureError, verifyBundleSignature } from "./signature.js";
 
 const v1 = continuity.v1;
@@ -21,9 +21,12 @@ type Summary = continuity.v1.BundleStreamSummary;
 type Trailer = continuity.v1.BundleTrailer;
 
 // The SDK's hashes are pure JS for browsers; a verifier runs in Node, where node:crypto's
-// SHA-256 is several times faster over the same preimages.
-const deltaHash = (input: DeltaHashInput): Uint8Array => createHash("sha256").update(deltaPreimage(input)).digest();
-const snapshotHash = (input: SnapshotHashInput): Uint8Array => createHash("sha256").update(snapshotPreimage(input)).digest();
+// SHA-256 is several times faster over the same preimages. Header and bulk bytes are fed
+// apart, so a payload is hashed where it lies in the part, never copied into a preimage.
+const deltaHash = (input: DeltaHashInput): Uint8Array =>
+  createHash("sha256").update(deltaPreimageHeader({ ...input, payloadLength: input.payload.length })).update(input.payload).digest();
+const snapshotHash = (input: SnapshotHashInput): Uint8Array =>
+  createHash("sha256").update(snapshotPreimageHeader({ ...input, sizeBytes: input.state.length })).update(input.state).digest();
 
 /** The bundle format version this verifier reads. */
 export const BUNDLE_FORMAT_VERSION = 1;
@@ -265,9 +268,11 @@ export function createBundleVerifier(options: BundleVerifierOptions = {}): Bundl
       if (trailer !== undefined) bad("trailer", "a part after the trailer");
       let decoded: continuity.v1.ExportSubjectResponse;
       let json: JsonValue | undefined;
+      let pieces: DigestPieces | undefined;
       try {
         decoded = v1.ExportSubjectResponse.decode(bytes);
-        json = partJson(bytes);
+        if (decoded.part?.$case === "manifest") json = partJson(bytes);
+        else if (decoded.part?.$case === "record") pieces = recordDigestPieces(bytes);
       } catch (error) {
         return bad(manifest === undefined ? "manifest" : `records[${index + 1}]`, `a part that is not a protobuf ExportSubjectResponse: ${(error as Error).message}`);
       }
@@ -280,7 +285,7 @@ export function createBundleVerifier(options: BundleVerifierOptions = {}): Bundl
       if (part.$case === "manifest") return bad("manifest", "a second manifest");
       if (part.$case === "trailer") return onTrailer(part.value);
       index += 1;
-      digest.add(json!);
+      digest.addPieces(pieces!);
       const record = part.value.record;
       if (record === undefined) return bad(`records[${index}]`, "a record with nothing in it", index);
       switch (record.$case) {
