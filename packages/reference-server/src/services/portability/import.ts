@@ -14,7 +14,7 @@ const MAX_HELD_LINKS = 1000;
 
 /** Deltas stored per transaction while importing: bounded, so memory stays flat for any bundle. */
 const DELTA_CHUNK = 256;
-const DELTA_CHUNK_BYTES = 4 * 1024 * 1024;
+const DELTA_CHUNK_BYTES = 1024 * 1024;
 
 /** What an import did, for ImportBundleResponse and migration progress. */
 export interface ImportCounts {

@@ -241,14 +241,34 @@ export function createSqlitePortability(ctx: SqlitePortabilityContext): Portabil
       }
 
       // Each batch that this call completes: its outcome for the device that wrote it, and its event.
+      // Its deltas come from this call's input; only those an earlier call stored are read back.
       const ref = { id: row.stream_id, uid: row.uid, type: row.type, ownerPlatformId: row.owner_platform };
-      for (const d of fresh) {
+      const asRecord = (d: (typeof fresh)[number]): DeltaRecord => ({
+        subjectId: row.subject_id,
+        streamId: row.stream_id,
+        streamUid: row.uid,
+        version: d.version,
+        encoding: row.encoding as DeltaRecord["encoding"],
+        payload: d.payload,
+        prevHash: d.prevHash,
+        hash: d.hash,
+        deviceId: d.deviceId,
+        clientSequence: d.clientSequence,
+        batchFirstVersion: d.batchFirstVersion,
+        batchSize: d.batchSize,
+        committedAt: new Date(d.committedAt.getTime()),
+      });
+      for (let i = 0; i < fresh.length; i++) {
+        const d = fresh[i]!;
         const batchLast = d.batchFirstVersion + d.batchSize - 1;
         if (d.version !== batchLast) continue;
         const whole = d.batchFirstVersion > row.horizon_version;
-        const batch: DeltaRecord[] = whole
-          ? (stmt("SELECT * FROM deltas WHERE subject_id = ? AND stream_id = ? AND version >= ? AND version <= ? ORDER BY version").all(row.subject_id, row.stream_id, d.batchFirstVersion, batchLast) as DeltaRow[]).map((r) => toDelta(r, row))
-          : [];
+        const inInput = Math.min(d.batchSize, i + 1);
+        const stored =
+          whole && inInput < d.batchSize
+            ? (stmt("SELECT * FROM deltas WHERE subject_id = ? AND stream_id = ? AND version >= ? AND version < ? ORDER BY version").all(row.subject_id, row.stream_id, d.batchFirstVersion, fresh[i + 1 - inInput]!.version) as DeltaRow[]).map((r) => toDelta(r, row))
+            : [];
+        const batch: DeltaRecord[] = whole ? [...stored, ...fresh.slice(i + 1 - inInput, i + 1).map(asRecord)] : [];
         if (whole && d.deviceId !== undefined && d.clientSequence > 0 && batch.length === d.batchSize) {
           // No request fingerprint travels in a bundle: an empty one marks an outcome that any
           // repeat of its sequence replays (PORT-027).
