@@ -37,6 +37,8 @@ export interface ServerConfig {
   readonly idleConnectionSeconds: number;
   /** Seconds a new connection has to send the HTTP/2 connection preface. */
   readonly handshakeSeconds: number;
+  /** PEM files to serve TLS with (`clientCaFile`: client certificates required); undefined serves plaintext. */
+  readonly tls: { readonly certFile: string; readonly keyFile: string; readonly clientCaFile: string | undefined } | undefined;
 }
 
 /** Log levels accepted by `--log-level` (pino's). */
@@ -126,6 +128,19 @@ const SETTINGS = {
     help: "close a new connection that has not sent the HTTP/2 preface by then (1..300)",
     defaultText: "10",
   },
+  tlsCert: {
+    flag: "tls-cert",
+    env: "CONTINUITY_TLS_CERT",
+    value: "file",
+    help: "serve TLS with this PEM certificate (chain), together with --tls-key; default: plaintext",
+  },
+  tlsKey: { flag: "tls-key", env: "CONTINUITY_TLS_KEY", value: "file", help: "PEM private key of --tls-cert" },
+  tlsClientCa: {
+    flag: "tls-client-ca",
+    env: "CONTINUITY_TLS_CLIENT_CA",
+    value: "file",
+    help: "require a client certificate signed by one of these PEM CA certificates (mutual TLS); needs --tls-cert",
+  },
   signingKey: {
     flag: "signing-key",
     env: "CONTINUITY_SIGNING_KEY",
@@ -177,6 +192,9 @@ const configSchema = z.object({
   maxStreamsPerConnection: integerText(100, 1_000_000),
   idleConnectionSeconds: integerText(1, 86_400),
   handshakeSeconds: integerText(1, 300),
+  tlsCert: z.string().min(1, "must not be empty").optional(),
+  tlsKey: z.string().min(1, "must not be empty").optional(),
+  tlsClientCa: z.string().min(1, "must not be empty").optional(),
 });
 
 /** The `--help` text. */
@@ -229,6 +247,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
     throw new ConfigError(`invalid ${where}: ${issue?.message ?? "invalid value"} (got ${JSON.stringify(raw[key])})`);
   }
   const data = parsed.data;
+  if ((data.tlsCert === undefined) !== (data.tlsKey === undefined) || (data.tlsClientCa !== undefined && data.tlsCert === undefined)) {
+    throw new ConfigError("invalid --tls-cert / --tls-key / --tls-client-ca: a certificate needs its key, and a client CA needs both");
+  }
   return {
     kind: "run",
     config: {
@@ -248,6 +269,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
       maxStreamsPerConnection: data.maxStreamsPerConnection,
       idleConnectionSeconds: data.idleConnectionSeconds,
       handshakeSeconds: data.handshakeSeconds,
+      tls: data.tlsCert === undefined || data.tlsKey === undefined ? undefined : { certFile: data.tlsCert, keyFile: data.tlsKey, clientCaFile: data.tlsClientCa },
     },
   };
 }

@@ -8,6 +8,7 @@ import { ConfigError, parseConfig, type ServerConfig } from "./config.js";
 import { createLogDestination, type LogDestination } from "./ops/log-destination.js";
 import { startMetricsHttpServer, type MetricsHttpServer } from "./ops/metrics-http.js";
 import { createServerMetrics } from "./ops/metrics.js";
+import { loadTlsMaterial, serverCredentials } from "./ops/tls.js";
 import { createContinuityServer } from "./server.js";
 import { createSqliteStore } from "./store/index.js";
 
@@ -55,6 +56,7 @@ async function prepareDataDir(dataDir: string, logger: Logger): Promise<void> {
 
 async function run(config: ServerConfig, logger: Logger, logs: LogDestination): Promise<void> {
   await prepareDataDir(config.dataDir, logger);
+  const tls = config.tls === undefined ? undefined : await loadTlsMaterial(config.tls);
   const platforms = await loadPlatforms(config, logger);
   const tokens = await createTokenAuthority({
     platforms,
@@ -96,7 +98,7 @@ async function run(config: ServerConfig, logger: Logger, logs: LogDestination): 
   let metricsHttp: MetricsHttpServer | undefined;
   let address: string;
   try {
-    address = await continuity.listen(config.listen);
+    address = await continuity.listen(config.listen, tls === undefined ? undefined : serverCredentials(tls));
     if (config.metricsListen !== undefined) {
       metricsHttp = await startMetricsHttpServer(metrics.registry, config.metricsListen);
     }
@@ -106,7 +108,7 @@ async function run(config: ServerConfig, logger: Logger, logs: LogDestination): 
     throw error;
   }
   logger.info(
-    { address, metrics: metricsHttp?.address, dataDir: resolve(config.dataDir), platforms: platforms.list().map((p) => p.id) },
+    { address, tls: tls === undefined ? "off" : tls.clientCa === undefined ? "on" : "client certificates required", metrics: metricsHttp?.address, dataDir: resolve(config.dataDir), platforms: platforms.list().map((p) => p.id) },
     "continuity server ready",
   );
   let stopping = false;

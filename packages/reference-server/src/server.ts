@@ -1,3 +1,4 @@
+import type { ServerCredentials } from "@grpc/grpc-js";
 import { createServer, type Server } from "nice-grpc";
 import { errorDetailsServerMiddleware } from "nice-grpc-error-details";
 import type { JSONWebKeySet } from "jose";
@@ -102,8 +103,8 @@ export interface ContinuityServer {
   readonly server: Server;
   /** The dependencies every service was built with (tests inspect them). */
   readonly deps: ServiceDeps;
-  /** Binds `host:port` (port 0 picks one) and resolves to the bound `host:port`. */
-  listen(address: string): Promise<string>;
+  /** Binds `host:port` (port 0 picks one) and resolves to the bound `host:port`. Default credentials: plaintext. */
+  listen(address: string, credentials?: ServerCredentials): Promise<string>;
   /**
    * Stops serving: health turns NOT_SERVING, live subscriptions end with UNAVAILABLE /
    * SHUTTING_DOWN, in-flight unary calls finish. Does not close the store (its owner does).
@@ -212,8 +213,8 @@ export async function createContinuityServer(options: ContinuityServerOptions): 
   return {
     server,
     deps,
-    async listen(address) {
-      const port = await server.listen(address);
+    async listen(address, credentials) {
+      const port = await server.listen(address, credentials);
       boundAddress = `${address.slice(0, address.lastIndexOf(":"))}:${port}`;
       connectionGuard = await guardConnections(boundAddress, connectionLimits, (reason) => metrics.recordConnectionClosed(reason));
       listening = true;

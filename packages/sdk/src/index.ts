@@ -27,7 +27,7 @@ export type { ContinuityErrorInit, FieldViolation } from "./errors/continuity-er
 
 export type { ContinuityCallOptions, ContinuityCallOptionsExt, ServiceDefinitionLike, Transport } from "./transport/transport.js";
 export { createGrpcTransport } from "./transport/grpc-transport.js";
-export type { GrpcTransportOptions } from "./transport/grpc-transport.js";
+export type { ClientTlsOptions, GrpcTransportOptions } from "./transport/grpc-transport.js";
 
 export { createAssertionTokenProvider, createStaticTokenProvider } from "./auth/token-provider.js";
 export type {

@@ -1,6 +1,7 @@
 import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { constants as http2Constants, type Http2Server, type ServerHttp2Session } from "node:http2";
 import { connect, type Server as NetServer, type Socket } from "node:net";
+import type { Server as TlsServer, TLSSocket } from "node:tls";
 
 /** Limits on the connections of one server (README, "Connections"). */
 export interface ConnectionLimits {
@@ -61,6 +62,7 @@ const HTTP2_PREFACE_BYTES = 24;
 
 const isHttp2Server = (server: NetServer): server is Http2Server =>
   typeof (server as Partial<Http2Server>).updateSettings === "function";
+const isTlsServer = (server: NetServer): server is TlsServer => typeof (server as Partial<TlsServer>).setSecureContext === "function";
 
 /**
  * Enforces what grpc-js has no option for, on the listener(s) grpc-js bound on `address`:
@@ -81,6 +83,8 @@ export async function guardConnections(
   const index = address.lastIndexOf(":");
   const port = Number(address.slice(index + 1));
   const guarded = new WeakSet<NetServer>();
+  // Over TLS the preface arrives encrypted: what counts is what the TLS socket has read.
+  const tlsSockets = new WeakMap<Socket, TLSSocket>();
   let found: (() => void) | undefined;
 
   const guardSession = (session: ServerHttp2Session) => {
@@ -102,6 +106,13 @@ export async function guardConnections(
     server.maxConnections = limits.maxConnections;
     server.on("drop", () => onClosed("connection_limit"));
     server.on("session", guardSession);
+    if (isTlsServer(server)) {
+      server.on("secureConnection", (tlsSocket: TLSSocket) => {
+        // Node's TLS server wraps the accepted socket and keeps it as `_parent`.
+        const raw = (tlsSocket as TLSSocket & { _parent?: Socket })._parent;
+        if (raw !== undefined) tlsSockets.set(raw, tlsSocket);
+      });
+    }
     found?.();
   };
 
@@ -110,10 +121,16 @@ export async function guardConnections(
     const server = (socket as Socket & { server?: NetServer }).server;
     if (server === undefined || socket.localPort !== port || !isHttp2Server(server)) return;
     if (!guarded.has(server)) guardServer(server);
-    // A socket that has not even sent the preface by now is not an HTTP/2 client; one that
-    // has is an idle connection, which grpc-js's idle timeout closes.
+    // A socket that has not even sent the preface by now (over TLS: not finished the
+    // handshake and sent the preface) is not an HTTP/2 client; one that has is an idle
+    // connection, which grpc-js's idle timeout closes.
+    const tls = isTlsServer(server);
     const timer = setTimeout(() => {
-      if (socket.destroyed || socket.bytesRead >= HTTP2_PREFACE_BYTES) return;
+      // The TLS socket took over the accepted one's handle: closing is done through it.
+      const tlsSocket = tlsSockets.get(socket);
+      const read = tls ? (tlsSocket?.bytesRead ?? 0) : socket.bytesRead;
+      if (socket.destroyed || read >= HTTP2_PREFACE_BYTES) return;
+      tlsSocket?.destroy();
       socket.destroy();
       onClosed("handshake_timeout");
     }, limits.handshakeTimeoutMs);

@@ -13,8 +13,8 @@ import { SubscriptionServiceDefinition, type SubscriptionServiceClient } from ".
 import { TokenServiceDefinition, type TokenServiceClient } from "../gen/continuity/v1/token_service.js";
 import { ContinuityError, hasReason } from "../errors/continuity-error.js";
 import { createEmitter, type EventSource } from "../stream/emitter.js";
-import { movedAddress, parseServerAddress, type ServerAddress } from "../transport/address.js";
-import { createGrpcTransport } from "../transport/grpc-transport.js";
+import { movedAddress, parseServerAddress, requireTls, type ServerAddress } from "../transport/address.js";
+import { createGrpcTransport, type ClientTlsOptions } from "../transport/grpc-transport.js";
 import type { ContinuityCallOptionsExt, ServiceDefinitionLike, Transport } from "../transport/transport.js";
 import { createAuthMiddleware } from "./auth-middleware.js";
 import { isLongLived, isSafeToRetry, needsNoToken } from "./call-policy.js";
@@ -29,7 +29,7 @@ export interface ContinuityClientOptions {
   /**
    * Server address: `https://host[:port]` for TLS (port 443 by default), `http://host[:port]`
    * for plaintext. A bare `host:port` is plaintext and accepted only for a loopback host
-   * (`localhost`, `127.0.0.1`, `[::1]`) or together with `credentials`; anything else fails
+   * (`localhost`, `127.0.0.1`, `[::1]`) or together with `credentials` or `tls`; anything else fails
    * with INVALID_ARGUMENT / `ADDRESS_INSECURE` rather than send tokens in the clear without
    * saying so. Ignored when `transport` is given.
    */
@@ -44,7 +44,14 @@ export interface ContinuityClientOptions {
   readonly deadlineMs?: number | undefined;
   /** Retry policy of safe calls (reads and appends). */
   readonly retry?: RetryOptions | undefined;
-  /** grpc-js channel credentials, for the default transport. */
+  /**
+   * TLS whatever the address says, with your own CA (a private or self-signed server
+   * certificate) or a client certificate (a server that requires one): a bare `host:port`
+   * then means TLS, and `http://` is refused as a contradiction. `true`: TLS with the
+   * system's trusted roots, as `https://` alone does.
+   */
+  readonly tls?: true | ClientTlsOptions | undefined;
+  /** grpc-js channel credentials, for the default transport; they win over `tls` and the scheme. */
   readonly credentials?: ChannelCredentials | undefined;
   /** grpc-js channel options, for the default transport. */
   readonly channelOptions?: ChannelOptions | undefined;
@@ -152,11 +159,11 @@ const MAX_MOVES = 3;
  * ```
  */
 export function createContinuityClient(options: ContinuityClientOptions): ContinuityClient {
-  const hasCredentials = options.credentials !== undefined;
-  let address: ServerAddress | undefined =
-    options.transport === undefined ? parseServerAddress(requireAddress(options.address), hasCredentials) : undefined;
+  const hasCredentials = options.credentials !== undefined || options.tls !== undefined;
+  const parsed = options.transport === undefined ? parseServerAddress(requireAddress(options.address), hasCredentials) : undefined;
+  let address: ServerAddress | undefined = parsed === undefined || options.tls === undefined ? parsed : requireTls(parsed);
   const connect = (to: ServerAddress): Transport =>
-    createGrpcTransport({ address: to.text, credentials: options.credentials, channelOptions: options.channelOptions });
+    createGrpcTransport({ address: to.text, credentials: options.credentials, tls: options.tls, channelOptions: options.channelOptions });
   const deadlineMs = options.deadlineMs ?? 10_000;
   const closeController = new AbortController();
   const emitter = createEmitter<ClientEvents>();

@@ -54,6 +54,21 @@ export function parseServerAddress(address: string, hasCredentials: boolean): Se
 }
 
 /**
+ * The address of a client told to use TLS (`tls`): a bare `host:port` becomes `https://`;
+ * `http://` contradicts the option and is refused rather than one of them silently ignored.
+ */
+export function requireTls(address: ServerAddress): ServerAddress {
+  if (address.scheme === "http") {
+    throw new ContinuityError({
+      code: Status.INVALID_ARGUMENT,
+      reason: "ADDRESS_INVALID",
+      message: `"${address.text}" says plaintext but the tls option says TLS: write https://${address.hostPort}, or drop tls`,
+    });
+  }
+  return { scheme: "https", hostPort: address.hostPort, text: `https://${address.hostPort}` };
+}
+
+/**
  * Where to go after `SUBJECT_MOVED`: the target (`host:port`) with the security of the
  * address the client was using, so a move can never turn TLS into plaintext.
  */

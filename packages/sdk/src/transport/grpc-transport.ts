@@ -1,7 +1,9 @@
 import { ChannelCredentials, type ChannelOptions } from "@grpc/grpc-js";
 import { createChannel, createClientFactory, type TsProtoServiceDefinition } from "nice-grpc";
-import type { ClientMiddleware } from "nice-grpc-common";
-import { parseServerAddress } from "./address.js";
+import { Status, type ClientMiddleware } from "nice-grpc-common";
+import { ContinuityError } from "../errors/continuity-error.js";
+import { parseServerAddress, requireTls } from "./address.js";
+import { createConnectionHintMiddleware } from "./connection-hints.js";
 import type { ContinuityCallOptionsExt, ServiceDefinitionLike, Transport } from "./transport.js";
 
 /** Options of `createGrpcTransport`. */
@@ -13,10 +15,26 @@ export interface GrpcTransportOptions {
    * `ADDRESS_INSECURE`.
    */
   readonly address: string;
-  /** Channel credentials; they win over the scheme. Default: TLS for `https://`, plaintext otherwise. */
+  /** Channel credentials; they win over the scheme and `tls`. Default: TLS for `https://` or `tls`, plaintext otherwise. */
   readonly credentials?: ChannelCredentials | undefined;
+  /**
+   * Dial with TLS whatever the address says (a bare `host:port` then means TLS; `http://`
+   * is refused as a contradiction), with a CA of your own or a client certificate. `true`:
+   * TLS with the system's trusted roots, as `https://` does.
+   */
+  readonly tls?: true | ClientTlsOptions | undefined;
   /** Options passed to the grpc-js channel (keepalive, message sizes, …). */
   readonly channelOptions?: ChannelOptions | undefined;
+}
+
+/** TLS settings of a client (`tls` of {@link GrpcTransportOptions} and of the client options). */
+export interface ClientTlsOptions {
+  /** PEM certificate(s) of the CA(s) to trust instead of the system's roots, e.g. for a self-signed server certificate. */
+  readonly ca?: string | Uint8Array | undefined;
+  /** PEM client certificate (chain), for a server that requires client certificates (mutual TLS); needs `privateKey`. */
+  readonly certificate?: string | Uint8Array | undefined;
+  /** PEM private key of `certificate`. */
+  readonly privateKey?: string | Uint8Array | undefined;
 }
 
 /**
@@ -27,9 +45,12 @@ export interface GrpcTransportOptions {
  * address that is malformed or does not say how to secure it.
  */
 export function createGrpcTransport(options: GrpcTransportOptions): Transport {
-  const address = parseServerAddress(options.address, options.credentials !== undefined);
-  const credentials = options.credentials ?? (address.scheme === "https" ? ChannelCredentials.createSsl() : ChannelCredentials.createInsecure());
-  const channel = createChannel(address.text, credentials, {
+  const parsed = parseServerAddress(options.address, options.credentials !== undefined || options.tls !== undefined);
+  const address = options.tls === undefined ? parsed : requireTls(parsed);
+  const credentials = options.credentials ?? (address.scheme === "https" ? tlsCredentials(options.tls === true ? {} : (options.tls ?? {})) : ChannelCredentials.createInsecure());
+  // `_isSecure` is public in grpc-js's types: the caller's own credentials decide too.
+  const hints = createConnectionHintMiddleware(address.hostPort, credentials._isSecure());
+  const channel = createChannel(address.hostPort, credentials, {
     // Snapshot chunks and delta pages can exceed grpc-js's 4 MiB default; the server's own
     // limits (`Limits`) are the real bound.
     "grpc.max_receive_message_length": 64 * 1024 * 1024,
@@ -37,7 +58,9 @@ export function createGrpcTransport(options: GrpcTransportOptions): Transport {
   });
   return {
     createClient(definition: ServiceDefinitionLike, middleware: ClientMiddleware<ContinuityCallOptionsExt>): unknown {
+      // The middleware attached first runs closest to the wire: the hints see grpc-js's errors.
       return createClientFactory()
+        .use(hints)
         .use(middleware)
         .create(definition as TsProtoServiceDefinition, channel);
     },
@@ -45,4 +68,15 @@ export function createGrpcTransport(options: GrpcTransportOptions): Transport {
       channel.close();
     },
   };
+}
+
+function tlsCredentials(tls: ClientTlsOptions): ChannelCredentials {
+  if ((tls.certificate === undefined) !== (tls.privateKey === undefined)) {
+    throw new ContinuityError({
+      code: Status.INVALID_ARGUMENT,
+      message: "tls.certificate and tls.privateKey go together: a client certificate is sent with its key",
+    });
+  }
+  const pem = (value: string | Uint8Array | undefined) => (value === undefined ? null : Buffer.from(value));
+  return ChannelCredentials.createSsl(pem(tls.ca), pem(tls.privateKey), pem(tls.certificate));
 }
