@@ -1,7 +1,7 @@
 import { readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { migrateWithWriters, seedSmallSubject, type MigrationRun } from "./migration.js";
-import { buildSubject, checkHeads, exportToFile, hashFileFloor, importFromFile, type Transfer } from "./portability.js";
+import { buildSubject, checkHeads, exportToFile, hashFileFloor, importFromFile, transportFloor, type Transfer } from "./portability.js";
 import { formatProfile, summarizeProfile, type ProfileSummary } from "./profile-summary.js";
 import { withRssSampling, type RssGrowth } from "./rss.js";
 import { startContinuity, type ContinuityServer } from "./servers.js";
@@ -27,6 +27,8 @@ interface Throughput {
   readonly megabytesPerSecond: number;
   /** Of the floor's MB/s: 1 = as fast as reading and hashing the same bytes. */
   readonly ratio: number;
+  /** Of the transport floor's MB/s: 1 = as fast as bare grpc-js moves the same parts. */
+  readonly transportRatio: number;
   readonly serverRss: RssGrowth;
 }
 
@@ -39,6 +41,7 @@ interface Spread {
 export interface PortabilityResult {
   readonly subject: { readonly streams: number; readonly deltas: number; readonly deltaBytes: number; readonly payloadBytes: number; readonly bundleBytes: number; readonly buildSeconds: number };
   readonly floor: { readonly what: string; readonly megabytesPerSecond: number };
+  readonly transportFloor: { readonly what: string; readonly exportMegabytesPerSecond: number; readonly importMegabytesPerSecond: number; readonly exportRss: RssGrowth; readonly importRss: RssGrowth };
   readonly export: Throughput;
   readonly import: Throughput;
   readonly profiled: boolean;
@@ -102,6 +105,9 @@ export async function runPortability(dir: string, options: PortabilityOptions): 
     progress("reading and hashing the same file (the floor)");
     const floor = await hashFileFloor(file);
     const floorMBps = floor.bytes / MB / floor.seconds;
+    progress("moving the same parts over bare grpc-js (the transport floor)");
+    const transport = await transportFloor(file, exported.result.parts);
+    const transportMBps = { export: transport.export.bytes / MB / transport.export.seconds, import: transport.import.bytes / MB / transport.import.seconds };
 
     const b = await startContinuity(join(dir, "b"), cpuProfileArgs(profileDir, "import"));
     servers.push(b);
@@ -113,9 +119,9 @@ export async function runPortability(dir: string, options: PortabilityOptions): 
     // process writes its profile on the way out).
     await Promise.all([a.restart(), b.restart()]);
 
-    const throughput = (t: { result: Transfer; rss: RssGrowth }): Throughput => {
+    const throughput = (t: { result: Transfer; rss: RssGrowth }, transportMBps: number): Throughput => {
       const megabytesPerSecond = t.result.bytes / MB / t.result.seconds;
-      return { seconds: t.result.seconds, megabytesPerSecond, ratio: megabytesPerSecond / floorMBps, serverRss: t.rss };
+      return { seconds: t.result.seconds, megabytesPerSecond, ratio: megabytesPerSecond / floorMBps, transportRatio: megabytesPerSecond / transportMBps, serverRss: t.rss };
     };
 
     progress(`migrating the large subject live from A to B, ${options.writers} writers active`);
@@ -141,8 +147,9 @@ export async function runPortability(dir: string, options: PortabilityOptions): 
     return {
       subject: { streams: built.streams.length, deltas: built.deltas, deltaBytes: options.deltaBytes, payloadBytes: built.payloadBytes, bundleBytes: exported.result.bytes, buildSeconds: built.seconds },
       floor: { what: "read the .cbundle file + SHA-256 (node:crypto), median of 5", megabytesPerSecond: floorMBps },
-      export: throughput(exported),
-      import: throughput(imported),
+      transportFloor: { what: "the same parts over bare @grpc/grpc-js, same clients, median of 3", exportMegabytesPerSecond: transportMBps.export, importMegabytesPerSecond: transportMBps.import, exportRss: transport.exportRss, importRss: transport.importRss },
+      export: throughput(exported, transportMBps.export),
+      import: throughput(imported, transportMBps.import),
       profiled: profileDir !== undefined,
       largeMigration: { ...large.result.result, sourceRss: large.rss, targetRss: large.result.rss },
       smallMigrations: {
@@ -170,13 +177,14 @@ export function formatPortability(result: PortabilityResult): string {
   const s = result.subject;
   const goal = (ratio: number): string => (ratio >= 0.5 ? "goal >= 50 %: met" : "goal >= 50 %: NOT met");
   const line = (label: string, t: Throughput): string =>
-    `${label.padEnd(34)} ${t.megabytesPerSecond.toFixed(1).padStart(8)} MB/s ${t.seconds.toFixed(2).padStart(7)} s ${(t.ratio * 100).toFixed(1).padStart(6)} %  (${goal(t.ratio)})  server RSS ${rss(t.serverRss)}`;
+    `${label.padEnd(34)} ${t.megabytesPerSecond.toFixed(1).padStart(8)} MB/s ${t.seconds.toFixed(2).padStart(7)} s ${(t.ratio * 100).toFixed(1).padStart(6)} %  (${goal(t.ratio)}); ${(t.transportRatio * 100).toFixed(0)} % of the transport floor; server RSS ${rss(t.serverRss)}`;
   const m = result.largeMigration;
   const small = result.smallMigrations;
   const lines = [
     `Portability: ${s.deltas} opaque deltas x ${s.deltaBytes / 1024} KiB in ${s.streams} streams = ${(s.payloadBytes / MB).toFixed(1)} MB of payload, a ${(s.bundleBytes / MB).toFixed(1)} MB bundle file; built through AppendDeltas in ${s.buildSeconds.toFixed(1)} s`,
     `(MB = 10^6 bytes of bundle file; ratio: share of the floor's MB/s; floor: ${result.floor.what})${result.profiled ? " [export and import ran under --cpu-prof]" : ""}`,
     `${"floor: read + SHA-256 of the file".padEnd(34)} ${result.floor.megabytesPerSecond.toFixed(1).padStart(8)} MB/s`,
+    `${"transport floor: bare grpc-js".padEnd(34)} ${result.transportFloor.exportMegabytesPerSecond.toFixed(1).padStart(8)} MB/s out, ${result.transportFloor.importMegabytesPerSecond.toFixed(1)} MB/s in (${((result.transportFloor.exportMegabytesPerSecond / result.floor.megabytesPerSecond) * 100).toFixed(0)} % / ${((result.transportFloor.importMegabytesPerSecond / result.floor.megabytesPerSecond) * 100).toFixed(0)} % of the floor above: the most any gRPC export or import here can reach); its RSS ${rss(result.transportFloor.exportRss)} out, ${rss(result.transportFloor.importRss)} in`,
     line("export (ExportSubject -> file)", result.export),
     line("import (file -> ImportBundle)", result.import),
     `live migration of that subject (${small.writers} writers, one append each every ${small.writeIntervalMs} ms):`,

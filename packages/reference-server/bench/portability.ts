@@ -1,16 +1,17 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { stat } from "node:fs/promises";
+import { rm, stat } from "node:fs/promises";
 import { pipeline } from "node:stream/promises";
 import { DEFAULT_MAX_PART_BYTES, framePrefix, readFrames } from "@continuity/bundle";
 import { continuity } from "@continuity/sdk/gen";
 import { createChannel, createClientFactory, Metadata, type MethodDefinition } from "nice-grpc";
-import type { BenchSession } from "./servers.js";
+import { withRssSampling, type RssGrowth } from "./rss.js";
+import { spawnReady, stopProcess, type BenchSession } from "./servers.js";
 
 // Bundles out and in at volume: a subject of large opaque deltas is built through
 // AppendDeltas, exported over ExportSubject into a `.cbundle` file and imported from that
-// file over ImportBundle, each timed against the floor of reading the same file and
-// SHA-256-hashing it in this process.
+// file over ImportBundle, each timed against two floors: reading the same file and
+// SHA-256-hashing it in this process, and moving the same parts over bare grpc-js.
 
 const v1 = continuity.v1;
 const READ_CHUNK = 1 << 20;
@@ -108,7 +109,7 @@ export interface Transfer {
 }
 
 /** ExportSubject into `file` as a `.cbundle` (each part behind its u32 length), with backpressure to the disk. */
-export async function exportToFile(address: string, session: BenchSession, file: string): Promise<Transfer> {
+export async function exportToFile(address: string, session: Pick<BenchSession, "subject" | "accessToken">, file: string): Promise<Transfer> {
   const { client, close } = rawClient(address);
   const request = v1.ExportSubjectRequest.encode({ name: session.subject, after: [] }).finish();
   let bytesWritten = 0;
@@ -130,7 +131,7 @@ export async function exportToFile(address: string, session: BenchSession, file:
 }
 
 /** ImportBundle from a `.cbundle` file into the session's subject; checks every record was stored. */
-export async function importFromFile(address: string, session: BenchSession, file: string, expectedParts: number): Promise<Transfer> {
+export async function importFromFile(address: string, session: Pick<BenchSession, "subject" | "accessToken">, file: string, expectedParts: number): Promise<Transfer> {
   const { client, close } = rawClient(address);
   const size = (await stat(file)).size;
   const started = performance.now();
@@ -174,6 +175,38 @@ export async function hashFileFloor(file: string, runs = 5): Promise<{ bytes: nu
   }
   times.sort((a, b) => a - b);
   return { bytes: bytesRead, seconds: times[Math.floor(times.length / 2)]! };
+}
+
+/**
+ * The transport floor: the same parts moved by the same export and import clients over a
+ * bare @grpc/grpc-js server (bench/bundle-floor-server.ts) that reads them from the file and
+ * discards what it receives; the median of `runs` each way. What the reference server spends
+ * beyond this is its own work (store, digest, chains); what this spends beyond the read +
+ * SHA-256 floor is the transport's.
+ */
+export async function transportFloor(file: string, parts: number, runs = 3): Promise<{ export: Transfer; import: Transfer; exportRss: RssGrowth; importRss: RssGrowth }> {
+  const server = await spawnReady(["bench/bundle-floor-server.ts"], { BUNDLE_FLOOR_FILE: file }, "FLOOR_LISTENING=");
+  const session = { subject: "subjects/floor", accessToken: "floor" };
+  const median = (all: Transfer[]): Transfer => [...all].sort((a, b) => a.seconds - b.seconds)[Math.floor(all.length / 2)]!;
+  try {
+    const exports: Transfer[] = [];
+    const imports: Transfer[] = [];
+    // RSS growth of the first run each way, as the reference server's is measured.
+    let exportRss: RssGrowth | undefined;
+    let importRss: RssGrowth | undefined;
+    for (let i = 0; i < runs; i++) {
+      const out = await withRssSampling(server.child.pid!, () => exportToFile(server.address, session, `${file}.floor`));
+      exports.push(out.result);
+      exportRss ??= out.rss;
+      const into = await withRssSampling(server.child.pid!, () => importFromFile(server.address, session, file, parts));
+      imports.push(into.result);
+      importRss ??= into.rss;
+    }
+    return { export: median(exports), import: median(imports), exportRss: exportRss!, importRss: importRss! };
+  } finally {
+    await rm(`${file}.floor`, { force: true });
+    await stopProcess(server.child);
+  }
 }
 
 /** Checks that every stream of `built` has its head on the session's subject (import, migration). */
