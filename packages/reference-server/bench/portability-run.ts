@@ -170,7 +170,7 @@ export async function runPortability(dir: string, options: PortabilityOptions): 
 }
 
 const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
-const rss = (r: RssGrowth): string => `${r.growthBytes >= 0 ? "+" : ""}${mib(r.growthBytes)} (${mib(r.baselineBytes)} -> ${mib(r.peakBytes)})`;
+const rss = (r: RssGrowth): string => `${r.growthBytes >= 0 ? "+" : ""}${mib(r.growthBytes)} (${mib(r.baselineBytes)} -> ${mib(r.peakBytes)}), CPU ${r.cpuSeconds.toFixed(2)} s`;
 const ms = (value: number): string => `${value.toFixed(0)} ms`;
 
 export function formatPortability(result: PortabilityResult): string {
