@@ -10,6 +10,9 @@ const USAGE = `continuity-conformance — checks a Continuity server over the wi
   --spawn '<command>'      spawn your server (env CONTINUITY_LISTEN/DATA_DIR/PLATFORMS/AUDIENCE,
                            ready line CONTINUITY_LISTENING=host:port on stdout)
   --target host:port       attach to a running server that trusts fixtures/platforms.json
+                           (https://host:port: over TLS)
+  --tls                    dial the target (or the spawned server) with TLS
+  --ca <file>              trust this PEM CA for TLS instead of the system's roots (implies --tls)
   --profile core,identity  profiles you claim (default: ServerInfo.profiles)
   --known-failures <file>  JSON [{"case": "<id>", "reason": "<why>"}]
   --report-json <file>     machine-readable report
@@ -30,6 +33,8 @@ async function main(): Promise<number> {
     args: argv[0] === "--" ? argv.slice(1) : argv,
     options: {
       target: { type: "string" },
+      tls: { type: "boolean", default: false },
+      ca: { type: "string" },
       spawn: { type: "string" },
       profile: { type: "string" },
       "known-failures": { type: "string" },
@@ -61,6 +66,8 @@ async function main(): Promise<number> {
   const fromInvocation = (path: string) => resolve(invokedFrom, path);
   const { report, succeeded } = await runConformance({
     ...(values.target === undefined ? {} : { target: values.target }),
+    tls: values.tls,
+    ...(values.ca === undefined ? {} : { caFile: fromInvocation(values.ca) }),
     ...(values.spawn === undefined ? {} : { spawn: values.spawn, spawnCwd: invokedFrom }),
     ...(profiles === undefined ? {} : { profiles: profiles as ProfileName[] }),
     ...(values["known-failures"] === undefined ? {} : { knownFailuresFile: fromInvocation(values["known-failures"]) }),

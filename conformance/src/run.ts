@@ -12,6 +12,7 @@ import { loadKnownFailures, type KnownFailures } from "./runner/known-failures.j
 import { loadRequirements } from "./runner/requirements.js";
 import { runSuite, type CaseResult, type SuiteReport } from "./runner/run-suite.js";
 import { attachTarget, spawnTarget, type Target } from "./runner/target.js";
+import { parseTargetSecurity } from "./harness/security.js";
 
 /** Root of this repository (the suite lives in `<repo>/conformance`). */
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -36,8 +37,12 @@ export const SPAWN_AUDIENCE = "continuity";
 
 /** Everything the CLI can ask for. */
 export interface RunOptions {
-  /** Attach to host:port; exclusive with `spawn`. */
+  /** Attach to host:port (`https://host:port` for TLS); exclusive with `spawn`. */
   readonly target?: string;
+  /** Dial the target (attached or spawned) with TLS. */
+  readonly tls?: boolean;
+  /** PEM CA file to trust for TLS instead of the system's roots; implies `tls`. */
+  readonly caFile?: string;
   /** Shell command to spawn; default: the reference server. */
   readonly spawn?: string;
   readonly spawnCwd?: string;
@@ -81,12 +86,13 @@ export async function runConformance(options: RunOptions): Promise<RunOutcome> {
     ...(options.knownFailuresFile === undefined ? [] : await loadKnownFailures(options.knownFailuresFile)),
     ...(options.knownFailures ?? []),
   ]);
+  const { target: attachAddress, security } = await parseTargetSecurity(options.target, { tls: options.tls ?? false, caFile: options.caFile });
   let target: Target;
   let platforms;
   let scratch: string | undefined;
-  if (options.target !== undefined) {
+  if (attachAddress !== undefined) {
     platforms = await loadFixturePlatformKeySet();
-    target = attachTarget(options.target);
+    target = attachTarget(attachAddress, security);
   } else {
     platforms = await generatePlatformKeySet();
     scratch = await mkdtemp(join(tmpdir(), "continuity-conformance-"));
@@ -99,6 +105,7 @@ export async function runConformance(options: RunOptions): Promise<RunOutcome> {
         platformsFile,
         audience: SPAWN_AUDIENCE,
         ...(options.spawnEnv === undefined ? {} : { env: options.spawnEnv }),
+        security,
       });
     } catch (error) {
       await rm(scratch, { recursive: true, force: true });

@@ -43,7 +43,7 @@ async function buildPortableSubject(ctx: CaseContext): Promise<PortableSubject> 
 
 async function exportBundle(ctx: CaseContext, session: Session): Promise<BundlePart[]> {
   try {
-    return (await exportRaw(ctx.address(), session.token, session.subject)).map(decodePart);
+    return (await exportRaw(ctx, session.token, session.subject)).map(decodePart);
   } catch (error) {
     throw richErrorOf("/continuity.v1.PortabilityService/ExportSubject", error as never);
   }
@@ -179,24 +179,24 @@ export const PORTABILITY_CASES = [
       const parts = await exportBundle(ctx, subject.owner);
       const bytes = parts.map((p) => p.bytes);
       const target = await ctx.session();
-      expectImportError(await importRaw(ctx.address(), target.token, bytes), { code: Status.FAILED_PRECONDITION, reason: "ACCOUNT_LINKED_ELSEWHERE" }, "importing a bundle whose accounts are linked to a live subject");
+      expectImportError(await importRaw(ctx, target.token, bytes), { code: Status.FAILED_PRECONDITION, reason: "ACCOUNT_LINKED_ELSEWHERE" }, "importing a bundle whose accounts are linked to a live subject");
       const trailer = (parts.at(-1)!.decoded.part as { value: continuity.v1.BundleTrailer }).value;
       const withTrailer = (t: continuity.v1.BundleTrailer) => [...bytes.slice(0, -1), Buffer.from(v1.ExportSubjectResponse.encode({ part: { $case: "trailer", value: t } }).finish())];
       // Erased, the source no longer holds the accounts; only the trailer can fail now.
       await subject.owner.clients.subjects.deleteSubject({ name: subject.owner.subject });
       const other = await ctx.session();
-      expectImportError(await importRaw(ctx.address(), other.token, withTrailer({ ...trailer, recordCount: trailer.recordCount + 1n })), { code: Status.INVALID_ARGUMENT, reason: "INVALID_FIELD", fieldViolations: ["trailer.record_count"] }, "a trailer with the wrong record count");
+      expectImportError(await importRaw(ctx, other.token, withTrailer({ ...trailer, recordCount: trailer.recordCount + 1n })), { code: Status.INVALID_ARGUMENT, reason: "INVALID_FIELD", fieldViolations: ["trailer.record_count"] }, "a trailer with the wrong record count");
       const flipped = Buffer.from(trailer.recordsDigest);
       flipped[0] = flipped[0]! ^ 0xff;
-      expectImportError(await importRaw(ctx.address(), other.token, withTrailer({ ...trailer, recordsDigest: flipped })), { code: Status.INVALID_ARGUMENT, reason: "INVALID_FIELD", fieldViolations: ["trailer.records_digest"] }, "a trailer with the wrong records digest");
+      expectImportError(await importRaw(ctx, other.token, withTrailer({ ...trailer, recordsDigest: flipped })), { code: Status.INVALID_ARGUMENT, reason: "INVALID_FIELD", fieldViolations: ["trailer.records_digest"] }, "a trailer with the wrong records digest");
       // A failed import may keep what it stored (GEN-011), the source's account links included.
       await other.clients.subjects.deleteSubject({ name: other.subject });
       const fresh = await ctx.session();
-      const first = expectImported(await importRaw(ctx.address(), fresh.token, bytes), "importing the bundle after the source subject was erased");
+      const first = expectImported(await importRaw(ctx, fresh.token, bytes), "importing the bundle after the source subject was erased");
       checkEqual(first.subject, fresh.subject, "ImportBundleResponse.subject is the token's subject");
       checkEqual(first.recordsImported + first.recordsSkipped, trailer.recordCount, "records imported + skipped");
       await verifyImported(ctx, fresh, parts, subject);
-      const again = expectImported(await importRaw(ctx.address(), fresh.token, bytes), "importing the same bundle again");
+      const again = expectImported(await importRaw(ctx, fresh.token, bytes), "importing the same bundle again");
       checkEqual([again.recordsImported, again.recordsSkipped], [0n, trailer.recordCount], "a repeated import stores nothing");
       await verifyImported(ctx, fresh, parts, subject);
     },
@@ -212,9 +212,9 @@ export const PORTABILITY_CASES = [
       await subject.owner.clients.subjects.deleteSubject({ name: subject.owner.subject });
       const target = await ctx.session();
       const half = Math.ceil(parts.length / 2);
-      const interrupted = await importRaw(ctx.address(), target.token, parts.map((p) => p.bytes), { cancelAfter: half });
+      const interrupted = await importRaw(ctx, target.token, parts.map((p) => p.bytes), { cancelAfter: half });
       check(!interrupted.ok, "an import cancelled half way must not report success");
-      const resumed = expectImported(await importRaw(ctx.address(), target.token, parts.map((p) => p.bytes)), "sending the whole bundle again");
+      const resumed = expectImported(await importRaw(ctx, target.token, parts.map((p) => p.bytes)), "sending the whole bundle again");
       const count = (parts.at(-1)!.decoded.part as { value: continuity.v1.BundleTrailer }).value.recordCount;
       checkEqual(resumed.recordsImported + resumed.recordsSkipped, count, "records imported + skipped after resuming");
       await verifyImported(ctx, target, parts, subject);
@@ -240,14 +240,14 @@ export const PORTABILITY_CASES = [
       const trailer = (parts.at(-1)!.decoded.part as { value: continuity.v1.BundleTrailer }).value;
       const resealed = Buffer.from(v1.ExportSubjectResponse.encode({ part: { $case: "trailer", value: { ...trailer, recordsDigest: recordsDigest(middle.map((p) => p.json as JsonValue)) } } }).finish());
       const target = await ctx.session();
-      expectImportError(await importRaw(ctx.address(), target.token, [...tampered.slice(0, -1).map((p) => p.bytes), resealed]), { code: Status.INVALID_ARGUMENT, reason: "INVALID_FIELD" }, "a bundle whose opaque delta breaks the hash chain");
+      expectImportError(await importRaw(ctx, target.token, [...tampered.slice(0, -1).map((p) => p.bytes), resealed]), { code: Status.INVALID_ARGUMENT, reason: "INVALID_FIELD" }, "a bundle whose opaque delta breaks the hash chain");
       const { streams } = await target.clients.streams.listStreams({ parent: target.subject, pageSize: 0, pageToken: "", type: "" });
       const canvas = streams.find((s) => s.name.endsWith("/streams/canvas"));
       check(canvas === undefined || canvas.headVersion < 2n, "the broken delta must not be stored");
       await target.clients.subjects.deleteSubject({ name: target.subject });
       const taken = await ctx.session();
       await createStream(ctx, taken, { streamId: "cart" });
-      expectImportError(await importRaw(ctx.address(), taken.token, parts.map((p) => p.bytes)), { code: Status.ALREADY_EXISTS, reason: "STREAM_ALREADY_EXISTS" }, "a bundle whose stream id is taken by another stream");
+      expectImportError(await importRaw(ctx, taken.token, parts.map((p) => p.bytes)), { code: Status.ALREADY_EXISTS, reason: "STREAM_ALREADY_EXISTS" }, "a bundle whose stream id is taken by another stream");
     },
   }),
   defineCase({
@@ -257,14 +257,14 @@ export const PORTABILITY_CASES = [
     async run(ctx) {
       const full = await ctx.session();
       const limited = await ctx.session({ accountId: full.accountId, scope: "state.read state.write" });
-      const exported = await exportRaw(ctx.address(), limited.token, limited.subject).then(
+      const exported = await exportRaw(ctx, limited.token, limited.subject).then(
         () => undefined,
         (error: unknown) => error,
       );
       if (exported === undefined) fail("ExportSubject without identity.manage must fail");
       checkError(richErrorOf("/continuity.v1.PortabilityService/ExportSubject", exported as never), { code: Status.PERMISSION_DENIED, reason: "SCOPE_INSUFFICIENT", metadata: { scope: "identity.manage" } }, "ExportSubject without identity.manage");
       const parts = await exportBundle(ctx, full);
-      expectImportError(await importRaw(ctx.address(), limited.token, parts.map((p) => p.bytes)), { code: Status.PERMISSION_DENIED, reason: "SCOPE_INSUFFICIENT", metadata: { scope: "identity.manage" } }, "ImportBundle without identity.manage");
+      expectImportError(await importRaw(ctx, limited.token, parts.map((p) => p.bytes)), { code: Status.PERMISSION_DENIED, reason: "SCOPE_INSUFFICIENT", metadata: { scope: "identity.manage" } }, "ImportBundle without identity.manage");
     },
   }),
   defineCase({
@@ -369,7 +369,7 @@ export const PORTABILITY_CASES = [
       const forged = await new CompactSign(payload).setProtectedHeader({ alg: "ES256", typ: "continuity-bundle+jws", kid: "attacker" }).sign(privateKey);
       const resealed = Buffer.from(v1.ExportSubjectResponse.encode({ part: { $case: "trailer", value: { ...trailer, signature: forged } } }).finish());
       const attacker = await ctx.session();
-      expectImported(await importRaw(ctx.address(), attacker.token, [...parts.slice(0, -1).map((p) => p.bytes), resealed]), "importing a bundle signed by an unknown key");
+      expectImported(await importRaw(ctx, attacker.token, [...parts.slice(0, -1).map((p) => p.bytes), resealed]), "importing a bundle signed by an unknown key");
       const victim = await ctx.session({ platform: ctx.platforms.b, accountId: subject.other.accountId });
       check(victim.subject !== attacker.subject, "an account link from a bundle signed by an untrusted key must not bring the account into the importer's subject");
     },
@@ -382,7 +382,7 @@ export const PORTABILITY_CASES = [
     async run(ctx) {
       const subject = await buildPortableSubject(ctx);
       const progress = subject.streams.find((s) => s.stream.name.endsWith("/streams/progress"))!.stream;
-      const raw = await exportRaw(ctx.address(), subject.owner.token, "subjects/-", 30_000, [{ streamUid: progress.uid, version: 4n }]).catch((error: unknown) => {
+      const raw = await exportRaw(ctx, subject.owner.token, "subjects/-", 30_000, [{ streamUid: progress.uid, version: 4n }]).catch((error: unknown) => {
         throw richErrorOf("/continuity.v1.PortabilityService/ExportSubject", error as never);
       });
       const parts = raw.map(decodePart);
@@ -403,7 +403,7 @@ export const PORTABILITY_CASES = [
         [1n, { code: Status.FAILED_PRECONDITION, reason: "HISTORY_COMPACTED" }],
         [99n, { code: Status.OUT_OF_RANGE, reason: "VERSION_AHEAD_OF_HEAD" }],
       ] as const) {
-        const outcome = await exportRaw(ctx.address(), subject.owner.token, subject.owner.subject, 30_000, [{ streamUid: progress.uid, version }]).then(
+        const outcome = await exportRaw(ctx, subject.owner.token, subject.owner.subject, 30_000, [{ streamUid: progress.uid, version }]).then(
           () => undefined,
           (error: unknown) => error,
         );
@@ -433,7 +433,7 @@ export const PORTABILITY_CASES = [
       };
 
       // A switch that ends without commit moves nothing, and the write it held goes through.
-      const abandoned = transferRaw(ctx.address(), source.token);
+      const abandoned = transferRaw(ctx, source.token);
       abandoned.send(begin("127.0.0.1:1"));
       await readBundle(abandoned);
       let heldDone = false;
@@ -445,7 +445,7 @@ export const PORTABILITY_CASES = [
       checkEqual(acknowledged.headVersion, 2n, "the held write goes ahead on the source once the switch is abandoned");
 
       // A committed switch: the held write is refused with the redirect, never acknowledged.
-      const switched = transferRaw(ctx.address(), source.token);
+      const switched = transferRaw(ctx, source.token);
       switched.send(begin("127.0.0.1:2"));
       await readBundle(switched);
       const refused = append(source, stream.name, [{ n: 3 }], { clientSequence: 3 }).then(

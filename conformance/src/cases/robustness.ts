@@ -37,10 +37,10 @@ export const ROBUSTNESS_CASES = [
       for (const method of METHODS) {
         for (let i = 0; i < 6; i++) {
           const body = noise(`${method}/${i}`, 1 + ((i * 97) % 700));
-          const outcome = await rawUnaryCall(ctx.address(), method, body, session.token);
+          const outcome = await rawUnaryCall(ctx, method, body, session.token);
           if (outcome.code === grpc.status.UNAVAILABLE) fail(`${method} with ${body.length} random bytes (seed ${method}/${i}) left the server unavailable: ${outcome.details}`);
         }
-        await checkHealthServing(ctx.address());
+        await checkHealthServing(ctx);
       }
       await ctx.clients().serverInfo.getServerInfo({});
       checkEqual((await listAllDeltas(session, stream.name)).length, 0, "random bytes appended nothing to an existing stream");
@@ -55,18 +55,18 @@ export const ROBUSTNESS_CASES = [
       const stream = await createStream(ctx, session);
       // stream (field 1, a string) sent as a varint; client_sequence (field 4, a varint) sent as bytes.
       const wrongTypes = Buffer.concat([wire.varintField(1, 5), wire.bytesField(2, wire.bytesField(1, '{"a":1}')), wire.bytesField(4, "1")]);
-      const outcome = await rawUnaryCall(ctx.address(), "/continuity.v1.StreamService/AppendDeltas", wrongTypes, session.token);
+      const outcome = await rawUnaryCall(ctx, "/continuity.v1.StreamService/AppendDeltas", wrongTypes, session.token);
       check(outcome.code !== grpc.status.OK, "AppendDeltas with wrong wire types must not succeed");
-      await checkHealthServing(ctx.address());
+      await checkHealthServing(ctx);
       // Unknown fields are ignored: a valid request plus field 99 behaves as without it.
       const request = v1.GetStreamRequest.encode({ name: stream.name }).finish();
       const withUnknown = Buffer.concat([Buffer.from(request), wire.varintField(99, 12345), wire.bytesField(98, "future")]);
-      const ok = await rawUnaryCall(ctx.address(), "/continuity.v1.StreamService/GetStream", withUnknown, session.token);
+      const ok = await rawUnaryCall(ctx, "/continuity.v1.StreamService/GetStream", withUnknown, session.token);
       checkEqual(grpc.status[ok.code], "OK", "GetStream with unknown fields");
       checkEqual(v1.GetStreamResponse.decode(ok.response!).stream?.uid, stream.uid, "GetStream with unknown fields returns the stream");
       // An unknown enum number must be refused, never read as a default.
       const unknownEnum = Buffer.concat([wire.bytesField(1, session.subject), wire.bytesField(2, ctx.uniqueId("e")), wire.bytesField(3, Buffer.concat([wire.bytesField(3, "org.example.enum"), wire.varintField(4, 77), wire.varintField(5, 2)]))]);
-      const refused = await rawUnaryCall(ctx.address(), "/continuity.v1.StreamService/CreateStream", unknownEnum, session.token);
+      const refused = await rawUnaryCall(ctx, "/continuity.v1.StreamService/CreateStream", unknownEnum, session.token);
       checkEqual(grpc.status[refused.code], "INVALID_ARGUMENT", "CreateStream with encoding 77");
       checkEqual((await listAllDeltas(session, stream.name)).length, 0, "the malformed append stored nothing");
     },
@@ -105,9 +105,9 @@ export const ROBUSTNESS_CASES = [
       const session = await ctx.session();
       const stream = await createStream(ctx, session, { encoding: ENCODING.opaque });
       const huge = Buffer.concat([wire.bytesField(1, stream.name), wire.bytesField(2, wire.bytesField(1, Buffer.alloc(ctx.limits.maxBatchBytes * 2 + (1 << 20)))), wire.varintField(4, 1)]);
-      const outcome = await rawUnaryCall(ctx.address(), "/continuity.v1.StreamService/AppendDeltas", huge, session.token, 30_000);
+      const outcome = await rawUnaryCall(ctx, "/continuity.v1.StreamService/AppendDeltas", huge, session.token, 30_000);
       check(outcome.code !== grpc.status.OK, `a ${huge.length}-byte AppendDeltas message must be refused`);
-      await checkHealthServing(ctx.address());
+      await checkHealthServing(ctx);
       checkEqual((await listAllDeltas(session, stream.name)).length, 0, "the oversize message stored nothing");
     },
   }),

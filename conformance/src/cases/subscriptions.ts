@@ -346,7 +346,7 @@ export const SUBSCRIPTION_CASES = [
       const stream = await createStream(ctx, session, { encoding: ENCODING.opaque });
       // A plain grpc-js call, so that the client can stop reading (pause) as a stuck app does.
       const path = "/continuity.v1.SubscriptionService/Subscribe";
-      const client = new grpc.Client(ctx.address(), grpc.credentials.createInsecure());
+      const client = new grpc.Client(ctx.address(), ctx.credentials());
       const metadata = new grpc.Metadata();
       metadata.set("authorization", `Bearer ${session.token}`);
       const call = client.makeServerStreamRequest(

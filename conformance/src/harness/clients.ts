@@ -97,10 +97,10 @@ export interface ClientPool {
 }
 
 /** Opens a channel to `address` whose clients record into `log` and stop with `signal`. */
-export function createClientPool(address: string, log: TraceLog, signal: AbortSignal): ClientPool {
+export function createClientPool(address: string, log: TraceLog, signal: AbortSignal, credentials = ChannelCredentials.createInsecure()): ClientPool {
   // No client-side size caps: a page of deltas at max_page_size or a batch at max_batch_bytes
   // may exceed grpc-js's 4 MiB default, and only the server's limits are under test.
-  const channel = createChannel(address, ChannelCredentials.createInsecure(), {
+  const channel = createChannel(address, credentials, {
     "grpc.max_receive_message_length": -1,
     "grpc.max_send_message_length": -1,
   });

@@ -6,6 +6,7 @@ import type { ProfileName } from "./define-case.js";
 import { createClientPool, type ClientPool, type Clients } from "./clients.js";
 import { CaseSkipped, check } from "./expect.js";
 import type { TraceLog } from "./trace.js";
+import type { ChannelCredentials } from "@grpc/grpc-js";
 
 /** The token-exchange constants of RFC 8693 that ExchangeToken requires. */
 export const TOKEN_EXCHANGE = {
@@ -61,6 +62,8 @@ export interface RestartOptions {
 /** What the runner knows about the server under test, shared by every case. */
 export interface TargetView {
   readonly address: () => string;
+  /** Credentials for a new channel to the target (or a sibling): plaintext or TLS, as the run was told. */
+  readonly credentials: () => ChannelCredentials;
   readonly info: continuity.v1.GetServerInfoResponse;
   readonly platforms: PlatformKeySet;
   readonly audience: string;
@@ -86,6 +89,8 @@ export interface CaseContext {
   readonly claimedProfiles: readonly ProfileName[];
   /** host:port of the server right now (changes after a restart). */
   address(): string;
+  /** Credentials for a channel of the case's own to the server (plaintext or TLS, as the run dials it). */
+  credentials(): ChannelCredentials;
   /** Clients with no token, or with any token string. */
   clients(token?: string): Clients;
   mintAssertion(options: AssertionOptions): Promise<string>;
@@ -119,7 +124,7 @@ export function createCaseContext(target: TargetView, trace: TraceLog, signal: A
     const address = target.address();
     if (pool === undefined || poolAddress !== address) {
       pool?.close();
-      pool = createClientPool(address, trace, signal);
+      pool = createClientPool(address, trace, signal, target.credentials());
       poolAddress = address;
     }
     return pool;
@@ -137,6 +142,7 @@ export function createCaseContext(target: TargetView, trace: TraceLog, signal: A
     trace,
     notes,
     address: target.address,
+    credentials: target.credentials,
     clients: (token) => currentPool().clients(token),
     mintAssertion: (options) => mintAssertion(options, target.audience),
     async session(options = {}) {
@@ -183,7 +189,7 @@ export function createCaseContext(target: TargetView, trace: TraceLog, signal: A
     async startSecondServer() {
       if (target.spawnSibling === undefined) throw new Error("startSecondServer needs spawn mode; declare needs: [\"second-server\"]");
       const server = await target.spawnSibling();
-      const siblingPool = createClientPool(server.address, trace, signal);
+      const siblingPool = createClientPool(server.address, trace, signal, target.credentials());
       siblings.push({ server, pool: siblingPool });
       return { address: server.address, clients: (token) => siblingPool.clients(token) };
     },

@@ -3,6 +3,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { Status } from "nice-grpc-common";
 import { BadRequest, ErrorInfo, RichClientError, type ErrorDetails } from "nice-grpc-error-details";
 import { ConformanceFailure } from "./expect.js";
+import type { Dialer } from "./security.js";
 
 /** What a raw call ended with. */
 export interface RawOutcome {
@@ -15,8 +16,8 @@ export interface RawOutcome {
  * Sends arbitrary bytes as the request message of a unary method, bypassing protobuf
  * encoding, so that the suite can feed a server what no generated client would produce.
  */
-export async function rawUnaryCall(address: string, path: string, body: Buffer, token?: string, timeoutMs = 10_000): Promise<RawOutcome> {
-  const client = new grpc.Client(address, grpc.credentials.createInsecure(), {
+export async function rawUnaryCall(server: Dialer, path: string, body: Buffer, token?: string, timeoutMs = 10_000): Promise<RawOutcome> {
+  const client = new grpc.Client(server.address(), server.credentials(), {
     "grpc.max_send_message_length": -1,
     "grpc.max_receive_message_length": -1,
   });
@@ -46,8 +47,8 @@ export async function rawUnaryCall(address: string, path: string, body: Buffer, 
  * Asks grpc.health.v1.Health/Check for the server's overall health. The request is the empty
  * HealthCheckRequest; SERVING is status 1, encoded as field 1 varint 1 (bytes 08 01).
  */
-export async function checkHealthServing(address: string): Promise<void> {
-  const outcome = await rawUnaryCall(address, "/grpc.health.v1.Health/Check", Buffer.alloc(0), undefined, 5_000);
+export async function checkHealthServing(server: Dialer): Promise<void> {
+  const outcome = await rawUnaryCall(server, "/grpc.health.v1.Health/Check", Buffer.alloc(0), undefined, 5_000);
   if (outcome.code !== grpc.status.OK) throw new ConformanceFailure(`health check answered ${grpc.status[outcome.code]} (${outcome.details}); the server must keep serving`);
   if (outcome.response === undefined || !outcome.response.equals(Buffer.from([0x08, 0x01]))) {
     throw new ConformanceFailure(`health check must report SERVING (08 01), got ${outcome.response?.toString("hex") ?? "nothing"}`);

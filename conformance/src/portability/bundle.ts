@@ -5,6 +5,7 @@ import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
 import { continuity } from "@continuity/sdk/gen";
 import { canonicalJson } from "../harness/hashing.js";
+import type { Dialer } from "../harness/security.js";
 
 // The proto3 JSON form the records digest commits to (portability.md) is produced from the
 // exact bytes the server sent, through a descriptor-driven codec, so that nothing is lost to a
@@ -59,8 +60,8 @@ export function signaturePayload(manifest: JsonValue, recordCount: bigint, diges
   return Buffer.from(canonicalJson({ manifest, recordCount: recordCount.toString(), recordsDigest: Buffer.from(digest).toString("hex") }));
 }
 
-function client(address: string): grpc.Client {
-  return new grpc.Client(address, grpc.credentials.createInsecure(), { "grpc.max_receive_message_length": -1, "grpc.max_send_message_length": -1 });
+function client(server: Dialer): grpc.Client {
+  return new grpc.Client(server.address(), server.credentials(), { "grpc.max_receive_message_length": -1, "grpc.max_send_message_length": -1 });
 }
 
 function metadataFor(token: string): grpc.Metadata {
@@ -70,8 +71,8 @@ function metadataFor(token: string): grpc.Metadata {
 }
 
 /** Calls ExportSubject and returns every message as the bytes the server sent. */
-export async function exportRaw(address: string, token: string, subject: string, timeoutMs = 30_000, after: continuity.v1.BundleStreamPosition[] = []): Promise<Buffer[]> {
-  const c = client(address);
+export async function exportRaw(server: Dialer, token: string, subject: string, timeoutMs = 30_000, after: continuity.v1.BundleStreamPosition[] = []): Promise<Buffer[]> {
+  const c = client(server);
   try {
     return await new Promise<Buffer[]>((resolve, reject) => {
       const parts: Buffer[] = [];
@@ -99,8 +100,8 @@ export type ImportOutcome = { ok: true; response: continuity.v1.ImportBundleResp
  * Sends parts to ImportBundle. With `cancelAfter`, the call is cancelled once that many parts
  * were written and acknowledged by the transport, to simulate an interrupted import.
  */
-export async function importRaw(address: string, token: string, parts: readonly Buffer[], options: { cancelAfter?: number; timeoutMs?: number } = {}): Promise<ImportOutcome> {
-  const c = client(address);
+export async function importRaw(server: Dialer, token: string, parts: readonly Buffer[], options: { cancelAfter?: number; timeoutMs?: number } = {}): Promise<ImportOutcome> {
+  const c = client(server);
   try {
     return await new Promise<ImportOutcome>((resolve) => {
       const call = c.makeClientStreamRequest(
@@ -138,8 +139,8 @@ export interface RawTransfer {
 }
 
 /** Opens TransferSubject with `token`. */
-export function transferRaw(address: string, token: string, timeoutMs = 30_000): RawTransfer {
-  const c = client(address);
+export function transferRaw(server: Dialer, token: string, timeoutMs = 30_000): RawTransfer {
+  const c = client(server);
   const call = c.makeBidiStreamRequest(
     "/continuity.v1.PortabilityService/TransferSubject",
     (value: continuity.v1.TransferSubjectRequest) => Buffer.from(continuity.v1.TransferSubjectRequest.encode(value).finish()),

@@ -9,6 +9,8 @@ import { v1 } from "../harness/clients.js";
 import type { KnownFailures } from "./known-failures.js";
 import { caseLevel, type RequirementLevel, type RequirementSet } from "./requirements.js";
 import type { Target } from "./target.js";
+import type { ChannelCredentials } from "@grpc/grpc-js";
+import { channelCredentials } from "../harness/security.js";
 
 /** Every status a case can end in. `error` is harness trouble, kept apart from failures. */
 export type CaseStatus = "pass" | "fail" | "warn" | "skip" | "expected-fail" | "unexpected-pass" | "error";
@@ -80,7 +82,8 @@ class BailSignal extends Error {}
 export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
   const startedAt = new Date();
   const errors: string[] = [];
-  const info = await fetchServerInfo(options.target.address());
+  const credentials = () => channelCredentials(options.target.security);
+  const info = await fetchServerInfo(options.target.address(), credentials());
   const declaredProfiles = info.profiles.map((profile) => PROFILE_NAMES[profile]).filter((name): name is ProfileName => name !== undefined);
   const claimedProfiles = options.claimedProfiles ?? declaredProfiles;
   // Claiming what the server does not declare fails the run; declaring more than is claimed
@@ -102,6 +105,7 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
   const selected = options.cases.filter((conformanceCase) => options.filter === undefined || options.filter.test(conformanceCase.id));
   const view: TargetView = {
     address: () => options.target.address(),
+    credentials,
     info,
     platforms: options.platforms,
     audience: options.audience ?? info.assertionAudience,
@@ -266,9 +270,9 @@ export async function runPool<T>(items: readonly T[], concurrency: number, work:
   await Promise.all(workers);
 }
 
-async function fetchServerInfo(address: string): Promise<import("@continuity/sdk/gen").continuity.v1.GetServerInfoResponse> {
+async function fetchServerInfo(address: string, credentials: ChannelCredentials): Promise<import("@continuity/sdk/gen").continuity.v1.GetServerInfoResponse> {
   const log = createTraceLog();
-  const pool = createClientPool(address, log, new AbortController().signal);
+  const pool = createClientPool(address, log, new AbortController().signal, credentials);
   try {
     return await pool.clients().serverInfo.getServerInfo({});
   } catch (error) {

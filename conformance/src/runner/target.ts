@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { RestartOptions } from "../harness/context.js";
+import { PLAINTEXT, type TransportSecurity } from "../harness/security.js";
 
 /** The ready line the spawned server prints on stdout (runner contract). */
 export const READY_LINE_PREFIX = "CONTINUITY_LISTENING=";
@@ -13,6 +14,8 @@ export interface Target {
   readonly mode: "attach" | "spawn";
   readonly description: string;
   address(): string;
+  /** How the server is dialed (siblings of a spawned server are dialed the same way). */
+  readonly security: TransportSecurity;
   readonly restart: ((options: RestartOptions) => Promise<void>) | undefined;
   /** Starts another, independent server of the same implementation (spawn mode only). */
   readonly spawnSibling: (() => Promise<Target>) | undefined;
@@ -24,11 +27,12 @@ export interface Target {
 }
 
 /** Attach mode: the server runs elsewhere and trusts conformance/fixtures/platforms.json. */
-export function attachTarget(address: string): Target {
+export function attachTarget(address: string, security: TransportSecurity = PLAINTEXT): Target {
   return {
     mode: "attach",
-    description: address,
+    description: `${security.tls ? "https://" : ""}${address}`,
     address: () => address,
+    security,
     restart: undefined,
     spawnSibling: undefined,
     output: () => "",
@@ -46,6 +50,8 @@ export interface SpawnOptions {
   /** Extra environment for the spawned server. */
   readonly env?: Readonly<Record<string, string>>;
   readonly readyTimeoutMs?: number;
+  /** How to dial what the command starts; default plaintext (the command configures its own TLS). */
+  readonly security?: TransportSecurity;
 }
 
 const OUTPUT_TAIL_BYTES = 64 * 1024;
@@ -150,6 +156,7 @@ export async function spawnTarget(options: SpawnOptions): Promise<Target> {
     mode: "spawn",
     description: `spawn: ${options.command}`,
     address: () => address,
+    security: options.security ?? PLAINTEXT,
     async restart(restartOptions) {
       await stopProcess(restartOptions.kill ? "SIGKILL" : "SIGTERM");
       if (restartOptions.wipeData) {
