@@ -77,7 +77,7 @@ async function verifyBundle(parts: readonly BundlePart[], subject: PortableSubje
     .map(({ stream }) => [stream.uid, stream.name.split("/").pop(), stream.type, stream.headVersion, Buffer.from(stream.headHash).toString("hex"), stream.horizonVersion, stream.headVersion - stream.horizonVersion])
     .sort((a, b) => String(a[0]).localeCompare(String(b[0])));
   const summaries = manifest.streams
-    .map((s) => [s.streamUid, s.streamId, s.type, s.headVersion, s.headHash.toString("hex"), s.horizonVersion, s.deltaCount])
+    .map((s) => [s.streamUid, s.streamId, s.type, s.headVersion, Buffer.from(s.headHash).toString("hex"), s.horizonVersion, s.deltaCount])
     .sort((a, b) => String(a[0]).localeCompare(String(b[0])));
   checkEqual(summaries, expectedSummaries, "manifest stream summaries (the whole subject, every platform's streams)");
 
@@ -101,7 +101,7 @@ async function verifyBundle(parts: readonly BundlePart[], subject: PortableSubje
     while (records[index]?.record?.$case === "delta") deltas.push((records[index++]!.record as { value: continuity.v1.Delta }).value);
     verifyChain(stream, deltas, stream.horizonVersion, startHash);
     const listed = await listAllDeltas(reader, stream.name, stream.horizonVersion);
-    checkEqual(deltas.map((d) => [d.version, d.payload.toString("hex"), d.hash.toString("hex")]), listed.map((d) => [d.version, d.payload.toString("hex"), d.hash.toString("hex")]), `delta records of ${stream.uid} vs ListDeltas`);
+    checkEqual(deltas.map((d) => [d.version, Buffer.from(d.payload).toString("hex"), Buffer.from(d.hash).toString("hex")]), listed.map((d) => [d.version, Buffer.from(d.payload).toString("hex"), Buffer.from(d.hash).toString("hex")]), `delta records of ${stream.uid} vs ListDeltas`);
   }
   const kinds = records.slice(index).map((r) => r.record?.$case);
   const order = ["checkpoint", "accountLink", "device", "grant"];
@@ -140,7 +140,7 @@ async function verifyImported(ctx: CaseContext, target: Session, parts: readonly
     const reader = owners.get(summary.streamUid) === `platforms/${target.platform.id}` ? target : otherOnTarget;
     const name = `${target.subject}/streams/${summary.streamId}`;
     const { stream } = await reader.clients.streams.getStream({ name });
-    checkEqual([stream?.uid, stream?.type, stream?.horizonVersion, stream?.headVersion, Buffer.from(stream?.headHash ?? []).toString("hex")], [summary.streamUid, summary.type, summary.horizonVersion, summary.headVersion, summary.headHash.toString("hex")], `imported stream ${summary.streamId}`);
+    checkEqual([stream?.uid, stream?.type, stream?.horizonVersion, stream?.headVersion, Buffer.from(stream?.headHash ?? []).toString("hex")], [summary.streamUid, summary.type, summary.horizonVersion, summary.headVersion, Buffer.from(summary.headHash).toString("hex")], `imported stream ${summary.streamId}`);
     await verifyStreamChain(reader, name);
   }
 }

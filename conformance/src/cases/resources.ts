@@ -76,7 +76,7 @@ export const RESOURCE_CASES = [
       const immutable = (s: typeof created | undefined) => [s?.type, s?.encoding, s?.conflictPolicy, s?.uid, s?.ownerPlatform, s?.createTime?.getTime()];
       const receipts = await append(session, created.name, [{ a: 1 }, { b: 2 }], { clientSequence: 1, expectedVersion: 0 });
       const { stream: afterAppend } = await session.clients.streams.getStream({ name: created.name });
-      checkEqual([afterAppend?.headVersion, Buffer.from(afterAppend?.headHash ?? []).toString("hex")], [2n, receipts.headHash.toString("hex")], "GetStream reflects the acknowledged append");
+      checkEqual([afterAppend?.headVersion, Buffer.from(afterAppend?.headHash ?? []).toString("hex")], [2n, Buffer.from(receipts.headHash).toString("hex")], "GetStream reflects the acknowledged append");
       await session.clients.streams.compactStream({ stream: created.name, horizonVersion: 1n });
       const { stream: afterCompact } = await session.clients.streams.getStream({ name: created.name });
       checkEqual(afterCompact?.horizonVersion, 1n, "GetStream reflects the acknowledged compaction");

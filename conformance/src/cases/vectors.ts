@@ -88,7 +88,7 @@ export const VECTOR_CASES = [
       await append(session, stream.name, inputs.map((v) => Buffer.from(v.inputHex, "hex")), { clientSequence: 1 });
       const deltas = await listAllDeltas(session, stream.name);
       for (const [index, vector] of inputs.entries()) {
-        checkEqual(deltas[index]?.payload.toString("hex"), vector.canonicalHex, `stored payload of vector ${vector.id} (${vector.canonicalText.slice(0, 60)})`);
+        checkEqual(Buffer.from(deltas[index]?.payload ?? []).toString("hex"), vector.canonicalHex, `stored payload of vector ${vector.id} (${vector.canonicalText.slice(0, 60)})`);
       }
       await verifyStreamChain(session, stream.name);
     },

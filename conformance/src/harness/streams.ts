@@ -132,7 +132,7 @@ export interface DownloadedSnapshot {
 /** Downloads a snapshot and recomputes its size and snapshot hash. */
 export async function downloadSnapshot(session: Session, stream: string, version?: bigint, maxChunkBytes?: number): Promise<DownloadedSnapshot> {
   let header: SnapshotHeader | undefined;
-  const chunks: Buffer[] = [];
+  const chunks: Uint8Array[] = [];
   for await (const message of session.clients.streams.getSnapshot({ stream, ...(version === undefined ? {} : { version }) })) {
     if (message.part?.$case === "header") {
       check(header === undefined && chunks.length === 0, "GetSnapshot must send exactly one header, first");

@@ -3,7 +3,7 @@ import type { ContinuityClient } from "../client/continuity-client.js";
 import { ContinuityError } from "../errors/continuity-error.js";
 import type { SnapshotHeader } from "../gen/continuity/v1/stream_service.js";
 import { DeltaEncoding } from "../gen/continuity/v1/types.js";
-import { snapshotHash } from "../protocol/index.js";
+import { fromHex, snapshotHash } from "../protocol/index.js";
 import { createMemoryQueueStore, type QueueStore } from "../queue/queue-store.js";
 import { createEmitter, type EventSource } from "./emitter.js";
 import { conflictPolicyName, followingMoves, requireDeviceSession, resolveStream, type ConflictPolicyName, type CreateStreamSpec } from "./resolve.js";
@@ -186,7 +186,7 @@ export async function openOpaqueStreamWithCore(
     },
     async uploadSnapshot(state, uploadOptions = {}) {
       const status = core.status();
-      const headHash = Buffer.from(status.headHash, "hex");
+      const headHash = fromHex(status.headHash);
       const hash = snapshotHash({ streamUid: info.uid, version: status.confirmedVersion, headHash, encoding: info.encoding, state });
       const header: SnapshotHeader = {
         stream: core.info.name,
@@ -195,13 +195,13 @@ export async function openOpaqueStreamWithCore(
         headHash,
         encoding: info.encoding,
         sizeBytes: BigInt(state.length),
-        snapshotHash: Buffer.from(hash),
+        snapshotHash: hash,
       };
       const chunkSize = 64 * 1024;
-      async function* parts(): AsyncGenerator<{ part: { $case: "header"; value: SnapshotHeader } | { $case: "data"; value: Buffer } }> {
+      async function* parts(): AsyncGenerator<{ part: { $case: "header"; value: SnapshotHeader } | { $case: "data"; value: Uint8Array } }> {
         yield { part: { $case: "header", value: header } };
         for (let offset = 0; offset < state.length; offset += chunkSize) {
-          yield { part: { $case: "data", value: Buffer.from(state.subarray(offset, offset + chunkSize)) } };
+          yield { part: { $case: "data", value: state.subarray(offset, offset + chunkSize) } };
         }
       }
       const response = await client.streams.uploadSnapshot(parts(), uploadOptions.signal === undefined ? {} : { signal: uploadOptions.signal });

@@ -84,10 +84,19 @@ export function decodeRecord(text: string, key: string): StreamRecord {
   };
 }
 
+// btoa/atob rather than Buffer, so that records serialize the same way in a browser. Binary
+// strings are built in slices to keep `String.fromCharCode`'s argument list bounded.
 function base64(bytes: Uint8Array): string {
-  return Buffer.from(bytes).toString("base64");
+  let binary = "";
+  for (let offset = 0; offset < bytes.length; offset += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(offset, offset + 0x8000));
+  }
+  return globalThis.btoa(binary);
 }
 
 function fromBase64(text: string): Uint8Array {
-  return new Uint8Array(Buffer.from(text, "base64"));
+  const binary = globalThis.atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let index = 0; index < binary.length; index++) bytes[index] = binary.charCodeAt(index);
+  return bytes;
 }

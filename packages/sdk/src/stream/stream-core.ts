@@ -687,7 +687,7 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
       response = await client.streams.appendDeltas(
         {
           stream: info.name,
-          deltas: [{ payload: Buffer.from(request.payload) }],
+          deltas: [{ payload: request.payload }],
           expectedVersion: request.expectedVersion,
           clientSequence: request.clientSequence,
         },

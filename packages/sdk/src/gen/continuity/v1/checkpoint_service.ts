@@ -73,7 +73,7 @@ export interface CheckpointEntry {
   /** The version captured. */
   version: bigint;
   /** The chain hash at `version`. 32 bytes. */
-  headHash: Buffer;
+  headHash: Uint8Array;
 }
 
 /** A durable, named point over one or more streams of a subject. */
@@ -90,7 +90,7 @@ export interface Checkpoint {
    * Checkpoint digest over the entries and the resume payload, computed as the spec
    * defines (hashing.md). 32 bytes.
    */
-  digest: Buffer;
+  digest: Uint8Array;
   /** The device that created it: `subjects/{subject}/devices/{device}`. */
   device: string;
   /** The platform that created it: `platforms/{platform}`. */
@@ -187,7 +187,7 @@ export interface RestoredStream {
    */
   version: bigint;
   /** The stream's head hash after the restore. 32 bytes. */
-  headHash: Buffer;
+  headHash: Uint8Array;
 }
 
 /** Response of CheckpointService.RestoreCheckpoint. */
@@ -284,7 +284,7 @@ export interface DeclineHandoffResponse {
 }
 
 function createBaseCheckpointEntry(): CheckpointEntry {
-  return { stream: "", streamUid: "", version: 0n, headHash: Buffer.alloc(0) };
+  return { stream: "", streamUid: "", version: 0n, headHash: new Uint8Array(0) };
 }
 
 export const CheckpointEntry: MessageFns<CheckpointEntry> = {
@@ -349,7 +349,7 @@ export const CheckpointEntry: MessageFns<CheckpointEntry> = {
               break;
             }
 
-            message.headHash = Buffer.from(reader.bytes());
+            message.headHash = reader.bytes();
             continue;
           }
         }
@@ -374,10 +374,10 @@ export const CheckpointEntry: MessageFns<CheckpointEntry> = {
         : "",
       version: isSet(object.version) ? BigInt(object.version) : 0n,
       headHash: isSet(object.headHash)
-        ? Buffer.from(bytesFromBase64(object.headHash))
+        ? bytesFromBase64(object.headHash)
         : isSet(object.head_hash)
-        ? Buffer.from(bytesFromBase64(object.head_hash))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.head_hash)
+        : new Uint8Array(0),
     };
   },
 
@@ -406,7 +406,7 @@ export const CheckpointEntry: MessageFns<CheckpointEntry> = {
     message.stream = object.stream ?? "";
     message.streamUid = object.streamUid ?? "";
     message.version = (object.version !== undefined && object.version !== null) ? BigInt(object.version) : 0n;
-    message.headHash = object.headHash ?? Buffer.alloc(0);
+    message.headHash = object.headHash ?? new Uint8Array(0);
     return message;
   },
 };
@@ -416,7 +416,7 @@ function createBaseCheckpoint(): Checkpoint {
     name: "",
     entries: [],
     resume: undefined,
-    digest: Buffer.alloc(0),
+    digest: new Uint8Array(0),
     device: "",
     platform: "",
     createTime: undefined,
@@ -491,7 +491,7 @@ export const Checkpoint: MessageFns<Checkpoint> = {
               break;
             }
 
-            message.digest = Buffer.from(reader.bytes());
+            message.digest = reader.bytes();
             continue;
           }
           case 5: {
@@ -537,7 +537,7 @@ export const Checkpoint: MessageFns<Checkpoint> = {
         ? object.entries.map((e: any) => CheckpointEntry.fromJSON(e))
         : [],
       resume: isSet(object.resume) ? ResumePayload.fromJSON(object.resume) : undefined,
-      digest: isSet(object.digest) ? Buffer.from(bytesFromBase64(object.digest)) : Buffer.alloc(0),
+      digest: isSet(object.digest) ? bytesFromBase64(object.digest) : new Uint8Array(0),
       device: isSet(object.device) ? globalThis.String(object.device) : "",
       platform: isSet(object.platform) ? globalThis.String(object.platform) : "",
       createTime: isSet(object.createTime)
@@ -584,7 +584,7 @@ export const Checkpoint: MessageFns<Checkpoint> = {
     message.resume = (object.resume !== undefined && object.resume !== null)
       ? ResumePayload.fromPartial(object.resume)
       : undefined;
-    message.digest = object.digest ?? Buffer.alloc(0);
+    message.digest = object.digest ?? new Uint8Array(0);
     message.device = object.device ?? "";
     message.platform = object.platform ?? "";
     message.createTime = object.createTime ?? undefined;
@@ -1397,7 +1397,7 @@ export const RestoreCheckpointRequest: MessageFns<RestoreCheckpointRequest> = {
 };
 
 function createBaseRestoredStream(): RestoredStream {
-  return { stream: "", version: 0n, headHash: Buffer.alloc(0) };
+  return { stream: "", version: 0n, headHash: new Uint8Array(0) };
 }
 
 export const RestoredStream: MessageFns<RestoredStream> = {
@@ -1451,7 +1451,7 @@ export const RestoredStream: MessageFns<RestoredStream> = {
               break;
             }
 
-            message.headHash = Buffer.from(reader.bytes());
+            message.headHash = reader.bytes();
             continue;
           }
         }
@@ -1471,10 +1471,10 @@ export const RestoredStream: MessageFns<RestoredStream> = {
       stream: isSet(object.stream) ? globalThis.String(object.stream) : "",
       version: isSet(object.version) ? BigInt(object.version) : 0n,
       headHash: isSet(object.headHash)
-        ? Buffer.from(bytesFromBase64(object.headHash))
+        ? bytesFromBase64(object.headHash)
         : isSet(object.head_hash)
-        ? Buffer.from(bytesFromBase64(object.head_hash))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.head_hash)
+        : new Uint8Array(0),
     };
   },
 
@@ -1499,7 +1499,7 @@ export const RestoredStream: MessageFns<RestoredStream> = {
     const message = createBaseRestoredStream();
     message.stream = object.stream ?? "";
     message.version = (object.version !== undefined && object.version !== null) ? BigInt(object.version) : 0n;
-    message.headHash = object.headHash ?? Buffer.alloc(0);
+    message.headHash = object.headHash ?? new Uint8Array(0);
     return message;
   },
 };
@@ -2678,11 +2678,20 @@ export interface CheckpointServiceClient<CallOptionsExt = {}> {
 }
 
 function bytesFromBase64(b64: string): Uint8Array {
-  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+  const bin = globalThis.atob(b64);
+  const arr = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; ++i) {
+    arr[i] = bin.charCodeAt(i);
+  }
+  return arr;
 }
 
 function base64FromBytes(arr: Uint8Array): string {
-  return globalThis.Buffer.from(arr).toString("base64");
+  const bin: string[] = [];
+  arr.forEach((byte) => {
+    bin.push(globalThis.String.fromCharCode(byte));
+  });
+  return globalThis.btoa(bin.join(""));
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;

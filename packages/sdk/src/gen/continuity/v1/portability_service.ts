@@ -95,7 +95,7 @@ export interface BundleStreamSummary {
   /** The stream's head version. */
   headVersion: bigint;
   /** The stream's head hash. 32 bytes. */
-  headHash: Buffer;
+  headHash: Uint8Array;
   /**
    * The stream's horizon; the bundle holds the snapshot at the horizon and every delta
    * after it.
@@ -126,7 +126,7 @@ export interface BundleSnapshot {
     | SnapshotHeader
     | undefined;
   /** The state bytes. */
-  state: Buffer;
+  state: Uint8Array;
 }
 
 /** One record of a bundle. */
@@ -165,7 +165,7 @@ export interface BundleTrailer {
   /** Number of records between the manifest and the trailer. */
   recordCount: bigint;
   /** SHA-256 over the records, computed as the spec defines (portability.md). 32 bytes. */
-  recordsDigest: Buffer;
+  recordsDigest: Uint8Array;
   /**
    * A compact JWS by the exporter over the manifest and `records_digest`, as the spec
    * defines, so an importer can tell who made the bundle.
@@ -463,7 +463,7 @@ function createBaseBundleStreamSummary(): BundleStreamSummary {
     streamId: "",
     type: "",
     headVersion: 0n,
-    headHash: Buffer.alloc(0),
+    headHash: new Uint8Array(0),
     horizonVersion: 0n,
     deltaCount: 0n,
   };
@@ -554,7 +554,7 @@ export const BundleStreamSummary: MessageFns<BundleStreamSummary> = {
               break;
             }
 
-            message.headHash = Buffer.from(reader.bytes());
+            message.headHash = reader.bytes();
             continue;
           }
           case 6: {
@@ -604,10 +604,10 @@ export const BundleStreamSummary: MessageFns<BundleStreamSummary> = {
         ? BigInt(object.head_version)
         : 0n,
       headHash: isSet(object.headHash)
-        ? Buffer.from(bytesFromBase64(object.headHash))
+        ? bytesFromBase64(object.headHash)
         : isSet(object.head_hash)
-        ? Buffer.from(bytesFromBase64(object.head_hash))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.head_hash)
+        : new Uint8Array(0),
       horizonVersion: isSet(object.horizonVersion)
         ? BigInt(object.horizonVersion)
         : isSet(object.horizon_version)
@@ -658,7 +658,7 @@ export const BundleStreamSummary: MessageFns<BundleStreamSummary> = {
     message.headVersion = (object.headVersion !== undefined && object.headVersion !== null)
       ? BigInt(object.headVersion)
       : 0n;
-    message.headHash = object.headHash ?? Buffer.alloc(0);
+    message.headHash = object.headHash ?? new Uint8Array(0);
     message.horizonVersion = (object.horizonVersion !== undefined && object.horizonVersion !== null)
       ? BigInt(object.horizonVersion)
       : 0n;
@@ -797,7 +797,7 @@ export const BundleManifest: MessageFns<BundleManifest> = {
 };
 
 function createBaseBundleSnapshot(): BundleSnapshot {
-  return { header: undefined, state: Buffer.alloc(0) };
+  return { header: undefined, state: new Uint8Array(0) };
 }
 
 export const BundleSnapshot: MessageFns<BundleSnapshot> = {
@@ -837,7 +837,7 @@ export const BundleSnapshot: MessageFns<BundleSnapshot> = {
               break;
             }
 
-            message.state = Buffer.from(reader.bytes());
+            message.state = reader.bytes();
             continue;
           }
         }
@@ -855,7 +855,7 @@ export const BundleSnapshot: MessageFns<BundleSnapshot> = {
   fromJSON(object: any): BundleSnapshot {
     return {
       header: isSet(object.header) ? SnapshotHeader.fromJSON(object.header) : undefined,
-      state: isSet(object.state) ? Buffer.from(bytesFromBase64(object.state)) : Buffer.alloc(0),
+      state: isSet(object.state) ? bytesFromBase64(object.state) : new Uint8Array(0),
     };
   },
 
@@ -878,7 +878,7 @@ export const BundleSnapshot: MessageFns<BundleSnapshot> = {
     message.header = (object.header !== undefined && object.header !== null)
       ? SnapshotHeader.fromPartial(object.header)
       : undefined;
-    message.state = object.state ?? Buffer.alloc(0);
+    message.state = object.state ?? new Uint8Array(0);
     return message;
   },
 };
@@ -1092,7 +1092,7 @@ export const BundleRecord: MessageFns<BundleRecord> = {
 };
 
 function createBaseBundleTrailer(): BundleTrailer {
-  return { recordCount: 0n, recordsDigest: Buffer.alloc(0), signature: "" };
+  return { recordCount: 0n, recordsDigest: new Uint8Array(0), signature: "" };
 }
 
 export const BundleTrailer: MessageFns<BundleTrailer> = {
@@ -1138,7 +1138,7 @@ export const BundleTrailer: MessageFns<BundleTrailer> = {
               break;
             }
 
-            message.recordsDigest = Buffer.from(reader.bytes());
+            message.recordsDigest = reader.bytes();
             continue;
           }
           case 3: {
@@ -1169,10 +1169,10 @@ export const BundleTrailer: MessageFns<BundleTrailer> = {
         ? BigInt(object.record_count)
         : 0n,
       recordsDigest: isSet(object.recordsDigest)
-        ? Buffer.from(bytesFromBase64(object.recordsDigest))
+        ? bytesFromBase64(object.recordsDigest)
         : isSet(object.records_digest)
-        ? Buffer.from(bytesFromBase64(object.records_digest))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.records_digest)
+        : new Uint8Array(0),
       signature: isSet(object.signature) ? globalThis.String(object.signature) : "",
     };
   },
@@ -1199,7 +1199,7 @@ export const BundleTrailer: MessageFns<BundleTrailer> = {
     message.recordCount = (object.recordCount !== undefined && object.recordCount !== null)
       ? BigInt(object.recordCount)
       : 0n;
-    message.recordsDigest = object.recordsDigest ?? Buffer.alloc(0);
+    message.recordsDigest = object.recordsDigest ?? new Uint8Array(0);
     message.signature = object.signature ?? "";
     return message;
   },
@@ -3128,11 +3128,20 @@ export interface PortabilityServiceClient<CallOptionsExt = {}> {
 }
 
 function bytesFromBase64(b64: string): Uint8Array {
-  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+  const bin = globalThis.atob(b64);
+  const arr = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; ++i) {
+    arr[i] = bin.charCodeAt(i);
+  }
+  return arr;
 }
 
 function base64FromBytes(arr: Uint8Array): string {
-  return globalThis.Buffer.from(arr).toString("base64");
+  const bin: string[] = [];
+  arr.forEach((byte) => {
+    bin.push(globalThis.String.fromCharCode(byte));
+  });
+  return globalThis.btoa(bin.join(""));
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;

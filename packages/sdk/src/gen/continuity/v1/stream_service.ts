@@ -36,7 +36,7 @@ export interface Stream {
   /** Version of the newest delta; 0 for a stream with no deltas. */
   headVersion: bigint;
   /** Hash of the newest delta, or the genesis hash when `head_version` is 0. 32 bytes. */
-  headHash: Buffer;
+  headHash: Uint8Array;
   /**
    * Compaction horizon: deltas with a version at or below it are no longer retained. 0
    * when nothing was compacted.
@@ -46,7 +46,7 @@ export interface Stream {
    * The chain hash at `horizon_version`, from which the retained history verifies.
    * 32 bytes.
    */
-  horizonHash: Buffer;
+  horizonHash: Uint8Array;
   /** Resource name of the platform that created the stream: `platforms/{platform}`. */
   ownerPlatform: string;
   /** When the stream was created. */
@@ -71,11 +71,11 @@ export interface Delta {
    * The change. For JSON encodings, the canonical JSON (RFC 8785) of the document the
    * client sent; for opaque streams, the bytes exactly as sent.
    */
-  payload: Buffer;
+  payload: Uint8Array;
   /** Hash of the previous delta, or the genesis hash for version 1. 32 bytes. */
-  prevHash: Buffer;
+  prevHash: Uint8Array;
   /** Chain hash of this delta, computed as the spec defines (hashing.md). 32 bytes. */
-  hash: Buffer;
+  hash: Uint8Array;
   /** Resource name of the device that appended it: `subjects/{subject}/devices/{device}`. */
   device: string;
   /** The client sequence of the append that created this delta. */
@@ -162,7 +162,7 @@ export interface DeltaInput {
    * The change, encoded as the stream's encoding says. For JSON encodings: UTF-8 JSON text;
    * the server stores and hashes its canonical form.
    */
-  payload: Buffer;
+  payload: Uint8Array;
 }
 
 /** Request of StreamService.AppendDeltas. */
@@ -192,7 +192,7 @@ export interface DeltaReceipt {
   /** The delta's version. */
   version: bigint;
   /** The delta's chain hash. 32 bytes. */
-  hash: Buffer;
+  hash: Uint8Array;
 }
 
 /** Response of StreamService.AppendDeltas. */
@@ -202,7 +202,7 @@ export interface AppendDeltasResponse {
   /** The stream's head version right after this batch committed. */
   headVersion: bigint;
   /** The stream's head hash right after this batch committed. 32 bytes. */
-  headHash: Buffer;
+  headHash: Uint8Array;
   /**
    * True when this answer is the stored outcome of an earlier, acknowledged attempt with
    * the same client sequence, and nothing was appended now.
@@ -262,7 +262,7 @@ export interface SnapshotHeader {
   /** The version the state is at. */
   version: bigint;
   /** The chain hash at `version`. 32 bytes. */
-  headHash: Buffer;
+  headHash: Uint8Array;
   /** The stream's encoding. */
   encoding: DeltaEncoding;
   /**
@@ -271,7 +271,7 @@ export interface SnapshotHeader {
    */
   sizeBytes: bigint;
   /** Snapshot hash, computed as the spec defines (hashing.md). 32 bytes. */
-  snapshotHash: Buffer;
+  snapshotHash: Uint8Array;
 }
 
 /** Response of StreamService.GetSnapshot: one message of the transfer. */
@@ -283,7 +283,7 @@ export interface GetSnapshotResponse {
     { $case: "header"; value: SnapshotHeader }
     | //
     /** A chunk of the state, at most `Limits.max_chunk_bytes` long. */
-    { $case: "data"; value: Buffer }
+    { $case: "data"; value: Uint8Array }
     | undefined;
 }
 
@@ -300,7 +300,7 @@ export interface UploadSnapshotRequest {
     { $case: "header"; value: SnapshotHeader }
     | //
     /** A chunk of the state, at most `Limits.max_chunk_bytes` long. */
-    { $case: "data"; value: Buffer }
+    { $case: "data"; value: Uint8Array }
     | undefined;
 }
 
@@ -336,9 +336,9 @@ function createBaseStream(): Stream {
     encoding: 0,
     conflictPolicy: 0,
     headVersion: 0n,
-    headHash: Buffer.alloc(0),
+    headHash: new Uint8Array(0),
     horizonVersion: 0n,
-    horizonHash: Buffer.alloc(0),
+    horizonHash: new Uint8Array(0),
     ownerPlatform: "",
     createTime: undefined,
     updateTime: undefined,
@@ -458,7 +458,7 @@ export const Stream: MessageFns<Stream> = {
               break;
             }
 
-            message.headHash = Buffer.from(reader.bytes());
+            message.headHash = reader.bytes();
             continue;
           }
           case 8: {
@@ -474,7 +474,7 @@ export const Stream: MessageFns<Stream> = {
               break;
             }
 
-            message.horizonHash = Buffer.from(reader.bytes());
+            message.horizonHash = reader.bytes();
             continue;
           }
           case 10: {
@@ -530,20 +530,20 @@ export const Stream: MessageFns<Stream> = {
         ? BigInt(object.head_version)
         : 0n,
       headHash: isSet(object.headHash)
-        ? Buffer.from(bytesFromBase64(object.headHash))
+        ? bytesFromBase64(object.headHash)
         : isSet(object.head_hash)
-        ? Buffer.from(bytesFromBase64(object.head_hash))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.head_hash)
+        : new Uint8Array(0),
       horizonVersion: isSet(object.horizonVersion)
         ? BigInt(object.horizonVersion)
         : isSet(object.horizon_version)
         ? BigInt(object.horizon_version)
         : 0n,
       horizonHash: isSet(object.horizonHash)
-        ? Buffer.from(bytesFromBase64(object.horizonHash))
+        ? bytesFromBase64(object.horizonHash)
         : isSet(object.horizon_hash)
-        ? Buffer.from(bytesFromBase64(object.horizon_hash))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.horizon_hash)
+        : new Uint8Array(0),
       ownerPlatform: isSet(object.ownerPlatform)
         ? globalThis.String(object.ownerPlatform)
         : isSet(object.owner_platform)
@@ -616,11 +616,11 @@ export const Stream: MessageFns<Stream> = {
     message.headVersion = (object.headVersion !== undefined && object.headVersion !== null)
       ? BigInt(object.headVersion)
       : 0n;
-    message.headHash = object.headHash ?? Buffer.alloc(0);
+    message.headHash = object.headHash ?? new Uint8Array(0);
     message.horizonVersion = (object.horizonVersion !== undefined && object.horizonVersion !== null)
       ? BigInt(object.horizonVersion)
       : 0n;
-    message.horizonHash = object.horizonHash ?? Buffer.alloc(0);
+    message.horizonHash = object.horizonHash ?? new Uint8Array(0);
     message.ownerPlatform = object.ownerPlatform ?? "";
     message.createTime = object.createTime ?? undefined;
     message.updateTime = object.updateTime ?? undefined;
@@ -634,9 +634,9 @@ function createBaseDelta(): Delta {
     streamUid: "",
     version: 0n,
     encoding: 0,
-    payload: Buffer.alloc(0),
-    prevHash: Buffer.alloc(0),
-    hash: Buffer.alloc(0),
+    payload: new Uint8Array(0),
+    prevHash: new Uint8Array(0),
+    hash: new Uint8Array(0),
     device: "",
     clientSequence: 0n,
     batchFirstVersion: 0n,
@@ -745,7 +745,7 @@ export const Delta: MessageFns<Delta> = {
               break;
             }
 
-            message.payload = Buffer.from(reader.bytes());
+            message.payload = reader.bytes();
             continue;
           }
           case 6: {
@@ -753,7 +753,7 @@ export const Delta: MessageFns<Delta> = {
               break;
             }
 
-            message.prevHash = Buffer.from(reader.bytes());
+            message.prevHash = reader.bytes();
             continue;
           }
           case 7: {
@@ -761,7 +761,7 @@ export const Delta: MessageFns<Delta> = {
               break;
             }
 
-            message.hash = Buffer.from(reader.bytes());
+            message.hash = reader.bytes();
             continue;
           }
           case 8: {
@@ -826,13 +826,13 @@ export const Delta: MessageFns<Delta> = {
         : "",
       version: isSet(object.version) ? BigInt(object.version) : 0n,
       encoding: isSet(object.encoding) ? deltaEncodingFromJSON(object.encoding) : 0,
-      payload: isSet(object.payload) ? Buffer.from(bytesFromBase64(object.payload)) : Buffer.alloc(0),
+      payload: isSet(object.payload) ? bytesFromBase64(object.payload) : new Uint8Array(0),
       prevHash: isSet(object.prevHash)
-        ? Buffer.from(bytesFromBase64(object.prevHash))
+        ? bytesFromBase64(object.prevHash)
         : isSet(object.prev_hash)
-        ? Buffer.from(bytesFromBase64(object.prev_hash))
-        : Buffer.alloc(0),
-      hash: isSet(object.hash) ? Buffer.from(bytesFromBase64(object.hash)) : Buffer.alloc(0),
+        ? bytesFromBase64(object.prev_hash)
+        : new Uint8Array(0),
+      hash: isSet(object.hash) ? bytesFromBase64(object.hash) : new Uint8Array(0),
       device: isSet(object.device) ? globalThis.String(object.device) : "",
       clientSequence: isSet(object.clientSequence)
         ? BigInt(object.clientSequence)
@@ -907,9 +907,9 @@ export const Delta: MessageFns<Delta> = {
     message.streamUid = object.streamUid ?? "";
     message.version = (object.version !== undefined && object.version !== null) ? BigInt(object.version) : 0n;
     message.encoding = object.encoding ?? 0;
-    message.payload = object.payload ?? Buffer.alloc(0);
-    message.prevHash = object.prevHash ?? Buffer.alloc(0);
-    message.hash = object.hash ?? Buffer.alloc(0);
+    message.payload = object.payload ?? new Uint8Array(0);
+    message.prevHash = object.prevHash ?? new Uint8Array(0);
+    message.hash = object.hash ?? new Uint8Array(0);
     message.device = object.device ?? "";
     message.clientSequence = (object.clientSequence !== undefined && object.clientSequence !== null)
       ? BigInt(object.clientSequence)
@@ -1569,7 +1569,7 @@ export const DeleteStreamResponse: MessageFns<DeleteStreamResponse> = {
 };
 
 function createBaseDeltaInput(): DeltaInput {
-  return { payload: Buffer.alloc(0) };
+  return { payload: new Uint8Array(0) };
 }
 
 export const DeltaInput: MessageFns<DeltaInput> = {
@@ -1598,7 +1598,7 @@ export const DeltaInput: MessageFns<DeltaInput> = {
               break;
             }
 
-            message.payload = Buffer.from(reader.bytes());
+            message.payload = reader.bytes();
             continue;
           }
         }
@@ -1614,7 +1614,7 @@ export const DeltaInput: MessageFns<DeltaInput> = {
   },
 
   fromJSON(object: any): DeltaInput {
-    return { payload: isSet(object.payload) ? Buffer.from(bytesFromBase64(object.payload)) : Buffer.alloc(0) };
+    return { payload: isSet(object.payload) ? bytesFromBase64(object.payload) : new Uint8Array(0) };
   },
 
   toJSON(message: DeltaInput): unknown {
@@ -1630,7 +1630,7 @@ export const DeltaInput: MessageFns<DeltaInput> = {
   },
   fromPartial(object: DeepPartial<DeltaInput>): DeltaInput {
     const message = createBaseDeltaInput();
-    message.payload = object.payload ?? Buffer.alloc(0);
+    message.payload = object.payload ?? new Uint8Array(0);
     return message;
   },
 };
@@ -1771,7 +1771,7 @@ export const AppendDeltasRequest: MessageFns<AppendDeltasRequest> = {
 };
 
 function createBaseDeltaReceipt(): DeltaReceipt {
-  return { version: 0n, hash: Buffer.alloc(0) };
+  return { version: 0n, hash: new Uint8Array(0) };
 }
 
 export const DeltaReceipt: MessageFns<DeltaReceipt> = {
@@ -1814,7 +1814,7 @@ export const DeltaReceipt: MessageFns<DeltaReceipt> = {
               break;
             }
 
-            message.hash = Buffer.from(reader.bytes());
+            message.hash = reader.bytes();
             continue;
           }
         }
@@ -1832,7 +1832,7 @@ export const DeltaReceipt: MessageFns<DeltaReceipt> = {
   fromJSON(object: any): DeltaReceipt {
     return {
       version: isSet(object.version) ? BigInt(object.version) : 0n,
-      hash: isSet(object.hash) ? Buffer.from(bytesFromBase64(object.hash)) : Buffer.alloc(0),
+      hash: isSet(object.hash) ? bytesFromBase64(object.hash) : new Uint8Array(0),
     };
   },
 
@@ -1853,13 +1853,13 @@ export const DeltaReceipt: MessageFns<DeltaReceipt> = {
   fromPartial(object: DeepPartial<DeltaReceipt>): DeltaReceipt {
     const message = createBaseDeltaReceipt();
     message.version = (object.version !== undefined && object.version !== null) ? BigInt(object.version) : 0n;
-    message.hash = object.hash ?? Buffer.alloc(0);
+    message.hash = object.hash ?? new Uint8Array(0);
     return message;
   },
 };
 
 function createBaseAppendDeltasResponse(): AppendDeltasResponse {
-  return { receipts: [], headVersion: 0n, headHash: Buffer.alloc(0), replayed: false };
+  return { receipts: [], headVersion: 0n, headHash: new Uint8Array(0), replayed: false };
 }
 
 export const AppendDeltasResponse: MessageFns<AppendDeltasResponse> = {
@@ -1916,7 +1916,7 @@ export const AppendDeltasResponse: MessageFns<AppendDeltasResponse> = {
               break;
             }
 
-            message.headHash = Buffer.from(reader.bytes());
+            message.headHash = reader.bytes();
             continue;
           }
           case 4: {
@@ -1950,10 +1950,10 @@ export const AppendDeltasResponse: MessageFns<AppendDeltasResponse> = {
         ? BigInt(object.head_version)
         : 0n,
       headHash: isSet(object.headHash)
-        ? Buffer.from(bytesFromBase64(object.headHash))
+        ? bytesFromBase64(object.headHash)
         : isSet(object.head_hash)
-        ? Buffer.from(bytesFromBase64(object.head_hash))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.head_hash)
+        : new Uint8Array(0),
       replayed: isSet(object.replayed) ? globalThis.Boolean(object.replayed) : false,
     };
   },
@@ -1984,7 +1984,7 @@ export const AppendDeltasResponse: MessageFns<AppendDeltasResponse> = {
     message.headVersion = (object.headVersion !== undefined && object.headVersion !== null)
       ? BigInt(object.headVersion)
       : 0n;
-    message.headHash = object.headHash ?? Buffer.alloc(0);
+    message.headHash = object.headHash ?? new Uint8Array(0);
     message.replayed = object.replayed ?? false;
     return message;
   },
@@ -2331,10 +2331,10 @@ function createBaseSnapshotHeader(): SnapshotHeader {
     stream: "",
     streamUid: "",
     version: 0n,
-    headHash: Buffer.alloc(0),
+    headHash: new Uint8Array(0),
     encoding: 0,
     sizeBytes: 0n,
-    snapshotHash: Buffer.alloc(0),
+    snapshotHash: new Uint8Array(0),
   };
 }
 
@@ -2412,7 +2412,7 @@ export const SnapshotHeader: MessageFns<SnapshotHeader> = {
               break;
             }
 
-            message.headHash = Buffer.from(reader.bytes());
+            message.headHash = reader.bytes();
             continue;
           }
           case 5: {
@@ -2436,7 +2436,7 @@ export const SnapshotHeader: MessageFns<SnapshotHeader> = {
               break;
             }
 
-            message.snapshotHash = Buffer.from(reader.bytes());
+            message.snapshotHash = reader.bytes();
             continue;
           }
         }
@@ -2461,10 +2461,10 @@ export const SnapshotHeader: MessageFns<SnapshotHeader> = {
         : "",
       version: isSet(object.version) ? BigInt(object.version) : 0n,
       headHash: isSet(object.headHash)
-        ? Buffer.from(bytesFromBase64(object.headHash))
+        ? bytesFromBase64(object.headHash)
         : isSet(object.head_hash)
-        ? Buffer.from(bytesFromBase64(object.head_hash))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.head_hash)
+        : new Uint8Array(0),
       encoding: isSet(object.encoding) ? deltaEncodingFromJSON(object.encoding) : 0,
       sizeBytes: isSet(object.sizeBytes)
         ? BigInt(object.sizeBytes)
@@ -2472,10 +2472,10 @@ export const SnapshotHeader: MessageFns<SnapshotHeader> = {
         ? BigInt(object.size_bytes)
         : 0n,
       snapshotHash: isSet(object.snapshotHash)
-        ? Buffer.from(bytesFromBase64(object.snapshotHash))
+        ? bytesFromBase64(object.snapshotHash)
         : isSet(object.snapshot_hash)
-        ? Buffer.from(bytesFromBase64(object.snapshot_hash))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.snapshot_hash)
+        : new Uint8Array(0),
     };
   },
 
@@ -2513,10 +2513,10 @@ export const SnapshotHeader: MessageFns<SnapshotHeader> = {
     message.stream = object.stream ?? "";
     message.streamUid = object.streamUid ?? "";
     message.version = (object.version !== undefined && object.version !== null) ? BigInt(object.version) : 0n;
-    message.headHash = object.headHash ?? Buffer.alloc(0);
+    message.headHash = object.headHash ?? new Uint8Array(0);
     message.encoding = object.encoding ?? 0;
     message.sizeBytes = (object.sizeBytes !== undefined && object.sizeBytes !== null) ? BigInt(object.sizeBytes) : 0n;
-    message.snapshotHash = object.snapshotHash ?? Buffer.alloc(0);
+    message.snapshotHash = object.snapshotHash ?? new Uint8Array(0);
     return message;
   },
 };
@@ -2564,7 +2564,7 @@ export const GetSnapshotResponse: MessageFns<GetSnapshotResponse> = {
               break;
             }
 
-            message.part = { $case: "data", value: Buffer.from(reader.bytes()) };
+            message.part = { $case: "data", value: reader.bytes() };
             continue;
           }
         }
@@ -2584,7 +2584,7 @@ export const GetSnapshotResponse: MessageFns<GetSnapshotResponse> = {
       part: isSet(object.header)
         ? { $case: "header", value: SnapshotHeader.fromJSON(object.header) }
         : isSet(object.data)
-        ? { $case: "data", value: Buffer.from(bytesFromBase64(object.data)) }
+        ? { $case: "data", value: bytesFromBase64(object.data) }
         : undefined,
     };
   },
@@ -2665,7 +2665,7 @@ export const UploadSnapshotRequest: MessageFns<UploadSnapshotRequest> = {
               break;
             }
 
-            message.part = { $case: "data", value: Buffer.from(reader.bytes()) };
+            message.part = { $case: "data", value: reader.bytes() };
             continue;
           }
         }
@@ -2685,7 +2685,7 @@ export const UploadSnapshotRequest: MessageFns<UploadSnapshotRequest> = {
       part: isSet(object.header)
         ? { $case: "header", value: SnapshotHeader.fromJSON(object.header) }
         : isSet(object.data)
-        ? { $case: "data", value: Buffer.from(bytesFromBase64(object.data)) }
+        ? { $case: "data", value: bytesFromBase64(object.data) }
         : undefined,
     };
   },
@@ -3229,11 +3229,20 @@ export interface StreamServiceClient<CallOptionsExt = {}> {
 }
 
 function bytesFromBase64(b64: string): Uint8Array {
-  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+  const bin = globalThis.atob(b64);
+  const arr = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; ++i) {
+    arr[i] = bin.charCodeAt(i);
+  }
+  return arr;
 }
 
 function base64FromBytes(arr: Uint8Array): string {
-  return globalThis.Buffer.from(arr).toString("base64");
+  const bin: string[] = [];
+  arr.forEach((byte) => {
+    bin.push(globalThis.String.fromCharCode(byte));
+  });
+  return globalThis.btoa(bin.join(""));
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
