@@ -39,6 +39,10 @@ export interface ServerConfig {
   readonly handshakeSeconds: number;
   /** PEM files to serve TLS with (`clientCaFile`: client certificates required); undefined serves plaintext. */
   readonly tls: { readonly certFile: string; readonly keyFile: string; readonly clientCaFile: string | undefined } | undefined;
+  /** `host:port` to serve gRPC-web on (browsers); undefined disables it. */
+  readonly grpcWebListen: string | undefined;
+  /** Origins the gRPC-web port answers CORS for (`*`: any); empty: same origin only. */
+  readonly corsOrigins: readonly string[];
 }
 
 /** Log levels accepted by `--log-level` (pino's). */
@@ -159,6 +163,18 @@ const SETTINGS = {
     value: "host:port",
     help: "address clients are sent to when a subject migrates here (SUBJECT_MOVED target); default: the bound address",
   },
+  grpcWebListen: {
+    flag: "grpc-web-listen",
+    env: "CONTINUITY_GRPC_WEB_LISTEN",
+    value: "host:port",
+    help: "also serve gRPC-web (HTTP/1.1 and h2c) here, for browsers; default: off",
+  },
+  corsOrigin: {
+    flag: "cors-origin",
+    env: "CONTINUITY_CORS_ORIGIN",
+    value: "origins",
+    help: "comma-separated origins (https://app.example.com) the gRPC-web port answers CORS for, or * for any; default: none",
+  },
 } as const satisfies Record<string, Setting>;
 
 const HOST_PORT = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
@@ -195,7 +211,21 @@ const configSchema = z.object({
   tlsCert: z.string().min(1, "must not be empty").optional(),
   tlsKey: z.string().min(1, "must not be empty").optional(),
   tlsClientCa: z.string().min(1, "must not be empty").optional(),
+  grpcWebListen: hostPort.optional(),
+  corsOrigin: z
+    .string()
+    .optional()
+    .transform((text) => (text ?? "").split(",").map((origin) => origin.trim()).filter((origin) => origin !== ""))
+    .refine((origins) => origins.every((origin) => origin === "*" || isOrigin(origin)), "each origin must be scheme://host[:port] with no path, or *"),
 });
+
+function isOrigin(text: string): boolean {
+  try {
+    return new URL(text).origin === text;
+  } catch {
+    return false;
+  }
+}
 
 /** The `--help` text. */
 export function helpText(): string {
@@ -270,6 +300,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
       idleConnectionSeconds: data.idleConnectionSeconds,
       handshakeSeconds: data.handshakeSeconds,
       tls: data.tlsCert === undefined || data.tlsKey === undefined ? undefined : { certFile: data.tlsCert, keyFile: data.tlsKey, clientCaFile: data.tlsClientCa },
+      grpcWebListen: data.grpcWebListen,
+      corsOrigins: data.corsOrigin,
     },
   };
 }

@@ -14,6 +14,8 @@ import { createSqliteStore } from "./store/index.js";
 
 /** The stdout line the conformance runner and scripts wait for. */
 export const READY_LINE_PREFIX = "CONTINUITY_LISTENING=";
+/** The stdout line, before the ready line, that says where gRPC-web is served (`--grpc-web-listen`). */
+export const GRPC_WEB_LINE_PREFIX = "CONTINUITY_GRPC_WEB_LISTENING=";
 /** Database file inside the data directory. */
 export const DATABASE_FILE = "continuity.sqlite";
 /** How long a graceful shutdown may drain before calls are cut. */
@@ -97,8 +99,12 @@ async function run(config: ServerConfig, logger: Logger, logs: LogDestination): 
 
   let metricsHttp: MetricsHttpServer | undefined;
   let address: string;
+  let grpcWebAddress: string | undefined;
   try {
     address = await continuity.listen(config.listen, tls === undefined ? undefined : serverCredentials(tls));
+    if (config.grpcWebListen !== undefined) {
+      grpcWebAddress = await continuity.listenGrpcWeb(config.grpcWebListen, { corsOrigins: config.corsOrigins });
+    }
     if (config.metricsListen !== undefined) {
       metricsHttp = await startMetricsHttpServer(metrics.registry, config.metricsListen);
     }
@@ -108,7 +114,7 @@ async function run(config: ServerConfig, logger: Logger, logs: LogDestination): 
     throw error;
   }
   logger.info(
-    { address, tls: tls === undefined ? "off" : tls.clientCa === undefined ? "on" : "client certificates required", metrics: metricsHttp?.address, dataDir: resolve(config.dataDir), platforms: platforms.list().map((p) => p.id) },
+    { address, grpcWeb: grpcWebAddress, corsOrigins: grpcWebAddress === undefined ? undefined : config.corsOrigins, tls: tls === undefined ? "off" : tls.clientCa === undefined ? "on" : "client certificates required", metrics: metricsHttp?.address, dataDir: resolve(config.dataDir), platforms: platforms.list().map((p) => p.id) },
     "continuity server ready",
   );
   let stopping = false;
@@ -146,6 +152,8 @@ async function run(config: ServerConfig, logger: Logger, logs: LogDestination): 
   // above exist a signal kills the process without a drain.
   // Whoever reads stdout may leave after the ready line (EPIPE); there is nothing more to tell them.
   process.stdout.on("error", () => undefined);
+  // The gRPC-web address first, so whoever reads up to the ready line has both.
+  if (grpcWebAddress !== undefined) process.stdout.write(`${GRPC_WEB_LINE_PREFIX}${grpcWebAddress}\n`);
   process.stdout.write(`${READY_LINE_PREFIX}${address}\n`);
 }
 

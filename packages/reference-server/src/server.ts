@@ -45,6 +45,7 @@ import { createSubjectService } from "./services/subject-service.js";
 import { createSubscriptionService } from "./services/subscription-service.js";
 import { createTokenService } from "./services/token-service.js";
 import type { Store } from "./store/types.js";
+import { startGrpcWebBridge, type GrpcWebBridge, type GrpcWebMethod } from "./web/grpc-web-bridge.js";
 
 const v1 = continuity.v1;
 
@@ -105,6 +106,12 @@ export interface ContinuityServer {
   readonly deps: ServiceDeps;
   /** Binds `host:port` (port 0 picks one) and resolves to the bound `host:port`. Default credentials: plaintext. */
   listen(address: string, credentials?: ServerCredentials): Promise<string>;
+  /**
+   * After `listen`, also serves gRPC-web on `address` (HTTP/1.1 and h2c) for browsers, with
+   * CORS for `corsOrigins` (`*` for any); resolves to the bound `host:port`. Calls go through
+   * the gRPC port, so they meet the same middleware and limits.
+   */
+  listenGrpcWeb(address: string, web?: { readonly corsOrigins?: readonly string[] }): Promise<string>;
   /**
    * Stops serving: health turns NOT_SERVING, live subscriptions end with UNAVAILABLE /
    * SHUTTING_DOWN, in-flight unary calls finish. Does not close the store (its owner does).
@@ -210,6 +217,7 @@ export async function createContinuityServer(options: ContinuityServerOptions): 
 
   let listening = false;
   let connectionGuard: ConnectionGuard | undefined;
+  let grpcWeb: GrpcWebBridge | undefined;
   return {
     server,
     deps,
@@ -222,8 +230,24 @@ export async function createContinuityServer(options: ContinuityServerOptions): 
       const host = address.slice(0, address.lastIndexOf(":"));
       return `${host}:${port}`;
     },
+    async listenGrpcWeb(address, web = {}) {
+      if (!listening || grpcWeb !== undefined) throw new Error("listenGrpcWeb needs a listening server, once");
+      const port = boundAddress.slice(boundAddress.lastIndexOf(":") + 1);
+      const host = boundAddress.slice(0, boundAddress.lastIndexOf(":"));
+      grpcWeb = await startGrpcWebBridge({
+        listen: address,
+        upstream: `${host === "0.0.0.0" ? "127.0.0.1" : host === "[::]" ? "[::1]" : host}:${port}`,
+        methods: grpcWebMethods(),
+        corsOrigins: web.corsOrigins ?? [],
+        maxMessageBytes,
+        maxCalls: connectionLimits.maxStreamsPerConnection,
+        maxConnections: connectionLimits.maxConnections,
+      });
+      return grpcWeb.address;
+    },
     async shutdown() {
       health.setShuttingDown();
+      await grpcWeb?.close();
       maintenance.stop();
       migrations.stopAll();
       shutdownController.abort();
@@ -244,6 +268,17 @@ export async function createContinuityServer(options: ContinuityServerOptions): 
       if (outcome === "timeout") server.forceShutdown();
     },
   };
+}
+
+/** Every continuity.v1 method by path, with its streaming shape, for the gRPC-web bridge. */
+function grpcWebMethods(): Map<string, GrpcWebMethod> {
+  const methods = new Map<string, GrpcWebMethod>();
+  for (const definition of Object.values(v1)) {
+    if (typeof definition !== "object" || definition === null || !("fullName" in definition) || !("methods" in definition)) continue;
+    const { fullName, methods: byName } = definition as { fullName: string; methods: Record<string, GrpcWebMethod & { name: string }> };
+    for (const method of Object.values(byName)) methods.set(`/${fullName}/${method.name}`, method);
+  }
+  return methods;
 }
 
 /**

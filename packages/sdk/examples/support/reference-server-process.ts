@@ -19,12 +19,18 @@ export interface SpawnReferenceServerOptions {
   readonly platformsFile?: string;
   /** Log level of the server's JSON logs on stderr. Default `warn`. */
   readonly logLevel?: string;
+  /** Also serve gRPC-web on this port of 127.0.0.1 (0 picks one): `--grpc-web-listen`. */
+  readonly grpcWebPort?: number;
+  /** Origins the gRPC-web port answers CORS for: `--cors-origin`. */
+  readonly corsOrigins?: readonly string[];
 }
 
 /** A reference server process that printed its ready line. */
 export interface ReferenceServerProcess {
   /** `host:port` the server listens on. */
   readonly address: string;
+  /** `host:port` of its gRPC-web port, when `grpcWebPort` was given. */
+  readonly grpcWebAddress: string | undefined;
   /** Stops the server gracefully (SIGTERM) and waits for it to exit. */
   stop(): Promise<void>;
 }
@@ -39,6 +45,8 @@ export async function spawnReferenceServer(options: SpawnReferenceServerOptions)
       CONTINUITY_DATA_DIR: options.dataDir,
       CONTINUITY_LOG_LEVEL: options.logLevel ?? "warn",
       ...(options.platformsFile === undefined ? {} : { CONTINUITY_PLATFORMS: options.platformsFile }),
+      ...(options.grpcWebPort === undefined ? {} : { CONTINUITY_GRPC_WEB_LISTEN: `127.0.0.1:${options.grpcWebPort}` }),
+      ...(options.corsOrigins === undefined ? {} : { CONTINUITY_CORS_ORIGIN: options.corsOrigins.join(",") }),
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -47,9 +55,10 @@ export async function spawnReferenceServer(options: SpawnReferenceServerOptions)
   void exit.then(() => {
     exited = true;
   });
-  const address = await waitForReady(child);
+  const { address, grpcWebAddress } = await waitForReady(child);
   return {
     address,
+    grpcWebAddress,
     async stop() {
       if (exited) return;
       child.kill("SIGTERM");
@@ -58,7 +67,7 @@ export async function spawnReferenceServer(options: SpawnReferenceServerOptions)
   };
 }
 
-function waitForReady(child: ChildProcess): Promise<string> {
+function waitForReady(child: ChildProcess): Promise<{ address: string; grpcWebAddress: string | undefined }> {
   return new Promise((resolveReady, reject) => {
     let stdout = "";
     let stderr = "";
@@ -71,7 +80,8 @@ function waitForReady(child: ChildProcess): Promise<string> {
       const match = /CONTINUITY_LISTENING=(\S+)/.exec(stdout);
       if (match?.[1] !== undefined) {
         clearTimeout(timer);
-        resolveReady(match[1]);
+        // The gRPC-web line, when there is one, comes before the ready line.
+        resolveReady({ address: match[1], grpcWebAddress: /CONTINUITY_GRPC_WEB_LISTENING=(\S+)/.exec(stdout)?.[1] });
       }
     });
     child.stderr?.on("data", (chunk: Buffer) => {

@@ -14,7 +14,7 @@ import { TokenServiceDefinition, type TokenServiceClient } from "../gen/continui
 import { ContinuityError, hasReason } from "../errors/continuity-error.js";
 import { createEmitter, type EventSource } from "../stream/emitter.js";
 import { movedAddress, parseServerAddress, requireTls, type ServerAddress } from "../transport/address.js";
-import { createGrpcTransport, type ClientTlsOptions } from "../transport/grpc-transport.js";
+import type { ClientTlsOptions } from "../transport/grpc-transport.js";
 import type { ContinuityCallOptionsExt, ServiceDefinitionLike, Transport } from "../transport/transport.js";
 import { createAuthMiddleware } from "./auth-middleware.js";
 import { isLongLived, isSafeToRetry, needsNoToken } from "./call-policy.js";
@@ -146,24 +146,18 @@ export interface ContinuityClient extends EventSource<ClientEvents> {
 const MAX_MOVES = 3;
 
 /**
- * Creates the low-level client.
- *
- * @example
- * ```ts
- * const client = createContinuityClient({
- *   address: "127.0.0.1:50051",
- *   tokenProvider: createAssertionTokenProvider({ deviceId: "laptop-1", getAssertion }),
- * });
- * const { subject } = await client.session();
- * const { streams } = await client.streams.listStreams({ parent: subject }, { timeoutMs: 2_000 });
- * ```
+ * How a client reaches an address: a new transport for the first address and for each
+ * `SUBJECT_MOVED` target. Node dials grpc-js (`./create-client.ts`), a browser gRPC-web
+ * (`./create-web-client.ts`); this file imports neither, so each entry bundles only its own.
  */
-export function createContinuityClient(options: ContinuityClientOptions): ContinuityClient {
+export type Dial = (address: ServerAddress, options: ContinuityClientOptions) => Transport;
+
+/** The low-level client over `dial`; each entry's `createContinuityClient` calls it with its own. */
+export function createClientWith(dial: Dial, options: ContinuityClientOptions): ContinuityClient {
   const hasCredentials = options.credentials !== undefined || options.tls !== undefined;
   const parsed = options.transport === undefined ? parseServerAddress(requireAddress(options.address), hasCredentials) : undefined;
   let address: ServerAddress | undefined = parsed === undefined || options.tls === undefined ? parsed : requireTls(parsed);
-  const connect = (to: ServerAddress): Transport =>
-    createGrpcTransport({ address: to.text, credentials: options.credentials, tls: options.tls, channelOptions: options.channelOptions });
+  const connect = (to: ServerAddress): Transport => dial(to, options);
   const deadlineMs = options.deadlineMs ?? 10_000;
   const closeController = new AbortController();
   const emitter = createEmitter<ClientEvents>();

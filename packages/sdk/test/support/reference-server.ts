@@ -8,6 +8,8 @@ import { spawnReferenceServer } from "../../examples/support/reference-server-pr
 /** A reference server on loopback, with the dev platforms' assertion signers. */
 export interface RunningServer {
   readonly address: string;
+  /** `host:port` of the gRPC-web port, when started with `grpcWeb`. */
+  readonly grpcWebAddress: string | undefined;
   readonly dataDir: string;
   /** Signs assertions for dev platform `demo-a`. */
   readonly platformA: PlatformBackend;
@@ -26,17 +28,21 @@ export interface RunningServer {
  * directory. With `platformsOf`, it trusts the same development platforms as that server
  * (two "vendors" a person's platform accounts work on, as in a live migration).
  */
-export async function startReferenceServer(options: { dataDir?: string; port?: number; platformsOf?: RunningServer } = {}): Promise<RunningServer> {
+export async function startReferenceServer(
+  options: { dataDir?: string; port?: number; platformsOf?: RunningServer; grpcWeb?: { port?: number; corsOrigins?: readonly string[] } } = {},
+): Promise<RunningServer> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "continuity-sdk-it-")));
   const keys = join(options.platformsOf?.dataDir ?? dataDir, "dev-platforms");
   const server = await spawnReferenceServer({
     dataDir,
     ...(options.port === undefined ? {} : { port: options.port }),
     ...(options.platformsOf === undefined ? {} : { platformsFile: join(keys, "platforms.json") }),
+    ...(options.grpcWeb === undefined ? {} : { grpcWebPort: options.grpcWeb.port ?? 0, ...(options.grpcWeb.corsOrigins === undefined ? {} : { corsOrigins: options.grpcWeb.corsOrigins }) }),
   });
-  const { address, stop } = server;
+  const { address, grpcWebAddress, stop } = server;
   return {
     address,
+    grpcWebAddress,
     dataDir,
     platformA: await createPlatformBackend({ platformId: "demo-a", privateJwk: join(keys, "demo-a.private.jwk") }),
     platformB: await createPlatformBackend({ platformId: "demo-b", privateJwk: join(keys, "demo-b.private.jwk") }),
