@@ -277,6 +277,10 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
     throw new ConfigError(`invalid ${where}: ${issue?.message ?? "invalid value"} (got ${JSON.stringify(raw[key])})`);
   }
   const data = parsed.data;
+  if (data.grpcWebListen !== undefined && data.tlsClientCa !== undefined) {
+    // The bridge has no client certificate of its own to present, and a browser's would stop at the bridge.
+    throw new ConfigError("--grpc-web-listen cannot be combined with --tls-client-ca: gRPC-web calls would reach the gRPC port without a client certificate");
+  }
   if ((data.tlsCert === undefined) !== (data.tlsKey === undefined) || (data.tlsClientCa !== undefined && data.tlsCert === undefined)) {
     throw new ConfigError("invalid --tls-cert / --tls-key / --tls-client-ca: a certificate needs its key, and a client CA needs both");
   }

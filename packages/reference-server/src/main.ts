@@ -103,7 +103,7 @@ async function run(config: ServerConfig, logger: Logger, logs: LogDestination): 
   try {
     address = await continuity.listen(config.listen, tls === undefined ? undefined : serverCredentials(tls));
     if (config.grpcWebListen !== undefined) {
-      grpcWebAddress = await continuity.listenGrpcWeb(config.grpcWebListen, { corsOrigins: config.corsOrigins });
+      grpcWebAddress = await continuity.listenGrpcWeb(config.grpcWebListen, { corsOrigins: config.corsOrigins, tls });
     }
     if (config.metricsListen !== undefined) {
       metricsHttp = await startMetricsHttpServer(metrics.registry, config.metricsListen);

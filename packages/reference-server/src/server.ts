@@ -111,7 +111,10 @@ export interface ContinuityServer {
    * CORS for `corsOrigins` (`*` for any); resolves to the bound `host:port`. Calls go through
    * the gRPC port, so they meet the same middleware and limits.
    */
-  listenGrpcWeb(address: string, web?: { readonly corsOrigins?: readonly string[] }): Promise<string>;
+  listenGrpcWeb(
+    address: string,
+    web?: { readonly corsOrigins?: readonly string[]; readonly tls?: { readonly cert: Buffer; readonly key: Buffer } | undefined },
+  ): Promise<string>;
   /**
    * Stops serving: health turns NOT_SERVING, live subscriptions end with UNAVAILABLE /
    * SHUTTING_DOWN, in-flight unary calls finish. Does not close the store (its owner does).
@@ -218,11 +221,13 @@ export async function createContinuityServer(options: ContinuityServerOptions): 
   let listening = false;
   let connectionGuard: ConnectionGuard | undefined;
   let grpcWeb: GrpcWebBridge | undefined;
+  let listenedWithTls = false;
   return {
     server,
     deps,
     async listen(address, credentials) {
       const port = await server.listen(address, credentials);
+      listenedWithTls = credentials?._isSecure() ?? false;
       boundAddress = `${address.slice(0, address.lastIndexOf(":"))}:${port}`;
       connectionGuard = await guardConnections(boundAddress, connectionLimits, (reason) => metrics.recordConnectionClosed(reason));
       listening = true;
@@ -237,6 +242,8 @@ export async function createContinuityServer(options: ContinuityServerOptions): 
       grpcWeb = await startGrpcWebBridge({
         listen: address,
         upstream: `${host === "0.0.0.0" ? "127.0.0.1" : host === "[::]" ? "[::1]" : host}:${port}`,
+        upstreamTls: listenedWithTls,
+        tls: web.tls,
         methods: grpcWebMethods(),
         corsOrigins: web.corsOrigins ?? [],
         maxMessageBytes,

@@ -12,7 +12,8 @@
  * error's `grpc-status-details-bin` (its ErrorInfo) reaches the browser in the trailer frame.
  *
  * The port speaks HTTP/1.1 (what browsers use without TLS) and HTTP/2 with prior knowledge
- * (h2c), told apart by the first bytes of a connection. Unary and server-streaming calls are
+ * (h2c), told apart by the first bytes of a connection; with `tls`, HTTPS with HTTP/2 or
+ * HTTP/1.1 as ALPN decides. Unary and server-streaming calls are
  * carried; gRPC-web has no client streaming, so UploadSnapshot answers UNIMPLEMENTED. CORS is
  * answered for the configured origins only. Bounded: one request message of at most
  * `maxMessageBytes`, at most `maxCalls` calls in flight, at most `maxConnections` connections,
@@ -20,7 +21,7 @@
  */
 import { Client, credentials, Metadata, type ClientReadableStream, type StatusObject } from "@grpc/grpc-js";
 import { createServer as createHttp1Server, type IncomingHttpHeaders } from "node:http";
-import { createServer as createHttp2Server } from "node:http2";
+import { createSecureServer as createHttpsServer, createServer as createHttp2Server } from "node:http2";
 import { createServer as createNetServer, type AddressInfo, type Socket } from "node:net";
 import { Duplex } from "node:stream";
 import { Status } from "nice-grpc-common";
@@ -35,8 +36,12 @@ export interface GrpcWebMethod {
 export interface GrpcWebBridgeOptions {
   /** `host:port` to listen on; port 0 picks a free one. */
   readonly listen: string;
-  /** `host:port` of the server's own gRPC port (plaintext HTTP/2). */
+  /** `host:port` of the server's own gRPC port. */
   readonly upstream: string;
+  /** True when that port serves TLS. */
+  readonly upstreamTls: boolean;
+  /** Certificate chain and key (PEM) to serve HTTPS with; undefined serves plaintext. */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer } | undefined;
   /** Methods by path (`/continuity.v1.StreamService/AppendDeltas`); any other path is UNIMPLEMENTED. */
   readonly methods: ReadonlyMap<string, GrpcWebMethod>;
   /** Origins answered with CORS headers (`https://app.example.com`), or `*` for any. Empty: same origin only. */
@@ -113,7 +118,12 @@ interface WebResponse {
 
 /** Starts the bridge and resolves once it listens. */
 export async function startGrpcWebBridge(options: GrpcWebBridgeOptions): Promise<GrpcWebBridge> {
-  const upstream = new Client(options.upstream, credentials.createInsecure(), {
+  // The upstream is this process's own port on loopback, so its certificate (issued for the
+  // public name) is not checked: there is no one in between to check it against.
+  const upstreamCredentials = options.upstreamTls
+    ? credentials.createSsl(null, null, null, { rejectUnauthorized: false, checkServerIdentity: () => undefined })
+    : credentials.createInsecure();
+  const upstream = new Client(options.upstream, upstreamCredentials, {
     "grpc.max_send_message_length": options.maxMessageBytes,
     "grpc.max_receive_message_length": -1,
   });
@@ -243,11 +253,16 @@ export async function startGrpcWebBridge(options: GrpcWebBridgeOptions): Promise
 
   const http1 = createHttp1Server((req, res) => handle(req, res));
   const http2 = createHttp2Server((req, res) => handle(req, res));
+  const https = options.tls === undefined ? undefined : createHttpsServer({ cert: options.tls.cert, key: options.tls.key, allowHTTP1: true }, (req, res) => handle(req, res));
   const sockets = new Set<Socket>();
   const net = createNetServer((socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     socket.on("error", () => socket.destroy());
+    if (https !== undefined) {
+      https.emit("connection", socket);
+      return;
+    }
     socket.once("data", (first) => {
       socket.pause();
       // Node's HTTP/2 session reads the socket's handle itself and would miss bytes already
@@ -280,6 +295,7 @@ export async function startGrpcWebBridge(options: GrpcWebBridgeOptions): Promise
       for (const socket of sockets) socket.destroy();
       http2.close();
       http1.close();
+      https?.close();
       upstream.close();
       await closed;
     },

@@ -23,5 +23,9 @@ describe("gRPC-web settings", () => {
       expect(() => parseConfig(["--cors-origin", origin], {})).toThrow(/--cors-origin \(CONTINUITY_CORS_ORIGIN\)/);
     }
     expect(() => parseConfig(["--grpc-web-listen", "8080"], {})).toThrow(/--grpc-web-listen/);
+    // The bridge has no client certificate to present to a gRPC port that requires one.
+    expect(() => parseConfig(["--grpc-web-listen", "127.0.0.1:0", "--tls-cert", "c.pem", "--tls-key", "k.pem", "--tls-client-ca", "ca.pem"], {})).toThrow(
+      /--grpc-web-listen cannot be combined with --tls-client-ca/,
+    );
   });
 });
