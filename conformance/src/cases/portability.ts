@@ -16,7 +16,12 @@ import { linkAccount } from "../harness/linking.js";
 const v1 = continuity.v1;
 type Stream = continuity.v1.Stream;
 
-/** A subject with every kind of record: compacted JSON, opaque, a checkpoint, two platforms. */
+/** The type of the cart stream, which platform b is granted to read; and of a grant revoked before the export. */
+const CART_TYPE = "org.example.portable-cart";
+const REVOKED_TYPE = "org.example.portable-revoked";
+const hex = (bytes: Uint8Array | undefined): string => Buffer.from(bytes ?? []).toString("hex");
+
+/** A subject with every kind of record: compacted JSON, opaque, a checkpoint, two platforms, grants. */
 interface PortableSubject {
   readonly owner: Session;
   readonly other: Session;
@@ -31,14 +36,20 @@ async function buildPortableSubject(ctx: CaseContext): Promise<PortableSubject> 
   await owner.clients.streams.compactStream({ stream: progress.name, horizonVersion: 3n });
   const canvas = await createStream(ctx, owner, { encoding: ENCODING.opaque, streamId: "canvas", policy: POLICY.strict });
   await append(owner, canvas.name, [Buffer.from([0, 1, 2]), Buffer.from([255])], { clientSequence: 1, expectedVersion: 0 });
-  const cart = await createStream(ctx, owner, { encoding: ENCODING.jsonPatch, streamId: "cart" });
+  const cart = await createStream(ctx, owner, { encoding: ENCODING.jsonPatch, streamId: "cart", type: CART_TYPE });
   await append(owner, cart.name, [[{ op: "add", path: "/items", value: ["tea"] }]], { clientSequence: 1 });
   await owner.clients.checkpoints.createCheckpoint({ parent: owner.subject, checkpointId: "portable", streams: [{ stream: progress.name }, { stream: canvas.name }], resume: { activityType: "org.example.lesson", resource: "c", position: "p", fallbackUrl: "", attributes: { k: "v" } } });
   const other = await linkAccount(ctx, owner, ctx.platforms.b, "b");
+  // Platform b may read the cart (a grant record), and once could read more (a revoked one).
+  await owner.clients.consent.createGrant({ parent: owner.subject, grant: { name: "", grantorPlatform: "", granteePlatform: `platforms/${ctx.platforms.b.id}`, streamType: CART_TYPE, access: v1.GrantAccess.GRANT_ACCESS_READ, createTime: undefined, revokeTime: undefined } });
+  const revoked = await owner.clients.consent.createGrant({ parent: owner.subject, grant: { name: "", grantorPlatform: "", granteePlatform: `platforms/${ctx.platforms.b.id}`, streamType: REVOKED_TYPE, access: v1.GrantAccess.GRANT_ACCESS_READ, createTime: undefined, revokeTime: undefined } });
+  await owner.clients.consent.revokeGrant({ name: revoked.grant!.name });
+  const archive = await createStream(ctx, owner, { streamId: "archive", type: REVOKED_TYPE });
+  await append(owner, archive.name, [{ old: true }], { clientSequence: 1 });
   const notes = await createStream(ctx, other, { encoding: ENCODING.mergePatch, streamId: "b-notes" });
   await append(other, notes.name, [{ note: "only platform b may read this" }], { clientSequence: 1 });
   const fresh = async (s: Stream, reader: Session) => ({ stream: (await reader.clients.streams.getStream({ name: s.name })).stream!, reader });
-  return { owner, other, streams: [await fresh(progress, owner), await fresh(canvas, owner), await fresh(cart, owner), await fresh(notes, other)] };
+  return { owner, other, streams: [await fresh(progress, owner), await fresh(canvas, owner), await fresh(cart, owner), await fresh(archive, owner), await fresh(notes, other)] };
 }
 
 async function exportBundle(ctx: CaseContext, session: Session): Promise<BundlePart[]> {
@@ -101,12 +112,22 @@ async function verifyBundle(parts: readonly BundlePart[], subject: PortableSubje
     while (records[index]?.record?.$case === "delta") deltas.push((records[index++]!.record as { value: continuity.v1.Delta }).value);
     verifyChain(stream, deltas, stream.horizonVersion, startHash);
     const listed = await listAllDeltas(reader, stream.name, stream.horizonVersion);
-    checkEqual(deltas.map((d) => [d.version, Buffer.from(d.payload).toString("hex"), Buffer.from(d.hash).toString("hex")]), listed.map((d) => [d.version, Buffer.from(d.payload).toString("hex"), Buffer.from(d.hash).toString("hex")]), `delta records of ${stream.uid} vs ListDeltas`);
+    // PORT-003: each delta as ListDeltas returns it; only its name is not portable.
+    const fields = (d: continuity.v1.Delta) => [d.version, d.encoding, hex(d.payload), hex(d.prevHash), hex(d.hash), d.device, d.clientSequence, d.batchFirstVersion, d.batchSize, d.commitTime?.getTime()];
+    checkEqual(deltas.map(fields), listed.map(fields), `delta records of ${stream.uid} vs ListDeltas (version, encoding, payload, hashes, device, client_sequence, batch, commit_time)`);
   }
-  const kinds = records.slice(index).map((r) => r.record?.$case);
+  const identity = records.slice(index).map((r) => ({ kind: r.record?.$case, name: (r.record?.value as { name?: string } | undefined)?.name ?? "" }));
+  const kinds = identity.map((r) => r.kind);
   const order = ["checkpoint", "accountLink", "device", "grant"];
   checkEqual(kinds, [...kinds].sort((a, b) => order.indexOf(a ?? "") - order.indexOf(b ?? "")), "after the streams: checkpoints, account links, devices, grants");
+  for (const kind of order) {
+    const names = identity.filter((r) => r.kind === kind).map((r) => r.name);
+    checkEqual(names, [...names].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))), `the ${kind} records ordered by name`);
+  }
   check(kinds.includes("checkpoint") && kinds.filter((k) => k === "accountLink").length === 2, "the bundle carries the checkpoint and both account links");
+  const devices = identity.filter((r) => r.kind === "device").map((r) => r.name.split("/").pop());
+  for (const session of [subject.owner, subject.other]) check(devices.includes(session.deviceId), `the bundle carries the device record of ${session.deviceId} (devices: ${devices.join(", ")})`);
+  checkEqual(kinds.filter((k) => k === "grant").length, 2, "the bundle carries both grant records, the revoked one too");
 
   checkEqual(trailer.recordCount, BigInt(middle.length), "BundleTrailer.record_count");
   const digest = recordsDigest(middle.map((part) => part.json as JsonValue));
@@ -143,6 +164,34 @@ async function verifyImported(ctx: CaseContext, target: Session, parts: readonly
     checkEqual([stream?.uid, stream?.type, stream?.horizonVersion, stream?.headVersion, Buffer.from(stream?.headHash ?? []).toString("hex")], [summary.streamUid, summary.type, summary.horizonVersion, summary.headVersion, Buffer.from(summary.headHash).toString("hex")], `imported stream ${summary.streamId}`);
     await verifyStreamChain(reader, name);
   }
+  await verifyImportedIdentity(target, otherOnTarget, parts);
+}
+
+/** PORT-028: the checkpoint, devices and grants of the bundle are in the target subject and act there. */
+async function verifyImportedIdentity(target: Session, other: Session, parts: readonly BundlePart[]): Promise<void> {
+  const records = parts.flatMap((part) => (part.decoded.part?.$case === "record" && part.decoded.part.value.record !== undefined ? [part.decoded.part.value.record] : []));
+  const local = (name: string): string => `${target.subject}/${name.split("/").slice(2).join("/")}`;
+  for (const record of records) {
+    if (record.$case !== "checkpoint") continue;
+    const exported = record.value;
+    const { checkpoint } = await target.clients.checkpoints.getCheckpoint({ name: local(exported.name) });
+    const entries = (c: continuity.v1.Checkpoint | undefined) => (c?.entries ?? []).map((e) => [e.streamUid, e.version, hex(e.headHash)]).sort();
+    checkEqual(entries(checkpoint), entries(exported), `imported checkpoint ${exported.name}: its streams, versions and chain hashes`);
+    checkEqual(checkpoint?.entries.map((e) => e.stream).sort(), exported.entries.map((e) => local(e.stream)).sort(), `imported checkpoint ${exported.name}: stream names in the target subject`);
+    checkBytes(checkpoint?.digest, exported.digest, `imported checkpoint ${exported.name}: digest`);
+    checkEqual(checkpoint?.resume, exported.resume, `imported checkpoint ${exported.name}: resume payload`);
+  }
+  for (const session of [target, other]) {
+    const { devices } = await session.clients.devices.listDevices({ parent: target.subject, pageSize: 0, pageToken: "" });
+    const mine = records.flatMap((r) => (r.$case === "device" && r.value.platform === `platforms/${session.platform.id}` ? [local(r.value.name)] : []));
+    for (const name of mine) check(devices.some((d) => d.name === name), `imported device ${name} is listed on the target`);
+  }
+  // The grant acts: platform b reads the owner's cart on the target; the revoked one stays revoked.
+  const { stream } = await other.clients.streams.getStream({ name: `${target.subject}/streams/cart` });
+  checkEqual(stream?.type, CART_TYPE, "platform b reads the cart on the target through the imported grant");
+  await expectErrorOf(other.clients.streams.getStream({ name: `${target.subject}/streams/archive` }), { code: Status.NOT_FOUND, reason: "STREAM_NOT_FOUND" }, "platform b reading a stream whose grant was revoked before the export");
+  const { grants } = await target.clients.consent.listGrants({ parent: target.subject, pageSize: 0, pageToken: "" });
+  checkEqual(grants.map((g) => g.streamType).sort(), [CART_TYPE], "ListGrants on the target: the active grant, not the revoked one");
 }
 
 /** Bundles and their import. */
@@ -171,7 +220,7 @@ export const PORTABILITY_CASES = [
   }),
   defineCase({
     id: "portability.import-round-trip-and-idempotent",
-    requirements: ["PORT-020", "PORT-021", "PORT-025", "PORT-011"],
+    requirements: ["PORT-020", "PORT-021", "PORT-025", "PORT-028", "PORT-011"],
     profile: "portability",
     timeoutMs: 60_000,
     async run(ctx) {
