@@ -69,7 +69,7 @@ export interface TargetView {
   readonly audience: string;
   readonly restart: ((options: RestartOptions) => Promise<void>) | undefined;
   readonly claimedProfiles: readonly ProfileName[];
-  readonly spawnSibling: (() => Promise<SiblingServer>) | undefined;
+  readonly spawnSibling: ((env?: Readonly<Record<string, string>>) => Promise<SiblingServer>) | undefined;
 }
 
 /** A second server started for one case; stopped when the case ends. */
@@ -103,8 +103,13 @@ export interface CaseContext {
   /** Adds a line of evidence to the case's report, shown on failure. */
   note(text: string): void;
   restartServer(options: RestartOptions): Promise<void>;
-  /** Starts a second server (declare needs: ["second-server"]); its clients trace into this case. */
-  startSecondServer(): Promise<{ address: string; clients(token?: string): Clients }>;
+  /** Whether `startSecondServer` can work here (spawn mode), for cases that use it only when needed. */
+  readonly canStartSecondServer: boolean;
+  /**
+   * Starts a second server (declare needs: ["second-server"]); its clients trace into this
+   * case. `env` is added to the runner contract's environment of that server only.
+   */
+  startSecondServer(env?: Readonly<Record<string, string>>): Promise<{ address: string; clients(token?: string): Clients }>;
   readonly trace: TraceLog;
 }
 
@@ -139,6 +144,7 @@ export function createCaseContext(target: TargetView, trace: TraceLog, signal: A
     platforms: target.platforms,
     audience: target.audience,
     claimedProfiles: target.claimedProfiles,
+    canStartSecondServer: target.spawnSibling !== undefined,
     trace,
     notes,
     address: target.address,
@@ -186,9 +192,9 @@ export function createCaseContext(target: TargetView, trace: TraceLog, signal: A
       pool = undefined;
       await target.restart(options);
     },
-    async startSecondServer() {
+    async startSecondServer(env) {
       if (target.spawnSibling === undefined) throw new Error("startSecondServer needs spawn mode; declare needs: [\"second-server\"]");
-      const server = await target.spawnSibling();
+      const server = await target.spawnSibling(env);
       const siblingPool = createClientPool(server.address, trace, signal, target.credentials());
       siblings.push({ server, pool: siblingPool });
       return { address: server.address, clients: (token) => siblingPool.clients(token) };

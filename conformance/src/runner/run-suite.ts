@@ -114,8 +114,8 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
     spawnSibling:
       options.target.spawnSibling === undefined
         ? undefined
-        : async () => {
-            const sibling = await options.target.spawnSibling!();
+        : async (env) => {
+            const sibling = await options.target.spawnSibling!(env);
             return { address: sibling.address(), stop: () => sibling.stop() };
           },
   };

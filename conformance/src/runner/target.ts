@@ -17,8 +17,11 @@ export interface Target {
   /** How the server is dialed (siblings of a spawned server are dialed the same way). */
   readonly security: TransportSecurity;
   readonly restart: ((options: RestartOptions) => Promise<void>) | undefined;
-  /** Starts another, independent server of the same implementation (spawn mode only). */
-  readonly spawnSibling: (() => Promise<Target>) | undefined;
+  /**
+   * Starts another, independent server of the same implementation (spawn mode only), with
+   * `env` added to the runner contract's environment (e.g. a short token lifetime).
+   */
+  readonly spawnSibling: ((env?: Readonly<Record<string, string>>) => Promise<Target>) | undefined;
   /** The server's captured stderr/stdout tail, for failure reports. */
   output(): string;
   /** True when the spawned process died by itself (a crash). */
@@ -165,7 +168,7 @@ export async function spawnTarget(options: SpawnOptions): Promise<Target> {
       }
       await start();
     },
-    spawnSibling: () => spawnTarget(options),
+    spawnSibling: (env) => spawnTarget({ ...options, env: { ...options.env, ...env } }),
     output: () => output,
     crashed: () => crashed || (child !== undefined && child.exitCode !== null && !expectedExit),
     async stop() {
