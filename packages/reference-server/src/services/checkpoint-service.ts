@@ -39,6 +39,7 @@ import type { ServiceDeps } from "./deps.js";
 import { materializeJson } from "./materialize.js";
 import { pageSize } from "./paging.js";
 import { handoffStateName, wireCheckpoint, wireHandoff } from "./wire.js";
+import { subjectNotFound } from "../auth/wire-errors.js";
 
 type Impl = continuity.v1.CheckpointServiceImplementation<AuthCallContextExt>;
 
@@ -143,8 +144,9 @@ export function createCheckpointService(deps: ServiceDeps): Impl {
         );
       }
       requireOwnSubject(auth, req.parent, "write");
-      // A stream of another subject is, for this caller, a stream that does not exist.
-      if (req.streams.some((s) => s.stream.subjectId !== req.parent)) throw streamNotFound();
+      // A name of another subject inside the request answers as that subject's name does
+      // anywhere (ISO-001), whether or not the subject exists.
+      if (req.streams.some((s) => s.stream.subjectId !== req.parent)) throw subjectNotFound();
       const access = await loadAccess(store, auth);
       const result = await store.createCheckpoint({
         subjectId: req.parent,
@@ -289,6 +291,9 @@ export function createCheckpointService(deps: ServiceDeps): Impl {
       requireScope(auth, "state.write");
       const req = parseRequest(offerHandoffSchema, request);
       requireOwnSubject(auth, req.parent, "write");
+      // The checkpoint and the target device must be the parent's; any other subject's name
+      // answers SUBJECT_NOT_FOUND (ISO-001), the checkpoint's through visibleCheckpoint below.
+      if (req.targetDevice !== undefined && req.targetDevice.subjectId !== req.parent) throw subjectNotFound();
       const deviceId = requireDevice(auth);
       if (req.targetDevice?.id === deviceId) {
         throw invalidField("target_device", "must be a device other than the caller's");

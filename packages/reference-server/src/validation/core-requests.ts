@@ -153,14 +153,6 @@ export const offerHandoffSchema = z
       return parsed;
     }),
     ttlSeconds: z.number().int().min(0).max(3600, { message: "must be at most 3600" }),
-  })
-  .superRefine((request, ctx) => {
-    if (request.checkpoint.subjectId !== request.parent) {
-      ctx.addIssue({ code: "custom", path: ["checkpoint"], message: "must be a checkpoint of the parent subject" });
-    }
-    if (request.targetDevice !== undefined && request.targetDevice.subjectId !== request.parent) {
-      ctx.addIssue({ code: "custom", path: ["targetDevice"], message: "must be a device of the parent subject" });
-    }
   });
 
 /** Requests that name one handoff in `name`. */
