@@ -228,7 +228,7 @@ const longChainPayloads = Array.from({ length: 200 }, (_, index) => {
 });
 
 const chain = [
-  chainVector("chain-json-patch-200", "200 JSON Patch deltas: appends, a test/remove every tenth delta; every step gives the state after it.", UID_A, "org.example.reading-list", P, longChainPayloads),
+  chainVector("chain-json-patch-200", "200 JSON Patch deltas: appends, a test/remove every tenth delta; the state is given after every 25th step and at the head.", UID_A, "org.example.reading-list", P, longChainPayloads),
   chainVector("chain-merge-patch-5", "Five merge patches, including member deletion and array replacement.", UID_B, "org.example.reading-position", M, [
     `{"book": "urn:isbn:9780140449136", "page": 1}`,
     `{"page": 17, "highlights": ["p3", "p9"]}`,
@@ -424,7 +424,7 @@ const materialize = [
 const files: Record<string, { kind: string; description: string; vectors: unknown[] }> = {
   "genesis.json": { kind: "genesis", description: "Genesis hash: the head hash of a stream at version 0.", vectors: genesis },
   "delta.json": { kind: "delta", description: "Delta hash of single deltas, with client bytes and canonical payload.", vectors: delta },
-  "chain.json": { kind: "chain", description: "Whole chains: every step's preimage, hash and (JSON) state.", vectors: chain },
+  "chain.json": { kind: "chain", description: "Whole chains: every step's preimage and hash. JSON chains also give stateHex, the state after the step: after every step of a short chain, after every 25th step and at the head of a long one; opaque chains give no state.", vectors: chain },
   "snapshot.json": { kind: "snapshot", description: "Snapshot hash of JSON and opaque states.", vectors: snapshot },
   "resume.json": { kind: "resume", description: "Canonical bytes of resume payloads and the 4096-byte limit.", vectors: resume },
   "checkpoint.json": { kind: "checkpoint", description: "Checkpoint digest over unsorted entries and a resume payload.", vectors: checkpoint },
