@@ -2,10 +2,14 @@ import type { ConformanceCase } from "../harness/define-case.js";
 import { ACCESS_CASES } from "./access.js";
 import { APPEND_CASES } from "./appends.js";
 import { AUTH_CASES } from "./auth.js";
+import { BOUNDARY_CASES } from "./boundaries.js";
 import { CHECKPOINT_CASES } from "./checkpoints.js";
 import { CONNECTION_CASES } from "./connections.js";
+import { HISTORY_CASES } from "./history.js";
 import { IDENTITY_CASES } from "./identity.js";
+import { PLATFORM_CASES } from "./platforms.js";
 import { PORTABILITY_CASES } from "./portability.js";
+import { PRECISION_CASES } from "./precision.js";
 import { RESOURCE_CASES } from "./resources.js";
 import { ROBUSTNESS_CASES } from "./robustness.js";
 import { SNAPSHOT_CASES } from "./snapshots.js";
@@ -21,10 +25,14 @@ export const ALL_CASES: readonly ConformanceCase[] = [
   ...STREAM_CASES,
   ...SNAPSHOT_CASES,
   ...APPEND_CASES,
+  ...HISTORY_CASES,
+  ...BOUNDARY_CASES,
   ...VECTOR_CASES,
   ...SUBSCRIPTION_CASES,
   ...CHECKPOINT_CASES,
   ...IDENTITY_CASES,
+  ...PLATFORM_CASES,
+  ...PRECISION_CASES,
   ...ROBUSTNESS_CASES,
   ...CONNECTION_CASES,
   ...PORTABILITY_CASES,

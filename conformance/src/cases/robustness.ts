@@ -75,6 +75,9 @@ export const ROBUSTNESS_CASES = [
     id: "limit.batch-bytes-boundary",
     requirements: ["LIMIT-011", "LIMIT-002", "LIMIT-010", "APPEND-045"],
     profile: "core",
+    // Appending max_batch_bytes beside the heavy cases can outlast the 10 s call bound on a
+    // loaded machine.
+    exclusive: true,
     timeoutMs: 60_000,
     async run(ctx) {
       const session = await ctx.session();

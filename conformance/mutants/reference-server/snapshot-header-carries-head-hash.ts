@@ -1,0 +1,14 @@
+import { defineMutant } from "../../src/runner/mutant.js";
+
+export default defineMutant({
+  name: "snapshot-header-carries-head-hash",
+  area: "SNAP",
+  description: "A JSON snapshot at a middle version carries the stream's head hash as head_hash (and hashes with it), not the chain hash at its version.",
+  edits: [
+    {
+      file: "services/materialize.ts",
+      find: "  const headHash = lastDelta !== undefined ? lastDelta.hash : await store.hashAtVersion(stream.subjectId, stream.id, version);",
+      replace: "  void lastDelta;\n  const headHash = stream.headHash;",
+    },
+  ],
+});
