@@ -90,7 +90,7 @@ export const HISTORY_CASES = [
       await expectError(session.clients.streams.listDeltas({ stream: stream.name, afterVersion: 2n, pageSize: 0, pageToken: "" }), compacted(3n), "ListDeltas below a horizon at the head");
       checkJsonState(await downloadSnapshot(session, stream.name), { a: 1, b: 2, c: 3 }, "state at a head that is also the horizon");
       // Appends continue the chain from the head: version 4 chains to the horizon hash.
-      await expectError(append(session, stream.name, [{ d: 4 }], { clientSequence: 2, expectedVersion: 2 }), { code: Status.ABORTED, reason: "VERSION_CONFLICT", metadata: { headVersion: "3", headHash: first.headHash.toString("hex") } }, "a stale expected_version after compacting to the head");
+      await expectError(append(session, stream.name, [{ d: 4 }], { clientSequence: 2, expectedVersion: 2 }), { code: Status.ABORTED, reason: "VERSION_CONFLICT", metadata: { headVersion: "3", headHash: Buffer.from(first.headHash).toString("hex") } }, "a stale expected_version after compacting to the head");
       const next = await append(session, stream.name, [{ d: 4 }, { a: null }], { clientSequence: 2, expectedVersion: 3 });
       checkEqual(next.receipts.map((r) => r.version), [4n, 5n], "versions appended after compacting to the head");
       const after = await verifyStreamChain(session, stream.name);
