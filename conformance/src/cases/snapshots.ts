@@ -116,7 +116,8 @@ export const SNAPSHOT_CASES = [
     id: "subscription.slow-reader-never-blocks-writers",
     requirements: ["SUB-030", "SUB-031", "SUB-011"],
     profile: "core",
-    timeoutMs: 60_000,
+    // 1500 appends one after another: 12 s on an idle machine, close to 50 s on a loaded one.
+    timeoutMs: 90_000,
     async run(ctx) {
       const session = await ctx.session();
       const stream = await createStream(ctx, session);
