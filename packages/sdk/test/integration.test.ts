@@ -217,6 +217,9 @@ describe("after compaction", () => {
     // are gone, so it must come back through a snapshot — and keep its place in the chain.
     const again = await openStream<Course>(laptopClient, { stream: "course-9", store: createFileQueueStore(directory) });
     cleanups.push(() => again.close());
+    // Opened from the store at once; the snapshot arrives with the catch-up.
+    expect(again.status.confirmedVersion).toBe(1n);
+    await again.refresh({ signal: AbortSignal.timeout(10_000) });
     expect(again.confirmedState).toEqual({ lesson: 4 });
     expect(again.status.confirmedVersion).toBe(4n);
     expect(again.status.headHash).toBe(phone.status.headHash);

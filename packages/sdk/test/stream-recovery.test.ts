@@ -66,6 +66,9 @@ describe("a server whose history is behind the replica", () => {
     await phone.settled();
 
     const after = await open(clientFor(restored, "laptop"), store);
+    // Opened from the store at once; the server's word arrives with the catch-up.
+    expect(after.status.confirmedVersion).toBe(3n);
+    await after.refresh(within(5_000));
     expect(after.status.confirmedVersion).toBe(1n);
     expect(after.confirmedState).toEqual({ other: 7 });
     const calls = restored.appendCalls;
@@ -130,7 +133,8 @@ describe("a stored queue the handle cannot use", () => {
     const after = await open(clientFor(second, "laptop"), store);
     const rejected: WriteRejected[] = [];
     after.on("rejected", (event) => rejected.push(event));
-    await sleep(20);
+    // Opened from the store; the server's other uid is learnt in the background.
+    await after.refresh(within(5_000));
     expect(rejected.map(({ opId, reason }) => ({ opId, reason }))).toEqual([{ opId: id, reason: "STREAM_REPLACED" }]);
     expect(after.status.pendingCount).toBe(0);
     expect(second.deltas.get(after.name)).toEqual([]);
@@ -141,7 +145,7 @@ describe("a stored queue the handle cannot use", () => {
     const store: MemoryQueueStore = createMemoryQueueStore();
     const handle = await open(clientFor(server, "laptop"), store);
     await handle.close();
-    const [key] = [...store.entries.keys()];
+    const key = [...store.entries.keys()].find((candidate) => candidate.startsWith("stream/"));
     const future = JSON.stringify({ format: 2, whatever: "a newer SDK wrote this" });
     await store.write(key!, future);
     await expect(open(clientFor(server, "laptop"), store)).rejects.toMatchObject({ reason: "QUEUE_RECORD_UNSUPPORTED" });

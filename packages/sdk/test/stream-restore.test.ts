@@ -52,6 +52,9 @@ describe("stream handles against the reference server", () => {
     await server({ dataDir: first.dataDir, port: Number(first.address.split(":").at(-1)) });
     const restored = await openStream<{ lesson?: number; quiz?: boolean }>(client, { stream: "progress", create, store });
     cleanups.push(() => restored.close());
+    // Opened from the store at once; the server's word arrives with the catch-up.
+    expect(restored.status.confirmedVersion).toBe(3n);
+    await restored.refresh({ signal: AbortSignal.timeout(10_000) });
     expect(restored.status.confirmedVersion).toBe(1n);
     expect(restored.confirmedState).toEqual({ lesson: 1 });
     await restored.update({ quiz: true });

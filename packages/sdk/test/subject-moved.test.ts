@@ -110,8 +110,10 @@ describe("a stream handle that meets SUBJECT_MOVED", () => {
     expect(target.exchanges).toBe(1);
     expect(laptop.assertions()).toBe(2);
     expect(await laptop.client.session()).toMatchObject({ subject: "subjects/s2", device: "subjects/s2/devices/laptop" });
-    // The persisted record moved to the key of the new names.
-    expect([...store.entries.keys()]).toEqual(["stream/subjects/s2/devices/laptop/subjects/s2/streams/progress"]);
+    // The persisted record moved to the key of the new names, and the session a cold start
+    // opens with is the one on the target.
+    expect([...store.entries.keys()].sort()).toEqual(["session", "stream/subjects/s2/devices/laptop/subjects/s2/streams/progress"]);
+    expect(JSON.parse(store.entries.get("session")!)).toEqual({ format: 1, subject: "subjects/s2", device: "subjects/s2/devices/laptop" });
   });
 
   it("re-reads the stream and re-applies the pending change when the target answers CLIENT_SEQUENCE_GAP", async () => {

@@ -18,12 +18,10 @@ import {
 } from "../protocol/index.js";
 import { createMemoryQueueStore, type QueueStore } from "../queue/queue-store.js";
 import { createEmitter, type EventSource } from "./emitter.js";
+import { openStreamCore } from "./open-core.js";
 import {
   conflictPolicyName,
   encodingName,
-  followingMoves,
-  requireDeviceSession,
-  resolveStream,
   type ConflictPolicyName,
   type CreateStreamSpec,
   type StreamEncodingName,
@@ -118,6 +116,15 @@ export interface JsonStream<T extends JsonValue = JsonValue> extends EventSource
  * when it flushes, on `refresh()` and on `settled()`. Use `createReplica` to keep handles
  * live. The state of a stream nobody wrote yet is `{}`, whatever `T` says (see `JsonStream`).
  *
+ * Offline first: once the store has seen a session (any earlier online start), a stream the
+ * store holds opens at once from it, with no call to the server — reads and writes work
+ * with the network down, and the token exchange, `GetStream` and the catch-up run in the
+ * background when the server can be reached, after which the queue flushes (each write
+ * exactly once). Await `refresh()` or `settled()` to wait for the server's word. A stream the
+ * store does not hold is looked up on the server; when the server cannot be reached and
+ * `create` is given, it opens empty (`uid` "") and is created or found later. With nothing
+ * stored, opening needs the server once and fails with UNAVAILABLE without it.
+ *
  * @example
  * ```ts
  * const progress = await openStream<{ lesson?: number }>(client, {
@@ -140,39 +147,42 @@ export async function openJsonStreamWithCore<T extends JsonValue>(
   client: ContinuityClient,
   options: OpenStreamOptions,
 ): Promise<{ handle: JsonStream<T>; core: StreamCore<JsonValue> }> {
-  // Opening names the subject: a move met meanwhile is followed and the open starts over.
-  const { device, info } = await followingMoves(client, async () => {
-    const { subject, device: deviceName } = await requireDeviceSession(client, options.signal);
-    const create = options.create === undefined ? undefined : { ...options.create, defaultEncoding: "json-merge-patch" as const };
-    return { device: deviceName, info: await resolveStream(client, subject, options.stream, create, options.signal) };
-  });
-  if (info.encoding === DeltaEncoding.DELTA_ENCODING_OPAQUE) {
-    throw new ContinuityError({
-      code: Status.FAILED_PRECONDITION,
-      reason: "ENCODING_UNSUPPORTED",
-      message: `${info.name} is an opaque stream; open it with openOpaqueStream`,
-    });
-  }
   const emitter = createEmitter<JsonStreamEvents>();
-  const core = createStreamCore<JsonValue>({
-    client,
-    store: options.store ?? createMemoryQueueStore(),
-    info,
-    device,
-    codec: createJsonCodec(info.encoding),
-    emit: emitter.emit,
+  const store = options.store ?? createMemoryQueueStore();
+  const core = await openStreamCore<JsonValue>(client, {
+    store,
+    stream: options.stream,
+    create: options.create === undefined ? undefined : { ...options.create, defaultEncoding: "json-merge-patch" },
+    signal: options.signal,
+    checkEncoding: (info) => {
+      if (info.encoding === DeltaEncoding.DELTA_ENCODING_OPAQUE) {
+        throw new ContinuityError({
+          code: Status.FAILED_PRECONDITION,
+          reason: "ENCODING_UNSUPPORTED",
+          message: `${info.name} is an opaque stream; open it with openOpaqueStream`,
+        });
+      }
+    },
+    makeCore: (info, device) => createStreamCore<JsonValue>({ client, store, info, device, codec: createJsonCodec(info.encoding), emit: emitter.emit }),
   });
-  await core.start(options.signal);
   const view = (): JsonValue => core.view();
 
   const handle: JsonStream<T> = {
     get name() {
       return core.info.name;
     },
-    uid: info.uid,
-    type: info.type,
-    encoding: encodingName(info.encoding),
-    conflictPolicy: conflictPolicyName(info.conflictPolicy),
+    get uid() {
+      return core.info.uid;
+    },
+    get type() {
+      return core.info.type;
+    },
+    get encoding() {
+      return encodingName(core.info.encoding);
+    },
+    get conflictPolicy() {
+      return conflictPolicyName(core.info.conflictPolicy);
+    },
     get state() {
       return deepFreeze(view()) as T;
     },
@@ -206,11 +216,11 @@ export async function openJsonStreamWithCore<T extends JsonValue>(
         const result = change(draft);
         return result === undefined ? draft : result;
       };
-      patch = diffJsonStates(current, run(current), info.encoding);
+      patch = diffJsonStates(current, run(current), core.info.encoding);
       intent = run as PendingOp["intent"];
     } else {
       // Validate now, so a malformed patch fails the caller instead of the flush loop.
-      applyJsonDelta(current, info.encoding, change);
+      applyJsonDelta(current, core.info.encoding, change);
       patch = change;
     }
     if (isEmptyPatch(patch)) return undefined;

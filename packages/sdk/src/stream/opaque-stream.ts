@@ -6,7 +6,8 @@ import { DeltaEncoding } from "../gen/continuity/v1/types.js";
 import { fromHex, snapshotHash } from "../protocol/index.js";
 import { createMemoryQueueStore, type QueueStore } from "../queue/queue-store.js";
 import { createEmitter, type EventSource } from "./emitter.js";
-import { conflictPolicyName, followingMoves, requireDeviceSession, resolveStream, type ConflictPolicyName, type CreateStreamSpec } from "./resolve.js";
+import { openStreamCore } from "./open-core.js";
+import { conflictPolicyName, type ConflictPolicyName, type CreateStreamSpec } from "./resolve.js";
 import { createStreamCore, type StreamCore, type StreamCoreEvents, type StreamStatus } from "./stream-core.js";
 
 /** A verified delta of an opaque stream, written by another device or by this one in an earlier session. */
@@ -124,58 +125,67 @@ export async function openOpaqueStreamWithCore(
   client: ContinuityClient,
   options: OpenOpaqueStreamOptions,
 ): Promise<{ handle: OpaqueStream; core: StreamCore<null> }> {
-  // Opening names the subject: a move met meanwhile is followed and the open starts over.
-  const { device, info } = await followingMoves(client, async () => {
-    const { subject, device: deviceName } = await requireDeviceSession(client, options.signal);
-    const create = options.create === undefined ? undefined : { ...options.create, encoding: "opaque" as const, defaultEncoding: "opaque" as const };
-    return { device: deviceName, info: await resolveStream(client, subject, options.stream, create, options.signal) };
-  });
-  if (info.encoding !== DeltaEncoding.DELTA_ENCODING_OPAQUE) {
-    throw new ContinuityError({
-      code: Status.FAILED_PRECONDITION,
-      reason: "ENCODING_UNSUPPORTED",
-      message: `${info.name} is a JSON stream; open it with openStream`,
-    });
-  }
   const emitter = createEmitter<OpaqueStreamEvents>();
   if (options.onDelta !== undefined) emitter.on("delta", options.onDelta);
   if (options.onSnapshot !== undefined) emitter.on("snapshot", options.onSnapshot);
-  const core = createStreamCore<null>({
-    client,
-    store: options.store ?? createMemoryQueueStore(),
-    info,
-    device,
-    codec: {
-      initial: () => null,
-      fromSnapshot: (state, version) => {
-        emitter.emit("snapshot", { version, state });
-        return null;
-      },
-      applyConfirmed: (state, deltas) => {
-        // The application already holds its own writes; only others' reach it here.
-        for (const delta of deltas) {
-          if (!delta.own) emitter.emit("delta", { version: delta.version, payload: delta.payload, device: delta.device });
-        }
-        return state;
-      },
-      view: () => null,
-      rebase: (_base, ops) => ({ kept: [...ops], rejected: [] }),
-      encodeState: () => null,
-      decodeState: () => null,
+  const store = options.store ?? createMemoryQueueStore();
+  const core = await openStreamCore<null>(client, {
+    store,
+    stream: options.stream,
+    create: options.create === undefined ? undefined : { ...options.create, encoding: "opaque", defaultEncoding: "opaque" },
+    signal: options.signal,
+    checkEncoding: (info) => {
+      if (info.encoding !== DeltaEncoding.DELTA_ENCODING_OPAQUE) {
+        throw new ContinuityError({
+          code: Status.FAILED_PRECONDITION,
+          reason: "ENCODING_UNSUPPORTED",
+          message: `${info.name} is a JSON stream; open it with openStream`,
+        });
+      }
     },
-    emit: (event, payload) => {
-      emitter.emit(event, payload as never);
-    },
+    makeCore: (info, device) =>
+      createStreamCore<null>({
+        client,
+        store,
+        info,
+        device,
+        codec: {
+          initial: () => null,
+          fromSnapshot: (state, version) => {
+            emitter.emit("snapshot", { version, state });
+            return null;
+          },
+          applyConfirmed: (state, deltas) => {
+            // The application already holds its own writes; only others' reach it here.
+            for (const delta of deltas) {
+              if (!delta.own) emitter.emit("delta", { version: delta.version, payload: delta.payload, device: delta.device });
+            }
+            return state;
+          },
+          view: () => null,
+          rebase: (_base, ops) => ({ kept: [...ops], rejected: [] }),
+          encodeState: () => null,
+          decodeState: () => null,
+        },
+        emit: (event, payload) => {
+          emitter.emit(event, payload as never);
+        },
+      }),
   });
-  await core.start(options.signal);
 
   const handle: OpaqueStream = {
     get name() {
       return core.info.name;
     },
-    uid: info.uid,
-    type: info.type,
-    conflictPolicy: conflictPolicyName(info.conflictPolicy),
+    get uid() {
+      return core.info.uid;
+    },
+    get type() {
+      return core.info.type;
+    },
+    get conflictPolicy() {
+      return conflictPolicyName(core.info.conflictPolicy);
+    },
     get status() {
       return core.status();
     },
@@ -187,13 +197,14 @@ export async function openOpaqueStreamWithCore(
     async uploadSnapshot(state, uploadOptions = {}) {
       const status = core.status();
       const headHash = fromHex(status.headHash);
-      const hash = snapshotHash({ streamUid: info.uid, version: status.confirmedVersion, headHash, encoding: info.encoding, state });
+      const { uid: streamUid, encoding } = core.info;
+      const hash = snapshotHash({ streamUid, version: status.confirmedVersion, headHash, encoding, state });
       const header: SnapshotHeader = {
         stream: core.info.name,
-        streamUid: info.uid,
+        streamUid,
         version: status.confirmedVersion,
         headHash,
-        encoding: info.encoding,
+        encoding,
         sizeBytes: BigInt(state.length),
         snapshotHash: hash,
       };

@@ -2,6 +2,19 @@ import { Status } from "nice-grpc-common";
 import { ContinuityError } from "../errors/continuity-error.js";
 import type { ConflictPolicy, DeltaEncoding } from "../gen/continuity/v1/types.js";
 import { fromHex, toHex } from "../protocol/index.js";
+import type { QueueStore } from "../queue/queue-store.js";
+
+/** Where a stream's record lives in the queue store. */
+export function recordKey(device: string, stream: string): string {
+  return `stream/${device}/${stream}`;
+}
+
+/** The stored record of `stream` for `device`, if the store has one. */
+export async function readRecord(store: QueueStore, device: string, stream: string): Promise<StreamRecord | undefined> {
+  const key = recordKey(device, stream);
+  const stored = await store.read(key);
+  return stored === undefined ? undefined : decodeRecord(stored, key);
+}
 
 /** What the queue store holds for one stream of one device. */
 export interface StreamRecord {

@@ -31,6 +31,20 @@ const POLICIES: Record<ConflictPolicyName, ConflictPolicy> = {
   "allow-blind-append": ConflictPolicy.CONFLICT_POLICY_ALLOW_BLIND_APPEND,
 };
 
+/**
+ * What a stream created offline is taken to be until the server answers: the spec's
+ * encoding and policy, and no uid (the server mints it).
+ */
+export function provisionalInfo(name: string, create: CreateStreamSpec & { defaultEncoding: StreamEncodingName }): StreamInfo {
+  return {
+    name,
+    uid: "",
+    type: create.type,
+    encoding: ENCODINGS[create.encoding ?? create.defaultEncoding],
+    conflictPolicy: POLICIES[create.conflictPolicy ?? "require-expected-version"],
+  };
+}
+
 /** The friendly name of a proto encoding. */
 export function encodingName(encoding: DeltaEncoding): StreamEncodingName {
   const entry = Object.entries(ENCODINGS).find(([, value]) => value === encoding);

@@ -6,7 +6,8 @@ import type { ConflictPolicy, DeltaEncoding } from "../gen/continuity/v1/types.j
 import type { AppendDeltasResponse, Delta } from "../gen/continuity/v1/stream_service.js";
 import { bytesEqual, deltaHash, genesisHash, isPatchNotApplicableError, toHex, verifyChain } from "../protocol/index.js";
 import type { QueueStore } from "../queue/queue-store.js";
-import { decodeRecord, encodeRecord, type StreamRecord } from "./record.js";
+import { decodeRecord, encodeRecord, recordKey, type StreamRecord } from "./record.js";
+import { storeSession } from "./session.js";
 import { fetchVerifiedSnapshot, integrity } from "./snapshot.js";
 
 /** What the SDK needs to know about a stream to keep a replica of it. */
@@ -82,7 +83,10 @@ export interface StreamCodec<State> {
 
 /** Observable status of a stream replica. */
 export interface StreamStatus {
-  /** True when the last exchange with the server succeeded. */
+  /**
+   * True when the last exchange with the server succeeded. A handle opened from the store
+   * (offline first) is not connected until the server has confirmed the stream.
+   */
   readonly connected: boolean;
   /** Local writes not yet acknowledged. */
   readonly pendingCount: number;
@@ -138,9 +142,10 @@ export interface WriteRejected {
   /**
    * `PATCH_NOT_APPLICABLE` (the write no longer fits the state after a concurrent change),
    * `CHANGE_FAILED` (the change function threw when re-run), `STREAM_REPLACED` (the write was
-   * queued for a stream that has since been deleted and recreated under the same name — it
-   * is reported on the next turn of the event loop after the handle opens, so listeners
-   * attached right after opening receive it), or the server's refusal reason
+   * queued for a stream that has since been deleted and recreated under the same name, or
+   * created offline for a stream another device had created with another encoding — it is
+   * reported once the handle hears from the server, never before the open call returned,
+   * so listeners attached right after opening receive it), or the server's refusal reason
    * (`MALFORMED_PAYLOAD`, `DELTA_TOO_LARGE`, `INVALID_FIELD`, …).
    */
   readonly reason: string;
@@ -175,6 +180,14 @@ export interface StreamCoreOptions<State> {
   readonly pageSize?: number | undefined;
 }
 
+/** What a handle opened from the store learns from the server once it can reach it. */
+export interface BoundStream {
+  /** `subjects/{subject}/devices/{device}` of the live session. */
+  readonly device: string;
+  /** The stream as the server has it. */
+  readonly info: StreamInfo;
+}
+
 /** The engine under both stream handles; see `createStreamCore`. */
 export interface StreamCore<State> {
   /** The stream as this replica knows it; `name` changes when the subject moves to another server. */
@@ -186,6 +199,16 @@ export interface StreamCore<State> {
   status(): StreamStatus;
   /** Loads the persisted replica (or a snapshot) and catches up. */
   start(signal?: AbortSignal): Promise<void>;
+  /**
+   * Opens from the store alone, with no call to the server: the persisted replica, or an
+   * empty one for a stream queued for creation (`info.uid` empty until the server names it).
+   * `bind` then runs in the background, retried with backoff while the server cannot be
+   * reached; once it answers, the stream is checked against the record (`STREAM_REPLACED`
+   * drops writes queued for a stream deleted meanwhile, `SESSION_CHANGED` halts a handle
+   * opened for another device), the replica catches up and the queue flushes. Until then
+   * nothing is sent, pushed deltas are left to that catch-up, and `settled`/`refresh` wait.
+   */
+  startLocal(bind: (signal: AbortSignal) => Promise<BoundStream>): Promise<void>;
   /** Queues a write; resolves once it is durably in the queue store. */
   enqueue(op: PendingOp): Promise<void>;
   /** Applies deltas pushed by a subscription; catches up by itself on a gap. */
@@ -286,6 +309,10 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
   let connected = false;
   let halted: ContinuityError | undefined;
   let closed = false;
+  // False while a handle opened from the store has not heard from the server (`startLocal`).
+  let bound = true;
+  let binder: ((signal: AbortSignal) => Promise<BoundStream>) | undefined;
+  let binding: Promise<void> | undefined;
   let flushing: Promise<void> | undefined;
   let wake: (() => void) | undefined;
   const closeController = new AbortController();
@@ -321,7 +348,10 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
       claims.delete(previousKey);
       claims.add(key);
     }
-    const moved = persist().then(() => store.remove(previousKey));
+    // A cold start must find the record under the new names: the stored session follows.
+    const moved = persist()
+      .then(() => store.remove(previousKey))
+      .then(() => storeSession(store, { subject, device }));
     persistChain = moved.catch((error: unknown) => emit("error", ContinuityError.from(error)));
   }
 
@@ -549,16 +579,161 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
     }
   }
 
+  function restore(record: StreamRecord): void {
+    confirmedState = codec.decodeState(record.confirmed.state);
+    confirmedVersion = record.confirmed.version;
+    headHash = record.confirmed.headHash;
+    lastAckedSequence = record.lastAcknowledgedSequence;
+    pending = record.pending.map((op) => ({ id: op.id, payload: op.payload, request: op.request }));
+  }
+
+  async function startLocal(bind: (signal: AbortSignal) => Promise<BoundStream>): Promise<void> {
+    claim();
+    try {
+      const stored = await store.read(key);
+      const record = stored === undefined ? undefined : decodeRecord(stored, key);
+      if (record !== undefined && record.stream.uid === info.uid) restore(record);
+    } catch (error) {
+      release();
+      throw error;
+    }
+    bound = false;
+    binder = bind;
+    emit("status", status());
+    startBinding();
+  }
+
+  function startBinding(): void {
+    if (binding !== undefined || bound || closed) return;
+    binding = bindLoop().finally(() => {
+      binding = undefined;
+    });
+  }
+
+  async function bindLoop(): Promise<void> {
+    for (let failures = 0; !closed && !bound && binder !== undefined; ) {
+      let live: BoundStream;
+      try {
+        live = await binder(closeController.signal);
+      } catch (error) {
+        if (closed) return;
+        const failure = ContinuityError.from(error);
+        if (failure.reason === "CLIENT_CLOSED" || !(TRANSIENT.has(failure.code) || failure.reason === "TOKEN_EXPIRED")) {
+          transientOrHalt(failure);
+          return;
+        }
+        setConnected(false);
+        failures += 1;
+        await pause(backoffDelayMs(failures, { baseDelayMs: 200, maxDelayMs: 10_000 }) + 50);
+        continue;
+      }
+      if (closed) return;
+      if (live.device !== device) {
+        // The store belongs to another account (or device id) than the one signed in now.
+        halt(
+          new ContinuityError({
+            code: Status.FAILED_PRECONDITION,
+            reason: "SESSION_CHANGED",
+            message: `${info.name} was opened from a store of ${device}, but the client is signed in as ${live.device}; give each account its own store`,
+          }),
+        );
+        return;
+      }
+      const provisional = info.uid === "";
+      adopt(live.info);
+      await persist().catch(() => undefined);
+      setConnected(true);
+      emit("status", status());
+      for (const waiter of [...waiters]) waiter();
+      if (halted !== undefined) return;
+      await catchUp(closeController.signal).catch(() => undefined);
+      // Writes made before the stream's history was known were computed on an empty state:
+      // re-derive them on what the server holds, as after a conflict.
+      if (provisional && confirmedVersion > 0n && pending.some((op) => op.request === undefined)) {
+        rebasePending();
+        await persist().catch(() => undefined);
+      }
+      kick();
+    }
+  }
+
+  /**
+   * Takes the server's description of the stream. A stream queued for creation takes its uid
+   * (and, when another device created it first, its history through the catch-up that
+   * follows); a stream that is not the one the record was kept for — deleted and recreated
+   * meanwhile — starts over and its queued writes are rejected as STREAM_REPLACED.
+   */
+  function adopt(server: StreamInfo): void {
+    const previous = info;
+    bound = true;
+    const provisional = previous.uid === "";
+    if (server.uid === previous.uid || (provisional && server.encoding === previous.encoding)) {
+      info = { ...server, name: previous.name };
+      if (provisional) {
+        genesis = undefined;
+        headHash = genesisHead();
+      }
+      return;
+    }
+    const replaced = new ContinuityError({
+      code: Status.FAILED_PRECONDITION,
+      reason: "STREAM_REPLACED",
+      message: provisional
+        ? `${previous.name} exists on the server with another encoding than it was created with offline; its queued writes were not sent`
+        : `${previous.name} was replaced (uid ${previous.uid} is now ${server.uid}); its queued writes were not sent`,
+    });
+    const dropped = pending;
+    info = { ...server, name: previous.name };
+    genesis = undefined;
+    pending = [];
+    confirmedState = codec.initial();
+    confirmedVersion = 0n;
+    headHash = genesisHead();
+    lastAckedSequence = 0n;
+    for (const op of dropped) emit("rejected", { opId: op.id, reason: "STREAM_REPLACED", error: replaced });
+    changed("snapshot");
+    // The handle's codec reads the encoding it was opened with; another one needs a new handle.
+    if (server.encoding !== previous.encoding) {
+      halt(
+        new ContinuityError({
+          code: Status.FAILED_PRECONDITION,
+          reason: "STREAM_REPLACED",
+          message: `${previous.name} now has another encoding; open it again`,
+        }),
+      );
+    }
+  }
+
+  /** Resolves once the handle has heard from the server; rejects when it halts or closes first. */
+  function whenBound(signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const check = (): void => {
+        if (bound) finish(resolve);
+        else if (closed) finish(() => reject(handleClosedError(info.name)));
+        else if (halted !== undefined) {
+          const failure = halted;
+          finish(() => reject(failure));
+        }
+      };
+      const aborted = (): void => finish(() => reject(signal?.reason));
+      const finish = (settle: () => void): void => {
+        waiters.delete(check);
+        signal?.removeEventListener("abort", aborted);
+        settle();
+      };
+      waiters.add(check);
+      signal?.addEventListener("abort", aborted, { once: true });
+      if (signal?.aborted === true) aborted();
+      else check();
+    });
+  }
+
   async function load(signal?: AbortSignal): Promise<void> {
     const stored = await store.read(key);
     const record = stored === undefined ? undefined : decodeRecord(stored, key);
     const sameStream = record !== undefined && record.stream.uid === info.uid;
     if (record !== undefined && sameStream) {
-      confirmedState = codec.decodeState(record.confirmed.state);
-      confirmedVersion = record.confirmed.version;
-      headHash = record.confirmed.headHash;
-      lastAckedSequence = record.lastAcknowledgedSequence;
-      pending = record.pending.map((op) => ({ id: op.id, payload: op.payload, request: op.request }));
+      restore(record);
     } else {
       headHash = genesisHead();
       await rebaseOnSnapshot(signal);
@@ -611,6 +786,10 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
     halted = undefined;
     if (wake !== undefined) {
       wake();
+      return;
+    }
+    if (!bound) {
+      startBinding();
       return;
     }
     if (flushing === undefined && !closed && pending.length > 0) {
@@ -853,6 +1032,9 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
   }
 
   async function applyRemote(deltas: readonly Delta[]): Promise<void> {
+    // Not verifiable before the server confirmed which stream this is; the catch-up after
+    // binding fetches them.
+    if (!bound) return;
     try {
       applyVerified(deltas);
       await persist();
@@ -870,6 +1052,10 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
       signal?.throwIfAborted();
       if (closed) throw handleClosedError(info.name);
       if (halted !== undefined) throw halted;
+      if (!bound) {
+        await whenBound(signal);
+        continue;
+      }
       if (pending.length === 0) {
         const { stream } = await onCurrentServer(() => client.streams.getStream({ name: info.name }, signal === undefined ? {} : { signal }));
         if (stream !== undefined && stream.headVersion > confirmedVersion) await catchUp(signal);
@@ -906,8 +1092,15 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
     start,
     enqueue,
     applyRemote,
-    catchUp,
-    rebaseOnSnapshot,
+    async catchUp(signal?: AbortSignal) {
+      if (!bound) await whenBound(signal);
+      await catchUp(signal);
+    },
+    async rebaseOnSnapshot(signal?: AbortSignal, replaceNewer?: boolean) {
+      // A reset before binding is covered by the catch-up that binding does.
+      if (bound) await rebaseOnSnapshot(signal, replaceNewer);
+    },
+    startLocal,
     kick,
     settled,
     async close() {
@@ -920,6 +1113,7 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
       for (const waiter of [...waiters]) waiter();
       try {
         await flushing?.catch(() => undefined);
+        await binding?.catch(() => undefined);
         await persistChain;
       } finally {
         release();
@@ -930,11 +1124,6 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
 
 /** Moves in a row a read follows before it gives up (a loop of redirects). */
 const MAX_MOVES = 3;
-
-/** Where a stream's record lives in the queue store. */
-function recordKey(device: string, stream: string): string {
-  return `stream/${device}/${stream}`;
-}
 
 function lastSegment(name: string): string {
   return name.slice(name.lastIndexOf("/") + 1);

@@ -18,7 +18,8 @@ import { createMemoryQueueStore, type QueueStore } from "../queue/queue-store.js
 import { createEmitter, type EventSource } from "../stream/emitter.js";
 import { openJsonStreamWithCore, type JsonStream, type OpenStreamOptions } from "../stream/json-stream.js";
 import { openOpaqueStreamWithCore, type OpaqueStream, type OpenOpaqueStreamOptions } from "../stream/opaque-stream.js";
-import { followingMoves, requireDeviceSession, streamNameOf } from "../stream/resolve.js";
+import { streamNameOf } from "../stream/resolve.js";
+import { openingSession, storeSession } from "../stream/session.js";
 import type { StreamCore, StreamStatus } from "../stream/stream-core.js";
 import { runSubscription, type SubscriptionLoop } from "./subscription.js";
 
@@ -161,6 +162,13 @@ export interface Replica extends EventSource<ReplicaEvents> {
  * Creates a replica and starts its subscription. Events are applied before the cursor is
  * persisted, and after a `reset` every open stream is re-based on a verified snapshot.
  *
+ * Offline first: with a store that saw a session before, the replica is created from the
+ * store with no call to the server, and its handles open from their records (see
+ * `openStream`); the subscription connects when the server can be reached. If the account
+ * signed in then is not the one the store belongs to, the replica ends and its handles halt
+ * with FAILED_PRECONDITION / `SESSION_CHANGED`: give each account its own store. With
+ * nothing stored, the first start needs the server and fails with UNAVAILABLE without it.
+ *
  * @example
  * ```ts
  * const replica = await createReplica(client, { store: createFileQueueStore(dataDir) });
@@ -172,8 +180,9 @@ export interface Replica extends EventSource<ReplicaEvents> {
  * ```
  */
 export async function createReplica(client: ContinuityClient, options: ReplicaOptions = {}): Promise<Replica> {
-  let { subject, device } = await followingMoves(client, () => requireDeviceSession(client, options.signal));
   const store = options.store ?? createMemoryQueueStore();
+  // From the store when an earlier start saw the session: a cold start offline needs no call.
+  let { subject, device } = await openingSession(client, store, options.signal);
   const emitter = createEmitter<ReplicaEvents>();
   // Keyed by stream id, the part of a stream's name that stays the same when the subject
   // moves to another server and every name is rewritten there.
@@ -182,6 +191,7 @@ export async function createReplica(client: ContinuityClient, options: ReplicaOp
   const stopFollowing = client.on("moved", (event) => {
     subject = event.subject;
     device = `${event.subject}/devices/${streamIdOf(device)}`;
+    void storeSession(store, { subject, device }).catch(() => undefined);
     emitter.emit("moved", event);
   });
   // Events pushed for a stream while its handle is starting: `start` catches up to the head
@@ -273,6 +283,7 @@ export async function createReplica(client: ContinuityClient, options: ReplicaOp
         connected = value;
         emitter.emit("connection", { connected: value });
         if (value) {
+          void checkSession();
           for (const waiter of [...connectionWaiters]) waiter();
           // Connectivity is back: send queued writes now, and fetch what changed while the
           // subscription was down but the cursor could not tell (streams opened meanwhile).
@@ -283,15 +294,51 @@ export async function createReplica(client: ContinuityClient, options: ReplicaOp
         }
       },
       onEnded(error) {
-        ended = error;
-        emitter.emit("ended", error);
-        for (const waiter of [...connectionWaiters]) waiter();
+        // Refused because the store's session is another account's: say that, not what the
+        // server answered for a subject this token may not see.
+        void sessionChanged().then((changed) => end(changed ?? error));
       },
       onRetry(error, delayMs) {
         emitter.emit("retrying", { error, delayMs });
       },
     },
   });
+
+  /**
+   * A replica opened from the store acts for the session the store last saw; once the server
+   * answers, the client's live session must be that one. Another account signed in on a
+   * store of the first would read and write the wrong subject's records: the replica ends.
+   */
+  async function sessionChanged(): Promise<ContinuityError | undefined> {
+    let live;
+    try {
+      live = await client.session();
+    } catch {
+      return undefined;
+    }
+    if (live.subject === subject && live.device === device) return undefined;
+    return new ContinuityError({
+      code: Status.FAILED_PRECONDITION,
+      reason: "SESSION_CHANGED",
+      message: `the replica was opened from a store of ${device}, but the client is signed in as ${live.device ?? live.subject}; give each account its own store`,
+    });
+  }
+
+  function end(error: ContinuityError): void {
+    if (ended !== undefined) return;
+    ended = error;
+    emitter.emit("ended", error);
+    for (const waiter of [...connectionWaiters]) waiter();
+  }
+
+  async function checkSession(): Promise<void> {
+    const changed = await sessionChanged();
+    if (changed === undefined || ended !== undefined || closed) return;
+    end(changed);
+    await loop.stop();
+    connected = false;
+    emitter.emit("connection", { connected: false });
+  }
 
   async function settleRefs(refs: ReplicaCheckpointOptions["streams"], signal: AbortSignal | undefined): Promise<CheckpointStreamRef[]> {
     return Promise.all(

@@ -54,6 +54,10 @@ export function createGrpcTransport(options: GrpcTransportOptions): Transport {
     // Snapshot chunks and delta pages can exceed grpc-js's 4 MiB default; the server's own
     // limits (`Limits`) are the real bound.
     "grpc.max_receive_message_length": 64 * 1024 * 1024,
+    // grpc-js waits up to 2 minutes between dials to a server that was down, failing every
+    // call at once meanwhile; the SDK's own retries back off to 10 s, and a device coming
+    // back online should not wait longer than that for its first answer.
+    "grpc.max_reconnect_backoff_ms": 10_000,
     ...options.channelOptions,
   });
   return {

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { ChannelOptions } from "@grpc/grpc-js";
 import { createAssertionTokenProvider, createContinuityClient, type ContinuityClient } from "../../src/index.js";
 import { createPlatformBackend, type PlatformBackend } from "../../examples/support/platform-backend.js";
 import { spawnReferenceServer } from "../../examples/support/reference-server-process.js";
@@ -64,12 +65,13 @@ export function deviceClient(
   platform: PlatformBackend,
   accountId: string,
   deviceId: string,
-  options: { deadlineMs?: number } = {},
+  options: { deadlineMs?: number; channelOptions?: ChannelOptions } = {},
 ): ContinuityClient {
   return createContinuityClient({
     address,
     tokenProvider: createAssertionTokenProvider({ deviceId, getAssertion: () => platform.assert(accountId) }),
     deadlineMs: options.deadlineMs ?? 5_000,
     retry: { baseDelayMs: 20, maxDelayMs: 200 },
+    channelOptions: options.channelOptions,
   });
 }
