@@ -56,7 +56,8 @@ describe("LIMIT-020, LIMIT-021: the state of a JSON stream and the work of an ap
     const refused = await failure(hostile);
     expect(refused).toMatchObject({ code: "RESOURCE_EXHAUSTED", reason: "DELTA_TOO_LARGE", metadata: { index: "0" } });
     expect(refused.metadata["limit"]).toBe(String(info.limits!.maxDeltaBytes));
-    expect(infoMs).toBeLessThan(200);
+    // Before the bound it waited 11.8 s behind the patch; 2 s leaves room for a loaded CI machine.
+    expect(infoMs).toBeLessThan(2000);
     const after = await ana.clients.stream.getStream({ name: stream.name });
     expect(after.stream!.headVersion).toBe(0n);
   });
