@@ -52,8 +52,6 @@ function createBrowserStore(prefix: string): QueueStore {
     remove: (key) => Promise.resolve(localStorage.removeItem(prefix + key)),
   };
 }
-const store = createBrowserStore(`continuity:${device.id}:`);
-const linkedKey = `continuity-demo:${device.id}:linked`;
 
 async function assertion(): Promise<string> {
   // The platform's backend signs for its signed-in user; the page never sees a key.
@@ -88,6 +86,21 @@ async function untilOnline<T>(work: () => Promise<T>, onWait: (error: unknown) =
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+interface DemoConfig {
+  /** The reference server's gRPC-web endpoint. */
+  readonly grpcWeb: string;
+  /** This run of `pnpm demo:web`: what an earlier run left in storage belongs to another server. */
+  readonly run: string;
+}
+
+const config = (await (await fetch("/config.json")).json()) as DemoConfig;
+const prefix = `continuity-demo:${config.run}:${device.id}:`;
+for (const key of Object.keys(localStorage)) {
+  if (key.startsWith("continuity-demo:") && !key.startsWith(`continuity-demo:${config.run}:`)) localStorage.removeItem(key);
+}
+const store = createBrowserStore(`${prefix}store:`);
+const linkedKey = `${prefix}linked`;
 
 function App({ address }: { address: string }): ReactElement {
   const [client] = useState(() => openClient(address));
@@ -358,6 +371,5 @@ function History({ client, progress }: { client: ContinuityClient; progress: Jso
 }
 
 if ("serviceWorker" in navigator) await navigator.serviceWorker.register("/sw.js").catch(() => undefined);
-const config = (await (await fetch("/config.json")).json()) as { grpcWeb: string };
 document.title = `Continuity — ${device.name}`;
 createRoot(document.getElementById("root")!).render(<App address={config.grpcWeb} />);

@@ -17,6 +17,7 @@
  * which never reach the browser.
  */
 import { build } from "esbuild";
+import { randomUUID } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -85,7 +86,9 @@ export async function startWebDemo(options: { readonly host?: string; readonly p
       corsOrigins: [url, `http://localhost:${port}`],
     });
     const grpcWebAddress = server.grpcWebAddress!;
-    config = JSON.stringify({ grpcWeb: `http://${grpcWebAddress}` });
+    // A run id, so that tabs left open from an earlier run (another server, another data
+    // directory) start afresh instead of resuming queues and cursors that server never knew.
+    config = JSON.stringify({ grpcWeb: `http://${grpcWebAddress}`, run: randomUUID() });
     const demoPlatforms = platforms;
     return {
       url,
