@@ -81,8 +81,12 @@ it("hands progress from a laptop tab to a phone tab, through an offline spell an
   await poll(() => progressOf(laptop.page).getAttribute("data-pending")).toBe("2");
   expect(await progressOf(laptop.page).getAttribute("data-position")).toBe("120");
   await shot(laptop.page, "2-laptop-offline-queued");
+  // A cold start with no network: the replica and the stream open from the tab's store.
   await laptop.page.reload();
-  await poll(() => laptop.page.getByTestId("waiting").or(progressOf(laptop.page)).count()).toBe(1);
+  await poll(() => progressOf(laptop.page).getAttribute("data-pending")).toBe("2");
+  expect(await progressOf(laptop.page).getAttribute("data-position")).toBe("120");
+  expect(await progressOf(laptop.page).getAttribute("data-version")).toBe("3");
+  expect(await laptop.page.getByTestId("connection").textContent()).toBe("offline");
   await shot(laptop.page, "3-laptop-reloaded-offline");
 
   // Back online: the queue flushes exactly once.
