@@ -38,6 +38,8 @@ export type { RetryOptions } from "./client/retry-middleware.js";
 
 export { createMemoryQueueStore } from "./queue/queue-store.js";
 export type { MemoryQueueStore, QueueStore } from "./queue/queue-store.js";
+export { createIndexedDbQueueStore } from "./queue/indexeddb-queue-store.js";
+export type { IndexedDbQueueStoreOptions } from "./queue/indexeddb-queue-store.js";
 
 export type { JsonObject, JsonValue } from "./protocol/index.js";
 export type { EventSource, Unsubscribe } from "./stream/emitter.js";

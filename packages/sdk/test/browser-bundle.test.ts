@@ -30,9 +30,9 @@ async function bundle(contents: string): Promise<BuildResult<{ metafile: true; w
 
 it("bundles @continuity/sdk and @continuity/sdk/react for a browser with no warning and no Node module", async () => {
   const result = await bundle(`
-    import { createContinuityClient, createReplica, createWebTransport, openStream } from "@continuity/sdk";
+    import { createContinuityClient, createIndexedDbQueueStore, createReplica, createWebTransport, openStream } from "@continuity/sdk";
     import { useStream, useSyncStatus } from "@continuity/sdk/react";
-    export { createContinuityClient, createReplica, createWebTransport, openStream, useStream, useSyncStatus };
+    export { createContinuityClient, createIndexedDbQueueStore, createReplica, createWebTransport, openStream, useStream, useSyncStatus };
   `);
   expect(result.errors).toEqual([]);
   if (!("metafile" in result)) throw new Error("no bundle");

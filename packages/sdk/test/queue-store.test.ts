@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { backoffDelayMs, createFileQueueStore, createMemoryQueueStore, Status, type QueueStore } from "../src/index.js";
+import { queueStoreContract } from "./support/queue-store-contract.js";
 
 const directories: string[] = [];
 afterEach(async () => {
@@ -15,27 +16,15 @@ async function fileStore(): Promise<{ store: QueueStore; directory: string }> {
   return { store: createFileQueueStore(join(directory, "nested")), directory: join(directory, "nested") };
 }
 
-describe.each([
-  ["memory", async () => ({ store: createMemoryQueueStore() as QueueStore, directory: undefined })],
-  ["file", fileStore],
-])("%s queue store", (_kind, make) => {
-  it("reads back what it wrote, under keys with any characters, and forgets removed keys", async () => {
-    const { store } = await make();
-    const key = "stream/subjects/s1/devices/d 1/subjects/s1/streams/ünïcode";
-    expect(await store.read(key)).toBeUndefined();
-    await store.write(key, "one");
-    await store.write(key, "two");
-    expect(await store.read(key)).toBe("two");
-    await store.remove(key);
-    await store.remove(key);
-    expect(await store.read(key)).toBeUndefined();
-  });
-
-  it("keeps the last of many overlapping writes to one key", async () => {
-    const { store } = await make();
-    await Promise.all(Array.from({ length: 20 }, (_, index) => store.write("k", `value-${index}`)));
-    expect(await store.read("k")).toBe("value-19");
-  });
+const fileStores = new Map<QueueStore, string>();
+queueStoreContract("memory", { create: () => Promise.resolve(createMemoryQueueStore()) });
+queueStoreContract("file", {
+  async create() {
+    const { store, directory } = await fileStore();
+    fileStores.set(store, directory);
+    return store;
+  },
+  reopen: (store) => Promise.resolve(createFileQueueStore(fileStores.get(store)!)),
 });
 
 describe("file queue store", () => {

@@ -26,8 +26,16 @@ export interface MemoryQueueStore extends QueueStore {
 }
 
 /**
- * A store that lives as long as the process: right for tests, for short-lived tools, and
- * for browsers until an IndexedDB store exists. Pending writes are lost on exit.
+ * A store that lives as long as the process: right for tests and short-lived tools. Pending
+ * writes are lost on exit; use `createFileQueueStore` (Node) or `createIndexedDbQueueStore`
+ * (browsers) to keep them.
+ *
+ * @example
+ * ```ts
+ * const store = createMemoryQueueStore();
+ * const progress = await openStream(client, { stream: "course-42-progress", store });
+ * console.log([...store.entries.keys()]);
+ * ```
  */
 export function createMemoryQueueStore(): MemoryQueueStore {
   const entries = new Map<string, string>();
