@@ -13,11 +13,32 @@ export interface PlatformConfig {
   /** `[a-z0-9-]{1,63}`; the `iss` of its assertions and the `{platform}` of resource names. */
   readonly id: string;
   readonly displayName: string;
-  /** Public keys the platform signs assertions with. */
-  readonly jwks: JSONWebKeySet;
+  /** Public keys the platform signs assertions with; absent for a platform that signs in with OIDC only. */
+  readonly jwks: JSONWebKeySet | undefined;
+  /** The platform's own OpenID provider, whose ID tokens it may exchange (TOKEN-020). */
+  readonly oidc: OidcConfig | undefined;
   /** The most a token exchanged by this platform may carry. */
   readonly scopes: ReadonlySet<Scope>;
 }
+
+/**
+ * A platform's OpenID provider. Its keys are fetched from `jwksUri` and cached, never
+ * configured inline, because providers rotate them on their own schedule.
+ */
+export interface OidcConfig {
+  /** Compared with the ID token's `iss` byte for byte. */
+  readonly issuer: string;
+  /** The OAuth client id of the platform's app at the provider; the ID token's `aud` must contain it. */
+  readonly clientId: string;
+  readonly jwksUri: URL;
+  /** Longest wait for one JWKS fetch (jose's `timeoutDuration`). */
+  readonly jwksTimeoutMs: number;
+  /** Least time between two fetches caused by an unknown `kid` (jose's `cooldownDuration`). */
+  readonly jwksCooldownMs: number;
+}
+
+/** Defaults of {@link OidcConfig}: jose's own, stated here because the spec and README quote them. */
+export const OIDC_DEFAULTS = { jwksTimeoutMs: 5_000, jwksCooldownMs: 30_000, jwksCacheMaxAgeMs: 600_000 } as const;
 
 /** Looks platforms up by id; the only view of the platforms file the rest of the server gets. */
 export interface PlatformRegistry {
@@ -47,17 +68,45 @@ const jwkSchema = z
 
 const jwksSchema = z.object({ keys: z.array(jwkSchema).min(1, "needs at least one key") });
 
+function isLoopbackHost(hostname: string): boolean {
+  return hostname === "localhost" || hostname === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
+
+const oidcSchema = z
+  .object({
+    // OpenID Connect Discovery §3: an https URL without query or fragment.
+    issuer: z
+      .url({ protocol: /^https$/, message: "must be an https URL" })
+      .max(255)
+      .refine((value) => !value.includes("?") && !value.includes("#"), "must have no query or fragment"),
+    clientId: z.string().min(1).max(255),
+    // Plain http only on loopback, where a test or a sidecar serves the keys.
+    jwksUri: z
+      .url({ protocol: /^https?$/, message: "must be an http(s) URL" })
+      .refine((value) => {
+        const url = new URL(value);
+        return url.protocol === "https:" || isLoopbackHost(url.hostname);
+      }, "must be https (http only on a loopback host)"),
+    jwksTimeoutMs: z.number().int().min(100).max(30_000).optional(),
+    jwksCooldownMs: z.number().int().min(1_000).max(600_000).optional(),
+  })
+  .strict();
+
 const platformEntrySchema = z
   .object({
     id: z.string().regex(PLATFORM_ID, "must match [a-z0-9-]{1,63}"),
     displayName: z.string().min(1).max(100).optional(),
     jwks: jwksSchema.optional(),
     jwksFile: z.string().min(1).optional(),
+    oidc: oidcSchema.optional(),
     scopes: z.array(z.enum(ALL_SCOPES as [Scope, ...Scope[]])).min(1).optional(),
   })
   .strict()
-  .refine((entry) => (entry.jwks === undefined) !== (entry.jwksFile === undefined), {
-    message: "needs exactly one of `jwks` or `jwksFile`",
+  .refine((entry) => entry.jwks === undefined || entry.jwksFile === undefined, {
+    message: "needs at most one of `jwks` or `jwksFile`",
+  })
+  .refine((entry) => entry.jwks !== undefined || entry.jwksFile !== undefined || entry.oidc !== undefined, {
+    message: "needs `jwks`, `jwksFile` or `oidc`",
   });
 
 const platformsFileSchema = z
@@ -92,6 +141,18 @@ export function createPlatformRegistry(platforms: readonly PlatformConfig[]): Pl
       throw new PlatformsFileError(`platform id ${JSON.stringify(platform.id)} must match [a-z0-9-]{1,63}`);
     }
     if (byId.has(platform.id)) throw new PlatformsFileError(`platform id ${platform.id} appears twice`);
+    if (platform.jwks === undefined && platform.oidc === undefined) {
+      throw new PlatformsFileError(`platform ${platform.id} needs a JWKS or an OIDC provider`);
+    }
+    if (platform.oidc !== undefined) {
+      // The ID token's (iss, aud) is all that picks its platform, so two platforms may
+      // share a provider (Google, Entra) only with different client ids.
+      const { issuer, clientId } = platform.oidc;
+      const twin = [...byId.values()].find((other) => other.oidc?.issuer === issuer && other.oidc.clientId === clientId);
+      if (twin !== undefined) {
+        throw new PlatformsFileError(`platforms ${twin.id} and ${platform.id} have the same OIDC issuer and client id`);
+      }
+    }
     byId.set(platform.id, platform);
   }
   const all = [...byId.values()];
@@ -121,10 +182,21 @@ export async function loadPlatformsFile(path: string): Promise<PlatformRegistry>
       }
       jwks = fromFile.data;
     }
+    const oidc = entry.oidc;
     platforms.push({
       id: entry.id,
       displayName: entry.displayName ?? entry.id,
-      jwks: jwks as JSONWebKeySet,
+      jwks: jwks as JSONWebKeySet | undefined,
+      oidc:
+        oidc === undefined
+          ? undefined
+          : {
+              issuer: oidc.issuer,
+              clientId: oidc.clientId,
+              jwksUri: new URL(oidc.jwksUri),
+              jwksTimeoutMs: oidc.jwksTimeoutMs ?? OIDC_DEFAULTS.jwksTimeoutMs,
+              jwksCooldownMs: oidc.jwksCooldownMs ?? OIDC_DEFAULTS.jwksCooldownMs,
+            },
       scopes: new Set(entry.scopes ?? ALL_SCOPES),
     });
   }

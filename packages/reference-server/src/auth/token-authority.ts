@@ -18,7 +18,9 @@ import {
   type JWTVerifyGetKey,
 } from "jose";
 import { ALL_SCOPES, type AuthContext, type Scope } from "./context.js";
-import type { PlatformConfig, PlatformRegistry } from "./platforms.js";
+import { AuthFailure, CLOCK_SKEW_SECONDS, type VerifiedAssertion } from "./credentials.js";
+import { createIdTokenVerifier } from "./id-tokens.js";
+import type { PlatformRegistry } from "./platforms.js";
 
 /** The `typ` header every platform assertion must carry (RFC 8725 §3.11 explicit typing). */
 export const ASSERTION_TYP = "continuity-assertion+jwt";
@@ -30,47 +32,11 @@ export const ACCESS_TOKEN_ISSUER = "continuity";
 export const ASSERTION_ALGORITHMS = ["ES256", "EdDSA", "RS256"] as const;
 /** Longest an assertion may live (`exp - iat`); short enough that a leaked one soon stops mattering. */
 export const MAX_ASSERTION_LIFETIME_SECONDS = 300;
-/** Clock skew tolerated between platforms and this server. */
-export const CLOCK_SKEW_SECONDS = 30;
 /** Default access-token lifetime. */
 export const DEFAULT_ACCESS_TOKEN_SECONDS = 900;
 
-/**
- * The wire reasons authentication can fail with. Kept here rather than as gRPC errors so the
- * authority stays transport-free; the middleware and the services map them to statuses.
- */
-export type AuthFailureReason =
-  | "TOKEN_MISSING"
-  | "TOKEN_INVALID"
-  | "TOKEN_EXPIRED"
-  | "TOKEN_REVOKED"
-  | "ASSERTION_INVALID"
-  | "PLATFORM_UNKNOWN";
-
-/**
- * A credential was refused. `detail` is for logs only: telling a caller which check failed
- * would help an attacker tune forgeries, so the wire carries the reason and a fixed message.
- */
-export class AuthFailure extends Error {
-  override readonly name = "AuthFailure";
-  constructor(
-    readonly reason: AuthFailureReason,
-    readonly detail: string,
-    options?: ErrorOptions,
-  ) {
-    super(`${reason}: ${detail}`, options);
-  }
-}
-
-/** What a verified platform assertion says. */
-export interface VerifiedAssertion {
-  readonly platform: PlatformConfig;
-  /** The platform's own account id for the person (`sub`). */
-  readonly accountId: string;
-  /** The assertion's `jti`, for logs and replay checks. */
-  readonly assertionId: string;
-  readonly expiresAt: Date;
-}
+export { AuthFailure, CLOCK_SKEW_SECONDS } from "./credentials.js";
+export type { AuthFailureReason, VerifiedAssertion } from "./credentials.js";
 
 /** What goes into an access token. */
 export interface AccessTokenClaims {
@@ -96,6 +62,13 @@ export interface IssuedAccessToken {
 export interface TokenAuthority {
   /** Verifies a platform assertion; throws {@link AuthFailure} (ASSERTION_INVALID or PLATFORM_UNKNOWN). */
   verifyAssertion(assertion: string): Promise<VerifiedAssertion>;
+  /**
+   * Verifies the subject token of an exchange as the kind its `subject_token_type` names;
+   * throws {@link AuthFailure}, {@link SubjectTokenKindRefused} or IdentityProviderUnavailable.
+   */
+  verifySubjectToken(token: string, kind: SubjectTokenKind): Promise<VerifiedAssertion>;
+  /** True when some platform exchanges OIDC ID tokens (TOKEN-010 refuses the type otherwise). */
+  readonly acceptsIdTokens: boolean;
   /** Signs a fresh access token. */
   issueAccessToken(claims: AccessTokenClaims): Promise<IssuedAccessToken>;
   /** Verifies an access token; throws {@link AuthFailure} (TOKEN_INVALID or TOKEN_EXPIRED). */
@@ -110,6 +83,18 @@ export interface TokenAuthority {
   readonly publicJwk: JWK;
   /** Signs arbitrary claims with the server key (bundle trailers in the portability profile). */
   readonly signingKey: CryptoKey;
+}
+
+/** The subject tokens an exchange takes: a platform assertion, or an ID token of a platform's OpenID provider. */
+export type SubjectTokenKind = "assertion" | "id_token";
+
+/**
+ * The token's `iss` names a configured platform, but one that does not take this kind of
+ * token (an ID token sent as an assertion, or the reverse): the request is wrong, not the
+ * credential, so the exchange answers INVALID_FIELD on `subject_token_type` (TOKEN-024).
+ */
+export class SubjectTokenKindRefused extends Error {
+  override readonly name = "SubjectTokenKindRefused";
 }
 
 /**
@@ -261,7 +246,30 @@ export async function createTokenAuthority(options: TokenAuthorityOptions): Prom
   const key = await loadSigningKey(options.signingKey);
   const keySets = new Map<string, JWTVerifyGetKey>();
   for (const platform of options.platforms.list()) {
-    keySets.set(platform.id, createLocalJWKSet(platform.jwks));
+    if (platform.jwks !== undefined) keySets.set(platform.id, createLocalJWKSet(platform.jwks));
+  }
+  const idTokens = createIdTokenVerifier(options.platforms, now);
+
+  async function verifySubjectToken(token: string, kind: SubjectTokenKind): Promise<VerifiedAssertion> {
+    let issuer: unknown;
+    try {
+      issuer = decodeJwt(token).iss;
+    } catch (cause) {
+      throw new AuthFailure("ASSERTION_INVALID", `not a compact JWS: ${describeJoseError(cause)}`, { cause });
+    }
+    if (typeof issuer !== "string") throw new AuthFailure("ASSERTION_INVALID", "missing iss");
+    const platformById = options.platforms.get(issuer);
+    const oidcPlatforms = idTokens.platformsOfIssuer(issuer);
+    if (kind === "assertion") {
+      if ((platformById !== undefined && platformById.jwks === undefined) || oidcPlatforms.length > 0) {
+        throw new SubjectTokenKindRefused(`the platform of issuer ${JSON.stringify(issuer.slice(0, 80))} takes no assertions`);
+      }
+      return verifyAssertion(token);
+    }
+    if (oidcPlatforms.length === 0 && platformById !== undefined) {
+      throw new SubjectTokenKindRefused(`platform ${platformById.id} takes no ID tokens`);
+    }
+    return idTokens.verify(token);
   }
 
   async function verifyAssertion(assertion: string): Promise<VerifiedAssertion> {
@@ -378,6 +386,8 @@ export async function createTokenAuthority(options: TokenAuthorityOptions): Prom
 
   return {
     verifyAssertion,
+    verifySubjectToken,
+    acceptsIdTokens: idTokens.enabled,
     issueAccessToken,
     verifyAccessToken,
     audience,

@@ -4,7 +4,15 @@ import type { continuity } from "@continuity/sdk/gen";
 import { ALL_SCOPES, type Scope } from "../auth/context.js";
 import { parseRequest as validateRequest } from "../validation/validate.js";
 import { deviceName, isDeviceId, platformName, subjectName } from "../auth/resource-names.js";
-import { AuthFailure, formatScopes, parseScopes, type VerifiedAssertion } from "../auth/token-authority.js";
+import { IdentityProviderUnavailable } from "../auth/id-tokens.js";
+import {
+  AuthFailure,
+  SubjectTokenKindRefused,
+  formatScopes,
+  parseScopes,
+  type SubjectTokenKind,
+  type VerifiedAssertion,
+} from "../auth/token-authority.js";
 import { authFailureError } from "../auth/wire-errors.js";
 import { invalidField, protocolError } from "../errors.js";
 import type { ServiceDeps } from "./deps.js";
@@ -16,16 +24,19 @@ type TokenServiceImplementation = continuity.v1.TokenServiceImplementation;
 export const TOKEN_EXCHANGE_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange";
 /** RFC 8693 token type of the platform assertion. */
 export const JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt";
+/** RFC 8693 token type of an OpenID Connect ID token from a platform's own provider. */
+export const ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token";
 /** RFC 8693 token type of what the exchange issues. */
 export const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
 
-/** Longest assertion we bother to parse; real ones are well under 2 KiB. */
+/** Longest subject token we bother to parse; assertions are well under 2 KiB, ID tokens a few KiB. */
 const MAX_ASSERTION_CHARS = 16_384;
 
-const exchangeSchema = z.object({
+/** The request schema; `id_token` is a valid type only on a server with an OIDC platform (TOKEN-010). */
+const exchangeSchema = (subjectTokenTypes: readonly [string, ...string[]]) => z.object({
   grantType: z.literal(TOKEN_EXCHANGE_GRANT_TYPE, `must be ${TOKEN_EXCHANGE_GRANT_TYPE}`),
   subjectToken: z.string().min(1, "required").max(MAX_ASSERTION_CHARS, `at most ${MAX_ASSERTION_CHARS} characters`),
-  subjectTokenType: z.literal(JWT_TOKEN_TYPE, `must be ${JWT_TOKEN_TYPE}`),
+  subjectTokenType: z.enum(subjectTokenTypes, `must be ${subjectTokenTypes.join(" or ")}`),
   scope: z
     .string()
     .max(256)
@@ -55,6 +66,32 @@ export async function verifyAssertionOrThrow(
 }
 
 /**
+ * Verifies the exchange's subject token as the kind its type names, and turns a refusal into
+ * its wire error: an unreachable identity provider is the server's trouble, not the caller's
+ * credential, so it is never UNAUTHENTICATED (TOKEN-026).
+ */
+async function verifySubjectTokenOrThrow(
+  deps: Pick<ServiceDeps, "tokens" | "logger">,
+  token: string,
+  kind: SubjectTokenKind,
+): Promise<VerifiedAssertion> {
+  try {
+    return await deps.tokens.verifySubjectToken(token, kind);
+  } catch (error) {
+    if (error instanceof AuthFailure) {
+      deps.logger.info({ reason: error.reason, detail: error.detail, kind }, "subject token refused");
+      throw authFailureError(error);
+    }
+    if (error instanceof SubjectTokenKindRefused) throw invalidField("subject_token_type", error.message);
+    if (error instanceof IdentityProviderUnavailable) {
+      deps.logger.warn({ platform: error.platformId, detail: error.detail }, "identity provider keys unavailable");
+      throw protocolError(Status.INTERNAL, "INTERNAL", "the platform's identity provider could not be reached; retry later");
+    }
+    throw error;
+  }
+}
+
+/**
  * TokenService: the one door in. A verified platform assertion becomes a short-lived access
  * token; the first exchange of an unknown account creates its subject, and the first
  * exchange naming an unknown device registers it.
@@ -63,10 +100,12 @@ export async function verifyAssertionOrThrow(
  * before invalid_grant): a malformed request says nothing about any subject either way.
  */
 export function createTokenService(deps: ServiceDeps): TokenServiceImplementation {
+  const schema = exchangeSchema(deps.tokens.acceptsIdTokens ? [JWT_TOKEN_TYPE, ID_TOKEN_TYPE] : [JWT_TOKEN_TYPE]);
   return {
     async exchangeToken(request) {
-      const valid = validateRequest(exchangeSchema, request);
-      const assertion = await verifyAssertionOrThrow(deps, valid.subjectToken);
+      const valid = validateRequest(schema, request);
+      const kind = valid.subjectTokenType === ID_TOKEN_TYPE ? "id_token" : "assertion";
+      const assertion = await verifySubjectTokenOrThrow(deps, valid.subjectToken, kind);
       const platform = assertion.platform;
 
       const requested = parseScopes(valid.scope) ?? new Set<Scope>();

@@ -42,7 +42,7 @@ export async function createTestPlatform(
     id,
     publicJwk,
     privateJwk,
-    config: { id, displayName: id, jwks: { keys: [publicJwk] }, scopes: new Set(options.scopes ?? ALL_SCOPES) },
+    config: { id, displayName: id, jwks: { keys: [publicJwk] }, oidc: undefined, scopes: new Set(options.scopes ?? ALL_SCOPES) },
     async assertion(accountId, overrides = {}) {
       const now = Math.floor(Date.now() / 1000) + (overrides.iatOffset ?? 0);
       const claims: Record<string, unknown> = {

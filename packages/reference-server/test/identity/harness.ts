@@ -6,7 +6,7 @@ import { Metadata } from "nice-grpc-common";
 import { errorDetailsClientMiddleware, ErrorInfo, RichClientError, BadRequest } from "nice-grpc-error-details";
 import { pino } from "pino";
 import { continuity } from "@continuity/sdk/gen";
-import { createPlatformRegistry } from "../../src/auth/platforms.js";
+import { createPlatformRegistry, type PlatformConfig } from "../../src/auth/platforms.js";
 import { createTokenAuthority, type TokenAuthority } from "../../src/auth/token-authority.js";
 import { createServerMetrics } from "../../src/ops/metrics.js";
 import { createContinuityServer } from "../../src/server.js";
@@ -60,14 +60,16 @@ function clientsFor(factory: ClientFactory, channel: Channel): Clients {
 }
 
 /** Starts a real server over loopback with a fresh SQLite file. */
-export async function startIdentityHarness(options: { now?: () => Date } = {}): Promise<IdentityHarness> {
+export async function startIdentityHarness(
+  options: { now?: () => Date; extraPlatforms?: readonly PlatformConfig[] } = {},
+): Promise<IdentityHarness> {
   const a = await createTestPlatform("course-a");
   const b = await createTestPlatform("course-b");
   const readOnly = await createTestPlatform("reader-c", { scopes: ["state.read"] });
   const dataDir = await mkdtemp(join(tmpdir(), "continuity-identity-"));
   const store = createSqliteStore({ path: join(dataDir, "continuity.sqlite") });
   const tokens = await createTokenAuthority({
-    platforms: createPlatformRegistry([a.config, b.config, readOnly.config]),
+    platforms: createPlatformRegistry([a.config, b.config, readOnly.config, ...(options.extraPlatforms ?? [])]),
     signingKey: { kind: "ephemeral" },
     ...(options.now === undefined ? {} : { now: options.now }),
   });

@@ -6,6 +6,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { PlatformsFileError, ensureDevPlatforms, loadPlatformsFile } from "../../src/auth/platforms.js";
 import { createTestPlatform } from "../../src/testing/test-platform.js";
 
+const OIDC = { issuer: "https://idp.example", clientId: "app-123", jwksUri: "https://idp.example/jwks.json" };
+
 const tempDirs: string[] = [];
 
 async function tempDir(): Promise<string> {
@@ -47,7 +49,7 @@ describe("platforms file", () => {
     await writeFile(join(dir, "platforms.json"), JSON.stringify({ platforms: [{ id: "course-a", jwksFile: "keys/a.json" }] }));
     const registry = await loadPlatformsFile(join(dir, "platforms.json"));
     const loaded = registry.get("course-a");
-    expect(loaded?.jwks.keys[0]?.x).toBe(platform.publicJwk.x);
+    expect(loaded?.jwks?.keys[0]?.x).toBe(platform.publicJwk.x);
     expect([...(loaded?.scopes ?? [])]).toEqual(["state.read", "state.write", "identity.manage"]);
     expect(loaded?.displayName).toBe("course-a");
   });
@@ -56,7 +58,20 @@ describe("platforms file", () => {
     ["not JSON", "{", /not valid JSON/],
     ["no platforms", { platforms: [] }, /at least one platform/],
     ["a bad id", { platforms: [{ id: "Course_A", jwks: { keys: [{ kty: "EC" }] } }] }, /platforms\.0\.id/],
-    ["both jwks and jwksFile", { platforms: [{ id: "a", jwks: { keys: [{ kty: "EC" }] }, jwksFile: "x.json" }] }, /exactly one/],
+    ["both jwks and jwksFile", { platforms: [{ id: "a", jwks: { keys: [{ kty: "EC" }] }, jwksFile: "x.json" }] }, /at most one/],
+    ["no keys and no oidc", { platforms: [{ id: "a" }] }, /needs `jwks`, `jwksFile` or `oidc`/],
+    ["an http issuer", { platforms: [{ id: "a", oidc: { ...OIDC, issuer: "http://idp.example" } }] }, /oidc\.issuer: must be an https URL/],
+    ["an issuer with a query", { platforms: [{ id: "a", oidc: { ...OIDC, issuer: "https://idp.example/?t=1" } }] }, /no query or fragment/],
+    ["a plain-http JWKS off loopback", { platforms: [{ id: "a", oidc: { ...OIDC, jwksUri: "http://idp.example/jwks" } }] }, /http only on a loopback host/],
+    ["a JWKS timeout of 0", { platforms: [{ id: "a", oidc: { ...OIDC, jwksTimeoutMs: 0 } }] }, /oidc\.jwksTimeoutMs/],
+    ["a JWKS cooldown under 1 s", { platforms: [{ id: "a", oidc: { ...OIDC, jwksCooldownMs: 10 } }] }, /oidc\.jwksCooldownMs/],
+    ["an unknown oidc member", { platforms: [{ id: "a", oidc: { ...OIDC, nonce: "x" } }] }, /nonce/],
+    ["a missing client id", { platforms: [{ id: "a", oidc: { issuer: OIDC.issuer, jwksUri: OIDC.jwksUri } }] }, /oidc\.clientId/],
+    [
+      "two platforms with one issuer and client id",
+      { platforms: [{ id: "a", oidc: OIDC }, { id: "b", oidc: OIDC }] },
+      /platforms a and b have the same OIDC issuer and client id/,
+    ],
     ["an unknown scope", { platforms: [{ id: "a", jwks: { keys: [{ kty: "EC" }] }, scopes: ["admin"] }] }, /scopes/],
     ["a private key", { platforms: [{ id: "a", jwks: { keys: [{ kty: "EC", d: "secret" }] } }] }, /private members/],
     ["a symmetric key", { platforms: [{ id: "a", jwks: { keys: [{ kty: "oct", k: "c2VjcmV0" }] } }] }, /symmetric/],
@@ -69,6 +84,35 @@ describe("platforms file", () => {
     ["a missing jwksFile", { platforms: [{ id: "a", jwksFile: "missing.json" }] }, /cannot read JWKS file of platform a/],
   ])("refuses %s with a message that says where", async (_label, content, pattern) => {
     expect(await refusal(content)).toMatch(pattern);
+  });
+});
+
+describe("platforms with an OIDC provider", () => {
+  it("load with the defaults of jose's remote JWKS, with or without keys of their own", async () => {
+    const dir = await tempDir();
+    const platform = await createTestPlatform("course-a");
+    const file = join(dir, "platforms.json");
+    await writeFile(
+      file,
+      JSON.stringify({
+        platforms: [
+          { id: "oidc-only", oidc: OIDC },
+          { id: "both", jwks: { keys: [platform.publicJwk] }, oidc: { ...OIDC, clientId: "other", jwksTimeoutMs: 800, jwksCooldownMs: 2000 } },
+        ],
+      }),
+    );
+    const registry = await loadPlatformsFile(file);
+    expect(registry.get("oidc-only")?.jwks).toBeUndefined();
+    expect(registry.get("oidc-only")?.oidc).toEqual({
+      issuer: OIDC.issuer,
+      clientId: OIDC.clientId,
+      jwksUri: new URL(OIDC.jwksUri),
+      jwksTimeoutMs: 5000,
+      jwksCooldownMs: 30000,
+    });
+    expect(registry.get("both")?.oidc?.jwksTimeoutMs).toBe(800);
+    expect(registry.get("both")?.oidc?.jwksCooldownMs).toBe(2000);
+    expect(registry.get("both")?.jwks?.keys).toHaveLength(1);
   });
 });
 

@@ -21,7 +21,7 @@ export interface AccessToken {
 
 /** The fields of an ExchangeToken call a token provider chooses; the SDK fills in the rest. */
 export type TokenExchangeParams = Pick<ExchangeTokenRequest, "subjectToken"> &
-  Partial<Pick<ExchangeTokenRequest, "scope" | "deviceId" | "deviceDisplayName">>;
+  Partial<Pick<ExchangeTokenRequest, "subjectTokenType" | "scope" | "deviceId" | "deviceDisplayName">>;
 
 /** What the client hands a token provider each time it needs a token. */
 export interface TokenRequestContext {
@@ -57,6 +57,13 @@ export interface AssertionTokenProviderOptions {
    * it: the SDK never holds a platform's signing key.
    */
   readonly getAssertion: (signal: AbortSignal | undefined) => Promise<string>;
+  /**
+   * What `getAssertion` returns, as an RFC 8693 token type. Default
+   * `urn:ietf:params:oauth:token-type:jwt`, a platform assertion. A platform the server
+   * knows by its OpenID provider returns the user's ID token instead and sets
+   * `urn:ietf:params:oauth:token-type:id_token`.
+   */
+  readonly subjectTokenType?: string | undefined;
   /** The installation's stable device id (`[a-z0-9-]`, 1–63 chars). Omit for an unbound token. */
   readonly deviceId?: string | undefined;
   /** Shown in device lists when the device is registered, e.g. "Ana's phone". */
@@ -100,6 +107,7 @@ export function createAssertionTokenProvider(options: AssertionTokenProviderOpti
     const response = await context.exchangeToken(
       {
         subjectToken: assertion,
+        ...(options.subjectTokenType === undefined ? {} : { subjectTokenType: options.subjectTokenType }),
         scope: (options.scopes ?? []).join(" "),
         deviceId: options.deviceId ?? "",
         deviceDisplayName: options.deviceDisplayName ?? "",
