@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { ALL_CASES } from "./cases/index.js";
 import { generatePlatformKeySet, loadFixturePlatformKeySet, writePlatformsFile } from "./fixtures/platform-keys.js";
 import type { ConformanceCase, ProfileName } from "./harness/define-case.js";
+import { startOidcProvider, type OidcProvider } from "./harness/oidc-provider.js";
 import { formatJsonReport } from "./reporters/json.js";
 import { formatJunitReport } from "./reporters/junit.js";
 import { runSucceeded } from "./reporters/summary.js";
@@ -90,6 +91,7 @@ export async function runConformance(options: RunOptions): Promise<RunOutcome> {
   let target: Target;
   let platforms;
   let scratch: string | undefined;
+  let oidc: OidcProvider | undefined;
   if (attachAddress !== undefined) {
     platforms = await loadFixturePlatformKeySet();
     target = attachTarget(attachAddress, security);
@@ -98,7 +100,8 @@ export async function runConformance(options: RunOptions): Promise<RunOutcome> {
     scratch = await mkdtemp(join(tmpdir(), "continuity-conformance-"));
     const platformsFile = join(scratch, "platforms.json");
     try {
-      await writePlatformsFile(platforms, platformsFile);
+      oidc = await startOidcProvider();
+      await writePlatformsFile(platforms, platformsFile, oidc.platformEntries());
       target = await spawnTarget({
         command: options.spawn ?? REFERENCE_SERVER.command,
         cwd: options.spawnCwd ?? (options.spawn === undefined ? REFERENCE_SERVER.cwd : process.cwd()),
@@ -108,6 +111,7 @@ export async function runConformance(options: RunOptions): Promise<RunOutcome> {
         security,
       });
     } catch (error) {
+      await oidc?.close();
       await rm(scratch, { recursive: true, force: true });
       throw error;
     }
@@ -124,6 +128,7 @@ export async function runConformance(options: RunOptions): Promise<RunOutcome> {
       knownFailures,
       requirements,
       bail: options.bail ?? false,
+      ...(oidc === undefined ? {} : { oidc }),
       ...(options.onResult === undefined ? {} : { onResult: options.onResult }),
     });
     const links = options.docsUrl === undefined ? {} : { docsUrl: options.docsUrl };
@@ -132,6 +137,7 @@ export async function runConformance(options: RunOptions): Promise<RunOutcome> {
     return { report, succeeded: runSucceeded(report) };
   } finally {
     await target.stop();
+    await oidc?.close();
     if (scratch !== undefined) await rm(scratch, { recursive: true, force: true });
   }
 }

@@ -7,6 +7,7 @@ import { CHECKPOINT_CASES } from "./checkpoints.js";
 import { CONNECTION_CASES } from "./connections.js";
 import { HISTORY_CASES } from "./history.js";
 import { IDENTITY_CASES } from "./identity.js";
+import { OIDC_CASES } from "./oidc.js";
 import { PLATFORM_CASES } from "./platforms.js";
 import { PORTABILITY_CASES } from "./portability.js";
 import { PRECISION_CASES } from "./precision.js";
@@ -20,6 +21,7 @@ import { VECTOR_CASES } from "./vectors.js";
 /** Every case of the suite, in report order. Ids are stable: known-failure files name them. */
 export const ALL_CASES: readonly ConformanceCase[] = [
   ...AUTH_CASES,
+  ...OIDC_CASES,
   ...ACCESS_CASES,
   ...RESOURCE_CASES,
   ...STREAM_CASES,

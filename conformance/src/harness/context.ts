@@ -3,6 +3,7 @@ import { importJWK, SignJWT, type JWTPayload } from "jose";
 import type { continuity } from "@continuity/sdk/gen";
 import type { PlatformKey, PlatformKeySet } from "../fixtures/platform-keys.js";
 import type { ProfileName } from "./define-case.js";
+import type { OidcProvider } from "./oidc-provider.js";
 import { createClientPool, type ClientPool, type Clients } from "./clients.js";
 import { CaseSkipped, check } from "./expect.js";
 import type { TraceLog } from "./trace.js";
@@ -12,6 +13,7 @@ import type { ChannelCredentials } from "@grpc/grpc-js";
 export const TOKEN_EXCHANGE = {
   grantType: "urn:ietf:params:oauth:grant-type:token-exchange",
   subjectTokenType: "urn:ietf:params:oauth:token-type:jwt",
+  idTokenType: "urn:ietf:params:oauth:token-type:id_token",
 } as const;
 
 /** A signed-in device of a subject, as a case uses it. */
@@ -70,6 +72,7 @@ export interface TargetView {
   readonly restart: ((options: RestartOptions) => Promise<void>) | undefined;
   readonly claimedProfiles: readonly ProfileName[];
   readonly spawnSibling: ((env?: Readonly<Record<string, string>>) => Promise<SiblingServer>) | undefined;
+  readonly oidc?: OidcProvider | undefined;
 }
 
 /** A second server started for one case; stopped when the case ends. */
@@ -96,6 +99,8 @@ export interface CaseContext {
   mintAssertion(options: AssertionOptions): Promise<string>;
   /** Exchanges a fresh assertion; a new account id means a new subject. */
   session(options?: SessionOptions): Promise<Session>;
+  /** The OpenID providers the server trusts (declare needs: ["oidc-provider"]). */
+  oidcProvider(): OidcProvider;
   /** A unique, id-safe name for streams, accounts and devices of this case. */
   uniqueId(prefix: string): string;
   /** Ends the case as `skip` with a reason (the server offers no way to check this). */
@@ -176,6 +181,10 @@ export function createCaseContext(target: TargetView, trace: TraceLog, signal: A
         clients: ctx.clients(exchange.accessToken),
         exchange,
       };
+    },
+    oidcProvider() {
+      if (target.oidc === undefined) throw new Error("oidcProvider needs spawn mode; declare needs: [\"oidc-provider\"]");
+      return target.oidc;
     },
     uniqueId(prefix) {
       return `${prefix}-${randomBytes(6).toString("hex")}`;

@@ -8,7 +8,9 @@ export type CaseNeed =
   /** The suite started the server and can restart it (spawn mode). */
   "restart"
   /** The suite can start a second server of the same implementation (spawn mode). */
-  | "second-server";
+  | "second-server"
+  /** The suite hosts OpenID providers the server was configured to trust (spawn mode). */
+  | "oidc-provider";
 
 /** A conformance case: one behaviour, checked over the wire, naming the requirements it proves. */
 export interface ConformanceCase {

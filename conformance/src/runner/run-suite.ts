@@ -1,6 +1,7 @@
 import { ClientError, Status } from "nice-grpc-common";
 import { createClientPool } from "../harness/clients.js";
 import { createCaseContext, type TargetView } from "../harness/context.js";
+import type { OidcProvider } from "../harness/oidc-provider.js";
 import type { ConformanceCase, ProfileName } from "../harness/define-case.js";
 import { CaseSkipped, ConformanceFailure } from "../harness/expect.js";
 import { createTraceLog, formatTrace } from "../harness/trace.js";
@@ -46,6 +47,8 @@ export interface SuiteOptions {
   /** Stop at the first MUST failure (mutant runs). */
   readonly bail: boolean;
   readonly onResult?: (result: CaseResult) => void;
+  /** The OpenID providers the spawned server trusts; absent in attach mode. */
+  readonly oidc?: OidcProvider;
 }
 
 /** The outcome of a whole run, as reporters see it. */
@@ -111,6 +114,7 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
     audience: options.audience ?? info.assertionAudience,
     restart: options.target.restart,
     claimedProfiles,
+    oidc: options.oidc,
     spawnSibling:
       options.target.spawnSibling === undefined
         ? undefined
@@ -129,7 +133,7 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
 
   const runnable: ConformanceCase[] = [];
   for (const conformanceCase of selected) {
-    const skipReason = reasonToSkip(conformanceCase, claimedProfiles, options.target);
+    const skipReason = reasonToSkip(conformanceCase, claimedProfiles, options.target, options.oidc !== undefined);
     if (skipReason === undefined) runnable.push(conformanceCase);
     else record(baseResult(conformanceCase, options.requirements, "skip", 0, skipReason));
   }
@@ -165,13 +169,16 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
   };
 }
 
-function reasonToSkip(conformanceCase: ConformanceCase, claimed: readonly ProfileName[], target: Target): string | undefined {
+function reasonToSkip(conformanceCase: ConformanceCase, claimed: readonly ProfileName[], target: Target, hostsOidc: boolean): string | undefined {
   if (!claimed.includes(conformanceCase.profile)) return `profile ${conformanceCase.profile} not claimed`;
   if (conformanceCase.needs.includes("restart") && target.restart === undefined) {
     return "needs the suite to restart the server (spawn mode); attach mode cannot";
   }
   if (conformanceCase.needs.includes("second-server") && target.spawnSibling === undefined) {
     return "needs the suite to start a second server (spawn mode); attach mode cannot";
+  }
+  if (conformanceCase.needs.includes("oidc-provider") && !hostsOidc) {
+    return "needs the suite to host an OpenID provider the server trusts (spawn mode); attach mode cannot";
   }
   return undefined;
 }

@@ -87,8 +87,9 @@ const oidcSchema = z
         const url = new URL(value);
         return url.protocol === "https:" || isLoopbackHost(url.hostname);
       }, "must be https (http only on a loopback host)"),
-    jwksTimeoutMs: z.number().int().min(100).max(30_000).optional(),
-    jwksCooldownMs: z.number().int().min(1_000).max(600_000).optional(),
+    // Bounded by TOKEN-026 (a fetch gives up within 5 s) and TOKEN-025 (a new kid is seen within 30 s).
+    jwksTimeoutMs: z.number().int().min(100).max(5_000).optional(),
+    jwksCooldownMs: z.number().int().min(1_000).max(30_000).optional(),
   })
   .strict();
 

@@ -1,0 +1,8 @@
+import { defineMutant } from "../../src/runner/mutant.js";
+
+export default defineMutant({
+  name: "id-token-jwks-per-exchange",
+  area: "TOKEN",
+  description: "A platform's JWKS is never cached: every ID token fetches it from the provider again.",
+  edits: [{ file: "auth/id-tokens.ts", find: "    cacheMaxAge: OIDC_DEFAULTS.jwksCacheMaxAgeMs,\n", replace: "    cacheMaxAge: 0,\n" }],
+});
