@@ -1,5 +1,6 @@
 import { SignJWT } from "jose";
 import { ClientError } from "nice-grpc";
+import { BadRequest, RichClientError } from "nice-grpc-error-details";
 import { TOKEN_EXCHANGE, type CaseContext } from "../harness/context.js";
 import { defineCase } from "../harness/define-case.js";
 import { check, checkEqual, expectError, Status, type ExpectedError } from "../harness/expect.js";
@@ -34,7 +35,8 @@ async function requireIdTokens(ctx: CaseContext): Promise<OidcProvider> {
   try {
     await exchange(ctx, await oidc.main.idToken({ sub: ctx.uniqueId("probe") }));
   } catch (error) {
-    if (error instanceof ClientError && error.code === Status.INVALID_ARGUMENT && /subject_token_type/.test(error.details)) {
+    const fields = error instanceof RichClientError ? error.extra.flatMap((detail) => (detail.$type === BadRequest.$type ? detail.fieldViolations.map((v) => v.field) : [])) : [];
+    if (error instanceof ClientError && error.code === Status.INVALID_ARGUMENT && fields.includes("subject_token_type")) {
       ctx.skip("the server takes no ID tokens (subject_token_type id_token refused, TOKEN-010)");
     }
     throw error;
