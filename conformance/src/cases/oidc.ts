@@ -79,8 +79,10 @@ export const OIDC_CASES = [
       checkEqual(first.device, `${first.subject}/devices/${deviceId}`, "ExchangeTokenResponse.device");
       const again = await exchange(ctx, await main.idToken({ sub, audience: [main.clientId], header: { typ: undefined } }));
       checkEqual([again.subject, again.subjectCreated], [first.subject, false], "a later ID token of the same sub (aud as an array, no typ)");
-      const lowerTyp = await exchange(ctx, await main.idToken({ sub, header: { typ: "jwt" } }));
-      checkEqual(lowerTyp.subject, first.subject, "an ID token with typ jwt (case-insensitive)");
+      for (const typ of ["jwt", "application/jwt"]) {
+        const accepted = await exchange(ctx, await main.idToken({ sub, header: { typ } }));
+        checkEqual(accepted.subject, first.subject, `an ID token with typ ${typ} (a media type: case and application/ do not matter)`);
+      }
       const { subject } = await ctx.clients(again.accessToken).subjects.getSubject({ name: again.subject });
       checkEqual(subject?.name, first.subject, "GetSubject with the access token of an ID token");
       const other = await exchange(ctx, await main.idToken({ sub: ctx.uniqueId("idp-user") }));
