@@ -5,7 +5,8 @@ import { ECHO_SERVICE } from "./echo-protocol.js";
 // pay the same process and loopback costs. Prints ECHO_LISTENING=<host:port> when ready.
 
 const subscribers = new Set<ServerWritableStream<Buffer, Buffer>>();
-const server = new Server();
+let blob: Buffer = Buffer.alloc(0);
+const server = new Server({ "grpc.max_receive_message_length": 64 * 1024 * 1024, "grpc.max_send_message_length": 64 * 1024 * 1024 });
 server.addService(ECHO_SERVICE, {
   echo(call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) {
     callback(null, call.request);
@@ -13,6 +14,13 @@ server.addService(ECHO_SERVICE, {
   publish(call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) {
     for (const subscriber of subscribers) subscriber.write(call.request);
     callback(null, Buffer.alloc(0));
+  },
+  put(call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) {
+    blob = call.request;
+    callback(null, Buffer.alloc(0));
+  },
+  download(_call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) {
+    callback(null, blob);
   },
   subscribe(call: ServerWritableStream<Buffer, Buffer>) {
     subscribers.add(call);

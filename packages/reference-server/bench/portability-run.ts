@@ -71,12 +71,12 @@ function spread(values: readonly number[]): Spread {
 
 // Each thread of a profiled process writes a profile (tsx's module hooks run in a worker), so
 // each process profiles into a folder of its own and the main thread's (thread id 0) is kept.
-function cpuProfileArgs(dir: string | undefined, name: string): string[] {
+export function cpuProfileArgs(dir: string | undefined, name: string): string[] {
   return dir === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", join(dir, name)];
 }
 
 /** Moves the main thread's profile of `name` to `<dir>/<name>.cpuprofile`; returns its path. */
-async function keepMainThreadProfile(dir: string, name: string): Promise<string> {
+export async function keepMainThreadProfile(dir: string, name: string): Promise<string> {
   const folder = join(dir, name);
   const main = (await readdir(folder)).find((file) => /^CPU\.\d+\.\d+\.\d+\.0\.\d+\.cpuprofile$/.test(file));
   if (main === undefined) throw new Error(`no main-thread profile in ${folder}`);

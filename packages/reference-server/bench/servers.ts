@@ -85,15 +85,16 @@ export interface ContinuityServer {
 
 /**
  * Starts a reference server on a fresh data directory under `dir`, with one platform
- * (`bench`) whose key this process holds. `nodeArgs` go to the server's Node (`--cpu-prof`).
+ * (`bench`) whose key this process holds. `nodeArgs` go to the server's Node (`--cpu-prof`),
+ * `extraEnv` to its environment (`CONTINUITY_DURABILITY`).
  */
-export async function startContinuity(dir: string, nodeArgs: readonly string[] = []): Promise<ContinuityServer> {
+export async function startContinuity(dir: string, nodeArgs: readonly string[] = [], extraEnv: NodeJS.ProcessEnv = {}): Promise<ContinuityServer> {
   await mkdir(dir, { recursive: true });
   const { publicKey, privateKey } = await generateKeyPair("ES256", { extractable: true });
   const jwk = { ...(await exportJWK(publicKey)), kid: "bench-1", alg: "ES256", use: "sig" };
   const platformsFile = join(dir, "platforms.json");
   await writeFile(platformsFile, JSON.stringify({ platforms: [{ id: "bench", jwks: { keys: [jwk] } }] }));
-  const env = { CONTINUITY_LISTEN: "127.0.0.1:0", CONTINUITY_DATA_DIR: join(dir, "data"), CONTINUITY_PLATFORMS: platformsFile };
+  const env = { CONTINUITY_LISTEN: "127.0.0.1:0", CONTINUITY_DATA_DIR: join(dir, "data"), CONTINUITY_PLATFORMS: platformsFile, ...extraEnv };
   const launch = (args: readonly string[]) => spawnReady(["src/main.ts", "--log-level", "warn"], env, "CONTINUITY_LISTENING=", args);
 
   let server = await launch(nodeArgs);
