@@ -67,8 +67,9 @@ export function checkProtocolVersion(context: CallContext): void {
 /**
  * Verifies the bearer token and re-checks it against the store: a token is a claim made at
  * exchange time, but erasure, unlinking and device revocation must take effect at once,
- * not when the token expires. The checks are cheap indexed reads; caching them would
- * reintroduce exactly the delay they exist to remove.
+ * not when the token expires (AUTH-004, AUTH-007). The authority verifies each token's
+ * signature once and judges its expiry on every call; the store may remember these facts
+ * only until its next write, so a revocation is seen by the next call.
  */
 export async function authenticate(token: string, deps: AuthMiddlewareDeps): Promise<AuthContext> {
   const claims = await deps.tokens.verifyAccessToken(token);

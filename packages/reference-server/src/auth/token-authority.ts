@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import {
@@ -118,6 +118,9 @@ export interface TokenAuthorityOptions {
   /** Injectable clock, so tests can age tokens without sleeping. */
   readonly now?: () => Date;
 }
+
+/** Most verified access tokens remembered at once (a few hundred bytes each). */
+export const VERIFIED_TOKEN_CACHE_ENTRIES = 4096;
 
 /** File name of the generated server key inside the data directory. */
 export const SERVER_KEY_FILE = "server-key.jwk";
@@ -342,7 +345,34 @@ export async function createTokenAuthority(options: TokenAuthorityOptions): Prom
     return { token, tokenId, expiresAt: new Date(expiresAt * 1000), expiresInSeconds: accessTokenSeconds };
   }
 
+  // Verified access tokens, least recently used first. A token's signature and claims never
+  // change, so each is checked with ES256 once (~120 µs) and then found here; only expiry
+  // depends on the time, and it is judged on every use exactly as jose judges it. Revocation
+  // is not a property of the token: the auth middleware re-checks device, link and subject
+  // against the store on every call. Keyed by the token's SHA-256, so that no bearer token
+  // is kept in memory; bounded, so that a flood of distinct tokens costs bounded memory.
+  const verified = new Map<string, { readonly context: AuthContext; readonly exp: number }>();
+
   async function verifyAccessToken(token: string): Promise<AuthContext> {
+    const key = createHash("sha256").update(token).digest("base64");
+    const hit = verified.get(key);
+    if (hit !== undefined) {
+      // jose's rule with clockTolerance 0: expired once `exp <= now` in whole seconds.
+      if (hit.exp <= epochSeconds(now())) {
+        verified.delete(key);
+        throw new AuthFailure("TOKEN_EXPIRED", `"exp" claim timestamp check failed (cached)`);
+      }
+      verified.delete(key);
+      verified.set(key, hit);
+      return hit.context;
+    }
+    const context = await verifyAccessTokenSignature(token);
+    verified.set(key, { context, exp: context.expiresAt.getTime() / 1000 });
+    if (verified.size > VERIFIED_TOKEN_CACHE_ENTRIES) verified.delete(verified.keys().next().value!);
+    return context;
+  }
+
+  async function verifyAccessTokenSignature(token: string): Promise<AuthContext> {
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, key.publicKey, {
