@@ -108,6 +108,8 @@ const WAL_SCRUB_POLL_MS = 25;
 /** Then the store retries this often until the scrub is done. */
 const WAL_SCRUB_RETRY_MS = 500;
 const BUSY_TIMEOUT_MS = 5000;
+/** Most auth facts (links, devices, grant lists) remembered between writes. */
+const AUTH_FACTS_LIMIT = 10_000;
 
 /** A {@link Store} on SQLite, with helpers tests use to look inside. */
 export interface SqliteStore extends Store {
@@ -256,9 +258,29 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     }
   };
 
+  // --- auth facts ---------------------------------------------------------------------
+  // Every authenticated call re-reads its account link, its device and the subject's active
+  // grants (AUTH-004, ISO-011). They change only through `write` — appends never touch
+  // them — so they are remembered here and forgotten, all of them, whenever any `write`
+  // transaction runs, before it runs. A call that starts after a revocation's transaction
+  // (or an erasure, an unlink, an import) can therefore never see what it removed.
+  // Only what exists is remembered: a miss is read again. Bounded: past the limit the
+  // whole memory is dropped.
+  const facts = new Map<string, unknown>();
+  const remembered = <T>(key: string, read: () => T): T => {
+    if (facts.has(key)) return facts.get(key) as T;
+    const value = read();
+    if (value !== undefined && value !== false) {
+      if (facts.size >= AUTH_FACTS_LIMIT) facts.clear();
+      facts.set(key, value);
+    }
+    return value;
+  };
+
   /** Runs `fn` in a transaction; its events are emitted only once it committed. */
   const write = <T>(fn: (sink: EventSink) => T): T => {
     if (closed) throw new Error("store is closed");
+    facts.clear();
     const sink: EventSink = [];
     const result = db.transaction(() => fn(sink))();
     emit(sink);
@@ -568,7 +590,10 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     },
 
     async hasAccountLink(subjectId, platformId) {
-      return stmt("SELECT 1 FROM account_links WHERE subject_id = ? AND platform_id = ? LIMIT 1").get(subjectId, platformId) !== undefined;
+      return remembered(
+        `link\0${subjectId}\0${platformId}`,
+        () => stmt("SELECT 1 FROM account_links WHERE subject_id = ? AND platform_id = ? LIMIT 1").get(subjectId, platformId) !== undefined,
+      );
     },
 
     async getAccountLink(subjectId, linkId) {
@@ -682,10 +707,12 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     },
 
     async getDevice(subjectId, deviceId): Promise<DeviceRecord | undefined> {
-      const row = stmt("SELECT * FROM devices WHERE subject_id = ? AND device_id = ?").get(subjectId, deviceId) as
-        | DeviceRow
-        | undefined;
-      return row === undefined ? undefined : toDevice(row);
+      return remembered(`device\0${subjectId}\0${deviceId}`, () => {
+        const row = stmt("SELECT * FROM devices WHERE subject_id = ? AND device_id = ?").get(subjectId, deviceId) as
+          | DeviceRow
+          | undefined;
+        return row === undefined ? undefined : toDevice(row);
+      });
     },
 
     async listDevices(subjectId, page) {
@@ -747,8 +774,12 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     },
 
     async listActiveGrants(subjectId) {
-      const rows = stmt("SELECT * FROM grants WHERE subject_id = ? AND revoked_at IS NULL ORDER BY ord").all(subjectId) as GrantRow[];
-      return rows.map(toGrant);
+      // A copy of the remembered list: callers may keep or change what they get.
+      return [
+        ...remembered(`grants\0${subjectId}`, () =>
+          (stmt("SELECT * FROM grants WHERE subject_id = ? AND revoked_at IS NULL ORDER BY ord").all(subjectId) as GrantRow[]).map(toGrant),
+        ),
+      ];
     },
 
     async revokeGrant(subjectId, grantId, now) {
