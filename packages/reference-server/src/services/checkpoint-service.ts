@@ -1,7 +1,6 @@
 import {
   canonicalJson,
   checkpointDigest,
-  deltaHash,
   diffJsonStates,
   jsonEquals,
   materializeJsonState,
@@ -10,6 +9,7 @@ import {
   type JsonValue,
 } from "@continuity/sdk/protocol";
 import type { continuity } from "@continuity/sdk/gen";
+import { deltaHash } from "./hashing.js";
 import { Status } from "nice-grpc-common";
 import type { AuthCallContextExt, AuthContext } from "../auth/context.js";
 import { requireOwnSubject, requireScope } from "../auth/scopes.js";

@@ -1,18 +1,14 @@
 import { createHash, randomUUID } from "node:crypto";
 import {
-  applyJsonDelta,
   canonicalJson,
-  createSnapshotHasher,
-  deltaHash,
-  genesisHash,
+  checkJsonDeltaStructure,
   INITIAL_JSON_STATE,
   isMalformedPatchError,
   isPatchNotApplicableError,
   materializeJsonState,
   parseJsonDocument,
-  snapshotHash,
+  snapshotPreimageHeader,
   toHex,
-  type JsonDeltaOptions,
   type JsonValue,
 } from "@continuity/sdk/protocol";
 import type { continuity } from "@continuity/sdk/gen";
@@ -41,7 +37,8 @@ import {
 import { streamName } from "../validation/names.js";
 import { parseRequest } from "../validation/validate.js";
 import { loadAccess } from "./access.js";
-import { jsonBounds, materializeJson } from "./materialize.js";
+import { deltaHash, genesisHash, snapshotHash } from "./hashing.js";
+import { jsonBounds, materializeJsonBytes } from "./materialize.js";
 import {
   aheadOfHead,
   encodingName,
@@ -61,6 +58,8 @@ type Impl = continuity.v1.StreamServiceImplementation<AuthCallContextExt>;
 
 const DEFAULT_STREAM_PAGE = 50;
 const DEFAULT_DELTA_PAGE = 100;
+/** Snapshot hashes remembered per stream version (32 bytes each, plus the key). */
+const SNAPSHOT_HASH_CACHE_ENTRIES = 4096;
 
 /**
  * StreamService: streams, appends, history, snapshots and compaction.
@@ -71,6 +70,23 @@ const DEFAULT_DELTA_PAGE = 100;
  */
 export function createStreamService(deps: ServiceDeps): Impl {
   const { store, limits } = deps;
+  // The snapshot hash of a JSON state at a version never changes (history is immutable and
+  // the uid names one stream forever), so hashing a state of megabytes again for every
+  // device that resumes it is work done for nothing. Least recently used first.
+  const snapshotHashes = new Map<string, Uint8Array>();
+  const snapshotHashOf = (stream: StreamRecord, version: number, headHash: Uint8Array, state: Uint8Array): Uint8Array => {
+    const key = `${stream.uid}\0${version}\0${toHex(headHash)}`;
+    const known = snapshotHashes.get(key);
+    if (known !== undefined) {
+      snapshotHashes.delete(key);
+      snapshotHashes.set(key, known);
+      return known;
+    }
+    const hash = snapshotHash({ streamUid: stream.uid, version, headHash, encoding: stream.encoding, state });
+    snapshotHashes.set(key, hash);
+    if (snapshotHashes.size > SNAPSHOT_HASH_CACHE_ENTRIES) snapshotHashes.delete(snapshotHashes.keys().next().value!);
+    return hash;
+  };
 
   return {
     async createStream(request, { auth }) {
@@ -254,13 +270,7 @@ export function createStreamService(deps: ServiceDeps): Impl {
       }
       if (version < stream.horizonVersion) throw historyCompacted(stream.horizonVersion);
       const { state, headHash } = await materialize(stream, version);
-      const hash = snapshotHash({
-        streamUid: stream.uid,
-        version,
-        headHash,
-        encoding: stream.encoding,
-        state,
-      });
+      const hash = snapshotHashOf(stream, version, headHash, state);
       yield {
         part: {
           $case: "header",
@@ -300,13 +310,9 @@ export function createStreamService(deps: ServiceDeps): Impl {
 
       const mismatch = (why: string) =>
         protocolError(Status.INVALID_ARGUMENT, "SNAPSHOT_MISMATCH", `snapshot bytes do not match the header: ${why}`);
-      const hasher = createSnapshotHasher({
-        streamUid: stream.uid,
-        version: header.version,
-        headHash,
-        encoding: stream.encoding,
-        sizeBytes: header.sizeBytes,
-      });
+      const hasher = createHash("sha256").update(
+        snapshotPreimageHeader({ streamUid: stream.uid, version: header.version, headHash, encoding: stream.encoding, sizeBytes: header.sizeBytes }),
+      );
       const chunks: Uint8Array[] = [];
       let received = 0;
       for (;;) {
@@ -324,7 +330,7 @@ export function createStreamService(deps: ServiceDeps): Impl {
         chunks.push(part.value);
       }
       if (received !== header.sizeBytes) throw mismatch("fewer bytes than size_bytes");
-      const computed = hasher.digest();
+      const computed = new Uint8Array(hasher.digest());
       if (!Buffer.from(computed).equals(Buffer.from(header.snapshotHash))) throw mismatch("snapshot_hash differs");
 
       const result = await store.putSnapshot({
@@ -415,7 +421,7 @@ export function createStreamService(deps: ServiceDeps): Impl {
 
   /** The JSON state (canonical bytes) and chain hash of a JSON stream at a retained version. */
   async function materialize(stream: StreamRecord, version: number): Promise<{ state: Uint8Array; headHash: Uint8Array }> {
-    const result = await materializeJson(store, stream, version);
+    const result = await materializeJsonBytes(store, stream, version);
     if (!("bytes" in result)) throw versionCheckError(result);
     return { state: result.bytes, headHash: result.headHash };
   }
@@ -466,29 +472,15 @@ export function createStreamService(deps: ServiceDeps): Impl {
  * MALFORMED_PAYLOAD. Structure is judged on its own, before any state is involved, so a
  * malformed patch is reported as such wherever it sits in the batch (APPEND-041).
  */
-const STRUCTURE_ONLY: JsonDeltaOptions = Object.freeze({ maxStateBytes: 0, maxCopyBytes: 0 });
-
 function parsePayload(payload: Uint8Array, index: number, encoding: EncodingCode): JsonValue | undefined {
-  let document: JsonValue;
   try {
-    document = parseJsonDocument(payload);
+    const document = parseJsonDocument(payload);
+    checkJsonDeltaStructure(encoding, document);
+    return document;
   } catch (error) {
     if (!isMalformedPatchError(error)) throw error;
     throw malformed(index, error.message);
   }
-  if (encoding === Encoding.JsonPatch) {
-    try {
-      // Applying to an empty document parses every operation first; a structural problem
-      // surfaces as MalformedPatchError, while "does not fit this state" is not our concern here.
-      // Bounds that nothing fits make the trial stop at its first operation, once the whole
-      // patch has been parsed: only structure is judged here, for free (LIMIT-021).
-      applyJsonDelta(INITIAL_JSON_STATE, encoding, document, STRUCTURE_ONLY);
-    } catch (error) {
-      if (isMalformedPatchError(error)) throw malformed(index, error.message);
-      if (!isPatchNotApplicableError(error)) throw error;
-    }
-  }
-  return document;
 }
 
 function malformed(index: number, why: string): Error {

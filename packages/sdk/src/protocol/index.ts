@@ -50,7 +50,7 @@ export type {
   SnapshotHasher,
   SnapshotHashInput,
 } from "./hashes.js";
-export { applyJsonDelta, canonicalDeltaPayload, canonicalSize, diffJsonStates, materializeJsonState } from "./json-delta.js";
+export { applyJsonDelta, canonicalDeltaPayload, canonicalSize, checkJsonDeltaStructure, diffJsonStates, materializeJsonState } from "./json-delta.js";
 export type { JsonDeltaEncoding, JsonDeltaOptions } from "./json-delta.js";
 export { verifyChain } from "./chain.js";
 export type { ChainBreak, ChainDelta, ChainStart, ChainVerification } from "./chain.js";

@@ -193,6 +193,16 @@ function utf8Length(text: string): number {
 }
 
 /**
+ * Checks that a parsed delta document has the structure its encoding requires, whatever the
+ * state it will meet (HASH-035, APPEND-041): for a JSON Patch, an array of well-formed
+ * operations; any JSON value is a merge patch. Throws `MalformedPatchError`. Lets a server
+ * judge structure once per delta during validation without applying anything.
+ */
+export function checkJsonDeltaStructure(encoding: DeltaEncoding, document: JsonValue): void {
+  if (requireJsonEncoding(encoding) === DeltaEncoding.DELTA_ENCODING_JSON_PATCH) parseOperations(document);
+}
+
+/**
  * The payload a server stores and hashes for the bytes a client sent (HASH-011, HASH-026): for
  * JSON encodings the canonical JSON of the strictly parsed document, after checking that a JSON
  * Patch is well formed whatever the state (HASH-035); for opaque streams the bytes as sent.
