@@ -42,7 +42,7 @@ import { CLAIMED_PROFILES, createServerInfoService } from "./services/server-inf
 import { createSubscriptionStallInterceptor } from "./services/subscription-stall.js";
 import { createStreamService } from "./services/stream-service.js";
 import { createSubjectService } from "./services/subject-service.js";
-import { createSubscriptionService } from "./services/subscription-service.js";
+import { createSubscriptionService, subscriptionServiceDefinition } from "./services/subscription-service.js";
 import { createTokenService } from "./services/token-service.js";
 import type { Store } from "./store/types.js";
 import { startGrpcWebBridge, type GrpcWebBridge, type GrpcWebMethod } from "./web/grpc-web-bridge.js";
@@ -198,7 +198,7 @@ export async function createContinuityServer(options: ContinuityServerOptions): 
   withAuth.add(v1.ConsentServiceDefinition, createConsentService(deps));
   withAuth.add(v1.StreamServiceDefinition, createStreamService(deps));
   withAuth.add(v1.CheckpointServiceDefinition, createCheckpointService(deps));
-  withAuth.add(v1.SubscriptionServiceDefinition, createSubscriptionService(deps));
+  withAuth.add(subscriptionServiceDefinition(), createSubscriptionService(deps));
   withAuth.add(PortabilityServiceRawDefinition, createPortabilityService(deps, { gate, migrations, ...(options.transfer === undefined ? {} : { transfer: options.transfer }), ...(options.trustedBundleKeys === undefined ? {} : { trustedBundleKeys: options.trustedBundleKeys }) }));
   withAuth.add(v1.ServerInfoServiceDefinition, createServerInfoService(deps));
 

@@ -92,6 +92,10 @@ export function createCursorCodec(mac: Mac): CursorCodec {
 export function createSubscriptionService(deps: ServiceDeps): Impl {
   const { store } = deps;
   const cursors = createCursorCodec(deps.mac);
+  // A live event reaches every subscriber of its subject as the same object, and what it
+  // becomes on the wire (cursor and message) depends only on the event: made once for all
+  // of them, not once per subscriber (and encoded once, see subscriptionServiceDefinition).
+  const shared: SharedRendering = { cursors: new WeakMap(), deltaMessages: new WeakMap() };
 
   return {
     async *subscribe(request, { auth, signal }) {
@@ -176,6 +180,7 @@ export function createSubscriptionService(deps: ServiceDeps): Impl {
           deviceId,
           subjectId,
           mint,
+          shared,
           get access() {
             return access;
           },
@@ -311,7 +316,42 @@ function requireDeviceForSubscribe(auth: AuthContext): string {
   return auth.deviceId;
 }
 
+/** What subscriptions of one server share about the events they all render. */
+interface SharedRendering {
+  readonly cursors: WeakMap<SubjectEvent, string>;
+  readonly deltaMessages: WeakMap<SubjectEvent, Message>;
+}
+
+/**
+ * The Subscribe definition with a response serializer that encodes each message object once:
+ * the same DeltasAppended message is written to every subscriber that may read it, and
+ * protobuf encoding is then done once per event instead of once per subscriber. A message
+ * object is never changed after it is yielded, so its bytes stay valid.
+ */
+export function subscriptionServiceDefinition(): typeof v1.SubscriptionServiceDefinition {
+  const base = v1.SubscriptionServiceDefinition;
+  const type = base.methods.subscribe.responseType;
+  const encoded = new WeakMap<object, Uint8Array>();
+  const responseType = {
+    ...type,
+    // nice-grpc calls fromPartial before encode; keeping the object is what lets encode
+    // recognise it. encode normalises it the way fromPartial would have.
+    fromPartial: (message: Message) => message,
+    encode(message: Message) {
+      let bytes = encoded.get(message);
+      if (bytes === undefined) {
+        bytes = type.encode(type.fromPartial(message)).finish();
+        encoded.set(message, bytes);
+      }
+      const finished = bytes;
+      return { finish: () => finished };
+    },
+  } as unknown as typeof type;
+  return { ...base, methods: { ...base.methods, subscribe: { ...base.methods.subscribe, responseType } } };
+}
+
 interface EventContext {
+  readonly shared: SharedRendering;
   readonly deps: ServiceDeps;
   readonly auth: AuthContext;
   readonly deviceId: string;
@@ -366,16 +406,24 @@ async function compactedHorizon(context: EventContext, events: readonly SubjectE
 
 /** What one log event means for this subscription. */
 async function render(context: EventContext, event: SubjectEvent): Promise<Rendered> {
-  const { deps, deviceId, subjectId } = context;
-  const cursor = context.mint(event.sequence);
+  const { deps, deviceId, subjectId, shared } = context;
+  let cursor = shared.cursors.get(event);
+  if (cursor === undefined) {
+    cursor = context.mint(event.sequence);
+    shared.cursors.set(event, cursor);
+  }
   const body = event.body;
   switch (body.kind) {
     case "deltas-appended": {
       // Deltas of a deleted stream are gone with it; its StreamDeleted event follows. A batch
       // is never sent in part (compactedHorizon stops the call before one could be).
       if (body.deltas.length !== body.count || !(await mayRead(context, body.stream))) return SKIP;
-      const deltas = body.deltas.map(wireDelta);
-      return { messages: [{ cursor, event: { $case: "deltasAppended", value: { deltas } } }] };
+      let message = shared.deltaMessages.get(event);
+      if (message === undefined) {
+        message = { cursor, event: { $case: "deltasAppended", value: { deltas: body.deltas.map(wireDelta) } } };
+        shared.deltaMessages.set(event, message);
+      }
+      return { messages: [message] };
     }
     case "stream-created":
       if (!(await mayRead(context, body.stream))) return SKIP;
