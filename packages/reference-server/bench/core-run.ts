@@ -19,6 +19,16 @@ import { continuity } from "@continuity/sdk/gen";
 export const CORE_SCENARIOS = ["appends", "latency", "resume", "fanout", "disk", "catchup"] as const;
 export type CoreScenario = (typeof CORE_SCENARIOS)[number];
 
+/** The server function whose first and last samples bound each scenario's profile summary (start-up left out). */
+const PROFILE_WINDOW: Record<CoreScenario, string> = {
+  appends: "appendDeltas",
+  latency: "appendDeltas",
+  resume: "getSnapshot",
+  fanout: "subscribe",
+  disk: "appendDeltas",
+  catchup: "getSnapshot",
+};
+
 export interface CoreOptions extends CallOptions, StateOptions {
   readonly scenarios: readonly CoreScenario[];
   readonly durability: "normal" | "full";
@@ -95,7 +105,7 @@ export async function runCore(dir: string, options: CoreOptions): Promise<CoreRe
       if (profiled) {
         await server.restart([]);
         const file = await keepMainThreadProfile(options.profileDir!, scenario);
-        profiles[scenario] = await summarizeProfile(file, { top: 20 });
+        profiles[scenario] = await summarizeProfile(file, { top: 20, within: PROFILE_WINDOW[scenario] });
         options.progress(`profile of ${scenario}: ${file}`);
       }
     }
