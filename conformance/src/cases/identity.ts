@@ -89,6 +89,41 @@ export const IDENTITY_CASES = [
     },
   }),
   defineCase({
+    id: "auth.revocation-after-remembered-use",
+    requirements: ["AUTH-007", "AUTH-004", "GRANT-003"],
+    profile: "identity",
+    async run(ctx) {
+      // Each token makes successful calls right before its revocation, so that whatever a
+      // server remembers about it (the verified token, its device, link and grants) is warm.
+      const owner = await ctx.session();
+      const laptop = await ctx.session({ accountId: owner.accountId });
+      const stream = await createStream(ctx, owner, { type: "org.example.remembered" });
+      for (let i = 0; i < 3; i++) await laptop.clients.streams.getStream({ name: stream.name });
+      await owner.clients.devices.revokeDevice({ name: laptop.device });
+      await expectError(laptop.clients.streams.getStream({ name: stream.name }), { code: Status.UNAUTHENTICATED, reason: "TOKEN_REVOKED" }, "a device token used just before its device was revoked");
+
+      const reader = await linkPlatform(ctx, owner);
+      await expectError(reader.clients.streams.getStream({ name: stream.name }), { code: Status.NOT_FOUND, reason: "STREAM_NOT_FOUND" }, "the stream before any grant, read until just before the grant");
+      const { grant } = await owner.clients.consent.createGrant(grantRequest(owner, reader, "org.example.remembered", v1.GrantAccess.GRANT_ACCESS_READ));
+      for (let i = 0; i < 3; i++) await reader.clients.streams.getStream({ name: stream.name });
+      await owner.clients.consent.revokeGrant({ name: grant!.name });
+      await expectError(reader.clients.streams.getStream({ name: stream.name }), { code: Status.NOT_FOUND, reason: "STREAM_NOT_FOUND" }, "a stream read just before its grant was revoked");
+      await owner.clients.consent.createGrant(grantRequest(owner, reader, "org.example.remembered", v1.GrantAccess.GRANT_ACCESS_READ));
+      checkEqual((await reader.clients.streams.getStream({ name: stream.name })).stream?.name, stream.name, "the stream right after a new grant");
+
+      for (let i = 0; i < 3; i++) await reader.clients.subjects.getSubject({ name: reader.subject });
+      const { accountLinks } = await owner.clients.subjects.listAccountLinks({ parent: owner.subject, pageSize: 0, pageToken: "" });
+      const readerLink = accountLinks.find((l) => l.platform === `platforms/${reader.platform.id}`);
+      check(readerLink !== undefined, "the linked platform's account link is listed");
+      await owner.clients.subjects.deleteAccountLink({ name: readerLink!.name });
+      await expectError(reader.clients.subjects.getSubject({ name: reader.subject }), { code: Status.UNAUTHENTICATED, reason: "TOKEN_REVOKED" }, "a token used just before its account link was deleted");
+
+      for (let i = 0; i < 3; i++) await owner.clients.subjects.getSubject({ name: owner.subject });
+      await owner.clients.subjects.deleteSubject({ name: owner.subject });
+      await expectError(owner.clients.subjects.getSubject({ name: owner.subject }), { code: Status.UNAUTHENTICATED, reason: "TOKEN_REVOKED" }, "a token used just before its subject was erased");
+    },
+  }),
+  defineCase({
     id: "grant.read-grant-then-revocation-ends-subscription",
     requirements: ["GRANT-001", "GRANT-003", "GRANT-006", "ISO-010", "ISO-011", "ISO-013", "SUB-014", "SUB-040", "SUB-041"],
     profile: "identity",

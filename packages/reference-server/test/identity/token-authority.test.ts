@@ -136,6 +136,31 @@ describe("token authority: access tokens", () => {
     expect((await failureOf(authority.verifyAccessToken(issued.token))).reason).toBe("TOKEN_EXPIRED");
   });
 
+  it("remembers a verified token but still refuses it from the second it expires, and never accepts another string for it", async () => {
+    const platform = await createTestPlatform("p");
+    let now = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const authority = await createTokenAuthority({
+      platforms: createPlatformRegistry([platform.config]),
+      signingKey: { kind: "ephemeral" },
+      accessTokenSeconds: 60,
+      now: () => now,
+    });
+    const issued = await authority.issueAccessToken({ subjectId: "s", platformId: "p", deviceId: "d", scopes: new Set(["state.read"]) });
+    const first = await authority.verifyAccessToken(issued.token);
+    const start = now.getTime();
+    now = new Date(start + 59_999);
+    expect(await authority.verifyAccessToken(issued.token)).toEqual(first);
+    // One character changed in the signature: not the remembered token, so verified afresh.
+    const last = issued.token.at(-2) === "A" ? "B" : "A";
+    const altered = `${issued.token.slice(0, -2)}${last}${issued.token.at(-1)}`;
+    expect((await failureOf(authority.verifyAccessToken(altered))).reason).toBe("TOKEN_INVALID");
+    // The same boundary as a fresh verification (AUTH-003): refused at exp exactly.
+    now = new Date(start + 60_000);
+    expect((await failureOf(authority.verifyAccessToken(issued.token))).reason).toBe("TOKEN_EXPIRED");
+    const fresh = await createTokenAuthority({ platforms: createPlatformRegistry([platform.config]), signingKey: { kind: "ephemeral" }, now: () => now });
+    expect((await failureOf(fresh.verifyAccessToken(issued.token))).reason).toBe("TOKEN_INVALID");
+  });
+
   it("creates the server key once, mode 0600, and keeps using it across restarts", async () => {
     const dataDir = await tempDir();
     const platforms = createPlatformRegistry([(await createTestPlatform("p")).config]);
