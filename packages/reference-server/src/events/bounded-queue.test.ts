@@ -37,4 +37,25 @@ describe("createBoundedQueue", () => {
     controller.abort();
     await expect(waiting).rejects.toMatchObject({ name: "AbortError" });
   });
+
+  it("times each take from its own start, whatever earlier takes armed", async () => {
+    const queue = createBoundedQueue<number>(10);
+    const signal = new AbortController().signal;
+    // A long wait woken early leaves its timer armed; a short take after it must not wait for that timer.
+    const long = queue.take(signal, 60_000);
+    queue.push(1);
+    expect(await long).toBe(1);
+    let started = Date.now();
+    expect(await queue.take(signal, 30)).toBe("timeout");
+    expect(Date.now() - started).toBeLessThan(1000);
+    // A short wait woken early, then a longer take: it must not time out at the short deadline.
+    const short = queue.take(signal, 20);
+    queue.push(2);
+    expect(await short).toBe(2);
+    started = Date.now();
+    const longer = queue.take(signal, 200);
+    setTimeout(() => queue.push(3), 80);
+    expect(await longer).toBe(3);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(70);
+  });
 });

@@ -31,6 +31,26 @@ export function createBoundedQueue<T>(
   let head = 0;
   let overflowed = false;
   let wake: (() => void) | undefined;
+  // One timer and one abort listener serve every take, instead of a new timer and listener
+  // each time a take waits: a live subscription waits once per event, and under fan-out that
+  // churn was a tenth of the server's time. The timer may fire before the current take's
+  // deadline (it was armed for an earlier one); it then re-arms for what is left.
+  let waiting: { readonly dueAt: number; readonly done: (woke: boolean) => void } | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let timerFiresAt = 0;
+  let listening: AbortSignal | undefined;
+  const onAbort = (): void => waiting?.done(true);
+  const onTimer = (): void => {
+    timer = undefined;
+    if (waiting === undefined) return;
+    const left = waiting.dueAt - Date.now();
+    if (left <= 0) waiting.done(false);
+    else arm(left);
+  };
+  const arm = (ms: number): void => {
+    timerFiresAt = Date.now() + ms;
+    timer = setTimeout(onTimer, ms);
+  };
 
   const length = () => items.length - head;
 
@@ -66,16 +86,30 @@ export function createBoundedQueue<T>(
         }
         if (overflowed) return "timeout";
         const woke = await new Promise<boolean>((resolve) => {
-          const timer = setTimeout(() => done(false), timeoutMs);
-          const onAbort = () => done(true);
-          function done(value: boolean) {
-            clearTimeout(timer);
-            signal.removeEventListener("abort", onAbort);
-            wake = undefined;
-            resolve(value);
+          const dueAt = Date.now() + timeoutMs;
+          waiting = {
+            dueAt,
+            done(value) {
+              waiting = undefined;
+              wake = undefined;
+              // Left armed for the next take; while nobody waits it must not keep the
+              // process alive (a subscription that ended leaves it behind until it fires).
+              timer?.unref();
+              resolve(value);
+            },
+          };
+          wake = () => waiting?.done(true);
+          if (listening !== signal) {
+            listening?.removeEventListener("abort", onAbort);
+            listening = signal;
+            signal.addEventListener("abort", onAbort, { once: true });
           }
-          wake = () => done(true);
-          signal.addEventListener("abort", onAbort, { once: true });
+          if (timer !== undefined && timerFiresAt > dueAt) {
+            clearTimeout(timer);
+            timer = undefined;
+          }
+          if (timer === undefined) arm(timeoutMs);
+          else timer.ref();
         });
         if (!woke) return "timeout";
       }
