@@ -319,8 +319,11 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   const STREAM_COLUMNS =
     "subject_id, stream_id, uid, type, encoding, conflict_policy, owner_platform, genesis_hash, head_version, head_hash, horizon_version, horizon_hash, created_at, updated_at";
 
+  const APPEND_HEAD_SQL = `SELECT ${STREAM_COLUMNS}, head_state FROM streams WHERE subject_id = ? AND stream_id = ?`;
+  const STREAM_ROW_SQL = `SELECT ${STREAM_COLUMNS} FROM streams WHERE subject_id = ? AND stream_id = ?`;
+
   const streamRow = (subjectId: string, streamId: string): StreamRow | undefined =>
-    stmt(`SELECT ${STREAM_COLUMNS} FROM streams WHERE subject_id = ? AND stream_id = ?`).get(subjectId, streamId) as
+    stmt(STREAM_ROW_SQL).get(subjectId, streamId) as
       | StreamRow
       | undefined;
 
@@ -373,7 +376,8 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   let flushScheduled = false;
 
   const appendOne = (input: AppendInput, sink: EventSink): AppendResult => {
-    const row = streamRow(input.subjectId, input.streamId);
+    // The head and its state in one read: every append needs both.
+    const row = stmt(APPEND_HEAD_SQL).get(input.subjectId, input.streamId) as (StreamRow & { head_state: Buffer | null }) | undefined;
     if (row === undefined || row.uid !== input.streamUid) return { kind: "stream-not-found" };
 
     if (input.clientSequence !== undefined && input.deviceId !== undefined) {
@@ -411,7 +415,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     }
 
     const stream = toStream(row);
-    const state = row.encoding === Encoding.Opaque ? undefined : headState(row.subject_id, row.stream_id);
+    const state = row.encoding === Encoding.Opaque ? undefined : (row.head_state ?? undefined);
     const built = input.build({ stream, state });
     if (built.deltas.length === 0) throw new Error("a batch needs at least one delta");
 
