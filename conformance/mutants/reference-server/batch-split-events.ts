@@ -7,8 +7,10 @@ export default defineMutant({
   edits: [
     {
       file: "services/subscription-service.ts",
-      find: '      return { messages: [{ cursor, event: { $case: "deltasAppended", value: { deltas } } }] };\n',
-      replace: '      return { messages: deltas.map((d) => ({ cursor, event: { $case: "deltasAppended", value: { deltas: [d] } } })) };\n',
+      find: '      return { messages: [message] };\n',
+      replace:
+        '      const value = message.event?.$case === "deltasAppended" ? message.event.value.deltas : [];\n' +
+        '      return { messages: value.map((d) => ({ cursor, event: { $case: "deltasAppended" as const, value: { deltas: [d] } } })) };\n',
     },
   ],
 });

@@ -7,16 +7,8 @@ export default defineMutant({
   edits: [
     {
       file: "services/stream-service.ts",
-      find:
-        "      const hash = snapshotHash({\n" +
-        "        streamUid: stream.uid,\n" +
-        "        version,\n" +
-        "        headHash,\n",
-      replace:
-        "      const hash = snapshotHash({\n" +
-        "        streamUid: stream.uid,\n" +
-        "        version,\n" +
-        "        headHash: new Uint8Array(32),\n",
+      find: "    const hash = snapshotHash({ streamUid: stream.uid, version, headHash, encoding: stream.encoding, state });\n",
+      replace: "    const hash = snapshotHash({ streamUid: stream.uid, version, headHash: new Uint8Array(32), encoding: stream.encoding, state });\n",
     },
   ],
 });
