@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 import { chmod, mkdir, readFile } from "node:fs/promises";
 import type { JSONWebKeySet } from "jose";
 import { join, resolve } from "node:path";
