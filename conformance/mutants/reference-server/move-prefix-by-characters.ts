@@ -7,9 +7,9 @@ export default defineMutant({
   edits: [
     {
       file: "services/stream-service.ts",
-      find: "  if (encoding === Encoding.JsonPatch) {\n",
+      find: "    checkJsonDeltaStructure(encoding, document);\n",
       replace:
-        "  if (encoding === Encoding.JsonPatch) {\n" +
+        "    checkJsonDeltaStructure(encoding, document);\n" +
         "    const moves = Array.isArray(document) ? (document as { op?: unknown; from?: unknown; path?: unknown }[]) : [];\n" +
         '    if (moves.some((o) => o !== null && o.op === "move" && typeof o.from === "string" && typeof o.path === "string" && o.path !== o.from && o.path.startsWith(o.from))) {\n' +
         '      throw malformed(index, "move into its own child");\n' +
