@@ -205,6 +205,25 @@ export const OIDC_CASES = [
     },
   }),
   defineCase({
+    id: "link.redeem-with-id-token",
+    requirements: ["LINK-026", "LINK-015"],
+    profile: "identity",
+    needs: ["oidc-provider"],
+    async run(ctx) {
+      const { main } = await requireIdTokens(ctx);
+      const owner = await ctx.session();
+      const { code } = await owner.clients.subjects.createLinkCode({ parent: owner.subject });
+      const sub = ctx.uniqueId("idp-user");
+      const redeem = (subjectToken: string) => ctx.clients().subjects.redeemLinkCode({ subjectToken, code });
+      await expectError(redeem(await main.idToken({ sub, audience: "another-app" })), INVALID, "RedeemLinkCode with an ID token for another client");
+      await expectError(redeem(await main.idToken({ sub, claims: { iss: `${main.issuer}/` } })), { code: Status.UNAUTHENTICATED, reason: "PLATFORM_UNKNOWN" }, "RedeemLinkCode with an ID token of an unknown issuer");
+      const { accountLink } = await redeem(await main.idToken({ sub }));
+      checkEqual([accountLink?.platform, accountLink?.accountId], [`platforms/${main.platformId}`, sub], "the link made by an ID token (the refused ones did not consume the code)");
+      const joined = await exchange(ctx, await main.idToken({ sub }));
+      checkEqual([joined.subject, joined.subjectCreated], [owner.subject, false], "an exchange of that sub's ID token after the redemption");
+    },
+  }),
+  defineCase({
     id: "token.id-token-jwks-cache-and-rotation",
     requirements: ["TOKEN-025"],
     profile: "core",

@@ -63,10 +63,12 @@ export interface TokenAuthority {
   /** Verifies a platform assertion; throws {@link AuthFailure} (ASSERTION_INVALID or PLATFORM_UNKNOWN). */
   verifyAssertion(assertion: string): Promise<VerifiedAssertion>;
   /**
-   * Verifies the subject token of an exchange as the kind its `subject_token_type` names;
-   * throws {@link AuthFailure}, {@link SubjectTokenKindRefused} or IdentityProviderUnavailable.
+   * Verifies the subject token of an exchange as the kind its `subject_token_type` names, or,
+   * with `by-issuer` (RedeemLinkCode, which has no type field), as an ID token when its `iss`
+   * is a configured OIDC issuer and as an assertion otherwise. Throws {@link AuthFailure},
+   * {@link SubjectTokenKindRefused} or IdentityProviderUnavailable.
    */
-  verifySubjectToken(token: string, kind: SubjectTokenKind): Promise<VerifiedAssertion>;
+  verifySubjectToken(token: string, kind: SubjectTokenKind | "by-issuer"): Promise<VerifiedAssertion>;
   /** True when some platform exchanges OIDC ID tokens (TOKEN-010 refuses the type otherwise). */
   readonly acceptsIdTokens: boolean;
   /** Signs a fresh access token. */
@@ -253,7 +255,7 @@ export async function createTokenAuthority(options: TokenAuthorityOptions): Prom
   }
   const idTokens = createIdTokenVerifier(options.platforms, now);
 
-  async function verifySubjectToken(token: string, kind: SubjectTokenKind): Promise<VerifiedAssertion> {
+  async function verifySubjectToken(token: string, kind: SubjectTokenKind | "by-issuer"): Promise<VerifiedAssertion> {
     let issuer: unknown;
     try {
       issuer = decodeJwt(token).iss;
@@ -263,6 +265,7 @@ export async function createTokenAuthority(options: TokenAuthorityOptions): Prom
     if (typeof issuer !== "string") throw new AuthFailure("ASSERTION_INVALID", "missing iss");
     const platformById = options.platforms.get(issuer);
     const oidcPlatforms = idTokens.platformsOfIssuer(issuer);
+    if (kind === "by-issuer") return oidcPlatforms.length > 0 ? idTokens.verify(token) : verifyAssertion(token);
     if (kind === "assertion") {
       if ((platformById !== undefined && platformById.jwks === undefined) || oidcPlatforms.length > 0) {
         throw new SubjectTokenKindRefused(`the platform of issuer ${JSON.stringify(issuer.slice(0, 80))} takes no assertions`);

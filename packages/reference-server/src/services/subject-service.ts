@@ -18,7 +18,7 @@ import { protocolError } from "../errors.js";
 import type { AccountLinkRecord } from "../store/types.js";
 import type { ServiceDeps } from "./deps.js";
 import { listRequestSchema, pageSize } from "./paging.js";
-import { verifyAssertionOrThrow } from "./token-service.js";
+import { verifySubjectTokenOrThrow } from "./token-service.js";
 
 type SubjectServiceImplementation = continuity.v1.SubjectServiceImplementation<AuthCallContextExt>;
 
@@ -79,7 +79,8 @@ export function createSubjectService(deps: ServiceDeps): SubjectServiceImplement
 
     async redeemLinkCode(request) {
       const valid = validateRequest(redeemSchema, request);
-      const assertion = await verifyAssertionOrThrow(deps, valid.subjectToken);
+      // The request has no token type: an ID token is known by its issuer (LINK-015).
+      const assertion = await verifySubjectTokenOrThrow(deps, valid.subjectToken, "by-issuer");
       const platformId = assertion.platform.id;
       const now = deps.clock();
       // LINK-019: a caller that failed too often is refused before its code is looked at, so

@@ -47,38 +47,23 @@ const exchangeSchema = (subjectTokenTypes: readonly [string, ...string[]]) => z.
   deviceDisplayName: z.string().max(100, "at most 100 characters"),
 });
 
-/** Verifies an assertion and turns a refusal into its wire error. Shared with link-code redemption. */
-export async function verifyAssertionOrThrow(
-  deps: Pick<ServiceDeps, "tokens" | "logger">,
-  assertion: string,
-): Promise<VerifiedAssertion> {
-  try {
-    return await deps.tokens.verifyAssertion(assertion);
-  } catch (error) {
-    if (error instanceof AuthFailure) {
-      // The caller only learns the reason; the operator integrating a platform needs the
-      // failed check (never the assertion itself).
-      deps.logger.info({ reason: error.reason, detail: error.detail }, "platform assertion refused");
-      throw authFailureError(error);
-    }
-    throw error;
-  }
-}
-
 /**
- * Verifies the exchange's subject token as the kind its type names, and turns a refusal into
- * its wire error: an unreachable identity provider is the server's trouble, not the caller's
- * credential, so it is never UNAUTHENTICATED (TOKEN-026).
+ * Verifies a subject token (an exchange's, as the kind its type names; a link-code
+ * redemption's, by its issuer) and turns a refusal into its wire error: an unreachable
+ * identity provider is the server's trouble, not the caller's credential, so it is never
+ * UNAUTHENTICATED (TOKEN-026).
  */
-async function verifySubjectTokenOrThrow(
+export async function verifySubjectTokenOrThrow(
   deps: Pick<ServiceDeps, "tokens" | "logger">,
   token: string,
-  kind: SubjectTokenKind,
+  kind: SubjectTokenKind | "by-issuer",
 ): Promise<VerifiedAssertion> {
   try {
     return await deps.tokens.verifySubjectToken(token, kind);
   } catch (error) {
     if (error instanceof AuthFailure) {
+      // The caller only learns the reason; the operator integrating a platform needs the
+      // failed check (never the token itself).
       deps.logger.info({ reason: error.reason, detail: error.detail, kind }, "subject token refused");
       throw authFailureError(error);
     }

@@ -171,6 +171,21 @@ describe("ExchangeToken with an OIDC ID token", () => {
     }
   });
 
+  it("redeems a link code with an ID token, known by its issuer, and refuses a bad one without consuming the code", async () => {
+    const owner = await harness.exchange(harness.platforms.a, "link-owner");
+    const { code } = await harness.as(owner.accessToken).subject.createLinkCode({ parent: owner.subject });
+    const wrongAudience = await provider.idToken({ key, sub: "link-joiner", audience: "someone-else" });
+    expect(await failure(harness.clients.subject.redeemLinkCode({ subjectToken: wrongAudience, code }))).toMatchObject({
+      code: "UNAUTHENTICATED",
+      reason: "ASSERTION_INVALID",
+    });
+    const idToken = await provider.idToken({ key, sub: "link-joiner", audience: CLIENT_ID });
+    const { accountLink } = await harness.clients.subject.redeemLinkCode({ subjectToken: idToken, code });
+    expect([accountLink?.platform, accountLink?.accountId]).toEqual(["platforms/idp-app", "link-joiner"]);
+    const joined = await exchangeIdToken(harness, await provider.idToken({ key, sub: "link-joiner", audience: CLIENT_ID }));
+    expect([joined.subject, joined.subjectCreated]).toEqual([owner.subject, false]);
+  });
+
   it("answers a token type the platform does not take with INVALID_FIELD on subject_token_type", async () => {
     const idToken = await provider.idToken({ key, sub: "u", audience: CLIENT_ID });
     expect(await failure(exchangeIdToken(harness, idToken, JWT_TOKEN_TYPE))).toMatchObject({
