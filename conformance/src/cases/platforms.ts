@@ -96,6 +96,51 @@ export const PLATFORM_CASES = [
     },
   }),
   defineCase({
+    id: "identity.three-platforms-share-devices-links-and-handoffs",
+    requirements: ["DEVICE-003", "DEVICE-007", "LINK-020", "GRANT-002", "GRANT-007", "HANDOFF-005", "HANDOFF-010", "ISO-012"],
+    profile: "identity",
+    async run(ctx) {
+      const { a, b, c } = await threePlatforms(ctx);
+      const aLaptop = await ctx.session({ accountId: a.accountId });
+      // Devices and account links belong to the person: every platform sees all of them.
+      const expectedDevices = [a.device, b.device, c.device, aLaptop.device];
+      checkEqual((await b.clients.devices.listDevices({ parent: b.subject, pageSize: 0, pageToken: "" })).devices.map((d) => d.name), expectedDevices, "devices b lists: every platform's, oldest first");
+      checkEqual((await b.clients.subjects.listAccountLinks({ parent: b.subject, pageSize: 0, pageToken: "" })).accountLinks.map((l) => l.platform), [a, b, c].map((s) => `platforms/${s.platform.id}`), "account links b lists: every platform's");
+      // Grant validation: the stream type is * or a valid type.
+      for (const streamType of ["", "nodot", "org.example.bad type"]) {
+        await expectError(b.clients.consent.createGrant({ parent: b.subject, grant: { name: "", grantorPlatform: "", granteePlatform: `platforms/${a.platform.id}`, streamType, access: v1.GrantAccess.GRANT_ACCESS_READ, createTime: undefined, revokeTime: undefined } }), { code: Status.INVALID_ARGUMENT, reason: "INVALID_FIELD" }, `a grant of stream_type ${JSON.stringify(streamType)}`);
+      }
+      // A handoff of a's stream, offered by a: b (granted) may resolve it, c (not granted) may not.
+      const stream = await createStream(ctx, a, { type: "org.example.lesson" });
+      const ab = await grant(a, b, "org.example.lesson", v1.GrantAccess.GRANT_ACCESS_READ);
+      const { checkpoint } = await a.clients.checkpoints.createCheckpoint({ parent: a.subject, checkpointId: "", streams: [{ stream: stream.name }], resume: undefined });
+      const source = openSubscription(a, "", ctx.signal);
+      try {
+        await source.expectEvent("ready");
+        const { handoff } = await a.clients.checkpoints.offerHandoff({ parent: a.subject, checkpoint: checkpoint!.name, targetDevice: "", ttlSeconds: 60 });
+        const hidden = { code: Status.NOT_FOUND, reason: "HANDOFF_NOT_FOUND" } as const;
+        await expectError(c.clients.checkpoints.getHandoff({ name: handoff!.name }), hidden, "GetHandoff by a platform that may not read the checkpoint");
+        await expectError(c.clients.checkpoints.acceptHandoff({ name: handoff!.name }), hidden, "AcceptHandoff by a platform that may not read the checkpoint");
+        await expectError(c.clients.checkpoints.declineHandoff({ name: handoff!.name }), hidden, "DeclineHandoff by a platform that may not read the checkpoint");
+        const accepted = await b.clients.checkpoints.acceptHandoff({ name: handoff!.name });
+        checkEqual([accepted.handoff?.state, accepted.handoff?.resolvedBy], [v1.HandoffState.HANDOFF_STATE_ACCEPTED, b.device], "a handoff accepted by the granted platform's device");
+        const resolved = await source.expectEvent("handoffResolved");
+        checkEqual(resolved.event.value.handoff?.resolvedBy, b.device, "HandoffResolved on the source device names the other platform's device");
+      } finally {
+        source.close();
+      }
+      // Revoking twice: the second call changes nothing, revoke_time included.
+      const first = await b.clients.consent.revokeGrant({ name: ab.name });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const second = await a.clients.consent.revokeGrant({ name: ab.name });
+      checkEqual(second.grant?.revokeTime?.getTime(), first.grant?.revokeTime?.getTime(), "revoking a revoked grant keeps its revoke_time");
+      // Any platform of the subject may revoke any of its devices.
+      const revoked = await b.clients.devices.revokeDevice({ name: aLaptop.device });
+      checkEqual(revoked.device?.state, v1.DeviceState.DEVICE_STATE_REVOKED, "b revoking a device of a");
+      await expectError(aLaptop.clients.subjects.getSubject({ name: a.subject }), { code: Status.UNAUTHENTICATED, reason: "TOKEN_REVOKED" }, "a's laptop after b revoked it");
+    },
+  }),
+  defineCase({
     id: "grant.revoking-one-of-two-grants-keeps-the-other",
     requirements: ["GRANT-006", "SUB-040", "SUB-041", "ISO-011", "ISO-013"],
     profile: "identity",

@@ -1,0 +1,14 @@
+import { defineMutant } from "../../src/runner/mutant.js";
+
+export default defineMutant({
+  name: "resolve-handoff-skips-visibility",
+  area: "HANDOFF",
+  description: "AcceptHandoff and DeclineHandoff check only the device, not whether the caller's platform may read the handoff's checkpoint.",
+  edits: [
+    {
+      file: "services/checkpoint-service.ts",
+      find: "    await visibleHandoff(auth, name);\n",
+      replace: "    requireOwnSubject(auth, name.subjectId, \"read\");\n",
+    },
+  ],
+});
