@@ -4,6 +4,7 @@ import { defineCase } from "../harness/define-case.js";
 import { checkBytes, checkEqual, expectError, Status } from "../harness/expect.js";
 import { applyJsonPatch, genesisHash, snapshotHash } from "../harness/hashing.js";
 import { append, checkJsonState, createStream, downloadSnapshot, ENCODING, listAllDeltas, POLICY, verifyStreamChain } from "../harness/streams.js";
+import { openSubscription } from "../harness/subscription.js";
 
 // History away from the head: snapshots at every middle version, after compaction, appends
 // after compacting to the head, restore below the horizon, opaque snapshots at several versions.
@@ -19,6 +20,43 @@ async function chainHashes(session: Session, stream: Stream): Promise<Uint8Array
 const compacted = (horizon: bigint) => ({ code: Status.FAILED_PRECONDITION, reason: "HISTORY_COMPACTED", metadata: { horizonVersion: String(horizon) } });
 
 export const HISTORY_CASES = [
+  defineCase({
+    id: "subscription.events-carry-every-field",
+    requirements: ["SUB-010", "SUB-013", "DELTA-001", "COMPACT-006", "RESTORE-007"],
+    profile: "core",
+    async run(ctx) {
+      const session = await ctx.session();
+      const laptop = await ctx.session({ accountId: session.accountId });
+      const sub = openSubscription(laptop, "", ctx.signal);
+      try {
+        await sub.expectEvent("ready");
+        const stream = await createStream(ctx, session, { encoding: ENCODING.mergePatch, policy: POLICY.strict, type: "org.example.fields" });
+        const created = await sub.expectEvent("streamCreated");
+        checkEqual(created.event.value.stream, stream, "StreamCreated.stream: the stream exactly as CreateStream returned it");
+        await append(session, stream.name, [{ a: 1 }, { b: "é" }], { clientSequence: 1, expectedVersion: 0 });
+        const { checkpoint } = await session.clients.checkpoints.createCheckpoint({ parent: session.subject, checkpointId: "", streams: [{ stream: stream.name }], resume: undefined });
+        await append(session, stream.name, [{ a: null }], { clientSequence: 2, expectedVersion: 2 });
+        await session.clients.checkpoints.restoreCheckpoint({ name: checkpoint!.name });
+        // Each event's deltas are exactly the deltas ListDeltas returns: payload, hashes,
+        // device, client sequence, batch fields and commit time, not a summary.
+        const listed = await listAllDeltas(session, stream.name);
+        const batches = [listed.slice(0, 2), listed.slice(2, 3), listed.slice(3, 4)];
+        for (const [index, batch] of batches.entries()) {
+          const event = await sub.expectEvent("deltasAppended");
+          checkEqual(event.event.value.deltas, batch, `DeltasAppended ${index + 1}: every field of every delta, as ListDeltas returns it`);
+        }
+        checkEqual([listed[3]?.device, listed[3]?.clientSequence], [session.device, 0n], "the compensating delta's device and client_sequence 0 in the event");
+        const { stream: compacted } = await session.clients.streams.compactStream({ stream: stream.name, horizonVersion: 2n });
+        const event = await sub.expectEvent("streamCompacted");
+        checkEqual(event.event.value.stream, compacted, "StreamCompacted.stream: the stream as CompactStream returned it, horizon_hash included");
+        await session.clients.streams.deleteStream({ name: stream.name });
+        const deleted = await sub.expectEvent("streamDeleted");
+        checkEqual([deleted.event.value.stream, deleted.event.value.streamUid], [stream.name, stream.uid], "StreamDeleted names the stream and its uid");
+      } finally {
+        sub.close();
+      }
+    },
+  }),
   defineCase({
     id: "snapshot.headers-match-the-chain-at-every-version",
     requirements: ["SNAP-003", "SNAP-004", "SNAP-005", "COMPACT-011", "COMPACT-012", "COMPACT-010"],

@@ -1,0 +1,14 @@
+import { defineMutant } from "../../src/runner/mutant.js";
+
+export default defineMutant({
+  name: "event-deltas-without-commit-time",
+  area: "SUB",
+  description: "Deltas in DeltasAppended events lack commit_time.",
+  edits: [
+    {
+      file: "services/subscription-service.ts",
+      find: "      const deltas = body.deltas.map(wireDelta);",
+      replace: "      const deltas = body.deltas.map((d) => ({ ...wireDelta(d), commitTime: undefined }));",
+    },
+  ],
+});

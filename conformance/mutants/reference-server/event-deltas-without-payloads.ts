@@ -1,0 +1,14 @@
+import { defineMutant } from "../../src/runner/mutant.js";
+
+export default defineMutant({
+  name: "event-deltas-without-payloads",
+  area: "SUB",
+  description: "DeltasAppended events carry the deltas' versions and hashes but not their payloads, as a notification to fetch them.",
+  edits: [
+    {
+      file: "services/subscription-service.ts",
+      find: "      const deltas = body.deltas.map(wireDelta);",
+      replace: "      const deltas = body.deltas.map((d) => ({ ...wireDelta(d), payload: new Uint8Array(0) }));",
+    },
+  ],
+});
