@@ -7,8 +7,8 @@ export default defineMutant({
   edits: [
     {
       file: "services/subscription-service.ts",
-      find: "      const deltas = body.deltas.map(wireDelta);",
-      replace: "      const deltas = body.deltas.map((d) => ({ ...wireDelta(d), commitTime: undefined }));",
+      find: "value: { deltas: body.deltas.map(wireDelta) } }",
+      replace: "value: { deltas: body.deltas.map((d) => ({ ...wireDelta(d), commitTime: undefined })) } }",
     },
   ],
 });
