@@ -15,6 +15,8 @@ export interface ServerConfig {
   readonly platformsFile: string | undefined;
   /** `aud` that platform assertions must carry. */
   readonly audience: string;
+  /** `sqlite` (a file in the data directory) or a `postgres://` URL (optionally `?schema=name`). */
+  readonly store: string;
   /** SQLite durability: `normal` survives a process crash, `full` also a power loss. */
   readonly durability: "normal" | "full";
   /** Deltas to keep below the newest snapshot when compacting; undefined keeps all history. */
@@ -77,11 +79,18 @@ const SETTINGS = {
     help: "platforms file (JSON); default: dev platforms demo-a/demo-b generated in the data dir",
   },
   audience: { flag: "audience", env: "CONTINUITY_AUDIENCE", value: "aud", help: "required `aud` of platform assertions", defaultText: "continuity" },
+  store: {
+    flag: "store",
+    env: "CONTINUITY_STORE",
+    value: "sqlite|postgres://…",
+    help: "where state is kept: sqlite in the data dir, or a PostgreSQL URL (?schema=name, default continuity); servers on one PostgreSQL schema are replicas of one store",
+    defaultText: "sqlite",
+  },
   durability: {
     flag: "durability",
     env: "CONTINUITY_DURABILITY",
     value: "normal|full",
-    help: "normal survives a process crash; full also survives power loss",
+    help: "SQLite: normal survives a process crash; full also survives power loss (PostgreSQL follows the database's settings)",
     defaultText: "normal",
   },
   retainDeltas: {
@@ -196,6 +205,7 @@ const configSchema = z.object({
   dataDir: z.string().min(1, "must not be empty"),
   platforms: z.string().min(1, "must not be empty").optional(),
   audience: z.string().min(1, "must not be empty").max(255),
+  store: z.string().regex(/^(sqlite|postgres(ql)?:\/\/.+)$/, "must be sqlite or a postgres:// URL"),
   durability: z.enum(["normal", "full"], "must be normal or full"),
   retainDeltas: integerText(0, 1_000_000_000).optional(),
   logLevel: z.enum(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(", ")}`),
@@ -291,6 +301,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
       dataDir: data.dataDir,
       platformsFile: data.platforms,
       audience: data.audience,
+      store: data.store,
       durability: data.durability,
       retainDeltas: data.retainDeltas,
       logLevel: data.logLevel,

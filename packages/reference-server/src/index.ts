@@ -3,8 +3,8 @@
 // command line built on exactly these exports.
 export { createContinuityServer, IMPLEMENTATION } from "./server.js";
 export type { ContinuityServer, ContinuityServerOptions } from "./server.js";
-export { createSqliteStore } from "./store/index.js";
-export type { SqliteStore, SqliteStoreOptions, Store } from "./store/index.js";
+export { createPostgresStore, createSqliteStore } from "./store/index.js";
+export type { PostgresStore, PostgresStoreOptions, SqliteStore, SqliteStoreOptions, Store } from "./store/index.js";
 export { createTokenAuthority, ASSERTION_TYP } from "./auth/token-authority.js";
 export type { SigningKeySource, TokenAuthority, TokenAuthorityOptions } from "./auth/token-authority.js";
 export { createPlatformRegistry, ensureDevPlatforms, loadPlatformsFile } from "./auth/platforms.js";

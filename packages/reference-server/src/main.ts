@@ -11,7 +11,7 @@ import { startMetricsHttpServer, type MetricsHttpServer } from "./ops/metrics-ht
 import { createServerMetrics } from "./ops/metrics.js";
 import { loadTlsMaterial, serverCredentials } from "./ops/tls.js";
 import { createContinuityServer } from "./server.js";
-import { createSqliteStore } from "./store/index.js";
+import { createPostgresStore, createSqliteStore, type Store } from "./store/index.js";
 
 /** The stdout line the conformance runner and scripts wait for. */
 export const READY_LINE_PREFIX = "CONTINUITY_LISTENING=";
@@ -57,6 +57,25 @@ async function prepareDataDir(dataDir: string, logger: Logger): Promise<void> {
   }
 }
 
+/** The store `--store` names: SQLite in the data directory, or PostgreSQL (then this server may be one of several replicas). */
+async function openStore(config: ServerConfig, logger: Logger): Promise<Store> {
+  const onListenerError = (error: unknown) => logger.error({ err: error }, "store listener failed");
+  if (config.store === "sqlite") {
+    return createSqliteStore({
+      path: join(resolve(config.dataDir), DATABASE_FILE),
+      durability: config.durability,
+      onListenerError,
+      onPendingScrub: (subject) => logger.warn({ subject }, "erased data stays in the WAL until another reader of the store ends"),
+    });
+  }
+  try {
+    return await createPostgresStore({ url: config.store, onListenerError });
+  } catch (error) {
+    // The URL may carry a password: the message names the failure, never the URL.
+    throw new Error(`cannot open the PostgreSQL store (--store): ${(error as Error).message}`, { cause: error });
+  }
+}
+
 async function run(config: ServerConfig, logger: Logger, logs: LogDestination): Promise<void> {
   await prepareDataDir(config.dataDir, logger);
   const tls = config.tls === undefined ? undefined : await loadTlsMaterial(config.tls);
@@ -75,12 +94,7 @@ async function run(config: ServerConfig, logger: Logger, logs: LogDestination): 
     }
     throw error;
   });
-  const store = createSqliteStore({
-    path: join(resolve(config.dataDir), DATABASE_FILE),
-    durability: config.durability,
-    onListenerError: (error) => logger.error({ err: error }, "store listener failed"),
-    onPendingScrub: (subject) => logger.warn({ subject }, "erased data stays in the WAL until another reader of the store ends"),
-  });
+  const store = await openStore(config, logger);
   const metrics = createServerMetrics({ processMetrics: true });
   const continuity = await createContinuityServer({
     store,
@@ -115,7 +129,7 @@ async function run(config: ServerConfig, logger: Logger, logs: LogDestination): 
     throw error;
   }
   logger.info(
-    { address, grpcWeb: grpcWebAddress, corsOrigins: grpcWebAddress === undefined ? undefined : config.corsOrigins, tls: tls === undefined ? "off" : tls.clientCa === undefined ? "on" : "client certificates required", metrics: metricsHttp?.address, dataDir: resolve(config.dataDir), platforms: platforms.list().map((p) => p.id) },
+    { address, grpcWeb: grpcWebAddress, corsOrigins: grpcWebAddress === undefined ? undefined : config.corsOrigins, tls: tls === undefined ? "off" : tls.clientCa === undefined ? "on" : "client certificates required", metrics: metricsHttp?.address, dataDir: resolve(config.dataDir), store: config.store === "sqlite" ? "sqlite" : "postgres", platforms: platforms.list().map((p) => p.id) },
     "continuity server ready",
   );
   let stopping = false;

@@ -11,8 +11,9 @@ import { createPlatformRegistry } from "../auth/platforms.js";
 import { createTokenAuthority, type TokenAuthority } from "../auth/token-authority.js";
 import { createServerMetrics } from "../ops/metrics.js";
 import { createContinuityServer, type ContinuityServer, type ContinuityServerOptions } from "../server.js";
-import { createSqliteStore, type SqliteStore } from "../store/index.js";
+import type { Store } from "../store/index.js";
 import { createTestPlatform, type TestPlatform } from "./test-platform.js";
+import { openTestStore, type TestStoreKind } from "./test-store.js";
 
 const v1 = continuity.v1;
 
@@ -46,13 +47,15 @@ export type TestServerOptions = Partial<Omit<ContinuityServerOptions, "store" | 
   readonly extraPlatforms?: readonly { readonly id: string; readonly scopes?: readonly Scope[] }[];
   /** Keep the data directory (for restart tests); default false. */
   readonly dataDir?: string;
+  /** The backend; default from `CONTINUITY_TEST_STORE` (SQLite unless it says postgres). */
+  readonly storeKind?: TestStoreKind;
 };
 
-/** A real server on 127.0.0.1:0 with a temp SQLite file and two test platforms. */
+/** A real server on 127.0.0.1:0 with a fresh store (see `test-store.ts`) and two test platforms. */
 export interface TestServer {
   readonly address: string;
   readonly dataDir: string;
-  readonly store: SqliteStore;
+  readonly store: Store;
   readonly tokens: TokenAuthority;
   readonly server: ContinuityServer;
   /** `course-a`, `course-b`, then any extra platforms by id. */
@@ -84,13 +87,14 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const platforms = Object.fromEntries(platformList.map((p) => [p.id, p]));
   const ownsDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "continuity-core-")));
-  const store = createSqliteStore({ path: join(dataDir, "continuity.sqlite") });
+  const opened = await openTestStore(dataDir, options.storeKind);
+  const store = opened.store;
   const tokens = await createTokenAuthority({
     platforms: createPlatformRegistry(platformList.map((p) => p.config)),
     signingKey: { kind: "ephemeral" },
     ...(options.clock === undefined ? {} : { now: options.clock }),
   });
-  const { extraPlatforms: _extra, dataDir: _dir, ...serverOptions } = options;
+  const { extraPlatforms: _extra, dataDir: _dir, storeKind: _kind, ...serverOptions } = options;
   const server = await createContinuityServer({
     ...serverOptions,
     store,
@@ -152,7 +156,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     async close() {
       channel.close();
       await server.shutdown();
-      await store.close();
+      await opened.close();
       if (ownsDir) await rm(dataDir, { recursive: true, force: true });
     },
   };

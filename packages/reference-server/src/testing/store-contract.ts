@@ -225,6 +225,21 @@ export function describeStoreContract(name: string, open: () => Promise<{ store:
         expect(chunks.map((c) => [...c])).toEqual([[7]]);
       }));
 
+    it("keeps the free text a platform sends as it was, U+0000 and backslashes included", () =>
+      withStore(async (store) => {
+        const odd = "a\u0000b\\0c\\";
+        const linked = await store.createSubjectWithLink({ subjectId: "s2", linkId: "l2", platformId: "p", accountId: odd, now });
+        expect(linked.link.accountId).toBe(odd);
+        expect((await store.findAccountLink("p", odd))?.subjectId).toBe("s2");
+        expect(await store.findAccountLink("p", "a")).toBeUndefined();
+        await store.registerDevice({ subjectId: "s2", deviceId: "d", platformId: "p", displayName: odd, now });
+        expect((await store.getDevice("s2", "d"))?.displayName).toBe(odd);
+        expect((await store.listAccountLinks("s2", { after: undefined, limit: 10 })).items.map((l) => l.accountId)).toEqual([odd]);
+        // A platform id no store can hold sees nothing, rather than failing.
+        const none = await store.listStreams("s1", { visibility: { platformId: "\u0000", shared: [] }, type: undefined }, { after: undefined, limit: 10 });
+        expect(none.items).toEqual([]);
+      }));
+
     it("erases a subject with everything it owns", () =>
       withStore(async (store) => {
         const seen: StoreNotification[] = [];

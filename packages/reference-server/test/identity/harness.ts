@@ -10,7 +10,8 @@ import { createPlatformRegistry, type PlatformConfig } from "../../src/auth/plat
 import { createTokenAuthority, type TokenAuthority } from "../../src/auth/token-authority.js";
 import { createServerMetrics } from "../../src/ops/metrics.js";
 import { createContinuityServer } from "../../src/server.js";
-import { createSqliteStore, type SqliteStore } from "../../src/store/index.js";
+import type { Store } from "../../src/store/index.js";
+import { openTestStore } from "../../src/testing/test-store.js";
 import { createTestPlatform, type TestPlatform } from "../../src/testing/test-platform.js";
 
 const v1 = continuity.v1;
@@ -30,7 +31,7 @@ export interface Clients {
 /** A server on 127.0.0.1:0 with three platforms, and clients for it. */
 export interface IdentityHarness {
   readonly address: string;
-  readonly store: SqliteStore;
+  readonly store: Store;
   readonly tokens: TokenAuthority;
   readonly platforms: { readonly a: TestPlatform; readonly b: TestPlatform; readonly readOnly: TestPlatform };
   readonly clients: Clients;
@@ -59,7 +60,7 @@ function clientsFor(factory: ClientFactory, channel: Channel): Clients {
   };
 }
 
-/** Starts a real server over loopback with a fresh SQLite file. */
+/** Starts a real server over loopback with a fresh store (SQLite, or PostgreSQL under CONTINUITY_TEST_STORE=postgres). */
 export async function startIdentityHarness(
   options: { now?: () => Date; extraPlatforms?: readonly PlatformConfig[] } = {},
 ): Promise<IdentityHarness> {
@@ -67,7 +68,8 @@ export async function startIdentityHarness(
   const b = await createTestPlatform("course-b");
   const readOnly = await createTestPlatform("reader-c", { scopes: ["state.read"] });
   const dataDir = await mkdtemp(join(tmpdir(), "continuity-identity-"));
-  const store = createSqliteStore({ path: join(dataDir, "continuity.sqlite") });
+  const opened = await openTestStore(dataDir);
+  const store = opened.store;
   const tokens = await createTokenAuthority({
     platforms: createPlatformRegistry([a.config, b.config, readOnly.config, ...(options.extraPlatforms ?? [])]),
     signingKey: { kind: "ephemeral" },
@@ -111,7 +113,7 @@ export async function startIdentityHarness(
     async close() {
       channel.close();
       await server.shutdown();
-      await store.close();
+      await opened.close();
       await rm(dataDir, { recursive: true, force: true });
     },
   };

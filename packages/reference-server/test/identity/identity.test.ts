@@ -183,15 +183,16 @@ describe("SubjectService", () => {
     const ana = await h.exchange(h.platforms.a, account("iso-a"));
     const ben = await h.exchange(h.platforms.a, account("iso-b"));
     const asAna = h.as(ana.accessToken);
+    // Thunks: each call starts only when awaited, so none can fail unobserved meanwhile.
     for (const call of [
-      asAna.subject.getSubject({ name: ben.subject }),
-      asAna.subject.deleteSubject({ name: ben.subject }),
-      asAna.subject.createLinkCode({ parent: ben.subject }),
-      asAna.subject.listAccountLinks({ parent: ben.subject, pageSize: 0, pageToken: "" }),
-      asAna.device.listDevices({ parent: ben.subject, pageSize: 0, pageToken: "" }),
-      asAna.consent.listGrants({ parent: ben.subject, pageSize: 0, pageToken: "" }),
+      () => asAna.subject.getSubject({ name: ben.subject }),
+      () => asAna.subject.deleteSubject({ name: ben.subject }),
+      () => asAna.subject.createLinkCode({ parent: ben.subject }),
+      () => asAna.subject.listAccountLinks({ parent: ben.subject, pageSize: 0, pageToken: "" }),
+      () => asAna.device.listDevices({ parent: ben.subject, pageSize: 0, pageToken: "" }),
+      () => asAna.consent.listGrants({ parent: ben.subject, pageSize: 0, pageToken: "" }),
     ]) {
-      expect(await failure(call)).toMatchObject({ code: "NOT_FOUND", reason: "SUBJECT_NOT_FOUND" });
+      expect(await failure(call())).toMatchObject({ code: "NOT_FOUND", reason: "SUBJECT_NOT_FOUND" });
     }
     expect(await failure(asAna.subject.getSubject({ name: "people/1" }))).toMatchObject({
       code: "INVALID_ARGUMENT",

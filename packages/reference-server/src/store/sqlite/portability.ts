@@ -28,7 +28,7 @@ import {
   type GrantRow,
   type LinkRow,
   type StreamRow,
-} from "./codec.js";
+} from "../codec.js";
 
 /** What the portability part of the SQLite store borrows from the rest of it. */
 export interface SqlitePortabilityContext {

@@ -62,7 +62,7 @@ import {
   toLink,
   toSnapshot,
   toStream,
-} from "./codec.js";
+} from "../codec.js";
 import type {
   CheckpointEntryRow,
   CheckpointRow,
@@ -73,7 +73,7 @@ import type {
   LinkRow,
   SnapshotRow,
   StreamRow,
-} from "./codec.js";
+} from "../codec.js";
 import { migrate } from "./migrations.js";
 import { createSqlitePortability } from "./portability.js";
 import type { PortabilityStore } from "../portability-types.js";

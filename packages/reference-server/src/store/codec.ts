@@ -15,11 +15,12 @@ import type {
   StreamAccessKey,
   StreamRecord,
   SubjectEventBody,
-} from "../types.js";
+} from "./types.js";
 
 /**
- * Row shapes of the SQLite schema and their mapping to store records. Kept apart from the
- * queries so that the record shapes are decided in one place.
+ * Row shapes of the SQL schemas and their mapping to store records. SQLite and PostgreSQL
+ * lay out their tables alike (times as epoch milliseconds, hashes as bytes, ids as text), so
+ * both backends map rows here and the record shapes are decided in one place.
  */
 
 /** A `streams` row. */
