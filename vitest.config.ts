@@ -14,7 +14,29 @@ export default defineConfig({
       },
       {
         extends: true,
-        test: { name: "reference-server", root: "packages/reference-server", include: ["src/**/*.test.ts", "test/**/*.test.ts"] },
+        test: {
+          name: "reference-server",
+          root: "packages/reference-server",
+          include: ["src/**/*.test.ts", "test/**/*.test.ts"],
+          globalSetup: ["src/testing/postgres-global-setup.ts"],
+        },
+      },
+      {
+        // The integration tests again, each test server on PostgreSQL (DATABASE_URL, default
+        // the local one): every behaviour they check on SQLite must hold on PostgreSQL too.
+        extends: true,
+        test: {
+          name: "reference-server-postgres",
+          root: "packages/reference-server",
+          include: [
+            "test/core/{checkpoints,snapshots,state-limit,streams,subscription-stall,subscriptions}.test.ts",
+            "test/identity/{identity,link-code-attempts}.test.ts",
+            "test/portability/*.test.ts",
+            "test/ops/connections.test.ts",
+          ],
+          env: { CONTINUITY_TEST_STORE: "postgres" },
+          globalSetup: ["src/testing/postgres-global-setup.ts"],
+        },
       },
       {
         extends: true,

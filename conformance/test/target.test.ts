@@ -1,6 +1,7 @@
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { normalizeAddress, spawnTarget } from "../src/runner/target.js";
 
@@ -10,6 +11,7 @@ const FAKE_SERVER = `
 const fs = require("node:fs");
 const out = process.env.CONTINUITY_DATA_DIR + "/env.json";
 fs.writeFileSync(out, JSON.stringify({ listen: process.env.CONTINUITY_LISTEN, platforms: process.env.CONTINUITY_PLATFORMS, audience: process.env.CONTINUITY_AUDIENCE }));
+if (process.env.STORE_LOG) fs.appendFileSync(process.env.STORE_LOG, process.env.CONTINUITY_STORE + "\\n");
 process.on("SIGTERM", () => { fs.writeFileSync(process.env.SIGNAL_FILE, "SIGTERM"); process.exit(0); });
 console.error("some log line on stderr");
 console.log("CONTINUITY_LISTENING=0.0.0.0:4321");
@@ -40,6 +42,37 @@ describe("spawn mode", () => {
 
   it("gives up on a server that never prints the ready line", async () => {
     await expect(spawnTarget({ command: `node -e "setInterval(() => {}, 1000)"`, cwd: tmpdir(), platformsFile: "/x", audience: "continuity", readyTimeoutMs: 500 })).rejects.toThrow(/no CONTINUITY_LISTENING= line within 500 ms/);
+  });
+
+  it("gives each server on a PostgreSQL store a schema of its own, a new one for wiped data, and drops them at the end", async () => {
+    const scratch = await mkdtemp(join(tmpdir(), "target-test-"));
+    const database = process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test";
+    const client = new pg.Client({ connectionString: database });
+    await client.connect();
+    try {
+      const script = join(scratch, "server.cjs");
+      await writeFile(script, FAKE_SERVER);
+      const storeLog = join(scratch, "stores");
+      const options = { command: `node ${script}`, cwd: scratch, platformsFile: "/x", audience: "continuity", env: { SIGNAL_FILE: join(scratch, "signal"), STORE_LOG: storeLog, CONTINUITY_STORE: `${database}?schema=conftest` } };
+      const target = await spawnTarget(options);
+      await target.restart!({ wipeData: false, kill: false });
+      await target.restart!({ wipeData: true, kill: false });
+      const sibling = await target.spawnSibling!();
+      const urls = (await readFile(storeLog, "utf8")).trim().split("\n");
+      const schemas = urls.map((url) => new URL(url).searchParams.get("schema") ?? "");
+      expect(schemas.every((name) => /^conftest_[0-9a-f]{12}$/.test(name))).toBe(true);
+      // Same data, same schema; wiped data and another server, new ones.
+      expect(schemas[1]).toBe(schemas[0]);
+      expect(new Set(schemas).size).toBe(3);
+      for (const name of new Set(schemas)) await client.query(`CREATE SCHEMA ${name}`);
+      await target.stop();
+      await sibling.stop();
+      const left = await client.query("SELECT nspname FROM pg_namespace WHERE nspname = ANY($1)", [[...new Set(schemas)]]);
+      expect(left.rows).toEqual([]);
+    } finally {
+      await client.end();
+      await rm(scratch, { recursive: true, force: true });
+    }
   });
 
   it("connects over loopback when the server names a wildcard host", () => {

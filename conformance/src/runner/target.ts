@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { RestartOptions } from "../harness/context.js";
 import { PLAINTEXT, type TransportSecurity } from "../harness/security.js";
+import { postgresSchemas } from "./postgres-schemas.js";
 
 /** The ready line the spawned server prints on stdout (runner contract). */
 export const READY_LINE_PREFIX = "CONTINUITY_LISTENING=";
@@ -64,6 +65,8 @@ const OUTPUT_TAIL_BYTES = 64 * 1024;
  * ready line, and owns the process (and its data directory) until `stop`.
  */
 export async function spawnTarget(options: SpawnOptions): Promise<Target> {
+  // CONTINUITY_STORE=postgres://…: a schema per data directory, as a file store has its directory.
+  const schemas = postgresSchemas(options.env?.["CONTINUITY_STORE"] ?? process.env["CONTINUITY_STORE"]);
   let dataDir = await mkdtemp(join(tmpdir(), "continuity-conformance-data-"));
   const dataDirs = [dataDir];
   let child: ChildProcess | undefined;
@@ -102,6 +105,7 @@ export async function spawnTarget(options: SpawnOptions): Promise<Target> {
         CONTINUITY_DATA_DIR: dataDir,
         CONTINUITY_PLATFORMS: options.platformsFile,
         CONTINUITY_AUDIENCE: options.audience,
+        ...(schemas === undefined ? {} : { CONTINUITY_STORE: schemas.urlFor(dataDir) }),
       },
     });
     child = proc;
@@ -153,6 +157,7 @@ export async function spawnTarget(options: SpawnOptions): Promise<Target> {
     // No handle is returned, so nothing else could ever remove what this call made.
     process.off("exit", killOnExit);
     await Promise.all(dataDirs.map((dir) => rm(dir, { recursive: true, force: true })));
+    await schemas?.dropAll().catch(() => undefined);
     throw error;
   }
   return {
@@ -175,6 +180,7 @@ export async function spawnTarget(options: SpawnOptions): Promise<Target> {
       await stopProcess("SIGTERM");
       process.off("exit", killOnExit);
       await Promise.all(dataDirs.map((dir) => rm(dir, { recursive: true, force: true })));
+      await schemas?.dropAll();
     },
   };
 }

@@ -17,7 +17,7 @@ export interface ServerConfig {
   readonly audience: string;
   /** `sqlite` (a file in the data directory) or a `postgres://` URL (optionally `?schema=name`). */
   readonly store: string;
-  /** SQLite durability: `normal` survives a process crash, `full` also a power loss. */
+  /** `normal` survives a crash of the server process; `full` also a power loss (SQLite) or a PostgreSQL crash. */
   readonly durability: "normal" | "full";
   /** Deltas to keep below the newest snapshot when compacting; undefined keeps all history. */
   readonly retainDeltas: number | undefined;
@@ -90,7 +90,7 @@ const SETTINGS = {
     flag: "durability",
     env: "CONTINUITY_DURABILITY",
     value: "normal|full",
-    help: "SQLite: normal survives a process crash; full also survives power loss (PostgreSQL follows the database's settings)",
+    help: "normal survives a crash of the server process; full also power loss (SQLite) or a crash of PostgreSQL (synchronous_commit on)",
     defaultText: "normal",
   },
   retainDeltas: {

@@ -69,7 +69,7 @@ async function openStore(config: ServerConfig, logger: Logger): Promise<Store> {
     });
   }
   try {
-    return await createPostgresStore({ url: config.store, onListenerError });
+    return await createPostgresStore({ url: config.store, durability: config.durability, onListenerError });
   } catch (error) {
     // The URL may carry a password: the message names the failure, never the URL.
     throw new Error(`cannot open the PostgreSQL store (--store): ${(error as Error).message}`, { cause: error });

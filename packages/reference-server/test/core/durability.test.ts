@@ -4,20 +4,25 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { createSqliteStore } from "../../src/store/index.js";
+import { createPostgresStore, createSqliteStore, type Store } from "../../src/store/index.js";
+import { dropSchema, freshSchemaName, TEST_DATABASE_URL } from "../../src/testing/postgres.js";
 
 const fixture = fileURLToPath(new URL("./fixtures/crash-append.ts", import.meta.url));
 const packageDir = fileURLToPath(new URL("../..", import.meta.url));
 let dir: string | undefined;
+let schema: string | undefined;
 
 afterEach(async () => {
   if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  if (schema !== undefined) await dropSchema(schema);
+  dir = undefined;
+  schema = undefined;
 });
 
 /** Runs the crashing writer and returns how many appends it saw acknowledged. */
-function crashWriter(path: string, durability: string): Promise<{ acked: number; signal: NodeJS.Signals | null }> {
+function crashWriter(target: string, durability: string): Promise<{ acked: number; signal: NodeJS.Signals | null }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", fixture, path, durability], {
+    const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", fixture, target, durability], {
       cwd: packageDir,
       stdio: ["ignore", "pipe", "inherit"],
     });
@@ -32,14 +37,33 @@ function crashWriter(path: string, durability: string): Promise<{ acked: number;
 }
 
 describe("durability", () => {
-  for (const durability of ["normal", "full"]) {
-    it(`keeps every acknowledged append after the process is killed (${durability})`, async () => {
-      dir = await mkdtemp(join(tmpdir(), "continuity-crash-"));
-      const path = join(dir, "db.sqlite");
-      const { acked, signal } = await crashWriter(path, durability);
+  const cases: { name: string; open: () => Promise<{ target: string; reopen: () => Promise<Store> }>; durability: string }[] = [
+    ...["normal", "full"].map((durability) => ({
+      name: `sqlite, ${durability}`,
+      durability,
+      async open() {
+        dir = await mkdtemp(join(tmpdir(), "continuity-crash-"));
+        const path = join(dir, "db.sqlite");
+        return { target: path, reopen: async () => createSqliteStore({ path }) };
+      },
+    })),
+    {
+      name: "postgres",
+      durability: "normal",
+      async open() {
+        schema = freshSchemaName();
+        const url = `${TEST_DATABASE_URL}?schema=${schema}`;
+        return { target: url, reopen: () => createPostgresStore({ url }) };
+      },
+    },
+  ];
+  for (const { name, open, durability } of cases) {
+    it(`keeps every acknowledged append after the process is killed (${name})`, async () => {
+      const { target, reopen } = await open();
+      const { acked, signal } = await crashWriter(target, durability);
       expect(signal).toBe("SIGKILL");
       expect(acked).toBe(20);
-      const store = createSqliteStore({ path });
+      const store = await reopen();
       try {
         const stream = await store.getStream("s1", "st");
         expect(stream?.headVersion).toBe(20);

@@ -24,6 +24,7 @@ describe("config", () => {
       dataDir: "./.continuity",
       platformsFile: undefined,
       audience: "continuity",
+      store: "sqlite",
       durability: "normal",
       retainDeltas: undefined,
       logLevel: "info",
@@ -49,6 +50,12 @@ describe("config", () => {
       durability: "full",
     });
     expect(run(["--listen", "[::1]:7000", "--audience=aud-flag"], env)).toMatchObject({ listen: "[::1]:7000", audience: "aud-flag" });
+  });
+
+  it("takes sqlite or a PostgreSQL URL as the store", () => {
+    expect(run(["--store", "postgres://app@db:5432/continuity?schema=prod"]).store).toBe("postgres://app@db:5432/continuity?schema=prod");
+    expect(run([], { CONTINUITY_STORE: "postgresql://db/continuity" }).store).toBe("postgresql://db/continuity");
+    expect(refusal(["--store", "mysql://db"])).toMatch(/--store \(CONTINUITY_STORE\): must be sqlite or a postgres:\/\/ URL/);
   });
 
   it("parses numbers", () => {

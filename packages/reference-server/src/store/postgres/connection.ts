@@ -1,5 +1,6 @@
+import { createHash } from "node:crypto";
 import pg from "pg";
-import type { ClientBase, PoolClient, QueryResultRow } from "pg";
+import type { ClientBase, PoolClient, QueryConfig, QueryResultRow } from "pg";
 
 /**
  * The PostgreSQL plumbing the store is built on: a pool whose connections work in the
@@ -42,13 +43,18 @@ export function parsePgLocation(url: string, defaultSchema = "continuity"): PgLo
   return { connectionString: parsed.toString(), schema };
 }
 
-/** A pool of connections whose `search_path` is the store's schema. */
-export function createPgPool(location: PgLocation, max: number, onError: (error: unknown) => void): pg.Pool {
+/**
+ * A pool of connections whose `search_path` is the store's schema. `synchronousCommit` off
+ * acknowledges a commit once it is in PostgreSQL's WAL buffers, not yet on disk: it survives
+ * the death of any Continuity server, not a crash of PostgreSQL itself (see `Durability`).
+ */
+export function createPgPool(location: PgLocation, max: number, synchronousCommit: boolean, onError: (error: unknown) => void): pg.Pool {
   const pool = new pg.Pool({
     connectionString: location.connectionString,
     max,
     types,
-    options: `-c search_path=${location.schema}`,
+    // Synchronous: whatever the database is configured with (on, remote_apply, …); else off.
+    options: `-c search_path=${location.schema}${synchronousCommit ? "" : " -c synchronous_commit=off"}`,
     application_name: "continuity-server",
     idleTimeoutMillis: 30_000,
   });
@@ -68,10 +74,27 @@ export function createPgClient(location: PgLocation): pg.Client {
   });
 }
 
+/** Distinct statement texts prepared by name at most; later ones are parsed each time. */
+const MAX_PREPARED = 512;
+const statementNames = new Map<string, string>();
+
+/**
+ * A statement as a named prepared statement: each connection parses and plans it once and
+ * then only binds, which is most of the cost of a short statement. The store's statements are
+ * a fixed set of texts (lists of values go in arrays, not in the text), so the names stay few.
+ */
+export function prepared(sql: string, params?: readonly unknown[]): QueryConfig<unknown[]> {
+  let name = statementNames.get(sql);
+  if (name === undefined && statementNames.size < MAX_PREPARED) {
+    name = `c_${createHash("sha256").update(sql).digest("hex").slice(0, 24)}`;
+    statementNames.set(sql, name);
+  }
+  return { ...(name === undefined ? {} : { name }), text: sql, values: (params ?? []) as unknown[] };
+}
+
 /** The rows-returning query function of one connection. */
 export function queryOf(client: ClientBase): Query {
-  return async <R extends QueryResultRow>(sql: string, params?: readonly unknown[]) =>
-    (await client.query<R>(sql, params as unknown[] | undefined)).rows;
+  return async <R extends QueryResultRow>(sql: string, params?: readonly unknown[]) => (await client.query<R>(prepared(sql, params))).rows;
 }
 
 /** Whether an error came from the server about the statement (as opposed to the connection). */

@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type pg from "pg";
+import type { QueryResultRow } from "pg";
 import type {
   AccountLinkRecord,
   AppendInput,
@@ -12,6 +13,7 @@ import type {
   CreateHandoffResult,
   CreateStreamResult,
   DeltaRecord,
+  Durability,
   EventBounds,
   HandoffRecord,
   PutSnapshotResult,
@@ -49,7 +51,7 @@ import {
   type SnapshotRow,
   type StreamRow,
 } from "../codec.js";
-import { createPgPool, inTransaction, isStatementError, parsePgLocation, valuesList, type PgLocation, type Query } from "./connection.js";
+import { createPgPool, inTransaction, isStatementError, parsePgLocation, prepared, valuesList, type PgLocation, type Query } from "./connection.js";
 import { channelOf, startListener, type Listener, type Notice } from "./fan-out.js";
 import { isSchemaName, migratePostgres } from "./migrations.js";
 import { createPgPortability } from "./portability.js";
@@ -64,6 +66,13 @@ export interface PostgresStoreOptions {
   readonly schema?: string;
   /** Pooled connections at most; default 10. One more is kept for LISTEN. */
   readonly poolSize?: number;
+  /**
+   * `full` (default) commits as the database is configured to (on disk, or on synchronous
+   * standbys); `normal` sets `synchronous_commit = off` for the store's sessions: a commit is
+   * acknowledged once it is in PostgreSQL's memory, so it survives the death of any Continuity
+   * server but a crash of PostgreSQL itself may lose the last fraction of a second of them.
+   */
+  readonly durability?: Durability;
   /** A JSON stream keeps its materialized state every this many versions; default 64. */
   readonly stateInterval?: number;
   /** Told the size of every committed append group (metrics, tests). */
@@ -93,6 +102,8 @@ const STREAM_COLUMNS =
   "subject_id, stream_id, uid, type, encoding, conflict_policy, owner_platform, genesis_hash, head_version, head_hash, horizon_version, horizon_hash, created_at, updated_at";
 const DELTA_COLUMNS =
   "subject_id, stream_id, version, payload, prev_hash, hash, device_id, client_sequence, batch_first, batch_size, committed_at";
+/** The SQL types of {@link DELTA_COLUMNS}, in order. */
+const DELTA_TYPES = ["text", "text", "bigint", "bytea", "bytea", "bytea", "text", "bigint", "bigint", "bigint", "bigint"] as const;
 const REPEATABLE_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 
 /**
@@ -112,8 +123,8 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   const location: PgLocation = parsePgLocation(options.url, options.schema);
   if (!isSchemaName(location.schema)) throw new Error(`invalid schema name ${JSON.stringify(location.schema)}: use a-z, 0-9 and _ (at most 40)`);
   const reportError = (error: unknown): void => options.onListenerError?.(error);
-  const pool = createPgPool(location, options.poolSize ?? 10, reportError);
-  const query: Query = async (sql, params) => (await pool.query(sql, params as unknown[] | undefined)).rows;
+  const pool = createPgPool(location, options.poolSize ?? 10, options.durability !== "normal", reportError);
+  const query: Query = async <R extends QueryResultRow>(sql: string, params?: readonly unknown[]) => (await pool.query<R>(prepared(sql, params))).rows;
   const stateInterval = options.stateInterval ?? 64;
   const origin = randomUUID();
   const notify = { channel: channelOf(location.schema), origin };
@@ -233,12 +244,11 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     return rows.map((d) => toDelta(d, row));
   };
 
+  /** Inserts delta rows (in {@link DELTA_COLUMNS} order) with one fixed statement: columns travel as arrays. */
   const insertDeltas = async (q: Query, rows: readonly (readonly unknown[])[]): Promise<void> => {
-    // Bounded statements: a batch of many deltas is written in slices well under pg's 65535 parameters.
-    for (let i = 0; i < rows.length; i += 1000) {
-      const slice = rows.slice(i, i + 1000);
-      await q(`INSERT INTO deltas (${DELTA_COLUMNS}) VALUES ${valuesList(slice.length, 11)}`, slice.flat());
-    }
+    if (rows.length === 0) return;
+    const columns = DELTA_TYPES.map((_, c) => rows.map((r) => r[c]));
+    await q(`INSERT INTO deltas (${DELTA_COLUMNS}) SELECT * FROM unnest(${DELTA_TYPES.map((t, i) => `$${i + 1}::${t}[]`).join(", ")})`, columns);
   };
 
   const putJsonState = (q: Query, subjectId: string, streamId: string, version: number, state: Uint8Array): Promise<unknown> =>
@@ -267,6 +277,21 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       jsonState ?? null,
     ]);
     if (jsonState !== undefined) await putJsonState(q, row.subject_id, row.stream_id, row.head_version, jsonState);
+  };
+
+  /**
+   * The link of a platform account: the directory names its subject, then the subject's own
+   * table has the link (two lookups by key, as the two tables are distributed apart).
+   */
+  const linkOfAccount = async (q: Query, platformId: string, accountId: string): Promise<LinkRow | undefined> => {
+    const entry = (
+      await q<{ subject_id: string; link_id: string }>("SELECT subject_id, link_id FROM account_directory WHERE platform_id = $1 AND account_id = $2", [
+        platformId,
+        escapeText(accountId),
+      ])
+    )[0];
+    if (entry === undefined) return undefined;
+    return (await q<LinkRow>("SELECT * FROM account_links WHERE subject_id = $1 AND link_id = $2", [entry.subject_id, entry.link_id]))[0];
   };
 
   const checkpointEntries = (q: Query, subjectId: string, checkpointId: string): Promise<CheckpointEntryRow[]> =>
@@ -346,37 +371,33 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
 
   const appendOne = async (tx: SubjectTx, input: AppendInput): Promise<AppendResult> => {
     const q = tx.query;
+    // The head, the state at it and the device's client sequence there, in one statement.
+    const withSequence = input.clientSequence !== undefined && input.deviceId !== undefined;
     const row = (
-      await q<StreamRow & { head_state: Buffer | null }>(`SELECT ${STREAM_COLUMNS}, head_state FROM streams WHERE subject_id = $1 AND stream_id = $2`, [
-        input.subjectId,
-        input.streamId,
-      ])
+      await q<StreamRow & { head_state: Buffer | null; last_sequence: number | null; fingerprint: Buffer | null; outcome: string | null }>(
+        `SELECT ${STREAM_COLUMNS.split(", ").map((c) => `s.${c}`).join(", ")}, s.head_state, seq.last AS last_sequence, c.fingerprint, c.outcome
+         FROM streams s
+         LEFT JOIN LATERAL (
+           SELECT MAX(client_sequence) AS last FROM client_sequences WHERE subject_id = s.subject_id AND device_id = $3 AND stream_id = s.stream_id
+         ) seq ON true
+         LEFT JOIN client_sequences c ON c.subject_id = s.subject_id AND c.device_id = $3 AND c.stream_id = s.stream_id AND c.client_sequence = $4
+         WHERE s.subject_id = $1 AND s.stream_id = $2`,
+        [input.subjectId, input.streamId, withSequence ? input.deviceId : null, withSequence ? input.clientSequence : null],
+      )
     )[0];
     if (row === undefined || row.uid !== input.streamUid) return { kind: "stream-not-found" };
 
-    if (input.clientSequence !== undefined && input.deviceId !== undefined) {
-      const seq = (
-        await q<{ last: number | null; fingerprint: Buffer | null; outcome: string | null }>(
-          `SELECT (SELECT MAX(client_sequence) FROM client_sequences WHERE subject_id = $1 AND device_id = $2 AND stream_id = $3) AS last,
-                  c.fingerprint, c.outcome
-           FROM (SELECT 1) AS one
-           LEFT JOIN client_sequences c ON c.subject_id = $1 AND c.device_id = $2 AND c.stream_id = $3 AND c.client_sequence = $4`,
-          [input.subjectId, input.deviceId, input.streamId, input.clientSequence],
-        )
-      )[0];
-      const last = seq?.last ?? 0;
-      if (input.clientSequence <= last) {
+    if (withSequence) {
+      const clientSequence = input.clientSequence!;
+      const last = row.last_sequence ?? 0;
+      if (clientSequence <= last) {
         // An empty fingerprint marks an imported outcome (PORT-027): any repeat replays it.
-        if (
-          seq?.fingerprint != null &&
-          seq.outcome !== null &&
-          (seq.fingerprint.length === 0 || Buffer.from(input.fingerprint).equals(seq.fingerprint))
-        ) {
-          return { kind: "replayed", outcome: decodeOutcome(seq.outcome) };
+        if (row.fingerprint !== null && row.outcome !== null && (row.fingerprint.length === 0 || Buffer.from(input.fingerprint).equals(row.fingerprint))) {
+          return { kind: "replayed", outcome: decodeOutcome(row.outcome) };
         }
-        return { kind: "sequence-reused", clientSequence: input.clientSequence, expectedSequence: last + 1 };
+        return { kind: "sequence-reused", clientSequence, expectedSequence: last + 1 };
       }
-      if (input.clientSequence > last + 1) return { kind: "sequence-gap", expectedSequence: last + 1 };
+      if (clientSequence > last + 1) return { kind: "sequence-gap", expectedSequence: last + 1 };
     }
 
     if (input.expectedVersion === undefined && row.conflict_policy === Policy.RequireExpectedVersion && input.enforceConflictPolicy !== false) {
@@ -413,30 +434,43 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       batchSize: size,
       committedAt: input.now,
     }));
-    await insertDeltas(
-      q,
-      deltas.map((d) => [d.subjectId, d.streamId, d.version, d.payload, d.prevHash, d.hash, d.deviceId ?? null, d.clientSequence, first, size, nowMs]),
-    );
     const last = deltas[deltas.length - 1]!;
     const headVersion = last.version;
-    await q("UPDATE streams SET head_version = $1, head_hash = $2, head_state = $3, updated_at = $4 WHERE subject_id = $5 AND stream_id = $6", [
-      headVersion,
-      last.hash,
-      built.state ?? null,
-      nowMs,
-      row.subject_id,
-      row.stream_id,
-    ]);
+    const outcome: AppendOutcome = { receipts: deltas.map((d) => ({ version: d.version, hash: d.hash })), headVersion, headHash: last.hash };
+    // The deltas, the new head and the client sequence's outcome, in one statement.
+    await q(
+      `WITH d AS (
+         INSERT INTO deltas (${DELTA_COLUMNS})
+         SELECT $1, $2, t.version, t.payload, t.prev_hash, t.hash, $6, $7, $8, $9, $10
+         FROM unnest($3::bigint[], $4::bytea[], $5::bytea[], $11::bytea[]) AS t(version, payload, prev_hash, hash)
+       ), h AS (
+         UPDATE streams SET head_version = $12, head_hash = $13, head_state = $14, updated_at = $10 WHERE subject_id = $1 AND stream_id = $2
+       )
+       INSERT INTO client_sequences (subject_id, device_id, stream_id, client_sequence, fingerprint, outcome)
+       SELECT $1, $6, $2, $7, $15, $16 WHERE $6::text IS NOT NULL AND $17::boolean
+       ON CONFLICT (subject_id, device_id, stream_id, client_sequence) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, outcome = EXCLUDED.outcome`,
+      [
+        row.subject_id,
+        row.stream_id,
+        deltas.map((d) => d.version),
+        deltas.map((d) => d.payload),
+        deltas.map((d) => d.prevHash),
+        input.deviceId ?? null,
+        input.clientSequence ?? 0,
+        first,
+        size,
+        nowMs,
+        deltas.map((d) => d.hash),
+        headVersion,
+        last.hash,
+        built.state ?? null,
+        input.fingerprint,
+        encodeOutcome(outcome),
+        withSequence,
+      ],
+    );
     if (built.state !== undefined && Math.floor(headVersion / stateInterval) > Math.floor(row.head_version / stateInterval)) {
       await putJsonState(q, row.subject_id, row.stream_id, headVersion, built.state);
-    }
-    const outcome: AppendOutcome = { receipts: deltas.map((d) => ({ version: d.version, hash: d.hash })), headVersion, headHash: last.hash };
-    if (input.clientSequence !== undefined && input.deviceId !== undefined) {
-      await q(
-        `INSERT INTO client_sequences (subject_id, device_id, stream_id, client_sequence, fingerprint, outcome) VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (subject_id, device_id, stream_id, client_sequence) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, outcome = EXCLUDED.outcome`,
-        [input.subjectId, input.deviceId, input.streamId, input.clientSequence, input.fingerprint, encodeOutcome(outcome)],
-      );
     }
     const ref = { id: row.stream_id, uid: row.uid, type: row.type, ownerPlatformId: row.owner_platform };
     tx.log({ kind: "deltas-appended", stream: ref, firstVersion: first, count: size, deltas }, input.now);
@@ -517,13 +551,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     // --- subjects and links ---
 
     async findAccountLink(platformId, accountId) {
-      const row = (
-        await query<LinkRow>(
-          `SELECT l.* FROM account_directory d JOIN account_links l ON l.subject_id = d.subject_id AND l.link_id = d.link_id
-           WHERE d.platform_id = $1 AND d.account_id = $2`,
-          [platformId, escapeText(accountId)],
-        )
-      )[0];
+      const row = await linkOfAccount(query, platformId, accountId);
       return row === undefined ? undefined : toPgLink(row);
     },
 
@@ -636,13 +664,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
         )[0];
         const now = input.now.getTime();
         if (code === undefined || code.expires_at <= now || code.used_at !== null) return { kind: "invalid" };
-        const existing = (
-          await tx.query<LinkRow>(
-            `SELECT l.* FROM account_directory d JOIN account_links l ON l.subject_id = d.subject_id AND l.link_id = d.link_id
-             WHERE d.platform_id = $1 AND d.account_id = $2`,
-            [input.platformId, escapeText(input.accountId)],
-          )
-        )[0];
+        const existing = await linkOfAccount(tx.query, input.platformId, input.accountId);
         if (existing !== undefined && existing.subject_id !== subjectId) return { kind: "linked-elsewhere" };
         await tx.query("UPDATE link_codes SET used_at = $1 WHERE subject_id = $2 AND code_hash = $3", [now, subjectId, input.codeHash]);
         if (existing !== undefined) return { kind: "linked", link: toPgLink(existing) };
@@ -787,15 +809,14 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     async eraseSubject(subjectId) {
       return write(subjectId, async (tx) => {
         if (!tx.exists) return false;
-        // The directories are keyed by account and code, not by subject: their rows go by key.
+        // The directories are keyed by account and by code, not by subject: their rows go by key.
+        const links = await tx.query<{ platform_id: string; account_id: string }>("SELECT platform_id, account_id FROM account_links WHERE subject_id = $1", [subjectId]);
         await tx.query(
-          `DELETE FROM account_directory d USING account_links l
-           WHERE l.subject_id = $1 AND d.platform_id = l.platform_id AND d.account_id = l.account_id AND d.subject_id = $1`,
-          [subjectId],
+          "DELETE FROM account_directory WHERE (platform_id, account_id) IN (SELECT * FROM unnest($1::text[], $2::text[])) AND subject_id = $3",
+          [links.map((l) => l.platform_id), links.map((l) => l.account_id), subjectId],
         );
-        await tx.query("DELETE FROM link_code_directory d USING link_codes c WHERE c.subject_id = $1 AND d.code_hash = c.code_hash AND d.subject_id = $1", [
-          subjectId,
-        ]);
+        const codes = await tx.query<{ code_hash: Buffer }>("SELECT code_hash FROM link_codes WHERE subject_id = $1", [subjectId]);
+        await tx.query("DELETE FROM link_code_directory WHERE code_hash = ANY($1::bytea[]) AND subject_id = $2", [codes.map((c) => c.code_hash), subjectId]);
         await tx.query("DELETE FROM subjects WHERE subject_id = $1", [subjectId]);
         tx.notice({ kind: "subject-erased", subjectId });
         return true;

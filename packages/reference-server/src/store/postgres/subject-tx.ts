@@ -135,10 +135,12 @@ export async function runSubjectTx<T>(
            ${param(rows.map((r) => r.first))}::bigint[]))`,
       );
     }
-    const channel = param(notify.channel);
-    const payloads = param(sent.map((n) => encodeNotice(notify.origin, n)));
-    const head = parts.length > 0 ? `WITH ${parts.join(", ")} ` : "";
-    await query(`${head}SELECT pg_notify(${channel}, p) FROM unnest(${payloads}::text[]) AS p`, params);
+    if (parts.length > 0) await query(`WITH ${parts.join(", ")} SELECT 1`, params);
+    // Apart, and touching no table: on a sharded PostgreSQL (Citus) a statement on a
+    // subject's tables runs on the subject's worker, while listeners are on the coordinator.
+    if (sent.length > 0) {
+      await query("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p", [notify.channel, sent.map((n) => encodeNotice(notify.origin, n))]);
+    }
   }
   return { result, events, notices };
 }
