@@ -42,6 +42,8 @@ export { createIndexedDbQueueStore } from "./queue/indexeddb-queue-store.js";
 export type { IndexedDbQueueStoreOptions } from "./queue/indexeddb-queue-store.js";
 
 export type { JsonObject, JsonValue } from "./protocol/index.js";
+export { toJsonSafe } from "./stream/json-safe.js";
+export type { JsonSafe, JsonSafeError } from "./stream/json-safe.js";
 export type { EventSource, Unsubscribe } from "./stream/emitter.js";
 export type { StreamChange, StreamCoreEvents, StreamStatus, WriteAcknowledged, WriteRejected } from "./stream/stream-core.js";
 export type { ConflictPolicyName, CreateStreamSpec, StreamEncodingName } from "./stream/resolve.js";
