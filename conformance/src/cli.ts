@@ -2,6 +2,7 @@ import { parseArgs } from "node:util";
 import { resolve } from "node:path";
 import type { ProfileName } from "./harness/define-case.js";
 import { formatCaseLine, formatConsoleSummary } from "./reporters/console.js";
+import { createProgressReporter } from "./reporters/progress.js";
 import { runConformance } from "./run.js";
 
 const USAGE = `continuity-conformance — checks a Continuity server over the wire
@@ -17,12 +18,14 @@ const USAGE = `continuity-conformance — checks a Continuity server over the wi
   --known-failures <file>  JSON [{"case": "<id>", "reason": "<why>"}]
   --report-json <file>     machine-readable report
   --report-junit <file>    JUnit XML for CI
+  --report-html <file>     one HTML page: per profile and requirement, evidence, wire traces
   --docs-url <url>         docs site base URL; failures link to <url>/requirements/#<ID>
   --trace                  print the wire exchange of failing cases
   --filter <regex>         only cases whose id matches
   --concurrency <n>        cases in parallel (default 8)
   --bail                   stop at the first MUST failure
-  --quiet                  print only problems and the summary`;
+  --quiet                  print only problems and the summary
+  --no-progress            no progress line on stderr`;
 
 const PROFILES: readonly ProfileName[] = ["core", "identity", "portability"];
 
@@ -40,12 +43,14 @@ async function main(): Promise<number> {
       "known-failures": { type: "string" },
       "report-json": { type: "string" },
       "report-junit": { type: "string" },
+      "report-html": { type: "string" },
       "docs-url": { type: "string" },
       trace: { type: "boolean", default: false },
       filter: { type: "string" },
       concurrency: { type: "string" },
       bail: { type: "boolean", default: false },
       quiet: { type: "boolean", default: false },
+      "no-progress": { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
     strict: true,
@@ -64,6 +69,8 @@ async function main(): Promise<number> {
   // paths and the spawned command must mean what they meant where the user typed them.
   const invokedFrom = process.env["INIT_CWD"] ?? process.cwd();
   const fromInvocation = (path: string) => resolve(invokedFrom, path);
+  const progress = values["no-progress"] ? undefined : createProgressReporter(process.stderr);
+  const print = (text: string): void => (progress === undefined ? console.log(text) : progress.around(() => console.log(text)));
   const { report, succeeded } = await runConformance({
     ...(values.target === undefined ? {} : { target: values.target }),
     tls: values.tls,
@@ -73,14 +80,18 @@ async function main(): Promise<number> {
     ...(values["known-failures"] === undefined ? {} : { knownFailuresFile: fromInvocation(values["known-failures"]) }),
     ...(values["report-json"] === undefined ? {} : { reportJson: fromInvocation(values["report-json"]) }),
     ...(values["report-junit"] === undefined ? {} : { reportJunit: fromInvocation(values["report-junit"]) }),
+    ...(values["report-html"] === undefined ? {} : { reportHtml: fromInvocation(values["report-html"]) }),
     ...(values["docs-url"] === undefined ? {} : { docsUrl: values["docs-url"] }),
     ...(values.filter === undefined ? {} : { filter: new RegExp(values.filter) }),
     ...(concurrency === undefined ? {} : { concurrency }),
     bail: values.bail,
+    onPlan: (plan) => progress?.plan(plan.total),
+    onCaseStart: (id) => progress?.caseStarted(id),
     onResult(result) {
-      if (!values.quiet || (result.status !== "pass" && result.status !== "skip")) console.log(formatCaseLine(result));
+      progress?.caseFinished(result);
+      if (!values.quiet || (result.status !== "pass" && result.status !== "skip")) print(formatCaseLine(result));
     },
-  });
+  }).finally(() => progress?.stop());
   console.log(formatConsoleSummary(report, { trace: values.trace, ...(values["docs-url"] === undefined ? {} : { docsUrl: values["docs-url"] }) }));
   return succeeded ? 0 : 1;
 }

@@ -6,6 +6,7 @@ import { ALL_CASES } from "./cases/index.js";
 import { generatePlatformKeySet, loadFixturePlatformKeySet, writePlatformsFile } from "./fixtures/platform-keys.js";
 import type { ConformanceCase, ProfileName } from "./harness/define-case.js";
 import { startOidcProvider, type OidcProvider } from "./harness/oidc-provider.js";
+import { formatHtmlReport } from "./reporters/html.js";
 import { formatJsonReport } from "./reporters/json.js";
 import { formatJunitReport } from "./reporters/junit.js";
 import { runSucceeded } from "./reporters/summary.js";
@@ -59,9 +60,13 @@ export interface RunOptions {
   readonly priorityArea?: string;
   readonly reportJson?: string;
   readonly reportJunit?: string;
+  /** A self-contained HTML page per profile and requirement, with evidence and wire traces. */
+  readonly reportHtml?: string;
   /** Base URL of the documentation site; reports then link each requirement to its page. */
   readonly docsUrl?: string;
   readonly onResult?: (result: CaseResult) => void;
+  readonly onPlan?: (plan: { readonly total: number }) => void;
+  readonly onCaseStart?: (id: string) => void;
 }
 
 /** Stable reorder: cases proving a requirement of `area` first, the rest in their usual order. */
@@ -130,10 +135,13 @@ export async function runConformance(options: RunOptions): Promise<RunOutcome> {
       bail: options.bail ?? false,
       ...(oidc === undefined ? {} : { oidc }),
       ...(options.onResult === undefined ? {} : { onResult: options.onResult }),
+      ...(options.onPlan === undefined ? {} : { onPlan: options.onPlan }),
+      ...(options.onCaseStart === undefined ? {} : { onCaseStart: options.onCaseStart }),
     });
     const links = options.docsUrl === undefined ? {} : { docsUrl: options.docsUrl };
     if (options.reportJson !== undefined) await writeFile(options.reportJson, formatJsonReport(report, links));
     if (options.reportJunit !== undefined) await writeFile(options.reportJunit, formatJunitReport(report, links));
+    if (options.reportHtml !== undefined) await writeFile(options.reportHtml, formatHtmlReport(report, { ...links, requirements }));
     return { report, succeeded: runSucceeded(report) };
   } finally {
     await target.stop();

@@ -49,6 +49,10 @@ export interface SuiteOptions {
   readonly onResult?: (result: CaseResult) => void;
   /** The OpenID providers the spawned server trusts; absent in attach mode. */
   readonly oidc?: OidcProvider;
+  /** Called once the selection is known, before any case runs (progress displays). */
+  readonly onPlan?: (plan: { readonly total: number }) => void;
+  /** Called when a case starts running. */
+  readonly onCaseStart?: (id: string) => void;
 }
 
 /** The outcome of a whole run, as reporters see it. */
@@ -131,6 +135,7 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
     if (options.bail && result.status === "fail") bail.abort(new BailSignal("bail"));
   };
 
+  options.onPlan?.({ total: selected.length });
   const runnable: ConformanceCase[] = [];
   for (const conformanceCase of selected) {
     const skipReason = reasonToSkip(conformanceCase, claimedProfiles, options.target, options.oidc !== undefined);
@@ -143,6 +148,7 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
       record(baseResult(conformanceCase, options.requirements, "skip", 0, "not run: an earlier MUST failed and --bail is set"));
       return;
     }
+    options.onCaseStart?.(conformanceCase.id);
     record(await runCase(conformanceCase, view, options, bail.signal));
   };
 

@@ -1,0 +1,265 @@
+/**
+ * `pnpm conformance:mutation`: StrykerJS mutation testing of the reference server's protocol
+ * code, with the conformance suite as the only test that may kill a mutant.
+ *
+ * Stryker instruments a copy of `packages/reference-server` (every mutant compiled in behind a
+ * switch) and runs it through the `conformance` test runner (mutation/stryker-runner.ts), which
+ * starts the instrumented server in its own process and runs, for each mutant, only the cases
+ * that reached the mutated code. Reports: `packages/reference-server/reports/mutation/`
+ * (`mutation.html`, `mutation.json`), then a score per folder on stdout.
+ *
+ *   --mutate <glob>     what to mutate, relative to packages/reference-server (repeatable;
+ *                       default: the protocol code, see DEFAULT_MUTATE)
+ *   --concurrency <n>   runner processes (default 2)
+ *   --cases <n>         cases in parallel within one mutant run (default 8)
+ *   --filter <regex>    only these conformance cases (a quick check; weakens the score)
+ *   --incremental       reuse the results of the previous run for unchanged code
+ *   --reuse <json>      with --incremental: also reuse the results in these reports (repeatable;
+ *                       runs of parts of the code in parallel, then one run over all of it)
+ *   --report-dir <dir>  where reports go (default packages/reference-server/reports/mutation)
+ *   --dry-run-only      only the dry run (coverage); checks the set-up
+ *   --ignore-static     leave out mutants of code that runs while a module loads
+ */
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { dirname, join, relative, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import { REPO_ROOT } from "./run.js";
+
+/** The server package; Stryker's sandbox is a copy of it, so its imports still resolve. */
+export const SERVER_PACKAGE = join(REPO_ROOT, "packages", "reference-server");
+export const REPORT_DIR = join(SERVER_PACKAGE, "reports", "mutation");
+
+/** The protocol code: services, auth, events and the store's logic (not its schema DDL). */
+export const DEFAULT_MUTATE: readonly string[] = [
+  "src/services/**/*.ts",
+  "src/auth/**/*.ts",
+  "src/events/**/*.ts",
+  "src/store/**/*.ts",
+  "!src/**/*.test.ts",
+  // Interfaces and two enum objects; the SQL schema is data, exercised by every case anyway.
+  "!src/store/types.ts",
+  "!src/store/portability-types.ts",
+  "!src/store/sqlite/migrations.ts",
+];
+
+/** Folders the score is reported for (`conformance/README.md` records them). */
+export const SCORE_FOLDERS: readonly string[] = ["src/services/", "src/auth/", "src/events/", "src/store/"];
+
+export interface MutationRunOptions {
+  readonly mutate?: readonly string[];
+  readonly concurrency?: number;
+  readonly caseConcurrency?: number;
+  readonly filter?: string;
+  readonly incremental?: boolean;
+  readonly dryRunOnly?: boolean;
+  readonly ignoreStatic?: boolean;
+  readonly reportDir?: string;
+  /** Reports whose results an incremental run may reuse besides its own last one. */
+  readonly reuse?: readonly string[];
+  readonly logLevel?: "off" | "error" | "warn" | "info" | "debug";
+  readonly reporters?: readonly string[];
+}
+
+/** The Stryker options of a run (the configuration `test/mutation.test.ts` validates). */
+export function strykerOptions(options: MutationRunOptions = {}): Record<string, unknown> {
+  const reportDir = options.reportDir ?? REPORT_DIR;
+  return {
+    testRunner: "conformance",
+    plugins: [pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), "mutation", "stryker-runner.ts")).href],
+    mutate: [...(options.mutate ?? DEFAULT_MUTATE)],
+    coverageAnalysis: "perTest",
+    concurrency: options.concurrency ?? 2,
+    ignoreStatic: options.ignoreStatic ?? false,
+    // The runner process loads the TypeScript sources like `pnpm start` does.
+    testRunnerNodeArgs: ["--conditions=source", "--import", "tsx"],
+    checkerNodeArgs: ["--conditions=source", "--import", "tsx"],
+    tempDirName: ".stryker-tmp",
+    cleanTempDir: true,
+    // Only the server's own sources matter in the sandbox.
+    ignorePatterns: ["bench", "reports", ".mutants", "*.log"],
+    // A case waits up to 20 s on its own; a mutant run is cases in parallel, so its net time
+    // (the sum of its cases run one by one) overstates it: Stryker's timeout is generous.
+    timeoutFactor: 0.6,
+    timeoutMS: 45_000,
+    dryRunTimeoutMinutes: 30,
+    dryRunOnly: options.dryRunOnly ?? false,
+    incremental: options.incremental ?? false,
+    incrementalFile: join(reportDir, "stryker-incremental.json"),
+    reporters: [...(options.reporters ?? ["html", "json", "progress-append-only"])],
+    htmlReporter: { fileName: join(reportDir, "mutation.html") },
+    jsonReporter: { fileName: join(reportDir, "mutation.json") },
+    thresholds: { high: 90, low: 85, break: null },
+    logLevel: options.logLevel ?? "info",
+    fileLogLevel: "off",
+    conformance: {
+      concurrency: options.caseConcurrency ?? 8,
+      ...(options.filter === undefined ? {} : { filter: options.filter }),
+    },
+  };
+}
+
+/** Mutant counts and scores of one folder. */
+export interface FolderScore {
+  readonly folder: string;
+  readonly killed: number;
+  readonly timeout: number;
+  readonly survived: number;
+  readonly noCoverage: number;
+  /** Marked equivalent (`Stryker disable`) or otherwise not run. */
+  readonly ignored: number;
+  readonly errors: number;
+  /** Detected / (detected + survived + no coverage), in percent; undefined without mutants. */
+  readonly score: number | undefined;
+}
+
+interface ReportFile {
+  readonly mutants: readonly { readonly status: string }[];
+}
+
+/** Scores per folder from Stryker's JSON report (mutation-testing-report-schema). */
+export function scoresByFolder(report: { files: Record<string, ReportFile> }, folders: readonly string[] = SCORE_FOLDERS): FolderScore[] {
+  return folders.map((folder) => {
+    const counts = { Killed: 0, Timeout: 0, Survived: 0, NoCoverage: 0, Ignored: 0, RuntimeError: 0, CompileError: 0, Pending: 0 } as Record<string, number>;
+    for (const [file, content] of Object.entries(report.files)) {
+      const path = relative(SERVER_PACKAGE, join(SERVER_PACKAGE, file)).split("\\").join("/");
+      if (!path.startsWith(folder)) continue;
+      for (const mutant of content.mutants) counts[mutant.status] = (counts[mutant.status] ?? 0) + 1;
+    }
+    const detected = counts["Killed"]! + counts["Timeout"]!;
+    const valid = detected + counts["Survived"]! + counts["NoCoverage"]!;
+    return {
+      folder,
+      killed: counts["Killed"]!,
+      timeout: counts["Timeout"]!,
+      survived: counts["Survived"]!,
+      noCoverage: counts["NoCoverage"]!,
+      ignored: counts["Ignored"]!,
+      errors: counts["RuntimeError"]! + counts["CompileError"]!,
+      score: valid === 0 ? undefined : Math.round((detected / valid) * 1000) / 10,
+    };
+  });
+}
+
+/** A Markdown table of folder scores, as `conformance/README.md` records them. */
+export function formatScores(scores: readonly FolderScore[]): string {
+  const rows = scores.map(
+    (s) => `| \`${s.folder}\` | ${s.score === undefined ? "–" : `${s.score.toFixed(1)} %`} | ${s.killed} | ${s.timeout} | ${s.survived} | ${s.noCoverage} | ${s.ignored} | ${s.errors} |`,
+  );
+  return ["| Folder | Score | Killed | Timeout | Survived | No coverage | Ignored (equivalent) | Errors |", "|---|---|---|---|---|---|---|---|", ...rows].join("\n");
+}
+
+interface FullReport {
+  files: Record<string, ReportFile>;
+  testFiles?: Record<string, { tests: { id: string }[] }>;
+  [key: string]: unknown;
+}
+
+/**
+ * Merges the results of other runs into the incremental file, so that Stryker reuses them:
+ * parts of the code can be measured by runs in parallel and one run over everything then
+ * only repeats the dry run and writes the whole report.
+ */
+async function mergeIntoIncrementalFile(incrementalFile: string, reports: readonly string[]): Promise<void> {
+  let merged: FullReport | undefined;
+  for (const path of [incrementalFile, ...reports]) {
+    let report: FullReport;
+    try {
+      report = JSON.parse(await readFile(path, "utf8")) as FullReport;
+    } catch (error) {
+      if (path === incrementalFile) continue;
+      throw error;
+    }
+    if (merged === undefined) {
+      merged = { ...report, files: { ...report.files }, testFiles: { ...report.testFiles } };
+      continue;
+    }
+    Object.assign(merged.files, report.files);
+    for (const [file, content] of Object.entries(report.testFiles ?? {})) {
+      const known = merged.testFiles![file];
+      const ids = new Set(known?.tests.map((t) => t.id) ?? []);
+      merged.testFiles![file] = known === undefined ? content : { ...known, tests: [...known.tests, ...content.tests.filter((t) => !ids.has(t.id))] };
+    }
+  }
+  if (merged === undefined) return;
+  await mkdir(dirname(incrementalFile), { recursive: true });
+  await writeFile(incrementalFile, JSON.stringify(merged));
+}
+
+/** Runs Stryker with these options; resolves to the scores (none after a dry run only). */
+export async function runMutationTesting(options: MutationRunOptions = {}): Promise<FolderScore[]> {
+  const { Stryker } = await import("@stryker-mutator/core");
+  const reportDir = options.reportDir ?? REPORT_DIR;
+  if (options.reuse !== undefined && options.reuse.length > 0) {
+    if (!options.incremental) throw new Error("--reuse needs --incremental");
+    await mergeIntoIncrementalFile(join(reportDir, "stryker-incremental.json"), options.reuse);
+  }
+  const previous = process.cwd();
+  // Stryker's project is the directory it starts in: the server package, so the sandbox is a
+  // copy of that package and resolves its dependencies through the package's node_modules.
+  process.chdir(SERVER_PACKAGE);
+  try {
+    await new Stryker(strykerOptions(options)).runMutationTest();
+  } finally {
+    process.chdir(previous);
+  }
+  if (options.dryRunOnly) return [];
+  const report = JSON.parse(await readFile(join(reportDir, "mutation.json"), "utf8")) as { files: Record<string, ReportFile> };
+  return scoresByFolder(report);
+}
+
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  const { values } = parseArgs({
+    args: argv[0] === "--" ? argv.slice(1) : argv,
+    options: {
+      mutate: { type: "string", multiple: true },
+      concurrency: { type: "string" },
+      cases: { type: "string" },
+      filter: { type: "string" },
+      incremental: { type: "boolean", default: false },
+      reuse: { type: "string", multiple: true },
+      "report-dir": { type: "string" },
+      "dry-run-only": { type: "boolean", default: false },
+      "ignore-static": { type: "boolean", default: false },
+    },
+    strict: true,
+  });
+  const positive = (text: string | undefined, flag: string): number | undefined => {
+    if (text === undefined) return undefined;
+    const value = Number.parseInt(text, 10);
+    if (!(value >= 1)) throw new Error(`--${flag} must be a positive integer`);
+    return value;
+  };
+  const invokedFrom = process.env["INIT_CWD"] ?? process.cwd();
+  const concurrency = positive(values.concurrency, "concurrency");
+  const caseConcurrency = positive(values.cases, "cases");
+  const scores = await runMutationTesting({
+    ...(values.mutate === undefined ? {} : { mutate: values.mutate }),
+    ...(concurrency === undefined ? {} : { concurrency }),
+    ...(caseConcurrency === undefined ? {} : { caseConcurrency }),
+    ...(values.filter === undefined ? {} : { filter: values.filter }),
+    incremental: values.incremental,
+    ...(values.reuse === undefined ? {} : { reuse: values.reuse.map((path) => resolve(invokedFrom, path)) }),
+    ...(values["report-dir"] === undefined ? {} : { reportDir: resolve(invokedFrom, values["report-dir"]) }),
+    dryRunOnly: values["dry-run-only"],
+    ignoreStatic: values["ignore-static"],
+  });
+  if (scores.length > 0) {
+    console.log(`\nmutation score per folder (report: ${join(values["report-dir"] === undefined ? REPORT_DIR : resolve(invokedFrom, values["report-dir"]), "mutation.html")})\n`);
+    console.log(formatScores(scores));
+  }
+  return 0;
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      console.error(`mutation run failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      process.exitCode = 2;
+    },
+  );
+}
