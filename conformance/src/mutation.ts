@@ -17,10 +17,13 @@
  *   --reuse <json>      with --incremental: also reuse the results in these reports (repeatable;
  *                       runs of parts of the code in parallel, then one run over all of it)
  *   --report-dir <dir>  where reports go (default packages/reference-server/reports/mutation)
+ *   --merge <json>      no run: merge these reports (repeatable) into one JSON and HTML report
+ *                       in the report directory, and print its scores
  *   --dry-run-only      only the dry run (coverage); checks the set-up
  *   --ignore-static     leave out mutants of code that runs while a module loads
  */
 import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
@@ -161,29 +164,55 @@ interface FullReport {
  * only repeats the dry run and writes the whole report.
  */
 async function mergeIntoIncrementalFile(incrementalFile: string, reports: readonly string[]): Promise<void> {
-  let merged: FullReport | undefined;
-  for (const path of [incrementalFile, ...reports]) {
-    let report: FullReport;
-    try {
-      report = JSON.parse(await readFile(path, "utf8")) as FullReport;
-    } catch (error) {
-      if (path === incrementalFile) continue;
-      throw error;
-    }
-    if (merged === undefined) {
-      merged = { ...report, files: { ...report.files }, testFiles: { ...report.testFiles } };
-      continue;
-    }
-    Object.assign(merged.files, report.files);
-    for (const [file, content] of Object.entries(report.testFiles ?? {})) {
-      const known = merged.testFiles![file];
-      const ids = new Set(known?.tests.map((t) => t.id) ?? []);
-      merged.testFiles![file] = known === undefined ? content : { ...known, tests: [...known.tests, ...content.tests.filter((t) => !ids.has(t.id))] };
-    }
-  }
-  if (merged === undefined) return;
+  const merged = await mergeReports([...(await exists(incrementalFile) ? [incrementalFile] : []), ...reports]);
   await mkdir(dirname(incrementalFile), { recursive: true });
   await writeFile(incrementalFile, JSON.stringify(merged));
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await readFile(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The union of several reports of disjoint (or repeated, later wins) files. */
+async function mergeReports(paths: readonly string[]): Promise<FullReport> {
+  let merged: FullReport | undefined;
+  for (const path of paths) {
+    const report = JSON.parse(await readFile(path, "utf8")) as FullReport;
+    if (merged === undefined) merged = { ...report, files: { ...report.files }, testFiles: { ...report.testFiles } };
+    else {
+      Object.assign(merged.files, report.files);
+      for (const [file, content] of Object.entries(report.testFiles ?? {})) {
+        const known = merged.testFiles![file];
+        const ids = new Set(known?.tests.map((t) => t.id) ?? []);
+        merged.testFiles![file] = known === undefined ? content : { ...known, tests: [...known.tests, ...content.tests.filter((t) => !ids.has(t.id))] };
+      }
+    }
+  }
+  if (merged === undefined) throw new Error("nothing to merge");
+  return merged;
+}
+
+/**
+ * Writes a merged report as Stryker's HTML reporter does: its report viewer
+ * (mutation-testing-elements, which Stryker ships) with the JSON inlined.
+ */
+export async function writeMergedReport(paths: readonly string[], reportDir: string = REPORT_DIR): Promise<FolderScore[]> {
+  const report = await mergeReports(paths);
+  const fromStryker = createRequire(createRequire(import.meta.url).resolve("@stryker-mutator/core"));
+  const viewer = await readFile(fromStryker.resolve("mutation-testing-elements/dist/mutation-test-elements.js"), "utf8");
+  const json = JSON.stringify(report).replace(/</g, "\\u003c");
+  await mkdir(reportDir, { recursive: true });
+  await writeFile(join(reportDir, "mutation.json"), JSON.stringify(report));
+  await writeFile(
+    join(reportDir, "mutation.html"),
+    `<!DOCTYPE html>\n<html>\n<head>\n<meta charset="utf-8">\n<script>\n${viewer}\n</script>\n</head>\n<body>\n<mutation-test-report-app titlePostfix="Stryker"></mutation-test-report-app>\n<script>\ndocument.querySelector("mutation-test-report-app").report = ${json};\n</script>\n</body>\n</html>\n`,
+  );
+  return scoresByFolder(report);
 }
 
 /** Runs Stryker with these options; resolves to the scores (none after a dry run only). */
@@ -220,6 +249,7 @@ async function main(): Promise<number> {
       incremental: { type: "boolean", default: false },
       reuse: { type: "string", multiple: true },
       "report-dir": { type: "string" },
+      merge: { type: "string", multiple: true },
       "dry-run-only": { type: "boolean", default: false },
       "ignore-static": { type: "boolean", default: false },
     },
@@ -234,19 +264,20 @@ async function main(): Promise<number> {
   const invokedFrom = process.env["INIT_CWD"] ?? process.cwd();
   const concurrency = positive(values.concurrency, "concurrency");
   const caseConcurrency = positive(values.cases, "cases");
-  const scores = await runMutationTesting({
+  const reportDir = values["report-dir"] === undefined ? REPORT_DIR : resolve(invokedFrom, values["report-dir"]);
+  const scores = values.merge !== undefined ? await writeMergedReport(values.merge.map((path) => resolve(invokedFrom, path)), reportDir) : await runMutationTesting({
     ...(values.mutate === undefined ? {} : { mutate: values.mutate }),
     ...(concurrency === undefined ? {} : { concurrency }),
     ...(caseConcurrency === undefined ? {} : { caseConcurrency }),
     ...(values.filter === undefined ? {} : { filter: values.filter }),
     incremental: values.incremental,
     ...(values.reuse === undefined ? {} : { reuse: values.reuse.map((path) => resolve(invokedFrom, path)) }),
-    ...(values["report-dir"] === undefined ? {} : { reportDir: resolve(invokedFrom, values["report-dir"]) }),
+    reportDir,
     dryRunOnly: values["dry-run-only"],
     ignoreStatic: values["ignore-static"],
   });
   if (scores.length > 0) {
-    console.log(`\nmutation score per folder (report: ${join(values["report-dir"] === undefined ? REPORT_DIR : resolve(invokedFrom, values["report-dir"]), "mutation.html")})\n`);
+    console.log(`\nmutation score per folder (report: ${join(reportDir, "mutation.html")})\n`);
     console.log(formatScores(scores));
   }
   return 0;

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -12,12 +12,17 @@ describe("the reference server", () => {
     try {
       const knownFailures = join(scratch, "known-failures.json");
       await writeFile(knownFailures, "[]\n");
-      const { report, succeeded } = await runConformance({ knownFailuresFile: knownFailures, concurrency: 6 });
+      const reportHtml = join(scratch, "report.html");
+      const { report, succeeded } = await runConformance({ knownFailuresFile: knownFailures, concurrency: 6, reportHtml });
       const problems = report.results.filter((r) => r.status === "fail" || r.status === "error" || r.status === "warn").map((r) => `${r.status} ${r.id}: ${r.message ?? ""}`);
       expect([...problems, ...report.errors]).toEqual([]);
       expect(report.claimedProfiles).toEqual(expect.arrayContaining(["core", "identity"]));
       expect(report.results.filter((r) => r.status === "pass").length).toBeGreaterThan(50);
       expect(succeeded).toBe(true);
+      // The HTML report names every case and, through the requirement set, each rule's text.
+      const html = await readFile(reportHtml, "utf8");
+      for (const result of report.results) expect(html).toContain(`id="case-${result.id}"`);
+      expect(html).toContain("Passed: ");
     } finally {
       await rm(scratch, { recursive: true, force: true });
     }

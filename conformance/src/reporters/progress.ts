@@ -56,7 +56,8 @@ export function createProgressReporter(stream: ProgressStream, options: Progress
 
   const draw = (): void => {
     if (stopped || !tty) return;
-    const width = Math.max(20, (stream.columns ?? 100) - 1);
+    // A terminal that reports no width (0) gets a usual one.
+    const width = Math.max(20, (stream.columns === undefined || stream.columns <= 0 ? 100 : stream.columns) - 1);
     const text = line();
     stream.write(`\r\x1b[2K${text.length > width ? `${text.slice(0, width - 1)}…` : text}`);
     shown = true;
