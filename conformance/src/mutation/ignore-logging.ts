@@ -1,0 +1,42 @@
+/**
+ * A Stryker ignorer: mutants inside a call to the server's logger are equivalent for the
+ * protocol, since nothing a logger writes reaches a client. Stryker reports them as ignored
+ * with this reason instead of counting them as survivors the suite should have caught.
+ *
+ * Everything else stays mutated, error messages included: ERR-004 asks every field violation
+ * to describe the problem and ERR-007 asks for a helpful status message, so a message blanked by
+ * a mutant is something a case could notice.
+ */
+import { declareValuePlugin, PluginKind } from "@stryker-mutator/api/plugin";
+import type { Ignorer, NodePath } from "@stryker-mutator/api/ignore";
+
+/** The name the Stryker options use (`ignorers`). */
+export const LOGGING_IGNORER = "continuity-logging";
+
+interface BabelNode {
+  readonly type: string;
+  readonly name?: string;
+  readonly object?: BabelNode;
+  readonly property?: BabelNode;
+  readonly callee?: BabelNode;
+}
+
+/** `logger.warn(…)`, `deps.logger.error(…)`, `this.logger?.info(…)`: the callee's object is a logger. */
+function isLoggerCall(node: BabelNode): boolean {
+  if (node.type !== "CallExpression" && node.type !== "OptionalCallExpression") return false;
+  const callee = node.callee;
+  if (callee === undefined || (callee.type !== "MemberExpression" && callee.type !== "OptionalMemberExpression")) return false;
+  const target = callee.object;
+  if (target === undefined) return false;
+  if (target.type === "Identifier") return target.name === "logger";
+  return (target.type === "MemberExpression" || target.type === "OptionalMemberExpression") && target.property?.type === "Identifier" && target.property.name === "logger";
+}
+
+export const loggingIgnorer: Ignorer = {
+  shouldIgnore(path: NodePath): string | undefined {
+    const node = (path as { node?: BabelNode }).node;
+    return node !== undefined && isLoggerCall(node) ? "log output: nothing a logger writes reaches a client, so no conformance case can observe it" : undefined;
+  },
+};
+
+export const strykerPlugins = [declareValuePlugin(PluginKind.Ignore, LOGGING_IGNORER, loggingIgnorer)];
