@@ -20,6 +20,7 @@ import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Writable } from "node:stream";
 import type { RestartOptions } from "../harness/context.js";
+import { PLAINTEXT } from "../harness/security.js";
 import type { Target } from "../runner/target.js";
 
 // The few library calls used, typed here: the suite does not depend on the server package (it
@@ -177,6 +178,7 @@ export async function startInProcessTarget(options: InProcessTargetOptions): Pro
   return {
     mode: "spawn",
     description: `in-process: ${options.modules.srcDir}`,
+    security: PLAINTEXT,
     address: () => running?.address ?? "127.0.0.1:1",
     async restart(restartOptions: RestartOptions) {
       await stopServer();

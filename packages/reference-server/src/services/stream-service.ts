@@ -234,9 +234,10 @@ export function createStreamService(deps: ServiceDeps): Impl {
 
     async listDeltas(request, { auth }) {
       requireScope(auth, "state.read");
+      // Stryker disable StringLiteral: the intent is only compared with "write" (visibleStream, requireOwnSubject), so "" reads like "read"
       const req = parseRequest(listDeltasSchema, request);
-      // Stryker disable next-line StringLiteral: the intent is only compared with "write" (visibleStream, requireOwnSubject), so "" reads like "read"
       const { stream } = await visibleStream(store, auth, req.stream, "read");
+      // Stryker restore StringLiteral
       if (req.afterVersion > stream.headVersion) throw aheadOfHead(stream.headVersion);
       if (req.afterVersion < stream.horizonVersion) {
         throw historyCompacted(stream.horizonVersion);
@@ -263,9 +264,10 @@ export function createStreamService(deps: ServiceDeps): Impl {
 
     async *getSnapshot(request, { auth, signal }) {
       requireScope(auth, "state.read");
+      // Stryker disable StringLiteral: the intent is only compared with "write" (visibleStream, requireOwnSubject), so "" reads like "read"
       const req = parseRequest(getSnapshotSchema, request);
-      // Stryker disable next-line StringLiteral: the intent is only compared with "write" (visibleStream, requireOwnSubject), so "" reads like "read"
       const { stream } = await visibleStream(store, auth, req.stream, "read");
+      // Stryker restore StringLiteral
       const version = req.version ?? stream.headVersion;
       if (version > stream.headVersion) throw aheadOfHead(stream.headVersion);
 
