@@ -15,6 +15,12 @@ export interface LinkCode {
 /**
  * Creates a one-time link code on a platform already linked to the subject, for the person
  * to type on a new platform. The code is consent: nothing links platforms automatically.
+ *
+ * @example
+ * ```ts
+ * const { code, expireTime } = await createLinkCode(laptopClient);
+ * showToUser(`Type ${code} in the other app before ${expireTime?.toLocaleTimeString()}`);
+ * ```
  */
 export async function createLinkCode(
   client: ContinuityClient,
@@ -52,6 +58,12 @@ export async function redeemLinkCode(
  * Grants another linked platform access to this platform's streams of one type (or `*`),
  * on the person's behalf. Without a grant a linked platform sees none of this platform's
  * streams.
+ *
+ * @example
+ * ```ts
+ * // The person allows the reader app of platform "acme-books" to read their course progress.
+ * await grantStreamAccess(client, { platform: "acme-books", streamType: "org.example.course-progress", access: "read" });
+ * ```
  */
 export async function grantStreamAccess(
   client: ContinuityClient,

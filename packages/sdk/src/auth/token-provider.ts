@@ -190,6 +190,14 @@ function abandonedTokenRequest(signal: AbortSignal): Error {
 /**
  * A provider for a token obtained elsewhere (tests, a server-side integration that already
  * holds one). It cannot refresh, so TOKEN_EXPIRED surfaces to the caller.
+ *
+ * @example
+ * ```ts
+ * const client = createContinuityClient({
+ *   address: "https://continuity.example.com",
+ *   tokenProvider: createStaticTokenProvider({ token: process.env.CONTINUITY_TOKEN!, expiresAt: undefined, subject: "subjects/01jd8k2m" }),
+ * });
+ * ```
  */
 export function createStaticTokenProvider(token: string | AccessToken): TokenProvider {
   const accessToken: AccessToken = typeof token === "string" ? { token, expiresAt: undefined } : token;

@@ -14,6 +14,14 @@ export interface BackoffOptions {
  * Exponential backoff with full jitter: a uniformly random delay in [0, min(max, base·2^n)).
  * Full jitter spreads reconnecting clients out, so a server coming back is not hit by all of
  * them in the same instant.
+ *
+ * @example
+ * ```ts
+ * // An app's own retry loop, paced like the SDK's: up to 0.2 s, 0.4 s, 0.8 s … capped at 10 s.
+ * for (let attempt = 0; !(await tryUpload()); attempt += 1) {
+ *   await new Promise((resolve) => setTimeout(resolve, backoffDelayMs(attempt, { baseDelayMs: 200, maxDelayMs: 10_000 })));
+ * }
+ * ```
  */
 export function backoffDelayMs(attempt: number, options: BackoffOptions = {}): number {
   const base = options.baseDelayMs ?? 100;

@@ -106,6 +106,14 @@ export class ContinuityError extends Error {
 /**
  * `instanceof` fails across duplicated module copies (a bundler may load the SDK twice), so
  * the SDK recognises its own errors by name and shape too.
+ *
+ * @example
+ * ```ts
+ * progress.update(change).catch((error: unknown) => {
+ *   if (isContinuityError(error)) console.warn(error.code, error.reason, error.message);
+ *   else throw error;
+ * });
+ * ```
  */
 export function isContinuityError(error: unknown): error is ContinuityError {
   return (
@@ -114,7 +122,19 @@ export function isContinuityError(error: unknown): error is ContinuityError {
   );
 }
 
-/** True when `error` is a `ContinuityError` with this reason. */
+/**
+ * True when `error` is a `ContinuityError` with this reason.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await replica.acceptHandoff(name);
+ * } catch (error) {
+ *   if (hasReason(error, "HANDOFF_RESOLVED")) return; // another device answered first
+ *   throw error;
+ * }
+ * ```
+ */
 export function hasReason(error: unknown, reason: string): error is ContinuityError {
   return isContinuityError(error) && error.reason === reason;
 }
@@ -141,6 +161,15 @@ function fromRichClientError(error: RichClientError): ContinuityError {
 /**
  * nice-grpc and `AbortSignal` both reject with an error named `AbortError`; matching by name
  * covers both without depending on either implementation.
+ *
+ * @example
+ * ```ts
+ * const controller = new AbortController();
+ * setTimeout(() => controller.abort(), 2_000);
+ * await progress.settled({ signal: controller.signal }).catch((error: unknown) => {
+ *   if (!isAbortLike(error)) throw error; // gave up waiting; the writes stay queued
+ * });
+ * ```
  */
 export function isAbortLike(error: unknown): boolean {
   return error instanceof Error && error.name === "AbortError";

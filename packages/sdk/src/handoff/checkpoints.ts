@@ -82,7 +82,15 @@ export async function createCheckpoint(client: ContinuityClient, options: Create
   return checkpoint;
 }
 
-/** Offers a checkpoint to the subject's other devices (or one of them). */
+/**
+ * Offers a checkpoint to the subject's other devices (or one of them).
+ *
+ * @example
+ * ```ts
+ * const checkpoint = await createCheckpoint(client, { streams: [progress.name], resume: { activityType: "org.example.lesson", position: "lesson-4" } });
+ * const handoff = await offerHandoff(client, { checkpoint: checkpoint.name, targetDevice: "phone-1", ttlSeconds: 120 });
+ * ```
+ */
 export async function offerHandoff(
   client: ContinuityClient,
   options: { checkpoint: string; targetDevice?: string | undefined; ttlSeconds?: number | undefined; signal?: AbortSignal | undefined },
@@ -167,7 +175,16 @@ export async function resumeCheckpoint(
   return loadCheckpointState(client, presentCheckpoint(response.checkpoint), options);
 }
 
-/** `resumeCheckpoint` for a checkpoint already in hand (AcceptHandoff returns one). */
+/**
+ * `resumeCheckpoint` for a checkpoint already in hand (AcceptHandoff returns one).
+ *
+ * @example
+ * ```ts
+ * const { checkpoint } = await client.checkpoints.acceptHandoff({ name: handoffName });
+ * const { resume, streams } = await loadCheckpointState(client, checkpoint!);
+ * navigateTo(resume.resource, resume.position, streams);
+ * ```
+ */
 export async function loadCheckpointState(
   client: ContinuityClient,
   checkpoint: Checkpoint,
@@ -235,7 +252,15 @@ async function loadEntry(
   };
 }
 
-/** Throws unless the checkpoint's digest matches its entries and resume payload. */
+/**
+ * Throws unless the checkpoint's digest matches its entries and resume payload.
+ *
+ * @example
+ * ```ts
+ * const { checkpoint } = await client.checkpoints.getCheckpoint({ name });
+ * verifyDigest(checkpoint!); // throws DATA_LOSS when the checkpoint was altered
+ * ```
+ */
 export function verifyDigest(checkpoint: Checkpoint): void {
   const digest = checkpointDigest({
     entries: checkpoint.entries.map((entry) => ({ streamUid: entry.streamUid, version: entry.version, headHash: entry.headHash })),
@@ -258,7 +283,14 @@ function presentCheckpoint(checkpoint: Checkpoint | undefined): Checkpoint {
   return checkpoint;
 }
 
-/** A full `ResumePayload` from the friendly form. */
+/**
+ * A full `ResumePayload` from the friendly form.
+ *
+ * @example
+ * ```ts
+ * const payload = toResumePayload({ activityType: "org.example.lesson", resource: "course-42", position: "lesson-4/t=312.5" });
+ * ```
+ */
 export function toResumePayload(resume: ResumeInfo): ResumePayload {
   return {
     activityType: resume.activityType,

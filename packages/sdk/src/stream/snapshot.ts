@@ -17,6 +17,12 @@ export interface VerifiedSnapshot {
  * up to the declared size and hash to the declared snapshot hash. When `expected` is given
  * the header must also name that stream uid and chain hash — that is what ties a snapshot to
  * a checkpoint or to a delta chain the caller already trusts.
+ *
+ * @example
+ * ```ts
+ * const { header, state } = await fetchVerifiedSnapshot(client, { stream: progress.name, version: 12n });
+ * console.log(header.version, new TextDecoder().decode(state));
+ * ```
  */
 export async function fetchVerifiedSnapshot(
   client: ContinuityClient,

@@ -43,6 +43,16 @@ export interface ClientTlsOptions {
  *
  * @throws ContinuityError INVALID_ARGUMENT / `ADDRESS_INVALID` or `ADDRESS_INSECURE` for an
  * address that is malformed or does not say how to secure it.
+ *
+ * @example
+ * ```ts
+ * // Usually made by createContinuityClient from `address`; build one to tune the channel.
+ * const transport = createGrpcTransport({
+ *   address: "https://continuity.example.com",
+ *   channelOptions: { "grpc.keepalive_time_ms": 30_000 },
+ * });
+ * const client = createContinuityClient({ transport, tokenProvider });
+ * ```
  */
 export function createGrpcTransport(options: GrpcTransportOptions): Transport {
   const parsed = parseServerAddress(options.address, options.credentials !== undefined || options.tls !== undefined);
