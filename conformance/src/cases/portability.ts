@@ -403,6 +403,45 @@ export const PORTABILITY_CASES = [
     },
   }),
   defineCase({
+    id: "portability.https-source-is-never-plaintext",
+    requirements: ["PORT-040", "PORT-035"],
+    profile: "portability",
+    needs: ["second-server"],
+    timeoutMs: 60_000,
+    async run(ctx) {
+      if ((ctx.credentials() as { _isSecure?: () => boolean })._isSecure?.() === true) ctx.skip("the server under test speaks TLS here; this case needs a plaintext source to name with https://");
+      const source = await ctx.session();
+      const stream = await createStream(ctx, source);
+      await append(source, stream.name, [{ before: "migration" }], { clientSequence: 1 });
+      const second = await ctx.startSecondServer();
+      const targetExchange = await second.clients().tokens.exchangeToken({ grantType: TOKEN_EXCHANGE.grantType, subjectToken: await ctx.mintAssertion({ platform: source.platform, accountId: source.accountId }), subjectTokenType: TOKEN_EXCHANGE.subjectTokenType, scope: "", deviceId: source.deviceId, deviceDisplayName: "" });
+      const target = second.clients(targetExchange.accessToken);
+      await expectErrorOf(
+        target.portability.createMigration({ parent: targetExchange.subject, source: `http://${ctx.address()}`, sourceAccessToken: source.token, sourceSubject: "" }),
+        { code: Status.INVALID_ARGUMENT, reason: "INVALID_FIELD", fieldViolations: ["source"] },
+        "CreateMigration with an http:// source (neither host:port nor https://host:port)",
+      );
+      // The source speaks plaintext only: named with https://, the target must fail to reach it
+      // rather than send the token and the records unencrypted.
+      const { migration } = await target.portability.createMigration({ parent: targetExchange.subject, source: `https://${ctx.address()}`, sourceAccessToken: source.token, sourceSubject: "" });
+      if (migration === undefined) return fail("CreateMigration must return the migration");
+      checkEqual(migration.source, `https://${ctx.address()}`, "Migration.source as the client named it");
+      let current = migration;
+      const deadline = Date.now() + 30_000;
+      while (current.state !== v1.MigrationState.MIGRATION_STATE_FAILED) {
+        if (current.state === v1.MigrationState.MIGRATION_STATE_COMPLETED || current.state === v1.MigrationState.MIGRATION_STATE_CANCELLED || Date.now() > deadline) fail(`a migration from an https:// source that speaks no TLS must end FAILED, got state ${current.state}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        current = (await target.portability.getMigration({ name: migration.name })).migration!;
+      }
+      check(current.error !== "", "Migration.error must say why the source could not be reached");
+      const { streams } = await target.streams.listStreams({ parent: targetExchange.subject, pageSize: 0, pageToken: "", type: "" });
+      checkEqual(streams.length, 0, "nothing of the subject reached the target");
+      const { stream: still } = await source.clients.streams.getStream({ name: stream.name });
+      checkEqual(still?.headVersion, 1n, "the source still serves the subject");
+      await append(source, stream.name, [{ after: "refused migration" }], { clientSequence: 2 });
+    },
+  }),
+  defineCase({
     id: "portability.untrusted-bundle-claims-no-account",
     requirements: ["PORT-014"],
     profile: "portability",

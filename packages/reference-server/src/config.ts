@@ -29,6 +29,8 @@ export interface ServerConfig {
   readonly signingKeyFile: string | undefined;
   /** A JWKS file of exporters whose bundles may bring account links (PORT-014); undefined trusts only this server. */
   readonly trustedBundleKeysFile: string | undefined;
+  /** PEM CA certificates trusted for `https://` migration sources instead of the system's roots. */
+  readonly migrationCaFile: string | undefined;
   /** The address sent as SUBJECT_MOVED `target` when a subject migrates here; undefined: the bound address. */
   readonly publicAddress: string | undefined;
   /** Connections open at once on each listening address. */
@@ -166,6 +168,12 @@ const SETTINGS = {
     value: "file",
     help: "JWKS of other servers whose bundles (imports, migrations) may bring account links; default: only this server's own",
   },
+  migrationCa: {
+    flag: "migration-ca",
+    env: "CONTINUITY_MIGRATION_CA",
+    value: "file",
+    help: "PEM CA certificates that https:// migration sources must chain to; default: the system's roots",
+  },
   publicAddress: {
     flag: "public-address",
     env: "CONTINUITY_PUBLIC_ADDRESS",
@@ -213,6 +221,7 @@ const configSchema = z.object({
   accessTokenSeconds: integerText(5, 86_400),
   signingKey: z.string().min(1, "must not be empty").optional(),
   trustedBundleKeys: z.string().min(1, "must not be empty").optional(),
+  migrationCa: z.string().min(1, "must not be empty").optional(),
   publicAddress: hostPort.optional(),
   maxConnections: integerText(1, 1_000_000),
   maxStreamsPerConnection: integerText(100, 1_000_000),
@@ -309,6 +318,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
       accessTokenSeconds: data.accessTokenSeconds,
       signingKeyFile: data.signingKey,
       trustedBundleKeysFile: data.trustedBundleKeys,
+      migrationCaFile: data.migrationCa,
       publicAddress: data.publicAddress,
       maxConnections: data.maxConnections,
       maxStreamsPerConnection: data.maxStreamsPerConnection,

@@ -104,6 +104,7 @@ async function run(config: ServerConfig, logger: Logger, logs: LogDestination): 
     ...(config.retainDeltas === undefined ? {} : { retainDeltas: config.retainDeltas }),
     ...(config.trustedBundleKeysFile === undefined ? {} : { trustedBundleKeys: await readTrustedKeys(config.trustedBundleKeysFile) }),
     ...(config.publicAddress === undefined ? {} : { publicAddress: config.publicAddress }),
+    ...(config.migrationCaFile === undefined ? {} : { migrationCa: await readMigrationCa(config.migrationCaFile) }),
     connections: {
       maxConnections: config.maxConnections,
       maxStreamsPerConnection: config.maxStreamsPerConnection,
@@ -212,6 +213,18 @@ async function main(): Promise<void> {
 }
 
 await main();
+
+/** Reads `--migration-ca`: PEM certificates. */
+async function readMigrationCa(path: string): Promise<Buffer> {
+  let pem: Buffer;
+  try {
+    pem = await readFile(path);
+  } catch (error) {
+    throw new ConfigError(`invalid --migration-ca (CONTINUITY_MIGRATION_CA): cannot read ${path}: ${(error as Error).message}`);
+  }
+  if (!pem.toString("latin1").includes("-----BEGIN CERTIFICATE-----")) throw new ConfigError(`invalid --migration-ca (CONTINUITY_MIGRATION_CA): ${path} holds no PEM certificate`);
+  return pem;
+}
 
 /** Reads `--trusted-bundle-keys`: a JWKS document of public keys. */
 async function readTrustedKeys(path: string): Promise<JSONWebKeySet> {

@@ -97,6 +97,11 @@ export interface ContinuityServerOptions {
    * person's sign-in lands in, so only an exporter the operator trusts may create one.
    */
   readonly trustedBundleKeys?: JSONWebKeySet;
+  /**
+   * PEM CA certificates an `https://` migration source must chain to (PORT-040); default:
+   * the system's roots.
+   */
+  readonly migrationCa?: Buffer;
 }
 
 /** A composed server, not yet listening. */
@@ -165,6 +170,7 @@ export async function createContinuityServer(options: ContinuityServerOptions): 
     maxCatchUpRounds: 20,
     publicAddress: () => options.publicAddress ?? boundAddress,
     trustedKeys: trustedBundleKeys(deps, options.trustedBundleKeys),
+    ...(options.migrationCa === undefined ? {} : { sourceCa: options.migrationCa }),
   });
 
   // LIMIT-011: a full batch (or chunk) plus protobuf framing must fit one message.

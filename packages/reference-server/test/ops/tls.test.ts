@@ -189,3 +189,51 @@ describe("TLS settings at start", () => {
     );
   });
 });
+
+describe("migration from a TLS source (PORT-040)", () => {
+  /** An access token for the source's subject of account ana, as a client would hand it over. */
+  async function accessToken(client: ContinuityClient, dataDir: string): Promise<string> {
+    const jwk = JSON.parse(await readFile(join(dataDir, "dev-platforms", "demo-a.private.jwk"), "utf8")) as JWK;
+    const now = Math.floor(Date.now() / 1000);
+    const assertion = await new SignJWT({ iss: "demo-a", aud: "continuity", sub: "ana", iat: now, exp: now + 60, jti: randomUUID() })
+      .setProtectedHeader({ alg: "ES256", typ: "continuity-assertion+jwt", kid: jwk.kid ?? "" })
+      .sign(await importJWK(jwk, "ES256"));
+    const exchanged = await client.tokens.exchangeToken({ grantType: "urn:ietf:params:oauth:grant-type:token-exchange", subjectTokenType: "urn:ietf:params:oauth:token-type:jwt", subjectToken: assertion, scope: "", deviceId: "laptop", deviceDisplayName: "" });
+    return exchanged.accessToken;
+  }
+
+  async function migrate(target: { port: string; dataDir: string }, source: string, token: string): Promise<continuity.v1.Migration> {
+    const client = clientFor(target.dataDir, `https://localhost:${target.port}`, { ca: certs.ca });
+    const { subject } = await client.session();
+    let { migration } = await client.portability.createMigration({ parent: subject, source, sourceAccessToken: token, sourceSubject: "" });
+    const deadline = Date.now() + 20_000;
+    while (migration!.state !== v1.MigrationState.MIGRATION_STATE_COMPLETED && migration!.state !== v1.MigrationState.MIGRATION_STATE_FAILED) {
+      if (Date.now() > deadline) throw new Error(`the migration is still in state ${migration!.state}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      migration = (await client.portability.getMigration({ name: migration!.name })).migration;
+    }
+    return migration!;
+  }
+
+  it("moves a subject from an https:// source whose certificate chains to --migration-ca, and fails on one it cannot verify", async () => {
+    const tls = ["--tls-cert", certs.serverCertFile, "--tls-key", certs.serverKeyFile];
+    const [source, untrusting, trusting] = await Promise.all([startServer("migration-source", tls), startServer("migration-no-ca", tls), startServer("migration-ca", [...tls, "--migration-ca", certs.caFile])]);
+    const sourceClient = clientFor(source.dataDir, `https://localhost:${source.port}`, { ca: certs.ca });
+    const head = await roundTrip(sourceClient);
+    const token = await accessToken(sourceClient, source.dataDir);
+    const address = `https://localhost:${source.port}`;
+
+    // The system's roots do not hold the test CA: the handshake fails, and nothing moves.
+    const refused = await migrate(untrusting, address, token);
+    expect(refused.state).toBe(v1.MigrationState.MIGRATION_STATE_FAILED);
+    expect(refused.error).toMatch(/certificate|UNAVAILABLE/i);
+    expect((await sourceClient.streams.listStreams({ parent: (await sourceClient.session()).subject, pageSize: 0, pageToken: "", type: "" })).streams).toHaveLength(1);
+
+    const moved = await migrate(trusting, address, token);
+    expect(moved.state, moved.error).toBe(v1.MigrationState.MIGRATION_STATE_COMPLETED);
+    expect(moved.source).toBe(address);
+    const target = clientFor(trusting.dataDir, `https://localhost:${trusting.port}`, { ca: certs.ca });
+    const { streams } = await target.streams.listStreams({ parent: (await target.session()).subject, pageSize: 0, pageToken: "", type: "" });
+    expect(streams.map((s) => s.headVersion)).toEqual([head]);
+  });
+});

@@ -18,6 +18,8 @@ export interface MigrationSettings {
   readonly publicAddress: () => string;
   /** Keys whose bundles may bring account links (the source's only when the operator trusts it). */
   readonly trustedKeys: JSONWebKeySet;
+  /** CA certificates for `https://` sources instead of the system's roots. */
+  readonly sourceCa?: Buffer;
 }
 
 /** Runs and cancels the migrations this server is the target of. */
@@ -62,7 +64,7 @@ export function createMigrationRunner(deps: ServiceDeps, settings: MigrationSett
     };
     signal.addEventListener("abort", onCancel, { once: true });
     const callSignal = calls.signal;
-    const source = createSourceClient(migration.source, token);
+    const source = createSourceClient(migration.source, token, settings.sourceCa);
     // The subject's name on the source as the client gave it; `subjects/-` (the token's own) until known.
     const sourceName = (): string => (migration.sourceSubject === "" ? "subjects/-" : migration.sourceSubject);
     const sourceSubject = sourceName();

@@ -6,6 +6,7 @@ import { continuity } from "@continuity/sdk/gen";
 
 const v1 = continuity.v1;
 const identity = (value: Buffer): Buffer => value;
+const HTTPS = "https://";
 
 /**
  * The calls a migration's target makes to its source, with the bundle parts kept as the exact
@@ -28,9 +29,14 @@ export interface SourceTransfer {
   end(): void;
 }
 
-/** Connects to `address` with the source's access token. */
-export function createSourceClient(address: string, accessToken: string): SourceClient {
-  const client = new grpc.Client(address, grpc.credentials.createInsecure(), {
+/**
+ * Connects to a source with its access token: `https://host:port` over TLS, its certificate
+ * checked against `ca` (or the system's roots) and never falling back to plaintext
+ * (PORT-040); `host:port` in plaintext, for sources on a private network.
+ */
+export function createSourceClient(address: string, accessToken: string, ca?: Buffer): SourceClient {
+  const tls = address.startsWith(HTTPS);
+  const client = new grpc.Client(tls ? address.slice(HTTPS.length) : address, tls ? grpc.credentials.createSsl(ca ?? null) : grpc.credentials.createInsecure(), {
     // A source is whatever address the client named: its parts are bounded like a file's.
     "grpc.max_receive_message_length": DEFAULT_MAX_PART_BYTES,
   });

@@ -234,7 +234,7 @@ export interface ImportBundleResponse {
 export interface Migration {
   /** `subjects/{subject}/migrations/{migration}`. */
   name: string;
-  /** The source server's address, `host:port`. */
+  /** The source server's address: `https://host:port` (dialed over TLS) or `host:port` (plaintext). */
   source: string;
   /** The subject's name on the source. */
   sourceSubject: string;
@@ -269,7 +269,7 @@ export interface Migration {
 export interface CreateMigrationRequest {
   /** `subjects/{subject}` on the target. */
   parent: string;
-  /** The source server's address, `host:port`. */
+  /** The source server's address: `https://host:port` (dialed over TLS) or `host:port` (plaintext). */
   source: string;
   /** An access token for the subject on the source, with scope `identity.manage`. */
   sourceAccessToken: string;
