@@ -361,6 +361,7 @@ function History({ client, progress }: { client: ContinuityClient; progress: Jso
   return (
     <section>
       <h2>Server history</h2>
+      {!status.connected && <p>The server is out of reach; the list is as it was last seen.</p>}
       <ol className="mono" data-testid="history">
         {lines.map((line) => (
           <li key={line}>{line}</li>
