@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -80,6 +81,26 @@ it("hands progress from a laptop tab to a phone tab, through an offline spell an
   await laptop.page.getByTestId("watch").click();
   await poll(() => progressOf(laptop.page).getAttribute("data-pending")).toBe("2");
   expect(await progressOf(laptop.page).getAttribute("data-position")).toBe("120");
+  // Queued in the tab's IndexedDB database: the stream's record holds both writes.
+  const queued = await laptop.page.evaluate(async () => {
+    const name = (await indexedDB.databases()).map((database) => database.name ?? "").find((database) => database.endsWith(":ana-laptop"));
+    if (name === undefined) return [];
+    const db = await new Promise<IDBDatabase>((resolve, reject) => {
+      const open = indexedDB.open(name);
+      open.onsuccess = () => resolve(open.result);
+      open.onerror = () => reject(open.error);
+    });
+    const values = await new Promise<unknown[]>((resolve, reject) => {
+      const all = db.transaction("queue").objectStore("queue").getAll();
+      all.onsuccess = () => resolve(all.result);
+      all.onerror = () => reject(all.error);
+    });
+    db.close();
+    // The stream's record is JSON; the cursor beside it is not.
+    const records = values.map(String).filter((value) => value.startsWith("{")).map((value) => JSON.parse(value) as { pending?: { payload: string }[] });
+    return records.flatMap((record) => record.pending ?? []).map((op) => atob(op.payload));
+  });
+  expect(queued).toEqual(['{"position":60}', '{"position":120}']);
   await shot(laptop.page, "2-laptop-offline-queued");
   // A cold start with no network: the replica and the stream open from the tab's store.
   await laptop.page.reload();

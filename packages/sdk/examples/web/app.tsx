@@ -3,13 +3,14 @@
  * The web demo's page (served by `serve.ts`): one tab is one device, `?device=laptop` (Ana on
  * platform course-a) or `?device=phone` (Ana on platform course-b, linked with a code). It
  * uses the SDK's browser entry — gRPC-web over fetch — and its React bindings. Each device
- * keeps its queue, replica and cursor in this origin's storage, under its own prefix.
+ * keeps its queue, replica and cursor in an IndexedDB database of its own.
  */
 import { useEffect, useState, type ReactElement } from "react";
 import { createRoot } from "react-dom/client";
 import {
   createAssertionTokenProvider,
   createContinuityClient,
+  createIndexedDbQueueStore,
   createLinkCode,
   createReplica,
   grantStreamAccess,
@@ -17,7 +18,6 @@ import {
   type ContinuityClient,
   type HandoffOffer,
   type JsonStream,
-  type QueueStore,
   type Replica,
 } from "@continuity/sdk";
 import { useConnected, useStream, useSyncStatus } from "@continuity/sdk/react";
@@ -40,18 +40,6 @@ const DEVICES: Record<"laptop" | "phone", Device> = {
 };
 const device = DEVICES[new URLSearchParams(location.search).get("device") === "phone" ? "phone" : "laptop"];
 
-/**
- * The device's durable storage. A `QueueStore` over `localStorage` (synchronous, so each write
- * is atomic and durable when it returns) — swap in the SDK's IndexedDB store where it exists.
- */
-function createBrowserStore(prefix: string): QueueStore {
-  return {
-    identity: `local-storage:${prefix}`,
-    read: (key) => Promise.resolve(localStorage.getItem(prefix + key) ?? undefined),
-    write: (key, value) => Promise.resolve(localStorage.setItem(prefix + key, value)),
-    remove: (key) => Promise.resolve(localStorage.removeItem(prefix + key)),
-  };
-}
 
 async function assertion(): Promise<string> {
   // The platform's backend signs for its signed-in user; the page never sees a key.
@@ -95,12 +83,15 @@ interface DemoConfig {
 }
 
 const config = (await (await fetch("/config.json")).json()) as DemoConfig;
-const prefix = `continuity-demo:${config.run}:${device.id}:`;
 for (const key of Object.keys(localStorage)) {
   if (key.startsWith("continuity-demo:") && !key.startsWith(`continuity-demo:${config.run}:`)) localStorage.removeItem(key);
 }
-const store = createBrowserStore(`${prefix}store:`);
-const linkedKey = `${prefix}linked`;
+for (const { name } of await indexedDB.databases()) {
+  if (name?.startsWith("continuity-demo:") === true && !name.startsWith(`continuity-demo:${config.run}:`)) indexedDB.deleteDatabase(name);
+}
+/** The device's pending writes, replica and cursor: durable across reloads, one database per device and run. */
+const store = createIndexedDbQueueStore({ databaseName: `continuity-demo:${config.run}:${device.id}` });
+const linkedKey = `continuity-demo:${config.run}:${device.id}:linked`;
 
 function App({ address }: { address: string }): ReactElement {
   const [client] = useState(() => openClient(address));
