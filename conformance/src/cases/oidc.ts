@@ -267,7 +267,7 @@ export const OIDC_CASES = [
       const sub = ctx.uniqueId("idp-user");
       const started = Date.now();
       // The provider accepts the connection and never answers; the server's timeout is at most 5 s.
-      await expectError(exchange(ctx, await unreachable.idToken({ sub })), { code: Status.INTERNAL, reason: "INTERNAL" }, "an ID token whose provider's JWKS never answers");
+      await expectError(exchange(ctx, await unreachable.idToken({ sub })), { code: Status.UNAVAILABLE, reason: "IDENTITY_PROVIDER_UNAVAILABLE", metadataKeys: ["platform"] }, "an ID token whose provider's JWKS never answers");
       const elapsedMs = Date.now() - started;
       ctx.note(`answered after ${elapsedMs} ms`);
       check(elapsedMs <= 7_000, `the exchange must fail within the server's JWKS timeout (at most 5 s, with 2 s of slack), took ${elapsedMs} ms`);

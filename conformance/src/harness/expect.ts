@@ -116,6 +116,7 @@ export const REASONS: Readonly<Record<string, { code: Status; metadata: readonly
   PROFILE_NOT_SUPPORTED: { code: Status.UNIMPLEMENTED, metadata: ["profile"] },
   SHUTTING_DOWN: { code: Status.UNAVAILABLE, metadata: [] },
   INTERNAL: { code: Status.INTERNAL, metadata: [] },
+  IDENTITY_PROVIDER_UNAVAILABLE: { code: Status.UNAVAILABLE, metadata: ["platform"] },
 };
 
 // What must never leak into a status message: a JWS (tokens, assertions) or a stack trace.

@@ -70,7 +70,7 @@ export async function verifySubjectTokenOrThrow(
     if (error instanceof SubjectTokenKindRefused) throw invalidField("subject_token_type", error.message);
     if (error instanceof IdentityProviderUnavailable) {
       deps.logger.warn({ platform: error.platformId, detail: error.detail }, "identity provider keys unavailable");
-      throw protocolError(Status.INTERNAL, "INTERNAL", "the platform's identity provider could not be reached; retry later");
+      throw protocolError(Status.UNAVAILABLE, "IDENTITY_PROVIDER_UNAVAILABLE", "the platform's identity provider could not be reached; retry later", { platform: `platforms/${error.platformId}` });
     }
     throw error;
   }

@@ -219,6 +219,12 @@ export enum ErrorReason {
   ERROR_REASON_SHUTTING_DOWN = 101,
   /** ERROR_REASON_INTERNAL - INTERNAL. An unexpected server fault. Nothing was committed. */
   ERROR_REASON_INTERNAL = 102,
+  /**
+   * ERROR_REASON_IDENTITY_PROVIDER_UNAVAILABLE - UNAVAILABLE. The keys of the platform's OpenID provider could not be fetched, so an ID
+   * token was not judged; nothing was committed, and the same token may succeed later.
+   * Metadata: `platform`.
+   */
+  ERROR_REASON_IDENTITY_PROVIDER_UNAVAILABLE = 103,
   UNRECOGNIZED = -1,
 }
 
@@ -392,6 +398,9 @@ export function errorReasonFromJSON(object: any): ErrorReason {
     case 102:
     case "ERROR_REASON_INTERNAL":
       return ErrorReason.ERROR_REASON_INTERNAL;
+    case 103:
+    case "ERROR_REASON_IDENTITY_PROVIDER_UNAVAILABLE":
+      return ErrorReason.ERROR_REASON_IDENTITY_PROVIDER_UNAVAILABLE;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -513,6 +522,8 @@ export function errorReasonToJSON(object: ErrorReason): string {
       return "ERROR_REASON_SHUTTING_DOWN";
     case ErrorReason.ERROR_REASON_INTERNAL:
       return "ERROR_REASON_INTERNAL";
+    case ErrorReason.ERROR_REASON_IDENTITY_PROVIDER_UNAVAILABLE:
+      return "ERROR_REASON_IDENTITY_PROVIDER_UNAVAILABLE";
     case ErrorReason.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
