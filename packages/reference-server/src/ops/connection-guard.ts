@@ -126,7 +126,7 @@ export async function guardConnections(
     // connection, which grpc-js's idle timeout closes.
     const tls = isTlsServer(server);
     const timer = setTimeout(() => {
-      // The TLS socket took over the accepted one's handle: closing is done through it.
+      // Over TLS, close the TLS socket that wraps the accepted one as well.
       const tlsSocket = tlsSockets.get(socket);
       const read = tls ? (tlsSocket?.bytesRead ?? 0) : socket.bytesRead;
       if (socket.destroyed || read >= HTTP2_PREFACE_BYTES) return;
