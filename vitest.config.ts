@@ -1,4 +1,4 @@
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
 
 // One project per package, so `vitest run --project sdk` narrows a run while `pnpm test`
 // runs everything. The `source` condition makes workspace packages resolve to their
@@ -18,6 +18,8 @@ export default defineConfig({
           name: "reference-server",
           root: "packages/reference-server",
           include: ["src/**/*.test.ts", "test/**/*.test.ts"],
+          // Replicas need PostgreSQL: they run in the project below.
+          exclude: [...configDefaults.exclude, "test/replicas/**"],
           globalSetup: ["src/testing/postgres-global-setup.ts"],
         },
       },
@@ -33,6 +35,7 @@ export default defineConfig({
             "test/identity/{identity,link-code-attempts}.test.ts",
             "test/portability/*.test.ts",
             "test/ops/connections.test.ts",
+            "test/replicas/*.test.ts",
           ],
           env: { CONTINUITY_TEST_STORE: "postgres" },
           globalSetup: ["src/testing/postgres-global-setup.ts"],

@@ -205,82 +205,95 @@ export function createSubscriptionService(deps: ServiceDeps): Impl {
         // Catch up from the log until a read finds nothing new while an unbroken buffer is
         // attached: that buffer then holds every event after `position`. A cursor at the head
         // with the buffer it attached before reading the bounds needs no read at all.
-        let queue = position >= bounds.head && !buffer.overflowed ? buffer : undefined;
+        let queue: BoundedQueue<HubItem> | undefined = position >= bounds.head && !buffer.overflowed ? buffer : undefined;
         let nearHead = true;
-        while (queue === undefined) {
+        // Caught up, then live; back to the log whenever the live feed shows a gap.
+        for (;;) {
+          while (queue === undefined) {
+            const ended = await lostAccess();
+            if (ended !== undefined) throw ended;
+            // Live events are only a shortcut while catching up; the log has them all, in order.
+            if (buffer?.overflowed === true) buffer = undefined;
+            // Buffer again only near the head, so a long replay does not fill and drop buffer
+            // after buffer. Buffering before the next read keeps "in the log or in the buffer".
+            if (buffer === undefined && nearHead) buffer = createBuffer();
+            const backlog = await store.readEvents(subjectId, position, REPLAY_PAGE);
+            if (backlog.length === 0) {
+              if (buffer !== undefined && !buffer.overflowed) queue = buffer;
+              nearHead = true;
+              continue;
+            }
+            if (backlog[0]!.sequence > position + 1 && (await store.getEventBounds(subjectId)).horizon > position) {
+              // Retention discarded events this replay had yet to send: it fell out of the feed.
+              // Resubscribing with the last cursor answers reset CURSOR_EXPIRED (SUB-006, SUB-031).
+              throw tooSlow();
+            }
+            nearHead = backlog.length < REPLAY_PAGE;
+            for (const event of backlog) {
+              const horizon = await compactedHorizon(context, [event]);
+              if (horizon !== undefined) {
+                // Rare: compaction overtook a catch-up already under way. Resubscribing with
+                // the last cursor answers reset, because the check above then sees it.
+                throw protocolError(
+                  Status.FAILED_PRECONDITION,
+                  "HISTORY_COMPACTED",
+                  "deltas this subscription still had to deliver were compacted; resubscribe to re-base",
+                  { horizonVersion: String(horizon) },
+                );
+              }
+              const outcome = await render(context, event);
+              if (outcome.refreshAccess) access = await loadAccess(store, auth);
+              for (const message of outcome.messages) yield message;
+              position = event.sequence;
+              if (outcome.end !== undefined) throw outcome.end;
+            }
+          }
+
+          // Live from here: erasure or unlinking while catching up may sit in a dropped buffer.
           const ended = await lostAccess();
           if (ended !== undefined) throw ended;
-          // Live events are only a shortcut while catching up; the log has them all, in order.
-          if (buffer?.overflowed === true) buffer = undefined;
-          // Buffer again only near the head, so a long replay does not fill and drop buffer
-          // after buffer. Buffering before the next read keeps "in the log or in the buffer".
-          if (buffer === undefined && nearHead) buffer = createBuffer();
-          const backlog = await store.readEvents(subjectId, position, REPLAY_PAGE);
-          if (backlog.length === 0) {
-            if (buffer !== undefined && !buffer.overflowed) queue = buffer;
-            nearHead = true;
-            continue;
-          }
-          if (backlog[0]!.sequence > position + 1 && (await store.getEventBounds(subjectId)).horizon > position) {
-            // Retention discarded events this replay had yet to send: it fell out of the feed.
-            // Resubscribing with the last cursor answers reset CURSOR_EXPIRED (SUB-006, SUB-031).
-            throw tooSlow();
-          }
-          nearHead = backlog.length < REPLAY_PAGE;
-          for (const event of backlog) {
-            const horizon = await compactedHorizon(context, [event]);
-            if (horizon !== undefined) {
-              // Rare: compaction overtook a catch-up already under way. Resubscribing with
-              // the last cursor answers reset, because the check above then sees it.
-              throw protocolError(
-                Status.FAILED_PRECONDITION,
-                "HISTORY_COMPACTED",
-                "deltas this subscription still had to deliver were compacted; resubscribe to re-base",
-                { horizonVersion: String(horizon) },
-              );
+          for (;;) {
+            if (queue.overflowed) throw tooSlow();
+            const untilExpiry = auth.expiresAt.getTime() - deps.clock().getTime();
+            if (untilExpiry <= 0) {
+              // SUB-044: a subscription lives no longer than the token that opened it.
+              throw protocolError(Status.UNAUTHENTICATED, "TOKEN_EXPIRED", "the access token expired; resubscribe with a fresh one");
             }
+            const item = await queue.take(stop, Math.min(heartbeatMs, untilExpiry));
+            if (item === "timeout" && deps.clock().getTime() >= auth.expiresAt.getTime()) continue;
+            if (item === "timeout") {
+              if (queue.overflowed) continue;
+              // A notice lost between servers on one database (its listener reconnected) leaves
+              // the log ahead of this feed: the heartbeat notices and catches up from the log.
+              if ((await store.getEventBounds(subjectId)).head > position) break;
+              // Heartbeats also pick up grants made since the subscription started.
+              access = await loadAccess(store, auth);
+              yield {
+                cursor: mint(position),
+                event: { $case: "heartbeat", value: { serverTime: deps.clock() } },
+              };
+              continue;
+            }
+            if (item.kind !== "event") {
+              const ended = await lostAccess();
+              if (ended !== undefined) throw ended;
+              continue;
+            }
+            const event = item.event;
+            if (event.sequence <= position) continue;
+            // Commits of one subject through several servers on one database can reach this
+            // one out of order; a gap is read from the log, where nothing is ever out of order.
+            if (event.sequence > position + 1) break;
             const outcome = await render(context, event);
             if (outcome.refreshAccess) access = await loadAccess(store, auth);
             for (const message of outcome.messages) yield message;
             position = event.sequence;
             if (outcome.end !== undefined) throw outcome.end;
           }
-        }
-
-        // Live from here: erasure or unlinking while catching up may sit in a dropped buffer.
-        const ended = await lostAccess();
-        if (ended !== undefined) throw ended;
-        for (;;) {
-          if (queue.overflowed) throw tooSlow();
-          const untilExpiry = auth.expiresAt.getTime() - deps.clock().getTime();
-          if (untilExpiry <= 0) {
-            // SUB-044: a subscription lives no longer than the token that opened it.
-            throw protocolError(Status.UNAUTHENTICATED, "TOKEN_EXPIRED", "the access token expired; resubscribe with a fresh one");
-          }
-          const item = await queue.take(stop, Math.min(heartbeatMs, untilExpiry));
-          if (item === "timeout" && deps.clock().getTime() >= auth.expiresAt.getTime()) continue;
-          if (item === "timeout") {
-            if (queue.overflowed) continue;
-            // Heartbeats also pick up grants made since the subscription started.
-            access = await loadAccess(store, auth);
-            yield {
-              cursor: mint(position),
-              event: { $case: "heartbeat", value: { serverTime: deps.clock() } },
-            };
-            continue;
-          }
-          if (item.kind !== "event") {
-            const ended = await lostAccess();
-            if (ended !== undefined) throw ended;
-            continue;
-          }
-          const event = item.event;
-          if (event.sequence <= position) continue;
-          const outcome = await render(context, event);
-          if (outcome.refreshAccess) access = await loadAccess(store, auth);
-          for (const message of outcome.messages) yield message;
-          position = event.sequence;
-          if (outcome.end !== undefined) throw outcome.end;
+          // The live feed skipped a position: read on from the log with a fresh buffer.
+          buffer = createBuffer();
+          queue = undefined;
+          nearHead = true;
         }
       } catch (error) {
         if (isAbortError(error) || stop.aborted) {

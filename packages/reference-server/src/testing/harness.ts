@@ -13,6 +13,9 @@ import { createServerMetrics } from "../ops/metrics.js";
 import { createContinuityServer, type ContinuityServer, type ContinuityServerOptions } from "../server.js";
 import type { Store } from "../store/index.js";
 import { createTestPlatform, type TestPlatform } from "./test-platform.js";
+import { createPostgresStore } from "../store/postgres/pg-store.js";
+import { openTestPostgresStore, TEST_DATABASE_URL } from "./postgres.js";
+import { startRoundRobinProxy, type RoundRobinProxy } from "./round-robin-proxy.js";
 import { openTestStore, type TestStoreKind } from "./test-store.js";
 
 const v1 = continuity.v1;
@@ -49,7 +52,19 @@ export type TestServerOptions = Partial<Omit<ContinuityServerOptions, "store" | 
   readonly dataDir?: string;
   /** The backend; default from `CONTINUITY_TEST_STORE` (SQLite unless it says postgres). */
   readonly storeKind?: TestStoreKind;
+  /**
+   * Servers on one PostgreSQL schema behind a per-call round-robin proxy (default 1, no
+   * proxy): `address` is then the proxy's, and consecutive calls reach different servers.
+   */
+  readonly replicas?: number;
 };
+
+/** One of several servers on one database (see {@link TestServerOptions.replicas}). */
+export interface TestReplica {
+  readonly address: string;
+  readonly store: Store;
+  readonly server: ContinuityServer;
+}
 
 /** A real server on 127.0.0.1:0 with a fresh store (see `test-store.ts`) and two test platforms. */
 export interface TestServer {
@@ -60,6 +75,10 @@ export interface TestServer {
   readonly server: ContinuityServer;
   /** `course-a`, `course-b`, then any extra platforms by id. */
   readonly platforms: Readonly<Record<string, TestPlatform>>;
+  /** Every server, the first being `server`; one unless `replicas` was given. */
+  readonly replicas: readonly TestReplica[];
+  /** The proxy in front of the replicas, when there are several. */
+  readonly proxy: RoundRobinProxy | undefined;
   /** Clients without a token. */
   readonly anonymous: Clients;
   /** Clients sending `token`. */
@@ -87,22 +106,34 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const platforms = Object.fromEntries(platformList.map((p) => [p.id, p]));
   const ownsDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "continuity-core-")));
-  const opened = await openTestStore(dataDir, options.storeKind);
+  const replicaCount = options.replicas ?? 1;
+  const opened = replicaCount > 1 ? await openTestPostgresStore() : await openTestStore(dataDir, options.storeKind);
   const store = opened.store;
   const tokens = await createTokenAuthority({
     platforms: createPlatformRegistry(platformList.map((p) => p.config)),
     signingKey: { kind: "ephemeral" },
     ...(options.clock === undefined ? {} : { now: options.clock }),
   });
-  const { extraPlatforms: _extra, dataDir: _dir, storeKind: _kind, ...serverOptions } = options;
-  const server = await createContinuityServer({
-    ...serverOptions,
-    store,
-    tokens,
-    logger: pino({ level: "silent" }),
-    metrics: createServerMetrics(),
-  });
-  const address = await server.listen("127.0.0.1:0");
+  const { extraPlatforms: _extra, dataDir: _dir, storeKind: _kind, replicas: _count, ...serverOptions } = options;
+  const startReplica = async (replicaStore: Store): Promise<TestReplica> => {
+    const replicaServer = await createContinuityServer({
+      ...serverOptions,
+      store: replicaStore,
+      tokens,
+      logger: pino({ level: "silent" }),
+      metrics: createServerMetrics(),
+    });
+    return { address: await replicaServer.listen("127.0.0.1:0"), store: replicaStore, server: replicaServer };
+  };
+  const replicas: TestReplica[] = [await startReplica(store)];
+  // Further replicas open the same schema: one store, as several processes would share it.
+  const schema = "schema" in opened && typeof opened.schema === "string" ? opened.schema : undefined;
+  for (let i = 1; i < replicaCount && schema !== undefined; i++) {
+    replicas.push(await startReplica(await createPostgresStore({ url: TEST_DATABASE_URL, schema, poolSize: 4 })));
+  }
+  const proxy = replicaCount > 1 ? await startRoundRobinProxy(replicas.map((r) => r.address)) : undefined;
+  const server = replicas[0]!.server;
+  const address = proxy?.address ?? replicas[0]!.address;
   const channel: Channel = createChannel(address);
   const base = createClientFactory().use(errorDetailsClientMiddleware);
   const withToken = (token: string) =>
@@ -121,6 +152,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     store,
     tokens,
     server,
+    replicas,
+    proxy,
     platforms,
     anonymous,
     clientsFor: withToken,
@@ -155,7 +188,9 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     },
     async close() {
       channel.close();
-      await server.shutdown();
+      await proxy?.close();
+      for (const replica of replicas) await replica.server.shutdown();
+      for (const replica of replicas.slice(1)) await replica.store.close();
       await opened.close();
       if (ownsDir) await rm(dataDir, { recursive: true, force: true });
     },

@@ -1,0 +1,125 @@
+import http2 from "node:http2";
+
+/**
+ * A per-call round-robin proxy for gRPC over cleartext HTTP/2, for tests and the local
+ * multi-replica deployment: each call (HTTP/2 stream) goes to the next replica, so a write and
+ * the read after it, even on one client connection, are served by different servers. A TCP
+ * proxy would pin a whole connection, with every call on it, to one replica.
+ *
+ * Hand-written because it is small and only ever faces loopback: headers, data and trailers
+ * are relayed as they come, with flow control left to the streams' pipes; a replica that is
+ * gone is skipped until it answers again.
+ */
+export interface RoundRobinProxy {
+  /** `host:port` clients connect to. */
+  readonly address: string;
+  /** How many calls went to each replica, in `replicas` order. */
+  readonly calls: readonly number[];
+  close(): Promise<void>;
+}
+
+const HOP_BY_HOP = new Set([":method", ":path", ":scheme", ":authority", ":status", "connection", "keep-alive", "transfer-encoding", "upgrade"]);
+
+function forwardable(headers: http2.IncomingHttpHeaders): http2.OutgoingHttpHeaders {
+  const out: http2.OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) if (!HOP_BY_HOP.has(name) && value !== undefined) out[name] = value;
+  return out;
+}
+
+/** Starts a proxy on `listen` (default an ephemeral loopback port) in front of `replicas`. */
+export async function startRoundRobinProxy(replicas: readonly string[], listen = "127.0.0.1:0"): Promise<RoundRobinProxy> {
+  const sessions = new Map<string, http2.ClientHttp2Session>();
+  const calls = replicas.map(() => 0);
+  let next = 0;
+  const sessionOf = (replica: string): http2.ClientHttp2Session => {
+    let session = sessions.get(replica);
+    if (session === undefined || session.destroyed || session.closed) {
+      session = http2.connect(`http://${replica}`);
+      // A replica that died resets its calls; the proxy stays up for the others.
+      session.on("error", () => undefined);
+      const created = session;
+      session.on("close", () => {
+        if (sessions.get(replica) === created) sessions.delete(replica);
+      });
+      sessions.set(replica, session);
+    }
+    return session;
+  };
+
+  const server = http2.createServer();
+  const clients = new Set<http2.ServerHttp2Session>();
+  server.on("session", (session) => {
+    clients.add(session);
+    session.on("close", () => clients.delete(session));
+  });
+  server.on("stream", (stream, headers) => {
+    const index = next % replicas.length;
+    next += 1;
+    calls[index]! += 1;
+    const replica = replicas[index]!;
+    let upstream: http2.ClientHttp2Stream;
+    try {
+      upstream = sessionOf(replica).request({
+        ":method": headers[":method"] ?? "POST",
+        ":path": headers[":path"] ?? "/",
+        ":scheme": "http",
+        ":authority": replica,
+        ...forwardable(headers),
+      });
+    } catch {
+      stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      return;
+    }
+    let trailers: http2.OutgoingHttpHeaders = {};
+    upstream.on("response", (responseHeaders) => {
+      if (stream.destroyed) return;
+      const head = { ":status": responseHeaders[":status"] ?? 200, ...forwardable(responseHeaders) };
+      // A trailers-only answer (an error before any message) ends with its headers.
+      if (upstream.endAfterHeaders) stream.respond(head, { endStream: true });
+      else stream.respond(head, { waitForTrailers: true });
+    });
+    upstream.on("trailers", (received) => {
+      trailers = forwardable(received);
+    });
+    stream.on("wantTrailers", () => stream.sendTrailers(trailers));
+    upstream.on("data", (chunk: Buffer) => {
+      if (!stream.write(chunk)) {
+        upstream.pause();
+        stream.once("drain", () => upstream.resume());
+      }
+    });
+    upstream.on("end", () => {
+      if (!stream.destroyed && stream.headersSent && !upstream.endAfterHeaders) stream.end();
+    });
+    stream.pipe(upstream);
+    // A cancel on either side is passed on to the other.
+    upstream.on("close", () => {
+      if (!stream.destroyed && !stream.headersSent) stream.close(upstream.rstCode || http2.constants.NGHTTP2_INTERNAL_ERROR);
+      else if (!stream.destroyed && upstream.rstCode !== http2.constants.NGHTTP2_NO_ERROR) stream.close(upstream.rstCode);
+    });
+    upstream.on("error", () => undefined);
+    stream.on("error", () => undefined);
+    stream.on("close", () => {
+      if (!upstream.destroyed) upstream.close(http2.constants.NGHTTP2_CANCEL);
+    });
+  });
+
+  const host = listen.slice(0, listen.lastIndexOf(":"));
+  const port = Number(listen.slice(listen.lastIndexOf(":") + 1));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => resolve());
+  });
+  const bound = server.address();
+  const address = `${host}:${typeof bound === "object" && bound !== null ? bound.port : port}`;
+  return {
+    address,
+    calls,
+    async close() {
+      for (const session of sessions.values()) session.destroy();
+      sessions.clear();
+      for (const session of clients) session.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
