@@ -1,6 +1,9 @@
 /**
  * Where a device keeps what must survive a restart: each stream's pending writes, the last
- * acknowledged client sequence, the confirmed replica state, and the subscription cursor.
+ * acknowledged client sequence, the confirmed replica state, the subscription cursor, and the
+ * session (subject and device names) a cold start opens with when the server is unreachable.
+ * Implementations: `createMemoryQueueStore`, `createFileQueueStore` (Node) and
+ * `createIndexedDbQueueStore` (browsers), all held to one contract suite.
  * Values are opaque strings to the store; a write must be atomic (a crash leaves the old or
  * the new value, never a torn one) and durable once the promise resolves.
  */
