@@ -88,7 +88,8 @@ export async function runCore(dir: string, options: CoreOptions): Promise<CoreRe
           rows.push(...(await resumeRows(targets, options)));
           break;
         case "fanout":
-          rows.push(...(await fanoutRows(targets, options)));
+          rows.push(...(await fanoutRows(targets, options, profiled ? cpuProfileArgs(options.profileDir, scenario) : [])));
+          if (!profiled) await server.restart([]);
           break;
         case "disk": {
           const diskDir = join(dir, "disk");

@@ -7,7 +7,7 @@ import { withCpu } from "./cpu.js";
 import { ECHO_PATHS, rawClient, rawServerStream, rawUnary } from "./floors.js";
 import { rssOf } from "./rss.js";
 import { constant, percentile, row, summarize, type Row } from "./rows.js";
-import type { BenchSession, ContinuityServer } from "./servers.js";
+import { spawnReady, stopProcess, type BenchSession, type ContinuityServer } from "./servers.js";
 
 // The state and delivery rows of `pnpm bench`: a new device's resume of a 1 MB state against
 // one unary download of the same bytes; fan-out to many subscribers against a raw fan-out,
@@ -156,13 +156,24 @@ async function openSubscribers(address: string, n: number, path: string, request
 
 const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Idle RSS growth per open subscription, after the subscriptions are open and settled. */
-async function idleRss(pid: number, open: () => Promise<Subscribers>, n: number): Promise<{ perSubscription: number; subscribers: Subscribers }> {
+/** Node arguments that let the bench ask a server for a full GC (bench/gc-on-signal.ts). */
+export const GC_ON_SIGNAL = ["--expose-gc", "--import", "./bench/gc-on-signal.mjs"];
+
+async function collectGarbage(pid: number): Promise<void> {
+  process.kill(pid, "SIGUSR2");
   await settle(500);
+}
+
+/** Idle RSS growth per open subscription, as it is once they are open and settled, and after a full GC. */
+async function idleRss(pid: number, open: () => Promise<Subscribers>, n: number): Promise<{ perSubscription: number; afterGc: number; subscribers: Subscribers }> {
+  await settle(500);
+  await collectGarbage(pid);
   const before = rssOf(pid);
   const subscribers = await open();
   await settle(1000);
-  return { perSubscription: (rssOf(pid) - before) / n, subscribers };
+  const open_ = rssOf(pid);
+  await collectGarbage(pid);
+  return { perSubscription: (open_ - before) / n, afterGc: (rssOf(pid) - before) / n, subscribers };
 }
 
 /**
@@ -170,20 +181,26 @@ async function idleRss(pid: number, open: () => Promise<Subscribers>, n: number)
  * server-stream subscribers; append → all delivered. The same run gives the idle memory per
  * subscription and the bytes of the message that delivers one small delta.
  */
-export async function fanoutRows(targets: CoreTargets, options: StateOptions): Promise<Row[]> {
+export async function fanoutRows(targets: CoreTargets, options: StateOptions, serverArgs: readonly string[] = []): Promise<Row[]> {
   const n = options.subscribers;
   options.progress(`fan-out to ${n} subscribers: ${options.fanoutSamples} appends x ${options.repeats} repeats`);
-  const writer = await targets.continuity.session("fanout-writer", "fanout-user");
+  let writer = await targets.continuity.session("fanout-writer", "fanout-user");
   const stream = await createStream(writer, "fanout", v1.DeltaEncoding.DELTA_ENCODING_JSON_PATCH);
-  const reader = await targets.continuity.session("fanout-reader", "fanout-user");
-  const request = v1.SubscribeRequest.encode({ parent: reader.subject, cursor: "", heartbeatSeconds: 300 }).finish();
   let sequence = 2n;
-  const ours = { p50: [] as number[], rss: [] as number[] };
-  const floor = { p50: [] as number[], rss: [] as number[] };
+  const ours = { p50: [] as number[], rss: [] as number[], gc: [] as number[] };
+  const floor = { p50: [] as number[], rss: [] as number[], gc: [] as number[] };
   let wire: { message: number; payload: number } | undefined;
   for (let r = 0; r < options.repeats; r++) {
+    // Fresh processes for every repeat: memory an earlier scenario (or repeat) freed would
+    // otherwise be reused by the subscriptions, and RSS would not show what they cost.
+    await targets.continuity.restart([...GC_ON_SIGNAL, ...serverArgs]);
+    writer = await targets.continuity.session("fanout-writer", "fanout-user");
+    const reader = await targets.continuity.session("fanout-reader", "fanout-user");
+    const request = v1.SubscribeRequest.encode({ parent: reader.subject, cursor: "", heartbeatSeconds: 300 }).finish();
+    const echo = await spawnReady(["bench/echo-server.ts"], {}, "ECHO_LISTENING=", GC_ON_SIGNAL);
     const mine = await idleRss(targets.continuity.child.pid!, () => openSubscribers(targets.continuity.address, n, SUBSCRIBE, request, reader.accessToken, true), n);
     ours.rss.push(mine.perSubscription);
+    ours.gc.push(mine.afterGc);
     const samples: number[] = [];
     for (let i = 0; i < options.fanoutSamples; i++) {
       const all = mine.subscribers.received(1);
@@ -201,9 +218,10 @@ export async function fanoutRows(targets: CoreTargets, options: StateOptions): P
     mine.subscribers.close();
     ours.p50.push(percentile(samples.sort((a, b) => a - b), 50));
 
-    const raw = await idleRss(targets.echo.pid, () => openSubscribers(targets.echo.address, n, ECHO_PATHS.subscribe, Buffer.alloc(0), undefined, false), n);
+    const raw = await idleRss(echo.child.pid!, () => openSubscribers(echo.address, n, ECHO_PATHS.subscribe, Buffer.alloc(0), undefined, false), n);
     floor.rss.push(raw.perSubscription);
-    const publisher = rawClient(targets.echo.address, 99);
+    floor.gc.push(raw.afterGc);
+    const publisher = rawClient(echo.address, 99);
     const floorSamples: number[] = [];
     for (let i = 0; i < options.fanoutSamples; i++) {
       const all = raw.subscribers.received(1);
@@ -214,12 +232,14 @@ export async function fanoutRows(targets: CoreTargets, options: StateOptions): P
     }
     publisher.close();
     raw.subscribers.close();
+    await stopProcess(echo.child);
     floor.p50.push(percentile(floorSamples.sort((a, b) => a - b), 50));
   }
   const kb = (values: number[]) => summarize(values.map((v) => v / 1024));
   const rows = [
     row("fanout-p50", `append -> all ${n} subscribers delivered p50`, "ms", summarize(ours.p50), "raw fan-out", summarize(floor.p50), { atMost: 3 }),
     row("idle-rss", "idle RSS per open subscription", "KiB", kb(ours.rss), "raw server-stream", kb(floor.rss), { valueAtMost: 20 }),
+    row("idle-rss-gc", "idle RSS per open subscription, after GC", "KiB", kb(ours.gc), "raw server-stream", kb(floor.gc), { valueAtMost: 20 }),
   ];
   if (wire !== undefined) {
     rows.push(
@@ -340,11 +360,14 @@ export async function catchUpRows(targets: CoreTargets, options: StateOptions): 
   const short: number[] = [];
   const long: number[] = [];
   for (let r = 0; r < options.repeats; r++) {
-    for (const [stream, into] of [[streams[0]!, short], [streams[1]!, long]] as const) {
-      const times: number[] = [];
-      for (let i = 0; i < options.catchUpCalls; i++) times.push(await catchUp(stream));
-      into.push(percentile(times.sort((a, b) => a - b), 50));
+    // Alternated call by call, so that a burst of load on the machine hits both alike.
+    const times: [number[], number[]] = [[], []];
+    for (let i = 0; i < options.catchUpCalls; i++) {
+      times[0].push(await catchUp(streams[0]!));
+      times[1].push(await catchUp(streams[1]!));
     }
+    short.push(percentile(times[0].sort((a, b) => a - b), 50));
+    long.push(percentile(times[1].sort((a, b) => a - b), 50));
   }
   return [
     row("catch-up", `new device catch-up, ${options.catchUpLong} vs ${options.catchUpShort} deltas of history`, "ms", summarize(long), `${options.catchUpShort} deltas`, summarize(short), { atMost: 1.2 }),

@@ -90,7 +90,7 @@ async function main(): Promise<void> {
         diskLargeDeltas: QUICK ? 64 : 256,
         catchUpShort: envNumber("BENCH_CATCHUP_SHORT", 1000),
         catchUpLong: envNumber("BENCH_CATCHUP_LONG", QUICK ? 20_000 : 1_000_000),
-        catchUpCalls: QUICK ? 3 : 10,
+        catchUpCalls: QUICK ? 5 : 30,
       });
       if (!flags.json) {
         process.stdout.write(
