@@ -17,6 +17,8 @@ export interface ServerConfig {
   readonly audience: string;
   /** `sqlite` (a file in the data directory) or a `postgres://` URL (optionally `?schema=name`). */
   readonly store: string;
+  /** Servers to run on the PostgreSQL store behind a round-robin proxy on `listen` (1: just this one). */
+  readonly replicas: number;
   /** `normal` survives a crash of the server process; `full` also a power loss (SQLite) or a PostgreSQL crash. */
   readonly durability: "normal" | "full";
   /** Deltas to keep below the newest snapshot when compacting; undefined keeps all history. */
@@ -87,6 +89,13 @@ const SETTINGS = {
     value: "sqlite|postgres://…",
     help: "where state is kept: sqlite in the data dir, or a PostgreSQL URL (?schema=name, default continuity); servers on one PostgreSQL schema are replicas of one store",
     defaultText: "sqlite",
+  },
+  replicas: {
+    flag: "replicas",
+    env: "CONTINUITY_REPLICAS",
+    value: "n",
+    help: "run n servers on the PostgreSQL store behind a per-call round-robin proxy on --listen (1..16), to try replicas locally",
+    defaultText: "1",
   },
   durability: {
     flag: "durability",
@@ -214,6 +223,7 @@ const configSchema = z.object({
   platforms: z.string().min(1, "must not be empty").optional(),
   audience: z.string().min(1, "must not be empty").max(255),
   store: z.string().regex(/^(sqlite|postgres(ql)?:\/\/.+)$/, "must be sqlite or a postgres:// URL"),
+  replicas: integerText(1, 16),
   durability: z.enum(["normal", "full"], "must be normal or full"),
   retainDeltas: integerText(0, 1_000_000_000).optional(),
   logLevel: z.enum(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(", ")}`),
@@ -296,6 +306,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
     throw new ConfigError(`invalid ${where}: ${issue?.message ?? "invalid value"} (got ${JSON.stringify(raw[key])})`);
   }
   const data = parsed.data;
+  if (data.replicas > 1 && data.store === "sqlite") {
+    throw new ConfigError("--replicas (CONTINUITY_REPLICAS) above 1 needs --store postgres://…: replicas share one database");
+  }
   if (data.grpcWebListen !== undefined && data.tlsClientCa !== undefined) {
     // The bridge has no client certificate of its own to present, and a browser's would stop at the bridge.
     throw new ConfigError("--grpc-web-listen cannot be combined with --tls-client-ca: gRPC-web calls would reach the gRPC port without a client certificate");
@@ -311,6 +324,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
       platformsFile: data.platforms,
       audience: data.audience,
       store: data.store,
+      replicas: data.replicas,
       durability: data.durability,
       retainDeltas: data.retainDeltas,
       logLevel: data.logLevel,

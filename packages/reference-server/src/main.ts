@@ -10,6 +10,7 @@ import { createLogDestination, type LogDestination } from "./ops/log-destination
 import { startMetricsHttpServer, type MetricsHttpServer } from "./ops/metrics-http.js";
 import { createServerMetrics } from "./ops/metrics.js";
 import { loadTlsMaterial, serverCredentials } from "./ops/tls.js";
+import { runReplicas } from "./replicas.js";
 import { createContinuityServer } from "./server.js";
 import { createPostgresStore, createSqliteStore, type Store } from "./store/index.js";
 
@@ -201,6 +202,20 @@ async function main(): Promise<void> {
   });
   logger = pino({ level: config.logLevel, base: { service: "continuity-server" } }, logs);
   try {
+    if (config.replicas > 1) {
+      const replicaLogger = logger;
+      await runReplicas({
+        count: config.replicas,
+        listen: config.listen,
+        argv: process.argv.slice(2),
+        logger: replicaLogger,
+        onReady: (address) => {
+          process.stdout.on("error", () => undefined);
+          process.stdout.write(`${READY_LINE_PREFIX}${address}\n`);
+        },
+      });
+      return;
+    }
     await run(config, logger, logs);
   } catch (error) {
     process.stderr.write(`continuity-server: ${(error as Error).message}\n`);

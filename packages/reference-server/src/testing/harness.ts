@@ -15,7 +15,7 @@ import type { Store } from "../store/index.js";
 import { createTestPlatform, type TestPlatform } from "./test-platform.js";
 import { createPostgresStore } from "../store/postgres/pg-store.js";
 import { openTestPostgresStore, TEST_DATABASE_URL } from "./postgres.js";
-import { startRoundRobinProxy, type RoundRobinProxy } from "./round-robin-proxy.js";
+import { startRoundRobinProxy, type RoundRobinProxy } from "../ops/round-robin-proxy.js";
 import { openTestStore, type TestStoreKind } from "./test-store.js";
 
 const v1 = continuity.v1;

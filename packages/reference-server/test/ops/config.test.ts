@@ -55,6 +55,8 @@ describe("config", () => {
   it("takes sqlite or a PostgreSQL URL as the store", () => {
     expect(run(["--store", "postgres://app@db:5432/continuity?schema=prod"]).store).toBe("postgres://app@db:5432/continuity?schema=prod");
     expect(run([], { CONTINUITY_STORE: "postgresql://db/continuity" }).store).toBe("postgresql://db/continuity");
+    expect(run(["--store", "postgres://db/c", "--replicas", "2"]).replicas).toBe(2);
+    expect(refusal(["--replicas", "2"])).toMatch(/--replicas \(CONTINUITY_REPLICAS\) above 1 needs --store postgres/);
     expect(refusal(["--store", "mysql://db"])).toMatch(/--store \(CONTINUITY_STORE\): must be sqlite or a postgres:\/\/ URL/);
   });
 

@@ -15,6 +15,8 @@ export interface RoundRobinProxy {
   readonly address: string;
   /** How many calls went to each replica, in `replicas` order. */
   readonly calls: readonly number[];
+  /** Replaces the replicas (one died, or came back); calls under way are not moved. */
+  setReplicas(replicas: readonly string[]): void;
   close(): Promise<void>;
 }
 
@@ -27,7 +29,8 @@ function forwardable(headers: http2.IncomingHttpHeaders): http2.OutgoingHttpHead
 }
 
 /** Starts a proxy on `listen` (default an ephemeral loopback port) in front of `replicas`. */
-export async function startRoundRobinProxy(replicas: readonly string[], listen = "127.0.0.1:0"): Promise<RoundRobinProxy> {
+export async function startRoundRobinProxy(initial: readonly string[], listen = "127.0.0.1:0"): Promise<RoundRobinProxy> {
+  let replicas = [...initial];
   const sessions = new Map<string, http2.ClientHttp2Session>();
   const calls = replicas.map(() => 0);
   let next = 0;
@@ -53,6 +56,10 @@ export async function startRoundRobinProxy(replicas: readonly string[], listen =
     session.on("close", () => clients.delete(session));
   });
   server.on("stream", (stream, headers) => {
+    if (replicas.length === 0) {
+      stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      return;
+    }
     const index = next % replicas.length;
     next += 1;
     calls[index]! += 1;
@@ -115,6 +122,11 @@ export async function startRoundRobinProxy(replicas: readonly string[], listen =
   return {
     address,
     calls,
+    setReplicas(list) {
+      replicas = [...list];
+      calls.length = 0;
+      calls.push(...replicas.map(() => 0));
+    },
     async close() {
       for (const session of sessions.values()) session.destroy();
       sessions.clear();
