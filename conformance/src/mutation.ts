@@ -89,6 +89,9 @@ export function strykerOptions(options: MutationRunOptions = {}): Record<string,
     timeoutFactor: 0.6,
     timeoutMS: 45_000,
     dryRunTimeoutMinutes: 30,
+    // Each mutant run builds a server; a fresh runner process every so often keeps a slow leak
+    // (seen as a runner running out of memory after some hundred runs) from costing a restart.
+    maxTestRunnerReuse: 60,
     dryRunOnly: options.dryRunOnly ?? false,
     incremental: options.incremental ?? false,
     incrementalFile: join(reportDir, "stryker-incremental.json"),
