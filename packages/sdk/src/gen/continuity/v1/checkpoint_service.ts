@@ -229,8 +229,8 @@ export interface OfferHandoffRequest {
   /** The checkpoint to offer: `subjects/{subject}/checkpoints/{checkpoint}`. */
   checkpoint: string;
   /**
-   * If set, the one device that may resolve it; it must be an active device of the subject
-   * other than the caller's.
+   * If set, the one device that may resolve it: an active device of the parent subject other
+   * than the caller's; a device of another subject answers NOT_FOUND / SUBJECT_NOT_FOUND.
    */
   targetDevice: string;
   /** How long the offer stands, in seconds: 1 to 3600. 0 means the server default (300). */

@@ -49,7 +49,10 @@ export enum ErrorReason {
   ERROR_REASON_TOKEN_INVALID = 11,
   /** ERROR_REASON_TOKEN_EXPIRED - UNAUTHENTICATED. The access token has expired; exchange a new one. */
   ERROR_REASON_TOKEN_EXPIRED = 12,
-  /** ERROR_REASON_TOKEN_REVOKED - UNAUTHENTICATED. The token's device was revoked or its subject erased. */
+  /**
+   * ERROR_REASON_TOKEN_REVOKED - UNAUTHENTICATED. The token's device was revoked, the account link of its platform to its
+   * subject was deleted, or its subject was erased.
+   */
   ERROR_REASON_TOKEN_REVOKED = 13,
   /**
    * ERROR_REASON_ASSERTION_INVALID - UNAUTHENTICATED. A platform assertion failed verification (signature, `typ`,
@@ -87,7 +90,10 @@ export enum ErrorReason {
    * GRANT_ACCESS_READ_WRITE, allows deletion.
    */
   ERROR_REASON_NOT_STREAM_OWNER = 26,
-  /** ERROR_REASON_SUBJECT_NOT_FOUND - NOT_FOUND. No such subject, or not one the token may see. */
+  /**
+   * ERROR_REASON_SUBJECT_NOT_FOUND - NOT_FOUND. No such subject, or not the token's; also for any resource name of another
+   * subject inside a request (ISO-001).
+   */
   ERROR_REASON_SUBJECT_NOT_FOUND = 30,
   /** ERROR_REASON_STREAM_NOT_FOUND - NOT_FOUND. No such stream, or not one the caller may see. */
   ERROR_REASON_STREAM_NOT_FOUND = 31,

@@ -48,7 +48,10 @@ export interface GetServerInfoResponse {
   limits:
     | Limits
     | undefined;
-  /** The `aud` claim that platform assertions must carry. */
+  /**
+   * The audience platform assertions must name in `aud` (the whole string, or one member of an
+   * `aud` array).
+   */
   assertionAudience: string;
   /**
    * Name and version of the implementation, for diagnostics only, e.g.

@@ -10,10 +10,14 @@ export interface ExchangeTokenRequest {
   /** Must be `urn:ietf:params:oauth:grant-type:token-exchange`. */
   grantType: string;
   /**
-   * The platform assertion: a compact JWS signed with a key from the platform's JWKS, with
-   * header `typ` = `continuity-assertion+jwt` and claims `iss` (the platform id), `aud`
-   * (`ServerInfo.assertion_audience`), `sub` (the platform's own account id for the
-   * user), `iat`, `exp` (at most 300 seconds after `iat`) and `jti`.
+   * The platform assertion: a compact JWS signed with a key from the platform's JWKS (`kid`
+   * optional; when present it must name a key of that JWKS), with header `typ` the media type
+   * `continuity-assertion+jwt` (case-insensitive, `application/` prefix optional) and claims
+   * `iss` (the platform id), `aud` (`ServerInfo.assertion_audience`, as a string or one
+   * member of an array, compared whole), `sub` (the platform's own account id for the user),
+   * `iat`, `exp` (after `iat` and at most 300 seconds after it; 30 seconds of clock skew
+   * tolerated on both) and `jti`. With `subject_token_type` `...:id_token`, an OpenID
+   * Connect ID token of a platform's provider instead (auth.md, TOKEN-020 to TOKEN-026).
    */
   subjectToken: string;
   /** Must be `urn:ietf:params:oauth:token-type:jwt`. */
@@ -40,8 +44,8 @@ export interface ExchangeTokenRequest {
 /** Response of TokenService.ExchangeToken. */
 export interface ExchangeTokenResponse {
   /**
-   * The access token: a compact JWS to send as `authorization: Bearer <token>`. Clients
-   * treat it as opaque.
+   * The access token, to send as `authorization: Bearer <token>`. Opaque: clients must not
+   * parse it or rely on its format.
    */
   accessToken: string;
   /** Always `urn:ietf:params:oauth:token-type:access_token`. */
