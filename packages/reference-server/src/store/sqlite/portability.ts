@@ -243,21 +243,7 @@ export function createSqlitePortability(ctx: SqlitePortabilityContext): Portabil
       // Each batch that this call completes: its outcome for the device that wrote it, and its event.
       // Its deltas come from this call's input; only those an earlier call stored are read back.
       const ref = { id: row.stream_id, uid: row.uid, type: row.type, ownerPlatformId: row.owner_platform };
-      const asRecord = (d: (typeof fresh)[number]): DeltaRecord => ({
-        subjectId: row.subject_id,
-        streamId: row.stream_id,
-        streamUid: row.uid,
-        version: d.version,
-        encoding: row.encoding as DeltaRecord["encoding"],
-        payload: d.payload,
-        prevHash: d.prevHash,
-        hash: d.hash,
-        deviceId: d.deviceId,
-        clientSequence: d.clientSequence,
-        batchFirstVersion: d.batchFirstVersion,
-        batchSize: d.batchSize,
-        committedAt: new Date(d.committedAt.getTime()),
-      });
+      const asRecord = (d: (typeof fresh)[number]): DeltaRecord => ({ ...d, subjectId: row.subject_id, streamId: row.stream_id, streamUid: row.uid, encoding: row.encoding as DeltaRecord["encoding"] });
       for (let i = 0; i < fresh.length; i++) {
         const d = fresh[i]!;
         const batchLast = d.batchFirstVersion + d.batchSize - 1;
