@@ -78,14 +78,19 @@ export async function startRoundRobinProxy(initial: readonly string[], listen = 
       return;
     }
     let trailers: http2.OutgoingHttpHeaders = {};
+    /** The replica's final word (trailers, or a trailers-only answer) has arrived. */
+    let answered = false;
     upstream.on("response", (responseHeaders) => {
       if (stream.destroyed) return;
       const head = { ":status": responseHeaders[":status"] ?? 200, ...forwardable(responseHeaders) };
       // A trailers-only answer (an error before any message) ends with its headers.
-      if (upstream.endAfterHeaders) stream.respond(head, { endStream: true });
-      else stream.respond(head, { waitForTrailers: true });
+      if (upstream.endAfterHeaders) {
+        answered = true;
+        stream.respond(head, { endStream: true });
+      } else stream.respond(head, { waitForTrailers: true });
     });
     upstream.on("trailers", (received) => {
+      answered = true;
       trailers = forwardable(received);
     });
     stream.on("wantTrailers", () => stream.sendTrailers(trailers));
@@ -99,10 +104,17 @@ export async function startRoundRobinProxy(initial: readonly string[], listen = 
       if (!stream.destroyed && stream.headersSent && !upstream.endAfterHeaders) stream.end();
     });
     stream.pipe(upstream);
-    // A cancel on either side is passed on to the other.
+    // A cancel by the client is passed on to the replica. A replica that goes away (killed, or
+    // its connection lost) before its final word is, to the client, UNAVAILABLE, as a load
+    // balancer answers: an HTTP/2 reset would reach it as INTERNAL, which says nothing of retrying.
     upstream.on("close", () => {
-      if (!stream.destroyed && !stream.headersSent) stream.close(upstream.rstCode || http2.constants.NGHTTP2_INTERNAL_ERROR);
-      else if (!stream.destroyed && upstream.rstCode !== http2.constants.NGHTTP2_NO_ERROR) stream.close(upstream.rstCode);
+      if (stream.destroyed || answered) return;
+      const unavailable = { "grpc-status": "14", "grpc-message": "the replica serving this call went away" };
+      if (!stream.headersSent) stream.respond({ ":status": 200, "content-type": "application/grpc", ...unavailable }, { endStream: true });
+      else {
+        trailers = unavailable;
+        stream.end();
+      }
     });
     upstream.on("error", () => undefined);
     stream.on("error", () => undefined);
