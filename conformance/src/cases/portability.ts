@@ -442,6 +442,52 @@ export const PORTABILITY_CASES = [
     },
   }),
   defineCase({
+    id: "portability.migration-source-must-be-allowed",
+    requirements: ["PORT-041", "PORT-035"],
+    profile: "portability",
+    timeoutMs: 60_000,
+    async run(ctx) {
+      // In spawn mode the server is told it may dial loopback sources and nothing else
+      // (CONTINUITY_MIGRATION_SOURCES); none of these is public or loopback, in any spelling.
+      const person = await ctx.session();
+      const port = ctx.address().slice(ctx.address().lastIndexOf(":") + 1);
+      const refused = [
+        "169.254.169.254:80",
+        "https://169.254.169.254:443",
+        "[::ffff:169.254.169.254]:80",
+        "[::ffff:a9fe:a9fe]:80",
+        "10.0.0.1:50051",
+        "172.16.0.1:50051",
+        "192.168.0.1:50051",
+        "100.64.0.1:50051",
+        "[fe80::1]:50051",
+        "[fd00::1]:50051",
+        "224.0.0.1:50051",
+        // The unspecified addresses reach the machine itself on Linux.
+        `0.0.0.0:${port}`,
+        `[::]:${port}`,
+      ];
+      for (const source of refused) {
+        await expectErrorOf(
+          person.clients.portability.createMigration({ parent: person.subject, source, sourceAccessToken: person.token, sourceSubject: "" }),
+          { code: Status.INVALID_ARGUMENT, reason: "INVALID_FIELD", fieldViolations: ["source"] },
+          `CreateMigration with source ${source}, an address the target must not dial (PORT-041)`,
+        );
+      }
+      // None of them started anything: a migration from an allowed source is no conflict.
+      if (!/^(127\.|\[::1\]|localhost:)/.test(ctx.address())) return;
+      const { migration } = await person.clients.portability.createMigration({ parent: person.subject, source: ctx.address(), sourceAccessToken: "not-a-token", sourceSubject: "" });
+      if (migration === undefined) return fail("CreateMigration from an allowed loopback source must return the migration");
+      let current = migration;
+      const deadline = Date.now() + 30_000;
+      while (current.state !== v1.MigrationState.MIGRATION_STATE_FAILED) {
+        if (current.state === v1.MigrationState.MIGRATION_STATE_COMPLETED || current.state === v1.MigrationState.MIGRATION_STATE_CANCELLED || Date.now() > deadline) fail(`a migration whose source refuses the token must end FAILED (PORT-035), got state ${current.state}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        current = (await person.clients.portability.getMigration({ name: migration.name })).migration!;
+      }
+    },
+  }),
+  defineCase({
     id: "portability.untrusted-bundle-claims-no-account",
     requirements: ["PORT-014"],
     profile: "portability",

@@ -21,7 +21,7 @@ import { pathToFileURL } from "node:url";
 import { Writable } from "node:stream";
 import type { RestartOptions } from "../harness/context.js";
 import { PLAINTEXT } from "../harness/security.js";
-import type { Target } from "../runner/target.js";
+import { SPAWN_MIGRATION_SOURCES, type Target } from "../runner/target.js";
 
 // The few library calls used, typed here: the suite does not depend on the server package (it
 // loads whichever copy of the sources it is pointed at).
@@ -44,6 +44,7 @@ interface ServerConfig {
   readonly audience: string;
   readonly durability: string;
   readonly retainDeltas: number | undefined;
+  readonly migrationSources?: readonly string[];
   readonly accessTokenSeconds: number;
   readonly maxConnections: number;
   readonly maxStreamsPerConnection: number;
@@ -108,6 +109,7 @@ export async function startInProcessTarget(options: InProcessTargetOptions): Pro
       CONTINUITY_DATA_DIR: dataDir,
       CONTINUITY_PLATFORMS: options.platformsFile,
       CONTINUITY_AUDIENCE: options.audience,
+      CONTINUITY_MIGRATION_SOURCES: SPAWN_MIGRATION_SOURCES,
     });
     if (parsed.kind !== "run") throw new Error("parseConfig asked for help");
     const config = parsed.config;
@@ -132,6 +134,7 @@ export async function startInProcessTarget(options: InProcessTargetOptions): Pro
       // A case's leftover subscription must not hold the next mutant's server for 5 s.
       shutdownGraceMs: 1000,
       ...(config.retainDeltas === undefined ? {} : { retainDeltas: config.retainDeltas }),
+      ...(config.migrationSources === undefined ? {} : { migrationSources: config.migrationSources }),
       connections: {
         maxConnections: config.maxConnections,
         maxStreamsPerConnection: config.maxStreamsPerConnection,

@@ -7,6 +7,13 @@ import type { RestartOptions } from "../harness/context.js";
 import { PLAINTEXT, type TransportSecurity } from "../harness/security.js";
 import { postgresSchemas } from "./postgres-schemas.js";
 
+/**
+ * The addresses a spawned server is told it may dial live-migration sources at
+ * (`CONTINUITY_MIGRATION_SOURCES`, PORT-041): the suite's servers all listen on loopback,
+ * which a server must not dial unless its operator allows it.
+ */
+export const SPAWN_MIGRATION_SOURCES = "127.0.0.0/8,::1";
+
 /** The ready line the spawned server prints on stdout (runner contract). */
 export const READY_LINE_PREFIX = "CONTINUITY_LISTENING=";
 
@@ -105,6 +112,7 @@ export async function spawnTarget(options: SpawnOptions): Promise<Target> {
         CONTINUITY_DATA_DIR: dataDir,
         CONTINUITY_PLATFORMS: options.platformsFile,
         CONTINUITY_AUDIENCE: options.audience,
+        CONTINUITY_MIGRATION_SOURCES: SPAWN_MIGRATION_SOURCES,
         ...(schemas === undefined ? {} : { CONTINUITY_STORE: schemas.urlFor(dataDir) }),
       },
     });

@@ -94,7 +94,7 @@ export async function startContinuity(dir: string, nodeArgs: readonly string[] =
   const jwk = { ...(await exportJWK(publicKey)), kid: "bench-1", alg: "ES256", use: "sig" };
   const platformsFile = join(dir, "platforms.json");
   await writeFile(platformsFile, JSON.stringify({ platforms: [{ id: "bench", jwks: { keys: [jwk] } }] }));
-  const env = { CONTINUITY_LISTEN: "127.0.0.1:0", CONTINUITY_DATA_DIR: join(dir, "data"), CONTINUITY_PLATFORMS: platformsFile, ...extraEnv };
+  const env = { CONTINUITY_LISTEN: "127.0.0.1:0", CONTINUITY_DATA_DIR: join(dir, "data"), CONTINUITY_PLATFORMS: platformsFile, CONTINUITY_MIGRATION_SOURCES: "127.0.0.0/8,::1", ...extraEnv };
   const launch = (args: readonly string[]) => spawnReady(["src/main.ts", "--log-level", "warn"], env, "CONTINUITY_LISTENING=", args);
 
   let server = await launch(nodeArgs);

@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import { z } from "zod";
+import { parseRange } from "./services/portability/source-policy.js";
 
 /**
  * Everything the reference server can be told at start. Each setting comes from a flag, else
@@ -33,6 +34,8 @@ export interface ServerConfig {
   readonly trustedBundleKeysFile: string | undefined;
   /** PEM CA certificates trusted for `https://` migration sources instead of the system's roots. */
   readonly migrationCaFile: string | undefined;
+  /** Address ranges migration sources may be dialed at besides public unicast addresses (PORT-041). */
+  readonly migrationSources: readonly string[];
   /** The address sent as SUBJECT_MOVED `target` when a subject migrates here; undefined: the bound address. */
   readonly publicAddress: string | undefined;
   /** Connections open at once on each listening address. */
@@ -183,6 +186,12 @@ const SETTINGS = {
     value: "file",
     help: "PEM CA certificates that https:// migration sources must chain to; default: the system's roots",
   },
+  migrationSources: {
+    flag: "migration-sources",
+    env: "CONTINUITY_MIGRATION_SOURCES",
+    value: "ranges",
+    help: "comma-separated addresses or CIDR ranges (10.0.0.0/8, ::1) that live-migration sources may also be dialed at; default: public unicast addresses only, never loopback, private or link-local ones",
+  },
   publicAddress: {
     flag: "public-address",
     env: "CONTINUITY_PUBLIC_ADDRESS",
@@ -232,6 +241,11 @@ const configSchema = z.object({
   signingKey: z.string().min(1, "must not be empty").optional(),
   trustedBundleKeys: z.string().min(1, "must not be empty").optional(),
   migrationCa: z.string().min(1, "must not be empty").optional(),
+  migrationSources: z
+    .string()
+    .optional()
+    .transform((text) => (text ?? "").split(",").map((entry) => entry.trim()).filter((entry) => entry !== ""))
+    .refine((entries) => entries.every(isRange), "each entry must be an IP address or a CIDR range, e.g. 10.0.0.0/8 or ::1"),
   publicAddress: hostPort.optional(),
   maxConnections: integerText(1, 1_000_000),
   maxStreamsPerConnection: integerText(100, 1_000_000),
@@ -247,6 +261,15 @@ const configSchema = z.object({
     .transform((text) => (text ?? "").split(",").map((origin) => origin.trim()).filter((origin) => origin !== ""))
     .refine((origins) => origins.every((origin) => origin === "*" || isOrigin(origin)), "each origin must be scheme://host[:port] with no path, or *"),
 });
+
+function isRange(text: string): boolean {
+  try {
+    parseRange(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function isOrigin(text: string): boolean {
   try {
@@ -333,6 +356,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
       signingKeyFile: data.signingKey,
       trustedBundleKeysFile: data.trustedBundleKeys,
       migrationCaFile: data.migrationCa,
+      migrationSources: data.migrationSources,
       publicAddress: data.publicAddress,
       maxConnections: data.maxConnections,
       maxStreamsPerConnection: data.maxStreamsPerConnection,

@@ -106,6 +106,7 @@ async function run(config: ServerConfig, logger: Logger, logs: LogDestination): 
     ...(config.trustedBundleKeysFile === undefined ? {} : { trustedBundleKeys: await readTrustedKeys(config.trustedBundleKeysFile) }),
     ...(config.publicAddress === undefined ? {} : { publicAddress: config.publicAddress }),
     ...(config.migrationCaFile === undefined ? {} : { migrationCa: await readMigrationCa(config.migrationCaFile) }),
+    migrationSources: config.migrationSources,
     connections: {
       maxConnections: config.maxConnections,
       maxStreamsPerConnection: config.maxStreamsPerConnection,

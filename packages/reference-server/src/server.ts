@@ -34,6 +34,7 @@ import { createDeviceService } from "./services/device-service.js";
 import { newOpaqueId } from "./services/ids.js";
 import { createMac, createPageTokens } from "./services/paging.js";
 import { compactForRetention } from "./services/retention.js";
+import { createSourcePolicy } from "./services/portability/source-policy.js";
 import { createPortabilityService, PortabilityServiceRawDefinition, trustedBundleKeys, type TransferSettings } from "./services/portability-service.js";
 import { createMigrationRunner } from "./services/portability/migration.js";
 import { createSubjectGate } from "./services/portability/subject-gate.js";
@@ -102,6 +103,11 @@ export interface ContinuityServerOptions {
    * the system's roots.
    */
   readonly migrationCa?: Buffer;
+  /**
+   * Address ranges (`10.0.0.0/8`, `::1`) a migration source may be dialed at besides public
+   * unicast addresses (PORT-041); default none.
+   */
+  readonly migrationSources?: readonly string[];
 }
 
 /** A composed server, not yet listening. */
@@ -165,12 +171,14 @@ export async function createContinuityServer(options: ContinuityServerOptions): 
   const interrupted = await store.failInterruptedMigrations("interrupted: the target server restarted; start the migration again", clock());
   if (interrupted > 0) logger.warn({ migrations: interrupted }, "migrations interrupted by a restart were marked failed");
   let boundAddress = "";
+  const sourcePolicy = createSourcePolicy(options.migrationSources);
   const migrations = createMigrationRunner(deps, {
     inStepDeltas: 64,
     maxCatchUpRounds: 20,
     publicAddress: () => options.publicAddress ?? boundAddress,
     trustedKeys: trustedBundleKeys(deps, options.trustedBundleKeys),
     ...(options.migrationCa === undefined ? {} : { sourceCa: options.migrationCa }),
+    sourcePolicy,
   });
 
   // LIMIT-011: a full batch (or chunk) plus protobuf framing must fit one message.
@@ -205,7 +213,7 @@ export async function createContinuityServer(options: ContinuityServerOptions): 
   withAuth.add(v1.StreamServiceDefinition, createStreamService(deps));
   withAuth.add(v1.CheckpointServiceDefinition, createCheckpointService(deps));
   withAuth.add(subscriptionServiceDefinition(), createSubscriptionService(deps));
-  withAuth.add(PortabilityServiceRawDefinition, createPortabilityService(deps, { gate, migrations, ...(options.transfer === undefined ? {} : { transfer: options.transfer }), ...(options.trustedBundleKeys === undefined ? {} : { trustedBundleKeys: options.trustedBundleKeys }) }));
+  withAuth.add(PortabilityServiceRawDefinition, createPortabilityService(deps, { gate, migrations, sourcePolicy, ...(options.transfer === undefined ? {} : { transfer: options.transfer }), ...(options.trustedBundleKeys === undefined ? {} : { trustedBundleKeys: options.trustedBundleKeys }) }));
   withAuth.add(v1.ServerInfoServiceDefinition, createServerInfoService(deps));
 
   const serviceNames = [

@@ -30,7 +30,7 @@ export async function startServer(): Promise<ServerProcess> {
   const dataDir = await mkdtemp(join(tmpdir(), "continuity-cli-server-"));
   const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", "packages/reference-server/src/main.ts"], {
     cwd: REPO,
-    env: { ...process.env, CONTINUITY_LISTEN: "127.0.0.1:0", CONTINUITY_DATA_DIR: dataDir, CONTINUITY_LOG_LEVEL: "warn" },
+    env: { ...process.env, CONTINUITY_LISTEN: "127.0.0.1:0", CONTINUITY_DATA_DIR: dataDir, CONTINUITY_LOG_LEVEL: "warn", CONTINUITY_MIGRATION_SOURCES: "127.0.0.0/8,::1" },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const exited = new Promise<void>((done) => child.once("exit", () => done()));

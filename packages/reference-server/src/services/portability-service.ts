@@ -14,6 +14,8 @@ import type { ServiceDeps } from "./deps.js";
 import { exportSubjectParts } from "./portability/export.js";
 import { createBundleImporter } from "./portability/import.js";
 import type { MigrationRunner } from "./portability/migration.js";
+import { sourceHostPort } from "./portability/source-client.js";
+import { checkSource, parseSourceAddress, type SourcePolicy } from "./portability/source-policy.js";
 import type { SubjectGate } from "./portability/subject-gate.js";
 import { subjectMovedError } from "./portability/subject-gate.js";
 
@@ -130,6 +132,8 @@ function ownSubject(auth: AuthCallContextExt["auth"], name: string): string {
 export interface PortabilityServiceOptions {
   readonly gate: SubjectGate;
   readonly migrations: MigrationRunner;
+  /** The addresses a migration source may be dialed at (PORT-041). */
+  readonly sourcePolicy: SourcePolicy;
   readonly transfer?: Partial<TransferSettings>;
   /** Keys whose bundles may bring account links, besides this server's own (PORT-012). */
   readonly trustedBundleKeys?: JSONWebKeySet;
@@ -179,6 +183,11 @@ export function createPortabilityService(deps: ServiceDeps, options: Portability
       const req = parseRequest(createMigrationSchema, request);
       const subjectId = parseSubjectName(req.parent)!;
       requireOwnSubject(auth, subjectId, "manage");
+      // PORT-041: a source this server may not dial is the caller's mistake, told before
+      // anything starts; one whose name does not resolve is unreachable, the migration's
+      // failure (PORT-035), and the run checks again before it dials.
+      const checked = await checkSource(parseSourceAddress(sourceHostPort(req.source).hostPort), options.sourcePolicy);
+      if (checked.kind === "refused") throw invalidField("source", checked.message);
       const active = await store.findActiveMigration(subjectId);
       if (active !== undefined) throw protocolError(Status.FAILED_PRECONDITION, "MIGRATION_CONFLICT", `migration ${active.id} of this subject is running`);
       const migration: MigrationRecord = {

@@ -20,6 +20,9 @@ import { openTestStore, type TestStoreKind } from "./test-store.js";
 
 const v1 = continuity.v1;
 
+/** The ranges test servers may dial migration sources at: the loopback ones they listen on. */
+export const LOOPBACK_SOURCES: readonly string[] = ["127.0.0.0/8", "::1"];
+
 /** Typed clients of every continuity.v1 service on one channel. */
 export interface Clients {
   readonly token: Client<typeof v1.TokenServiceDefinition>;
@@ -117,6 +120,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const { extraPlatforms: _extra, dataDir: _dir, storeKind: _kind, replicas: _count, ...serverOptions } = options;
   const startReplica = async (replicaStore: Store): Promise<TestReplica> => {
     const replicaServer = await createContinuityServer({
+      // Test servers migrate from each other on loopback, which PORT-041 keeps closed by default.
+      migrationSources: LOOPBACK_SOURCES,
       ...serverOptions,
       store: replicaStore,
       tokens,

@@ -60,6 +60,14 @@ describe("config", () => {
     expect(refusal(["--store", "mysql://db"])).toMatch(/--store \(CONTINUITY_STORE\): must be sqlite or a postgres:\/\/ URL/);
   });
 
+  it("takes migration source ranges, none by default (PORT-041)", () => {
+    expect(run([]).migrationSources).toEqual([]);
+    expect(run(["--migration-sources", " 10.0.0.0/8, ::1 ,"]).migrationSources).toEqual(["10.0.0.0/8", "::1"]);
+    expect(run([], { CONTINUITY_MIGRATION_SOURCES: "127.0.0.0/8" }).migrationSources).toEqual(["127.0.0.0/8"]);
+    expect(refusal(["--migration-sources", "10.0.0.0/8,intranet"])).toMatch(/--migration-sources \(CONTINUITY_MIGRATION_SOURCES\): each entry must be an IP address or a CIDR range/);
+    expect(refusal(["--migration-sources", "10.0.0.0/40"])).toMatch(/--migration-sources/);
+  });
+
   it("parses numbers", () => {
     const config = run(["--retain-deltas", "100", "--access-token-seconds", "120", "--metrics-listen", "127.0.0.1:9464"]);
     expect(config).toMatchObject({ retainDeltas: 100, accessTokenSeconds: 120, metricsListen: "127.0.0.1:9464" });

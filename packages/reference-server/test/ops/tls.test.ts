@@ -26,7 +26,7 @@ const clients: ContinuityClient[] = [];
 /** Starts the CLI with the dev platforms on `<scratch>/<name>` and TLS flags; resolves to its port. */
 async function startServer(name: string, args: readonly string[]): Promise<{ port: string; dataDir: string }> {
   const dataDir = join(scratch, name);
-  const server = spawnServer(["--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn", ...args], { CONTINUITY_PLATFORMS: undefined });
+  const server = spawnServer(["--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn", "--migration-sources", "127.0.0.0/8,::1", ...args], { CONTINUITY_PLATFORMS: undefined });
   servers.push(server);
   const address = await server.ready();
   return { port: address.slice(address.lastIndexOf(":") + 1), dataDir };

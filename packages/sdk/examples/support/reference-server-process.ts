@@ -44,6 +44,8 @@ export async function spawnReferenceServer(options: SpawnReferenceServerOptions)
       CONTINUITY_LISTEN: `127.0.0.1:${options.port ?? 0}`,
       CONTINUITY_DATA_DIR: options.dataDir,
       CONTINUITY_LOG_LEVEL: options.logLevel ?? "warn",
+      // The examples migrate between servers on this machine: loopback sources (PORT-041).
+      CONTINUITY_MIGRATION_SOURCES: "127.0.0.0/8,::1",
       ...(options.platformsFile === undefined ? {} : { CONTINUITY_PLATFORMS: options.platformsFile }),
       ...(options.grpcWebPort === undefined ? {} : { CONTINUITY_GRPC_WEB_LISTEN: `127.0.0.1:${options.grpcWebPort}` }),
       ...(options.corsOrigins === undefined ? {} : { CONTINUITY_CORS_ORIGIN: options.corsOrigins.join(",") }),

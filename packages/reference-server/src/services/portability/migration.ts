@@ -5,7 +5,8 @@ import type { MigrationRecord, StreamRecord } from "../../store/index.js";
 import { subjectName } from "../../validation/names.js";
 import type { ServiceDeps } from "../deps.js";
 import { createBundleImporter } from "./import.js";
-import { createSourceClient, errorInfoOf, type SourceClient } from "./source-client.js";
+import { createSourceClient, errorInfoOf, sourceHostPort, type SourceClient } from "./source-client.js";
+import { checkSource, parseSourceAddress, type SourcePolicy } from "./source-policy.js";
 
 const v1 = continuity.v1;
 
@@ -20,6 +21,8 @@ export interface MigrationSettings {
   readonly trustedKeys: JSONWebKeySet;
   /** CA certificates for `https://` sources instead of the system's roots. */
   readonly sourceCa?: Buffer;
+  /** The addresses a source may be dialed at (PORT-041). */
+  readonly sourcePolicy: SourcePolicy;
 }
 
 /** Runs and cancels the migrations this server is the target of. */
@@ -64,7 +67,19 @@ export function createMigrationRunner(deps: ServiceDeps, settings: MigrationSett
     };
     signal.addEventListener("abort", onCancel, { once: true });
     const callSignal = calls.signal;
-    const source = createSourceClient(migration.source, token, settings.sourceCa);
+    // CreateMigration checked the source; its name is resolved again here and the source
+    // dialed at the address checked now, so a name that moved in between is judged again.
+    const { hostPort, tls } = sourceHostPort(migration.source);
+    const checked = await checkSource(parseSourceAddress(hostPort), settings.sourcePolicy);
+    if (checked.kind !== "allowed") {
+      signal.removeEventListener("abort", onCancel);
+      const cancelled = signal.aborted;
+      // PORT-035: a source that cannot be reached (or, PORT-041, may not be dialed) fails the migration.
+      await update({ state: cancelled ? "cancelled" : "failed", error: cancelled ? "" : checked.message, endedAt: deps.clock() }).catch(() => undefined);
+      deps.logger.warn({ subject: migration.subjectId, migration: migration.id, source: migration.source, reason: checked.message }, cancelled ? "migration cancelled" : "migration failed");
+      return;
+    }
+    const source = createSourceClient(checked.pinned, tls, token, settings.sourceCa);
     // The subject's name on the source as the client gave it; `subjects/-` (the token's own) until known.
     const sourceName = (): string => (migration.sourceSubject === "" ? "subjects/-" : migration.sourceSubject);
     const sourceSubject = sourceName();

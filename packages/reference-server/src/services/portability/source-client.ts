@@ -1,12 +1,21 @@
 import { BinaryReader } from "@bufbuild/protobuf/wire";
+import { isIP } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { ErrorInfo } from "nice-grpc-error-details";
 import { DEFAULT_MAX_PART_BYTES } from "@continuity/bundle";
 import { continuity } from "@continuity/sdk/gen";
+import type { PinnedSource } from "./source-policy.js";
 
 const v1 = continuity.v1;
 const identity = (value: Buffer): Buffer => value;
-const HTTPS = "https://";
+/** The scheme that makes a migration source TLS (PORT-040). */
+export const HTTPS = "https://";
+
+/** A source as `CreateMigrationRequest.source` names it: `host:port`, or `https://host:port` for TLS. */
+export function sourceHostPort(source: string): { readonly hostPort: string; readonly tls: boolean } {
+  const tls = source.startsWith(HTTPS);
+  return { hostPort: tls ? source.slice(HTTPS.length) : source, tls };
+}
 
 /**
  * The calls a migration's target makes to its source, with the bundle parts kept as the exact
@@ -30,15 +39,20 @@ export interface SourceTransfer {
 }
 
 /**
- * Connects to a source with its access token: `https://host:port` over TLS, its certificate
- * checked against `ca` (or the system's roots) and never falling back to plaintext
- * (PORT-040); `host:port` in plaintext, for sources on a private network.
+ * Connects to a source with its access token, at the address its policy check pinned
+ * (PORT-041): over TLS when it was named `https://…`, its certificate checked for the name
+ * the client gave against `ca` (or the system's roots) and never falling back to plaintext
+ * (PORT-040); in plaintext otherwise, for sources on a private network.
  */
-export function createSourceClient(address: string, accessToken: string, ca?: Buffer): SourceClient {
-  const tls = address.startsWith(HTTPS);
-  const client = new grpc.Client(tls ? address.slice(HTTPS.length) : address, tls ? grpc.credentials.createSsl(ca ?? null) : grpc.credentials.createInsecure(), {
+export function createSourceClient(source: PinnedSource, tls: boolean, accessToken: string, ca?: Buffer): SourceClient {
+  const named = source.host.includes(":") ? `[${source.host}]:${source.port}` : `${source.host}:${source.port}`;
+  const client = new grpc.Client(source.dial, tls ? grpc.credentials.createSsl(ca ?? null) : grpc.credentials.createInsecure(), {
     // A source is whatever address the client named: its parts are bounded like a file's.
     "grpc.max_receive_message_length": DEFAULT_MAX_PART_BYTES,
+    // Dialed at the checked address, the source is still asked for, and over TLS verified as,
+    // the name the client gave. (A server name that is an IP address is not sent: RFC 6066.)
+    "grpc.default_authority": named,
+    ...(tls && isIP(source.host) === 0 ? { "grpc.ssl_target_name_override": source.host } : {}),
   });
   const metadata = (): grpc.Metadata => {
     const m = new grpc.Metadata();

@@ -269,7 +269,11 @@ export interface Migration {
 export interface CreateMigrationRequest {
   /** `subjects/{subject}` on the target. */
   parent: string;
-  /** The source server's address: `https://host:port` (dialed over TLS) or `host:port` (plaintext). */
+  /**
+   * The source server's address: `https://host:port` (dialed over TLS) or `host:port` (plaintext).
+   * The target dials only public unicast addresses and those its operator allowed: a loopback,
+   * private or link-local address (or a name resolving only to such) is INVALID_FIELD.
+   */
   source: string;
   /** An access token for the subject on the source, with scope `identity.manage`. */
   sourceAccessToken: string;
