@@ -1,0 +1,171 @@
+import type { continuity } from "@continuity/sdk/gen";
+import { randomBytes } from "node:crypto";
+import { ClientError } from "nice-grpc-common";
+import { v1 } from "../harness/clients.js";
+import type { Session } from "../harness/context.js";
+import { defineCase } from "../harness/define-case.js";
+import { check, checkBytes, checkEqual, checkError, expectError, fail, Status } from "../harness/expect.js";
+import { snapshotHash } from "../harness/hashing.js";
+import { linkAccount } from "../harness/linking.js";
+import { append, createStream, downloadSnapshot, ENCODING } from "../harness/streams.js";
+
+// Edges of paging and of snapshot uploads: page tokens that were minted and then damaged or
+// padded, and uploads framed wrong at the first message, at a chunk or size bound, or with
+// more bytes than announced.
+
+type UploadMessage = continuity.v1.UploadSnapshotRequest;
+
+const BAD_TOKEN = { code: Status.INVALID_ARGUMENT, reason: "INVALID_PAGE_TOKEN" } as const;
+
+/**
+ * Damaged forms of a page token the server minted. A page token is opaque (DELTA-024), so
+ * each of these is a token the server did not mint, whatever shape the server's tokens have:
+ * longer, shorter, with a piece added, or padded far beyond anything a server would mint.
+ */
+function damaged(token: string): [string, string][] {
+  // Q and A differ in a high bit of a base64 digit, so the change survives any decoding.
+  const flip = (text: string, at: number) => text.slice(0, at) + (text[at] === "Q" ? "A" : "Q") + text.slice(at + 1);
+  return [
+    [`${token}.x`, "the token with a piece appended after a dot"],
+    [`${token}.`, "the token with a dot appended"],
+    [`${token}A`, "the token with one character appended"],
+    [`${token}AAAA`, "the token with four characters appended"],
+    [token.slice(0, -1), "the token without its last character"],
+    [token.slice(0, -4), "the token without its last four characters"],
+    [token.slice(1), "the token without its first character"],
+    [flip(token, 0), "the token with its first character changed"],
+    [flip(token, token.length - 1), "the token with its last character changed"],
+    [`.${token}`, "the token after a dot"],
+    [token + "A".repeat(2048), "the token padded to over 2 KB"],
+    ["A".repeat(4096), "4 KB of one character"],
+  ];
+}
+
+async function refusesDamaged(what: string, token: string, list: (pageToken: string) => Promise<unknown>): Promise<void> {
+  check(token !== "", `${what}: the listing must return a next_page_token to damage`);
+  await list(token);
+  for (const [bad, how] of damaged(token)) await expectError(list(bad), BAD_TOKEN, `${what} with ${how}`);
+}
+
+function upload(session: Session, messages: readonly UploadMessage[]): Promise<continuity.v1.UploadSnapshotResponse> {
+  return session.clients.streams.uploadSnapshot((async function* () {
+    yield* messages;
+  })());
+}
+
+const header = (value: continuity.v1.SnapshotHeader): UploadMessage => ({ part: { $case: "header", value } });
+const data = (value: Buffer): UploadMessage => ({ part: { $case: "data", value } });
+
+function headerFor(stream: continuity.v1.Stream, version: bigint, headHash: Uint8Array, state: Buffer, sizeBytes = BigInt(state.length)): continuity.v1.SnapshotHeader {
+  return { stream: stream.name, streamUid: stream.uid, version, headHash: Buffer.from(headHash), encoding: ENCODING.opaque, sizeBytes, snapshotHash: Buffer.from(snapshotHash({ streamUid: stream.uid, version, headHash, encoding: ENCODING.opaque, state })) };
+}
+
+/** An opaque stream with one delta, ready for uploads at version 1. */
+async function opaqueAtOne(ctx: Parameters<typeof createStream>[0], session: Session) {
+  const stream = await createStream(ctx, session, { encoding: ENCODING.opaque });
+  const { headHash } = await append(session, stream.name, [Buffer.from("a")], { clientSequence: 1 });
+  return { stream, headHash };
+}
+
+export const EDGE_CASES = [
+  defineCase({
+    id: "paging.damaged-page-tokens-refused",
+    requirements: ["DELTA-024"],
+    profile: "core",
+    async run(ctx) {
+      const session = await ctx.session();
+      for (let i = 0; i < 3; i++) await createStream(ctx, session, { encoding: ENCODING.opaque });
+      const listStreams = (pageToken: string) => session.clients.streams.listStreams({ parent: session.subject, pageSize: 1, pageToken, type: "" });
+      await refusesDamaged("ListStreams", (await listStreams("")).nextPageToken, listStreams);
+      const stream = await createStream(ctx, session, { encoding: ENCODING.opaque });
+      await append(session, stream.name, [Buffer.from("a"), Buffer.from("b"), Buffer.from("c")], { clientSequence: 1 });
+      const listDeltas = (pageToken: string) => session.clients.streams.listDeltas({ stream: stream.name, afterVersion: 0n, pageSize: 1, pageToken });
+      await refusesDamaged("ListDeltas", (await listDeltas("")).nextPageToken, listDeltas);
+      for (let i = 0; i < 2; i++) await session.clients.checkpoints.createCheckpoint({ parent: session.subject, checkpointId: "", streams: [{ stream: stream.name }], resume: undefined });
+      const listCheckpoints = (pageToken: string) => session.clients.checkpoints.listCheckpoints({ parent: session.subject, pageSize: 1, pageToken });
+      await refusesDamaged("ListCheckpoints", (await listCheckpoints("")).nextPageToken, listCheckpoints);
+    },
+  }),
+  defineCase({
+    id: "paging.damaged-identity-page-tokens-refused",
+    requirements: ["DELTA-024"],
+    profile: "identity",
+    async run(ctx) {
+      const owner = await ctx.session();
+      const grantee = await linkAccount(ctx, owner, ctx.platforms.b, "edges");
+      await ctx.session({ accountId: owner.accountId });
+      for (const type of ["org.example.one", "org.example.two"]) {
+        await owner.clients.consent.createGrant({ parent: owner.subject, grant: { name: "", grantorPlatform: "", granteePlatform: `platforms/${grantee.platform.id}`, streamType: type, access: v1.GrantAccess.GRANT_ACCESS_READ, createTime: undefined, revokeTime: undefined } });
+      }
+      const listDevices = (pageToken: string) => owner.clients.devices.listDevices({ parent: owner.subject, pageSize: 1, pageToken });
+      await refusesDamaged("ListDevices", (await listDevices("")).nextPageToken, listDevices);
+      const listGrants = (pageToken: string) => owner.clients.consent.listGrants({ parent: owner.subject, pageSize: 1, pageToken });
+      await refusesDamaged("ListGrants", (await listGrants("")).nextPageToken, listGrants);
+      const listLinks = (pageToken: string) => owner.clients.subjects.listAccountLinks({ parent: owner.subject, pageSize: 1, pageToken });
+      await refusesDamaged("ListAccountLinks", (await listLinks("")).nextPageToken, listLinks);
+    },
+  }),
+  defineCase({
+    id: "snapshot.upload-framing-at-its-edges",
+    requirements: ["SNAP-011", "SNAP-012", "SNAP-013", "SNAP-015", "ERR-004"],
+    profile: "core",
+    async run(ctx) {
+      const session = await ctx.session();
+      const { stream, headHash } = await opaqueAtOne(ctx, session);
+      const state = Buffer.from("state bytes");
+      const good = headerFor(stream, 1n, headHash, state);
+      const invalid = { code: Status.INVALID_ARGUMENT, reason: "INVALID_FIELD" } as const;
+      await expectError(upload(session, []), invalid, "an upload of no messages at all");
+      await expectError(upload(session, [{ part: undefined }, header(good), data(state)]), invalid, "an upload whose first message is neither header nor data");
+      await expectError(upload(session, [header(good), { part: undefined }, data(state)]), invalid, "an upload with a message that is neither header nor data after the header");
+      // The violation names the part that is wrong (the missing header, or the data in its
+      // place), not a field of a header the client never sent.
+      const dataFirst = await expectError(upload(session, [data(state), header(good)]), invalid, "an upload that starts with data");
+      const fields = dataFirst.badRequest?.fieldViolations.map((v) => v.field) ?? [];
+      check(fields.length > 0 && fields.every((field) => field === "header" || field === "data"), `an upload that starts with data: the violation must name header or data, got ${JSON.stringify(fields)}`);
+      // A size exactly at max_snapshot_bytes is within the limit: with too few bytes sent, the
+      // upload fails for the bytes (SNAP-012), not for its size (SNAP-013).
+      await expectError(upload(session, [header({ ...good, sizeBytes: ctx.limits.maxSnapshotBytes }), data(state)]), { code: Status.INVALID_ARGUMENT, reason: "SNAPSHOT_MISMATCH" }, "size_bytes exactly max_snapshot_bytes, with fewer bytes sent");
+      // A chunk of exactly max_chunk_bytes is allowed; the upload is stored and read back.
+      const full = randomBytes(ctx.limits.maxChunkBytes);
+      const stored = await upload(session, [header(headerFor(stream, 1n, headHash, full)), data(full)]);
+      checkEqual(stored.header?.sizeBytes, BigInt(full.length), "the header of an upload of one chunk of exactly max_chunk_bytes");
+      checkBytes((await downloadSnapshot(session, stream.name)).state, full, "the snapshot uploaded in one chunk of exactly max_chunk_bytes");
+      // The empty state is a snapshot too: size 0 and no data.
+      const empty = Buffer.alloc(0);
+      const none = await upload(session, [header(headerFor(stream, 1n, headHash, empty))]);
+      checkEqual(none.header?.sizeBytes, 0n, "the header of an upload of the empty state");
+      checkEqual((await downloadSnapshot(session, stream.name)).state.length, 0, "the empty snapshot replaced the earlier one");
+    },
+  }),
+  defineCase({
+    id: "snapshot.upload-refused-once-it-exceeds-its-size",
+    requirements: ["SNAP-019"],
+    profile: "core",
+    async run(ctx) {
+      const session = await ctx.session();
+      const { stream, headHash } = await opaqueAtOne(ctx, session);
+      const state = Buffer.from("twelve bytes");
+      let release = (): void => undefined;
+      const held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      // The client sends more bytes than announced and then keeps its side open.
+      const call = session.clients.streams.uploadSnapshot((async function* () {
+        yield header(headerFor(stream, 1n, headHash, state));
+        yield data(Buffer.concat([state, Buffer.from("and more")]));
+        await held;
+      })());
+      const outcome = await Promise.race([call.then(() => "succeeded" as const, (error: unknown) => error), new Promise<"waiting">((resolve) => setTimeout(() => resolve("waiting"), 5_000))]);
+      release();
+      if (outcome === "waiting") {
+        await call.catch(() => undefined);
+        fail("an upload that sent more bytes than size_bytes was not refused within 5 s while the client kept its side open");
+      }
+      if (outcome === "succeeded") fail("an upload of more bytes than size_bytes succeeded");
+      if (!(outcome instanceof ClientError)) throw outcome;
+      checkError(outcome, { code: Status.INVALID_ARGUMENT, reason: "SNAPSHOT_MISMATCH" }, "an upload of more bytes than size_bytes");
+      checkEqual((await downloadSnapshot(session, stream.name)).header.version, 0n, "nothing of the refused upload was stored");
+    },
+  }),
+];
