@@ -5,8 +5,11 @@ import { AUTH_CASES } from "./auth.js";
 import { BOUNDARY_CASES } from "./boundaries.js";
 import { CHECKPOINT_CASES } from "./checkpoints.js";
 import { CONNECTION_CASES } from "./connections.js";
+import { EDGE_CASES } from "./edges.js";
 import { HISTORY_CASES } from "./history.js";
 import { IDENTITY_CASES } from "./identity.js";
+import { MESSAGE_CASES } from "./messages.js";
+import { NAME_CASES } from "./names.js";
 import { OIDC_CASES } from "./oidc.js";
 import { PLATFORM_CASES } from "./platforms.js";
 import { PORTABILITY_CASES } from "./portability.js";
@@ -38,6 +41,9 @@ export const ALL_CASES: readonly ConformanceCase[] = [
   ...ROBUSTNESS_CASES,
   ...CONNECTION_CASES,
   ...PORTABILITY_CASES,
+  ...NAME_CASES,
+  ...EDGE_CASES,
+  ...MESSAGE_CASES,
 ];
 
 const seen = new Set<string>();
