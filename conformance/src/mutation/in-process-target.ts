@@ -188,7 +188,9 @@ export async function startInProcessTarget(options: InProcessTargetOptions): Pro
       if (restartOptions.wipeData) dataDir = await newDataDir(dataDirs);
       await start();
     },
-    spawnSibling: () => startInProcessTarget(options),
+    // The sibling gets the extra settings a case asks for (CONTINUITY_ACCESS_TOKEN_SECONDS of
+    // auth.token-expiry), as a spawned sibling does.
+    spawnSibling: (env) => startInProcessTarget(env === undefined ? options : { ...options, env: { ...options.env, ...env } }),
     output: () => output,
     crashed: () => false,
     async stop() {

@@ -44,6 +44,7 @@ import {
 } from "@stryker-mutator/api/test-runner";
 import { ALL_CASES } from "../cases/index.js";
 import { generatePlatformKeySet, writePlatformsFile, type PlatformKeySet } from "../fixtures/platform-keys.js";
+import { startOidcProvider, type OidcProvider } from "../harness/oidc-provider.js";
 import type { ConformanceCase, ProfileName } from "../harness/define-case.js";
 import { loadRequirements, type RequirementSet } from "../runner/requirements.js";
 import { runSuite, type CaseResult } from "../runner/run-suite.js";
@@ -111,6 +112,8 @@ export class ConformanceTestRunner implements TestRunner {
   private platforms: PlatformKeySet | undefined;
   private scratch: string | undefined;
   private platformsFile: string | undefined;
+  /** The OpenID providers the in-process servers trust, as in a spawn-mode run (TOKEN-020 and on). */
+  private oidc: OidcProvider | undefined;
   private readonly srcDir: string;
   private requirements: RequirementSet | undefined;
   private durations = new Map<string, number>();
@@ -144,12 +147,14 @@ export class ConformanceTestRunner implements TestRunner {
     this.platforms = await generatePlatformKeySet();
     this.scratch = await mkdtemp(join(tmpdir(), "continuity-mutation-"));
     this.platformsFile = join(this.scratch, "platforms.json");
-    await writePlatformsFile(this.platforms, this.platformsFile);
+    this.oidc = await startOidcProvider();
+    await writePlatformsFile(this.platforms, this.platformsFile, this.oidc.platformEntries());
   }
 
   async dispose(): Promise<void> {
     process.off("uncaughtException", this.onStray);
     process.off("unhandledRejection", this.onStray);
+    await this.oidc?.close();
     if (this.scratch !== undefined) await rm(this.scratch, { recursive: true, force: true });
   }
 
@@ -231,6 +236,7 @@ export class ConformanceTestRunner implements TestRunner {
           knownFailures: new Map(),
           requirements: this.requirements!,
           bail: !options.disableBail,
+          ...(this.oidc === undefined ? {} : { oidc: this.oidc }),
         });
         results = report.results;
         runErrors = report.errors;
@@ -302,6 +308,7 @@ export class ConformanceTestRunner implements TestRunner {
           knownFailures: new Map(),
           requirements: this.requirements!,
           bail: false,
+          ...(this.oidc === undefined ? {} : { oidc: this.oidc }),
         });
         return report.results[0]!;
       } finally {
