@@ -168,4 +168,25 @@ export const EDGE_CASES = [
       checkEqual((await downloadSnapshot(session, stream.name)).header.version, 0n, "nothing of the refused upload was stored");
     },
   }),
+  defineCase({
+    id: "link.retry-after-counts-down",
+    requirements: ["LINK-027"],
+    profile: "identity",
+    async run(ctx) {
+      const guesser = await ctx.mintAssertion({ platform: ctx.platforms.b, accountId: ctx.uniqueId("guesser") });
+      const redeem = () => ctx.clients().subjects.redeemLinkCode({ subjectToken: guesser, code: "QQQQQ-QQQQQ" });
+      const limited = { code: Status.RESOURCE_EXHAUSTED, reason: "LINK_CODE_ATTEMPTS_EXCEEDED", metadataKeys: ["retryAfterSeconds"] } as const;
+      // LINK-019 lets ten failures through at most; the eleventh call is refused at the latest.
+      let first: number | undefined;
+      for (let attempt = 1; attempt <= 11 && first === undefined; attempt++) {
+        const error = await redeem().then(() => fail(`redemption ${attempt} of a wrong code must fail`), (e: unknown) => e);
+        if (error instanceof ClientError && error.code === Status.RESOURCE_EXHAUSTED) first = Number(checkError(error, limited, `redemption ${attempt}`).info.metadata.retryAfterSeconds);
+        else checkError(error, { code: Status.NOT_FOUND, reason: "LINK_CODE_INVALID" }, `failed redemption ${attempt}`);
+      }
+      check(first !== undefined, "eleven failed redemptions of one account were never refused as LINK_CODE_ATTEMPTS_EXCEEDED (LINK-019)");
+      await new Promise((resolve) => setTimeout(resolve, 2_100));
+      const later = Number((await expectError(redeem(), limited, "a redemption 2 s later")).info.metadata.retryAfterSeconds);
+      check(Number.isInteger(first) && Number.isInteger(later) && later >= 1 && later <= first - 1 && first <= 600, `retryAfterSeconds must count down as the window passes: ${first} s, then ${later} s two seconds later`);
+    },
+  }),
 ];
