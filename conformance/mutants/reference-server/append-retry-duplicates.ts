@@ -7,7 +7,7 @@ export default defineMutant({
   edits: [
     {
       file: "store/sqlite/sqlite-store.ts",
-      find: "      if (input.clientSequence <= last) {\n",
+      find: "      if (stored !== undefined && input.clientSequence === last) {\n",
       replace: "      if (false) {\n",
     },
   ],

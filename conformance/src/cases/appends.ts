@@ -17,8 +17,10 @@ export const APPEND_CASES = [
       const request = appendRequest(stream.name, [{ a: 1 }, { b: 2 }], { clientSequence: 1, expectedVersion: 0 });
       const first = await session.clients.streams.appendDeltas(request);
       checkEqual(first.replayed, false, "replayed on the first response");
-      await append(session, stream.name, [{ c: 3 }], { clientSequence: 2 });
-      // The stream moved on and expected_version 0 is stale: a replay must still win.
+      // Another device moves the stream on, so expected_version 0 is stale: a replay must
+      // still win. (Sequence 1 stays this device's latest, whose outcome is kept: APPEND-060.)
+      const other = await ctx.session({ accountId: session.accountId });
+      await append(other, stream.name, [{ c: 3 }], { clientSequence: 1 });
       const retry = await session.clients.streams.appendDeltas(request);
       checkEqual(retry.replayed, true, "replayed on a retry of an acknowledged request");
       checkEqual(retry.receipts, first.receipts, "receipts of the replay");
@@ -70,11 +72,41 @@ export const APPEND_CASES = [
       const stream = await createStream(ctx, session);
       for (const clientSequence of [1, 2, 3]) await append(session, stream.name, [{ n: clientSequence }], { clientSequence });
       await append(other, stream.name, [{ other: 1 }], { clientSequence: 1 });
-      await expectError(append(session, stream.name, [{ fresh: 1 }], { clientSequence: 1 }), { code: Status.FAILED_PRECONDITION, reason: "CLIENT_SEQUENCE_REUSED", metadata: { clientSequence: "1", expectedSequence: "4" } }, "sequence 1 reused after 3 acknowledged appends");
-      await expectError(append(session, stream.name, [{ fresh: 2 }], { clientSequence: 2 }), { code: Status.FAILED_PRECONDITION, reason: "CLIENT_SEQUENCE_REUSED", metadata: { clientSequence: "2", expectedSequence: "4" } }, "sequence 2 reused after 3 acknowledged appends");
+      // Sequence 3, the latest, keeps its outcome on every server (APPEND-060); older ones may be expired.
+      await expectError(append(session, stream.name, [{ fresh: 3 }], { clientSequence: 3 }), { code: Status.FAILED_PRECONDITION, reason: "CLIENT_SEQUENCE_REUSED", metadata: { clientSequence: "3", expectedSequence: "4" } }, "sequence 3 reused after 3 acknowledged appends");
       await expectError(append(other, stream.name, [{ other: 2 }], { clientSequence: 1 }), { code: Status.FAILED_PRECONDITION, reason: "CLIENT_SEQUENCE_REUSED", metadata: { clientSequence: "1", expectedSequence: "2" } }, "another device's reuse names its own next sequence");
       const resumed = await append(session, stream.name, [{ fresh: 1 }], { clientSequence: 4 });
       checkEqual(resumed.headVersion, 5n, "head after continuing at expectedSequence");
+    },
+  }),
+  defineCase({
+    id: "append.outcome-retention",
+    requirements: ["APPEND-060", "APPEND-061", "APPEND-013"],
+    profile: "core",
+    async run(ctx) {
+      // The declared number of latest outcomes replays; the number before them is expired,
+      // whether or not the request is the same, and appends nothing.
+      const retained = ctx.limits.clientOutcomesRetained;
+      const session = await ctx.session();
+      const stream = await createStream(ctx, session);
+      const kept = retained === 0 ? 3 : retained;
+      const total = retained === 0 ? kept : kept + 1;
+      const requests = Array.from({ length: total }, (_, i) => appendRequest(stream.name, [{ n: i + 1 }], { clientSequence: i + 1 }));
+      const firsts = [];
+      for (const request of requests) firsts.push(await session.clients.streams.appendDeltas(request));
+      for (let i = total - kept; i < total; i++) {
+        const retry = await session.clients.streams.appendDeltas(requests[i]!);
+        checkEqual([retry.replayed, retry.headVersion], [true, firsts[i]!.headVersion], `retry of retained sequence ${i + 1} of ${total}`);
+      }
+      if (retained !== 0) {
+        const expired = { code: Status.FAILED_PRECONDITION, reason: "CLIENT_SEQUENCE_EXPIRED", metadata: { clientSequence: "1", expectedSequence: String(total + 1) } };
+        await expectError(session.clients.streams.appendDeltas(requests[0]!), expired, `retry of sequence 1 with client_outcomes_retained ${retained}`);
+        await expectError(append(session, stream.name, [{ other: 1 }], { clientSequence: 1 }), expired, "another request with expired sequence 1");
+      }
+      const { stream: after } = await verifyStreamChain(session, stream.name);
+      checkEqual(after.headVersion, BigInt(total), "head after retries (nothing appended by them)");
+      const next = await append(session, stream.name, [{ n: total + 1 }], { clientSequence: total + 1 });
+      checkEqual(next.headVersion, BigInt(total + 1), "the next sequence after the retries");
     },
   }),
   defineCase({

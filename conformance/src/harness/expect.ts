@@ -95,6 +95,7 @@ export const REASONS: Readonly<Record<string, { code: Status; metadata: readonly
   VERSION_CONFLICT: { code: Status.ABORTED, metadata: ["headVersion", "headHash"] },
   CLIENT_SEQUENCE_GAP: { code: Status.FAILED_PRECONDITION, metadata: ["expectedSequence"] },
   CLIENT_SEQUENCE_REUSED: { code: Status.FAILED_PRECONDITION, metadata: ["clientSequence", "expectedSequence"] },
+  CLIENT_SEQUENCE_EXPIRED: { code: Status.FAILED_PRECONDITION, metadata: ["clientSequence", "expectedSequence"] },
   EXPECTED_VERSION_REQUIRED: { code: Status.FAILED_PRECONDITION, metadata: [] },
   PATCH_NOT_APPLICABLE: { code: Status.FAILED_PRECONDITION, metadata: ["index"] },
   HISTORY_COMPACTED: { code: Status.FAILED_PRECONDITION, metadata: ["horizonVersion"] },

@@ -1,5 +1,6 @@
 import { continuity } from "@continuity/sdk/gen";
 import { SUPPORTED_PROTOCOL_VERSIONS } from "../auth/middleware.js";
+import { CLIENT_OUTCOMES_RETAINED } from "../store/types.js";
 import type { ServiceDeps } from "./deps.js";
 
 const v1 = continuity.v1;
@@ -30,6 +31,7 @@ export function createServerInfoService(deps: ServiceDeps): continuity.v1.Server
           maxPageSize: limits.maxPageSize,
           maxCheckpointStreams: limits.maxCheckpointStreams,
           accessTokenSeconds: deps.tokens.accessTokenSeconds,
+          clientOutcomesRetained: CLIENT_OUTCOMES_RETAINED,
         },
         assertionAudience: deps.tokens.audience,
         implementation: deps.implementation,

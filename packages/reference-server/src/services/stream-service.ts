@@ -209,6 +209,13 @@ export function createStreamService(deps: ServiceDeps): Impl {
             "this client sequence was acknowledged for a different request",
             { clientSequence: String(result.clientSequence), expectedSequence: String(result.expectedSequence) },
           );
+        case "sequence-expired":
+          throw protocolError(
+            Status.FAILED_PRECONDITION,
+            "CLIENT_SEQUENCE_EXPIRED",
+            "this client sequence was acknowledged, but its outcome is no longer kept; re-read the stream",
+            { expectedSequence: String(result.expectedSequence), clientSequence: String(result.clientSequence) },
+          );
         case "sequence-gap":
           throw protocolError(
             Status.FAILED_PRECONDITION,

@@ -376,6 +376,13 @@ export interface AppendInput {
   readonly build: (head: AppendHead) => BuiltBatch;
 }
 
+/**
+ * How many of each device's latest acknowledged client sequences on a stream keep their
+ * outcome in every store (APPEND-060, declared as `Limits.client_outcomes_retained`): the
+ * latest, which is the only one a device appending one request at a time can retry.
+ */
+export const CLIENT_OUTCOMES_RETAINED = 1;
+
 /** The acknowledged outcome of an append, stored with its client sequence. */
 export interface AppendOutcome {
   readonly receipts: readonly { readonly version: number; readonly hash: Uint8Array }[];
@@ -389,6 +396,8 @@ export type AppendResult =
   | { readonly kind: "replayed"; readonly outcome: AppendOutcome }
   | { readonly kind: "stream-not-found" }
   | { readonly kind: "sequence-reused"; readonly clientSequence: number; readonly expectedSequence: number }
+  /** Acknowledged, but older than the outcomes the store keeps (APPEND-061). */
+  | { readonly kind: "sequence-expired"; readonly clientSequence: number; readonly expectedSequence: number }
   | { readonly kind: "sequence-gap"; readonly expectedSequence: number }
   | { readonly kind: "expected-version-required" }
   | { readonly kind: "version-conflict"; readonly headVersion: number; readonly headHash: Uint8Array }

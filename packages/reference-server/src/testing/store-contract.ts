@@ -125,6 +125,19 @@ export function describeStoreContract(name: string, open: () => Promise<{ store:
         expect(conflict).toMatchObject({ kind: "version-conflict", headVersion: 2 });
       }));
 
+    it("keeps the latest outcome of each device on each stream and expires older numbers (APPEND-060, APPEND-061)", () =>
+      withStore(async (store) => {
+        for (const n of [1, 2, 3]) expect((await append(store, "a", n)).kind).toBe("committed");
+        await append(store, "other", 1);
+        expect((await append(store, "a", 3)).kind).toBe("replayed");
+        expect(await append(store, "other", 1)).toMatchObject({ kind: "replayed" });
+        // Older numbers are answered the same whether or not they are the same request.
+        expect(await append(store, "a", 2)).toEqual({ kind: "sequence-expired", clientSequence: 2, expectedSequence: 4 });
+        expect(await append(store, "a", 1, { fingerprint: new Uint8Array([42]) })).toEqual({ kind: "sequence-expired", clientSequence: 1, expectedSequence: 4 });
+        expect((await store.getStream("s1", "st"))?.headVersion).toBe(4);
+        expect((await append(store, "a", 4)).kind).toBe("committed");
+      }));
+
     it("logs each change with it, and notifies only committed ones", () =>
       withStore(async (store) => {
         const seen: StoreNotification[] = [];

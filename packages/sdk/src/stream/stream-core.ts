@@ -938,7 +938,10 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
       const progressed = confirmedVersion !== expectedVersion || !bytesEqual(headHash, hashBefore);
       return progressed ? "done" : "retry-later";
     }
-    if (failure.reason === "CLIENT_SEQUENCE_GAP") {
+    if (failure.reason === "CLIENT_SEQUENCE_GAP" || failure.reason === "CLIENT_SEQUENCE_EXPIRED") {
+      // EXPIRED: the number was acknowledged before the latest one this device wrote (a
+      // reinstall, or a store restored from a backup), and its outcome is gone (APPEND-061).
+      // Either way the stream says whether the write is in it.
       setConnected(true);
       const expected = parseSequence(failure.metadata["expectedSequence"]);
       if (expected === undefined) {

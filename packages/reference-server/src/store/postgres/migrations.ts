@@ -249,6 +249,30 @@ CREATE TABLE migrations (
 CREATE INDEX migrations_active ON migrations(subject_id) WHERE active;
 `,
   },
+  {
+    version: 2,
+    name: "client sequences keep the latest outcome only",
+    // APPEND-060: a device retries only its latest append to a stream, so only that outcome
+    // is kept, one row per device and stream, rewritten by each append. Numbers before it are
+    // answered CLIENT_SEQUENCE_EXPIRED (APPEND-061).
+    sql: `
+CREATE TABLE client_outcomes (
+  subject_id      text COLLATE "C" NOT NULL,
+  stream_id       text COLLATE "C" NOT NULL,
+  device_id       text COLLATE "C" NOT NULL,
+  client_sequence bigint NOT NULL,
+  fingerprint     bytea NOT NULL,
+  outcome         text NOT NULL,
+  PRIMARY KEY (subject_id, stream_id, device_id),
+  FOREIGN KEY (subject_id, stream_id) REFERENCES streams(subject_id, stream_id) ON DELETE CASCADE
+);
+INSERT INTO client_outcomes (subject_id, stream_id, device_id, client_sequence, fingerprint, outcome)
+SELECT DISTINCT ON (subject_id, stream_id, device_id) subject_id, stream_id, device_id, client_sequence, fingerprint, outcome
+FROM client_sequences
+ORDER BY subject_id, stream_id, device_id, client_sequence DESC;
+DROP TABLE client_sequences;
+`,
+  },
 ];
 
 /** Whether a name can be used unquoted as a schema name (and so is safe in SQL text). */

@@ -375,22 +375,21 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     const withSequence = input.clientSequence !== undefined && input.deviceId !== undefined;
     const row = (
       await q<StreamRow & { head_state: Buffer | null; last_sequence: number | null; fingerprint: Buffer | null; outcome: string | null }>(
-        `SELECT ${STREAM_COLUMNS.split(", ").map((c) => `s.${c}`).join(", ")}, s.head_state, seq.last AS last_sequence, c.fingerprint, c.outcome
+        `SELECT ${STREAM_COLUMNS.split(", ").map((c) => `s.${c}`).join(", ")}, s.head_state, c.client_sequence AS last_sequence, c.fingerprint, c.outcome
          FROM streams s
-         LEFT JOIN LATERAL (
-           SELECT MAX(client_sequence) AS last FROM client_sequences WHERE subject_id = s.subject_id AND device_id = $3 AND stream_id = s.stream_id
-         ) seq ON true
-         LEFT JOIN client_sequences c ON c.subject_id = s.subject_id AND c.device_id = $3 AND c.stream_id = s.stream_id AND c.client_sequence = $4
+         LEFT JOIN client_outcomes c ON c.subject_id = s.subject_id AND c.stream_id = s.stream_id AND c.device_id = $3
          WHERE s.subject_id = $1 AND s.stream_id = $2`,
-        [input.subjectId, input.streamId, withSequence ? input.deviceId : null, withSequence ? input.clientSequence : null],
+        [input.subjectId, input.streamId, withSequence ? input.deviceId : null],
       )
     )[0];
     if (row === undefined || row.uid !== input.streamUid) return { kind: "stream-not-found" };
 
     if (withSequence) {
       const clientSequence = input.clientSequence!;
-      const last = row.last_sequence ?? 0;
-      if (clientSequence <= last) {
+      // Only the latest outcome is kept (APPEND-060): its number is the last acknowledged one.
+      const last = row.last_sequence === null ? 0 : Number(row.last_sequence);
+      if (clientSequence < last) return { kind: "sequence-expired", clientSequence, expectedSequence: last + 1 };
+      if (clientSequence === last) {
         // An empty fingerprint marks an imported outcome (PORT-027): any repeat replays it.
         if (row.fingerprint !== null && row.outcome !== null && (row.fingerprint.length === 0 || Buffer.from(input.fingerprint).equals(row.fingerprint))) {
           return { kind: "replayed", outcome: decodeOutcome(row.outcome) };
@@ -446,9 +445,9 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
        ), h AS (
          UPDATE streams SET head_version = $12, head_hash = $13, head_state = $14, updated_at = $10 WHERE subject_id = $1 AND stream_id = $2
        )
-       INSERT INTO client_sequences (subject_id, device_id, stream_id, client_sequence, fingerprint, outcome)
-       SELECT $1, $6, $2, $7, $15, $16 WHERE $6::text IS NOT NULL AND $17::boolean
-       ON CONFLICT (subject_id, device_id, stream_id, client_sequence) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, outcome = EXCLUDED.outcome`,
+       INSERT INTO client_outcomes (subject_id, stream_id, device_id, client_sequence, fingerprint, outcome)
+       SELECT $1, $2, $6, $7, $15, $16 WHERE $6::text IS NOT NULL AND $17::boolean
+       ON CONFLICT (subject_id, stream_id, device_id) DO UPDATE SET client_sequence = EXCLUDED.client_sequence, fingerprint = EXCLUDED.fingerprint, outcome = EXCLUDED.outcome`,
       [
         row.subject_id,
         row.stream_id,

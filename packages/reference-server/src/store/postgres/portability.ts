@@ -263,11 +263,14 @@ export function createPgPortability(ctx: PgPortabilityContext): PortabilityStore
           // No request fingerprint travels in a bundle: an empty one marks an outcome that any
           // repeat of its sequence replays (PORT-027).
           await q(
-            "INSERT INTO client_sequences (subject_id, device_id, stream_id, client_sequence, fingerprint, outcome) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            // Only the device's latest outcome on the stream is kept (APPEND-060).
+            `INSERT INTO client_outcomes (subject_id, stream_id, device_id, client_sequence, fingerprint, outcome) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (subject_id, stream_id, device_id) DO UPDATE SET client_sequence = EXCLUDED.client_sequence, fingerprint = EXCLUDED.fingerprint, outcome = EXCLUDED.outcome
+             WHERE EXCLUDED.client_sequence > client_outcomes.client_sequence`,
             [
               row.subject_id,
-              d.deviceId,
               row.stream_id,
+              d.deviceId,
               d.clientSequence,
               Buffer.alloc(0),
               encodeOutcome({ receipts: batch.map((b) => ({ version: b.version, hash: b.hash })), headVersion: batchLast, headHash: d.hash }),

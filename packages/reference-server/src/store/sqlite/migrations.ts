@@ -250,6 +250,34 @@ CREATE TABLE migrations (
 CREATE INDEX migrations_active ON migrations(subject_id, active);
 `,
   },
+  {
+    version: 4,
+    name: "client sequences keep the latest outcome only",
+    // APPEND-060: a device retries only its latest append to a stream, so only that outcome
+    // is kept, one row per device and stream, rewritten by each append. Numbers before it are
+    // answered CLIENT_SEQUENCE_EXPIRED (APPEND-061). Keyed by stream first, so that deleting a
+    // stream needs no second index.
+    sql: `
+CREATE TABLE client_outcomes (
+  subject_id      TEXT NOT NULL,
+  stream_id       TEXT NOT NULL,
+  device_id       TEXT NOT NULL,
+  client_sequence INTEGER NOT NULL,
+  fingerprint     BLOB NOT NULL,
+  outcome         TEXT NOT NULL,
+  PRIMARY KEY (subject_id, stream_id, device_id),
+  FOREIGN KEY (subject_id, stream_id) REFERENCES streams(subject_id, stream_id) ON DELETE CASCADE
+) WITHOUT ROWID;
+INSERT INTO client_outcomes (subject_id, stream_id, device_id, client_sequence, fingerprint, outcome)
+SELECT c.subject_id, c.stream_id, c.device_id, c.client_sequence, c.fingerprint, c.outcome
+FROM client_sequences c
+WHERE c.client_sequence = (
+  SELECT MAX(l.client_sequence) FROM client_sequences l
+  WHERE l.subject_id = c.subject_id AND l.device_id = c.device_id AND l.stream_id = c.stream_id
+);
+DROP TABLE client_sequences;
+`,
+  },
 ];
 
 /**

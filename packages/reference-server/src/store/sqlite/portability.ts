@@ -258,10 +258,13 @@ export function createSqlitePortability(ctx: SqlitePortabilityContext): Portabil
         if (whole && d.deviceId !== undefined && d.clientSequence > 0 && batch.length === d.batchSize) {
           // No request fingerprint travels in a bundle: an empty one marks an outcome that any
           // repeat of its sequence replays (PORT-027).
-          stmt("INSERT OR IGNORE INTO client_sequences (subject_id, device_id, stream_id, client_sequence, fingerprint, outcome) VALUES (?, ?, ?, ?, ?, ?)").run(
+          // Only the device's latest outcome on the stream is kept (APPEND-060).
+          stmt(
+            "INSERT INTO client_outcomes (subject_id, stream_id, device_id, client_sequence, fingerprint, outcome) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (subject_id, stream_id, device_id) DO UPDATE SET client_sequence = excluded.client_sequence, fingerprint = excluded.fingerprint, outcome = excluded.outcome WHERE excluded.client_sequence > client_outcomes.client_sequence",
+          ).run(
             row.subject_id,
-            d.deviceId,
             row.stream_id,
+            d.deviceId,
             d.clientSequence,
             Buffer.alloc(0),
             encodeOutcome({ receipts: batch.map((b) => ({ version: b.version, hash: b.hash })), headVersion: batchLast, headHash: d.hash }),

@@ -180,6 +180,50 @@ describe("schema", () => {
     }
   });
 
+  it("keeps only each device's latest outcome on each stream when migration 4 runs", async () => {
+    const path = join(dir, "v3.sqlite");
+    const raw = new BetterSqlite3(path);
+    raw.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)");
+    for (const m of MIGRATIONS.filter((m) => m.version <= 3)) {
+      raw.exec(m.sql);
+      raw.prepare("INSERT INTO schema_migrations VALUES (?, ?, 0)").run(m.version, m.name);
+    }
+    raw.prepare("INSERT INTO subjects (subject_id, created_at) VALUES ('s1', 0)").run();
+    raw.prepare("INSERT INTO streams VALUES ('s1', 'st', 'uid', 't', 3, 1, 'p', x'00', 2, x'00', 0, x'00', NULL, 0, 0)").run();
+    const outcome = (v: number) => JSON.stringify({ r: [[v, "00"]], v, h: "00" });
+    const row = raw.prepare("INSERT INTO client_sequences VALUES ('s1', ?, 'st', ?, x'07', ?)");
+    row.run("a", 1, outcome(1));
+    row.run("a", 2, outcome(2));
+    row.run("b", 1, outcome(3));
+    raw.close();
+
+    const migrated = createSqliteStore({ path });
+    try {
+      expect(migrated.db.prepare("SELECT device_id, client_sequence FROM client_outcomes ORDER BY device_id").all()).toEqual([
+        { device_id: "a", client_sequence: 2 },
+        { device_id: "b", client_sequence: 1 },
+      ]);
+      const retry = (device: string, seq: number) =>
+        migrated.appendBatch({
+          subjectId: "s1",
+          streamId: "st",
+          streamUid: "uid",
+          deviceId: device,
+          clientSequence: seq,
+          fingerprint: new Uint8Array([7]),
+          expectedVersion: undefined,
+          now,
+          build: () => {
+            throw new Error("nothing to build");
+          },
+        });
+      expect(await retry("a", 2)).toMatchObject({ kind: "replayed", outcome: { headVersion: 2 } });
+      expect(await retry("a", 1)).toEqual({ kind: "sequence-expired", clientSequence: 1, expectedSequence: 3 });
+    } finally {
+      await migrated.close();
+    }
+  });
+
   it("keeps the epoch across restarts", async () => {
     const epoch = await store.getEpoch();
     await store.close();

@@ -381,19 +381,19 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     if (row === undefined || row.uid !== input.streamUid) return { kind: "stream-not-found" };
 
     if (input.clientSequence !== undefined && input.deviceId !== undefined) {
-      const last = (
-        stmt(
-          "SELECT MAX(client_sequence) AS s FROM client_sequences WHERE subject_id = ? AND device_id = ? AND stream_id = ?",
-        ).get(input.subjectId, input.deviceId, input.streamId) as { s: number | null }
-      ).s ?? 0;
-      if (input.clientSequence <= last) {
-        const stored = stmt(
-          "SELECT fingerprint, outcome FROM client_sequences WHERE subject_id = ? AND device_id = ? AND stream_id = ? AND client_sequence = ?",
-        ).get(input.subjectId, input.deviceId, input.streamId, input.clientSequence) as
-          | { fingerprint: Buffer; outcome: string }
-          | undefined;
+      // Only the latest outcome is kept (APPEND-060): its number is the last acknowledged one.
+      const stored = stmt(
+        "SELECT client_sequence, fingerprint, outcome FROM client_outcomes WHERE subject_id = ? AND stream_id = ? AND device_id = ?",
+      ).get(input.subjectId, input.streamId, input.deviceId) as
+        | { client_sequence: number; fingerprint: Buffer; outcome: string }
+        | undefined;
+      const last = stored?.client_sequence ?? 0;
+      if (stored !== undefined && input.clientSequence < last) {
+        return { kind: "sequence-expired", clientSequence: input.clientSequence, expectedSequence: last + 1 };
+      }
+      if (stored !== undefined && input.clientSequence === last) {
         // An empty fingerprint marks an imported outcome (PORT-027): no request travels in a bundle, so any repeat replays it.
-        if (stored !== undefined && (stored.fingerprint.length === 0 || Buffer.from(input.fingerprint).equals(stored.fingerprint))) {
+        if (stored.fingerprint.length === 0 || Buffer.from(input.fingerprint).equals(stored.fingerprint)) {
           return { kind: "replayed", outcome: decodeOutcome(stored.outcome) };
         }
         return { kind: "sequence-reused", clientSequence: input.clientSequence, expectedSequence: last + 1 };
@@ -478,8 +478,8 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     };
     if (input.clientSequence !== undefined && input.deviceId !== undefined) {
       stmt(
-        "INSERT OR REPLACE INTO client_sequences (subject_id, device_id, stream_id, client_sequence, fingerprint, outcome) VALUES (?, ?, ?, ?, ?, ?)",
-      ).run(input.subjectId, input.deviceId, input.streamId, input.clientSequence, input.fingerprint, encodeOutcome(outcome));
+        "INSERT OR REPLACE INTO client_outcomes (subject_id, stream_id, device_id, client_sequence, fingerprint, outcome) VALUES (?, ?, ?, ?, ?, ?)",
+      ).run(input.subjectId, input.streamId, input.deviceId, input.clientSequence, input.fingerprint, encodeOutcome(outcome));
     }
     const ref = { id: row.stream_id, uid: row.uid, type: row.type, ownerPlatformId: row.owner_platform };
     logEvent(sink, row.subject_id, { kind: "deltas-appended", stream: ref, firstVersion: first, count: size, deltas }, input.now);

@@ -135,6 +135,14 @@ export enum ErrorReason {
    * local state can continue from there.
    */
   ERROR_REASON_CLIENT_SEQUENCE_REUSED = 61,
+  /**
+   * ERROR_REASON_CLIENT_SEQUENCE_EXPIRED - FAILED_PRECONDITION. The client sequence was acknowledged, but it is older than the
+   * latest `Limits.client_outcomes_retained` of this device on this stream and its outcome
+   * is no longer kept, so the server cannot tell a retry from a reuse. Metadata:
+   * `clientSequence`, `expectedSequence` (as for CLIENT_SEQUENCE_REUSED). The write with that
+   * number is in the stream (or compacted): re-read the stream before sending it again.
+   */
+  ERROR_REASON_CLIENT_SEQUENCE_EXPIRED = 73,
   /** ERROR_REASON_EXPECTED_VERSION_REQUIRED - FAILED_PRECONDITION. The stream's conflict policy requires `expected_version`. */
   ERROR_REASON_EXPECTED_VERSION_REQUIRED = 62,
   /**
@@ -341,6 +349,9 @@ export function errorReasonFromJSON(object: any): ErrorReason {
     case 61:
     case "ERROR_REASON_CLIENT_SEQUENCE_REUSED":
       return ErrorReason.ERROR_REASON_CLIENT_SEQUENCE_REUSED;
+    case 73:
+    case "ERROR_REASON_CLIENT_SEQUENCE_EXPIRED":
+      return ErrorReason.ERROR_REASON_CLIENT_SEQUENCE_EXPIRED;
     case 62:
     case "ERROR_REASON_EXPECTED_VERSION_REQUIRED":
       return ErrorReason.ERROR_REASON_EXPECTED_VERSION_REQUIRED;
@@ -486,6 +497,8 @@ export function errorReasonToJSON(object: ErrorReason): string {
       return "ERROR_REASON_CLIENT_SEQUENCE_GAP";
     case ErrorReason.ERROR_REASON_CLIENT_SEQUENCE_REUSED:
       return "ERROR_REASON_CLIENT_SEQUENCE_REUSED";
+    case ErrorReason.ERROR_REASON_CLIENT_SEQUENCE_EXPIRED:
+      return "ERROR_REASON_CLIENT_SEQUENCE_EXPIRED";
     case ErrorReason.ERROR_REASON_EXPECTED_VERSION_REQUIRED:
       return "ERROR_REASON_EXPECTED_VERSION_REQUIRED";
     case ErrorReason.ERROR_REASON_PATCH_NOT_APPLICABLE:

@@ -28,6 +28,13 @@ export interface Limits {
   maxCheckpointStreams: number;
   /** Lifetime of issued access tokens, in seconds. */
   accessTokenSeconds: number;
+  /**
+   * How many of each device's latest acknowledged client sequences on each stream keep their
+   * stored outcome, so that a retry of one of them replays it (APPEND-060). At least 1; 0
+   * (a server from before this field) means every outcome is kept. An older acknowledged
+   * number is answered CLIENT_SEQUENCE_EXPIRED.
+   */
+  clientOutcomesRetained: number;
 }
 
 /** Request of ServerInfoService.GetServerInfo. */
@@ -81,6 +88,7 @@ function createBaseLimits(): Limits {
     maxPageSize: 0,
     maxCheckpointStreams: 0,
     accessTokenSeconds: 0,
+    clientOutcomesRetained: 0,
   };
 }
 
@@ -118,6 +126,9 @@ export const Limits: MessageFns<Limits> = {
     }
     if (message.accessTokenSeconds !== 0) {
       writer.uint32(80).uint32(message.accessTokenSeconds);
+    }
+    if (message.clientOutcomesRetained !== 0) {
+      writer.uint32(88).uint32(message.clientOutcomesRetained);
     }
     return writer;
   },
@@ -215,6 +226,14 @@ export const Limits: MessageFns<Limits> = {
             message.accessTokenSeconds = reader.uint32();
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.clientOutcomesRetained = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -279,6 +298,11 @@ export const Limits: MessageFns<Limits> = {
         : isSet(object.access_token_seconds)
         ? globalThis.Number(object.access_token_seconds)
         : 0,
+      clientOutcomesRetained: isSet(object.clientOutcomesRetained)
+        ? globalThis.Number(object.clientOutcomesRetained)
+        : isSet(object.client_outcomes_retained)
+        ? globalThis.Number(object.client_outcomes_retained)
+        : 0,
     };
   },
 
@@ -314,6 +338,9 @@ export const Limits: MessageFns<Limits> = {
     if (message.accessTokenSeconds !== 0) {
       obj.accessTokenSeconds = Math.round(message.accessTokenSeconds);
     }
+    if (message.clientOutcomesRetained !== 0) {
+      obj.clientOutcomesRetained = Math.round(message.clientOutcomesRetained);
+    }
     return obj;
   },
 
@@ -334,6 +361,7 @@ export const Limits: MessageFns<Limits> = {
     message.maxPageSize = object.maxPageSize ?? 0;
     message.maxCheckpointStreams = object.maxCheckpointStreams ?? 0;
     message.accessTokenSeconds = object.accessTokenSeconds ?? 0;
+    message.clientOutcomesRetained = object.clientOutcomesRetained ?? 0;
     return message;
   },
 };
