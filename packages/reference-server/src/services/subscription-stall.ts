@@ -12,82 +12,144 @@
  * written, so the client sees it once it reads again; resubscribing with the last cursor it
  * received continues without a gap (SUB-031).
  */
-import { Metadata, ServerInterceptingCall, type ServerInterceptingCallInterface, type ServerInterceptor } from "@grpc/grpc-js";
+import { Metadata, type ServerInterceptingCall, type ServerInterceptingCallInterface, type ServerInterceptor } from "@grpc/grpc-js";
 import { Any, ErrorInfo } from "nice-grpc-error-details";
 import { Status as RpcStatus } from "nice-grpc-error-details/lib/proto/google/rpc/status.js";
 import { Status } from "nice-grpc-common";
 import { ERROR_DOMAIN } from "../errors.js";
+
+type Call = ServerInterceptingCallInterface;
+/** grpc-js's InterceptingServerListener and PartialStatusObject, which it does not export. */
+type InterceptingServerListener = Parameters<Call["start"]>[0];
+type PartialStatusObject = Parameters<Call["sendStatus"]>[0];
 
 const SUBSCRIBE_PATH = "/continuity.v1.SubscriptionService/Subscribe";
 const MESSAGE = "the subscriber stopped reading; resubscribe with the last cursor";
 
 /** The interceptor; `stallMs` is how long a written message may wait for the client. */
 export function createSubscriptionStallInterceptor(stallMs: number): ServerInterceptor {
-  return (method, call) => (method.path === SUBSCRIBE_PATH ? new ServerInterceptingCall(guard(call, stallMs)) : new ServerInterceptingCall(call));
+  // Other calls get no layer at all: a wrapper per unary call would cost every append.
+  // grpc-js types an interceptor's result as its ServerInterceptingCall class, but chains
+  // interceptors through the interface alone (starting from a call that is not that class),
+  // so an object with the interface, or the call it was given, is what it runs.
+  return (method, call) => (method.path === SUBSCRIBE_PATH ? new StallGuard(call, stallMs) : call) as ServerInterceptingCall;
 }
 
-function guard(call: ServerInterceptingCallInterface, stallMs: number): ServerInterceptingCallInterface {
-  let cancelHandler: (() => void) | undefined;
-  let pending = 0;
-  let timer: NodeJS.Timeout | undefined;
-  let ended = false;
-  const disarm = () => {
-    clearTimeout(timer);
-    timer = undefined;
-  };
-  const arm = () => {
-    disarm();
-    timer = setTimeout(stalled, stallMs);
-    timer.unref();
-  };
-  function stalled() {
-    timer = undefined;
-    if (ended) return;
-    ended = true;
-    call.sendStatus({ code: Status.RESOURCE_EXHAUSTED, details: MESSAGE, metadata: tooSlowTrailer() });
-    cancelHandler?.();
+/**
+ * The call seen by the layers above (grpc-js's handler) and, as the listener of the call
+ * below, the events they are sent. One object per subscription with its methods on the
+ * prototype: an idle subscription is mostly what it allocates per call, and closures per
+ * method (about two dozen with grpc-js's own ServerInterceptingCall) were a third of it.
+ */
+class StallGuard implements ServerInterceptingCallInterface, InterceptingServerListener {
+  private listener: InterceptingServerListener | undefined;
+  private pending = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private ended = false;
+
+  constructor(
+    private readonly call: ServerInterceptingCallInterface,
+    private readonly stallMs: number,
+  ) {}
+
+  start(listener: InterceptingServerListener): void {
+    this.listener = listener;
+    this.call.start(this);
   }
-  return {
-    start(listener) {
-      cancelHandler = () => listener.onCancel();
-      call.start({
-        onReceiveMetadata: (metadata) => listener.onReceiveMetadata(metadata),
-        onReceiveMessage: (message) => listener.onReceiveMessage(message),
-        onReceiveHalfClose: () => listener.onReceiveHalfClose(),
-        onCancel: () => {
-          ended = true;
-          disarm();
-          listener.onCancel();
-        },
-      });
-    },
-    sendMessage(message, callback) {
-      if (ended) return;
-      pending++;
-      if (timer === undefined) arm();
-      call.sendMessage(message, () => {
-        pending--;
-        // Progress: the next message still waiting gets a full period of its own.
-        if (pending === 0) disarm();
-        else arm();
-        callback();
-      });
-    },
-    sendStatus(status) {
-      disarm();
-      if (ended) return;
-      ended = true;
-      call.sendStatus(status);
-    },
-    sendMetadata: (metadata) => call.sendMetadata(metadata),
-    startRead: () => call.startRead(),
-    getPeer: () => call.getPeer(),
-    getDeadline: () => call.getDeadline(),
-    getHost: () => call.getHost(),
-    getAuthContext: () => call.getAuthContext(),
-    getConnectionInfo: () => call.getConnectionInfo(),
-    getMetricsRecorder: () => call.getMetricsRecorder(),
-  };
+
+  onReceiveMetadata(metadata: Metadata): void {
+    this.listener!.onReceiveMetadata(metadata);
+  }
+
+  onReceiveMessage(message: unknown): void {
+    this.listener!.onReceiveMessage(message);
+  }
+
+  onReceiveHalfClose(): void {
+    this.listener!.onReceiveHalfClose();
+  }
+
+  onCancel(): void {
+    this.ended = true;
+    this.disarm();
+    this.listener!.onCancel();
+  }
+
+  sendMessage(message: unknown, callback: () => void): void {
+    if (this.ended) return;
+    this.pending++;
+    if (this.timer === undefined) this.arm();
+    this.call.sendMessage(message, () => {
+      this.pending--;
+      // Progress: the next message still waiting gets a full period of its own.
+      if (this.pending === 0) this.disarm();
+      else this.arm();
+      callback();
+    });
+  }
+
+  sendStatus(status: PartialStatusObject): void {
+    this.disarm();
+    if (this.ended) return;
+    this.ended = true;
+    this.call.sendStatus(status);
+  }
+
+  sendMetadata(metadata: Metadata): void {
+    this.call.sendMetadata(metadata);
+  }
+
+  startRead(): void {
+    this.call.startRead();
+  }
+
+  getPeer(): string {
+    return this.call.getPeer();
+  }
+
+  getDeadline(): ReturnType<Call["getDeadline"]> {
+    return this.call.getDeadline();
+  }
+
+  getHost(): string {
+    return this.call.getHost();
+  }
+
+  getAuthContext(): ReturnType<Call["getAuthContext"]> {
+    return this.call.getAuthContext();
+  }
+
+  getConnectionInfo(): ReturnType<Call["getConnectionInfo"]> {
+    return this.call.getConnectionInfo();
+  }
+
+  getMetricsRecorder(): ReturnType<Call["getMetricsRecorder"]> {
+    return this.call.getMetricsRecorder();
+  }
+
+  private arm(): void {
+    this.disarm();
+    this.timer = setTimeout(stalled, this.stallMs, this);
+    this.timer.unref();
+  }
+
+  private disarm(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** A written message waited `stallMs`: the call ends with SUBSCRIBER_TOO_SLOW and the handler is cancelled. */
+  stalled(): void {
+    this.timer = undefined;
+    if (this.ended) return;
+    this.ended = true;
+    this.call.sendStatus({ code: Status.RESOURCE_EXHAUSTED, details: MESSAGE, metadata: tooSlowTrailer() });
+    this.listener?.onCancel();
+  }
+}
+
+function stalled(guard: StallGuard): void {
+  guard.stalled();
 }
 
 /** The trailer `protocolError(RESOURCE_EXHAUSTED, "SUBSCRIBER_TOO_SLOW")` would get. */
