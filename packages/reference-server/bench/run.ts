@@ -4,6 +4,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { CORE_SCENARIOS, formatProfiles, runCore, type CoreResult, type CoreScenario } from "./core-run.js";
 import { runPortability, formatPortability, type PortabilityResult } from "./portability-run.js";
+import { runPostgres, type PostgresResult } from "./postgres.js";
 import { formatRows } from "./rows.js";
 
 // `pnpm bench`: the reference server against floors measured in the same run on the same
@@ -15,7 +16,11 @@ import { formatRows } from "./rows.js";
 // under writers. Counts and time are bounded; `--quick` is a smoke run. Numbers describe
 // this machine only.
 //
-//   pnpm bench [--quick] [--only core|portability|<scenario>,…] [--json] [--profile <dir>]
+// PostgreSQL (bench/postgres.ts, issue 11): appends on PostgreSQL against SQLite and on two
+// replicas against one, append -> subscriber across replicas against within one, and catch-up
+// after 1M deltas against 1k, on DATABASE_URL.
+//
+//   pnpm bench [--quick] [--only core|portability|postgres|<scenario>,…] [--json] [--profile <dir>]
 
 const { values: flags } = parseArgs({
   args: process.argv.slice(2).filter((arg) => arg !== "--"),
@@ -30,27 +35,29 @@ const { values: flags } = parseArgs({
 if (flags.help) {
   process.stdout.write(`usage: pnpm bench [--quick] [--only <parts>] [--json] [--profile <dir>]
   --quick          a smoke run: fewer calls and subscribers, short histories, a 10 MB subject, 5 migrations
-  --only <parts>   comma-separated: core, portability, or core scenarios (${CORE_SCENARIOS.join(", ")})
+  --only <parts>   comma-separated: core, portability, postgres, or core scenarios (${CORE_SCENARIOS.join(", ")})
   --json           print the results as one JSON document instead of tables
   --profile <dir>  run the reference server under node --cpu-prof: one profile per core scenario
                    (<scenario>.cpuprofile) and export.cpuprofile / import.cpuprofile, summarised
 Environment: BENCH_REPEATS, BENCH_CLIENTS, BENCH_APPENDS, BENCH_LATENCY_SAMPLES, BENCH_DURABILITY,
   BENCH_STATE_MB, BENCH_RESUME_CALLS, BENCH_SUBSCRIBERS, BENCH_FANOUT_SAMPLES, BENCH_DISK_DELTAS,
   BENCH_CATCHUP_SHORT, BENCH_CATCHUP_LONG, BENCH_PORTABILITY_MB, BENCH_PORTABILITY_DELTA_KB,
-  BENCH_MIGRATION_RUNS, BENCH_MIGRATION_WRITERS, BENCH_MIGRATION_WRITE_INTERVAL_MS
+  BENCH_MIGRATION_RUNS, BENCH_MIGRATION_WRITERS, BENCH_MIGRATION_WRITE_INTERVAL_MS,
+  DATABASE_URL (postgres://postgres@127.0.0.1:5432/test), BENCH_PG_CATCHUP_LONG
   (see packages/reference-server/README.md)
 `);
   process.exit(0);
 }
-const parts = (flags.only ?? "core,portability").split(",").map((part) => part.trim());
-const known = new Set<string>(["core", "portability", ...CORE_SCENARIOS]);
+const parts = (flags.only ?? "core,portability,postgres").split(",").map((part) => part.trim());
+const known = new Set<string>(["core", "portability", "postgres", ...CORE_SCENARIOS]);
 const unknown = parts.filter((part) => !known.has(part));
 if (unknown.length > 0) {
-  process.stderr.write(`--only takes core, portability or ${CORE_SCENARIOS.join(", ")}, not ${unknown.join(", ")}\n`);
+  process.stderr.write(`--only takes core, portability, postgres or ${CORE_SCENARIOS.join(", ")}, not ${unknown.join(", ")}\n`);
   process.exit(2);
 }
 const scenarios: CoreScenario[] = CORE_SCENARIOS.filter((s) => parts.includes("core") || parts.includes(s));
 const withPortability = parts.includes("portability");
+const withPostgres = parts.includes("postgres");
 const QUICK = flags.quick;
 
 const envNumber = (name: string, fallback: number): number => {
@@ -113,9 +120,32 @@ async function main(): Promise<void> {
       });
       if (!flags.json) process.stdout.write(`${core === undefined ? "" : "\n"}${formatPortability(portability)}\n`);
     }
+    let postgres: PostgresResult | undefined;
+    if (withPostgres) {
+      const loadBefore = loadavg()[0]!;
+      postgres = await runPostgres(join(dir, "postgres"), {
+        databaseUrl: process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test",
+        durability,
+        repeats: envNumber("BENCH_REPEATS", QUICK ? 1 : 3),
+        clients: envNumber("BENCH_CLIENTS", QUICK ? 16 : 64),
+        appendsPerClient: envNumber("BENCH_APPENDS", QUICK ? 20 : 60),
+        latencySamples: envNumber("BENCH_LATENCY_SAMPLES", QUICK ? 100 : 300),
+        timeCapMs: 20_000,
+        catchUpShort: envNumber("BENCH_CATCHUP_SHORT", 1000),
+        catchUpLong: envNumber("BENCH_PG_CATCHUP_LONG", QUICK ? 20_000 : 1_000_000),
+        catchUpCalls: QUICK ? 5 : 30,
+        progress,
+      });
+      if (!flags.json) {
+        const history = `history of ${postgres.history.deltas} deltas inserted in ${postgres.history.seconds.toFixed(1)} s through ${postgres.history.how}`;
+        process.stdout.write(
+          `${core === undefined && portability === undefined ? "" : "\n"}PostgreSQL (durability ${durability}; load average ${loadBefore.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after); ratio = first median / second median\n${formatRows(postgres.rows)}\n  ${history}\n`,
+        );
+      }
+    }
     if (flags.json) {
       const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "", node: process.version, platform: process.platform, loadAverage: loadavg() };
-      process.stdout.write(`${JSON.stringify({ machine, quick: QUICK, core, portability }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ machine, quick: QUICK, core, portability, postgres }, null, 2)}\n`);
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
