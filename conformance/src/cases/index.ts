@@ -5,9 +5,12 @@ import { AUTH_CASES } from "./auth.js";
 import { BOUNDARY_CASES } from "./boundaries.js";
 import { CHECKPOINT_CASES } from "./checkpoints.js";
 import { CONNECTION_CASES } from "./connections.js";
+import { CONSENT_EDGE_CASES } from "./consent-edges.js";
 import { EDGE_CASES } from "./edges.js";
+import { ERROR_MESSAGE_CASES } from "./error-messages.js";
 import { HISTORY_CASES } from "./history.js";
 import { IDENTITY_CASES } from "./identity.js";
+import { LIVE_FEED_CASES } from "./live-feed.js";
 import { MESSAGE_CASES } from "./messages.js";
 import { NAME_CASES } from "./names.js";
 import { OIDC_CASES } from "./oidc.js";
@@ -34,8 +37,11 @@ export const ALL_CASES: readonly ConformanceCase[] = [
   ...BOUNDARY_CASES,
   ...VECTOR_CASES,
   ...SUBSCRIPTION_CASES,
+  ...LIVE_FEED_CASES,
   ...CHECKPOINT_CASES,
   ...IDENTITY_CASES,
+  ...CONSENT_EDGE_CASES,
+  ...ERROR_MESSAGE_CASES,
   ...PLATFORM_CASES,
   ...PRECISION_CASES,
   ...ROBUSTNESS_CASES,

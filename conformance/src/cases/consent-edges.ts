@@ -1,0 +1,103 @@
+import { v1 } from "../harness/clients.js";
+import type { Session } from "../harness/context.js";
+import { defineCase } from "../harness/define-case.js";
+import { check, checkEqual, expectError, fail, Status } from "../harness/expect.js";
+import { linkAccount } from "../harness/linking.js";
+
+function grant(owner: Session, grantee: Session, streamType: string, access: number, grantorPlatform = "") {
+  return { parent: owner.subject, grant: { name: "", grantorPlatform, granteePlatform: `platforms/${grantee.platform.id}`, streamType, access, createTime: undefined, revokeTime: undefined } };
+}
+
+/** Grants and devices at their edges: what a reply echoes, which field an error names, page tokens of another subject. */
+export const CONSENT_EDGE_CASES = [
+  defineCase({
+    id: "consent-edges.grant-says-what-was-granted",
+    requirements: ["GRANT-001", "GRANT-005"],
+    profile: "identity",
+    async run(ctx) {
+      const owner = await ctx.session();
+      const grantee = await linkAccount(ctx, owner, ctx.platforms.b, "grantee");
+      const own = `platforms/${owner.platform.id}`;
+      // The grantor named explicitly as the caller's own platform is the same as leaving it empty.
+      const { grant: readWrite } = await owner.clients.consent.createGrant(grant(owner, grantee, "org.example.cart", v1.GrantAccess.GRANT_ACCESS_READ_WRITE, own));
+      const { grant: read } = await owner.clients.consent.createGrant(grant(owner, grantee, "*", v1.GrantAccess.GRANT_ACCESS_READ));
+      const shape = (g: typeof read) => [g?.grantorPlatform, g?.granteePlatform, g?.streamType, g?.access, g?.revokeTime];
+      checkEqual(shape(readWrite), [own, `platforms/${grantee.platform.id}`, "org.example.cart", v1.GrantAccess.GRANT_ACCESS_READ_WRITE, undefined], "a READ_WRITE grant naming its own grantor");
+      checkEqual(shape(read), [own, `platforms/${grantee.platform.id}`, "*", v1.GrantAccess.GRANT_ACCESS_READ, undefined], "a READ grant");
+      check(readWrite?.createTime !== undefined && read?.createTime !== undefined, "Grant.create_time must be set");
+      for (const [who, session] of [["grantor", owner], ["grantee", grantee]] as const) {
+        const listed = await session.clients.consent.listGrants({ parent: session.subject, pageSize: 0, pageToken: "" });
+        checkEqual(listed.grants.map((g) => [g.name, g.access, g.streamType]), [[readWrite!.name, v1.GrantAccess.GRANT_ACCESS_READ_WRITE, "org.example.cart"], [read!.name, v1.GrantAccess.GRANT_ACCESS_READ, "*"]], `grants the ${who} lists, oldest first`);
+      }
+    },
+  }),
+  defineCase({
+    id: "consent-edges.identity-page-tokens-bound-to-their-subject",
+    requirements: ["DELTA-024", "DELTA-022", "GRANT-005", "DEVICE-003"],
+    profile: "identity",
+    async run(ctx) {
+      // Two pages of grants, devices and account links in one subject; the first page's token
+      // is no position in another subject's list.
+      const owner = await ctx.session();
+      const grantee = await linkAccount(ctx, owner, ctx.platforms.b, "grantee");
+      await linkAccount(ctx, owner, ctx.platforms.c, "third");
+      await ctx.session({ accountId: owner.accountId });
+      for (const type of ["org.example.one", "org.example.two"]) await owner.clients.consent.createGrant(grant(owner, grantee, type, v1.GrantAccess.GRANT_ACCESS_READ));
+      const other = await ctx.session();
+      const page = { pageSize: 1, pageToken: "" };
+      const lists = [
+        ["ListGrants", (s: Session, pageToken: string) => s.clients.consent.listGrants({ parent: s.subject, ...page, pageToken })],
+        ["ListDevices", (s: Session, pageToken: string) => s.clients.devices.listDevices({ parent: s.subject, ...page, pageToken })],
+        ["ListAccountLinks", (s: Session, pageToken: string) => s.clients.subjects.listAccountLinks({ parent: s.subject, ...page, pageToken })],
+      ] as const;
+      for (const [method, list] of lists) {
+        const first = await list(owner, "");
+        if (first.nextPageToken === "") fail(`${method} with page_size 1 over two or more items must return a next_page_token`);
+        const second = await list(owner, first.nextPageToken);
+        check(JSON.stringify(second) !== JSON.stringify(first), `${method}: the second page differs from the first`);
+        await expectError(list(other, first.nextPageToken), { code: Status.INVALID_ARGUMENT, reason: "INVALID_PAGE_TOKEN" }, `${method} of another subject with this subject's page token`);
+      }
+    },
+  }),
+  defineCase({
+    id: "consent-edges.identity-errors-name-the-field",
+    requirements: ["ERR-004", "GEN-030", "GRANT-002", "DEVICE-002"],
+    profile: "identity",
+    async run(ctx) {
+      const owner = await ctx.session();
+      const grantee = await linkAccount(ctx, owner, ctx.platforms.b, "grantee");
+      const invalid = (fields: string[]) => ({ code: Status.INVALID_ARGUMENT, reason: "INVALID_FIELD", fieldViolations: fields });
+      const badParent = `${owner.subject}/`;
+      await expectError(owner.clients.consent.createGrant({ ...grant(owner, grantee, "*", v1.GrantAccess.GRANT_ACCESS_READ), parent: badParent }), invalid(["parent"]), "CreateGrant with a malformed parent");
+      await expectError(owner.clients.consent.listGrants({ parent: badParent, pageSize: 0, pageToken: "" }), invalid(["parent"]), "ListGrants with a malformed parent");
+      await expectError(owner.clients.consent.revokeGrant({ name: `${owner.subject}/grant/x` }), invalid(["name"]), "RevokeGrant with a malformed name");
+      await expectError(owner.clients.devices.registerDevice({ parent: badParent, deviceId: "phone", displayName: "" }), invalid(["parent"]), "RegisterDevice with a malformed parent");
+      await expectError(owner.clients.devices.listDevices({ parent: badParent, pageSize: 0, pageToken: "" }), invalid(["parent"]), "ListDevices with a malformed parent");
+      await expectError(owner.clients.devices.revokeDevice({ name: `${owner.subject}/device/x` }), invalid(["name"]), "RevokeDevice with a malformed name");
+      await expectError(owner.clients.subjects.getSubject({ name: badParent }), invalid(["name"]), "GetSubject with a malformed name");
+      await expectError(owner.clients.subjects.deleteSubject({ name: badParent }), invalid(["name"]), "DeleteSubject with a malformed name");
+      await expectError(owner.clients.subjects.createLinkCode({ parent: badParent }), invalid(["parent"]), "CreateLinkCode with a malformed parent");
+      await expectError(owner.clients.subjects.listAccountLinks({ parent: badParent, pageSize: 0, pageToken: "" }), invalid(["parent"]), "ListAccountLinks with a malformed parent");
+      await expectError(owner.clients.subjects.deleteAccountLink({ name: `${owner.subject}/accountLinks/` }), invalid(["name"]), "DeleteAccountLink with a malformed name");
+      await expectError(owner.clients.consent.createGrant(grant(owner, owner, "*", v1.GrantAccess.GRANT_ACCESS_READ)), invalid(["grant.grantee_platform"]), "a grant to the caller's own platform");
+      // DEVICE-002: a device id another platform registered is a bad device_id for this one.
+      await grantee.clients.devices.registerDevice({ parent: grantee.subject, deviceId: "b-tablet", displayName: "tablet" });
+      await expectError(owner.clients.devices.registerDevice({ parent: owner.subject, deviceId: "b-tablet", displayName: "" }), invalid(["device_id"]), "RegisterDevice with the id of another platform's device");
+    },
+  }),
+  defineCase({
+    id: "consent-edges.empty-display-name-keeps-the-name",
+    requirements: ["DEVICE-001", "DEVICE-003"],
+    profile: "identity",
+    async run(ctx) {
+      const owner = await ctx.session();
+      const { device: unnamed } = await owner.clients.devices.registerDevice({ parent: owner.subject, deviceId: "unnamed", displayName: "" });
+      checkEqual(unnamed?.displayName, "", "display_name of a device registered without one");
+      await owner.clients.devices.registerDevice({ parent: owner.subject, deviceId: "tv", displayName: "Living room" });
+      const { device: again } = await owner.clients.devices.registerDevice({ parent: owner.subject, deviceId: "tv", displayName: "" });
+      checkEqual(again?.displayName, "Living room", "RegisterDevice again with an empty display_name");
+      const { device: renamed } = await owner.clients.devices.registerDevice({ parent: owner.subject, deviceId: "tv", displayName: "Bedroom" });
+      checkEqual(renamed?.displayName, "Bedroom", "RegisterDevice again with a new display_name");
+    },
+  }),
+];

@@ -1,0 +1,72 @@
+import { v1 } from "../harness/clients.js";
+import { TOKEN_EXCHANGE, type CaseContext, type Session } from "../harness/context.js";
+import { defineCase } from "../harness/define-case.js";
+import { expectError, fail, Status, type ExpectedError } from "../harness/expect.js";
+import { linkAccount } from "../harness/linking.js";
+
+/** A refusal a case provokes, and what it must be. */
+interface Refusal {
+  readonly what: string;
+  readonly call: () => Promise<unknown>;
+  readonly expected: ExpectedError;
+}
+
+/**
+ * ERR-007: a status message is a sentence that helps a developer. Clients never branch on it,
+ * so the check is only that there is one: at least two words, with letters.
+ */
+async function checkMessages(refusals: readonly Refusal[]): Promise<void> {
+  const bad: string[] = [];
+  for (const refusal of refusals) {
+    const { message } = await expectError(refusal.call, refusal.expected, refusal.what);
+    if (!/[A-Za-z]{2,}\W+[A-Za-z]{2,}/.test(message)) bad.push(`${refusal.what}: ${JSON.stringify(message)}`);
+  }
+  if (bad.length > 0) fail(`status messages that say nothing to a developer:\n${bad.join("\n")}`);
+}
+
+function grantRequest(owner: Session, granteePlatform: string, grantorPlatform = "") {
+  return { parent: owner.subject, grant: { name: "", grantorPlatform, granteePlatform, streamType: "*", access: v1.GrantAccess.GRANT_ACCESS_READ, createTime: undefined, revokeTime: undefined } };
+}
+
+async function identityRefusals(ctx: CaseContext): Promise<Refusal[]> {
+  const owner = await ctx.session();
+  const grantee = await linkAccount(ctx, owner, ctx.platforms.b, "grantee");
+  const third = await linkAccount(ctx, owner, ctx.platforms.c, "third");
+  const other = await ctx.session();
+  // c may only read (fixtures/platform-keys.ts): b grants to c, and a is neither party.
+  const { grant } = await grantee.clients.consent.createGrant(grantRequest(grantee, `platforms/${third.platform.id}`));
+  return [
+    { what: "RevokeGrant of an unknown grant", call: () => owner.clients.consent.revokeGrant({ name: `${owner.subject}/grants/no-such-grant` }), expected: { code: Status.NOT_FOUND, reason: "GRANT_NOT_FOUND" } },
+    { what: "RevokeGrant by a platform neither grantor nor grantee", call: () => owner.clients.consent.revokeGrant({ name: grant!.name }), expected: { code: Status.PERMISSION_DENIED, reason: "NOT_GRANTOR" } },
+    { what: "CreateGrant naming another grantor", call: () => owner.clients.consent.createGrant(grantRequest(owner, `platforms/${third.platform.id}`, `platforms/${grantee.platform.id}`)), expected: { code: Status.PERMISSION_DENIED, reason: "NOT_GRANTOR" } },
+    { what: "RedeemLinkCode of an unknown code", call: async () => ctx.clients().subjects.redeemLinkCode({ subjectToken: await ctx.mintAssertion({ platform: ctx.platforms.b, accountId: ctx.uniqueId("guess") }), code: "ABCDEFGHJK" }), expected: { code: Status.NOT_FOUND, reason: "LINK_CODE_INVALID" } },
+    { what: "RedeemLinkCode by an account linked to another subject", call: async () => {
+      const { code } = await other.clients.subjects.createLinkCode({ parent: other.subject });
+      return ctx.clients().subjects.redeemLinkCode({ subjectToken: await ctx.mintAssertion({ platform: grantee.platform, accountId: grantee.accountId }), code });
+    }, expected: { code: Status.FAILED_PRECONDITION, reason: "ACCOUNT_LINKED_ELSEWHERE" } },
+    { what: "DeleteAccountLink of an unknown link", call: () => owner.clients.subjects.deleteAccountLink({ name: `${owner.subject}/accountLinks/no-such-link` }), expected: { code: Status.NOT_FOUND, reason: "ACCOUNT_LINK_NOT_FOUND" } },
+    { what: "DeleteAccountLink of the last link", call: async () => {
+      const { accountLinks } = await other.clients.subjects.listAccountLinks({ parent: other.subject, pageSize: 0, pageToken: "" });
+      return other.clients.subjects.deleteAccountLink({ name: accountLinks[0]!.name });
+    }, expected: { code: Status.FAILED_PRECONDITION, reason: "LAST_ACCOUNT_LINK" } },
+    { what: "ExchangeToken asking for a scope the platform may not have", call: async () => ctx.clients().tokens.exchangeToken({ grantType: TOKEN_EXCHANGE.grantType, subjectToken: await ctx.mintAssertion({ platform: ctx.platforms.c, accountId: ctx.uniqueId("reader") }), subjectTokenType: TOKEN_EXCHANGE.subjectTokenType, scope: "state.write", deviceId: "", deviceDisplayName: "" }), expected: { code: Status.PERMISSION_DENIED, reason: "SCOPE_NOT_ALLOWED" } },
+    { what: "ExchangeToken for a revoked device", call: async () => {
+      const device = await ctx.session({ accountId: other.accountId });
+      await other.clients.devices.revokeDevice({ name: device.device });
+      return ctx.session({ accountId: other.accountId, deviceId: device.deviceId });
+    }, expected: { code: Status.PERMISSION_DENIED, reason: "DEVICE_REVOKED" } },
+    { what: "RevokeDevice of an unknown device", call: () => owner.clients.devices.revokeDevice({ name: `${owner.subject}/devices/no-such-device` }), expected: { code: Status.NOT_FOUND, reason: "DEVICE_NOT_FOUND" } },
+  ];
+}
+
+/** Every refusal says in words what went wrong. */
+export const ERROR_MESSAGE_CASES = [
+  defineCase({
+    id: "error-messages.identity-refusals-explain-themselves",
+    requirements: ["ERR-007"],
+    profile: "identity",
+    async run(ctx) {
+      await checkMessages(await identityRefusals(ctx));
+    },
+  }),
+];
