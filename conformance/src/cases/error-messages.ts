@@ -3,6 +3,7 @@ import { TOKEN_EXCHANGE, type CaseContext, type Session } from "../harness/conte
 import { defineCase } from "../harness/define-case.js";
 import { expectError, fail, Status, type ExpectedError } from "../harness/expect.js";
 import { linkAccount } from "../harness/linking.js";
+import { append, createStream, ENCODING } from "../harness/streams.js";
 
 /** A refusal a case provokes, and what it must be. */
 interface Refusal {
@@ -59,8 +60,39 @@ async function identityRefusals(ctx: CaseContext): Promise<Refusal[]> {
   ];
 }
 
+async function checkpointRefusals(ctx: CaseContext): Promise<Refusal[]> {
+  const source = await ctx.session();
+  const other = await ctx.session({ accountId: source.accountId });
+  const stream = await createStream(ctx, source, { encoding: ENCODING.opaque });
+  await append(source, stream.name, [Buffer.from("x")], { clientSequence: 1 });
+  const id = ctx.uniqueId("ckpt");
+  const create = (checkpointId: string, extra: object = {}) => source.clients.checkpoints.createCheckpoint({ parent: source.subject, checkpointId, streams: [{ stream: stream.name }], resume: undefined, ...extra });
+  const { checkpoint } = await create(id);
+  const offer = async () => (await source.clients.checkpoints.offerHandoff({ parent: source.subject, checkpoint: checkpoint!.name, targetDevice: "", ttlSeconds: 0 })).handoff!;
+  const accepted = await offer();
+  await other.clients.checkpoints.acceptHandoff({ name: accepted.name });
+  const tooLong = "x".repeat(ctx.limits.maxResumePayloadBytes + 1);
+  return [
+    { what: "GetCheckpoint of an unknown checkpoint", call: () => source.clients.checkpoints.getCheckpoint({ name: `${source.subject}/checkpoints/no-such-checkpoint` }), expected: { code: Status.NOT_FOUND, reason: "CHECKPOINT_NOT_FOUND" } },
+    { what: "CreateCheckpoint with an id in use", call: () => create(id), expected: { code: Status.ALREADY_EXISTS, reason: "CHECKPOINT_ALREADY_EXISTS" } },
+    { what: "CreateCheckpoint with a resume payload over the limit", call: () => create("", { resume: { activityType: "org.example.x", resource: "", position: tooLong, fallbackUrl: "", attributes: {} } }), expected: { code: Status.RESOURCE_EXHAUSTED, reason: "RESUME_PAYLOAD_TOO_LARGE" } },
+    { what: "RestoreCheckpoint of an opaque stream", call: () => source.clients.checkpoints.restoreCheckpoint({ name: checkpoint!.name }), expected: { code: Status.FAILED_PRECONDITION, reason: "ENCODING_UNSUPPORTED" } },
+    { what: "GetHandoff of an unknown handoff", call: () => source.clients.checkpoints.getHandoff({ name: `${source.subject}/handoffs/no-such-handoff` }), expected: { code: Status.NOT_FOUND, reason: "HANDOFF_NOT_FOUND" } },
+    { what: "AcceptHandoff of an accepted handoff", call: () => other.clients.checkpoints.acceptHandoff({ name: accepted.name }).then(() => other.clients.checkpoints.declineHandoff({ name: accepted.name })), expected: { code: Status.FAILED_PRECONDITION, reason: "HANDOFF_RESOLVED" } },
+    { what: "OfferHandoff to a device the subject does not have", call: () => source.clients.checkpoints.offerHandoff({ parent: source.subject, checkpoint: checkpoint!.name, targetDevice: `${source.subject}/devices/no-such-device`, ttlSeconds: 0 }), expected: { code: Status.NOT_FOUND, reason: "DEVICE_NOT_FOUND" } },
+  ];
+}
+
 /** Every refusal says in words what went wrong. */
 export const ERROR_MESSAGE_CASES = [
+  defineCase({
+    id: "error-messages.checkpoint-refusals-explain-themselves",
+    requirements: ["ERR-007"],
+    profile: "core",
+    async run(ctx) {
+      await checkMessages(await checkpointRefusals(ctx));
+    },
+  }),
   defineCase({
     id: "error-messages.identity-refusals-explain-themselves",
     requirements: ["ERR-007"],
