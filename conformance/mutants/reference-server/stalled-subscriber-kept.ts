@@ -7,8 +7,8 @@ export default defineMutant({
   edits: [
     {
       file: "services/subscription-stall.ts",
-      find: "(method.path === SUBSCRIBE_PATH ? new ServerInterceptingCall(guard(call, stallMs))",
-      replace: "(false ? new ServerInterceptingCall(guard(call, stallMs))",
+      find: "(method.path === SUBSCRIBE_PATH ? new StallGuard(call, stallMs) : call)",
+      replace: "(false ? new StallGuard(call, stallMs) : call)",
     },
   ],
 });
