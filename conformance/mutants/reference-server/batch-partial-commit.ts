@@ -7,14 +7,13 @@ export default defineMutant({
   edits: [
     {
       file: "services/stream-service.ts",
-      find: "      state = materializeJsonState(current, stream.encoding, patches(), jsonBounds(limits));\n",
+      find: "      held!.editor.apply(stream.encoding, patches(), jsonBounds(limits));\n",
       replace:
-        "      state = current;\n" +
         "      for (const [i, patch] of parsed.entries()) {\n" +
         "        index = i;\n" +
         "        if (patch === undefined) continue;\n" +
         "        try {\n" +
-        "          state = materializeJsonState(state, stream.encoding, [patch], jsonBounds(limits));\n" +
+        "          held!.editor.apply(stream.encoding, [patch], jsonBounds(limits));\n" +
         "        } catch (error) {\n" +
         "          if (i === 0) throw error;\n" +
         "          raw = raw.slice(0, i);\n" +

@@ -7,8 +7,8 @@ export default defineMutant({
   edits: [
     {
       file: "services/stream-service.ts",
-      find: "    const hash = snapshotHash({ streamUid: stream.uid, version, headHash, encoding: stream.encoding, state });\n",
-      replace: "    const hash = snapshotHash({ streamUid: stream.uid, version, headHash: new Uint8Array(32), encoding: stream.encoding, state });\n",
+      find: "    const header = snapshotPreimageHeader({ streamUid: stream.uid, version, headHash, encoding: stream.encoding, sizeBytes: state.length });\n",
+      replace: "    const header = snapshotPreimageHeader({ streamUid: stream.uid, version, headHash: new Uint8Array(32), encoding: stream.encoding, sizeBytes: state.length });\n",
     },
   ],
 });

@@ -8,12 +8,12 @@ export default defineMutant({
     {
       file: "services/stream-service.ts",
       find:
-        "    const result = await materializeJsonBytes(store, stream, version);\n" +
+        "    const result = await jsonHeads.canonicalBytes(stream, version);\n" +
         '    if (!("bytes" in result)) throw versionCheckError(result);\n' +
         "    return { state: result.bytes, headHash: result.headHash };\n",
       replace:
         "    const stale = version === stream.headVersion && version > stream.horizonVersion;\n" +
-        "    const result = await materializeJsonBytes(store, stream, stale ? version - 1 : version);\n" +
+        "    const result = await jsonHeads.canonicalBytes(stream, stale ? version - 1 : version);\n" +
         '    if (!("bytes" in result)) throw versionCheckError(result);\n' +
         "    return { state: result.bytes, headHash: stale ? stream.headHash : result.headHash };\n",
     },

@@ -4,6 +4,7 @@ import { errorDetailsServerMiddleware } from "nice-grpc-error-details";
 import type { JSONWebKeySet } from "jose";
 import type { Logger } from "pino";
 import { continuity } from "@continuity/sdk/gen";
+import { createJsonHeads } from "./services/json-heads.js";
 import type { AuthCallContextExt } from "./auth/context.js";
 import { createAuthMiddleware } from "./auth/middleware.js";
 import type { TokenAuthority } from "./auth/token-authority.js";
@@ -148,10 +149,13 @@ export async function createContinuityServer(options: ContinuityServerOptions): 
   const events = createEventHub(store);
   // Read once: the secret lives with the data and does not change while the store is open.
   const mac = createMac(await store.getInstanceSecret());
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const deps: ServiceDeps = {
     store,
+    // Room for two states at the bound: one large stream never reloads because of another.
+    jsonHeads: createJsonHeads(store, 2 * limits.maxSnapshotBytes),
     tokens,
-    limits: { ...DEFAULT_LIMITS, ...options.limits },
+    limits,
     subscriptions: { ...DEFAULT_SUBSCRIPTION_SETTINGS, ...options.subscriptions },
     events,
     pageTokens: createPageTokens(mac),
@@ -273,6 +277,7 @@ export async function createContinuityServer(options: ContinuityServerOptions): 
       migrations.stopAll();
       shutdownController.abort();
       events.close();
+      deps.jsonHeads.close();
       connectionGuard?.close();
       if (!listening) {
         server.forceShutdown();

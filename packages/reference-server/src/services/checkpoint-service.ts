@@ -3,8 +3,6 @@ import {
   checkpointDigest,
   diffJsonStates,
   jsonEquals,
-  materializeJsonState,
-  parseJsonDocument,
   resumePayloadBytes,
   type JsonValue,
 } from "@continuity/sdk/protocol";
@@ -36,6 +34,7 @@ import {
   versionCheckError,
 } from "./common.js";
 import type { ServiceDeps } from "./deps.js";
+import { appendOnHeldHead, StaleHead } from "./json-heads.js";
 import { materializeJson } from "./materialize.js";
 import { pageSize } from "./paging.js";
 import { handoffStateName, wireCheckpoint, wireHandoff } from "./wire.js";
@@ -245,7 +244,7 @@ export function createCheckpointService(deps: ServiceDeps): Impl {
       const restored: continuity.v1.RestoredStream[] = [];
       for (const { entry, stream, target } of plans) {
         const name = streamName(stream.subjectId, stream.id);
-        const result = await store.appendBatch({
+        const result = await appendOnHeldHead(store, deps.jsonHeads, stream, {
           subjectId: stream.subjectId,
           streamId: stream.id,
           streamUid: stream.uid,
@@ -257,19 +256,24 @@ export function createCheckpointService(deps: ServiceDeps): Impl {
           now: deps.clock(),
           // Diffed against the head as it is at commit, so a concurrent append cannot make
           // the compensating delta restore the wrong state.
-          build: ({ stream: head, state }) => {
-            const current = parseJsonDocument(state!);
+          // Restore diffs whole states: the one call whose work is the state's size, not the
+          // append's (the diff must look at every member).
+          build: ({ stream: head }) => {
+            const held = deps.jsonHeads.at(head);
+            if (held === undefined) throw new StaleHead();
+            const current = held.editor.state;
             if (jsonEquals(current, target)) throw UNCHANGED;
             const patch = diffJsonStates(current, target, head.encoding);
             const payload = canonicalJson(patch);
-            const next = materializeJsonState(current, head.encoding, [patch]);
+            held.editor.apply(head.encoding, [patch]);
             const hash = deltaHash({
               prevHash: head.headHash,
               version: head.headVersion + 1,
               encoding: head.encoding,
               payload,
             });
-            return { deltas: [{ payload, prevHash: head.headHash, hash }], state: canonicalJson(next) };
+            deps.jsonHeads.advanced(held, head.headVersion + 1, hash);
+            return { deltas: [{ payload, prevHash: head.headHash, hash }] };
           },
         });
         if (result.kind === "committed") {

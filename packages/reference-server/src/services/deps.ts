@@ -3,6 +3,7 @@ import type { TokenAuthority } from "../auth/token-authority.js";
 import type { EventHub } from "../events/event-hub.js";
 import type { ServerMetrics } from "../ops/metrics.js";
 import type { Store } from "../store/types.js";
+import type { JsonHeads } from "./json-heads.js";
 import type { Mac, PageTokens } from "./paging.js";
 
 /**
@@ -62,6 +63,8 @@ export const DEFAULT_SUBSCRIPTION_SETTINGS: SubscriptionSettings = Object.freeze
  */
 export interface ServiceDeps {
   readonly store: Store;
+  /** JSON streams' head states held in memory, shared by every path that appends. */
+  readonly jsonHeads: JsonHeads;
   readonly tokens: TokenAuthority;
   readonly limits: ServerLimits;
   readonly subscriptions: SubscriptionSettings;

@@ -44,24 +44,3 @@ export async function materializeJson(
   if (!(headHash instanceof Uint8Array)) return headHash;
   return { state, bytes: canonicalJson(state), headHash };
 }
-
-/**
- * The canonical bytes of a JSON stream's state at a retained version, with the chain hash
- * there. Stored states are canonical JSON written by this server, so a version that is
- * stored (the head, above all) is served as stored: parsing, re-checking and re-writing a
- * state of megabytes on every GetSnapshot would only reproduce the same bytes.
- */
-export async function materializeJsonBytes(
-  store: Store,
-  stream: StreamRecord,
-  version: number,
-): Promise<{ bytes: Uint8Array; headHash: Uint8Array } | VersionCheck> {
-  if (stream.encoding === Encoding.Opaque) throw new TypeError("opaque streams are not materialized by the server");
-  const base = await store.loadStateBase(stream.subjectId, stream.id, version);
-  if (!("baseState" in base)) return base;
-  const lastDelta = base.deltas[base.deltas.length - 1];
-  if (lastDelta !== undefined) return { bytes: canonicalJson(applyStateBase(base)), headHash: lastDelta.hash };
-  const headHash = base.stream.headVersion === version ? base.stream.headHash : await store.hashAtVersion(stream.subjectId, stream.id, version);
-  if (!(headHash instanceof Uint8Array)) return headHash;
-  return { bytes: base.baseState, headHash };
-}

@@ -5,7 +5,6 @@ import {
   INITIAL_JSON_STATE,
   isMalformedPatchError,
   isPatchNotApplicableError,
-  materializeJsonState,
   parseJsonDocument,
   snapshotPreimageHeader,
   toHex,
@@ -18,9 +17,12 @@ import { requireOwnSubject, requireScope } from "../auth/scopes.js";
 import { invalidField, protocolError } from "../errors.js";
 import type {
   AppendHead,
+  AppendInput,
+  AppendResult,
   BuiltBatch,
   BuiltDelta,
   EncodingCode,
+  StateLag,
   StreamRecord,
 } from "../store/types.js";
 import { Encoding } from "../store/types.js";
@@ -38,7 +40,9 @@ import { streamName } from "../validation/names.js";
 import { parseRequest } from "../validation/validate.js";
 import { loadAccess } from "./access.js";
 import { deltaHash, genesisHash, snapshotHash } from "./hashing.js";
-import { jsonBounds, materializeJsonBytes } from "./materialize.js";
+import { appendOnHeldHead, StaleHead, type JsonHeads } from "./json-heads.js";
+import { jsonBounds } from "./materialize.js";
+import { sha256Sliced } from "./sliced-json.js";
 import {
   aheadOfHead,
   encodingName,
@@ -69,12 +73,12 @@ const SNAPSHOT_HASH_CACHE_ENTRIES = 4096;
  * learns nothing from a refusal that an earlier check should have given.
  */
 export function createStreamService(deps: ServiceDeps): Impl {
-  const { store, limits } = deps;
+  const { store, limits, jsonHeads } = deps;
   // The snapshot hash of a JSON state at a version never changes (history is immutable and
   // the uid names one stream forever), so hashing a state of megabytes again for every
   // device that resumes it is work done for nothing. Least recently used first.
   const snapshotHashes = new Map<string, Uint8Array>();
-  const snapshotHashOf = (stream: StreamRecord, version: number, headHash: Uint8Array, state: Uint8Array): Uint8Array => {
+  const snapshotHashOf = async (stream: StreamRecord, version: number, headHash: Uint8Array, state: Uint8Array): Promise<Uint8Array> => {
     const key = `${stream.uid}\0${version}\0${toHex(headHash)}`;
     const known = snapshotHashes.get(key);
     if (known !== undefined) {
@@ -82,7 +86,9 @@ export function createStreamService(deps: ServiceDeps): Impl {
       snapshotHashes.set(key, known);
       return known;
     }
-    const hash = snapshotHash({ streamUid: stream.uid, version, headHash, encoding: stream.encoding, state });
+    // A state of megabytes is hashed in slices, so other calls are answered meanwhile.
+    const header = snapshotPreimageHeader({ streamUid: stream.uid, version, headHash, encoding: stream.encoding, sizeBytes: state.length });
+    const hash = await sha256Sliced([header, state]);
     snapshotHashes.set(key, hash);
     if (snapshotHashes.size > SNAPSHOT_HASH_CACHE_ENTRIES) snapshotHashes.delete(snapshotHashes.keys().next().value!);
     return hash;
@@ -176,7 +182,8 @@ export function createStreamService(deps: ServiceDeps): Impl {
       if (!access.canWrite(stream)) throw grantReadOnly();
       const deviceId = requireDevice(auth);
 
-      const result = await store.appendBatch({
+      const raw = req.deltas.map((d) => d.payload);
+      const result = await appendOnHeldHead(store, jsonHeads, stream, {
         subjectId: stream.subjectId,
         streamId: stream.id,
         streamUid: stream.uid,
@@ -185,7 +192,7 @@ export function createStreamService(deps: ServiceDeps): Impl {
         fingerprint: appendFingerprint(streamName(stream.subjectId, stream.id), req.expectedVersion, req.deltas),
         expectedVersion: req.expectedVersion,
         now: deps.clock(),
-        build: (head) => buildBatch(head, req.deltas.map((d) => d.payload), parsed, limits),
+        build: (head) => buildBatch(head, raw, parsed, limits, jsonHeads),
       });
       switch (result.kind) {
         case "committed":
@@ -284,7 +291,7 @@ export function createStreamService(deps: ServiceDeps): Impl {
       }
       if (version < stream.horizonVersion) throw historyCompacted(stream.horizonVersion);
       const { state, headHash } = await materialize(stream, version);
-      const hash = snapshotHashOf(stream, version, headHash, state);
+      const hash = await snapshotHashOf(stream, version, headHash, state);
       yield {
         part: {
           $case: "header",
@@ -435,7 +442,7 @@ export function createStreamService(deps: ServiceDeps): Impl {
 
   /** The JSON state (canonical bytes) and chain hash of a JSON stream at a retained version. */
   async function materialize(stream: StreamRecord, version: number): Promise<{ state: Uint8Array; headHash: Uint8Array }> {
-    const result = await materializeJsonBytes(store, stream, version);
+    const result = await jsonHeads.canonicalBytes(stream, version);
     if (!("bytes" in result)) throw versionCheckError(result);
     return { state: result.bytes, headHash: result.headHash };
   }
@@ -512,10 +519,12 @@ function buildBatch(
   raw: readonly Uint8Array[],
   parsed: readonly (JsonValue | undefined)[] | undefined,
   limits: ServerLimits,
+  heads: JsonHeads,
 ): BuiltBatch {
   const { stream } = head;
-  let state: JsonValue | undefined;
+  const held = parsed === undefined ? undefined : heads.at(stream);
   if (parsed !== undefined) {
+    if (held === undefined) throw new StaleHead();
     // One working copy of the state for the whole batch; `index` names the delta being
     // applied when one fails.
     let index = -1;
@@ -526,8 +535,7 @@ function buildBatch(
       }
     };
     try {
-      const current = parseJsonDocument(head.state ?? canonicalJson(INITIAL_JSON_STATE));
-      state = materializeJsonState(current, stream.encoding, patches(), jsonBounds(limits));
+      held!.editor.apply(stream.encoding, patches(), jsonBounds(limits));
     } catch (error) {
       if (isPatchNotApplicableError(error)) {
         if (error.reason === "state-too-large") throw stateTooLarge(index, limits.maxSnapshotBytes);
@@ -555,8 +563,10 @@ function buildBatch(
     deltas.push({ payload, prevHash, hash });
     prevHash = hash;
   }
-  return { deltas, state: state === undefined ? undefined : canonicalJson(state) };
+  if (held !== undefined) heads.advanced(held, stream.headVersion + deltas.length, prevHash);
+  return { deltas };
 }
+
 
 /**
  * What applying one append's JSON deltas may build and cost: the state stays within

@@ -6,6 +6,7 @@
  */
 import type {
   AccountLinkRecord,
+  AppendHead,
   CheckpointRecord,
   DeltaRecord,
   DeviceRecord,
@@ -79,10 +80,10 @@ export interface ImportDeltasInput {
   /** Consecutive versions. Those at or below the stored head are skipped after their hash is compared. */
   readonly deltas: readonly ImportedDelta[];
   /**
-   * JSON streams: computes the canonical state after the new deltas from the stored head
-   * state, inside the transaction (synchronous and pure; throw to refuse). Opaque: undefined.
+   * JSON streams: applies the new deltas to the head state the service holds, inside the
+   * transaction, given the head they follow (synchronous; throw to refuse). Opaque: undefined.
    */
-  readonly stateAfter: ((headState: Uint8Array, newDeltas: readonly ImportedDelta[]) => Uint8Array) | undefined;
+  readonly stateAfter: ((head: AppendHead, newDeltas: readonly ImportedDelta[]) => void) | undefined;
   readonly now: Date;
 }
 

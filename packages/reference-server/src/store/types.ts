@@ -323,8 +323,21 @@ export type CreateStreamResult =
 /** The head a batch is built on, read inside the append's transaction. */
 export interface AppendHead {
   readonly stream: StreamRecord;
-  /** Canonical JSON of the state at the head (JSON streams); undefined for opaque streams. */
-  readonly state: Uint8Array | undefined;
+  /**
+   * JSON streams: how far the head is from the newest stored state, so that the service can
+   * decide when to store one (the rule is the service's, see `services/json-heads.ts`). The
+   * store keeps no state per append: the head state lives in the service's memory, validated
+   * against `stream.headVersion` and `stream.headHash`.
+   */
+  readonly stateLag: StateLag;
+}
+
+/** What separates a JSON stream's head from its newest stored state. */
+export interface StateLag {
+  /** Version of the newest stored state. */
+  readonly version: number;
+  /** Payload bytes of the deltas after it. */
+  readonly bytes: number;
 }
 
 /** One delta computed by {@link AppendInput.build}. */
@@ -334,11 +347,9 @@ export interface BuiltDelta {
   readonly hash: Uint8Array;
 }
 
-/** The deltas of a batch and the state they lead to. */
+/** The deltas of a batch. */
 export interface BuiltBatch {
   readonly deltas: readonly BuiltDelta[];
-  /** Canonical JSON of the state after the batch (JSON streams); undefined for opaque. */
-  readonly state: Uint8Array | undefined;
 }
 
 /** Input of {@link Store.appendBatch}. */
@@ -411,6 +422,16 @@ export interface StateBase {
   readonly baseState: Uint8Array;
   /** Deltas `baseVersion + 1 ..= version`, in order. */
   readonly deltas: readonly DeltaRecord[];
+}
+
+/** Input of {@link Store.putJsonState}. */
+export interface PutJsonStateInput {
+  readonly subjectId: string;
+  readonly streamId: string;
+  readonly streamUid: string;
+  readonly version: number;
+  /** Canonical JSON of the state at `version`. */
+  readonly state: Uint8Array;
 }
 
 /** Result of reading a version that must lie inside the retained history. */
@@ -691,6 +712,12 @@ export interface Store extends PortabilityStore {
   hashAtVersion(subjectId: string, streamId: string, version: number): Promise<Uint8Array | VersionCheck>;
   /** For JSON streams: the nearest stored state at or below `version` and the deltas after it. */
   loadStateBase(subjectId: string, streamId: string, version: number): Promise<StateBase | VersionCheck>;
+  /**
+   * Stores the canonical state of a JSON stream at a retained version (a base for later
+   * reads); false when the stream is gone, is another stream now (`streamUid`), or the
+   * version is no longer retained. Idempotent.
+   */
+  putJsonState(input: PutJsonStateInput): Promise<boolean>;
 
   // --- snapshots and compaction -----------------------------------------------------------
 

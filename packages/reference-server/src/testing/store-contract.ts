@@ -48,7 +48,6 @@ export function describeStoreContract(name: string, open: () => Promise<{ store:
       now,
       build: ({ stream }): BuiltBatch => ({
         deltas: [{ payload: new Uint8Array([seq]), prevHash: stream.headHash, hash: hash(stream.headVersion + 1) }],
-        state: undefined,
       }),
       ...overrides,
     });

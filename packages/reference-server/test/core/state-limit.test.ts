@@ -4,9 +4,17 @@
  * of self-doubling copies took 11.8 s and 2.7 GB (k = 24) or killed the process (k = 27), with
  * every other call waiting.
  */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { afterEach, describe, expect, it } from "vitest";
 import { continuity } from "@continuity/sdk/gen";
-import { collect, failure, jsonBytes, startTestServer, type TestServer } from "../../src/testing/harness.js";
+import { snapshotHash } from "@continuity/sdk/protocol";
+import type { PostgresStore } from "../../src/store/postgres/pg-store.js";
+import type { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
+import { collect, failure, jsonBytes, startTestServer, type Session, type TestServer } from "../../src/testing/harness.js";
+import { testStoreKind } from "../../src/testing/test-store.js";
 
 const v1 = continuity.v1;
 const JSON_PATCH = v1.DeltaEncoding.DELTA_ENCODING_JSON_PATCH;
@@ -113,3 +121,166 @@ describe("LIMIT-020, LIMIT-021: the state of a JSON stream and the work of an ap
     await send(2, { a: null, ...big("b") });
   });
 });
+
+/** Merge patches of 1 KB members, each at most `maxPatch` bytes, that build a state of about `bytes`. */
+function fillingPatches(bytes: number, maxPatch: number, prefix = "m"): Buffer[] {
+  const member = "q".repeat(1000);
+  const perPatch = Math.floor(maxPatch / 1012);
+  const patches: Buffer[] = [];
+  for (let i = 0, size = 2; size < bytes; ) {
+    const patch: Record<string, string> = {};
+    for (let j = 0; j < perPatch && size < bytes; j++, i++) {
+      const key = `${prefix}${String(i).padStart(6, "0")}`;
+      patch[key] = member;
+      size += key.length + member.length + 6;
+    }
+    patches.push(jsonBytes(patch));
+  }
+  return patches;
+}
+
+/** Appends `patches` in batches as large as the limits allow. */
+async function appendAll(session: Session, stream: string, patches: readonly Buffer[], firstSequence: number, limits: { maxBatchBytes: number; maxBatchDeltas: number }): Promise<number> {
+  let sequence = firstSequence;
+  for (let start = 0; start < patches.length; ) {
+    let end = start;
+    let bytes = 0;
+    while (end < patches.length && end - start < limits.maxBatchDeltas && bytes + patches[end]!.length <= limits.maxBatchBytes - 4096) bytes += patches[end++]!.length;
+    await session.clients.stream.appendDeltas({ stream, clientSequence: BigInt(sequence++), deltas: patches.slice(start, end).map((payload) => ({ payload })) });
+    start = end;
+  }
+  return sequence;
+}
+
+/**
+ * Runs `work` while another client calls GetServerInfo without pause, and reports the longest
+ * event-loop delay seen (perf_hooks: the server shares this process) and the slowest call.
+ */
+async function whileOthersCall(server: TestServer, work: () => Promise<void>): Promise<{ maxDelayMs: number; slowestCallMs: number }> {
+  const histogram = monitorEventLoopDelay({ resolution: 5 });
+  histogram.enable();
+  let done = false;
+  let slowestCallMs = 0;
+  const pinger = (async () => {
+    while (!done) {
+      const started = performance.now();
+      await server.anonymous.serverInfo.getServerInfo({});
+      slowestCallMs = Math.max(slowestCallMs, performance.now() - started);
+    }
+  })();
+  try {
+    await work();
+  } finally {
+    done = true;
+    await pinger;
+    histogram.disable();
+  }
+  return { maxDelayMs: histogram.max / 1e6, slowestCallMs };
+}
+
+describe("issue 10 defect 1, issue 13: appends to a large JSON state cost what they touch", () => {
+  it("stores states by the declared rule: small deltas to a large state add little disk each, and every version still materializes", { timeout: 180_000 }, async () => {
+    server = await startTestServer({ maintenanceIntervalMs: 0 });
+    const ana = await server.signIn("course-a", "ana");
+    const { stream } = await ana.clients.stream.createStream({
+      parent: ana.subject,
+      streamId: "large",
+      stream: { type: "org.example.doc", encoding: v1.DeltaEncoding.DELTA_ENCODING_JSON_MERGE_PATCH, conflictPolicy: BLIND },
+    });
+    const name = stream!.name;
+    // A state of ~250 KB, then 4,200 small deltas (past one whole period of the rule's 4,096).
+    let sequence = await appendAll(ana, name, fillingPatches(250_000, 250_000), 1, { maxBatchBytes: 4_194_304, maxBatchDeltas: 500 });
+    await server.server.deps.jsonHeads.idle();
+    const before = await storedBytes(server);
+    const deltas = 4200;
+    for (let start = 0; start < deltas; start += 100) {
+      const batch = Array.from({ length: 100 }, (_, i) => ({ payload: jsonBytes({ position: start + i }) }));
+      await ana.clients.stream.appendDeltas({ stream: name, clientSequence: BigInt(sequence++), deltas: batch });
+    }
+    await server.server.deps.jsonHeads.idle();
+    const after = await storedBytes(server);
+    // Before: a full copy every 64 versions, ~3.9 KB per delta here; the rule stores one state
+    // per 4,096 deltas (~60 B per delta here) besides the deltas themselves.
+    const statesPerDelta = (after.states - before.states) / deltas;
+    expect(statesPerDelta).toBeLessThan(250);
+    if (after.pages !== undefined && before.pages !== undefined) expect((after.pages - before.pages) / deltas).toBeLessThan(1500);
+    // Versions on either side of the stored state materialize to what the history says.
+    const { stream: head } = await ana.clients.stream.getStream({ name });
+    const headVersion = Number(head!.headVersion);
+    for (const version of [headVersion, headVersion - 150, headVersion - 4150, 3]) {
+      const parts = await collect(ana.clients.stream.getSnapshot({ stream: name, version: BigInt(version) }));
+      const header = parts[0]?.part?.$case === "header" ? parts[0].part.value : undefined;
+      const data = Buffer.concat(parts.slice(1).map((p) => (p.part?.$case === "data" ? p.part.value : Buffer.alloc(0))));
+      expect(header?.version).toBe(BigInt(version));
+      expect(Buffer.from(header!.snapshotHash)).toEqual(Buffer.from(snapshotHash({ streamUid: head!.uid, version: BigInt(version), headHash: header!.headHash, encoding: header!.encoding, state: data })));
+      const state = JSON.parse(data.toString("utf8")) as { position?: number; m000000?: string };
+      expect(state.m000000?.length).toBe(1000);
+      expect(state.position).toBe(version - (headVersion - deltas) - 1);
+    }
+  });
+
+  it("answers other calls while small appends go to a ~60 MiB state, and while a cold server loads it", { timeout: 240_000 }, async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "continuity-large-state-"));
+    try {
+      server = await startTestServer({ maintenanceIntervalMs: 0, dataDir });
+      const info = await server.anonymous.serverInfo.getServerInfo({});
+      const limits = { maxBatchBytes: Number(info.limits!.maxBatchBytes), maxBatchDeltas: Number(info.limits!.maxBatchDeltas) };
+      const bound = Number(info.limits!.maxSnapshotBytes);
+      const ana = await server.signIn("course-a", "ana");
+      const { stream } = await ana.clients.stream.createStream({
+        parent: ana.subject,
+        streamId: "big",
+        stream: { type: "org.example.doc", encoding: v1.DeltaEncoding.DELTA_ENCODING_JSON_MERGE_PATCH, conflictPolicy: BLIND },
+      });
+      const name = stream!.name;
+      const fill = fillingPatches(bound - 4 * 1024 * 1024, Number(info.limits!.maxDeltaBytes) - 1024);
+      const filled = fill.length;
+      let sequence = await appendAll(ana, name, fill, 1, limits);
+      await server.server.deps.jsonHeads.idle();
+
+      // Before: every one of these parsed, patched, re-canonicalized and rewrote the whole
+      // state (seconds each), and every other call waited behind it.
+      const warm = await whileOthersCall(server, async () => {
+        for (let i = 0; i < 20; i++) {
+          await ana.clients.stream.appendDeltas({ stream: name, clientSequence: BigInt(sequence++), deltas: [{ payload: jsonBytes({ position: i }) }] });
+        }
+      });
+      expect(warm.maxDelayMs).toBeLessThan(1000);
+      expect(warm.slowestCallMs).toBeLessThan(1500);
+
+      const { stream: head } = await ana.clients.stream.getStream({ name });
+      expect(Number(head!.headVersion)).toBe(filled + 20);
+
+      if (testStoreKind() !== "sqlite") return;
+      // A restarted server holds nothing: its first append loads the state, in slices.
+      await server.close();
+      server = await startTestServer({ maintenanceIntervalMs: 0, dataDir });
+      const again = await server.signIn("course-a", "ana");
+      const cold = await whileOthersCall(server, async () => {
+        await again.clients.stream.appendDeltas({ stream: name, clientSequence: BigInt(sequence++), deltas: [{ payload: jsonBytes({ position: "cold" }) }] });
+      });
+      expect(cold.maxDelayMs).toBeLessThan(1500);
+      expect(cold.slowestCallMs).toBeLessThan(2000);
+    } finally {
+      await server?.close();
+      server = undefined;
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** Bytes of stored JSON states (both backends), and of SQLite pages in use. */
+async function storedBytes(test: TestServer): Promise<{ states: number; pages: number | undefined }> {
+  if (testStoreKind() === "sqlite") {
+    const db = (test.store as SqliteStore).db;
+    const states = (db.prepare("SELECT COALESCE(SUM(length(state)), 0) + (SELECT COALESCE(SUM(length(head_state)), 0) FROM streams) AS n FROM json_states").get() as { n: number }).n;
+    const pageSize = db.pragma("page_size", { simple: true }) as number;
+    const pages = (db.pragma("page_count", { simple: true }) as number) - (db.pragma("freelist_count", { simple: true }) as number);
+    return { states, pages: pages * pageSize };
+  }
+  const { pool, schema } = test.store as PostgresStore;
+  const { rows } = await pool.query<{ n: string }>(
+    `SELECT (SELECT COALESCE(SUM(octet_length(state)), 0) FROM ${schema}.json_states) + (SELECT COALESCE(SUM(octet_length(head_state)), 0) FROM ${schema}.streams) AS n`,
+  );
+  return { states: Number(rows[0]!.n), pages: undefined };
+}

@@ -63,7 +63,6 @@ async function subjectWithMarker(subjectId: string, marker: string): Promise<voi
     now,
     build: ({ stream }) => ({
       deltas: [{ payload: new TextEncoder().encode(marker), prevHash: stream.headHash, hash: new Uint8Array(32).fill(1) }],
-      state: undefined,
     }),
   });
   expect(result.kind).toBe("committed");

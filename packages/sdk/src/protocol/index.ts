@@ -52,5 +52,7 @@ export type {
 } from "./hashes.js";
 export { applyJsonDelta, canonicalDeltaPayload, canonicalSize, checkJsonDeltaStructure, diffJsonStates, materializeJsonState } from "./json-delta.js";
 export type { JsonDeltaEncoding, JsonDeltaOptions } from "./json-delta.js";
+export { editJsonState } from "./json-state.js";
+export type { JsonStateEditor } from "./json-state.js";
 export { verifyChain } from "./chain.js";
 export type { ChainBreak, ChainDelta, ChainStart, ChainVerification } from "./chain.js";

@@ -49,7 +49,7 @@ export interface JsonDeltaOptions {
 }
 
 /** One RFC 6902 operation after structural validation. */
-type Operation =
+export type Operation =
   | { op: "add" | "replace" | "test"; path: string[]; value: JsonValue }
   | { op: "remove"; path: string[] }
   | { op: "move" | "copy"; path: string[]; from: string[] };
@@ -260,7 +260,7 @@ function producesTarget(from: JsonValue, to: JsonValue, encoding: DeltaEncoding,
   }
 }
 
-function requireJsonEncoding(encoding: DeltaEncoding): JsonDeltaEncoding {
+export function requireJsonEncoding(encoding: DeltaEncoding): JsonDeltaEncoding {
   if (encoding !== DeltaEncoding.DELTA_ENCODING_JSON_PATCH && encoding !== DeltaEncoding.DELTA_ENCODING_JSON_MERGE_PATCH) {
     throw new RangeError(`deltas of encoding ${String(encoding)} are not JSON and cannot be applied or diffed`);
   }
@@ -268,7 +268,7 @@ function requireJsonEncoding(encoding: DeltaEncoding): JsonDeltaEncoding {
 }
 
 /** Patch documents given as values get the checks that `parseJsonDocument` gives bytes. */
-function checkPatchDocument(patch: JsonValue): JsonValue {
+export function checkPatchDocument(patch: JsonValue): JsonValue {
   const problem = findProblem(patch, { reservedNames: true });
   if (problem !== undefined) throw new MalformedPatchError(problem.reason, problem.message);
   return patch;
@@ -299,7 +299,7 @@ function applyMergePatch(target: JsonValue, patch: JsonValue): JsonValue {
  * Checks the whole patch's structure before anything is applied, so a malformed operation
  * anywhere makes the delta malformed regardless of the state it meets.
  */
-function parseOperations(patch: JsonValue): Operation[] {
+export function parseOperations(patch: JsonValue): Operation[] {
   if (!Array.isArray(patch)) {
     throw new MalformedPatchError("invalid-operation", "a JSON Patch must be an array of operations");
   }
@@ -402,10 +402,10 @@ function applyOperations(document: JsonValue, operations: readonly Operation[], 
   return current;
 }
 
-type Fail = (reason: ConstructorParameters<typeof PatchNotApplicableError>[0], message: string) => PatchNotApplicableError;
+export type Fail = (reason: ConstructorParameters<typeof PatchNotApplicableError>[0], message: string) => PatchNotApplicableError;
 
 /** The value a pointer names; every step must be an own member or an existing index. */
-function resolve(document: JsonValue, path: readonly string[], fail: Fail): JsonValue {
+export function resolve(document: JsonValue, path: readonly string[], fail: Fail): JsonValue {
   let current = document;
   for (const token of path) {
     current = child(current, token, fail);
@@ -426,7 +426,7 @@ function child(container: JsonValue, token: string, fail: Fail): JsonValue {
 }
 
 /** Parses an array index token; `-` and leading zeros never name an existing element. */
-function arrayIndex(token: string, max: number, fail: Fail): number {
+export function arrayIndex(token: string, max: number, fail: Fail): number {
   if (!ARRAY_INDEX.test(token)) throw fail("path-not-found", `${JSON.stringify(token)} is not an array index`);
   const index = Number(token);
   if (index > max) throw fail("index-out-of-range", `index ${token} is beyond the end of the array`);
@@ -476,6 +476,6 @@ function removeValue(document: JsonValue, path: readonly string[], fail: Fail): 
   }
 }
 
-function formatPointer(path: readonly string[]): string {
+export function formatPointer(path: readonly string[]): string {
   return path.length === 0 ? '""' : path.map((token) => `/${token.replaceAll("~", "~0").replaceAll("/", "~1")}`).join("");
 }

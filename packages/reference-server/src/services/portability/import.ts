@@ -2,10 +2,11 @@ import { Status } from "nice-grpc-common";
 import { BundleSignatureError, BundleVerificationError, createBundleVerifier, partJson, verifyBundleSignature, type VerifiedPart } from "@continuity/bundle";
 import type { JSONWebKeySet } from "jose";
 import type { continuity } from "@continuity/sdk/gen";
-import { bytesEqual, canonicalJson, checkpointDigest, genesisHash, isPatchNotApplicableError, materializeJsonState, parseJsonDocument, type JsonValue } from "@continuity/sdk/protocol";
+import { bytesEqual, canonicalJson, checkpointDigest, genesisHash, isPatchNotApplicableError, parseJsonDocument, type JsonValue } from "@continuity/sdk/protocol";
 import { jsonBounds } from "../materialize.js";
+import { StaleHead } from "../json-heads.js";
 import { invalidField, protocolError } from "../../errors.js";
-import { Encoding, Policy, type EncodingCode, type ImportedBase, type ImportedDelta, type PolicyCode, type StreamRecord } from "../../store/index.js";
+import { Encoding, Policy, type AppendHead, type EncodingCode, type ImportedBase, type ImportedDelta, type PolicyCode, type StreamRecord } from "../../store/index.js";
 import { DEVICE_ID, MINTED_ID, RESOURCE_ID, STREAM_TYPE, parseChildName } from "../../validation/names.js";
 import type { ServiceDeps } from "../deps.js";
 
@@ -131,29 +132,56 @@ export function createBundleImporter(deps: ServiceDeps, subjectId: string, optio
     const encoding = stream.encoding;
     let result;
     try {
-      result = await store.importDeltas({
-        subjectId,
-        streamId: stream.stored!.id,
-        streamUid: stream.wire.uid,
-        deltas: batch.map((b) => b.delta),
-        stateAfter:
-          encoding === Encoding.Opaque
-            ? undefined
-            : (head, fresh) => {
-                let state = parseJsonDocument(head);
-                const patches = new Map(batch.map((b) => [b.delta.version, b.patch]));
-                for (const delta of fresh) {
+      // JSON deltas are applied to the head state held in memory (json-heads.ts), like appends;
+      // when the held head is not the stored one, it is caught up and the call tried again.
+      for (let attempt = 1; ; attempt++) {
+        if (encoding !== Encoding.Opaque) await deps.jsonHeads.ensure(stream.stored!);
+        let applied: { head: AppendHead; bytes: number; size: number } | undefined;
+        result = await store.importDeltas({
+          subjectId,
+          streamId: stream.stored!.id,
+          streamUid: stream.wire.uid,
+          deltas: batch.map((b) => b.delta),
+          stateAfter:
+            encoding === Encoding.Opaque
+              ? undefined
+              : (head, fresh) => {
+                  const held = deps.jsonHeads.at(head.stream);
+                  if (held === undefined) throw new StaleHead();
+                  const patches = new Map(batch.map((b) => [b.delta.version, b.patch]));
+                  // One application for all of them, so a refused delta leaves the held state whole.
+                  let version = 0;
+                  const payloads = function* () {
+                    for (const delta of fresh) {
+                      version = delta.version;
+                      yield patches.get(delta.version) ?? delta.payload;
+                    }
+                  };
                   try {
                     // The same bounds as an append (LIMIT-020/021): a bundle is input like any other.
-                    state = materializeJsonState(state, encoding as never, [patches.get(delta.version) ?? delta.payload], bounds);
+                    held.editor.apply(encoding, payloads(), bounds);
                   } catch (error) {
-                    throw new PatchRejected(delta.version, error);
+                    throw new PatchRejected(version, error);
                   }
-                }
-                return canonicalJson(state);
-              },
-        now: deps.clock(),
-      });
+                  const last = fresh[fresh.length - 1]!;
+                  deps.jsonHeads.advanced(held, last.version, last.hash);
+                  applied = { head, bytes: fresh.reduce((sum, d) => sum + d.payload.length, 0), size: held.editor.size };
+                },
+          now: deps.clock(),
+        }).catch((error: unknown) => {
+          if (error instanceof StaleHead && attempt < 5) return undefined;
+          throw error;
+        });
+        if (result === undefined) {
+          stream.stored = (await store.getStream(subjectId, stream.stored!.id)) ?? stream.stored;
+          continue;
+        }
+        if (result.kind === "imported" && applied !== undefined) {
+          const { head, bytes, size } = applied;
+          deps.jsonHeads.afterCommit(head.stream, result.stream.headVersion, result.stream.headHash, head.stateLag, bytes, size);
+        }
+        break;
+      }
     } catch (error) {
       if (error instanceof PatchRejected) {
         const at = batch.find((b) => b.delta.version === error.version)?.index ?? batch[0]!.index;

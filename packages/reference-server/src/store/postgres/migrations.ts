@@ -273,6 +273,20 @@ ORDER BY subject_id, stream_id, device_id, client_sequence DESC;
 DROP TABLE client_sequences;
 `,
   },
+  {
+    version: 3,
+    name: "JSON states stored by a bounded rule, not rewritten per append",
+    // As in the SQLite store's migration 5: the head state moves out of the stream row into
+    // a stored state at its head, and the row counts what lies between them.
+    sql: `
+ALTER TABLE streams ADD COLUMN state_version bigint NOT NULL DEFAULT 0;
+ALTER TABLE streams ADD COLUMN state_lag_bytes bigint NOT NULL DEFAULT 0;
+INSERT INTO json_states (subject_id, stream_id, version, state)
+  SELECT subject_id, stream_id, head_version, head_state FROM streams WHERE head_state IS NOT NULL
+  ON CONFLICT (subject_id, stream_id, version) DO NOTHING;
+UPDATE streams SET state_version = head_version, head_state = NULL WHERE head_state IS NOT NULL;
+`,
+  },
 ];
 
 /** Whether a name can be used unquoted as a schema name (and so is safe in SQL text). */

@@ -56,7 +56,6 @@ function opaqueAppend(device: string, seq: number, overrides: Partial<AppendInpu
     now,
     build: ({ stream }): BuiltBatch => ({
       deltas: [{ payload: new Uint8Array([seq]), prevHash: stream.headHash, hash: hash(stream.headVersion + 1) }],
-      state: undefined,
     }),
     ...overrides,
   });
@@ -85,7 +84,6 @@ describe("appendBatch group commit (postgres)", () => {
             { payload: new Uint8Array([1]), prevHash: stream.headHash, hash: hash(90) },
             { payload: null as unknown as Uint8Array, prevHash: hash(90), hash: hash(91) },
           ],
-          state: undefined,
         }),
       }),
       opaqueAppend("d", 1, { expectedVersion: 1 }),

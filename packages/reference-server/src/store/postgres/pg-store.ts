@@ -21,7 +21,9 @@ import type {
   RegisterDeviceResult,
   ResolveHandoffResult,
   SnapshotRecord,
+  PutJsonStateInput,
   StateBase,
+  StateLag,
   Store,
   StoreNotification,
   SubjectEvent,
@@ -73,8 +75,6 @@ export interface PostgresStoreOptions {
    * server but a crash of PostgreSQL itself may lose the last fraction of a second of them.
    */
   readonly durability?: Durability;
-  /** A JSON stream keeps its materialized state every this many versions; default 64. */
-  readonly stateInterval?: number;
   /** Told the size of every committed append group (metrics, tests). */
   readonly onGroupCommit?: (appends: number) => void;
   /** Called when a listener throws, or the database connection reports an error. */
@@ -125,7 +125,6 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   const reportError = (error: unknown): void => options.onListenerError?.(error);
   const pool = createPgPool(location, options.poolSize ?? 10, options.durability !== "normal", reportError);
   const query: Query = async <R extends QueryResultRow>(sql: string, params?: readonly unknown[]) => (await pool.query<R>(prepared(sql, params))).rows;
-  const stateInterval = options.stateInterval ?? 64;
   const origin = randomUUID();
   const notify = { channel: channelOf(location.schema), origin };
   const lanes = createLanes();
@@ -216,9 +215,26 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   const streamRow = async (q: Query, subjectId: string, streamId: string): Promise<StreamRow | undefined> =>
     (await q<StreamRow>(`SELECT ${STREAM_COLUMNS} FROM streams WHERE subject_id = $1 AND stream_id = $2`, [subjectId, streamId]))[0];
 
-  const headState = async (q: Query, subjectId: string, streamId: string): Promise<Buffer | undefined> =>
-    (await q<{ head_state: Buffer | null }>("SELECT head_state FROM streams WHERE subject_id = $1 AND stream_id = $2", [subjectId, streamId]))[0]
-      ?.head_state ?? undefined;
+  /** How far a stream's head is from its newest stored state. */
+  const stateLag = async (q: Query, subjectId: string, streamId: string): Promise<StateLag> => {
+    const row = (
+      await q<{ state_version: number; state_lag_bytes: number }>("SELECT state_version, state_lag_bytes FROM streams WHERE subject_id = $1 AND stream_id = $2", [
+        subjectId,
+        streamId,
+      ])
+    )[0];
+    return { version: row?.state_version ?? 0, bytes: row?.state_lag_bytes ?? 0 };
+  };
+  /** Adds payload bytes to what separates the head from the newest stored state. */
+  const addStateLag = (q: Query, subjectId: string, streamId: string, bytes: number): Promise<unknown> =>
+    q("UPDATE streams SET state_lag_bytes = state_lag_bytes + $1 WHERE subject_id = $2 AND stream_id = $3", [bytes, subjectId, streamId]);
+  /** Records a stored state at `version` as the newest, if it is. */
+  const storedStateAt = (q: Query, subjectId: string, streamId: string, version: number): Promise<unknown> =>
+    q(
+      `UPDATE streams SET state_version = $3, state_lag_bytes = (SELECT COALESCE(SUM(length(payload)), 0) FROM deltas WHERE subject_id = $1 AND stream_id = $2 AND version > $3)
+       WHERE subject_id = $1 AND stream_id = $2 AND state_version < $3`,
+      [subjectId, streamId, version],
+    );
 
   const checkVersion = (row: StreamRow, version: number): VersionCheck | undefined => {
     if (version > row.head_version) return { kind: "ahead-of-head", headVersion: row.head_version };
@@ -257,9 +273,9 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       [subjectId, streamId, version, state],
     );
 
-  /** Inserts a new stream row at its head; a JSON stream's state there is also kept as a base. */
+  /** Inserts a new stream row at its head; a JSON stream's state there is kept as its first base. */
   const insertStream = async (q: Query, row: StreamRow, jsonState: Uint8Array | undefined): Promise<void> => {
-    await q(`INSERT INTO streams (${STREAM_COLUMNS}, head_state) VALUES ${valuesList(1, 15)}`, [
+    await q(`INSERT INTO streams (${STREAM_COLUMNS}, state_version) VALUES ${valuesList(1, 15)}`, [
       row.subject_id,
       row.stream_id,
       row.uid,
@@ -274,7 +290,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       row.horizon_hash,
       row.created_at,
       row.updated_at,
-      jsonState ?? null,
+      row.head_version,
     ]);
     if (jsonState !== undefined) await putJsonState(q, row.subject_id, row.stream_id, row.head_version, jsonState);
   };
@@ -374,8 +390,8 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     // The head, the state at it and the device's client sequence there, in one statement.
     const withSequence = input.clientSequence !== undefined && input.deviceId !== undefined;
     const row = (
-      await q<StreamRow & { head_state: Buffer | null; last_sequence: number | null; fingerprint: Buffer | null; outcome: string | null }>(
-        `SELECT ${STREAM_COLUMNS.split(", ").map((c) => `s.${c}`).join(", ")}, s.head_state, c.client_sequence AS last_sequence, c.fingerprint, c.outcome
+      await q<StreamRow & { state_version: number; state_lag_bytes: number; last_sequence: number | null; fingerprint: Buffer | null; outcome: string | null }>(
+        `SELECT ${STREAM_COLUMNS.split(", ").map((c) => `s.${c}`).join(", ")}, s.state_version, s.state_lag_bytes, c.client_sequence AS last_sequence, c.fingerprint, c.outcome
          FROM streams s
          LEFT JOIN client_outcomes c ON c.subject_id = s.subject_id AND c.stream_id = s.stream_id AND c.device_id = $3
          WHERE s.subject_id = $1 AND s.stream_id = $2`,
@@ -409,7 +425,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     const stream = toStream(row);
     let built;
     try {
-      built = input.build({ stream, state: row.encoding === Encoding.Opaque ? undefined : (row.head_state ?? undefined) });
+      built = input.build({ stream, stateLag: { version: row.state_version, bytes: row.state_lag_bytes } });
       if (built.deltas.length === 0) throw new Error("a batch needs at least one delta");
     } catch (error) {
       return { kind: "rejected", error };
@@ -443,7 +459,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
          SELECT $1, $2, t.version, t.payload, t.prev_hash, t.hash, $6, $7, $8, $9, $10
          FROM unnest($3::bigint[], $4::bytea[], $5::bytea[], $11::bytea[]) AS t(version, payload, prev_hash, hash)
        ), h AS (
-         UPDATE streams SET head_version = $12, head_hash = $13, head_state = $14, updated_at = $10 WHERE subject_id = $1 AND stream_id = $2
+         UPDATE streams SET head_version = $12, head_hash = $13, state_lag_bytes = state_lag_bytes + $14, updated_at = $10 WHERE subject_id = $1 AND stream_id = $2
        )
        INSERT INTO client_outcomes (subject_id, stream_id, device_id, client_sequence, fingerprint, outcome)
        SELECT $1, $2, $6, $7, $15, $16 WHERE $6::text IS NOT NULL AND $17::boolean
@@ -462,15 +478,14 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
         deltas.map((d) => d.hash),
         headVersion,
         last.hash,
-        built.state ?? null,
+        // JSON streams store no state here: the service keeps the head in memory and stores a
+        // full state by its rule (putJsonState); the row only counts the payload bytes between.
+        row.encoding === Encoding.Opaque ? 0 : deltas.reduce((sum, d) => sum + d.payload.length, 0),
         input.fingerprint,
         encodeOutcome(outcome),
         withSequence,
       ],
     );
-    if (built.state !== undefined && Math.floor(headVersion / stateInterval) > Math.floor(row.head_version / stateInterval)) {
-      await putJsonState(q, row.subject_id, row.stream_id, headVersion, built.state);
-    }
     const ref = { id: row.stream_id, uid: row.uid, type: row.type, ownerPlatformId: row.owner_platform };
     tx.log({ kind: "deltas-appended", stream: ref, firstVersion: first, count: size, deltas }, input.now);
     return { kind: "committed", outcome, deltas };
@@ -940,10 +955,6 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
         const bad = checkVersion(row, version);
         if (bad !== undefined) return bad;
         const stream = toStream(row);
-        if (version === row.head_version) {
-          const state = await headState(q, subjectId, streamId);
-          if (state !== undefined) return { stream, baseVersion: version, baseState: state, deltas: [] };
-        }
         const base = (
           await q<{ version: number; state: Buffer }>(
             "SELECT version, state FROM json_states WHERE subject_id = $1 AND stream_id = $2 AND version <= $3 ORDER BY version DESC LIMIT 1",
@@ -953,6 +964,20 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
         if (base === undefined) throw new Error("no stored state at or below the horizon");
         const deltas = await deltasBetween(q, row, base.version, version, Number.MAX_SAFE_INTEGER);
         return { stream, baseVersion: base.version, baseState: base.state, deltas };
+      });
+    },
+
+    async putJsonState(input: PutJsonStateInput): Promise<boolean> {
+      return write(input.subjectId, async (tx): Promise<boolean> => {
+        const row = await streamRow(tx.query, input.subjectId, input.streamId);
+        if (row === undefined || row.uid !== input.streamUid || row.encoding === Encoding.Opaque) return false;
+        if (checkVersion(row, input.version) !== undefined) return false;
+        await tx.query(
+          "INSERT INTO json_states (subject_id, stream_id, version, state) VALUES ($1, $2, $3, $4) ON CONFLICT (subject_id, stream_id, version) DO NOTHING",
+          [input.subjectId, input.streamId, input.version, input.state],
+        );
+        await storedStateAt(tx.query, input.subjectId, input.streamId, input.version);
+        return true;
       });
     },
 
@@ -1045,6 +1070,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
         }
         const horizonHash = await hashAt(q, row, input.horizonVersion);
         await q("DELETE FROM deltas WHERE subject_id = $1 AND stream_id = $2 AND version <= $3", [...key, input.horizonVersion]);
+        if (row.encoding !== Encoding.Opaque) await storedStateAt(q, input.subjectId, input.streamId, input.horizonVersion);
         const now = input.now.getTime();
         await q("UPDATE streams SET horizon_version = $1, horizon_hash = $2, updated_at = $3 WHERE subject_id = $4 AND stream_id = $5", [
           input.horizonVersion,
@@ -1306,7 +1332,8 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       write,
       snapshotRead,
       streamRow,
-      headState,
+      stateLag,
+      addStateLag,
       insertStream,
       insertDeltas,
       putJsonState,
@@ -1314,7 +1341,6 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       eraseSubject: (subjectId) => store.eraseSubject(subjectId),
       streamColumns: STREAM_COLUMNS,
       deltaColumns: DELTA_COLUMNS,
-      stateInterval,
     }),
   );
 }

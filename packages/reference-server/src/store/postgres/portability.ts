@@ -8,7 +8,7 @@ import type {
   SubjectRecordKind,
   SubjectRecordOf,
 } from "../portability-types.js";
-import type { DeltaRecord, Page, PageRequest } from "../types.js";
+import type { DeltaRecord, Page, PageRequest, StateLag } from "../types.js";
 import { Encoding } from "../types.js";
 import {
   encodeOutcome,
@@ -34,7 +34,9 @@ export interface PgPortabilityContext {
   readonly write: <T>(subjectId: string, fn: (tx: SubjectTx) => Promise<T>) => Promise<T>;
   readonly snapshotRead: <T>(fn: (q: Query) => Promise<T>) => Promise<T>;
   readonly streamRow: (q: Query, subjectId: string, streamId: string) => Promise<StreamRow | undefined>;
-  readonly headState: (q: Query, subjectId: string, streamId: string) => Promise<Buffer | undefined>;
+  /** How far a JSON stream's head is from its newest stored state. */
+  readonly stateLag: (q: Query, subjectId: string, streamId: string) => Promise<StateLag>;
+  readonly addStateLag: (q: Query, subjectId: string, streamId: string, bytes: number) => Promise<unknown>;
   readonly insertStream: (q: Query, row: StreamRow, jsonState: Uint8Array | undefined) => Promise<void>;
   readonly insertDeltas: (q: Query, rows: readonly (readonly unknown[])[]) => Promise<void>;
   readonly putJsonState: (q: Query, subjectId: string, streamId: string, version: number, state: Uint8Array) => Promise<unknown>;
@@ -42,7 +44,6 @@ export interface PgPortabilityContext {
   readonly eraseSubject: (subjectId: string) => Promise<boolean>;
   readonly streamColumns: string;
   readonly deltaColumns: string;
-  readonly stateInterval: number;
 }
 
 /** Snapshot bytes are stored in chunks of this size, as uploads arrive. */
@@ -211,10 +212,8 @@ export function createPgPortability(ctx: PgPortabilityContext): PortabilityStore
       if (first.version !== row.head_version + 1) return { kind: "gap", headVersion: row.head_version };
       if (!Buffer.from(first.prevHash).equals(row.head_hash)) return { kind: "chain-mismatch", version: first.version };
 
-      const state =
-        input.stateAfter === undefined || row.encoding === Encoding.Opaque
-          ? undefined
-          : input.stateAfter((await ctx.headState(q, row.subject_id, row.stream_id)) ?? Buffer.from("{}"), fresh);
+      const json = input.stateAfter !== undefined && row.encoding !== Encoding.Opaque;
+      if (json) input.stateAfter!({ stream: toStream(row), stateLag: await ctx.stateLag(q, row.subject_id, row.stream_id) }, fresh);
       await ctx.insertDeltas(
         q,
         fresh.map((d) => [
@@ -233,17 +232,14 @@ export function createPgPortability(ctx: PgPortabilityContext): PortabilityStore
       );
       const last = fresh[fresh.length - 1]!;
       const nowMs = input.now.getTime();
-      await q("UPDATE streams SET head_version = $1, head_hash = $2, head_state = $3, updated_at = $4 WHERE subject_id = $5 AND stream_id = $6", [
+      await q("UPDATE streams SET head_version = $1, head_hash = $2, updated_at = $3 WHERE subject_id = $4 AND stream_id = $5", [
         last.version,
         last.hash,
-        state ?? null,
         nowMs,
         row.subject_id,
         row.stream_id,
       ]);
-      if (state !== undefined && Math.floor(last.version / ctx.stateInterval) > Math.floor(row.head_version / ctx.stateInterval)) {
-        await ctx.putJsonState(q, row.subject_id, row.stream_id, last.version, state);
-      }
+      if (json) await ctx.addStateLag(q, row.subject_id, row.stream_id, fresh.reduce((sum, d) => sum + d.payload.length, 0));
 
       // Each batch that this call completes: its outcome for the device that wrote it, and its event.
       const ref = { id: row.stream_id, uid: row.uid, type: row.type, ownerPlatformId: row.owner_platform };

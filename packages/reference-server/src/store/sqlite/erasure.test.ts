@@ -54,7 +54,6 @@ it("leaves none of an erased subject's payloads in the database file or its WAL"
       now,
       build: ({ stream }) => ({
         deltas: [{ payload: new TextEncoder().encode(`${subjectId}:${marker}`), prevHash: stream.headHash, hash: new Uint8Array(32).fill(1) }],
-        state: undefined,
       }),
     });
     expect(result.kind).toBe("committed");

@@ -278,6 +278,20 @@ WHERE c.client_sequence = (
 DROP TABLE client_sequences;
 `,
   },
+  {
+    version: 5,
+    name: "JSON states stored by a bounded rule, not rewritten per append",
+    // The head state is no longer kept in the stream row (rewritten by every append): the
+    // server holds it in memory and stores a full state only now and then (see the server
+    // README). What was in the row becomes a stored state at its head, so nothing is lost.
+    sql: `
+ALTER TABLE streams ADD COLUMN state_version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE streams ADD COLUMN state_lag_bytes INTEGER NOT NULL DEFAULT 0;
+INSERT OR IGNORE INTO json_states (subject_id, stream_id, version, state)
+  SELECT subject_id, stream_id, head_version, head_state FROM streams WHERE head_state IS NOT NULL;
+UPDATE streams SET state_version = head_version, head_state = NULL WHERE head_state IS NOT NULL;
+`,
+  },
 ];
 
 /**

@@ -11,7 +11,7 @@ import type {
   SubjectRecordKind,
   SubjectRecordOf,
 } from "../portability-types.js";
-import type { CheckpointRecord, DeltaRecord, Page, PageRequest, StoreNotification, SubjectEvent, SubjectEventBody } from "../types.js";
+import type { CheckpointRecord, DeltaRecord, Page, PageRequest, StoreNotification, SubjectEvent, StateLag, SubjectEventBody } from "../types.js";
 import { Encoding } from "../types.js";
 import {
   encodeOutcome,
@@ -39,14 +39,15 @@ export interface SqlitePortabilityContext {
   readonly logEvent: (sink: SubjectEvent[], subjectId: string, body: SubjectEventBody, now: Date) => SubjectEvent;
   readonly nextOrd: (subjectId: string) => number;
   readonly streamRow: (subjectId: string, streamId: string) => StreamRow | undefined;
-  readonly headState: (subjectId: string, streamId: string) => Buffer | undefined;
+  /** How far a JSON stream's head is from its newest stored state. */
+  readonly stateLag: (subjectId: string, streamId: string) => StateLag;
+  readonly addStateLag: (subjectId: string, streamId: string, bytes: number) => void;
   readonly subjectExists: (subjectId: string) => boolean;
   readonly checkpointEntries: (subjectId: string, checkpointId: string) => CheckpointEntryRow[];
   readonly eraseSubject: (subjectId: string) => Promise<boolean>;
   /** Inserts a stream row (head = its version fields) and, for JSON, its state there. */
   readonly insertStream: (row: StreamRow, jsonState: Uint8Array | undefined) => void;
   readonly streamColumns: string;
-  readonly stateInterval: number;
 }
 
 /** Snapshot bytes are stored in chunks of this size, as uploads arrive. */
@@ -219,7 +220,8 @@ export function createSqlitePortability(ctx: SqlitePortabilityContext): Portabil
       if (first.version !== row.head_version + 1) return { kind: "gap", headVersion: row.head_version };
       if (!Buffer.from(first.prevHash).equals(row.head_hash)) return { kind: "chain-mismatch", version: first.version };
 
-      const state = input.stateAfter === undefined || row.encoding === Encoding.Opaque ? undefined : input.stateAfter(ctx.headState(row.subject_id, row.stream_id) ?? Buffer.from("{}"), fresh);
+      const json = input.stateAfter !== undefined && row.encoding !== Encoding.Opaque;
+      if (json) input.stateAfter!({ stream: toStream(row), stateLag: ctx.stateLag(row.subject_id, row.stream_id) }, fresh);
       const insert = stmt(
         "INSERT INTO deltas (subject_id, stream_id, version, payload, prev_hash, hash, device_id, client_sequence, batch_first, batch_size, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
       );
@@ -228,17 +230,14 @@ export function createSqlitePortability(ctx: SqlitePortabilityContext): Portabil
       }
       const last = fresh[fresh.length - 1]!;
       const nowMs = input.now.getTime();
-      stmt("UPDATE streams SET head_version = ?, head_hash = ?, head_state = ?, updated_at = ? WHERE subject_id = ? AND stream_id = ?").run(
+      stmt("UPDATE streams SET head_version = ?, head_hash = ?, updated_at = ? WHERE subject_id = ? AND stream_id = ?").run(
         last.version,
         last.hash,
-        state ?? null,
         nowMs,
         row.subject_id,
         row.stream_id,
       );
-      if (state !== undefined && Math.floor(last.version / ctx.stateInterval) > Math.floor(row.head_version / ctx.stateInterval)) {
-        stmt("INSERT OR REPLACE INTO json_states (subject_id, stream_id, version, state) VALUES (?, ?, ?, ?)").run(row.subject_id, row.stream_id, last.version, state);
-      }
+      if (json) ctx.addStateLag(row.subject_id, row.stream_id, fresh.reduce((sum, d) => sum + d.payload.length, 0));
 
       // Each batch that this call completes: its outcome for the device that wrote it, and its event.
       // Its deltas come from this call's input; only those an earlier call stored are read back.

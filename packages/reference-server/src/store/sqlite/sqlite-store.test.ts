@@ -53,7 +53,6 @@ function opaqueAppend(device: string, seq: number, overrides: Partial<AppendInpu
     now,
     build: ({ stream }): BuiltBatch => ({
       deltas: [{ payload: new Uint8Array([seq]), prevHash: stream.headHash, hash: hash(stream.headVersion + 1) }],
-      state: undefined,
     }),
     ...overrides,
   });
@@ -80,7 +79,6 @@ describe("appendBatch group commit", () => {
             { payload: new Uint8Array([1]), prevHash: stream.headHash, hash: hash(90) },
             { payload: undefined as unknown as Uint8Array, prevHash: hash(90), hash: hash(91) },
           ],
-          state: undefined,
         }),
       }),
       opaqueAppend("d", 1, { expectedVersion: 0 }),

@@ -27,6 +27,7 @@ import type {
   HandoffRecord,
   Page,
   PageRequest,
+  PutJsonStateInput,
   PutSnapshotInput,
   PutSnapshotResult,
   RedeemLinkCodeInput,
@@ -37,6 +38,7 @@ import type {
   ResolveHandoffResult,
   SnapshotRecord,
   StateBase,
+  StateLag,
   Store,
   StoreNotification,
   StreamVisibility,
@@ -84,11 +86,6 @@ export interface SqliteStoreOptions {
   readonly path: string;
   /** `full` fsyncs every commit; `normal` (default) survives a crash of the process. */
   readonly durability?: Durability;
-  /**
-   * A JSON stream keeps its materialized state every this many versions, bounding how many
-   * deltas must be replayed to serve an old version. Default 64.
-   */
-  readonly stateInterval?: number;
   /** Told the size of every committed append group (metrics, tests). */
   readonly onGroupCommit?: (appends: number) => void;
   /** Called when a listener throws, so that a broken listener is visible but harmless. */
@@ -165,7 +162,6 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   db.pragma("secure_delete = ON");
   migrate(db);
 
-  const stateInterval = options.stateInterval ?? 64;
   const listeners = new Set<(n: StoreNotification) => void>();
   const statements = new Map<string, Statement>();
   const stmt = (sql: string): Statement => {
@@ -319,7 +315,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   const STREAM_COLUMNS =
     "subject_id, stream_id, uid, type, encoding, conflict_policy, owner_platform, genesis_hash, head_version, head_hash, horizon_version, horizon_hash, created_at, updated_at";
 
-  const APPEND_HEAD_SQL = `SELECT ${STREAM_COLUMNS}, head_state FROM streams WHERE subject_id = ? AND stream_id = ?`;
+  const APPEND_HEAD_SQL = `SELECT ${STREAM_COLUMNS}, state_version, state_lag_bytes FROM streams WHERE subject_id = ? AND stream_id = ?`;
   const STREAM_ROW_SQL = `SELECT ${STREAM_COLUMNS} FROM streams WHERE subject_id = ? AND stream_id = ?`;
 
   const streamRow = (subjectId: string, streamId: string): StreamRow | undefined =>
@@ -327,11 +323,23 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
       | StreamRow
       | undefined;
 
-  const headState = (subjectId: string, streamId: string): Buffer | undefined => {
-    const row = stmt("SELECT head_state FROM streams WHERE subject_id = ? AND stream_id = ?").get(subjectId, streamId) as
-      | { head_state: Buffer | null }
+  /** How far a stream's head is from its newest stored state. */
+  const stateLag = (subjectId: string, streamId: string): StateLag => {
+    const row = stmt("SELECT state_version, state_lag_bytes FROM streams WHERE subject_id = ? AND stream_id = ?").get(subjectId, streamId) as
+      | { state_version: number; state_lag_bytes: number }
       | undefined;
-    return row?.head_state ?? undefined;
+    return { version: row?.state_version ?? 0, bytes: row?.state_lag_bytes ?? 0 };
+  };
+  /** Adds payload bytes to what separates the head from the newest stored state. */
+  const addStateLag = (subjectId: string, streamId: string, bytes: number): void => {
+    stmt("UPDATE streams SET state_lag_bytes = state_lag_bytes + ? WHERE subject_id = ? AND stream_id = ?").run(bytes, subjectId, streamId);
+  };
+  /** Records a stored state at `version` as the newest, if it is. */
+  const storedStateAt = (subjectId: string, streamId: string, version: number): void => {
+    stmt(
+      `UPDATE streams SET state_version = ?, state_lag_bytes = (SELECT COALESCE(SUM(length(payload)), 0) FROM deltas WHERE subject_id = ? AND stream_id = ? AND version > ?)
+       WHERE subject_id = ? AND stream_id = ? AND state_version < ?`,
+    ).run(version, subjectId, streamId, version, subjectId, streamId, version);
   };
 
   const checkVersion = (row: StreamRow, version: number): VersionCheck | undefined => {
@@ -360,11 +368,11 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     return rows.map((d) => toDelta(d, row));
   };
 
-  /** Inserts a new stream row at its head; a JSON stream's state there is also kept as a base. */
+  /** Inserts a new stream row at its head; a JSON stream's state there is kept as its first base. */
   const insertStream = (row: StreamRow, jsonState: Uint8Array | undefined): void => {
     stmt(
-      `INSERT INTO streams (${STREAM_COLUMNS}, head_state) VALUES (@subject_id, @stream_id, @uid, @type, @encoding, @conflict_policy, @owner_platform, @genesis_hash, @head_version, @head_hash, @horizon_version, @horizon_hash, @created_at, @updated_at, @head_state)`,
-    ).run({ ...row, head_state: jsonState ?? null });
+      `INSERT INTO streams (${STREAM_COLUMNS}, state_version) VALUES (@subject_id, @stream_id, @uid, @type, @encoding, @conflict_policy, @owner_platform, @genesis_hash, @head_version, @head_hash, @horizon_version, @horizon_hash, @created_at, @updated_at, @head_version)`,
+    ).run(row);
     if (jsonState !== undefined) {
       stmt("INSERT INTO json_states (subject_id, stream_id, version, state) VALUES (?, ?, ?, ?)").run(row.subject_id, row.stream_id, row.head_version, jsonState);
     }
@@ -377,7 +385,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
 
   const appendOne = (input: AppendInput, sink: EventSink): AppendResult => {
     // The head and its state in one read: every append needs both.
-    const row = stmt(APPEND_HEAD_SQL).get(input.subjectId, input.streamId) as (StreamRow & { head_state: Buffer | null }) | undefined;
+    const row = stmt(APPEND_HEAD_SQL).get(input.subjectId, input.streamId) as (StreamRow & { state_version: number; state_lag_bytes: number }) | undefined;
     if (row === undefined || row.uid !== input.streamUid) return { kind: "stream-not-found" };
 
     if (input.clientSequence !== undefined && input.deviceId !== undefined) {
@@ -415,8 +423,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     }
 
     const stream = toStream(row);
-    const state = row.encoding === Encoding.Opaque ? undefined : (row.head_state ?? undefined);
-    const built = input.build({ stream, state });
+    const built = input.build({ stream, stateLag: { version: row.state_version, bytes: row.state_lag_bytes } });
     if (built.deltas.length === 0) throw new Error("a batch needs at least one delta");
 
     const nowMs = input.now.getTime();
@@ -459,17 +466,12 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     });
     const last = deltas[deltas.length - 1]!;
     const headVersion = last.version;
+    // JSON streams store no state here: the service keeps the head in memory and stores a
+    // full state by its rule (putJsonState); the row only counts the payload bytes between.
+    const lagBytes = row.encoding === Encoding.Opaque ? 0 : deltas.reduce((sum, d) => sum + d.payload.length, 0);
     stmt(
-      "UPDATE streams SET head_version = ?, head_hash = ?, head_state = ?, updated_at = ? WHERE subject_id = ? AND stream_id = ?",
-    ).run(headVersion, last.hash, built.state ?? null, nowMs, row.subject_id, row.stream_id);
-    if (built.state !== undefined && Math.floor(headVersion / stateInterval) > Math.floor(row.head_version / stateInterval)) {
-      stmt("INSERT OR REPLACE INTO json_states (subject_id, stream_id, version, state) VALUES (?, ?, ?, ?)").run(
-        row.subject_id,
-        row.stream_id,
-        headVersion,
-        built.state,
-      );
-    }
+      "UPDATE streams SET head_version = ?, head_hash = ?, state_lag_bytes = state_lag_bytes + ?, updated_at = ? WHERE subject_id = ? AND stream_id = ?",
+    ).run(headVersion, last.hash, lagBytes, nowMs, row.subject_id, row.stream_id);
 
     const outcome: AppendOutcome = {
       receipts: deltas.map((d) => ({ version: d.version, hash: d.hash })),
@@ -917,10 +919,6 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
         const bad = checkVersion(row, version);
         if (bad !== undefined) return bad;
         const stream = toStream(row);
-        if (version === row.head_version) {
-          const state = headState(subjectId, streamId);
-          if (state !== undefined) return { stream, baseVersion: version, baseState: state, deltas: [] };
-        }
         const base = stmt(
           "SELECT version, state FROM json_states WHERE subject_id = ? AND stream_id = ? AND version <= ? ORDER BY version DESC LIMIT 1",
         ).get(subjectId, streamId, version) as { version: number; state: Buffer } | undefined;
@@ -928,6 +926,22 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
         const deltas = deltasBetween(row, base.version, version, Number.MAX_SAFE_INTEGER);
         return { stream, baseVersion: base.version, baseState: base.state, deltas };
       })();
+    },
+
+    async putJsonState(input: PutJsonStateInput): Promise<boolean> {
+      return write((): boolean => {
+        const row = streamRow(input.subjectId, input.streamId);
+        if (row === undefined || row.uid !== input.streamUid || row.encoding === Encoding.Opaque) return false;
+        if (checkVersion(row, input.version) !== undefined) return false;
+        stmt("INSERT OR IGNORE INTO json_states (subject_id, stream_id, version, state) VALUES (?, ?, ?, ?)").run(
+          input.subjectId,
+          input.streamId,
+          input.version,
+          input.state,
+        );
+        storedStateAt(input.subjectId, input.streamId, input.version);
+        return true;
+      });
     },
 
     // --- snapshots and compaction ---
@@ -1013,6 +1027,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
         }
         const horizonHash = hashAt(row, input.horizonVersion);
         stmt("DELETE FROM deltas WHERE subject_id = ? AND stream_id = ? AND version <= ?").run(...key, input.horizonVersion);
+        if (row.encoding !== Encoding.Opaque) storedStateAt(input.subjectId, input.streamId, input.horizonVersion);
         const now = input.now.getTime();
         stmt(
           "UPDATE streams SET horizon_version = ?, horizon_hash = ?, updated_at = ? WHERE subject_id = ? AND stream_id = ?",
@@ -1320,13 +1335,13 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
       logEvent,
       nextOrd,
       streamRow,
-      headState,
+      stateLag,
+      addStateLag,
       subjectExists,
       checkpointEntries,
       eraseSubject: (subjectId) => store.eraseSubject(subjectId),
       insertStream,
       streamColumns: STREAM_COLUMNS,
-      stateInterval,
     }),
   );
 }

@@ -1,0 +1,15 @@
+import { defineMutant } from "../../src/runner/mutant.js";
+
+export default defineMutant({
+  name: "state-bound-refuses-exact",
+  area: "LIMIT",
+  description:
+    "A JSON stream's state exactly at max_state_bytes (max_snapshot_bytes) is refused: the bound is applied as one byte less (LIMIT-020). Only a case that fills the state to the server's real bound catches it.",
+  edits: [
+    {
+      file: "services/materialize.ts",
+      find: "return { maxStateBytes: limits.maxSnapshotBytes, maxCopyBytes: limits.maxDeltaBytes };",
+      replace: "return { maxStateBytes: limits.maxSnapshotBytes - 1, maxCopyBytes: limits.maxDeltaBytes };",
+    },
+  ],
+});

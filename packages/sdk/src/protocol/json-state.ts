@@ -1,0 +1,291 @@
+/**
+ * A JSON state edited in place, with its canonical size kept exactly as it changes: what a
+ * server that holds a stream's head in memory needs so that one append costs what the append
+ * touches, not what the whole state weighs. `materializeJsonState` copies the state, measures
+ * it and leaves it untouched; this editor reaches the same state and the same verdicts
+ * (errors, LIMIT-020/021 bounds) by changing the state it holds and undoing an application
+ * that fails, so nothing is copied but the values a patch inserts.
+ *
+ * Work per application: the patch's own size, the values it inserts, replaces or removes
+ * (measured to keep the size exact), and the depth of inserted values. A member count is
+ * taken once per object the first time it is edited.
+ */
+import { DeltaEncoding } from "../gen/continuity/v1/types.js";
+import { PatchNotApplicableError } from "./errors.js";
+import {
+  arrayIndex,
+  canonicalSize,
+  checkPatchDocument,
+  formatPointer,
+  parseOperations,
+  requireJsonEncoding,
+  resolve,
+  type Fail,
+  type JsonDeltaOptions,
+  type Operation,
+} from "./json-delta.js";
+import { cloneJson, defineMember, isJsonObject, jsonDepth, jsonEquals, MAX_JSON_DEPTH, parseJsonDocument, type JsonObject, type JsonValue } from "./json.js";
+
+/** A state held for editing, see {@link editJsonState}. */
+export interface JsonStateEditor {
+  /** The current state. It belongs to the editor: read it, never change it. */
+  readonly state: JsonValue;
+  /** `canonicalSize(state)`, kept exactly. */
+  readonly size: number;
+  /**
+   * Applies `patches` in order, all or none: when one fails, the state and size are as they
+   * were before the call and the error is thrown as `materializeJsonState` throws it.
+   */
+  apply(encoding: DeltaEncoding, patches: Iterable<JsonValue | Uint8Array>, options?: JsonDeltaOptions): void;
+}
+
+/**
+ * Takes `state` (whose canonical size is `size`) for editing in place. The caller hands the
+ * state over: it must not keep or change it.
+ */
+export function editJsonState(state: JsonValue, size: number): JsonStateEditor {
+  let root = state;
+  let total = size;
+  // Member counts of edited objects, taken when first needed: whether an object is empty
+  // decides a comma, and counting a large object's keys on every edit would cost its size.
+  const counts = new WeakMap<JsonObject, number>();
+  const countOf = (object: JsonObject): number => {
+    let count = counts.get(object);
+    if (count === undefined) {
+      count = Object.keys(object).length;
+      counts.set(object, count);
+    }
+    return count;
+  };
+
+  return {
+    get state() {
+      return root;
+    },
+    get size() {
+      return total;
+    },
+    apply(encoding, patches, options) {
+      const jsonEncoding = requireJsonEncoding(encoding);
+      const maxState = options?.maxStateBytes ?? Infinity;
+      const maxCopies = options?.maxCopyBytes ?? Infinity;
+      const undo: (() => void)[] = [];
+      const startRoot = root;
+      const startSize = total;
+      let copied = 0;
+
+      // --- edits that keep `total` exact and log their inverse ---------------------------------
+
+      const setMember = (object: JsonObject, key: string, value: JsonValue, valueSize: number): void => {
+        if (Object.hasOwn(object, key)) {
+          const old = object[key]!;
+          total += valueSize - canonicalSize(old);
+          defineMember(object, key, value);
+          undo.push(() => defineMember(object, key, old));
+        } else {
+          const count = countOf(object);
+          // The member name, its colon and (unless it is the first) a comma.
+          total += (count === 0 ? 1 : 2) + canonicalSize(key) + valueSize;
+          defineMember(object, key, value);
+          counts.set(object, count + 1);
+          undo.push(() => {
+            delete object[key];
+            counts.set(object, count);
+          });
+        }
+      };
+      const deleteMember = (object: JsonObject, key: string, valueSize: number): JsonValue => {
+        const old = object[key]!;
+        const count = countOf(object);
+        total -= (count === 1 ? 1 : 2) + canonicalSize(key) + valueSize;
+        delete object[key];
+        counts.set(object, count - 1);
+        undo.push(() => {
+          defineMember(object, key, old);
+          counts.set(object, count);
+        });
+        return old;
+      };
+      const insertItem = (array: JsonValue[], index: number, value: JsonValue, valueSize: number): void => {
+        total += (array.length === 0 ? 0 : 1) + valueSize;
+        array.splice(index, 0, value);
+        undo.push(() => array.splice(index, 1));
+      };
+      const replaceItem = (array: JsonValue[], index: number, value: JsonValue, valueSize: number): void => {
+        const old = array[index]!;
+        total += valueSize - canonicalSize(old);
+        array[index] = value;
+        undo.push(() => {
+          array[index] = old;
+        });
+      };
+      const removeItem = (array: JsonValue[], index: number, valueSize: number): JsonValue => {
+        const old = array[index]!;
+        total -= (array.length === 1 ? 0 : 1) + valueSize;
+        array.splice(index, 1);
+        undo.push(() => array.splice(index, 0, old));
+        return old;
+      };
+      const setRoot = (value: JsonValue, valueSize: number): void => {
+        // The old root is restored whole by a failed call, so this needs no undo of its own.
+        root = value;
+        total = valueSize;
+      };
+
+      // --- RFC 6902, in the order `applyOperations` judges -------------------------------------
+
+      const tooLarge = (fail: Fail, message: string) => fail("state-too-large", message);
+      /** The whole-value check `materializeJsonState` makes before copying a value in. */
+      const sizeToInsert = (value: JsonValue, fail: Fail): number => {
+        const size = canonicalSize(value, maxState);
+        if (size > maxState) throw tooLarge(fail, `the value alone is larger than ${maxState} bytes of canonical JSON`);
+        return size;
+      };
+      const checkDepth = (path: readonly string[], value: JsonValue, fail: Fail): void => {
+        if (path.length + jsonDepth(value) > MAX_JSON_DEPTH) throw fail("too-deep", `the result would nest deeper than ${MAX_JSON_DEPTH} levels`);
+      };
+      /** `addValue`; `valueSize` undefined means "the value's size cancels out" (a move). */
+      const addAt = (path: readonly string[], value: JsonValue, valueSize: number | undefined, fail: Fail): void => {
+        if (path.length === 0) {
+          setRoot(value, valueSize ?? canonicalSize(value));
+          return;
+        }
+        checkDepth(path, value, fail);
+        const parent = resolve(root, path.slice(0, -1), fail);
+        const token = path.at(-1)!;
+        if (Array.isArray(parent)) {
+          const index = token === "-" ? parent.length : arrayIndex(token, parent.length, fail);
+          insertItem(parent, index, value, valueSize ?? 0);
+        } else if (isJsonObject(parent)) {
+          setMember(parent, token, value, valueSize ?? 0);
+        } else {
+          throw fail("not-a-container", `the parent is a ${parent === null ? "null" : typeof parent}`);
+        }
+      };
+      const removeAt = (path: readonly string[], fail: Fail, measure: boolean): JsonValue => {
+        const value = resolve(root, path, fail);
+        const parent = resolve(root, path.slice(0, -1), fail);
+        const token = path.at(-1)!;
+        const size = measure ? canonicalSize(value) : 0;
+        return Array.isArray(parent) ? removeItem(parent, Number(token), size) : deleteMember(parent as JsonObject, token, size);
+      };
+      const settle = (fail: Fail | undefined): void => {
+        if (total <= maxState) return;
+        const message = `the state would be larger than ${maxState} bytes of canonical JSON`;
+        throw fail === undefined ? new PatchNotApplicableError("state-too-large", message) : fail("state-too-large", message);
+      };
+
+      const applyOperation = (operation: Operation, index: number): void => {
+        const fail: Fail = (reason, message) =>
+          new PatchNotApplicableError(reason, `operation ${index} (${operation.op} ${formatPointer(operation.path)}): ${message}`, {
+            operationIndex: index,
+          });
+        switch (operation.op) {
+          case "add": {
+            const size = sizeToInsert(operation.value, fail);
+            addAt(operation.path, cloneJson(operation.value), size, fail);
+            break;
+          }
+          case "remove":
+            removeAt(operation.path, fail, true);
+            break;
+          case "replace": {
+            resolve(root, operation.path, fail);
+            const size = sizeToInsert(operation.value, fail);
+            const value = cloneJson(operation.value);
+            if (operation.path.length === 0) {
+              setRoot(value, size);
+              break;
+            }
+            checkDepth(operation.path, value, fail);
+            const parent = resolve(root, operation.path.slice(0, -1), fail);
+            const token = operation.path.at(-1)!;
+            if (Array.isArray(parent)) replaceItem(parent, arrayIndex(token, parent.length - 1, fail), value, size);
+            else setMember(parent as JsonObject, token, value, size);
+            break;
+          }
+          case "test":
+            if (!jsonEquals(resolve(root, operation.path, fail), operation.value)) throw fail("test-failed", "value differs");
+            break;
+          case "copy": {
+            const value = resolve(root, operation.from, fail);
+            if (maxCopies !== Infinity) {
+              copied += canonicalSize(value, maxCopies);
+              if (copied > maxCopies) throw fail("copies-too-large", `the copies would insert more than ${maxCopies} bytes in all`);
+            }
+            const size = sizeToInsert(value, fail);
+            addAt(operation.path, cloneJson(value), size, fail);
+            break;
+          }
+          case "move": {
+            const value = resolve(root, operation.from, fail);
+            if (operation.from.length === operation.path.length && operation.from.every((token, i) => token === operation.path[i])) break;
+            // The value leaves one place and enters another: its own size cancels out, only the
+            // member names, commas and whatever the target replaces change the total.
+            removeAt(operation.from, fail, false);
+            sizeToInsert(operation.path.at(-1)!, fail);
+            if (operation.path.length === 0) {
+              // The moved value becomes the whole state: its size is the state's.
+              setRoot(value, canonicalSize(value));
+              break;
+            }
+            addAt(operation.path, value, undefined, fail);
+            break;
+          }
+        }
+        settle(fail);
+      };
+
+      // --- RFC 7396, as `applyMergePatch` does it -------------------------------------------------
+
+      /** `applyMergePatch(x, patch)` for an `x` that is not an object: a fresh value. */
+      const freshMerge = (patch: JsonValue): JsonValue => {
+        if (!isJsonObject(patch)) return cloneJson(patch);
+        const result: JsonObject = {};
+        for (const key of Object.keys(patch)) {
+          const value = patch[key]!;
+          if (value !== null) defineMember(result, key, freshMerge(value));
+        }
+        return result;
+      };
+      const mergeInto = (target: JsonObject, patch: JsonObject): void => {
+        for (const key of Object.keys(patch)) {
+          const value = patch[key]!;
+          const has = Object.hasOwn(target, key);
+          if (value === null) {
+            if (has) deleteMember(target, key, canonicalSize(target[key]!));
+            continue;
+          }
+          const current = has ? target[key]! : null;
+          if (isJsonObject(current) && isJsonObject(value)) {
+            mergeInto(current, value);
+            continue;
+          }
+          const next = freshMerge(value);
+          setMember(target, key, next, canonicalSize(next));
+        }
+      };
+      const applyMerge = (patch: JsonValue): void => {
+        if (isJsonObject(patch) && isJsonObject(root)) mergeInto(root, patch);
+        else {
+          const next = freshMerge(patch);
+          setRoot(next, canonicalSize(next));
+        }
+        settle(undefined);
+      };
+
+      try {
+        for (const raw of patches) {
+          const patch = raw instanceof Uint8Array ? parseJsonDocument(raw) : checkPatchDocument(raw);
+          if (jsonEncoding === DeltaEncoding.DELTA_ENCODING_JSON_PATCH) parseOperations(patch).forEach(applyOperation);
+          else applyMerge(patch);
+        }
+      } catch (error) {
+        for (let i = undo.length - 1; i >= 0; i--) undo[i]!();
+        root = startRoot;
+        total = startSize;
+        throw error;
+      }
+    },
+  };
+}
