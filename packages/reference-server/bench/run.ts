@@ -6,6 +6,7 @@ import { CORE_SCENARIOS, formatProfiles, runCore, type CoreResult, type CoreScen
 import { runPortability, formatPortability, type PortabilityResult } from "./portability-run.js";
 import { runPostgres, type PostgresResult } from "./postgres.js";
 import { formatRows } from "./rows.js";
+import { STATE_EVERY_DELTAS } from "../src/services/json-heads.js";
 
 // `pnpm bench`: the reference server against floors measured in the same run on the same
 // machine, printed side by side with their ratio. Core (bench/core-run.ts): every row of
@@ -40,7 +41,7 @@ if (flags.help) {
   --profile <dir>  run the reference server under node --cpu-prof: one profile per core scenario
                    (<scenario>.cpuprofile) and export.cpuprofile / import.cpuprofile, summarised
 Environment: BENCH_REPEATS, BENCH_CLIENTS, BENCH_APPENDS, BENCH_LATENCY_SAMPLES, BENCH_DURABILITY,
-  BENCH_STATE_MB, BENCH_RESUME_CALLS, BENCH_SUBSCRIBERS, BENCH_FANOUT_SAMPLES, BENCH_DISK_DELTAS,
+  BENCH_STATE_MB, BENCH_RESUME_CALLS, BENCH_SUBSCRIBERS, BENCH_FANOUT_SAMPLES, BENCH_DISK_DELTAS, BENCH_DISK_LARGE_DELTAS,
   BENCH_CATCHUP_SHORT, BENCH_CATCHUP_LONG, BENCH_PORTABILITY_MB, BENCH_PORTABILITY_DELTA_KB,
   BENCH_MIGRATION_RUNS, BENCH_MIGRATION_WRITERS, BENCH_MIGRATION_WRITE_INTERVAL_MS,
   DATABASE_URL (postgres://postgres@127.0.0.1:5432/test), BENCH_PG_CATCHUP_LONG
@@ -94,7 +95,9 @@ async function main(): Promise<void> {
         subscribers: envNumber("BENCH_SUBSCRIBERS", QUICK ? 200 : 1000),
         fanoutSamples: envNumber("BENCH_FANOUT_SAMPLES", QUICK ? 10 : 30),
         diskDeltas: envNumber("BENCH_DISK_DELTAS", QUICK ? 800 : 4000),
-        diskLargeDeltas: QUICK ? 64 : 256,
+        // A whole period of the stored-state rule (a full state per 4,096 deltas), so the figure
+        // includes the states it stores, not only the deltas between them.
+        diskLargeDeltas: envNumber("BENCH_DISK_LARGE_DELTAS", 2 * STATE_EVERY_DELTAS),
         catchUpShort: envNumber("BENCH_CATCHUP_SHORT", 1000),
         catchUpLong: envNumber("BENCH_CATCHUP_LONG", QUICK ? 20_000 : 1_000_000),
         catchUpCalls: QUICK ? 5 : 30,

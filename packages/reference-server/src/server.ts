@@ -277,10 +277,16 @@ export async function createContinuityServer(options: ContinuityServerOptions): 
       migrations.stopAll();
       shutdownController.abort();
       events.close();
-      deps.jsonHeads.close();
       connectionGuard?.close();
+      // Held heads serve the calls still in flight; a state the storage rule made due is
+      // written before the owner closes the store.
+      const releaseHeads = async () => {
+        await deps.jsonHeads.idle();
+        deps.jsonHeads.close();
+      };
       if (!listening) {
         server.forceShutdown();
+        await releaseHeads();
         return;
       }
       // A subscriber that stopped reading holds its call open while the server waits to
@@ -292,6 +298,7 @@ export async function createContinuityServer(options: ContinuityServerOptions): 
       const outcome = await Promise.race([server.shutdown().then(() => "done" as const), grace]);
       clearTimeout(timer);
       if (outcome === "timeout") server.forceShutdown();
+      await releaseHeads();
     },
   };
 }
