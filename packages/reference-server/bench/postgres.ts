@@ -6,7 +6,7 @@ import { createChannel, createClientFactory, type Channel } from "nice-grpc";
 import { Metadata } from "nice-grpc-common";
 import pg from "pg";
 import { continuity } from "@continuity/sdk/gen";
-import { canonicalJson, materializeJsonState, parseJsonDocument } from "@continuity/sdk/protocol";
+import { canonicalJson, materializeJsonState, type JsonValue } from "@continuity/sdk/protocol";
 import { deltaHash, genesisHash } from "../src/services/hashing.js";
 import { createPostgresStore } from "../src/store/postgres/pg-store.js";
 import { Encoding, Policy, type ImportedDelta } from "../src/store/index.js";
@@ -270,8 +270,8 @@ async function appendHistory(device: Device, stream: string, count: number): Pro
 /**
  * The long history, inserted through the store's import path (`importStream` and
  * `importDeltas` of the PostgreSQL store, what ImportBundle calls once a bundle verified):
- * the same rows, events and states every 64 versions an import writes, in transactions of
- * 10,000 deltas, with the hash chain computed here as the server computes it. It skips only
+ * the same rows and events an import writes, in transactions of 10,000 deltas, then one
+ * stored state at the head (as the server's storage rule stores one), with the hash chain computed here as the server computes it. It skips only
  * the bundle's framing, signature and gRPC, which `--only portability` measures. The deltas
  * are the device's, numbered like appends of 500-delta batches.
  */
@@ -300,6 +300,7 @@ async function importHistory(storeUrl: string, device: Device, deviceId: string,
     });
     if (created.kind !== "created") throw new Error(`importStream: ${created.kind}`);
     let prevHash = genesis;
+    let state: JsonValue = {};
     const chunk = 10_000;
     for (let first = 1; first <= count; first += chunk) {
       const deltas: ImportedDelta[] = [];
@@ -316,12 +317,17 @@ async function importHistory(storeUrl: string, device: Device, deviceId: string,
         streamId,
         streamUid: uid,
         deltas,
-        stateAfter: (head, fresh) => canonicalJson(materializeJsonState(parseJsonDocument(head), encoding as never, fresh.map((d) => d.payload))),
+        // The store keeps no state per import; the state at the end is stored below, as the
+        // server's storage rule would store one.
+        stateAfter: (_head, fresh) => {
+          state = materializeJsonState(state, encoding as never, fresh.map((d) => d.payload));
+        },
         now: new Date(),
       });
       if (result.kind !== "imported" || result.imported !== deltas.length) throw new Error(`importDeltas at ${first}: ${result.kind}`);
       if (first % 100_000 === 1 && first > 1) progress(`  history: ${first - 1} of ${count} deltas`);
     }
+    await store.putJsonState({ subjectId: device.subjectId, streamId, streamUid: uid, version: count, state: canonicalJson(state) });
   } finally {
     await store.close();
   }
