@@ -189,4 +189,41 @@ export const EDGE_CASES = [
       check(Number.isInteger(first) && Number.isInteger(later) && later >= 1 && later <= first - 1 && first <= 600, `retryAfterSeconds must count down as the window passes: ${first} s, then ${later} s two seconds later`);
     },
   }),
+  defineCase({
+    id: "snapshot.upload-across-a-recreated-stream-stores-nothing",
+    requirements: ["STREAM-022", "SNAP-012", "SNAP-007"],
+    profile: "core",
+    async run(ctx) {
+      const session = await ctx.session();
+      const streamId = ctx.uniqueId("recreated");
+      const old = await createStream(ctx, session, { encoding: ENCODING.opaque, streamId });
+      const { headHash } = await append(session, old.name, [Buffer.from("a")], { clientSequence: 1 });
+      const state = Buffer.from("the old stream's state at version 1");
+      let release = (): void => undefined;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      // The header names the old stream; its bytes arrive once the stream was deleted and a
+      // new one made under the same id, which has a version 1 of its own by then.
+      const call = session.clients.streams.uploadSnapshot((async function* () {
+        yield header(headerFor(old, 1n, headHash, state));
+        await gate;
+        yield data(state);
+      })());
+      const settled = call.then(() => undefined, (error: unknown) => error);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await session.clients.streams.deleteStream({ name: old.name });
+      const recreated = await createStream(ctx, session, { encoding: ENCODING.opaque, streamId });
+      await append(session, recreated.name, [Buffer.from("b")], { clientSequence: 1 });
+      release();
+      const outcome = await settled;
+      if (outcome === undefined) fail("an upload for a stream deleted and created again while its bytes arrived succeeded");
+      // Either answer is right: the stream the header named is gone, or the bytes do not match
+      // the new stream's chain.
+      const code = outcome instanceof ClientError && outcome.code === Status.INVALID_ARGUMENT ? Status.INVALID_ARGUMENT : Status.NOT_FOUND;
+      checkError(outcome, { code, reason: code === Status.NOT_FOUND ? "STREAM_NOT_FOUND" : "SNAPSHOT_MISMATCH" }, "an upload whose stream was deleted and created again before its bytes arrived");
+      const snapshot = await downloadSnapshot(session, recreated.name);
+      checkEqual([snapshot.header.streamUid, snapshot.header.version], [recreated.uid, 0n], "the new stream has no uploaded snapshot (the old stream's upload must not land on it)");
+    },
+  }),
 ];

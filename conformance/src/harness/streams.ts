@@ -139,6 +139,7 @@ export async function downloadSnapshot(session: Session, stream: string, version
       header = message.part.value;
     } else if (message.part?.$case === "data") {
       check(header !== undefined, "GetSnapshot must send the header before data");
+      check(message.part.value.length > 0, "GetSnapshot must not send an empty data chunk (SNAP-002)");
       if (maxChunkBytes !== undefined) check(message.part.value.length <= maxChunkBytes, `snapshot chunk of ${message.part.value.length} bytes exceeds max_chunk_bytes ${maxChunkBytes}`);
       chunks.push(message.part.value);
     } else {
