@@ -226,4 +226,39 @@ export const EDGE_CASES = [
       checkEqual([snapshot.header.streamUid, snapshot.header.version], [recreated.uid, 0n], "the new stream has no uploaded snapshot (the old stream's upload must not land on it)");
     },
   }),
+  defineCase({
+    id: "grant.each-grant-counts-for-its-grantee-type-and-access",
+    requirements: ["GRANT-003", "GRANT-004", "ISO-010", "ISO-011"],
+    profile: "identity",
+    async run(ctx) {
+      const a = await ctx.session();
+      const b = await linkAccount(ctx, a, ctx.platforms.b, "b");
+      const c = await linkAccount(ctx, a, ctx.platforms.c, "c");
+      const shareWith = (grantee: Session, streamType: string, access: continuity.v1.GrantAccess) =>
+        a.clients.consent.createGrant({ parent: a.subject, grant: { name: "", grantorPlatform: "", granteePlatform: `platforms/${grantee.platform.id}`, streamType, access, createTime: undefined, revokeTime: undefined } });
+      const x = await createStream(ctx, a, { type: "org.example.x" });
+      const y = await createStream(ctx, a, { type: "org.example.y" });
+      const z = await createStream(ctx, a, { type: "org.example.z" });
+      // b may read every type of a's and write y only; c (read-only scope) may write x, which
+      // gives b nothing: a grant counts for its own grantee alone.
+      await shareWith(b, "*", v1.GrantAccess.GRANT_ACCESS_READ);
+      await shareWith(b, "org.example.y", v1.GrantAccess.GRANT_ACCESS_READ_WRITE);
+      await shareWith(c, "org.example.x", v1.GrantAccess.GRANT_ACCESS_READ_WRITE);
+      await append(b, y.name, [{ by: "b" }], { clientSequence: 1 });
+      const readOnly = { code: Status.PERMISSION_DENIED, reason: "GRANT_READ_ONLY" } as const;
+      await expectError(append(b, x.name, [{ by: "b" }], { clientSequence: 1 }), readOnly, "b writing x, which it may only read (the read-write grant for x is c's)");
+      await expectError(append(b, z.name, [{ by: "b" }], { clientSequence: 1 }), readOnly, "b writing z, which its read grant for * covers and its read-write grant for y does not");
+      await expectError(b.clients.streams.compactStream({ stream: z.name, horizonVersion: 0n }), readOnly, "b compacting z");
+      // c holds one grant, for x: it reads x and nothing else of a's.
+      await c.clients.streams.getStream({ name: x.name });
+      const missing = { code: Status.NOT_FOUND, reason: "STREAM_NOT_FOUND" } as const;
+      for (const stream of [y, z]) await expectError(c.clients.streams.getStream({ name: stream.name }), missing, `c reading ${stream.type}, which no grant of c's covers`);
+      const { streams } = await c.clients.streams.listStreams({ parent: a.subject, pageSize: 0, pageToken: "", type: "" });
+      checkEqual(streams.map((s) => s.name), [x.name], "the streams c lists with one grant for x");
+      // A stream of b's own is no stream of a's: a's grants to b do not make b's streams a's.
+      const ofB = await createStream(ctx, b, { type: "org.example.y" });
+      await expectError(c.clients.streams.getStream({ name: ofB.name }), missing, "c reading b's stream of a type a granted nobody");
+      await expectError(append(a, ofB.name, [{ by: "a" }], { clientSequence: 1 }), missing, "a writing b's stream, which no grant from b shares with a");
+    },
+  }),
 ];
