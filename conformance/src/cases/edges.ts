@@ -5,6 +5,8 @@ import { v1 } from "../harness/clients.js";
 import type { Session } from "../harness/context.js";
 import { defineCase } from "../harness/define-case.js";
 import { check, checkBytes, checkEqual, checkError, expectError, fail, Status } from "../harness/expect.js";
+import { createHash } from "node:crypto";
+import { snapshotPreimage } from "../hash/index.js";
 import { snapshotHash } from "../harness/hashing.js";
 import { linkAccount } from "../harness/linking.js";
 import { append, createStream, downloadSnapshot, ENCODING } from "../harness/streams.js";
@@ -259,6 +261,33 @@ export const EDGE_CASES = [
       const ofB = await createStream(ctx, b, { type: "org.example.y" });
       await expectError(c.clients.streams.getStream({ name: ofB.name }), missing, "c reading b's stream of a type a granted nobody");
       await expectError(append(a, ofB.name, [{ by: "a" }], { clientSequence: 1 }), missing, "a writing b's stream, which no grant from b shares with a");
+    },
+  }),
+  defineCase({
+    id: "snapshot.opaque-reads-and-uploads-at-their-bounds",
+    requirements: ["SNAP-006", "SNAP-012", "SNAP-015", "CKPT-010"],
+    profile: "core",
+    async run(ctx) {
+      const session = await ctx.session();
+      const { stream, headHash } = await opaqueAtOne(ctx, session);
+      // Announced 16 bytes, sent 10, and a snapshot_hash over exactly what was sent under that
+      // header: the bytes match the hash, but they do not add up to size_bytes.
+      const sent = Buffer.from("ten bytes!");
+      const announced = 16;
+      const preimage = snapshotPreimage({ streamUid: stream.uid, version: 1n, headHash, encoding: ENCODING.opaque, state: Buffer.alloc(announced) });
+      const prefix = preimage.subarray(0, preimage.length - announced);
+      const hashOfSent = createHash("sha256").update(prefix).update(sent).digest();
+      await expectError(upload(session, [header({ ...headerFor(stream, 1n, headHash, sent, BigInt(announced)), snapshotHash: hashOfSent }), data(sent)]), { code: Status.INVALID_ARGUMENT, reason: "SNAPSHOT_MISMATCH" }, "an upload of fewer bytes than size_bytes whose snapshot_hash covers the bytes sent");
+      const state = Buffer.from("state at one");
+      await upload(session, [header(headerFor(stream, 1n, headHash, state)), data(state)]);
+      await expectError(downloadSnapshot(session, stream.name, 2n), { code: Status.OUT_OF_RANGE, reason: "VERSION_AHEAD_OF_HEAD", metadata: { headVersion: "1" } }, "GetSnapshot of an opaque stream above its head (a snapshot exists below)");
+      checkBytes((await downloadSnapshot(session, stream.name, 1n)).state, state, "GetSnapshot at the version of the upload");
+      // A checkpoint made with a token bound to no device names no device.
+      const unbound = await ctx.session({ accountId: session.accountId, deviceId: null });
+      const { checkpoint } = await unbound.clients.checkpoints.createCheckpoint({ parent: session.subject, checkpointId: "", streams: [{ stream: stream.name }], resume: undefined });
+      checkEqual(checkpoint?.device, "", "Checkpoint.device of a checkpoint made with a token bound to no device");
+      const { checkpoint: read } = await session.clients.checkpoints.getCheckpoint({ name: checkpoint!.name });
+      checkEqual(read?.device, "", "Checkpoint.device read back");
     },
   }),
 ];
