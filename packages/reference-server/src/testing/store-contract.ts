@@ -161,6 +161,35 @@ export function describeStoreContract(name: string, open: () => Promise<{ store:
         expect((await store.readEvents("s1", 0, 10)).map((e) => e.sequence)).toEqual([2]);
       }));
 
+    it("reads a batch event back with its stream and deltas, never with those of a stream recreated under its id", () =>
+      withStore(async (store) => {
+        await append(store, "a", 1);
+        await store.deleteStream("s1", "st", now);
+        await store.createStream({
+          subjectId: "s1",
+          id: "st",
+          uid: "00000000-0000-4000-8000-000000000002",
+          type: "org.example.t",
+          encoding: Encoding.Opaque,
+          conflictPolicy: Policy.AllowBlindAppend,
+          ownerPlatformId: "q",
+          genesisHash: hash(0),
+          initialState: undefined,
+          maxStreamsPerSubject: 10,
+          now,
+        });
+        expect((await append(store, "a", 1, { streamUid: "00000000-0000-4000-8000-000000000002" })).kind).toBe("committed");
+        const batches = (await store.readEvents("s1", 0, 10)).flatMap((e) => (e.body.kind === "deltas-appended" ? [e.body] : []));
+        expect(batches.map((b) => [b.stream.id, b.firstVersion, b.count, b.deltas.map((d) => d.streamUid)])).toEqual([
+          ["st", 1, 1, []],
+          ["st", 1, 1, ["00000000-0000-4000-8000-000000000002"]],
+        ]);
+        expect(batches[1]!.stream).toEqual({ id: "st", uid: "00000000-0000-4000-8000-000000000002", type: "org.example.t", ownerPlatformId: "q" });
+        const [delta] = batches[1]!.deltas;
+        expect([delta?.version, delta?.deviceId, delta?.clientSequence, Buffer.from(delta!.payload)]).toEqual([1, "a", 1, Buffer.from([1])]);
+        expect(await store.findCompactedBatches("s1", 0)).toEqual([]);
+      }));
+
     it("lets the first resolution of a handoff win", () =>
       withStore(async (store) => {
         await append(store, "a", 1);

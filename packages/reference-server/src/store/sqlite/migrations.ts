@@ -292,6 +292,35 @@ INSERT OR IGNORE INTO json_states (subject_id, stream_id, version, state)
 UPDATE streams SET state_version = head_version, head_state = NULL WHERE head_state IS NOT NULL;
 `,
   },
+  {
+    version: 6,
+    name: "batch events name their batch instead of copying it",
+    // A deltas-appended event was a JSON copy of its stream (id, uid, type, owner) and range,
+    // ~270 bytes per small delta. It is now the stream id and the range in columns, with an
+    // empty body; the rest is read from the stream and its deltas. Which incarnation of a
+    // stream id an event belongs to is told by created_seq, the subject's event sequence when
+    // the stream was created: an event of the current one has a greater sequence. Old events
+    // of a stream that is still there are rewritten; those of deleted (or replaced) streams
+    // keep their JSON body, which names the uid, and are read as before.
+    sql: `
+ALTER TABLE streams ADD COLUMN created_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE subject_events ADD COLUMN batch_stream TEXT;
+ALTER TABLE subject_events ADD COLUMN batch_first INTEGER;
+ALTER TABLE subject_events ADD COLUMN batch_count INTEGER;
+UPDATE subject_events SET
+  batch_stream = json_extract(body, '$.stream.id'),
+  batch_first = json_extract(body, '$.firstVersion'),
+  batch_count = json_extract(body, '$.count'),
+  body = ''
+WHERE json_extract(body, '$.kind') = 'deltas-appended'
+  AND EXISTS (
+    SELECT 1 FROM streams s
+    WHERE s.subject_id = subject_events.subject_id
+      AND s.stream_id = json_extract(subject_events.body, '$.stream.id')
+      AND s.uid = json_extract(subject_events.body, '$.stream.uid')
+  );
+`,
+  },
 ];
 
 /**

@@ -222,6 +222,43 @@ describe("schema", () => {
     }
   });
 
+  it("rewrites the batch events of existing streams when migration 6 runs, and reads the others as before", async () => {
+    const path = join(dir, "v5.sqlite");
+    const raw = new BetterSqlite3(path);
+    raw.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)");
+    for (const m of MIGRATIONS.filter((m) => m.version <= 5)) {
+      raw.exec(m.sql);
+      raw.prepare("INSERT INTO schema_migrations VALUES (?, ?, 0)").run(m.version, m.name);
+    }
+    raw.prepare("INSERT INTO subjects (subject_id, created_at, event_seq) VALUES ('s1', 0, 2)").run();
+    raw
+      .prepare(
+        "INSERT INTO streams (subject_id, stream_id, uid, type, encoding, conflict_policy, owner_platform, genesis_hash, head_version, head_hash, horizon_version, horizon_hash, created_at, updated_at) VALUES ('s1', 'st', 'uid-new', 't', 3, 1, 'p', x'00', 1, x'01', 0, x'00', 0, 0)",
+      )
+      .run();
+    raw.prepare("INSERT INTO deltas VALUES ('s1', 'st', 1, x'2a', x'00', x'01', 'dev', 1, 1, 1, 0)").run();
+    const batch = (uid: string) => JSON.stringify({ kind: "deltas-appended", stream: { id: "st", uid, type: "t", ownerPlatformId: "p" }, firstVersion: 1, count: 1, deltas: [] });
+    // Seq 1: a batch of an earlier stream under the same id; seq 2: one of the stream that is there.
+    raw.prepare("INSERT INTO subject_events VALUES ('s1', 1, 0, ?)").run(batch("uid-old"));
+    raw.prepare("INSERT INTO subject_events VALUES ('s1', 2, 0, ?)").run(batch("uid-new"));
+    raw.close();
+
+    const migrated = createSqliteStore({ path });
+    try {
+      expect(migrated.db.prepare("SELECT seq, body = '' AS named, batch_stream FROM subject_events ORDER BY seq").all()).toEqual([
+        { seq: 1, named: 0, batch_stream: null },
+        { seq: 2, named: 1, batch_stream: "st" },
+      ]);
+      const events = await migrated.readEvents("s1", 0, 10);
+      expect(events.map((e) => (e.body.kind === "deltas-appended" ? [e.body.stream.uid, e.body.deltas.length] : []))).toEqual([
+        ["uid-old", 0],
+        ["uid-new", 1],
+      ]);
+    } finally {
+      await migrated.close();
+    }
+  });
+
   it("keeps the epoch across restarts", async () => {
     const epoch = await store.getEpoch();
     await store.close();

@@ -288,12 +288,24 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
       subjectId,
     ) as { event_seq: number } | undefined;
     if (row === undefined) throw new Error("event for a missing subject");
-    stmt("INSERT INTO subject_events (subject_id, seq, committed_at, body) VALUES (?, ?, ?, ?)").run(
-      subjectId,
-      row.event_seq,
-      now.getTime(),
-      encodeEventBody(body),
-    );
+    if (body.kind === "deltas-appended") {
+      // The batch is named, not copied: readEvents joins its stream and deltas back.
+      stmt("INSERT INTO subject_events (subject_id, seq, committed_at, body, batch_stream, batch_first, batch_count) VALUES (?, ?, ?, '', ?, ?, ?)").run(
+        subjectId,
+        row.event_seq,
+        now.getTime(),
+        body.stream.id,
+        body.firstVersion,
+        body.count,
+      );
+    } else {
+      stmt("INSERT INTO subject_events (subject_id, seq, committed_at, body) VALUES (?, ?, ?, ?)").run(
+        subjectId,
+        row.event_seq,
+        now.getTime(),
+        encodeEventBody(body),
+      );
+    }
     const event: SubjectEvent = { subjectId, sequence: row.event_seq, committedAt: now, body };
     sink.push(event);
     return event;
@@ -371,7 +383,8 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   /** Inserts a new stream row at its head; a JSON stream's state there is kept as its first base. */
   const insertStream = (row: StreamRow, jsonState: Uint8Array | undefined): void => {
     stmt(
-      `INSERT INTO streams (${STREAM_COLUMNS}, state_version) VALUES (@subject_id, @stream_id, @uid, @type, @encoding, @conflict_policy, @owner_platform, @genesis_hash, @head_version, @head_hash, @horizon_version, @horizon_hash, @created_at, @updated_at, @head_version)`,
+      // created_seq: events logged from now on belong to this incarnation of the stream id.
+      `INSERT INTO streams (${STREAM_COLUMNS}, state_version, created_seq) VALUES (@subject_id, @stream_id, @uid, @type, @encoding, @conflict_policy, @owner_platform, @genesis_hash, @head_version, @head_hash, @horizon_version, @horizon_hash, @created_at, @updated_at, @head_version, (SELECT event_seq FROM subjects WHERE subject_id = @subject_id))`,
     ).run(row);
     if (jsonState !== undefined) {
       stmt("INSERT INTO json_states (subject_id, stream_id, version, state) VALUES (?, ?, ?, ?)").run(row.subject_id, row.stream_id, row.head_version, jsonState);
@@ -1224,9 +1237,33 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     async readEvents(subjectId, afterSequence, limit) {
       return db.transaction(() => {
         const rows = stmt(
-          "SELECT seq, committed_at, body FROM subject_events WHERE subject_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-        ).all(subjectId, afterSequence, limit) as { seq: number; committed_at: number; body: string }[];
+          "SELECT seq, committed_at, body, batch_stream, batch_first, batch_count FROM subject_events WHERE subject_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        ).all(subjectId, afterSequence, limit) as {
+          seq: number;
+          committed_at: number;
+          body: string;
+          batch_stream: string | null;
+          batch_first: number | null;
+          batch_count: number | null;
+        }[];
         return rows.map((r): SubjectEvent => {
+          if (r.batch_stream !== null) {
+            const stream = stmt(`SELECT ${STREAM_COLUMNS}, created_seq FROM streams WHERE subject_id = ? AND stream_id = ?`).get(subjectId, r.batch_stream) as
+              | (StreamRow & { created_seq: number })
+              | undefined;
+            const firstVersion = r.batch_first!;
+            const count = r.batch_count!;
+            // Logged before this incarnation of the id was created: its stream is gone.
+            const current = stream !== undefined && r.seq > stream.created_seq ? stream : undefined;
+            const deltas = current === undefined ? [] : deltasBetween(current, firstVersion - 1, firstVersion + count - 1, count);
+            const ref =
+              current === undefined
+                ? { id: r.batch_stream, uid: "", type: "", ownerPlatformId: "" }
+                : { id: current.stream_id, uid: current.uid, type: current.type, ownerPlatformId: current.owner_platform };
+            // A horizon inside the batch leaves only its tail: the batch is gone as a unit.
+            const body: SubjectEventBody = { kind: "deltas-appended", stream: ref, firstVersion, count, deltas: deltas.length === count ? deltas : [] };
+            return { subjectId, sequence: r.seq, committedAt: new Date(r.committed_at), body };
+          }
           let body = decodeEventBody(r.body);
           if (body.kind === "deltas-appended") {
             const stream = streamRow(subjectId, body.stream.id);
@@ -1247,14 +1284,14 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     async findCompactedBatches(subjectId, afterSequence) {
       // The log stores no payloads, only each batch's stream and range, so one pass over the
       // backlog joined with the streams' horizons decides it without loading any delta.
+      // Batch events of streams that are gone keep a JSON body (migration 6) and match none.
       const rows = stmt(
         `SELECT DISTINCT s.stream_id, s.uid, s.type, s.owner_platform, s.horizon_version
          FROM subject_events e
-         JOIN streams s ON s.subject_id = e.subject_id AND s.stream_id = json_extract(e.body, '$.stream.id')
+         JOIN streams s ON s.subject_id = e.subject_id AND s.stream_id = e.batch_stream
          WHERE e.subject_id = ? AND e.seq > ?
-           AND json_extract(e.body, '$.kind') = 'deltas-appended'
-           AND s.uid = json_extract(e.body, '$.stream.uid')
-           AND json_extract(e.body, '$.firstVersion') <= s.horizon_version`,
+           AND e.seq > s.created_seq
+           AND e.batch_first <= s.horizon_version`,
       ).all(subjectId, afterSequence) as {
         stream_id: string;
         uid: string;
