@@ -1,4 +1,4 @@
-import { bytesEqual, editJsonState, toHex, type JsonStateEditor } from "@continuity/sdk/protocol";
+import { bytesEqual, canonicalJson, editJsonState, toHex, type JsonStateEditor } from "@continuity/sdk/protocol";
 import type { AppendHead, AppendInput, AppendResult, StateLag, Store, StreamRecord, VersionCheck } from "../store/types.js";
 import { Encoding } from "../store/types.js";
 import { canonicalJsonSliced, parseCanonicalSliced } from "./sliced-json.js";
@@ -72,6 +72,13 @@ export interface JsonHeads {
   idle(): Promise<void>;
   close(): void;
 }
+
+/**
+ * Held heads up to this size are serialized at once (a few milliseconds); larger ones are
+ * materialized apart from the held head, in slices, since appends may edit the held head
+ * while a sliced serialization of it would still be reading it.
+ */
+const SERIALIZE_AT_ONCE_BYTES = 1024 * 1024;
 
 /** Deltas a held head is caught up with in one go before a reload is cheaper. */
 const CATCH_UP_DELTAS = 1024;
@@ -251,8 +258,15 @@ export function createJsonHeads(store: Store, maxHeldBytes: number): JsonHeads {
     async canonicalBytes(stream, version) {
       const key = keyOf(stream.subjectId, stream.id);
       const entry = held.get(key);
-      if (version === stream.headVersion && matches(entry, stream) && entry!.bytes !== undefined) {
-        return { bytes: entry!.bytes, headHash: entry!.hash };
+      if (version === stream.headVersion && matches(entry, stream)) {
+        const head = entry!;
+        if (head.bytes === undefined && head.editor.size <= SERIALIZE_AT_ONCE_BYTES) {
+          // Small enough to write in one go from the held head, before any append can edit it.
+          head.bytes = canonicalJson(head.editor.state);
+          reweigh(head);
+          evict(key);
+        }
+        if (head.bytes !== undefined) return { bytes: head.bytes, headHash: head.hash };
       }
       const hashKnown = version === stream.headVersion ? stream.headHash : undefined;
       if (hashKnown !== undefined) {
