@@ -1,5 +1,6 @@
 import { defineCase } from "../harness/define-case.js";
-import { check, checkEqual, fail } from "../harness/expect.js";
+import { check, checkEqual, checkError, fail, Status } from "../harness/expect.js";
+import { linkAccount } from "../harness/linking.js";
 import { append, createStream, ENCODING } from "../harness/streams.js";
 import { openSubscription, type SubscriptionReader } from "../harness/subscription.js";
 import type { Session } from "../harness/context.js";
@@ -102,6 +103,31 @@ export const LIVE_FEED_CASES = [
       } finally {
         aliceSub.close();
         bobSub.close();
+      }
+    },
+  }),
+  defineCase({
+    id: "live-feed.unlinked-platform-subscription-ends",
+    requirements: ["SUB-043", "SUB-045", "SUB-015"],
+    profile: "identity",
+    async run(ctx) {
+      // Two platforms of one person subscribed at once; the person unlinks one of them. Its
+      // subscription ends with TOKEN_REVOKED, the other platform's goes on.
+      const owner = await ctx.session();
+      const linked = await linkAccount(ctx, owner, ctx.platforms.b, "unlinked");
+      const ownerSub = await openReady(owner, ctx.signal);
+      const linkedSub = await openReady(linked, ctx.signal);
+      try {
+        const { accountLinks } = await owner.clients.subjects.listAccountLinks({ parent: owner.subject, pageSize: 0, pageToken: "" });
+        const link = accountLinks.find((l) => l.platform === `platforms/${linked.platform.id}`);
+        if (link === undefined) fail(`no account link of platforms/${linked.platform.id} listed`);
+        await owner.clients.subjects.deleteAccountLink({ name: link.name });
+        checkError(await linkedSub.ended(PROMPT_MS), { code: Status.UNAUTHENTICATED, reason: "TOKEN_REVOKED" }, "the subscription of the platform whose account link was deleted");
+        const stream = await createStream(ctx, owner);
+        checkEqual((await ownerSub.expectEvent("streamCreated", { timeoutMs: PROMPT_MS })).event.value.stream?.uid, stream.uid, "the remaining platform's subscription after the other was unlinked");
+      } finally {
+        ownerSub.close();
+        linkedSub.close();
       }
     },
   }),

@@ -1,0 +1,14 @@
+import { defineMutant } from "../../src/runner/mutant.js";
+
+export default defineMutant({
+  name: "unlink-leaves-subscriptions-open",
+  area: "SUB",
+  description: "Deleting a platform's account link leaves that platform's open subscriptions running (SUB-043).",
+  edits: [
+    {
+      file: "events/event-hub.ts",
+      find: "      for (const deliver of targets) deliver({ kind: \"account-link-deleted\", platformId: notification.platformId });\n",
+      replace: "",
+    },
+  ],
+});
