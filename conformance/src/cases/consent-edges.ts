@@ -1,5 +1,5 @@
 import { v1 } from "../harness/clients.js";
-import type { Session } from "../harness/context.js";
+import { TOKEN_EXCHANGE, type Session } from "../harness/context.js";
 import { defineCase } from "../harness/define-case.js";
 import { check, checkEqual, expectError, fail, Status } from "../harness/expect.js";
 import { linkAccount } from "../harness/linking.js";
@@ -88,6 +88,35 @@ export const CONSENT_EDGE_CASES = [
       checkEqual(again?.displayName, "Living room", "RegisterDevice again with an empty display_name");
       const { device: renamed } = await owner.clients.devices.registerDevice({ parent: owner.subject, deviceId: "tv", displayName: "Bedroom" });
       checkEqual(renamed?.displayName, "Bedroom", "RegisterDevice again with a new display_name");
+    },
+  }),
+  defineCase({
+    id: "consent-edges.successful-redemptions-not-counted",
+    requirements: ["LINK-019", "LINK-016"],
+    profile: "identity",
+    async run(ctx) {
+      // LINK-019 counts redemptions that link nothing. An account already linked to the code's
+      // subject redeems successfully (LINK-016): eleven of those in a row are no failures, so
+      // the eleventh is still looked at.
+      const owner = await ctx.session();
+      const linked = await linkAccount(ctx, owner, ctx.platforms.b, "again");
+      const assertion = await ctx.mintAssertion({ platform: linked.platform, accountId: linked.accountId });
+      for (let attempt = 1; attempt <= 11; attempt++) {
+        const { code } = await owner.clients.subjects.createLinkCode({ parent: owner.subject });
+        const { accountLink } = await ctx.clients().subjects.redeemLinkCode({ subjectToken: assertion, code });
+        checkEqual([accountLink?.platform, accountLink?.accountId], [`platforms/${linked.platform.id}`, linked.accountId], `redemption ${attempt} by the linked account returns its link`);
+      }
+    },
+  }),
+  defineCase({
+    id: "consent-edges.refused-scopes-all-named",
+    requirements: ["TOKEN-014"],
+    profile: "core",
+    async run(ctx) {
+      // The read-only platform asks for both scopes it may not have: metadata names both.
+      const subjectToken = await ctx.mintAssertion({ platform: ctx.platforms.c, accountId: ctx.uniqueId("reader") });
+      const { info } = await expectError(ctx.clients().tokens.exchangeToken({ grantType: TOKEN_EXCHANGE.grantType, subjectToken, subjectTokenType: TOKEN_EXCHANGE.subjectTokenType, scope: "state.read state.write identity.manage", deviceId: "", deviceDisplayName: "" }), { code: Status.PERMISSION_DENIED, reason: "SCOPE_NOT_ALLOWED" }, "a read-only platform asking for state.write and identity.manage");
+      checkEqual((info.metadata["scope"] ?? "").split(" ").sort(), ["identity.manage", "state.write"], "SCOPE_NOT_ALLOWED metadata scope, split at single spaces");
     },
   }),
 ];
