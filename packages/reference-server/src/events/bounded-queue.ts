@@ -45,7 +45,6 @@ export function createBoundedQueue<T>(
     timer = undefined;
     if (waiting === undefined) return;
     const left = waiting.dueAt - Date.now();
-    // Stryker disable next-line ConditionalExpression,EqualityOperator: timing out early only sends a heartbeat sooner, which SUB-020 allows (it asks for one after heartbeat_seconds of silence and does not forbid earlier ones)
     if (left <= 0) waiting.done(false);
     else arm(left);
   };
