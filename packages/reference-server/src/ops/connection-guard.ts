@@ -39,6 +39,26 @@ const KEEPALIVE_TIMEOUT_MS = 20_000;
  */
 export const CANCELLED_STREAMS_PER_CONNECTION = 500;
 
+/**
+ * Asks the client of `session` to move to a new connection, with a graceful GOAWAY, once it
+ * has cancelled {@link CANCELLED_STREAMS_PER_CONNECTION} streams on it (LIMIT-031). Every
+ * HTTP/2 server that faces clients needs it, the round-robin proxy in front of replicas too:
+ * there the client's connection ends at the proxy, whose own HTTP/2 layer has the defence.
+ */
+export function moveAfterCancelledStreams(session: ServerHttp2Session, onMoved: () => void): void {
+  let cancelled = 0;
+  session.on("stream", (stream) => {
+    stream.once("aborted", () => {
+      cancelled += 1;
+      if (cancelled !== CANCELLED_STREAMS_PER_CONNECTION || session.closed || session.destroyed) return;
+      // NO_ERROR with the last stream it processed: calls in flight finish here, new ones
+      // go to a new connection.
+      session.goaway(http2Constants.NGHTTP2_NO_ERROR);
+      onMoved();
+    });
+  });
+}
+
 /** Why the guard closed (or moved) a connection; the label of its metric. */
 export type ConnectionClosedReason = "connection_limit" | "handshake_timeout" | "cancelled_streams";
 
@@ -87,19 +107,7 @@ export async function guardConnections(
   const tlsSockets = new WeakMap<Socket, TLSSocket>();
   let found: (() => void) | undefined;
 
-  const guardSession = (session: ServerHttp2Session) => {
-    let cancelled = 0;
-    session.on("stream", (stream) => {
-      stream.once("aborted", () => {
-        cancelled += 1;
-        if (cancelled !== CANCELLED_STREAMS_PER_CONNECTION || session.closed || session.destroyed) return;
-        // NO_ERROR with the last stream it processed: calls in flight finish here, new ones
-        // go to a new connection.
-        session.goaway(http2Constants.NGHTTP2_NO_ERROR);
-        onClosed("cancelled_streams");
-      });
-    });
-  };
+  const guardSession = (session: ServerHttp2Session) => moveAfterCancelledStreams(session, () => onClosed("cancelled_streams"));
 
   const guardServer = (server: Http2Server) => {
     guarded.add(server);

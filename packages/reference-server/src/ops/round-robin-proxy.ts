@@ -1,4 +1,5 @@
 import http2 from "node:http2";
+import { moveAfterCancelledStreams } from "./connection-guard.js";
 
 /**
  * A per-call round-robin proxy for gRPC over cleartext HTTP/2, for tests and the local
@@ -41,9 +42,14 @@ export async function startRoundRobinProxy(initial: readonly string[], listen = 
       // A replica that died resets its calls; the proxy stays up for the others.
       session.on("error", () => undefined);
       const created = session;
-      session.on("close", () => {
+      const forget = () => {
         if (sessions.get(replica) === created) sessions.delete(replica);
-      });
+      };
+      session.on("close", forget);
+      // A replica that asks the proxy to move (GOAWAY: it is idle too long, or had many
+      // calls cancelled on it, LIMIT-031) finishes the calls under way on this session;
+      // the next calls go on a new one.
+      session.on("goaway", forget);
       sessions.set(replica, session);
     }
     return session;
@@ -54,6 +60,9 @@ export async function startRoundRobinProxy(initial: readonly string[], listen = 
   server.on("session", (session) => {
     clients.add(session);
     session.on("close", () => clients.delete(session));
+    // The client's connection ends here, so LIMIT-031 is this server's to keep: Node's
+    // HTTP/2 layer would otherwise kill a connection on which a client cancels many calls.
+    moveAfterCancelledStreams(session, () => undefined);
   });
   server.on("stream", (stream, headers) => {
     if (replicas.length === 0) {
