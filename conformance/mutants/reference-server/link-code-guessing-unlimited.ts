@@ -7,7 +7,7 @@ export default defineMutant({
   edits: [
     {
       file: "services/subject-service.ts",
-      find: '      if (result.kind !== "linked") attempts.recordFailure(platformId, assertion.accountId, now);\n',
+      find: '      if (result.kind !== "linked") await attempts.recordFailure(platformId, assertion.accountId, now);\n',
       replace: "",
     },
   ],

@@ -81,6 +81,7 @@ async function run(config: ServerConfig, logger: Logger, logs: LogDestination): 
   await prepareDataDir(config.dataDir, logger);
   const tls = config.tls === undefined ? undefined : await loadTlsMaterial(config.tls);
   const platforms = await loadPlatforms(config, logger);
+  const store = await openStore(config, logger);
   const tokens = await createTokenAuthority({
     platforms,
     signingKey:
@@ -89,13 +90,15 @@ async function run(config: ServerConfig, logger: Logger, logs: LogDestination): 
         : { kind: "file", path: config.signingKeyFile },
     audience: config.audience,
     accessTokenSeconds: config.accessTokenSeconds,
-  }).catch((error: unknown) => {
+    // Replicas on one store fetch the OpenID providers' key sets as one server (TOKEN-025).
+    jwksCopies: store,
+  }).catch(async (error: unknown) => {
+    await store.close().catch(() => undefined);
     if (error instanceof SigningKeyError && config.signingKeyFile !== undefined) {
       throw new ConfigError(`invalid --signing-key (CONTINUITY_SIGNING_KEY): ${error.message}`, { cause: error });
     }
     throw error;
   });
-  const store = await openStore(config, logger);
   const metrics = createServerMetrics({ processMetrics: true });
   const continuity = await createContinuityServer({
     store,

@@ -89,6 +89,12 @@ export interface ContinuityServerOptions {
    * when a subject migrates here. Default: the address `listen` bound.
    */
   readonly publicAddress?: string;
+  /**
+   * How long this server's claim to run a migration lasts unless renewed; default 15 s. A
+   * migration whose runner died is ended as interrupted by a server of the store this long
+   * after (see MigrationSettings.leaseMs).
+   */
+  readonly migrationLeaseMs?: number;
   /** How long a moved subject keeps being answered SUBJECT_MOVED before it is erased; default 30 days. */
   readonly movedRetentionMs?: number;
   /** Overrides of the source side of a switch (tests make them short). */
@@ -172,7 +178,7 @@ export async function createContinuityServer(options: ContinuityServerOptions): 
   const gate = createSubjectGate(store);
   // A migration this server was running before it stopped has no job any more (PORT-030:
   // GetMigration must reach an end state); the records it copied are skipped by the next one.
-  const interrupted = await store.failInterruptedMigrations("interrupted: the target server restarted; start the migration again", clock());
+  const interrupted = await store.failInterruptedMigrations(MIGRATION_INTERRUPTED, clock());
   if (interrupted > 0) logger.warn({ migrations: interrupted }, "migrations interrupted by a restart were marked failed");
   let boundAddress = "";
   const sourcePolicy = createSourcePolicy(options.migrationSources);
@@ -183,6 +189,7 @@ export async function createContinuityServer(options: ContinuityServerOptions): 
     trustedKeys: trustedBundleKeys(deps, options.trustedBundleKeys),
     ...(options.migrationCa === undefined ? {} : { sourceCa: options.migrationCa }),
     sourcePolicy,
+    leaseMs: options.migrationLeaseMs ?? DEFAULT_MIGRATION_LEASE_MS,
   });
 
   // LIMIT-011: a full batch (or chunk) plus protobuf framing must fit one message.
@@ -319,6 +326,12 @@ function grpcWebMethods(): Map<string, GrpcWebMethod> {
  * subscribers hear about it), bound each subject's event log, and enforce delta retention.
  * One failing pass is logged and the next one tries again.
  */
+/** Default of {@link ContinuityServerOptions.migrationLeaseMs}. */
+export const DEFAULT_MIGRATION_LEASE_MS = 15_000;
+
+/** `Migration.error` of a migration no server runs any more. */
+const MIGRATION_INTERRUPTED = "interrupted: the target server stopped running it; start the migration again";
+
 function startMaintenance(deps: ServiceDeps, options: ContinuityServerOptions): { stop(): void } {
   const interval = options.maintenanceIntervalMs ?? 1000;
   if (interval <= 0) return { stop() {} };
@@ -335,6 +348,9 @@ function startMaintenance(deps: ServiceDeps, options: ContinuityServerOptions): 
     void (async () => {
       try {
         await deps.store.expireHandoffs(deps.clock());
+        // A migration whose runner (this server or another of the store) stopped renewing its lease.
+        const interrupted = await deps.store.failInterruptedMigrations(MIGRATION_INTERRUPTED, deps.clock());
+        if (interrupted > 0) deps.logger.warn({ migrations: interrupted }, "migrations whose server stopped running them were marked failed");
         if (sweep) await deps.store.pruneEvents(keepEvents);
         if (sweep && options.retainDeltas !== undefined) await compactForRetention(deps, options.retainDeltas);
         // A moved subject is answered SUBJECT_MOVED for the declared time, then erased here.

@@ -1,15 +1,17 @@
 import {
-  createRemoteJWKSet,
+  createLocalJWKSet,
   decodeJwt,
   decodeProtectedHeader,
   errors as joseErrors,
   jwtVerify,
+  type JSONWebKeySet,
   type JWTPayload,
   type JWTVerifyGetKey,
   type ProtectedHeaderParameters,
 } from "jose";
 import { OIDC_DEFAULTS, type PlatformConfig, type PlatformRegistry } from "./platforms.js";
 import { AuthFailure, CLOCK_SKEW_SECONDS, type VerifiedAssertion } from "./credentials.js";
+import type { JwksCopyRecord, ReplicaStateStore } from "../store/index.js";
 
 /**
  * Algorithms an ID token may be signed with: the assertion set (TOKEN-001), which covers what
@@ -64,21 +66,114 @@ function isKeySetFailure(error: unknown): boolean {
   return true;
 }
 
+/** The key-set copies servers on one store share (ReplicaStateStore); in memory when alone. */
+export type JwksCopies = Pick<ReplicaStateStore, "getJwksCopy" | "claimJwksFetch" | "putJwksCopy">;
+
+/** Fetches of one platform's key set, by every server of a store together, at most one per this. */
+export const JWKS_FETCH_INTERVAL_MS = 1_000;
+/** How often a server waiting for another's fetch looks for its result. */
+const JWKS_WAIT_POLL_MS = 100;
+
+/** A store of copies for a server that shares them with nobody. */
+export function createMemoryJwksCopies(): JwksCopies {
+  const copies = new Map<string, { jwks?: string; fetchedAt: number; claimedAt: number }>();
+  return {
+    async getJwksCopy(platformId) {
+      const copy = copies.get(platformId);
+      return copy?.jwks === undefined ? undefined : { jwks: copy.jwks, fetchedAt: new Date(copy.fetchedAt) };
+    },
+    async claimJwksFetch(platformId, minIntervalMs, now) {
+      const copy = copies.get(platformId) ?? { fetchedAt: 0, claimedAt: 0 };
+      if (copy.claimedAt > now.getTime() - minIntervalMs) return false;
+      copies.set(platformId, { ...copy, claimedAt: now.getTime() });
+      return true;
+    },
+    async putJwksCopy(platformId, copy) {
+      const kept = copies.get(platformId) ?? { fetchedAt: 0, claimedAt: 0 };
+      if (kept.fetchedAt <= copy.fetchedAt.getTime()) copies.set(platformId, { ...kept, jwks: copy.jwks, fetchedAt: copy.fetchedAt.getTime() });
+    },
+  };
+}
+
 /**
- * One remote key set per platform, through jose's `createRemoteJWKSet`: it caches the set for
- * 10 minutes, refetches on an unknown `kid` at most once per cooldown, joins concurrent
- * fetches into one and gives up after the timeout. So no token, however many arrive, makes
- * the server fetch more than once per cooldown.
+ * One key set per platform, kept as jose's `createRemoteJWKSet` keeps it (for 10 minutes,
+ * fetched again on an unknown `kid` at most once per cooldown, within the timeout), except
+ * that the copy and the time of its fetch live in `copies`, so that the servers of one store
+ * behave as one server (TOKEN-025): a server that never fetched uses the copy another one
+ * fetched, the cooldown runs from the last fetch of any of them, and a fetch is claimed in the
+ * store, so that however many tokens arrive at however many servers, the provider is asked at
+ * most once per {@link JWKS_FETCH_INTERVAL_MS}; the others wait for that fetch's copy.
  */
-function remoteKeySet(platform: PlatformConfig & { oidc: NonNullable<PlatformConfig["oidc"]> }): JWTVerifyGetKey {
-  const remote = createRemoteJWKSet(platform.oidc.jwksUri, {
+function remoteKeySet(platform: PlatformConfig & { oidc: NonNullable<PlatformConfig["oidc"]> }, copies: JwksCopies): JWTVerifyGetKey {
+  const timing = {
     timeoutDuration: platform.oidc.jwksTimeoutMs,
     cooldownDuration: platform.oidc.jwksCooldownMs,
     cacheMaxAge: OIDC_DEFAULTS.jwksCacheMaxAgeMs,
-  });
+  };
+  let local: { readonly fetchedAt: number; readonly getKey: JWTVerifyGetKey } | undefined;
+  let refreshing: Promise<void> | undefined;
+  const fetchedAt = (): number => local?.fetchedAt ?? Number.NEGATIVE_INFINITY;
+  const fresh = (): boolean => Date.now() - fetchedAt() < timing.cacheMaxAge;
+  const adopt = (copy: JwksCopyRecord | undefined): void => {
+    if (copy === undefined || copy.fetchedAt.getTime() <= fetchedAt()) return;
+    local = { fetchedAt: copy.fetchedAt.getTime(), getKey: createLocalJWKSet(JSON.parse(copy.jwks) as JSONWebKeySet) };
+  };
+
+  /** Plain JOSE errors for a key set that cannot be had, so that `isKeySetFailure` judges them. */
+  const fetchKeySet = async (): Promise<void> => {
+    const response = await fetch(platform.oidc.jwksUri, { signal: AbortSignal.timeout(timing.timeoutDuration), headers: { accept: "application/json" } });
+    if (response.status !== 200) throw new joseErrors.JOSEError(`Expected 200 OK from the JSON Web Key Set HTTP response, got ${response.status}`);
+    const text = await response.text();
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new joseErrors.JOSEError("Failed to parse the JSON Web Key Set HTTP response as JSON");
+    }
+    // Throws JWKSInvalid for anything but a key set.
+    const getKey = createLocalJWKSet(parsed as JSONWebKeySet);
+    const at = Date.now();
+    local = { fetchedAt: at, getKey };
+    await copies.putJwksCopy(platform.id, { jwks: text, fetchedAt: new Date(at) });
+  };
+
+  /**
+   * A newer, fresh copy: another server's, or one this server fetches. A fetch for an unknown
+   * kid is claimed in the store first (the flood guard); one for a missing or stale copy is
+   * not, as there is nothing to verify with until some server fetched.
+   */
+  const refresh = async (forUnknownKid: boolean): Promise<void> => {
+    const had = fetchedAt();
+    const deadline = Date.now() + timing.timeoutDuration;
+    for (;;) {
+      adopt(await copies.getJwksCopy(platform.id));
+      if (fetchedAt() > had && fresh()) return;
+      if (!forUnknownKid || (await copies.claimJwksFetch(platform.id, JWKS_FETCH_INTERVAL_MS, new Date()))) return fetchKeySet();
+      if (Date.now() >= deadline) throw new joseErrors.JWKSTimeout("another server's fetch of the JSON Web Key Set did not complete in time");
+      await new Promise((resolve) => setTimeout(resolve, JWKS_WAIT_POLL_MS));
+    }
+  };
+  // Concurrent tokens of this server share one refresh.
+  const refreshOnce = (forUnknownKid: boolean): Promise<void> => (refreshing ??= refresh(forUnknownKid).finally(() => (refreshing = undefined)));
+
+  const getKey: JWTVerifyGetKey = async (header, token) => {
+    if (!fresh()) await refreshOnce(false);
+    try {
+      return await local!.getKey(header, token);
+    } catch (error) {
+      if (!(error instanceof joseErrors.JWKSNoMatchingKey)) throw error;
+      // An unknown kid: the copy another server fetched since, else a fetch once the cooldown
+      // since the last fetch (of any server) is over.
+      const before = fetchedAt();
+      adopt(await copies.getJwksCopy(platform.id));
+      if (fetchedAt() === before && Date.now() - fetchedAt() < timing.cooldownDuration) throw error;
+      if (fetchedAt() === before) await refreshOnce(true);
+      return await local!.getKey(header, token);
+    }
+  };
   return async (header, token) => {
     try {
-      return await remote(header, token);
+      return await getKey(header, token);
     } catch (error) {
       if (isKeySetFailure(error)) throw new IdentityProviderUnavailable(platform.id, describe(error), { cause: error });
       throw error;
@@ -104,14 +199,14 @@ function platformForAudience(candidates: readonly PlatformConfig[], claims: JWTP
 }
 
 /** Builds the verifier; no key is fetched until the first ID token of a platform arrives. */
-export function createIdTokenVerifier(platforms: PlatformRegistry, now: () => Date): IdTokenVerifier {
+export function createIdTokenVerifier(platforms: PlatformRegistry, now: () => Date, copies: JwksCopies = createMemoryJwksCopies()): IdTokenVerifier {
   const byIssuer = new Map<string, PlatformConfig[]>();
   const keySets = new Map<string, JWTVerifyGetKey>();
   for (const platform of platforms.list()) {
     const oidc = platform.oidc;
     if (oidc === undefined) continue;
     byIssuer.set(oidc.issuer, [...(byIssuer.get(oidc.issuer) ?? []), platform]);
-    keySets.set(platform.id, remoteKeySet({ ...platform, oidc }));
+    keySets.set(platform.id, remoteKeySet({ ...platform, oidc }, copies));
   }
 
   async function verify(token: string): Promise<VerifiedAssertion> {

@@ -8,10 +8,14 @@
  * the code is not done: a counter that only codes which exist can reach would tell them apart.
  *
  * Each counter is a fixed window that opens at its first failure and lasts `windowSeconds`.
- * Counters live in memory: a restart forgets them, which at most grants one more window.
- * Memory is bounded: a counter is created only for a failure the limits let through, so at most
- * `perPlatform` account counters per platform and window exist, and expired ones are swept.
+ * Counters live in the store (ReplicaStateStore.countFailure), so that servers on one store
+ * count together: a caller that spreads its guesses over the replicas behind a balancer is
+ * limited as one server would limit it. Rows are bounded: a counter is created only for a
+ * failure the limits let through, so at most `perPlatform` account counters per platform and
+ * window exist, and ended ones are swept.
  */
+
+import type { ReplicaStateStore } from "../store/index.js";
 
 /** The limits of the reference server: a code lives 600 s, so a window is its whole lifetime. */
 export const LINK_CODE_ATTEMPT_LIMITS: LinkCodeAttemptLimits = { perAccount: 10, perPlatform: 300, windowSeconds: 600 };
@@ -26,67 +30,32 @@ export interface LinkCodeAttemptLimits {
 
 export interface LinkCodeAttempts {
   /** Whole seconds until the caller may redeem again, or 0 when it may redeem now. */
-  retryAfterSeconds(platformId: string, accountId: string, now: Date): number;
+  retryAfterSeconds(platformId: string, accountId: string, now: Date): Promise<number>;
   /** Counts a failed redemption against the account and its platform. */
-  recordFailure(platformId: string, accountId: string, now: Date): void;
+  recordFailure(platformId: string, accountId: string, now: Date): Promise<void>;
 }
 
-interface Window {
-  readonly opensAt: number;
-  failures: number;
-}
-
-export function createLinkCodeAttempts(limits: LinkCodeAttemptLimits = LINK_CODE_ATTEMPT_LIMITS): LinkCodeAttempts {
+export function createLinkCodeAttempts(
+  store: Pick<ReplicaStateStore, "getFailureWindows" | "countFailure">,
+  limits: LinkCodeAttemptLimits = LINK_CODE_ATTEMPT_LIMITS,
+): LinkCodeAttempts {
   const windowMs = limits.windowSeconds * 1000;
-  const byPlatform = new Map<string, Window>();
-  const byAccount = new Map<string, Window>();
-  let sweptAt = 0;
+  // JSON keeps the pair unambiguous whatever characters an account id holds; the prefix keeps
+  // these keys apart from any other kind of counter the store may hold.
+  const accountKey = (platformId: string, accountId: string): string => `link-code:account:${JSON.stringify([platformId, accountId])}`;
+  const platformKey = (platformId: string): string => `link-code:platform:${platformId}`;
 
-  // JSON keeps the pair unambiguous whatever characters an account id holds.
-  const accountKey = (platformId: string, accountId: string): string => JSON.stringify([platformId, accountId]);
-
-  const live = (map: Map<string, Window>, key: string, now: number): Window | undefined => {
-    const window = map.get(key);
-    // Stryker disable next-line EqualityOperator: < or <= differ only in the one millisecond a window ends, which no client can aim at
-    if (window === undefined || now < window.opensAt + windowMs) return window;
-    map.delete(key);
-    return undefined;
-  };
-
-  const wait = (window: Window | undefined, limit: number, now: number): number =>
-    window === undefined || window.failures < limit ? 0 : Math.max(1, Math.ceil((window.opensAt + windowMs - now) / 1000));
-
-  // Stryker disable next-line BlockStatement: memory only: live() already treats an expired window as absent, so dropping it earlier or later changes no answer
-  const sweep = (now: number): void => {
-    // Stryker disable next-line ConditionalExpression,EqualityOperator,ArithmeticOperator: memory only: live() already treats an expired window as absent, so dropping it earlier or later changes no answer
-    if (now - sweptAt < windowMs) return;
-    sweptAt = now;
-    // Stryker disable next-line ArrayDeclaration,BlockStatement: memory only: live() already treats an expired window as absent, so dropping it earlier or later changes no answer
-    for (const map of [byPlatform, byAccount]) {
-      // Stryker disable next-line all: memory only: live() already treats an expired window as absent, so dropping it earlier or later changes no answer
-      for (const [key, window] of map) if (now >= window.opensAt + windowMs) map.delete(key);
-    }
-  };
-
-  const count = (map: Map<string, Window>, key: string, now: number): void => {
-    const window = live(map, key, now);
-    if (window === undefined) map.set(key, { opensAt: now, failures: 1 });
-    else window.failures += 1;
-  };
+  const wait = (window: { opensAt: Date; failures: number } | undefined, limit: number, now: number): number =>
+    window === undefined || window.failures < limit ? 0 : Math.max(1, Math.ceil((window.opensAt.getTime() + windowMs - now) / 1000));
 
   return {
-    retryAfterSeconds(platformId, accountId, now) {
+    async retryAfterSeconds(platformId, accountId, now) {
+      const [account, platform] = await store.getFailureWindows([accountKey(platformId, accountId), platformKey(platformId)], windowMs, now);
       const t = now.getTime();
-      return Math.max(
-        wait(live(byAccount, accountKey(platformId, accountId), t), limits.perAccount, t),
-        wait(live(byPlatform, platformId, t), limits.perPlatform, t),
-      );
+      return Math.max(wait(account, limits.perAccount, t), wait(platform, limits.perPlatform, t));
     },
-    recordFailure(platformId, accountId, now) {
-      const t = now.getTime();
-      sweep(t);
-      count(byAccount, accountKey(platformId, accountId), t);
-      count(byPlatform, platformId, t);
+    async recordFailure(platformId, accountId, now) {
+      await store.countFailure([accountKey(platformId, accountId), platformKey(platformId)], windowMs, now);
     },
   };
 }

@@ -19,7 +19,7 @@ import {
 } from "jose";
 import { ALL_SCOPES, type AuthContext, type Scope } from "./context.js";
 import { AuthFailure, CLOCK_SKEW_SECONDS, type VerifiedAssertion } from "./credentials.js";
-import { createIdTokenVerifier } from "./id-tokens.js";
+import { createIdTokenVerifier, type JwksCopies } from "./id-tokens.js";
 import type { PlatformRegistry } from "./platforms.js";
 
 /** The `typ` header every platform assertion must carry (RFC 8725 §3.11 explicit typing). */
@@ -119,6 +119,11 @@ export interface TokenAuthorityOptions {
   readonly accessTokenSeconds?: number;
   /** Injectable clock, so tests can age tokens without sleeping. */
   readonly now?: () => Date;
+  /**
+   * Where the OpenID providers' key sets are kept: the store, so that the servers of one store
+   * fetch them as one server would (TOKEN-025). Default: this process's memory.
+   */
+  readonly jwksCopies?: JwksCopies;
 }
 
 /** Most verified access tokens remembered at once (a few hundred bytes each). */
@@ -255,7 +260,7 @@ export async function createTokenAuthority(options: TokenAuthorityOptions): Prom
   for (const platform of options.platforms.list()) {
     if (platform.jwks !== undefined) keySets.set(platform.id, createLocalJWKSet(platform.jwks));
   }
-  const idTokens = createIdTokenVerifier(options.platforms, now);
+  const idTokens = createIdTokenVerifier(options.platforms, now, options.jwksCopies);
 
   async function verifySubjectToken(token: string, kind: SubjectTokenKind | "by-issuer"): Promise<VerifiedAssertion> {
     let issuer: unknown;

@@ -206,7 +206,7 @@ export function createPortabilityService(deps: ServiceDeps, options: Portability
         endedAt: undefined,
       };
       if (!MINTED_ID.test(migration.id)) throw new Error("minted an invalid migration id");
-      if ((await store.putMigration(migration)) === "conflict") throw protocolError(Status.FAILED_PRECONDITION, "MIGRATION_CONFLICT", "another migration of this subject is running");
+      if ((await store.putMigration(migration, { lease: options.migrations.lease(deps.clock()) })) === "conflict") throw protocolError(Status.FAILED_PRECONDITION, "MIGRATION_CONFLICT", "another migration of this subject is running");
       deps.metrics.recordMigration(migration);
       options.migrations.start(migration, req.sourceAccessToken);
       return { migration: wireMigration(migration) };
@@ -223,10 +223,11 @@ export function createPortabilityService(deps: ServiceDeps, options: Portability
       const { name } = parseRequest(migrationNameSchema, request);
       let migration = await migrationOf(auth, name);
       if (migration.state === "copying" || migration.state === "switching") {
-        if (!options.migrations.cancel(migration.subjectId, migration.id)) {
-          // Not running in this process (it was interrupted by a restart): end it here.
-          migration = { ...migration, state: "cancelled", endedAt: deps.clock() };
-          await store.putMigration(migration);
+        if (!options.migrations.cancel(migration.subjectId, migration.id) && migration.state === "copying") {
+          // Not running in this process: another server runs it (it stops when it sees the
+          // record ended), or none does any more. Ended here, unless it began its switch
+          // meanwhile; a switch is its runner's to finish.
+          await store.putMigration({ ...migration, state: "cancelled", endedAt: deps.clock() }, { ifState: "copying" });
         }
         // The runner records the end; wait briefly so the answer shows it.
         for (let i = 0; i < 50; i++) {

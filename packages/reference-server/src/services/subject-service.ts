@@ -47,7 +47,7 @@ export function accountLinkMessage(link: AccountLinkRecord): continuity.v1.Accou
  * subject; naming another answers SUBJECT_NOT_FOUND.
  */
 export function createSubjectService(deps: ServiceDeps): SubjectServiceImplementation {
-  const attempts = createLinkCodeAttempts();
+  const attempts = createLinkCodeAttempts(deps.store);
   return {
     async getSubject(request, { auth }) {
       const subjectId = parseSubjectName("name", request.name);
@@ -86,7 +86,7 @@ export function createSubjectService(deps: ServiceDeps): SubjectServiceImplement
       const now = deps.clock();
       // LINK-019: a caller that failed too often is refused before its code is looked at, so
       // that neither a valid code nor the limit itself tells anything about the codes.
-      const retryAfter = attempts.retryAfterSeconds(platformId, assertion.accountId, now);
+      const retryAfter = await attempts.retryAfterSeconds(platformId, assertion.accountId, now);
       if (retryAfter > 0) {
         throw protocolError(
           Status.RESOURCE_EXHAUSTED,
@@ -107,7 +107,7 @@ export function createSubjectService(deps: ServiceDeps): SubjectServiceImplement
               linkId: deps.newId(),
               now,
             });
-      if (result.kind !== "linked") attempts.recordFailure(platformId, assertion.accountId, now);
+      if (result.kind !== "linked") await attempts.recordFailure(platformId, assertion.accountId, now);
       switch (result.kind) {
         case "invalid":
           throw linkCodeInvalid();

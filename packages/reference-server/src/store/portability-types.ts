@@ -165,15 +165,23 @@ export interface PortabilityStore {
 
   /**
    * Inserts or replaces a migration. A subject has at most one that has not ended: storing a
-   * second one answers `conflict` and stores nothing.
+   * second one answers `conflict` and stores nothing. A migration that has ended is never
+   * replaced, and with `ifState` one that is no longer in that state is not either: both
+   * answer `stale` and store nothing (the runner on one server learns so that the migration
+   * was cancelled through another). `lease` makes `lease.owner` its runner from the start
+   * (see ReplicaStateStore.renewMigrationLease).
    */
-  putMigration(migration: MigrationRecord): Promise<"stored" | "conflict">;
+  putMigration(
+    migration: MigrationRecord,
+    options?: { readonly ifState?: MigrationStateName; readonly lease?: { readonly owner: string; readonly until: Date } },
+  ): Promise<"stored" | "conflict" | "stale">;
   getMigration(subjectId: string, migrationId: string): Promise<MigrationRecord | undefined>;
   /** The subject's migration that has not ended, if any. */
   findActiveMigration(subjectId: string): Promise<MigrationRecord | undefined>;
   /**
-   * Ends as failed, with `error`, every migration still marked running (of any subject): at
-   * start, none of them has a process running it any more. Returns how many.
+   * Ends as failed, with `error`, every migration still marked running (of any subject) whose
+   * runner's lease ran out by `now` (or that never had one): no server runs it any more.
+   * A migration another live server runs is left alone. Returns how many.
    */
   failInterruptedMigrations(error: string, now: Date): Promise<number>;
 }

@@ -26,6 +26,7 @@
  */
 
 import type { PortabilityStore } from "./portability-types.js";
+import type { ReplicaStateStore } from "./replica-state-types.js";
 
 /** Delta encodings, numbered as in the proto and in the hash chain's one-byte code. */
 export const Encoding = { JsonPatch: 1, JsonMergePatch: 2, Opaque: 3 } as const;
@@ -612,7 +613,7 @@ export type Durability = "normal" | "full";
 // ---------------------------------------------------------------------------------------
 
 /** Everything the services persist. See the module comment for the conventions. */
-export interface Store extends PortabilityStore {
+export interface Store extends PortabilityStore, ReplicaStateStore {
   // --- lifecycle --------------------------------------------------------------------------
 
   /** The store epoch: subscription cursors minted under another epoch cannot be resumed. */

@@ -115,6 +115,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const tokens = await createTokenAuthority({
     platforms: createPlatformRegistry(platformList.map((p) => p.config)),
     signingKey: { kind: "ephemeral" },
+    jwksCopies: store,
     ...(options.clock === undefined ? {} : { now: options.clock }),
   });
   const { extraPlatforms: _extra, dataDir: _dir, storeKind: _kind, replicas: _count, ...serverOptions } = options;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { AppendInput, AppendResult, BuiltBatch, Store, StoreNotification } from "../store/types.js";
 import { Encoding, Policy } from "../store/types.js";
+import { SubjectHeldError } from "../store/replica-state-types.js";
 
 /**
  * Behaviour every {@link Store} backend must show, written against the interface only, so
@@ -376,6 +377,97 @@ export function describeStoreContract(name: string, open: () => Promise<{ store:
         expect(await store.failInterruptedMigrations("restarted", now)).toBe(1);
         expect(await store.findActiveMigration("s1")).toBeUndefined();
         expect(await store.getMigration("s1", "m1")).toMatchObject({ state: "failed", error: "restarted" });
+      }));
+
+    it("keeps a migration's lease: a live runner is left alone, an ended or expired one is not", () =>
+      withStore(async (store) => {
+        const later = (ms: number) => new Date(now.getTime() + ms);
+        const migration = { subjectId: "s1", id: "m1", source: "h:1", sourceSubject: "", state: "copying" as const, recordsCopied: 0, recordsTotal: 0, bytesCopied: 0, lagDeltas: 0, switchPauseMs: undefined, error: "", createdAt: now, endedAt: undefined };
+        expect(await store.putMigration(migration, { lease: { owner: "a", until: later(15_000) } })).toBe("stored");
+        // Another server starting, or maintaining, leaves a migration whose runner is live.
+        expect(await store.failInterruptedMigrations("interrupted", later(1_000))).toBe(0);
+        expect(await store.renewMigrationLease("s1", "m1", "b", later(16_000), later(1_000))).toBe("lost");
+        expect(await store.renewMigrationLease("s1", "m1", "a", later(20_000), later(5_000))).toBe("renewed");
+        // Progress does not clear the lease.
+        expect(await store.putMigration({ ...migration, recordsCopied: 3 })).toBe("stored");
+        expect(await store.failInterruptedMigrations("interrupted", later(19_000))).toBe(0);
+        // Once the runner stopped renewing, another server may take it over, or end it.
+        expect(await store.renewMigrationLease("s1", "m1", "b", later(40_000), later(20_000))).toBe("renewed");
+        expect(await store.failInterruptedMigrations("interrupted", later(40_000))).toBe(1);
+        expect(await store.getMigration("s1", "m1")).toMatchObject({ state: "failed", error: "interrupted", recordsCopied: 3 });
+        // An ended migration is never written over, and its lease is not renewed.
+        expect(await store.putMigration({ ...migration, state: "switching" })).toBe("stale");
+        expect(await store.renewMigrationLease("s1", "m1", "b", later(60_000), later(41_000))).toBe("lost");
+        // ifState: a cancel decided on a copying migration does not end one that began its switch.
+        const m2 = { ...migration, id: "m2", state: "switching" as const };
+        expect(await store.putMigration(m2)).toBe("stored");
+        expect(await store.putMigration({ ...m2, state: "cancelled", endedAt: now }, { ifState: "copying" })).toBe("stale");
+        expect((await store.getMigration("s1", "m2"))?.state).toBe("switching");
+      }));
+
+    it("holds a subject's writes for one holder until it releases, records the move or runs out", () =>
+      withStore(async (store) => {
+        const soon = () => new Date(Date.now() + 10_000);
+        // A refused append may come back as a rejection or as `rejected` (one of a group).
+        const refusal = (result: Promise<AppendResult>) =>
+          result.then(
+            (r) => (r.kind === "rejected" ? r.error : r),
+            (error: unknown) => error,
+          );
+        expect(await store.holdSubject("s1", "switch-1", soon(), new Date())).toBe("held");
+        expect(await store.holdSubject("s1", "switch-2", soon(), new Date())).toBe("conflict");
+        expect(await store.getSubjectHold("s1", new Date())).toMatchObject({ holder: "switch-1" });
+        expect(await refusal(append(store, "d", 1))).toBeInstanceOf(SubjectHeldError);
+        // A release by someone else changes nothing; the holder's own ends it.
+        await store.releaseSubjectHold("s1", "switch-2");
+        expect(await store.getSubjectHold("s1", new Date())).toBeDefined();
+        await store.releaseSubjectHold("s1", "switch-1");
+        expect(await store.getSubjectHold("s1", new Date())).toBeUndefined();
+        expect((await append(store, "d", 1)).kind).toBe("committed");
+
+        // A hold that ran out holds nothing, and cannot record a move any more.
+        expect(await store.holdSubject("s1", "switch-3", new Date(Date.now() + 50), new Date())).toBe("held");
+        await new Promise((resolve) => setTimeout(resolve, 80));
+        expect(await store.getSubjectHold("s1", new Date())).toBeUndefined();
+        expect((await append(store, "d", 2)).kind).toBe("committed");
+        const move = { subjectId: "s1", target: "h:2", targetSubject: "subjects/t", movedAt: now };
+        expect(await store.recordHeldSubjectMove(move, "switch-3")).toBe("lost");
+        expect(await store.getSubjectMove("s1")).toBeUndefined();
+
+        // A live hold records the move and ends with it.
+        expect(await store.holdSubject("s1", "switch-4", soon(), new Date())).toBe("held");
+        expect(await store.recordHeldSubjectMove(move, "switch-4")).toBe("recorded");
+        expect(await store.getSubjectMove("s1")).toMatchObject({ target: "h:2" });
+        expect(await store.getSubjectHold("s1", new Date())).toBeUndefined();
+      }));
+
+    it("counts failures in fixed windows per key", () =>
+      withStore(async (store) => {
+        const at = (ms: number) => new Date(now.getTime() + ms);
+        await store.countFailure(["a", "b"], 1000, at(0));
+        await store.countFailure(["a"], 1000, at(500));
+        expect(await store.getFailureWindows(["a", "b", "c"], 1000, at(900))).toEqual([
+          { opensAt: at(0), failures: 2 },
+          { opensAt: at(0), failures: 1 },
+          undefined,
+        ]);
+        // A window that ended is gone; the next failure opens a new one.
+        expect(await store.getFailureWindows(["a"], 1000, at(1000))).toEqual([undefined]);
+        await store.countFailure(["a"], 1000, at(1200));
+        expect(await store.getFailureWindows(["a"], 1000, at(1300))).toEqual([{ opensAt: at(1200), failures: 1 }]);
+      }));
+
+    it("keeps a provider's key set and lets one fetch through per interval", () =>
+      withStore(async (store) => {
+        const at = (ms: number) => new Date(now.getTime() + ms);
+        expect(await store.getJwksCopy("p")).toBeUndefined();
+        expect(await store.claimJwksFetch("p", 1000, at(0))).toBe(true);
+        expect(await store.claimJwksFetch("p", 1000, at(999))).toBe(false);
+        await store.putJwksCopy("p", { jwks: '{"keys":[1]}', fetchedAt: at(10) });
+        // An older copy fetched meanwhile does not replace a newer one.
+        await store.putJwksCopy("p", { jwks: '{"keys":[0]}', fetchedAt: at(5) });
+        expect(await store.getJwksCopy("p")).toEqual({ jwks: '{"keys":[1]}', fetchedAt: at(10) });
+        expect(await store.claimJwksFetch("p", 1000, at(1000))).toBe(true);
       }));
 
     it("records a move and tells its listeners", () =>

@@ -73,6 +73,7 @@ export async function startIdentityHarness(
   const tokens = await createTokenAuthority({
     platforms: createPlatformRegistry([a.config, b.config, readOnly.config, ...(options.extraPlatforms ?? [])]),
     signingKey: { kind: "ephemeral" },
+    jwksCopies: store,
     ...(options.now === undefined ? {} : { now: options.now }),
   });
   const server = await createContinuityServer({

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { Status } from "nice-grpc-common";
 import { continuity } from "@continuity/sdk/gen";
 import type { JSONWebKeySet } from "jose";
@@ -23,10 +24,18 @@ export interface MigrationSettings {
   readonly sourceCa?: Buffer;
   /** The addresses a source may be dialed at (PORT-041). */
   readonly sourcePolicy: SourcePolicy;
+  /**
+   * How long this server's claim to run a migration lasts unless renewed (it is renewed every
+   * third of it): another server of the store ends a migration as interrupted only once its
+   * runner's lease ran out, so a live runner is left alone and a dead one's migration ends.
+   */
+  readonly leaseMs: number;
 }
 
 /** Runs and cancels the migrations this server is the target of. */
 export interface MigrationRunner {
+  /** The lease a migration this server is about to start is stored with. */
+  lease(now: Date): { readonly owner: string; readonly until: Date };
   start(migration: MigrationRecord, sourceAccessToken: string): void;
   /** Cancels a running migration before its switch; false when it is not running here. */
   cancel(subjectId: string, migrationId: string): boolean;
@@ -51,14 +60,35 @@ interface RunState {
 export function createMigrationRunner(deps: ServiceDeps, settings: MigrationSettings): MigrationRunner {
   const running = new Map<string, { controller: AbortController; state: RunState }>();
   const key = (subjectId: string, id: string): string => `${subjectId}/${id}`;
+  const owner = randomUUID();
+  const lease = (now: Date) => ({ owner, until: new Date(now.getTime() + settings.leaseMs) });
 
-  const run = async (initial: MigrationRecord, token: string, signal: AbortSignal, state: RunState): Promise<void> => {
+  const run = async (initial: MigrationRecord, token: string, signal: AbortSignal, state: RunState, abort: () => void): Promise<void> => {
     let migration = initial;
+    // Ended through another server (a cancel there) when the stored record has ended: this
+    // run stops, and writes nothing over what that server wrote.
+    let endedElsewhere = false;
     const update = async (change: Partial<MigrationRecord>): Promise<void> => {
       migration = { ...migration, ...change };
-      await deps.store.putMigration(migration);
+      if ((await deps.store.putMigration(migration)) === "stale") {
+        endedElsewhere = true;
+        abort();
+        return;
+      }
       deps.metrics.recordMigration(migration);
     };
+    const renewal = setInterval(() => {
+      void deps.store.renewMigrationLease(migration.subjectId, migration.id, owner, lease(deps.clock()).until, deps.clock()).then(
+        (renewed) => {
+          if (renewed === "lost") {
+            endedElsewhere = true;
+            abort();
+          }
+        },
+        (error: unknown) => deps.logger.warn({ err: error, subject: migration.subjectId, migration: migration.id }, "could not renew the migration's lease"),
+      );
+    }, Math.max(1, Math.floor(settings.leaseMs / 3)));
+    renewal.unref();
     // The calls to the source end with the run, whatever ends it; a cancel reaches them only
     // until the commit is sent (after that the switch belongs to the source).
     const calls = new AbortController();
@@ -133,11 +163,16 @@ export function createMigrationRunner(deps: ServiceDeps, settings: MigrationSett
         deps.logger.info({ subject: migration.subjectId, migration: migration.id, source: migration.source }, "migration completed (the source confirmed the move when asked)");
         return;
       }
+      if (endedElsewhere) {
+        deps.logger.info({ subject: migration.subjectId, migration: migration.id, source: migration.source }, "migration ended through another server");
+        return;
+      }
       const cancelled = !state.committing && (error instanceof Cancelled || signal.aborted);
       const reason = cancelled ? "cancelled" : describe(error);
       await update({ state: cancelled ? "cancelled" : "failed", error: cancelled ? "" : reason, endedAt: deps.clock() }).catch(() => undefined);
       deps.logger.warn({ subject: migration.subjectId, migration: migration.id, source: migration.source, err: error }, cancelled ? "migration cancelled" : "migration failed");
     } finally {
+      clearInterval(renewal);
       signal.removeEventListener("abort", onCancel);
       calls.abort();
       source.close();
@@ -145,12 +180,13 @@ export function createMigrationRunner(deps: ServiceDeps, settings: MigrationSett
   };
 
   return {
+    lease,
     start(migration, token) {
       const controller = new AbortController();
       const state: RunState = { committing: false };
       const k = key(migration.subjectId, migration.id);
       running.set(k, { controller, state });
-      void run(migration, token, controller.signal, state).finally(() => running.delete(k));
+      void run(migration, token, controller.signal, state, () => controller.abort()).finally(() => running.delete(k));
     },
     cancel(subjectId, id) {
       const entry = running.get(key(subjectId, id));

@@ -1,7 +1,8 @@
-import { Status, type CallContext, type ServerMiddleware, type ServerMiddlewareCall } from "nice-grpc-common";
+import { ServerError, Status, type CallContext, type ServerMiddleware, type ServerMiddlewareCall } from "nice-grpc-common";
 import type { AuthCallContextExt } from "../../auth/context.js";
 import { protocolError } from "../../errors.js";
-import type { Store, SubjectMoveRecord } from "../../store/index.js";
+import { randomUUID } from "node:crypto";
+import { SubjectHeldError, type Store, type SubjectMoveRecord } from "../../store/index.js";
 
 /** The answer to every call for a subject that moved (PORT-032). */
 export function subjectMovedError(move: Pick<SubjectMoveRecord, "target" | "targetSubject">): Error {
@@ -22,10 +23,14 @@ export interface SubjectHold {
  * Where writes to a subject wait while it is switched to another server (PORT-033).
  *
  * A hold stops new writes of one subject at the door, then waits until the writes already
- * inside have finished, so that what the switch hands over is everything acknowledged. It
- * lives in this process: the transfer that holds it is a call to this process, and when that
- * call ends without a commit — the target died, the network broke — the hold is released
- * and the writes go ahead here. A hold longer than `maxHoldMs` releases itself.
+ * inside have finished, so that what the switch hands over is everything acknowledged. The
+ * door is in this process, the hold itself in the store (ReplicaStateStore.holdSubject), so
+ * that it holds on every server of the store: a write through another replica fails in its
+ * transaction with SubjectHeldError, writing nothing, and waits here for the outcome of the
+ * switch — SUBJECT_MOVED once the move is recorded, or its call runs again once the hold is
+ * released. When the transfer call ends without a commit — the target died, the network
+ * broke — the hold is released; a hold longer than `maxHoldMs` releases itself, in the store
+ * too, so the hold of a server that died ends with its time.
  */
 export interface SubjectGate {
   hold(subjectId: string, options: { readonly maxHoldMs: number; readonly drainTimeoutMs: number }): Promise<SubjectHold>;
@@ -44,8 +49,23 @@ interface GateState {
   hold: { promise: Promise<"released" | SubjectMoveRecord>; resolve: (outcome: "released" | SubjectMoveRecord) => void } | undefined;
 }
 
-/** Creates the gate over `store`'s record of moves. */
-export function createSubjectGate(store: Pick<Store, "getSubjectMove" | "recordSubjectMove">): SubjectGate {
+/** How often a write held by another server's switch looks whether the switch has ended. */
+const HELD_POLL_MS = 50;
+
+/** Creates the gate over `store`'s record of moves and holds. */
+export function createSubjectGate(
+  store: Pick<Store, "getSubjectMove" | "holdSubject" | "getSubjectHold" | "releaseSubjectHold" | "recordHeldSubjectMove">,
+): SubjectGate {
+  /** Waits out a hold in the store (another server's switch): the move it recorded, or `released`. */
+  const heldElsewhere = async (subjectId: string, signal: AbortSignal): Promise<"released" | SubjectMoveRecord> => {
+    for (;;) {
+      const move = await store.getSubjectMove(subjectId);
+      if (move !== undefined) return move;
+      if ((await store.getSubjectHold(subjectId, new Date())) === undefined) return "released";
+      if (signal.aborted) throw new ServerError(Status.CANCELLED, "the call was cancelled while its subject was held for a switch");
+      await new Promise((resolve) => setTimeout(resolve, HELD_POLL_MS));
+    }
+  };
   const states = new Map<string, GateState>();
   const stateOf = (subjectId: string): GateState => {
     let state = states.get(subjectId);
@@ -103,6 +123,18 @@ export function createSubjectGate(store: Pick<Store, "getSubjectMove" | "recordS
     }
     try {
       return yield* call.next(call.request, context);
+    } catch (error) {
+      if (!(error instanceof SubjectHeldError)) throw error;
+      // Held by a switch that began after this call passed the door (on another server, or
+      // here between the door and the transaction): nothing was written. Out of the count of
+      // writes in flight first, or a hold here would wait for this call and it for the hold.
+      leave(subjectId, entered);
+      entered = undefined;
+      const outcome = await heldElsewhere(subjectId, context.signal);
+      if (outcome !== "released") throw subjectMovedError(outcome);
+      // A unary call is whole in its request and may run again; a streamed one was consumed.
+      if (call.method.requestStream) throw protocolError(Status.UNAVAILABLE, "SHUTTING_DOWN", "the subject was held for a switch that did not complete; send the call again");
+      return yield* subjectGate(call, context);
     } finally {
       leave(subjectId, entered);
     }
@@ -117,17 +149,37 @@ export function createSubjectGate(store: Pick<Store, "getSubjectMove" | "recordS
       const promise = new Promise<"released" | SubjectMoveRecord>((r) => (resolve = r));
       state.hold = { promise, resolve };
       const since = Date.now();
+      const holder = randomUUID();
       let ended = false;
+      let storeHeld = false;
       const release = (): void => {
         if (ended) return;
         ended = true;
         clearTimeout(timer);
-        state.hold = undefined;
-        resolve("released");
-        forget(subjectId, state);
+        // The writes held here go once the store's hold is gone, or they would only find it
+        // there; a release that fails leaves a hold that ends by itself at its time.
+        const released = storeHeld ? store.releaseSubjectHold(subjectId, holder).catch(() => undefined) : Promise.resolve();
+        void released.then(() => {
+          state.hold = undefined;
+          resolve("released");
+          forget(subjectId, state);
+        });
       };
       const timer = setTimeout(release, options.maxHoldMs);
       timer.unref();
+      // Every server's writes from here on; another server's switch of the subject refuses this one.
+      let taken: "held" | "conflict";
+      try {
+        taken = await store.holdSubject(subjectId, holder, new Date(since + options.maxHoldMs), new Date(since));
+      } catch (error) {
+        release();
+        throw error;
+      }
+      if (taken === "conflict") {
+        release();
+        throw protocolError(Status.FAILED_PRECONDITION, "MIGRATION_CONFLICT", "the subject is being transferred already");
+      }
+      storeHeld = true;
       // Writes already past the door finish first; what they commit is part of the handover.
       if (state.inFlight > 0) {
         const drained = new Promise<void>((r) => (state.drained = r));
@@ -149,12 +201,18 @@ export function createSubjectGate(store: Pick<Store, "getSubjectMove" | "recordS
           // Ended first, so the hold's time limit cannot release writes while the move is recorded.
           ended = true;
           clearTimeout(timer);
+          let recorded: "recorded" | "lost";
           try {
-            await store.recordSubjectMove(move);
+            recorded = await store.recordHeldSubjectMove(move, holder);
           } catch (error) {
             ended = false;
             release();
             throw error;
+          }
+          if (recorded === "lost") {
+            ended = false;
+            release();
+            throw protocolError(Status.ABORTED, "MIGRATION_CONFLICT", "the hold on the subject ended before the switch committed");
           }
           state.hold = undefined;
           resolve(move);

@@ -13,6 +13,8 @@ import type { ClientBase } from "pg";
  * - `link_code_directory` answers "which subject made this code?" (redemption); keyed by
  *   the code's hash.
  * - `meta` holds the epoch and the instance secret, shared by every replica.
+ * - `failure_windows` counts failed link-code redemptions per caller (platform, account);
+ *   `jwks_copies` keeps each platform's OpenID key set (see replica-state-types.ts).
  * Directory rows are written in the transaction of their subject and deleted with it.
  *
  * Ids compare bytewise (`COLLATE "C"`), as the store contract orders lists by id or uid
@@ -285,6 +287,36 @@ INSERT INTO json_states (subject_id, stream_id, version, state)
   SELECT subject_id, stream_id, head_version, head_state FROM streams WHERE head_state IS NOT NULL
   ON CONFLICT (subject_id, stream_id, version) DO NOTHING;
 UPDATE streams SET state_version = head_version, head_state = NULL WHERE head_state IS NOT NULL;
+`,
+  },
+  {
+    version: 4,
+    name: "state every replica shares: failed link-code redemptions, holds, migration leases, provider key sets",
+    sql: `
+-- Failed link-code redemptions (LINK-019), keyed by the caller (a platform, or an account of
+-- it) rather than a subject: a wrong code names none.
+CREATE TABLE failure_windows (
+  key      text COLLATE "C" PRIMARY KEY,
+  opens_at bigint NOT NULL,
+  failures integer NOT NULL
+);
+CREATE INDEX failure_windows_by_time ON failure_windows(opens_at);
+
+-- A switch's hold of the subject's writes (PORT-033), read by every write under the
+-- subject's row lock; it ends by itself at hold_until.
+ALTER TABLE subjects ADD COLUMN hold_owner text COLLATE "C", ADD COLUMN hold_until bigint NOT NULL DEFAULT 0;
+
+-- Which server runs a migration, until when (renewed as it runs).
+ALTER TABLE migrations ADD COLUMN lease_owner text COLLATE "C", ADD COLUMN lease_until bigint NOT NULL DEFAULT 0;
+
+-- The last key set fetched from each platform's OpenID provider (TOKEN-025), and when a
+-- server last claimed a fetch, so that the replicas fetch as one server would.
+CREATE TABLE jwks_copies (
+  platform_id text COLLATE "C" PRIMARY KEY,
+  jwks        text,
+  fetched_at  bigint NOT NULL DEFAULT 0,
+  claimed_at  bigint NOT NULL DEFAULT 0
+);
 `,
   },
 ];

@@ -179,7 +179,7 @@ describe("schema (postgres)", () => {
       )
     ).rows.map((r) => r.table_name);
     expect(tables.length).toBeGreaterThanOrEqual(17);
-    // Every table but the two directories is keyed by the subject first.
+    // Every table but the directories and the per-caller or per-platform tables is keyed by the subject first.
     const keys = await store.pool.query<{ table_name: string; first: string }>(
       `SELECT tc.table_name, kcu.column_name AS first FROM information_schema.table_constraints tc
        JOIN information_schema.key_column_usage kcu ON kcu.constraint_name = tc.constraint_name AND kcu.table_schema = tc.table_schema
@@ -187,7 +187,7 @@ describe("schema (postgres)", () => {
       [schema],
     );
     const notBySubject = keys.rows.filter((k) => k.first !== "subject_id").map((k) => k.table_name).sort();
-    expect(notBySubject).toEqual(["account_directory", "link_code_directory", "meta", "schema_migrations"]);
+    expect(notBySubject).toEqual(["account_directory", "failure_windows", "jwks_copies", "link_code_directory", "meta", "schema_migrations"]);
     const count = async (table: string, subject: string) =>
       (await store.pool.query<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table} WHERE subject_id = $1`, [subject])).rows[0]!.n;
     const empty = async (subject: string) => {

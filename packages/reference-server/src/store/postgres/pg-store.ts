@@ -32,6 +32,7 @@ import type {
 } from "../types.js";
 import { Encoding, Policy } from "../types.js";
 import type { PortabilityStore } from "../portability-types.js";
+import type { ReplicaStateStore } from "../replica-state-types.js";
 import {
   decodeEventBody,
   decodeOutcome,
@@ -57,7 +58,8 @@ import { createPgPool, inTransaction, isStatementError, parsePgLocation, prepare
 import { channelOf, startListener, type Listener, type Notice } from "./fan-out.js";
 import { isSchemaName, migratePostgres } from "./migrations.js";
 import { createPgPortability } from "./portability.js";
-import { createLanes, runSubjectTx, type SubjectTx } from "./subject-tx.js";
+import { createPgReplicaState } from "./replica-state.js";
+import { createLanes, runSubjectTx, type PAST_HOLDS, type SubjectTx } from "./subject-tx.js";
 import { comparable, escapeText, toPgDevice, toPgLink } from "./text.js";
 
 /** Options of {@link createPostgresStore}. */
@@ -195,10 +197,10 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
    * Runs a write intent of one subject in its lane and transaction; its events and notices
    * reach this process's listeners once it committed, before the subject's next write runs.
    */
-  const write = <T>(subjectId: string, fn: (tx: SubjectTx) => Promise<T>): Promise<T> => {
+  const write = <T>(subjectId: string, fn: (tx: SubjectTx) => Promise<T>, holder?: string | typeof PAST_HOLDS): Promise<T> => {
     if (closed) return Promise.reject(new Error("store is closed"));
     return lanes.run(subjectId, async () => {
-      const outcome = await inTransaction(pool, (q) => runSubjectTx(q, subjectId, notify, fn));
+      const outcome = await inTransaction(pool, (q) => runSubjectTx(q, subjectId, notify, fn, holder));
       emit(subjectId, outcome.events, outcome.notices);
       return outcome.result;
     });
@@ -538,7 +540,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
 
   // --- the store ------------------------------------------------------------------------
 
-  const store: Omit<PostgresStore, keyof PortabilityStore> = {
+  const store: Omit<PostgresStore, keyof PortabilityStore | keyof ReplicaStateStore> = {
     pool,
     schema: location.schema,
 
@@ -1327,6 +1329,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
 
   return Object.assign(
     store,
+    createPgReplicaState({ query, write }),
     createPgPortability({
       query,
       write,

@@ -26,12 +26,12 @@ import {
 } from "../codec.js";
 import type { Query } from "./connection.js";
 import { escapeText, toPgDevice, toPgLink } from "./text.js";
-import type { SubjectTx } from "./subject-tx.js";
+import { PAST_HOLDS, type SubjectTx } from "./subject-tx.js";
 
 /** What the portability part of the PostgreSQL store borrows from the rest of it. */
 export interface PgPortabilityContext {
   readonly query: Query;
-  readonly write: <T>(subjectId: string, fn: (tx: SubjectTx) => Promise<T>) => Promise<T>;
+  readonly write: <T>(subjectId: string, fn: (tx: SubjectTx) => Promise<T>, holder?: string | typeof PAST_HOLDS) => Promise<T>;
   readonly snapshotRead: <T>(fn: (q: Query) => Promise<T>) => Promise<T>;
   readonly streamRow: (q: Query, subjectId: string, streamId: string) => Promise<StreamRow | undefined>;
   /** How far a JSON stream's head is from its newest stored state. */
@@ -377,37 +377,49 @@ export function createPgPortability(ctx: PgPortabilityContext): PortabilityStore
       return erased;
     },
 
-    async putMigration(migration: MigrationRecord) {
+    async putMigration(migration: MigrationRecord, options) {
+      // Not a write of the subject's data: a migration's progress is stored while it is held too.
       return write(migration.subjectId, async (tx) => {
+        const stored = (await tx.query<{ body: string }>("SELECT body FROM migrations WHERE subject_id = $1 AND migration_id = $2", [migration.subjectId, migration.id]))[0];
+        if (stored !== undefined) {
+          const state = decodeMigration(stored.body).state;
+          if (state !== "copying" && state !== "switching") return "stale" as const;
+          if (options?.ifState !== undefined && state !== options.ifState) return "stale" as const;
+        }
         const active = migration.state === "copying" || migration.state === "switching";
         if (active) {
           const other = await tx.query("SELECT 1 FROM migrations WHERE subject_id = $1 AND active AND migration_id <> $2", [migration.subjectId, migration.id]);
           if (other.length > 0) return "conflict" as const;
         }
+        const lease = options?.lease;
         await tx.query(
-          `INSERT INTO migrations (subject_id, migration_id, active, body) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (subject_id, migration_id) DO UPDATE SET active = EXCLUDED.active, body = EXCLUDED.body`,
-          [migration.subjectId, migration.id, active, JSON.stringify(migration)],
+          `INSERT INTO migrations (subject_id, migration_id, active, body, lease_owner, lease_until) VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (subject_id, migration_id) DO UPDATE SET active = EXCLUDED.active, body = EXCLUDED.body,
+             lease_owner = COALESCE(EXCLUDED.lease_owner, migrations.lease_owner), lease_until = GREATEST(EXCLUDED.lease_until, migrations.lease_until)`,
+          [migration.subjectId, migration.id, active, JSON.stringify(migration), lease?.owner ?? null, lease?.until.getTime() ?? 0],
         );
         return "stored" as const;
-      });
+      }, PAST_HOLDS);
     },
     async getMigration(subjectId, migrationId) {
       const row = (await query<{ body: string }>("SELECT body FROM migrations WHERE subject_id = $1 AND migration_id = $2", [subjectId, migrationId]))[0];
       return row === undefined ? undefined : decodeMigration(row.body);
     },
     async failInterruptedMigrations(error, now) {
-      // Every replica runs this at start; each migration is ended under its subject's lock, once.
-      const rows = await query<{ subject_id: string; migration_id: string }>("SELECT subject_id, migration_id FROM migrations WHERE active");
+      // Every replica runs this at start and as it maintains; each migration is ended under
+      // its subject's lock, once, and only when nobody renewed its lease in time.
+      const rows = await query<{ subject_id: string; migration_id: string }>("SELECT subject_id, migration_id FROM migrations WHERE active AND lease_until <= $1", [now.getTime()]);
       let failed = 0;
       for (const { subject_id, migration_id } of rows) {
         failed += await write(subject_id, async (tx) => {
-          const row = (await tx.query<{ body: string }>("SELECT body FROM migrations WHERE subject_id = $1 AND migration_id = $2 AND active", [subject_id, migration_id]))[0];
+          const row = (
+            await tx.query<{ body: string }>("SELECT body FROM migrations WHERE subject_id = $1 AND migration_id = $2 AND active AND lease_until <= $3", [subject_id, migration_id, now.getTime()])
+          )[0];
           if (row === undefined) return 0;
           const migration = { ...decodeMigration(row.body), state: "failed" as const, error, endedAt: now };
           await tx.query("UPDATE migrations SET active = false, body = $1 WHERE subject_id = $2 AND migration_id = $3", [JSON.stringify(migration), subject_id, migration_id]);
           return 1;
-        });
+        }, PAST_HOLDS);
       }
       return failed;
     },

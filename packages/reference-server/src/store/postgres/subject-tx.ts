@@ -2,6 +2,7 @@ import type { SubjectEvent, SubjectEventBody } from "../types.js";
 import { encodeEventBody } from "../codec.js";
 import { encodeNotice, type Notice } from "./fan-out.js";
 import type { Query } from "./connection.js";
+import { SubjectHeldError } from "../replica-state-types.js";
 
 /**
  * The write transaction of one subject, and the in-process lanes that order them.
@@ -13,10 +14,19 @@ import type { Query } from "./connection.js";
  * event sequence can be allocated in memory and written once at the end. Locking the
  * subject first, always, is also the whole lock order: no two writers can deadlock.
  *
+ * The same statement reads the subject's hold (ReplicaStateStore.holdSubject): a write of a
+ * held subject, by anyone but the holder, fails there with SubjectHeldError.
+ *
  * Within one process, writes of a subject also wait in a lane (a promise chain), so that a
  * busy subject queues in memory instead of holding pooled connections while it waits for
  * its own lock, and so that this process's listeners hear its commits in sequence order.
  */
+
+/**
+ * The holder of a write that is bookkeeping, not the subject's data (a migration's record on
+ * its target): it is written whatever holds the subject.
+ */
+export const PAST_HOLDS: unique symbol = Symbol("past holds");
 
 /** What a write intent sees of its subject's transaction. */
 export interface SubjectTx {
@@ -74,10 +84,18 @@ export async function runSubjectTx<T>(
   subjectId: string,
   notify: { readonly channel: string; readonly origin: string },
   fn: (tx: SubjectTx) => Promise<T>,
+  holder?: string | typeof PAST_HOLDS,
 ): Promise<SubjectTxOutcome<T>> {
   const locked = (
-    await query<{ event_seq: number; next_ord: number }>("SELECT event_seq, next_ord FROM subjects WHERE subject_id = $1 FOR UPDATE", [subjectId])
+    await query<{ event_seq: number; next_ord: number; hold_owner: string | null; hold_until: number }>(
+      "SELECT event_seq, next_ord, hold_owner, hold_until FROM subjects WHERE subject_id = $1 FOR UPDATE",
+      [subjectId],
+    )
   )[0];
+  // Under the lock every writer of the subject takes, on every replica: a write that sees no
+  // live hold commits before the hold does, so the switch's export (read after the hold
+  // committed) hands it over; one that sees the hold writes nothing (PORT-033).
+  if (locked !== undefined && holder !== PAST_HOLDS && locked.hold_until > Date.now() && locked.hold_owner !== holder) throw new SubjectHeldError(subjectId);
   let seq = locked?.event_seq ?? 0;
   let ord = locked?.next_ord ?? 0;
   const events: SubjectEvent[] = [];

@@ -321,6 +321,33 @@ WHERE json_extract(body, '$.kind') = 'deltas-appended'
   );
 `,
   },
+  {
+    version: 7,
+    name: "state a server shares with its replicas: failed link-code redemptions, holds, migration leases, provider key sets",
+    // The same tables as the PostgreSQL store's, so that both answer ReplicaStateStore alike;
+    // failure_windows and jwks_copies are keyed by the caller and the platform, not a subject.
+    sql: `
+CREATE TABLE failure_windows (
+  key      TEXT PRIMARY KEY,
+  opens_at INTEGER NOT NULL,
+  failures INTEGER NOT NULL
+);
+CREATE INDEX failure_windows_by_time ON failure_windows(opens_at);
+
+ALTER TABLE subjects ADD COLUMN hold_owner TEXT;
+ALTER TABLE subjects ADD COLUMN hold_until INTEGER NOT NULL DEFAULT 0;
+
+ALTER TABLE migrations ADD COLUMN lease_owner TEXT;
+ALTER TABLE migrations ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE jwks_copies (
+  platform_id TEXT PRIMARY KEY,
+  jwks        TEXT,
+  fetched_at  INTEGER NOT NULL DEFAULT 0,
+  claimed_at  INTEGER NOT NULL DEFAULT 0
+);
+`,
+  },
 ];
 
 /**

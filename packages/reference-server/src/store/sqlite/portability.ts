@@ -312,14 +312,25 @@ export function createSqlitePortability(ctx: SqlitePortabilityContext): Portabil
       return erased;
     },
 
-    async putMigration(migration: MigrationRecord) {
+    async putMigration(migration: MigrationRecord, options) {
       return write(() => {
+        const stored = stmt("SELECT body FROM migrations WHERE subject_id = ? AND migration_id = ?").get(migration.subjectId, migration.id) as { body: string } | undefined;
+        if (stored !== undefined) {
+          const state = decodeMigration(stored.body).state;
+          if (state !== "copying" && state !== "switching") return "stale" as const;
+          if (options?.ifState !== undefined && state !== options.ifState) return "stale" as const;
+        }
         const active = migration.state === "copying" || migration.state === "switching" ? 1 : 0;
         if (active === 1) {
           const other = stmt("SELECT 1 FROM migrations WHERE subject_id = ? AND active = 1 AND migration_id <> ?").get(migration.subjectId, migration.id);
           if (other !== undefined) return "conflict" as const;
         }
-        stmt("INSERT OR REPLACE INTO migrations (subject_id, migration_id, active, body) VALUES (?, ?, ?, ?)").run(migration.subjectId, migration.id, active, JSON.stringify(migration));
+        const lease = options?.lease;
+        stmt(
+          `INSERT INTO migrations (subject_id, migration_id, active, body, lease_owner, lease_until) VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT (subject_id, migration_id) DO UPDATE SET active = excluded.active, body = excluded.body,
+             lease_owner = COALESCE(excluded.lease_owner, lease_owner), lease_until = MAX(excluded.lease_until, lease_until)`,
+        ).run(migration.subjectId, migration.id, active, JSON.stringify(migration), lease?.owner ?? null, lease?.until.getTime() ?? 0);
         return "stored" as const;
       });
     },
@@ -329,7 +340,7 @@ export function createSqlitePortability(ctx: SqlitePortabilityContext): Portabil
     },
     async failInterruptedMigrations(error, now) {
       return write(() => {
-        const rows = stmt("SELECT body FROM migrations WHERE active = 1").all() as { body: string }[];
+        const rows = stmt("SELECT body FROM migrations WHERE active = 1 AND lease_until <= ?").all(now.getTime()) as { body: string }[];
         for (const row of rows) {
           const migration = { ...decodeMigration(row.body), state: "failed" as const, error, endedAt: now };
           stmt("UPDATE migrations SET active = 0, body = ? WHERE subject_id = ? AND migration_id = ?").run(JSON.stringify(migration), migration.subjectId, migration.id);

@@ -78,7 +78,9 @@ import type {
 } from "../codec.js";
 import { migrate } from "./migrations.js";
 import { createSqlitePortability } from "./portability.js";
+import { createSqliteReplicaState } from "./replica-state.js";
 import type { PortabilityStore } from "../portability-types.js";
+import { SubjectHeldError, type ReplicaStateStore } from "../replica-state-types.js";
 
 /** Options of {@link createSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -400,6 +402,10 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     // The head and its state in one read: every append needs both.
     const row = stmt(APPEND_HEAD_SQL).get(input.subjectId, input.streamId) as (StreamRow & { state_version: number; state_lag_bytes: number }) | undefined;
     if (row === undefined || row.uid !== input.streamUid) return { kind: "stream-not-found" };
+    // As on PostgreSQL (ReplicaStateStore.holdSubject), for the one process that opens the file.
+    if (((stmt("SELECT hold_until FROM subjects WHERE subject_id = ?").get(input.subjectId) as { hold_until: number } | undefined)?.hold_until ?? 0) > Date.now()) {
+      throw new SubjectHeldError(input.subjectId);
+    }
 
     if (input.clientSequence !== undefined && input.deviceId !== undefined) {
       // Only the latest outcome is kept (APPEND-060): its number is the last acknowledged one.
@@ -537,7 +543,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
 
   // --- the store ------------------------------------------------------------------------
 
-  const store: Omit<SqliteStore, keyof PortabilityStore> = {
+  const store: Omit<SqliteStore, keyof PortabilityStore | keyof ReplicaStateStore> = {
     db,
 
     async getEpoch() {
@@ -1364,6 +1370,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
 
   return Object.assign(
     store,
+    createSqliteReplicaState({ stmt, write, notify }),
     createSqlitePortability({
       db,
       stmt,
