@@ -86,6 +86,8 @@ export interface TestServer {
   readonly anonymous: Clients;
   /** Clients sending `token`. */
   clientsFor(token: string): Clients;
+  /** Clients sending `token` to replica `index` itself, past the proxy. */
+  replicaClients(index: number, token: string): Clients;
   /**
    * Signs in through ExchangeToken, like a real client: `accountId` of `platformId`, bound
    * to `deviceId` (default `device-1`; pass `null` for an unbound token).
@@ -151,6 +153,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       channel,
     );
   const anonymous = clientsOf(base, channel);
+  const directChannels: Channel[] = [];
 
   const testServer: TestServer = {
     address,
@@ -163,6 +166,18 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     platforms,
     anonymous,
     clientsFor: withToken,
+    replicaClients(index, token) {
+      const replica = replicas[index];
+      if (replica === undefined) throw new Error(`no replica ${index}`);
+      const direct = createChannel(replica.address);
+      directChannels.push(direct);
+      return clientsOf(
+        base.use(async function* (call, callOptions) {
+          return yield* call.next(call.request, { ...callOptions, metadata: Metadata(callOptions.metadata).set("authorization", `Bearer ${token}`) });
+        }),
+        direct,
+      );
+    },
     async signIn(platformId, accountId, signInOptions = {}) {
       const platform = platforms[platformId];
       if (platform === undefined) throw new Error(`no test platform ${platformId}`);
@@ -194,6 +209,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     },
     async close() {
       channel.close();
+      for (const direct of directChannels) direct.close();
       await proxy?.close();
       for (const replica of replicas) await replica.server.shutdown();
       for (const replica of replicas.slice(1)) await replica.store.close();
