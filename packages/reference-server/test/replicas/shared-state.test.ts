@@ -16,7 +16,7 @@ import { createContinuityServer } from "../../src/server.js";
 import { createSourceClient } from "../../src/services/portability/source-client.js";
 import { createPostgresStore, type PostgresStore } from "../../src/store/index.js";
 import { TEST_DATABASE_URL } from "../../src/testing/postgres.js";
-import { describeFailure, jsonBytes, startTestServer, type TestServer } from "../../src/testing/harness.js";
+import { LOOPBACK_SOURCES, describeFailure, jsonBytes, startTestServer, type TestServer } from "../../src/testing/harness.js";
 import { spawnServer, type ServerProcess } from "../ops/server-process.js";
 
 // State one server kept in its process, now kept in the store: each check goes through two
@@ -79,7 +79,8 @@ describe("two replicas share", () => {
     const stream = await createStream(ana.clients, ana.subject, "held");
     await ana.clients.stream.appendDeltas({ stream, clientSequence: 1n, deltas: [{ payload: jsonBytes({ n: 1 }) }] });
     const onB = server.replicaClients(1, ana.token);
-    const source = createSourceClient(server.replicas[0]!.address, ana.token);
+    const [host, port] = server.replicas[0]!.address.split(":") as [string, string];
+    const source = createSourceClient({ dial: server.replicas[0]!.address, host, port: Number(port) }, false, ana.token);
     const begin = (target: string) => ({ step: { $case: "begin" as const, value: { name: ana.subject, target, targetSubject: "subjects/elsewhere", after: [] } } });
     const readToTrailer = async (responses: AsyncIterator<Buffer>) => {
       for (;;) {
@@ -134,7 +135,7 @@ describe("two replicas share", () => {
       const { migration } = await onA.portability.createMigration({ parent: ana.subject, source: hole.address, sourceAccessToken: "never-read", sourceSubject: "" });
       // A third server starts on the same schema, as a replica restarted by its supervisor would.
       const store = await createPostgresStore({ url: TEST_DATABASE_URL, schema: (server.replicas[0]!.store as PostgresStore).schema, poolSize: 2 });
-      third = { store, server: await createContinuityServer({ store, tokens: server.tokens, logger: pino({ level: "silent" }), metrics: createServerMetrics(), maintenanceIntervalMs: 100 }) };
+      third = { store, server: await createContinuityServer({ store, tokens: server.tokens, logger: pino({ level: "silent" }), metrics: createServerMetrics(), maintenanceIntervalMs: 100, migrationSources: LOOPBACK_SOURCES }) };
       // Maintenance passes of all three run meanwhile.
       await new Promise((resolve) => setTimeout(resolve, 500));
       const running = await server.replicaClients(1, ana.token).portability.getMigration({ name: migration!.name });
@@ -176,7 +177,7 @@ describe("a replica killed while it runs a migration", () => {
     const url = new URL(TEST_DATABASE_URL);
     url.searchParams.set("schema", schema);
     const start = () => {
-      const p = spawnServer(["--listen", "127.0.0.1:0", "--data-dir", scratch!, "--store", url.toString(), "--log-level", "warn"], { CONTINUITY_PLATFORMS: undefined });
+      const p = spawnServer(["--listen", "127.0.0.1:0", "--data-dir", scratch!, "--store", url.toString(), "--migration-sources", "127.0.0.0/8", "--log-level", "warn"], { CONTINUITY_PLATFORMS: undefined });
       processes.push(p);
       return p;
     };
