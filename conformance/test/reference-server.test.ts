@@ -46,6 +46,26 @@ describe("the reference server", () => {
     }
   }, 480_000);
 
+  it("passes the whole suite against two replicas on one PostgreSQL schema, behind the per-call round-robin proxy", async () => {
+    // `start --replicas 2`: a supervisor runs two servers on the schema and the proxy sends each
+    // call to the other one, so every case that writes and then reads crosses replicas, and
+    // what the suite restarts or kills is the whole deployment.
+    const scratch = await mkdtemp(join(tmpdir(), "conformance-test-"));
+    try {
+      const knownFailures = join(scratch, "known-failures.json");
+      await writeFile(knownFailures, "[]\n");
+      const store = process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test";
+      const { report, succeeded } = await runConformance({ knownFailuresFile: knownFailures, concurrency: 6, spawnEnv: { CONTINUITY_STORE: store, CONTINUITY_REPLICAS: "2" } });
+      const problems = report.results.filter((r) => r.status === "fail" || r.status === "error" || r.status === "warn").map((r) => `${r.status} ${r.id}: ${r.message ?? ""}`);
+      expect([...problems, ...report.errors]).toEqual([]);
+      expect(report.claimedProfiles).toEqual(expect.arrayContaining(["core", "identity", "portability"]));
+      expect(report.results.filter((r) => r.status === "pass").length).toBeGreaterThan(50);
+      expect(succeeded).toBe(true);
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+  }, 480_000);
+
   it("refuses access tokens from the second they expire (AUTH-003, run with 5-second tokens)", async () => {
     const { report } = await runConformance({ spawnEnv: { CONTINUITY_ACCESS_TOKEN_SECONDS: "5" }, filter: /^auth\.token-expiry$/ });
     expect(report.results.map((r) => [r.id, r.status, r.message ?? ""])).toEqual([["auth.token-expiry", "pass", ""]]);

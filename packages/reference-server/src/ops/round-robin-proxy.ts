@@ -1,4 +1,7 @@
 import http2 from "node:http2";
+import { Any, ErrorInfo } from "nice-grpc-error-details";
+import { Status as RpcStatus } from "nice-grpc-error-details/lib/proto/google/rpc/status.js";
+import { ERROR_DOMAIN } from "../errors.js";
 import { moveAfterCancelledStreams } from "./connection-guard.js";
 
 /**
@@ -29,6 +32,29 @@ function forwardable(headers: http2.IncomingHttpHeaders): http2.OutgoingHttpHead
   return out;
 }
 
+/**
+ * The connection-level receive window of every session of the proxy, each way. All calls of
+ * all clients share one session to each replica: with HTTP/2's default of 64 KiB, a single
+ * subscriber that stops reading (its stream's window full of data the proxy holds back for
+ * it) would stall every other call to that replica. A replica allows 1,000 streams of a 64 KiB
+ * window each on a connection, so a window that holds them all keeps the others flowing.
+ */
+const CONNECTION_WINDOW_BYTES = 1000 * 65_535;
+
+/**
+ * The status details of the proxy's own UNAVAILABLE (ERR-001: every error has one ErrorInfo):
+ * to the client the replica that went away was shutting down.
+ */
+const WENT_AWAY_DETAILS = Buffer.from(
+  RpcStatus.encode(
+    RpcStatus.fromPartial({
+      code: 14,
+      message: "the replica serving this call went away",
+      details: [Any.fromPartial({ typeUrl: `type.googleapis.com/${ErrorInfo.$type}`, value: ErrorInfo.encode(ErrorInfo.fromPartial({ reason: "SHUTTING_DOWN", domain: ERROR_DOMAIN })).finish() })],
+    }),
+  ).finish(),
+).toString("base64");
+
 /** Starts a proxy on `listen` (default an ephemeral loopback port) in front of `replicas`. */
 export async function startRoundRobinProxy(initial: readonly string[], listen = "127.0.0.1:0"): Promise<RoundRobinProxy> {
   let replicas = [...initial];
@@ -41,6 +67,7 @@ export async function startRoundRobinProxy(initial: readonly string[], listen = 
       session = http2.connect(`http://${replica}`);
       // A replica that died resets its calls; the proxy stays up for the others.
       session.on("error", () => undefined);
+      session.once("connect", (connected: http2.ClientHttp2Session) => connected.setLocalWindowSize(CONNECTION_WINDOW_BYTES));
       const created = session;
       const forget = () => {
         if (sessions.get(replica) === created) sessions.delete(replica);
@@ -63,6 +90,7 @@ export async function startRoundRobinProxy(initial: readonly string[], listen = 
     // The client's connection ends here, so LIMIT-031 is this server's to keep: Node's
     // HTTP/2 layer would otherwise kill a connection on which a client cancels many calls.
     moveAfterCancelledStreams(session, () => undefined);
+    session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
   });
   server.on("stream", (stream, headers) => {
     if (replicas.length === 0) {
@@ -92,8 +120,10 @@ export async function startRoundRobinProxy(initial: readonly string[], listen = 
     upstream.on("response", (responseHeaders) => {
       if (stream.destroyed) return;
       const head = { ":status": responseHeaders[":status"] ?? 200, ...forwardable(responseHeaders) };
-      // A trailers-only answer (an error before any message) ends with its headers.
-      if (upstream.endAfterHeaders) {
+      // A trailers-only answer (an error before any message) ends with its headers; grpc-js
+      // sends some (a request it cannot decode) as headers with the status, then an empty
+      // end of stream.
+      if (upstream.endAfterHeaders || responseHeaders["grpc-status"] !== undefined) {
         answered = true;
         stream.respond(head, { endStream: true });
       } else stream.respond(head, { waitForTrailers: true });
@@ -110,7 +140,7 @@ export async function startRoundRobinProxy(initial: readonly string[], listen = 
       }
     });
     upstream.on("end", () => {
-      if (!stream.destroyed && stream.headersSent && !upstream.endAfterHeaders) stream.end();
+      if (!stream.destroyed && stream.headersSent && !stream.writableEnded) stream.end();
     });
     stream.pipe(upstream);
     // A cancel by the client is passed on to the replica. A replica that goes away (killed, or
@@ -118,7 +148,14 @@ export async function startRoundRobinProxy(initial: readonly string[], listen = 
     // balancer answers: an HTTP/2 reset would reach it as INTERNAL, which says nothing of retrying.
     upstream.on("close", () => {
       if (stream.destroyed || answered) return;
-      const unavailable = { "grpc-status": "14", "grpc-message": "the replica serving this call went away" };
+      // A reset of this one call by a replica that is still there (a malformed request) is
+      // passed on as it came, as if the client were connected to the replica.
+      const session = upstream.session;
+      if (session !== undefined && !session.destroyed && !session.closed && upstream.rstCode !== http2.constants.NGHTTP2_NO_ERROR) {
+        stream.close(upstream.rstCode);
+        return;
+      }
+      const unavailable = { "grpc-status": "14", "grpc-message": "the replica serving this call went away", "grpc-status-details-bin": WENT_AWAY_DETAILS };
       if (!stream.headersSent) stream.respond({ ":status": 200, "content-type": "application/grpc", ...unavailable }, { endStream: true });
       else {
         trailers = unavailable;
