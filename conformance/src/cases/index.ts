@@ -4,6 +4,7 @@ import { APPEND_CASES } from "./appends.js";
 import { AUTH_CASES } from "./auth.js";
 import { BOUNDARY_CASES } from "./boundaries.js";
 import { CHECKPOINT_CASES } from "./checkpoints.js";
+import { CHECKPOINT_EDGE_CASES } from "./checkpoint-edges.js";
 import { CONNECTION_CASES } from "./connections.js";
 import { CONSENT_EDGE_CASES } from "./consent-edges.js";
 import { EDGE_CASES } from "./edges.js";
@@ -39,6 +40,7 @@ export const ALL_CASES: readonly ConformanceCase[] = [
   ...SUBSCRIPTION_CASES,
   ...LIVE_FEED_CASES,
   ...CHECKPOINT_CASES,
+  ...CHECKPOINT_EDGE_CASES,
   ...IDENTITY_CASES,
   ...CONSENT_EDGE_CASES,
   ...ERROR_MESSAGE_CASES,
