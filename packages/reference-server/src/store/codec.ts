@@ -344,3 +344,13 @@ export function decodeOutcome(text: string): {
     headHash: Buffer.from(raw.h, "hex"),
   };
 }
+
+const NO_HASH = Buffer.alloc(0);
+
+/**
+ * What the SQLite store keeps as a delta's prev_hash: an empty blob when it only repeats the
+ * previous delta's hash (or the horizon's), which reading fills back in; the bytes otherwise.
+ */
+export function storedPrevHash(prevHash: Uint8Array, previous: Uint8Array): Uint8Array {
+  return Buffer.from(prevHash).equals(previous) ? NO_HASH : prevHash;
+}

@@ -15,6 +15,7 @@ import type { CheckpointRecord, DeltaRecord, Page, PageRequest, StoreNotificatio
 import { Encoding } from "../types.js";
 import {
   encodeOutcome,
+  storedPrevHash,
   toCheckpoint,
   toDelta,
   toDevice,
@@ -47,6 +48,8 @@ export interface SqlitePortabilityContext {
   readonly eraseSubject: (subjectId: string) => Promise<boolean>;
   /** Inserts a stream row (head = its version fields) and, for JSON, its state there. */
   readonly insertStream: (row: StreamRow, jsonState: Uint8Array | undefined) => void;
+  /** Delta rows in version order as records, their omitted prev_hash filled back in. */
+  readonly linkedDeltas: (row: StreamRow, rows: readonly DeltaRow[]) => DeltaRecord[];
   readonly streamColumns: string;
 }
 
@@ -225,9 +228,10 @@ export function createSqlitePortability(ctx: SqlitePortabilityContext): Portabil
       const insert = stmt(
         "INSERT INTO deltas (subject_id, stream_id, version, payload, prev_hash, hash, device_id, client_sequence, batch_first, batch_size, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
       );
-      for (const d of fresh) {
-        insert.run(row.subject_id, row.stream_id, d.version, d.payload, d.prevHash, d.hash, d.deviceId ?? null, d.clientSequence, d.batchFirstVersion, d.batchSize, d.committedAt.getTime());
-      }
+      fresh.forEach((d, i) => {
+        const previous = i === 0 ? row.head_hash : fresh[i - 1]!.hash;
+        insert.run(row.subject_id, row.stream_id, d.version, d.payload, storedPrevHash(d.prevHash, previous), d.hash, d.deviceId ?? null, d.clientSequence, d.batchFirstVersion, d.batchSize, d.committedAt.getTime());
+      });
       const last = fresh[fresh.length - 1]!;
       const nowMs = input.now.getTime();
       stmt("UPDATE streams SET head_version = ?, head_hash = ?, updated_at = ? WHERE subject_id = ? AND stream_id = ?").run(
@@ -251,7 +255,7 @@ export function createSqlitePortability(ctx: SqlitePortabilityContext): Portabil
         const inInput = Math.min(d.batchSize, i + 1);
         const stored =
           whole && inInput < d.batchSize
-            ? (stmt("SELECT * FROM deltas WHERE subject_id = ? AND stream_id = ? AND version >= ? AND version < ? ORDER BY version").all(row.subject_id, row.stream_id, d.batchFirstVersion, fresh[i + 1 - inInput]!.version) as DeltaRow[]).map((r) => toDelta(r, row))
+            ? ctx.linkedDeltas(row, stmt("SELECT * FROM deltas WHERE subject_id = ? AND stream_id = ? AND version >= ? AND version < ? ORDER BY version").all(row.subject_id, row.stream_id, d.batchFirstVersion, fresh[i + 1 - inInput]!.version) as DeltaRow[])
             : [];
         const batch: DeltaRecord[] = whole ? [...stored, ...fresh.slice(i + 1 - inInput, i + 1).map(asRecord)] : [];
         if (whole && d.deviceId !== undefined && d.clientSequence > 0 && batch.length === d.batchSize) {

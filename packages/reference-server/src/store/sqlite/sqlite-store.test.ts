@@ -259,6 +259,27 @@ describe("schema", () => {
     }
   });
 
+  it("stores no prev_hash that repeats the previous hash, and reads every one back, past a horizon too", async () => {
+    for (const seq of [1, 2, 3]) expect((await opaqueAppend("d", seq)).kind).toBe("committed");
+    // A prev_hash that is not the head's (no server chains so) is kept as it came.
+    await opaqueAppend("d", 4, {
+      build: (): BuiltBatch => ({ deltas: [{ payload: new Uint8Array([4]), prevHash: hash(77), hash: hash(4) }] }),
+    });
+    expect(store.db.prepare("SELECT version, length(prev_hash) AS n FROM deltas ORDER BY version").all()).toEqual([
+      { version: 1, n: 0 },
+      { version: 2, n: 0 },
+      { version: 3, n: 0 },
+      { version: 4, n: 32 },
+    ]);
+    const prevs = async (after: number) => (await store.listDeltas("s1", "opaque", after, 10)).map((d) => Buffer.from(d.prevHash)[0]);
+    expect(await prevs(0)).toEqual([0, 1, 2, 77]);
+    expect(await prevs(2)).toEqual([2, 77]);
+    // An opaque stream compacts at an uploaded snapshot; its bytes do not matter here.
+    store.db.prepare("INSERT INTO snapshots (subject_id, stream_id, version, head_hash, size_bytes, snapshot_hash, created_at) VALUES ('s1', 'opaque', 2, x'02', 0, x'00', 0)").run();
+    expect((await store.compactStream({ subjectId: "s1", streamId: "opaque", horizonVersion: 2, stateAtHorizon: undefined, now })).kind).toBe("compacted");
+    expect(await prevs(0)).toEqual([2, 77]);
+  });
+
   it("keeps the epoch across restarts", async () => {
     const epoch = await store.getEpoch();
     await store.close();

@@ -56,6 +56,7 @@ import {
   encodeCheckpointStreams,
   encodeEventBody,
   encodeOutcome,
+  storedPrevHash,
   toCheckpoint,
   toDelta,
   toDevice,
@@ -375,11 +376,28 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     return delta.hash;
   };
 
+  /**
+   * A stored delta's prev_hash is an empty blob when it is the previous delta's hash (or the
+   * horizon's), as it is for every delta the server chains itself: 32 bytes a delta need not
+   * repeat. Rows come in version order; each gap-free run needs one lookup at most.
+   */
+  const linkedDeltas = (row: StreamRow, rows: readonly DeltaRow[]): DeltaRecord[] => {
+    let previous: DeltaRow | undefined;
+    return rows.map((stored) => {
+      let d = stored;
+      if (d.prev_hash.length === 0) {
+        d = { ...d, prev_hash: previous !== undefined && previous.version === d.version - 1 ? previous.hash : hashAt(row, d.version - 1) };
+      }
+      previous = d;
+      return toDelta(d, row);
+    });
+  };
+
   const deltasBetween = (row: StreamRow, afterVersion: number, upTo: number, limit: number): DeltaRecord[] => {
     const rows = stmt(
       "SELECT * FROM deltas WHERE subject_id = ? AND stream_id = ? AND version > ? AND version <= ? ORDER BY version LIMIT ?",
     ).all(row.subject_id, row.stream_id, afterVersion, upTo, limit) as DeltaRow[];
-    return rows.map((d) => toDelta(d, row));
+    return linkedDeltas(row, rows);
   };
 
   /** Inserts a new stream row at its head; a JSON stream's state there is kept as its first base. */
@@ -459,7 +477,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
         row.stream_id,
         version,
         delta.payload,
-        delta.prevHash,
+        storedPrevHash(delta.prevHash, i === 0 ? row.head_hash : built.deltas[i - 1]!.hash),
         delta.hash,
         input.deviceId ?? null,
         input.clientSequence ?? 0,
@@ -1385,6 +1403,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
       checkpointEntries,
       eraseSubject: (subjectId) => store.eraseSubject(subjectId),
       insertStream,
+      linkedDeltas,
       streamColumns: STREAM_COLUMNS,
     }),
   );
