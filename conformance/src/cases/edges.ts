@@ -265,7 +265,7 @@ export const EDGE_CASES = [
   }),
   defineCase({
     id: "snapshot.opaque-reads-and-uploads-at-their-bounds",
-    requirements: ["SNAP-006", "SNAP-012", "SNAP-015", "CKPT-010"],
+    requirements: ["SNAP-006", "SNAP-012", "SNAP-015", "SNAP-002", "CKPT-010"],
     profile: "core",
     async run(ctx) {
       const session = await ctx.session();
@@ -282,6 +282,16 @@ export const EDGE_CASES = [
       await upload(session, [header(headerFor(stream, 1n, headHash, state)), data(state)]);
       await expectError(downloadSnapshot(session, stream.name, 2n), { code: Status.OUT_OF_RANGE, reason: "VERSION_AHEAD_OF_HEAD", metadata: { headVersion: "1" } }, "GetSnapshot of an opaque stream above its head (a snapshot exists below)");
       checkBytes((await downloadSnapshot(session, stream.name, 1n)).state, state, "GetSnapshot at the version of the upload");
+      // A JSON state of exactly max_chunk_bytes travels in one chunk, with no empty one after it.
+      const overhead = Buffer.byteLength('{"t":""}');
+      if (ctx.limits.maxChunkBytes - overhead <= ctx.limits.maxDeltaBytes) {
+        const json = await createStream(ctx, session, { encoding: ENCODING.mergePatch });
+        await append(session, json.name, [{ t: "x".repeat(ctx.limits.maxChunkBytes - overhead) }], { clientSequence: 1 });
+        const whole = await downloadSnapshot(session, json.name, undefined, ctx.limits.maxChunkBytes);
+        checkEqual([whole.state.length, whole.chunks], [ctx.limits.maxChunkBytes, 1], "a JSON state of exactly max_chunk_bytes: its size and its chunks");
+      } else {
+        ctx.note(`max_chunk_bytes ${ctx.limits.maxChunkBytes} is above max_delta_bytes; a state of one full chunk was not built`);
+      }
       // A checkpoint made with a token bound to no device names no device.
       const unbound = await ctx.session({ accountId: session.accountId, deviceId: null });
       const { checkpoint } = await unbound.clients.checkpoints.createCheckpoint({ parent: session.subject, checkpointId: "", streams: [{ stream: stream.name }], resume: undefined });

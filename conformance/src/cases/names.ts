@@ -74,7 +74,7 @@ export const NAME_CASES = [
       for (const name of badChildNames(subject, "grants", idOf(grant?.name))) {
         await expectError(owner.clients.consent.revokeGrant({ name }), invalid("name"), `RevokeGrant name "${name}"`);
       }
-      for (const platform of ["", "platforms/", "platforms", other.platform.id, `platform/${other.platform.id}`, `platforms/${other.platform.id}/`, `platforms/${other.platform.id.toUpperCase()}`, `platforms/${other.platform.id} `, `platforms/${"p".repeat(64)}`, `/platforms/${other.platform.id}`]) {
+      for (const platform of ["", "platforms/", "platforms", other.platform.id, `platform/${other.platform.id}`, `platforms/${other.platform.id}/`, `platforms/${other.platform.id.toUpperCase()}`, `platforms/${other.platform.id} `, `platforms/${"p".repeat(64)}`, `/platforms/${other.platform.id}`, `platforms/${other.platform.id}\n`, `platforms/${other.platform.id}\nplatforms/x`]) {
         await expectError(owner.clients.consent.createGrant({ parent: subject, grant: grantOf(platform) }), invalid("grant.grantee_platform"), `CreateGrant grantee_platform "${platform}"`);
       }
       // Nothing the refused calls named was touched: the subject, its device, link and grant stand.
