@@ -10,6 +10,7 @@ import { CONSENT_EDGE_CASES } from "./consent-edges.js";
 import { EDGE_CASES } from "./edges.js";
 import { ERROR_MESSAGE_CASES } from "./error-messages.js";
 import { HISTORY_CASES } from "./history.js";
+import { ID_TOKEN_CLAIM_CASES } from "./id-token-claims.js";
 import { IDENTITY_CASES } from "./identity.js";
 import { LIVE_FEED_CASES } from "./live-feed.js";
 import { MESSAGE_CASES } from "./messages.js";
@@ -51,6 +52,7 @@ export const ALL_CASES: readonly ConformanceCase[] = [
   ...PORTABILITY_CASES,
   ...NAME_CASES,
   ...EDGE_CASES,
+  ...ID_TOKEN_CLAIM_CASES,
   ...MESSAGE_CASES,
 ];
 
