@@ -333,6 +333,18 @@ async function importHistory(storeUrl: string, device: Device, deviceId: string,
   }
 }
 
+/** Waits until `pid` spends under 5 % of a core over a second; returns the milliseconds waited. */
+async function untilIdle(pid: number, capMs: number): Promise<number> {
+  const started = now();
+  for (let last = cpuSecondsOf(pid); now() - started < capMs; ) {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const current = cpuSecondsOf(pid);
+    if (current - last < 0.05) break;
+    last = current;
+  }
+  return now() - started;
+}
+
 /** A fresh schema name of this run, and a way to drop them all. */
 function schemas(databaseUrl: string) {
   const made: string[] = [];
@@ -435,6 +447,10 @@ export async function runPostgres(dir: string, options: PostgresOptions): Promis
     await importHistory(historyUrl, owner, "history-owner", longId, options.catchUpLong, progress);
     history = { deltas: options.catchUpLong, seconds: (now() - started) / 1000, how: "the PostgreSQL store's importStream/importDeltas (the ImportBundle path without framing and gRPC), 10,000 deltas per transaction" };
     progress(`  ${options.catchUpLong} deltas imported in ${history.seconds.toFixed(1)} s`);
+    // The server reads the imported events back from the log, as a replica does for another's
+    // commits; catch-up is measured once it has done so (or after two minutes).
+    const idle = await untilIdle(historyServer.servers[0]!.child.pid!, 120_000);
+    progress(`  the server read the import back for ${(idle / 1000).toFixed(1)} s`);
     const newDevice = await historyServer.device(0, "history-new-device", "history-user");
     const long = `${owner.subject}/streams/${longId}`;
     // The imported stream is whole: its head is the long history's last version.
