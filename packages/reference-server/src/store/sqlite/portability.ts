@@ -343,6 +343,10 @@ export function createSqlitePortability(ctx: SqlitePortabilityContext): Portabil
       return row === undefined ? undefined : decodeMigration(row.body);
     },
     async failInterruptedMigrations(error, now) {
+      // Run by every maintenance pass: a write transaction (which also forgets the cached
+      // auth facts) only when there is a migration to end.
+      const due = stmt("SELECT 1 FROM migrations WHERE active = 1 AND lease_until <= ? LIMIT 1").get(now.getTime());
+      if (due === undefined) return 0;
       return write(() => {
         const rows = stmt("SELECT body FROM migrations WHERE active = 1 AND lease_until <= ?").all(now.getTime()) as { body: string }[];
         for (const row of rows) {
