@@ -45,6 +45,12 @@ async function identityRefusals(ctx: CaseContext): Promise<Refusal[]> {
       const { code } = await other.clients.subjects.createLinkCode({ parent: other.subject });
       return ctx.clients().subjects.redeemLinkCode({ subjectToken: await ctx.mintAssertion({ platform: grantee.platform, accountId: grantee.accountId }), code });
     }, expected: { code: Status.FAILED_PRECONDITION, reason: "ACCOUNT_LINKED_ELSEWHERE" } },
+    { what: "RedeemLinkCode after 10 failed redemptions", call: async () => {
+      // LINK-019: the account's eleventh redemption within the window is refused.
+      const guesser = await ctx.mintAssertion({ platform: ctx.platforms.a, accountId: ctx.uniqueId("guesser") });
+      for (let i = 0; i < 10; i++) await ctx.clients().subjects.redeemLinkCode({ subjectToken: guesser, code: "ABCDEFGHJK" }).catch(() => undefined);
+      return ctx.clients().subjects.redeemLinkCode({ subjectToken: guesser, code: "ABCDEFGHJK" });
+    }, expected: { code: Status.RESOURCE_EXHAUSTED, reason: "LINK_CODE_ATTEMPTS_EXCEEDED" } },
     { what: "DeleteAccountLink of an unknown link", call: () => owner.clients.subjects.deleteAccountLink({ name: `${owner.subject}/accountLinks/no-such-link` }), expected: { code: Status.NOT_FOUND, reason: "ACCOUNT_LINK_NOT_FOUND" } },
     { what: "DeleteAccountLink of the last link", call: async () => {
       const { accountLinks } = await other.clients.subjects.listAccountLinks({ parent: other.subject, pageSize: 0, pageToken: "" });
