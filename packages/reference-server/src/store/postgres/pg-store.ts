@@ -178,7 +178,8 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     }
     void remoteLanes.run(notice.subjectId, async () => {
       const count = notice.last - notice.first + 1;
-      if (count <= 0) return;
+      // A read queued behind others may start after close() ended the pool.
+      if (count <= 0 || closed) return;
       const events = await readEvents(notice.subjectId, notice.first - 1, count);
       if (events.length > 0 && !closed) notifyLocal({ kind: "events", subjectId: notice.subjectId, events });
     }).catch(reportError);
