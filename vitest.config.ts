@@ -58,6 +58,10 @@ export default defineConfig({
         test: { name: "repo", root: ".", include: ["scripts/**/*.test.ts"] },
       },
     ],
+    // Vitest's default is one worker fewer than the cores, so on CI's 2 cores the files ran one
+    // at a time. Most of them wait on child processes (servers, the suite, PostgreSQL) and on
+    // sockets, not on the CPU of their own worker: two at a time keeps both cores busy.
+    maxWorkers: 2,
     testTimeout: 30_000,
     hookTimeout: 60_000,
   },

@@ -4,7 +4,7 @@
 // (conformance/mutants/reference-server/<name>.ts) applied to a copy of the server's `src`,
 // the way mutation tools work, so the shipped server carries no switch for any of them.
 import { rmSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rmdir } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rmdir, stat } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
@@ -88,9 +88,53 @@ export async function runMutant(mutant: Mutant, copy: SourceCopy, concurrency: n
   }
 }
 
+/**
+ * A JSON report (`--report-json`) of the whole suite against the unmutated reference server
+ * in spawn mode, as the baseline, when it is newer than every file of the server's and the
+ * suite's sources: `pnpm test` has just made one (conformance/test/reference-server.test.ts),
+ * and running the same suite again would only cost minutes. Anything else is not reused.
+ */
+async function reusableBaseline(file: string): Promise<{ failures: { id: string; message?: string }[]; durationMs: number; evidence: string } | undefined> {
+  let written: number;
+  let report: { format?: unknown; mode?: unknown; cases?: { id: string; status: string; level: string; message: string | null }[]; durationMs?: number };
+  try {
+    written = (await stat(file)).mtimeMs;
+    report = JSON.parse(await readFile(file, "utf8")) as typeof report;
+  } catch {
+    console.log(`baseline: no report at ${file}; running it`);
+    return undefined;
+  }
+  if (report.format !== "continuity-conformance-report/1" || report.mode !== "spawn" || !Array.isArray(report.cases)) {
+    console.log(`baseline: ${file} is not a spawn-mode conformance report; running it`);
+    return undefined;
+  }
+  // What the run judged: the server and the workspace packages it runs from source, the suite, the spec.
+  const judged = [REFERENCE_SERVER_SRC, ...["packages/sdk/src", "packages/bundle/src", "conformance/src", "docs/spec"].map((dir) => join(REPO_ROOT, dir))];
+  const newest = Math.max(...(await Promise.all(judged.map(newestMtime))));
+  if (newest > written) {
+    console.log(`baseline: ${file} is older than the sources; running it`);
+    return undefined;
+  }
+  const failures = report.cases.filter((c) => c.status === "fail" && c.level === "MUST").map((c) => ({ id: c.id, message: c.message ?? "" }));
+  return { failures, durationMs: report.durationMs ?? 0, evidence: "" };
+}
+
+async function newestMtime(dir: string): Promise<number> {
+  let newest = 0;
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile()) continue;
+    newest = Math.max(newest, (await stat(join(entry.parentPath, entry.name))).mtimeMs);
+  }
+  return newest;
+}
+
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
-  const { values } = parseArgs({ args: argv[0] === "--" ? argv.slice(1) : argv, options: { fault: { type: "string", multiple: true }, parallel: { type: "string" } }, strict: true });
+  const { values } = parseArgs({
+    args: argv[0] === "--" ? argv.slice(1) : argv,
+    options: { fault: { type: "string", multiple: true }, parallel: { type: "string" }, baseline: { type: "string" } },
+    strict: true,
+  });
   const all = await loadMutants(REFERENCE_SERVER_MUTANTS);
   const byName = new Map(all.map((m) => [m.name, m]));
   for (const name of values.fault ?? []) if (!byName.has(name)) throw new Error(`unknown mutant ${name} (see ${relative(process.cwd(), REFERENCE_SERVER_MUTANTS)})`);
@@ -109,8 +153,15 @@ async function main(): Promise<number> {
     return 1;
   }
 
-  console.log("baseline: the reference server without mutants");
-  const baseline = await runAgainst("(none)", REFERENCE_SERVER.command, { concurrency: 8 });
+  const reused = values.baseline === undefined ? undefined : await reusableBaseline(values.baseline);
+  let baseline: { failures: readonly { id: string; message?: string | undefined }[]; durationMs: number; evidence: string };
+  if (reused !== undefined) {
+    console.log(`baseline: the run of the unmutated reference server in ${relative(process.cwd(), values.baseline!)} (newer than every source it judged)`);
+    baseline = reused;
+  } else {
+    console.log("baseline: the reference server without mutants");
+    baseline = await runAgainst("(none)", REFERENCE_SERVER.command, { concurrency: 8 });
+  }
   if (baseline.evidence.startsWith("run error")) {
     console.log(`baseline could not run (${baseline.evidence})`);
     console.log(`caught 0 of ${mutants.length} mutants`);

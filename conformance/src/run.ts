@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -139,9 +139,14 @@ export async function runConformance(options: RunOptions): Promise<RunOutcome> {
       ...(options.onCaseStart === undefined ? {} : { onCaseStart: options.onCaseStart }),
     });
     const links = options.docsUrl === undefined ? {} : { docsUrl: options.docsUrl };
-    if (options.reportJson !== undefined) await writeFile(options.reportJson, formatJsonReport(report, links));
-    if (options.reportJunit !== undefined) await writeFile(options.reportJunit, formatJunitReport(report, links));
-    if (options.reportHtml !== undefined) await writeFile(options.reportHtml, formatHtmlReport(report, { ...links, requirements }));
+    // A report's folder is made if it is missing, as a build's output folder would be.
+    const write = async (file: string, text: string): Promise<void> => {
+      await mkdir(dirname(file), { recursive: true });
+      await writeFile(file, text);
+    };
+    if (options.reportJson !== undefined) await write(options.reportJson, formatJsonReport(report, links));
+    if (options.reportJunit !== undefined) await write(options.reportJunit, formatJunitReport(report, links));
+    if (options.reportHtml !== undefined) await write(options.reportHtml, formatHtmlReport(report, { ...links, requirements }));
     return { report, succeeded: runSucceeded(report) };
   } finally {
     await target.stop();

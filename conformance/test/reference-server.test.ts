@@ -2,7 +2,10 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { runConformance } from "../src/run.js";
+import { REPO_ROOT, runConformance } from "../src/run.js";
+
+/** Where the whole-suite run on SQLite leaves its JSON report (gitignored). */
+const BASELINE_REPORT = join(REPO_ROOT, ".artifacts", "conformance", "reference-server.json");
 
 // The reference server is the suite's first customer: spawned fresh exactly as an implementer's
 // server would be, with an empty known-failures file, it must pass every case it claims.
@@ -13,7 +16,9 @@ describe("the reference server", () => {
       const knownFailures = join(scratch, "known-failures.json");
       await writeFile(knownFailures, "[]\n");
       const reportHtml = join(scratch, "report.html");
-      const { report, succeeded } = await runConformance({ knownFailuresFile: knownFailures, concurrency: 6, reportHtml });
+      // `pnpm test` hands this report to `conformance:mutants --baseline`, which then need not
+      // run the same suite against the same server again.
+      const { report, succeeded } = await runConformance({ knownFailuresFile: knownFailures, concurrency: 6, reportHtml, reportJson: BASELINE_REPORT });
       const problems = report.results.filter((r) => r.status === "fail" || r.status === "error" || r.status === "warn").map((r) => `${r.status} ${r.id}: ${r.message ?? ""}`);
       expect([...problems, ...report.errors]).toEqual([]);
       expect(report.claimedProfiles).toEqual(expect.arrayContaining(["core", "identity"]));
