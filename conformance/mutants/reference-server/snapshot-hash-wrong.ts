@@ -7,8 +7,8 @@ export default defineMutant({
   edits: [
     {
       file: "services/stream-service.ts",
-      find: "    const header = snapshotPreimageHeader({ streamUid: stream.uid, version, headHash, encoding: stream.encoding, sizeBytes: state.length });\n",
-      replace: "    const header = snapshotPreimageHeader({ streamUid: stream.uid, version, headHash: new Uint8Array(32), encoding: stream.encoding, sizeBytes: state.length });\n",
+      find: "    const hash = await snapshotHashSliced({ streamUid: stream.uid, version, headHash, encoding: stream.encoding, state });\n",
+      replace: "    const hash = await snapshotHashSliced({ streamUid: stream.uid, version, headHash: new Uint8Array(32), encoding: stream.encoding, state });\n",
     },
   ],
 });

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { sha256Sliced } from "./sliced-json.js";
 import {
   deltaPreimage,
   genesisPreimage,
@@ -34,4 +35,9 @@ export function deltaHash(input: DeltaHashInput): Uint8Array {
 /** `snapshotHash` of the SDK, without copying the state behind its header. */
 export function snapshotHash(input: SnapshotHashInput): Uint8Array {
   return sha256(snapshotPreimageHeader({ ...input, sizeBytes: input.state.length }), input.state);
+}
+
+/** {@link snapshotHash} of a state of megabytes, hashed in slices so that other calls are answered meanwhile. */
+export function snapshotHashSliced(input: SnapshotHashInput): Promise<Uint8Array> {
+  return sha256Sliced([snapshotPreimageHeader({ ...input, sizeBytes: input.state.length }), input.state]);
 }

@@ -109,7 +109,7 @@ const positionsSchema = z
 const exportSchema = z.object({ name: subjectParam("name"), after: positionsSchema });
 const createMigrationSchema = z.object({
   parent: z.string().refine((name) => parseSubjectName(name) !== undefined, "must be subjects/{subject}"),
-  source: z.string().refine((source) => HOST_PORT.test(source.startsWith("https://") ? source.slice("https://".length) : source), "must be host:port or https://host:port"),
+  source: z.string().refine((source) => HOST_PORT.test(sourceHostPort(source).hostPort), "must be host:port or https://host:port"),
   sourceAccessToken: z.string().min(1, "required").max(16_384),
   sourceSubject: z.string().refine((name) => name === "" || parseSubjectName(name) !== undefined, "must be subjects/{subject} or empty"),
 });

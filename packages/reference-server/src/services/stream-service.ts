@@ -39,10 +39,9 @@ import {
 import { streamName } from "../validation/names.js";
 import { parseRequest } from "../validation/validate.js";
 import { loadAccess } from "./access.js";
-import { deltaHash, genesisHash, snapshotHash } from "./hashing.js";
+import { deltaHash, genesisHash, snapshotHash, snapshotHashSliced } from "./hashing.js";
 import { appendOnHeldHead, StaleHead, type JsonHeads } from "./json-heads.js";
 import { jsonBounds } from "./materialize.js";
-import { sha256Sliced } from "./sliced-json.js";
 import {
   aheadOfHead,
   encodingName,
@@ -86,9 +85,7 @@ export function createStreamService(deps: ServiceDeps): Impl {
       snapshotHashes.set(key, known);
       return known;
     }
-    // A state of megabytes is hashed in slices, so other calls are answered meanwhile.
-    const header = snapshotPreimageHeader({ streamUid: stream.uid, version, headHash, encoding: stream.encoding, sizeBytes: state.length });
-    const hash = await sha256Sliced([header, state]);
+    const hash = await snapshotHashSliced({ streamUid: stream.uid, version, headHash, encoding: stream.encoding, state });
     snapshotHashes.set(key, hash);
     // Stryker disable next-line all: memory only: a snapshot hash evicted sooner, later or never is computed again as the same hash
     if (snapshotHashes.size > SNAPSHOT_HASH_CACHE_ENTRIES) snapshotHashes.delete(snapshotHashes.keys().next().value!);
