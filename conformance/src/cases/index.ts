@@ -18,6 +18,7 @@ import { NAME_CASES } from "./names.js";
 import { OIDC_CASES } from "./oidc.js";
 import { PLATFORM_CASES } from "./platforms.js";
 import { PORTABILITY_CASES } from "./portability.js";
+import { PORTABILITY_EDGE_CASES } from "./portability-edges.js";
 import { PRECISION_CASES } from "./precision.js";
 import { RESOURCE_CASES } from "./resources.js";
 import { ROBUSTNESS_CASES } from "./robustness.js";
@@ -50,6 +51,7 @@ export const ALL_CASES: readonly ConformanceCase[] = [
   ...ROBUSTNESS_CASES,
   ...CONNECTION_CASES,
   ...PORTABILITY_CASES,
+  ...PORTABILITY_EDGE_CASES,
   ...NAME_CASES,
   ...EDGE_CASES,
   ...ID_TOKEN_CLAIM_CASES,

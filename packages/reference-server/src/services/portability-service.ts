@@ -245,7 +245,8 @@ export function createPortabilityService(deps: ServiceDeps, options: Portability
       const first = await iterator.next();
       if (first.done === true || first.value.step?.$case !== "begin") throw invalidField("step", "the first request must be begin");
       const begin = first.value.step.value;
-      const parsed = parseRequest(exportSchema, { name: begin.name, after: begin.after });
+      // Field paths as the request spells them: `begin.name`, `begin.after[0].version`.
+      const parsed = parseRequest(z.object({ begin: exportSchema }), { begin: { name: begin.name, after: begin.after } }).begin;
       const subjectId = ownSubject(auth, parsed.name);
       if (!HOST_PORT.test(begin.target)) throw invalidField("begin.target", "must be host:port");
       if (parseSubjectName(begin.targetSubject) === undefined) throw invalidField("begin.target_subject", "must be subjects/{subject}");
@@ -263,7 +264,7 @@ export function createPortabilityService(deps: ServiceDeps, options: Portability
         });
         const next = await Promise.race([iterator.next(), expired]);
         clearTimeout(timer);
-        if (next === "expired") throw protocolError(Status.DEADLINE_EXCEEDED, "MIGRATION_CONFLICT", "the target did not commit the switch in time; the source keeps serving the subject");
+        if (next === "expired") throw protocolError(Status.FAILED_PRECONDITION, "MIGRATION_CONFLICT", "the target did not commit the switch in time; the source keeps serving the subject");
         if (next.done === true || next.value.step?.$case !== "commit") throw invalidField("step", "the second request must be commit");
         await hold.commit({ subjectId, target: begin.target, targetSubject: begin.targetSubject, movedAt: deps.clock() });
         const pauseMs = Date.now() - hold.since;

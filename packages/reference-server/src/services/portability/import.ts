@@ -202,7 +202,7 @@ export function createBundleImporter(deps: ServiceDeps, subjectId: string, optio
         counts.recordsSkipped += result.skipped;
         return;
       case "stream-not-found":
-        throw protocolError(Status.ABORTED, "STREAM_NOT_FOUND", `stream ${stream.wire.uid} was deleted during the import`);
+        throw protocolError(Status.NOT_FOUND, "STREAM_NOT_FOUND", `stream ${stream.wire.uid} was deleted during the import`);
       case "chain-mismatch": {
         const at = batch.find((b) => b.delta.version === result.version)?.index ?? batch[0]!.index;
         throw invalidField(recordField(at, "delta.prev_hash"), `version ${result.version} does not continue the history this server holds for stream ${stream.wire.uid}`);
@@ -225,7 +225,7 @@ export function createBundleImporter(deps: ServiceDeps, subjectId: string, optio
     if (part.incremental) {
       // An incremental bundle continues a stream this server already holds.
       const stored = await store.getStream(subjectId, id);
-      if (stored === undefined || stored.uid !== wire.uid) throw protocolError(Status.FAILED_PRECONDITION, "STREAM_NOT_FOUND", `the bundle continues stream ${wire.uid}, which this subject does not hold`);
+      if (stored === undefined || stored.uid !== wire.uid) throw protocolError(Status.NOT_FOUND, "STREAM_NOT_FOUND", `the bundle continues stream ${wire.uid}, which this subject does not hold`);
       if (stored.encoding !== stream.encoding || stored.type !== wire.type || stored.conflictPolicy !== (wire.conflictPolicy as number)) {
         throw protocolError(Status.ALREADY_EXISTS, "STREAM_ALREADY_EXISTS", `stream ${id} exists here with another type, encoding or conflict policy`);
       }

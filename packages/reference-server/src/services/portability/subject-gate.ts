@@ -197,7 +197,7 @@ export function createSubjectGate(
         since,
         release,
         async commit(move) {
-          if (ended) throw protocolError(Status.ABORTED, "MIGRATION_CONFLICT", "the hold on the subject ended before the switch committed");
+          if (ended) throw protocolError(Status.FAILED_PRECONDITION, "MIGRATION_CONFLICT", "the hold on the subject ended before the switch committed");
           // Ended first, so the hold's time limit cannot release writes while the move is recorded.
           ended = true;
           clearTimeout(timer);
@@ -212,7 +212,7 @@ export function createSubjectGate(
           if (recorded === "lost") {
             ended = false;
             release();
-            throw protocolError(Status.ABORTED, "MIGRATION_CONFLICT", "the hold on the subject ended before the switch committed");
+            throw protocolError(Status.FAILED_PRECONDITION, "MIGRATION_CONFLICT", "the hold on the subject ended before the switch committed");
           }
           state.hold = undefined;
           resolve(move);
