@@ -185,8 +185,190 @@ async function migrationEnded(clients: ReturnType<CaseContext["clients"]>, name:
 
 export const PORTABILITY_EDGE_CASES = [
   defineCase({
+    id: "portability-edges.import-counts-each-record",
+    requirements: ["PORT-042", "PORT-014", "PORT-025", "PORT-021"],
+    profile: "portability",
+    timeoutMs: 90_000,
+    async run(ctx) {
+      const subject = await buildEdgeSubject(ctx);
+      const parts = await exportParts(ctx, subject.owner);
+      const count = trailerOf(parts).recordCount;
+      checkEqual(BigInt(parts.length - 2), count, "BundleTrailer.record_count");
+      await subject.owner.clients.subjects.deleteSubject({ name: subject.owner.subject });
+      // A device and a grant naming a platform this server does not know are skipped
+      // (PORT-025); re-sealed, the bundle's signature no longer verifies, so its two
+      // account links are skipped too (PORT-014). Everything else is stored.
+      const unknown = "platforms/no-such-platform";
+      const device = partIndex(parts, "device", (r) => r.$case === "device" && r.value.platform === `platforms/${subject.owner.platform.id}`);
+      const grant = partIndex(parts, "grant", (r) => r.$case === "grant");
+      const deviceRecord = recordOf(parts[device]!) as Extract<NonNullable<Record_>, { $case: "device" }>;
+      const grantRecord = recordOf(parts[grant]!) as Extract<NonNullable<Record_>, { $case: "grant" }>;
+      const links = parts.filter((p) => recordOf(p)?.$case === "accountLink").length;
+      checkEqual(links, 2, "account link records in the bundle (one per platform)");
+      const untrusted = reseal(parts, new Map([
+        [device, recordPart({ $case: "device", value: { ...deviceRecord.value, platform: unknown } })],
+        [grant, recordPart({ $case: "grant", value: { ...grantRecord.value, granteePlatform: unknown } })],
+      ]));
+      const target = await ctx.session();
+      const first = expectImported(await importRaw(ctx, target.token, untrusted.map((p) => p.bytes)), "importing a bundle with records of an unknown platform, signed by no trusted key");
+      checkEqual([first.recordsImported, first.recordsSkipped], [count - 4n, 4n], "records imported and skipped: two account links (untrusted signature), a device and a grant (unknown platform)");
+      const { devices } = await target.clients.devices.listDevices({ parent: target.subject, pageSize: 0, pageToken: "" });
+      check(!devices.some((d) => d.name === `${target.subject}/devices/${subject.owner.deviceId}`), "a device record of an unknown platform is not imported");
+      // The genuine bundle brings what was skipped, and nothing else.
+      const second = expectImported(await importRaw(ctx, target.token, parts.map((p) => p.bytes)), "importing the genuine bundle afterwards");
+      checkEqual([second.recordsImported, second.recordsSkipped], [4n, count - 4n], "records imported and skipped: now the account links, the device and the grant");
+      const owner = await ctx.session({ accountId: subject.owner.accountId });
+      checkEqual(owner.subject, target.subject, "the owner's account, imported from a bundle this server signed, belongs to the target subject");
+      const other = await ctx.session({ platform: ctx.platforms.b, accountId: subject.other.accountId });
+      checkEqual(other.subject, target.subject, "platform b's account, imported, belongs to the target subject");
+      const { stream } = await other.clients.streams.getStream({ name: `${target.subject}/streams/list` });
+      checkEqual(stream?.type, GRANTED_TYPE, "the imported grant lets platform b read the granted stream");
+      const third = expectImported(await importRaw(ctx, target.token, parts.map((p) => p.bytes)), "importing the genuine bundle a third time");
+      checkEqual([third.recordsImported, third.recordsSkipped], [0n, count], "a repeated import skips every record");
+    },
+  }),
+  defineCase({
+    id: "portability-edges.import-refuses-malformed-records",
+    requirements: ["PORT-029", "PORT-023"],
+    profile: "portability",
+    timeoutMs: 120_000,
+    async run(ctx) {
+      const subject = await buildEdgeSubject(ctx);
+      const parts = await exportParts(ctx, subject.owner);
+      const manifest = manifestOf(parts);
+      const notes = streamRecordIndex(parts, "notes");
+      const progress = streamRecordIndex(parts, "progress");
+      const list = streamRecordIndex(parts, "list");
+      const streamRecord = (at: number) => (recordOf(parts[at]!) as Extract<NonNullable<Record_>, { $case: "stream" }>).value;
+      const deltaRecord = (at: number) => (recordOf(parts[at]!) as Extract<NonNullable<Record_>, { $case: "delta" }>).value;
+      const withSummary = (uid: string, change: Partial<continuity.v1.BundleStreamSummary>): BundlePart => manifestPart({ ...manifest, streams: manifest.streams.map((s) => (s.streamUid === uid ? { ...s, ...change } : s)) });
+      const checkpoint = partIndex(parts, "checkpoint", (r) => r.$case === "checkpoint");
+      const checkpointRecord = (recordOf(parts[checkpoint]!) as Extract<NonNullable<Record_>, { $case: "checkpoint" }>).value;
+      check(recordOf(parts[progress + 1]!)?.$case === "snapshot", "the compacted stream's snapshot record follows its stream record");
+      const snapshot = (recordOf(parts[progress + 1]!) as Extract<NonNullable<Record_>, { $case: "snapshot" }>).value;
+      check(recordOf(parts[notes + 1]!)?.$case === "delta" && recordOf(parts[list + 1]!)?.$case === "delta", "the deltas of a stream without a horizon follow its stream record");
+
+      /** A JSON delta with another payload, its hash and the stream's head hash (record and manifest) made to match. */
+      const withPayload = (streamAt: number, payload: Buffer): Map<number, BundlePart> => {
+        const stream = streamRecord(streamAt);
+        const delta = deltaRecord(streamAt + 1);
+        check(recordOf(parts[streamAt + 2]!)?.$case !== "delta", "the stream has one delta");
+        const hash = Buffer.from(deltaHash({ prevHash: delta.prevHash, version: delta.version, encoding: delta.encoding, payload }));
+        return new Map([
+          [0, withSummary(stream.uid, { headHash: hash })],
+          [streamAt, recordPart({ $case: "stream", value: { ...stream, headHash: hash } })],
+          [streamAt + 1, recordPart({ $case: "delta", value: { ...delta, payload, hash } })],
+        ]);
+      };
+      const withSnapshotState = (state: Buffer): Map<number, BundlePart> => {
+        const header = snapshot.header!;
+        return new Map([[progress + 1, recordPart({ $case: "snapshot", value: { header: { ...header, sizeBytes: BigInt(state.length), snapshotHash: Buffer.from(snapshotHash({ streamUid: header.streamUid, version: header.version, headHash: header.headHash, encoding: header.encoding, state })) }, state } })]]);
+      };
+      const notesStream = streamRecord(notes);
+      const progressStream = streamRecord(progress);
+      const notesDelta = deltaRecord(notes + 1);
+      const record = (at: number) => `records[${at - 1}]`;
+
+      const tampered: { what: string; changes: Map<number, BundlePart>; field: string }[] = [
+        {
+          what: "a stream id that is not a resource id",
+          changes: new Map([
+            [0, withSummary(notesStream.uid, { streamId: "Not_An_Id" })],
+            [notes, recordPart({ $case: "stream", value: { ...notesStream, name: `${subject.owner.subject}/streams/Not_An_Id` } })],
+          ]),
+          field: `${record(notes)}.stream.name`,
+        },
+        {
+          what: "a stream type that is not a type name",
+          changes: new Map([
+            [0, withSummary(progressStream.uid, { type: "not a type" })],
+            [progress, recordPart({ $case: "stream", value: { ...progressStream, type: "not a type" } })],
+          ]),
+          field: `${record(progress)}.stream.type`,
+        },
+        {
+          what: "an owner platform that is not a platform name",
+          changes: new Map([[notes, recordPart({ $case: "stream", value: { ...notesStream, ownerPlatform: "nobody" } })]]),
+          field: `${record(notes)}.stream.owner_platform`,
+        },
+        { what: "a JSON snapshot state that is not canonical JSON", changes: withSnapshotState(Buffer.from('{"lesson2":"done","lesson1":"done"}')), field: `${record(progress + 1)}.snapshot.state` },
+        { what: "a JSON snapshot state that is not JSON", changes: withSnapshotState(Buffer.from("{lesson1")), field: `${record(progress + 1)}.snapshot.state` },
+        { what: "a JSON delta payload that is not canonical JSON", changes: withPayload(list, Buffer.from('[{"path":"/items","op":"add","value":["tea"]}]')), field: `${record(list + 1)}.delta.payload` },
+        { what: "a JSON delta payload that is not JSON", changes: withPayload(list, Buffer.from("[{")), field: `${record(list + 1)}.delta.payload` },
+        { what: "a JSON Patch delta that cannot be applied to the state before it", changes: withPayload(list, Buffer.from('[{"op":"remove","path":"/missing"}]')), field: `${record(list + 1)}.delta.payload` },
+        {
+          what: "a delta device that is not a device name",
+          changes: new Map([[notes + 1, recordPart({ $case: "delta", value: { ...notesDelta, device: "devices/x" } })]]),
+          field: `${record(notes + 1)}.delta.device`,
+        },
+        {
+          what: "a client sequence above 2^53 - 1",
+          changes: new Map([[notes + 1, recordPart({ $case: "delta", value: { ...notesDelta, clientSequence: 2n ** 53n } })]]),
+          field: `${record(notes + 1)}.delta.client_sequence`,
+        },
+        {
+          what: "a checkpoint id that is not a resource id",
+          changes: new Map([[checkpoint, recordPart({ $case: "checkpoint", value: { ...checkpointRecord, name: `${subject.owner.subject}/checkpoints/Not_An_Id` } })]]),
+          field: `${record(checkpoint)}.checkpoint.name`,
+        },
+        {
+          what: "a checkpoint digest that does not match its entries and resume payload",
+          changes: new Map([[checkpoint, recordPart({ $case: "checkpoint", value: { ...checkpointRecord, digest: Buffer.from(checkpointDigest({ entries: checkpointRecord.entries, resume: { ...checkpointRecord.resume!, position: "elsewhere" } })) } })]]),
+          field: `${record(checkpoint)}.checkpoint.digest`,
+        },
+      ];
+      for (const { what, changes, field } of tampered) {
+        const target = await ctx.session();
+        expectImportError(await importRaw(ctx, target.token, reseal(parts, changes).map((p) => p.bytes)), invalid(field), `importing a bundle with ${what}`);
+      }
+      // Nothing of a refused record is stored: the stream whose delta could not be applied
+      // stays before that delta, and a refused stream record creates no stream.
+      const target = await ctx.session();
+      expectImportError(await importRaw(ctx, target.token, reseal(parts, withPayload(list, Buffer.from('[{"op":"remove","path":"/missing"}]'))).map((p) => p.bytes)), invalid(`${record(list + 1)}.delta.payload`), "importing a bundle with an inapplicable delta");
+      const { streams } = await target.clients.streams.listStreams({ parent: target.subject, pageSize: 0, pageToken: "", type: "" });
+      const listed = streams.find((s) => s.name.endsWith("/streams/list"));
+      check(listed === undefined || listed.headVersion === 0n, `a delta that cannot be applied must not be stored (the stream's head is ${listed?.headVersion})`);
+      const owner = await ctx.session();
+      expectImportError(await importRaw(ctx, owner.token, reseal(parts, new Map([[notes, recordPart({ $case: "stream", value: { ...notesStream, ownerPlatform: "nobody" } })]])).map((p) => p.bytes)), invalid(`${record(notes)}.stream.owner_platform`), "importing a bundle with a bad owner platform");
+      await expectErrorOf(owner.clients.streams.getStream({ name: `${owner.subject}/streams/notes` }), { code: Status.NOT_FOUND, reason: "STREAM_NOT_FOUND" }, "the stream whose record was refused");
+    },
+  }),
+  defineCase({
+    id: "portability-edges.opaque-horizon-travels",
+    requirements: ["PORT-005", "PORT-020", "PORT-003"],
+    profile: "portability",
+    timeoutMs: 90_000,
+    async run(ctx) {
+      const subject = await buildEdgeSubject(ctx);
+      const parts = await exportParts(ctx, subject.owner);
+      const canvas = streamRecordIndex(parts, "canvas");
+      const stream = (recordOf(parts[canvas]!) as Extract<NonNullable<Record_>, { $case: "stream" }>).value;
+      const next = recordOf(parts[canvas + 1]!);
+      if (next?.$case !== "snapshot") return fail(`after the stream record of an opaque stream with horizon 2 comes its snapshot record, got ${next?.$case}`);
+      const header = next.value.header!;
+      checkEqual([header.stream, header.streamUid, header.version, header.encoding, header.sizeBytes], ["", stream.uid, 2n, ENCODING.opaque, BigInt(subject.canvasState.length)], "the opaque snapshot record's header");
+      checkBytes(next.value.state, subject.canvasState, "the opaque snapshot record carries the uploaded state");
+      checkBytes(header.headHash, stream.horizonHash, "the opaque snapshot's head hash is the horizon hash");
+      checkBytes(header.snapshotHash, snapshotHash({ streamUid: stream.uid, version: 2n, headHash: header.headHash, encoding: ENCODING.opaque, state: subject.canvasState }), "the opaque snapshot's snapshot_hash");
+      const delta = recordOf(parts[canvas + 2]!);
+      checkEqual([delta?.$case, delta?.$case === "delta" ? delta.value.version : undefined, recordOf(parts[canvas + 3]!)?.$case === "delta"], ["delta", 3n, false], "after the snapshot, only the delta above the horizon");
+      await subject.owner.clients.subjects.deleteSubject({ name: subject.owner.subject });
+      const target = await ctx.session();
+      expectImported(await importRaw(ctx, target.token, parts.map((p) => p.bytes)), "importing the bundle");
+      const name = `${target.subject}/streams/canvas`;
+      const { stream: imported } = await target.clients.streams.getStream({ name });
+      checkEqual([imported?.uid, imported?.horizonVersion, imported?.headVersion, imported?.encoding], [stream.uid, 2n, 3n, ENCODING.opaque], "the imported opaque stream");
+      checkBytes(imported?.headHash, stream.headHash, "the imported opaque stream's head hash");
+      const downloaded = await downloadSnapshot(target, name, 2n);
+      checkEqual(downloaded.header.version, 2n, "GetSnapshot at the imported horizon");
+      checkBytes(downloaded.state, subject.canvasState, "the imported opaque stream's snapshot at its horizon is the uploaded state");
+      const { deltas } = await target.clients.streams.listDeltas({ stream: name, afterVersion: 2n, pageSize: 0, pageToken: "" });
+      checkEqual(deltas.map((d) => [d.version, Buffer.from(d.payload).toString()]), [[3n, "r"]], "the imported opaque delta above the horizon");
+    },
+  }),
+  defineCase({
     id: "portability-edges.incremental-import-continues-held-streams",
-    requirements: ["PORT-007", "PORT-043"],
+    requirements: ["PORT-007", "PORT-043", "PORT-042"],
     profile: "portability",
     timeoutMs: 90_000,
     async run(ctx) {
@@ -218,6 +400,50 @@ export const PORTABILITY_EDGE_CASES = [
       expectImportError(await importRaw(ctx, behind.token, later.map((p) => p.bytes)), { code: Status.FAILED_PRECONDITION, reason: "HISTORY_COMPACTED", metadata: { horizonVersion: "2" } }, "an incremental bundle starting after version 4 imported where the stream ends at version 2");
       const { stream: unchanged } = await behind.clients.streams.getStream({ name: `${behind.subject}/streams/notes` });
       checkEqual(unchanged?.headVersion, 2n, "the refused incremental import stored nothing");
+    },
+  }),
+  defineCase({
+    id: "portability-edges.export-and-migration-requests-checked",
+    requirements: ["PORT-044", "PORT-008", "ISO-001"],
+    profile: "portability",
+    timeoutMs: 60_000,
+    async run(ctx) {
+      const person = await ctx.session();
+      const stranger = await ctx.session();
+      const exportError = async (name: string, after: continuity.v1.BundleStreamPosition[] = []) => {
+        try {
+          await exportRaw(ctx, person.token, name, 30_000, after);
+        } catch (error) {
+          return richErrorOf(EXPORT, error as never);
+        }
+        return fail(`ExportSubject of ${name} must fail`);
+      };
+      checkError(await exportError("subjects/"), invalid("name"), "ExportSubject of a malformed name");
+      checkError(await exportError(stranger.subject), { code: Status.NOT_FOUND, reason: "SUBJECT_NOT_FOUND" }, "ExportSubject of another subject");
+      const own = await exportParts(ctx, person, [], "subjects/-");
+      checkEqual(manifestOf(own).streams.length, 0, "ExportSubject of subjects/- with no streams");
+      const create = (request: Partial<continuity.v1.CreateMigrationRequest>) =>
+        person.clients.portability.createMigration({ parent: person.subject, source: "127.0.0.1:1", sourceAccessToken: "a-token", sourceSubject: "", ...request });
+      await expectErrorOf(create({ parent: "subjects/" }), invalid("parent"), "CreateMigration with a malformed parent");
+      await expectErrorOf(create({ parent: stranger.subject }), { code: Status.NOT_FOUND, reason: "SUBJECT_NOT_FOUND" }, "CreateMigration for another subject");
+      await expectErrorOf(create({ sourceAccessToken: "" }), invalid("source_access_token"), "CreateMigration without a source access token");
+      await expectErrorOf(create({ sourceSubject: "subjects" }), invalid("source_subject"), "CreateMigration with a malformed source subject");
+      await expectErrorOf(create({ source: "127.0.0.1" }), invalid("source"), "CreateMigration with a source without a port");
+      const migrations = `${person.subject}/migrations`;
+      await expectErrorOf(person.clients.portability.getMigration({ name: `${migrations}/` }), invalid("name"), "GetMigration of a malformed name");
+      await expectErrorOf(person.clients.portability.getMigration({ name: `${migrations}/no-such-migration` }), { code: Status.NOT_FOUND, reason: "MIGRATION_NOT_FOUND" }, "GetMigration of an unknown migration");
+      await expectErrorOf(person.clients.portability.cancelMigration({ name: `${migrations}/no-such-migration` }), { code: Status.NOT_FOUND, reason: "MIGRATION_NOT_FOUND" }, "CancelMigration of an unknown migration");
+      await expectErrorOf(person.clients.portability.cancelMigration({ name: "migrations/x" }), invalid("name"), "CancelMigration of a malformed name");
+      // Another subject's migration is not found, whatever its id.
+      const { migration } = await stranger.clients.portability.createMigration({ parent: stranger.subject, source: "127.0.0.1:1", sourceAccessToken: "a-token", sourceSubject: "" });
+      if (migration === undefined) return fail("CreateMigration must return the migration");
+      const elsewhere = `${person.subject}/migrations/${streamIdOf(migration.name)}`;
+      await expectErrorOf(person.clients.portability.getMigration({ name: migration.name }), { code: Status.NOT_FOUND, reason: ["SUBJECT_NOT_FOUND", "MIGRATION_NOT_FOUND"] }, "GetMigration of another subject's migration");
+      await expectErrorOf(person.clients.portability.getMigration({ name: elsewhere }), { code: Status.NOT_FOUND, reason: "MIGRATION_NOT_FOUND" }, "GetMigration of another subject's migration id under the caller's own subject");
+      await expectErrorOf(person.clients.portability.cancelMigration({ name: migration.name }), { code: Status.NOT_FOUND, reason: ["SUBJECT_NOT_FOUND", "MIGRATION_NOT_FOUND"] }, "CancelMigration of another subject's migration");
+      const ended = await migrationEnded(stranger.clients, migration.name, ctx);
+      checkEqual(ended.state, v1.MigrationState.MIGRATION_STATE_FAILED, "a migration from a source that is not listening fails (PORT-035)");
+      check(ended.error !== "", "Migration.error says why");
     },
   }),
   defineCase({
@@ -301,6 +527,44 @@ export const PORTABILITY_EDGE_CASES = [
       checkEqual(acknowledged.headVersion, 2n, "the held write goes ahead once the source ended the switch");
       const { stream: still } = await source.clients.streams.getStream({ name: stream.name });
       checkEqual(still?.headVersion, 2n, "the source still serves the subject after its hold limit");
+    },
+  }),
+  defineCase({
+    id: "portability-edges.completed-migration-reports-progress",
+    requirements: ["PORT-046", "PORT-030", "PORT-031", "PORT-036"],
+    profile: "portability",
+    needs: ["second-server"],
+    timeoutMs: 120_000,
+    async run(ctx) {
+      const source = await ctx.session();
+      const stream = await createStream(ctx, source, { encoding: ENCODING.mergePatch, streamId: "moving" });
+      for (let seq = 1; seq <= 4; seq++) await append(source, stream.name, [{ n: seq }], { clientSequence: seq });
+      await source.clients.streams.compactStream({ stream: stream.name, horizonVersion: 2n });
+      const second = await ctx.startSecondServer();
+      const target = await sessionOn(ctx, second, source);
+      const sourceAddress = ctx.address();
+      const { migration } = await target.clients.portability.createMigration({ parent: target.subject, source: sourceAddress, sourceAccessToken: source.token, sourceSubject: "" });
+      if (migration === undefined) return fail("CreateMigration must return the migration");
+      check(new RegExp(`^${target.subject}/migrations/[a-z0-9][a-z0-9-]{0,63}$`).test(migration.name), `Migration.name must be ${target.subject}/migrations/{migration}, got ${migration.name}`);
+      checkEqual([migration.source, migration.error, migration.endTime], [sourceAddress, "", undefined], "CreateMigration's migration: its source as named, no error, no end time");
+      check(migration.createTime !== undefined, "Migration.create_time is set");
+      const ended = await migrationEnded(target.clients, migration.name, ctx, 90_000);
+      if (ended.state !== v1.MigrationState.MIGRATION_STATE_COMPLETED) return fail(`the migration must complete, got state ${ended.state}: ${ended.error}`);
+      // Stream record, snapshot at the horizon, two deltas at the least; identity records besides.
+      check(ended.recordsCopied >= 4n, `records_copied of a completed migration counts every record copied, got ${ended.recordsCopied}`);
+      checkEqual(ended.recordsTotal, ended.recordsCopied, "records_total of a completed migration equals records_copied");
+      check(ended.bytesCopied > 0n, "bytes_copied of a completed migration is above 0");
+      checkEqual([ended.lagDeltas, ended.error, ended.sourceSubject, ended.source], [0n, "", source.subject, sourceAddress], "a completed migration: no lag, no error, the source subject as the source named it");
+      check(ended.switchPause !== undefined, "switch_pause of a completed migration is set");
+      check(ended.endTime !== undefined && ended.createTime !== undefined && ended.endTime.getTime() >= ended.createTime.getTime(), "end_time of a completed migration is set, not before create_time");
+      const { stream: moved } = await target.clients.streams.getStream({ name: `${target.subject}/streams/moving` });
+      checkEqual([moved?.uid, moved?.horizonVersion, moved?.headVersion], [stream.uid, 2n, 4n], "the migrated stream keeps its uid, horizon and head");
+      // An ended migration holds no lock: another may be created (and ends the same way).
+      const { migration: again } = await target.clients.portability.createMigration({ parent: target.subject, source: sourceAddress, sourceAccessToken: source.token, sourceSubject: source.subject });
+      if (again === undefined) return fail("CreateMigration after a completed one must return the migration");
+      const failed = await migrationEnded(target.clients, again.name, ctx, 90_000);
+      checkEqual(failed.state, v1.MigrationState.MIGRATION_STATE_FAILED, "a migration from a source where the subject moved fails");
+      check(failed.error.includes("SUBJECT_MOVED") || failed.error.includes("moved"), `Migration.error names the source's answer, got ${JSON.stringify(failed.error)}`);
     },
   }),
 ];
