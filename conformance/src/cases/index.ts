@@ -25,6 +25,7 @@ import { ROBUSTNESS_CASES } from "./robustness.js";
 import { SNAPSHOT_CASES } from "./snapshots.js";
 import { STREAM_CASES } from "./streams.js";
 import { SUBSCRIPTION_CASES } from "./subscriptions.js";
+import { SUBSCRIPTION_EDGE_CASES } from "./subscription-edges.js";
 import { VECTOR_CASES } from "./vectors.js";
 
 /** Every case of the suite, in report order. Ids are stable: known-failure files name them. */
@@ -41,6 +42,7 @@ export const ALL_CASES: readonly ConformanceCase[] = [
   ...VECTOR_CASES,
   ...SUBSCRIPTION_CASES,
   ...LIVE_FEED_CASES,
+  ...SUBSCRIPTION_EDGE_CASES,
   ...CHECKPOINT_CASES,
   ...CHECKPOINT_EDGE_CASES,
   ...IDENTITY_CASES,

@@ -1,0 +1,331 @@
+import type { continuity } from "@continuity/sdk/gen";
+import { v1 } from "../harness/clients.js";
+import type { Session } from "../harness/context.js";
+import { defineCase } from "../harness/define-case.js";
+import { check, checkEqual, checkError, fail, Status } from "../harness/expect.js";
+import { linkAccount } from "../harness/linking.js";
+import { append, createStream, ENCODING } from "../harness/streams.js";
+import { cursorNow, openSubscription, type SubscriptionReader } from "../harness/subscription.js";
+
+// The live feed where an implementation's shortcuts show: a replay past streams deleted (and
+// their ids created again), compaction overtaking a replay under way, revocations of others,
+// a grant revoked before any of its streams existed, and how often heartbeats come.
+
+type SubscribeResponse = continuity.v1.SubscribeResponse;
+
+/** Opens a subscription as `session` at the end of the feed and waits for its `ready`. */
+async function openReady(session: Session, signal: AbortSignal): Promise<SubscriptionReader> {
+  const sub = openSubscription(session, "", signal);
+  try {
+    await sub.expectEvent("ready", { skipOthers: false });
+  } catch (error) {
+    sub.close();
+    throw error;
+  }
+  return sub;
+}
+
+/** SUB-010: a DeltasAppended event holds its whole batch, consecutive versions from the first. */
+function checkWholeBatch(message: SubscribeResponse, what: string): void {
+  if (message.event?.$case !== "deltasAppended") return;
+  const deltas = message.event.value.deltas;
+  check(deltas.length > 0, `${what}: a DeltasAppended event with no deltas`);
+  const first = deltas[0]!;
+  checkEqual(deltas.length, first.batchSize, `${what}: deltas in the DeltasAppended event of the batch at ${first.stream} version ${first.batchFirstVersion} (batch_size)`);
+  checkEqual(deltas.map((d) => d.version), deltas.map((_, i) => first.batchFirstVersion + BigInt(i)), `${what}: versions of the batch at ${first.stream} version ${first.batchFirstVersion}`);
+  for (const delta of deltas) check(delta.payload.length > 0, `${what}: payload of ${delta.stream} version ${delta.version} delivered`);
+}
+
+async function grantTo(owner: Session, grantee: Session, streamType: string): Promise<continuity.v1.Grant> {
+  const { grant } = await owner.clients.consent.createGrant({
+    parent: owner.subject,
+    grant: { name: "", grantorPlatform: "", granteePlatform: `platforms/${grantee.platform.id}`, streamType, access: v1.GrantAccess.GRANT_ACCESS_READ, createTime: undefined, revokeTime: undefined },
+  });
+  check(grant !== undefined, "CreateGrant must return the grant");
+  return grant;
+}
+
+/** The next event of `sub` must be the StreamCreated of `stream`: nothing leaked or ended before it. */
+async function expectCreatedNext(sub: SubscriptionReader, stream: continuity.v1.Stream, what: string): Promise<void> {
+  let next: SubscribeResponse;
+  try {
+    next = await sub.nextEvent(10_000);
+  } catch (error) {
+    fail(`${what}: expected the StreamCreated of ${stream.name} next, but the feed failed: ${(error as Error).message}`);
+  }
+  if (next.event?.$case !== "streamCreated" || next.event.value.stream?.uid !== stream.uid) {
+    const about = next.event?.$case === "deltasAppended" ? next.event.value.deltas[0]?.stream : next.event?.$case === "streamCreated" ? next.event.value.stream?.name : "";
+    fail(`${what}: expected the StreamCreated of ${stream.name} next, got ${next.event?.$case ?? "nothing"} ${about ?? ""}`);
+  }
+}
+
+export const SUBSCRIPTION_EDGE_CASES = [
+  defineCase({
+    id: "subscription.replay-past-deleted-and-recreated-stream",
+    requirements: ["SUB-016", "SUB-003", "SUB-010", "SUB-011", "SUB-013", "GEN-042"],
+    profile: "core",
+    async run(ctx) {
+      // From the very start of a fresh subject's feed: a stream appended to and deleted, its id
+      // created again (a new uid) and appended to, and a stream that is simply deleted. The
+      // deleted incarnations' deltas are gone; a replay must neither fail on them, nor take
+      // the new stream's history for the old one's, nor send part of a batch.
+      const session = await ctx.session();
+      const start = await cursorNow(session, ctx.signal);
+      const reusedId = ctx.uniqueId("reused");
+      const old = await createStream(ctx, session, { streamId: reusedId });
+      await append(session, old.name, [{ a: 1 }, { b: 2 }], { clientSequence: 1 });
+      await append(session, old.name, [{ c: 3 }], { clientSequence: 2 });
+      const gone = await createStream(ctx, session);
+      await append(session, gone.name, [{ x: 1 }], { clientSequence: 1 });
+      await session.clients.streams.deleteStream({ name: old.name });
+      await session.clients.streams.deleteStream({ name: gone.name });
+      const reborn = await createStream(ctx, session, { streamId: reusedId });
+      check(reborn.uid !== old.uid, "a stream created again under a deleted stream's id must get a new uid (GEN-042)");
+      await append(session, reborn.name, [{ d: 4 }, { e: 5 }], { clientSequence: 1 });
+      await append(session, reborn.name, [{ f: 6 }], { clientSequence: 2 });
+      const sentinel = await createStream(ctx, session);
+
+      const sub = openSubscription(session, start, ctx.signal);
+      try {
+        const first = await sub.nextEvent(10_000);
+        if (first.event?.$case !== "ready") fail(`a cursor at the start of the feed, replayed past deleted streams, must be answered with ready, got ${first.event?.$case ?? "nothing"}`);
+        checkEqual(first.cursor, start, "ready.cursor of the resumed subscription");
+        const seen: string[] = [];
+        const rebornVersions: bigint[] = [];
+        let rebornCreated = false;
+        for (;;) {
+          let message: SubscribeResponse;
+          try {
+            message = await sub.nextEvent(10_000);
+          } catch (error) {
+            fail(`the replay past deleted streams failed after ${seen.join(", ") || "ready"}: ${(error as Error).message}`);
+          }
+          checkWholeBatch(message, "a replay past deleted streams");
+          const event = message.event;
+          if (event?.$case === "streamCreated") {
+            if (event.value.stream?.uid === sentinel.uid) break;
+            if (event.value.stream?.uid === reborn.uid) rebornCreated = true;
+            seen.push(`created ${event.value.stream?.uid}`);
+          } else if (event?.$case === "streamDeleted") {
+            seen.push(`deleted ${event.value.streamUid}`);
+          } else if (event?.$case === "deltasAppended") {
+            const stream = event.value.deltas[0]!.stream;
+            seen.push(`deltas ${stream}@${event.value.deltas[0]!.batchFirstVersion}`);
+            // The old incarnation's batches, if a server still has them, come before its StreamDeleted.
+            if (stream === reborn.name && rebornCreated) rebornVersions.push(...event.value.deltas.map((d) => d.version));
+          } else {
+            seen.push(event?.$case ?? "an empty message");
+          }
+        }
+        for (const uid of [old.uid, gone.uid, reborn.uid]) check(seen.includes(`created ${uid}`), `StreamCreated of stream uid ${uid} replayed (got ${seen.join(", ")})`);
+        for (const uid of [old.uid, gone.uid]) check(seen.includes(`deleted ${uid}`), `StreamDeleted of stream uid ${uid} replayed (got ${seen.join(", ")})`);
+        check(seen.indexOf(`deleted ${old.uid}`) < seen.indexOf(`created ${reborn.uid}`), `the old stream's StreamDeleted before the new one's StreamCreated (got ${seen.join(", ")})`);
+        checkEqual(rebornVersions, [1n, 2n, 3n], "versions of the stream created again, replayed after its StreamCreated");
+      } finally {
+        sub.close();
+      }
+    },
+  }),
+  defineCase({
+    id: "subscription.compaction-overtaking-a-replay",
+    requirements: ["SUB-035", "SUB-032", "SUB-006", "SUB-007", "SUB-010", "SUB-011"],
+    profile: "core",
+    timeoutMs: 90_000,
+    async run(ctx) {
+      // A replay the client paces (it pulls one message at a time, so HTTP/2 flow control holds
+      // the server far inside a long backlog of large events), and a stream whose batches lie
+      // at the end of that backlog compacted to its head while the replay is under way. The
+      // server can no longer deliver those batches: it may end the call with
+      // HISTORY_COMPACTED (then the last cursor answers reset), or deliver them whole, but it
+      // must not skip them and carry on.
+      const session = await ctx.session();
+      const large = await createStream(ctx, session, { encoding: ENCODING.opaque });
+      const late = await createStream(ctx, session);
+      const cursor = await cursorNow(session, ctx.signal);
+      const LARGE_EVENTS = 320;
+      const LATE_BATCHES = 6;
+      const payload = Buffer.alloc(Math.min(32 * 1024, ctx.limits.maxDeltaBytes), 0x61);
+      for (let seq = 1; seq <= LARGE_EVENTS; seq++) await append(session, large.name, [payload], { clientSequence: seq });
+      for (let seq = 1; seq <= LATE_BATCHES; seq++) await append(session, late.name, [{ seq }], { clientSequence: seq });
+
+      const reading = new AbortController();
+      const stop = (): void => reading.abort();
+      ctx.signal.addEventListener("abort", stop);
+      let lastCursor = "";
+      let largeSeen = 0n;
+      const lateVersions: bigint[] = [];
+      let compactedSeen = false;
+      let endedWith: unknown;
+      try {
+        const call = session.clients.subscriptions.subscribe({ parent: session.subject, cursor, heartbeatSeconds: 0 }, { signal: reading.signal })[Symbol.asyncIterator]();
+        const pull = async (): Promise<SubscribeResponse | undefined> => {
+          const next = await call.next();
+          return next.done === true ? undefined : next.value;
+        };
+        const ready = await pull();
+        if (ready?.event?.$case !== "ready") fail(`the first message of the replay must be ready, got ${ready?.event?.$case ?? "nothing"}`);
+        lastCursor = ready.cursor;
+        const firstBatch = await pull();
+        if (firstBatch?.event?.$case !== "deltasAppended") fail(`the replay's first event must be the first batch, got ${firstBatch?.event?.$case ?? "nothing"}`);
+        largeSeen = firstBatch.event.value.deltas.at(-1)!.version;
+        lastCursor = firstBatch.cursor;
+        // The client holds the rest of ~10 MiB back while the late stream is compacted to its head.
+        const { stream: compacted } = await session.clients.streams.compactStream({ stream: late.name, horizonVersion: BigInt(LATE_BATCHES) });
+        checkEqual(compacted?.horizonVersion, BigInt(LATE_BATCHES), "horizon of the late stream, compacted to its head");
+        try {
+          for (;;) {
+            const message = await pull();
+            if (message === undefined) fail("the replay ended with OK");
+            checkWholeBatch(message, "a replay overtaken by compaction");
+            lastCursor = message.cursor;
+            const event = message.event;
+            if (event?.$case === "deltasAppended") {
+              const stream = event.value.deltas[0]!.stream;
+              if (stream === large.name) {
+                checkEqual(event.value.deltas[0]!.version, largeSeen + 1n, `the next version of ${large.name} (no gap, no duplicate)`);
+                largeSeen = event.value.deltas.at(-1)!.version;
+              } else if (stream === late.name) {
+                lateVersions.push(...event.value.deltas.map((d) => d.version));
+              }
+            } else if (event?.$case === "streamCompacted" && event.value.stream?.uid === late.uid) {
+              compactedSeen = true;
+              break;
+            }
+          }
+        } catch (error) {
+          endedWith = error;
+        }
+      } finally {
+        ctx.signal.removeEventListener("abort", stop);
+        reading.abort();
+      }
+      checkEqual(lateVersions, Array.from({ length: lateVersions.length }, (_, i) => BigInt(i + 1)), `versions of ${late.name} delivered (from 1, no gap)`);
+      if (compactedSeen) {
+        // Delivered to the end: then nothing may be missing.
+        checkEqual(largeSeen, BigInt(LARGE_EVENTS), `versions of ${large.name} delivered before the late stream's StreamCompacted`);
+        checkEqual(lateVersions.length, LATE_BATCHES, `batches of ${late.name} delivered before its StreamCompacted: a feed that goes on past compacted batches must have delivered them whole`);
+        ctx.note("the server delivered every batch whole although compaction overtook the replay");
+        return;
+      }
+      checkError(endedWith, { code: Status.FAILED_PRECONDITION, reason: "HISTORY_COMPACTED" }, "a replay whose batches were compacted away under it");
+      check(lateVersions.length < LATE_BATCHES, "HISTORY_COMPACTED after every batch was delivered");
+      // The last cursor received now lies before deltas below the horizon: reset, then ready.
+      const resumed = openSubscription(session, lastCursor, ctx.signal);
+      let resetCursor: string;
+      try {
+        const first = await resumed.nextEvent(10_000);
+        if (first.event?.$case !== "reset") fail(`resubscribing after HISTORY_COMPACTED must be answered with reset, got ${first.event?.$case ?? "nothing"}`);
+        checkEqual(first.event.value.reason, v1.ResetReason.RESET_REASON_CURSOR_EXPIRED, "reset reason after HISTORY_COMPACTED");
+        resetCursor = first.cursor;
+      } finally {
+        resumed.close();
+      }
+      const again = openSubscription(session, resetCursor, ctx.signal);
+      try {
+        await again.expectEvent("ready", { skipOthers: false });
+      } finally {
+        again.close();
+      }
+    },
+  }),
+  defineCase({
+    id: "subscription.revocations-of-others-leave-the-feed-open",
+    requirements: ["SUB-046", "SUB-040", "SUB-042", "SUB-014"],
+    profile: "identity",
+    async run(ctx) {
+      // One person: a phone and a laptop on platform a, platform b holding a grant of a's,
+      // platform c holding one of another type. Revoking b's grant ends b's feed only; revoking the laptop
+      // ends the laptop's feed only. Each feed left open must go on with its next event.
+      const a = await ctx.session();
+      const laptop = await ctx.session({ accountId: a.accountId });
+      const b = await linkAccount(ctx, a, ctx.platforms.b, "b");
+      const c = await linkAccount(ctx, a, ctx.platforms.c, "c");
+      const shared = await createStream(ctx, a, { type: "org.example.shared" });
+      const granted = await grantTo(a, b, "org.example.shared");
+      await grantTo(a, c, "org.example.for-c");
+      const feeds = { phone: await openReady(a, ctx.signal), laptop: await openReady(laptop, ctx.signal), b: await openReady(b, ctx.signal), c: await openReady(c, ctx.signal) };
+      try {
+        await a.clients.consent.revokeGrant({ name: granted.name });
+        const lost = await feeds.b.expectEvent("accessRevoked", { timeoutMs: 10_000 });
+        checkEqual([lost.event.value.grant, [...lost.event.value.streams]], [granted.name, [shared.name]], "AccessRevoked on the grantee's feed");
+        checkError(await feeds.b.ended(10_000), { code: Status.PERMISSION_DENIED, reason: "GRANT_REVOKED" }, "the grantee's subscription");
+        // c could never read a's shared stream: the revocation of b's grant is nothing to c.
+        const seen = await createStream(ctx, a, { type: "org.example.for-c" });
+        await expectCreatedNext(feeds.c, seen, "the feed of a platform whose grant was not revoked");
+        await expectCreatedNext(feeds.phone, seen, "the owner's feed after it revoked another platform's grant");
+        await expectCreatedNext(feeds.laptop, seen, "the owner's second device's feed after the grant was revoked");
+        await a.clients.devices.revokeDevice({ name: laptop.device });
+        checkError(await feeds.laptop.ended(10_000), { code: Status.PERMISSION_DENIED, reason: "DEVICE_REVOKED" }, "the revoked device's subscription");
+        const after = await createStream(ctx, a, { type: "org.example.for-c" });
+        await expectCreatedNext(feeds.phone, after, "the feed of a device of the subject after another device was revoked");
+        await expectCreatedNext(feeds.c, after, "another platform's feed after a device was revoked");
+      } finally {
+        for (const feed of Object.values(feeds)) feed.close();
+      }
+    },
+  }),
+  defineCase({
+    id: "subscription.grant-revoked-before-its-streams-existed",
+    requirements: ["SUB-014", "SUB-040", "GRANT-006", "ISO-010"],
+    profile: "identity",
+    async run(ctx) {
+      // b holds a grant of a's type that no stream has yet, and subscribes; the grant is
+      // revoked (nothing became unreadable, so the feed goes on); then a creates and writes a
+      // stream of that type. A server that judges b's feed by the grants it read earlier lets
+      // that stream through.
+      const a = await ctx.session();
+      const b = await linkAccount(ctx, a, ctx.platforms.b, "b");
+      const granted = await grantTo(a, b, "org.example.later");
+      const early = await createStream(ctx, a, { type: "org.example.later" });
+      const sub = await openReady(b, ctx.signal);
+      try {
+        await a.clients.consent.revokeGrant({ name: granted.name });
+        // The grant made `early` readable: that is lost, and ends this feed; a second feed
+        // opened after the revocation is the one judged below.
+        const lost = await sub.expectEvent("accessRevoked", { timeoutMs: 10_000 });
+        checkEqual([...lost.event.value.streams], [early.name], "AccessRevoked.streams");
+      } finally {
+        sub.close();
+      }
+      // Now a grant with no stream of its type at all.
+      const empty = await grantTo(a, b, "org.example.empty");
+      const feed = await openReady(b, ctx.signal);
+      try {
+        await a.clients.consent.revokeGrant({ name: empty.name });
+        const hidden = await createStream(ctx, a, { type: "org.example.empty" });
+        await append(a, hidden.name, [{ secret: 1 }], { clientSequence: 1 });
+        const own = await createStream(ctx, b, { type: "org.example.b-own" });
+        await expectCreatedNext(feed, own, "the feed after a grant of a type with no stream was revoked (its streams created later must be withheld)");
+      } finally {
+        feed.close();
+      }
+    },
+  }),
+  defineCase({
+    id: "subscription.heartbeats-keep-their-interval",
+    requirements: ["SUB-023", "SUB-020"],
+    profile: "core",
+    timeoutMs: 30_000,
+    async run(ctx) {
+      // heartbeat_seconds 0 means 15 s, 2 means 2 s: heartbeats come no more often than that.
+      // Only the upper bound on their number is checked, so a slow machine cannot fail it.
+      const session = await ctx.session();
+      const WINDOW_MS = 5_000;
+      const count = async (heartbeatSeconds: number): Promise<number> => {
+        const sub = openSubscription(session, "", ctx.signal, heartbeatSeconds);
+        try {
+          await sub.expectEvent("ready", { skipOthers: false });
+          await new Promise((resolve) => setTimeout(resolve, WINDOW_MS));
+          const messages = sub.pending();
+          for (const message of messages) if (message.event?.$case !== "heartbeat") fail(`expected only heartbeats on an idle feed, got ${message.event?.$case ?? "an empty message"}`);
+          return messages.length;
+        } finally {
+          sub.close();
+        }
+      };
+      const [byDefault, everyTwo] = await Promise.all([count(0), count(2)]);
+      checkEqual(byDefault, 0, `heartbeats within ${WINDOW_MS} ms with heartbeat_seconds 0 (every 15 s)`);
+      check(everyTwo <= 3, `${everyTwo} heartbeats within ${WINDOW_MS} ms with heartbeat_seconds 2 (at most 3)`);
+    },
+  }),
+];
