@@ -230,7 +230,7 @@ export const SUBSCRIPTION_EDGE_CASES = [
   }),
   defineCase({
     id: "subscription.revocations-of-others-leave-the-feed-open",
-    requirements: ["SUB-046", "SUB-040", "SUB-042", "SUB-014"],
+    requirements: ["SUB-046", "SUB-047", "SUB-040", "SUB-042", "SUB-014"],
     profile: "identity",
     async run(ctx) {
       // One person: a phone and a laptop on platform a, platform b holding a grant of a's,
@@ -256,6 +256,11 @@ export const SUBSCRIPTION_EDGE_CASES = [
         await expectCreatedNext(feeds.laptop, seen, "the owner's second device's feed after the grant was revoked");
         await a.clients.devices.revokeDevice({ name: laptop.device });
         checkError(await feeds.laptop.ended(10_000), { code: Status.PERMISSION_DENIED, reason: "DEVICE_REVOKED" }, "the revoked device's subscription");
+        // SUB-047: an AccessRevoked sent first names every stream the device could read.
+        const notice = feeds.laptop.pending().find((m) => m.event?.$case === "accessRevoked");
+        if (notice?.event?.$case === "accessRevoked") {
+          checkEqual([notice.event.value.grant, [...notice.event.value.streams].sort()], ["", [shared.name, seen.name].sort()], "the AccessRevoked event of the revoked device's subscription");
+        }
         const after = await createStream(ctx, a, { type: "org.example.for-c" });
         await expectCreatedNext(feeds.phone, after, "the feed of a device of the subject after another device was revoked");
         await expectCreatedNext(feeds.c, after, "another platform's feed after a device was revoked");
@@ -298,6 +303,38 @@ export const SUBSCRIPTION_EDGE_CASES = [
         await expectCreatedNext(feed, own, "the feed after a grant of a type with no stream was revoked (its streams created later must be withheld)");
       } finally {
         feed.close();
+      }
+    },
+  }),
+  defineCase({
+    id: "subscription.handoff-events-reach-exactly-their-devices",
+    requirements: ["HANDOFF-004", "HANDOFF-010", "SUB-014"],
+    profile: "core",
+    async run(ctx) {
+      // Three devices of one person; a handoff offered by the phone to the laptop only, which
+      // declines it. The laptop is offered it and told of its end, the phone is told of its
+      // end, the tv hears of neither: the next event each feed shows is a sentinel stream.
+      const phone = await ctx.session();
+      const laptop = await ctx.session({ accountId: phone.accountId });
+      const tv = await ctx.session({ accountId: phone.accountId });
+      const stream = await createStream(ctx, phone);
+      const { checkpoint } = await phone.clients.checkpoints.createCheckpoint({ parent: phone.subject, checkpointId: "", streams: [{ stream: stream.name }], resume: undefined });
+      const feeds = { phone: await openReady(phone, ctx.signal), laptop: await openReady(laptop, ctx.signal), tv: await openReady(tv, ctx.signal) };
+      try {
+        const { handoff } = await phone.clients.checkpoints.offerHandoff({ parent: phone.subject, checkpoint: checkpoint!.name, targetDevice: laptop.device, ttlSeconds: 60 });
+        const offered = await feeds.laptop.expectEvent("handoffOffered", { timeoutMs: 10_000 });
+        checkEqual(offered.event.value.handoff?.name, handoff!.name, "HandoffOffered on the target device");
+        await laptop.clients.checkpoints.declineHandoff({ name: handoff!.name });
+        for (const [device, feed] of [["the source device", feeds.phone], ["the target device, which declined", feeds.laptop]] as const) {
+          const resolved = await feed.expectEvent("handoffResolved", { timeoutMs: 10_000 });
+          checkEqual([resolved.event.value.handoff?.name, resolved.event.value.handoff?.state], [handoff!.name, v1.HandoffState.HANDOFF_STATE_DECLINED], `HandoffResolved on ${device}`);
+        }
+        const sentinel = await createStream(ctx, phone);
+        await expectCreatedNext(feeds.tv, sentinel, "a device neither offering nor offered the handoff");
+        await expectCreatedNext(feeds.phone, sentinel, "the source device after the HandoffResolved");
+        await expectCreatedNext(feeds.laptop, sentinel, "the target device after the HandoffResolved");
+      } finally {
+        for (const feed of Object.values(feeds)) feed.close();
       }
     },
   }),
