@@ -4,5 +4,5 @@ export default defineMutant({
   name: "id-token-jwks-per-exchange",
   area: "TOKEN",
   description: "A platform's JWKS is never cached: every ID token fetches it from the provider again.",
-  edits: [{ file: "auth/id-tokens.ts", find: "    cacheMaxAge: OIDC_DEFAULTS.jwksCacheMaxAgeMs,\n", replace: "    cacheMaxAge: 0,\n" }],
+  edits: [{ file: "auth/id-tokens.ts", find: "    cacheMaxAge: platform.oidc.jwksRefreshMs,\n", replace: "    cacheMaxAge: 0,\n" }],
 });

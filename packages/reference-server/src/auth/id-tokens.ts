@@ -9,7 +9,8 @@ import {
   type JWTVerifyGetKey,
   type ProtectedHeaderParameters,
 } from "jose";
-import { OIDC_DEFAULTS, type PlatformConfig, type PlatformRegistry } from "./platforms.js";
+import type { PlatformConfig, PlatformRegistry } from "./platforms.js";
+import { checkKeyCount, discoverJwksUri, fetchProviderJson } from "./provider-documents.js";
 import { AuthFailure, CLOCK_SKEW_SECONDS, type VerifiedAssertion } from "./credentials.js";
 import type { JwksCopyRecord, ReplicaStateStore } from "../store/index.js";
 
@@ -98,68 +99,97 @@ export function createMemoryJwksCopies(): JwksCopies {
 }
 
 /**
- * One key set per platform, kept as jose's `createRemoteJWKSet` keeps it (for 10 minutes,
- * fetched again on an unknown `kid` at most once per cooldown, within the timeout), except
- * that the copy and the time of its fetch live in `copies`, so that the servers of one store
- * behave as one server (TOKEN-025): a server that never fetched uses the copy another one
- * fetched, the cooldown runs from the last fetch of any of them, and a fetch is claimed in the
- * store, so that however many tokens arrive at however many servers, the provider is asked at
- * most once per {@link JWKS_FETCH_INTERVAL_MS}; the others wait for that fetch's copy.
+ * One key set per platform, whose copy and time of fetch live in `copies`, so that the
+ * servers of one store behave as one server (TOKEN-025): a server that never fetched uses the
+ * copy another one fetched, the cooldown runs from the last fetch of any of them, and a fetch
+ * is claimed in the store, so that however many tokens arrive at however many servers, the
+ * provider is asked at most once per {@link JWKS_FETCH_INTERVAL_MS}.
+ *
+ * A copy is used as it is until it is `jwksRefreshMs` old. From then on the next token asks
+ * for a fresh one (claimed, at most once per cooldown across the store); when the provider
+ * cannot give one, the copy is still used until it is `jwksMaxStaleMs` old (TOKEN-028), and
+ * past that the keys are unavailable until a fetch succeeds. A successful fetch replaces the
+ * copy whole, so a key it no longer lists is refused from the next token on, on every server:
+ * each token reads the store's copy first.
  */
 function remoteKeySet(platform: PlatformConfig & { oidc: NonNullable<PlatformConfig["oidc"]> }, copies: JwksCopies): JWTVerifyGetKey {
   const timing = {
     timeoutDuration: platform.oidc.jwksTimeoutMs,
     cooldownDuration: platform.oidc.jwksCooldownMs,
-    cacheMaxAge: OIDC_DEFAULTS.jwksCacheMaxAgeMs,
+    cacheMaxAge: platform.oidc.jwksRefreshMs,
+    maxStale: platform.oidc.jwksMaxStaleMs,
   };
   let local: { readonly fetchedAt: number; readonly getKey: JWTVerifyGetKey } | undefined;
   let refreshing: Promise<void> | undefined;
+  /** The JWKS URL its discovery document named (TOKEN-029), and when it was read. */
+  let discovered: { readonly jwksUri: URL; readonly at: number } | undefined;
   const fetchedAt = (): number => local?.fetchedAt ?? Number.NEGATIVE_INFINITY;
-  const fresh = (): boolean => Date.now() - fetchedAt() < timing.cacheMaxAge;
+  const age = (): number => Date.now() - fetchedAt();
+  const fresh = (): boolean => age() < timing.cacheMaxAge;
+  const usable = (): boolean => age() < timing.maxStale;
   const adopt = (copy: JwksCopyRecord | undefined): void => {
     if (copy === undefined || copy.fetchedAt.getTime() <= fetchedAt()) return;
     local = { fetchedAt: copy.fetchedAt.getTime(), getKey: createLocalJWKSet(JSON.parse(copy.jwks) as JSONWebKeySet) };
   };
 
-  /** Plain JOSE errors for a key set that cannot be had, so that `isKeySetFailure` judges them. */
+  const jwksUri = async (deadline: number): Promise<URL> => {
+    if (platform.oidc.jwksUri !== undefined) return platform.oidc.jwksUri;
+    if (discovered !== undefined && Date.now() - discovered.at < timing.cacheMaxAge) return discovered.jwksUri;
+    discovered = { jwksUri: await discoverJwksUri(platform.oidc.issuer, deadline), at: Date.now() };
+    return discovered.jwksUri;
+  };
+
+  /** Fetches the key set (after the discovery document when there is no JWKS URL), all within the timeout. */
   const fetchKeySet = async (): Promise<void> => {
-    const response = await fetch(platform.oidc.jwksUri, { signal: AbortSignal.timeout(timing.timeoutDuration), headers: { accept: "application/json" } });
-    if (response.status !== 200) throw new joseErrors.JOSEError(`Expected 200 OK from the JSON Web Key Set HTTP response, got ${response.status}`);
-    const text = await response.text();
-    let parsed: unknown;
+    const deadline = Date.now() + timing.timeoutDuration;
+    const usedDiscovery = platform.oidc.jwksUri === undefined;
     try {
-      parsed = JSON.parse(text);
-    } catch {
-      throw new joseErrors.JOSEError("Failed to parse the JSON Web Key Set HTTP response as JSON");
+      const { text, json } = await fetchProviderJson(await jwksUri(deadline), deadline, "JWKS");
+      checkKeyCount(json, "JWKS");
+      // Throws JWKSInvalid for anything but a key set.
+      const getKey = createLocalJWKSet(json as JSONWebKeySet);
+      const at = Date.now();
+      local = { fetchedAt: at, getKey };
+      await copies.putJwksCopy(platform.id, { jwks: text, fetchedAt: new Date(at) });
+    } catch (error) {
+      // The provider may have moved its keys: the next fetch reads its discovery document again.
+      if (usedDiscovery) discovered = undefined;
+      throw error;
     }
-    // Throws JWKSInvalid for anything but a key set.
-    const getKey = createLocalJWKSet(parsed as JSONWebKeySet);
-    const at = Date.now();
-    local = { fetchedAt: at, getKey };
-    await copies.putJwksCopy(platform.id, { jwks: text, fetchedAt: new Date(at) });
   };
 
   /**
-   * A newer, fresh copy: another server's, or one this server fetches. A fetch for an unknown
-   * kid is claimed in the store first (the flood guard); one for a missing or stale copy is
-   * not, as there is nothing to verify with until some server fetched.
+   * A newer copy: another server's, or one this server fetches. `missing`: there is no usable
+   * copy, so fetch (unclaimed: there is nothing to verify with until some server fetched).
+   * `stale`: the copy is past its refresh age but usable; fetch if the claim for one cooldown
+   * is had, else keep the copy. `unknown-kid`: claimed per {@link JWKS_FETCH_INTERVAL_MS}
+   * (the flood guard), waiting for the fetch of the server that has the claim.
    */
-  const refresh = async (forUnknownKid: boolean): Promise<void> => {
+  const refresh = async (why: "missing" | "stale" | "unknown-kid"): Promise<void> => {
     const had = fetchedAt();
     const deadline = Date.now() + timing.timeoutDuration;
     for (;;) {
       adopt(await copies.getJwksCopy(platform.id));
       if (fetchedAt() > had && fresh()) return;
-      if (!forUnknownKid || (await copies.claimJwksFetch(platform.id, JWKS_FETCH_INTERVAL_MS, new Date()))) return fetchKeySet();
+      if (why === "missing") return fetchKeySet();
+      if (why === "stale") return (await copies.claimJwksFetch(platform.id, timing.cooldownDuration, new Date())) ? fetchKeySet() : undefined;
+      if (await copies.claimJwksFetch(platform.id, JWKS_FETCH_INTERVAL_MS, new Date())) return fetchKeySet();
       if (Date.now() >= deadline) throw new joseErrors.JWKSTimeout("another server's fetch of the JSON Web Key Set did not complete in time");
       await new Promise((resolve) => setTimeout(resolve, JWKS_WAIT_POLL_MS));
     }
   };
   // Concurrent tokens of this server share one refresh.
-  const refreshOnce = (forUnknownKid: boolean): Promise<void> => (refreshing ??= refresh(forUnknownKid).finally(() => (refreshing = undefined)));
+  const refreshOnce = (why: "missing" | "stale" | "unknown-kid"): Promise<void> => (refreshing ??= refresh(why).finally(() => (refreshing = undefined)));
 
   const getKey: JWTVerifyGetKey = async (header, token) => {
-    if (!fresh()) await refreshOnce(false);
+    adopt(await copies.getJwksCopy(platform.id));
+    if (!usable()) await refreshOnce("missing");
+    else if (!fresh()) {
+      // The last good copy stands in while the provider cannot be reached (TOKEN-028).
+      await refreshOnce("stale").catch((error: unknown) => {
+        if (!isKeySetFailure(error) || !usable()) throw error;
+      });
+    }
     try {
       return await local!.getKey(header, token);
     } catch (error) {
@@ -169,7 +199,7 @@ function remoteKeySet(platform: PlatformConfig & { oidc: NonNullable<PlatformCon
       const before = fetchedAt();
       adopt(await copies.getJwksCopy(platform.id));
       if (fetchedAt() === before && Date.now() - fetchedAt() < timing.cooldownDuration) throw error;
-      if (fetchedAt() === before) await refreshOnce(true);
+      if (fetchedAt() === before) await refreshOnce("unknown-kid");
       return await local!.getKey(header, token);
     }
   };
@@ -184,10 +214,14 @@ function remoteKeySet(platform: PlatformConfig & { oidc: NonNullable<PlatformCon
   };
 }
 
-/** `typ` absent or `JWT` (RFC 7515 §4.1.9: case-insensitive, `application/` may be left out). */
+/**
+ * `typ` absent or `JWT` (RFC 7515 §4.1.9: case-insensitive, `application/` may be left out).
+ * The header is unverified input: a `typ` that is no string is no media type.
+ */
 function isPlainJwtType(header: ProtectedHeaderParameters): boolean {
-  if (header.typ === undefined) return true;
-  return header.typ.toLowerCase().replace(/^application\//, "") === "jwt";
+  const typ: unknown = header.typ;
+  if (typ === undefined) return true;
+  return typeof typ === "string" && typ.toLowerCase().replace(/^application\//, "") === "jwt";
 }
 
 /**

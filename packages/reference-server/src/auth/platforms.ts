@@ -4,6 +4,7 @@ import { exportJWK, generateKeyPair, type JSONWebKeySet, type JWK } from "jose";
 import { z } from "zod";
 import { ALL_SCOPES, type Scope } from "./context.js";
 import { PLATFORM_ID } from "./resource-names.js";
+import { isProviderUrl } from "./provider-documents.js";
 
 /**
  * A platform as the server knows it: configured by the operator, never created by RPC, so
@@ -22,23 +23,31 @@ export interface PlatformConfig {
 }
 
 /**
- * A platform's OpenID provider. Its keys are fetched from `jwksUri` and cached, never
- * configured inline, because providers rotate them on their own schedule.
+ * A platform's OpenID provider. Its keys are fetched from `jwksUri` (or the `jwks_uri` its
+ * discovery document names) and cached, never configured inline, because providers rotate
+ * them on their own schedule.
  */
 export interface OidcConfig {
   /** Compared with the ID token's `iss` byte for byte. */
   readonly issuer: string;
   /** The OAuth client id of the platform's app at the provider; the ID token's `aud` must contain it. */
   readonly clientId: string;
-  readonly jwksUri: URL;
-  /** Longest wait for one JWKS fetch (jose's `timeoutDuration`). */
+  /** Where the JWKS is; undefined: found through `{issuer}/.well-known/openid-configuration` (TOKEN-029). */
+  readonly jwksUri: URL | undefined;
+  /** Longest wait for the keys: one JWKS fetch, with the discovery fetch before it if any (TOKEN-026). */
   readonly jwksTimeoutMs: number;
-  /** Least time between two fetches caused by an unknown `kid` (jose's `cooldownDuration`). */
+  /** Least time between two fetches caused by an unknown `kid` (TOKEN-025). */
   readonly jwksCooldownMs: number;
+  /** Age at which a copy of the JWKS (and of the discovery document) is fetched again. */
+  readonly jwksRefreshMs: number;
+  /** Age past which a copy that could not be refreshed is no longer used (TOKEN-028). */
+  readonly jwksMaxStaleMs: number;
 }
 
-/** Defaults of {@link OidcConfig}: jose's own, stated here because the spec and README quote them. */
-export const OIDC_DEFAULTS = { jwksTimeoutMs: 5_000, jwksCooldownMs: 30_000, jwksCacheMaxAgeMs: 600_000 } as const;
+/** Defaults of {@link OidcConfig}, stated here because the spec and README quote them. */
+export const OIDC_DEFAULTS = { jwksTimeoutMs: 5_000, jwksCooldownMs: 30_000, jwksCacheMaxAgeMs: 600_000, jwksMaxStaleMs: 86_400_000 } as const;
+/** The longest an operator may keep using keys its provider could not confirm. */
+export const OIDC_MAX_STALE_LIMIT_MS = 604_800_000;
 
 /** Looks platforms up by id; the only view of the platforms file the rest of the server gets. */
 export interface PlatformRegistry {
@@ -68,30 +77,29 @@ const jwkSchema = z
 
 const jwksSchema = z.object({ keys: z.array(jwkSchema).min(1, "needs at least one key") });
 
-function isLoopbackHost(hostname: string): boolean {
-  return hostname === "localhost" || hostname === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
-}
+// Plain http only on loopback, where a test or a sidecar serves the provider's documents.
+const providerUrl = z
+  .url({ protocol: /^https?$/, message: "must be an https URL" })
+  .refine((value) => isProviderUrl(new URL(value)), "must be https (http only on a loopback host)");
 
 const oidcSchema = z
   .object({
     // OpenID Connect Discovery §3: an https URL without query or fragment.
-    issuer: z
-      .url({ protocol: /^https$/, message: "must be an https URL" })
-      .max(255)
-      .refine((value) => !value.includes("?") && !value.includes("#"), "must have no query or fragment"),
+    issuer: providerUrl.max(255).refine((value) => !value.includes("?") && !value.includes("#"), "must have no query or fragment"),
     clientId: z.string().min(1).max(255),
-    // Plain http only on loopback, where a test or a sidecar serves the keys.
-    jwksUri: z
-      .url({ protocol: /^https?$/, message: "must be an http(s) URL" })
-      .refine((value) => {
-        const url = new URL(value);
-        return url.protocol === "https:" || isLoopbackHost(url.hostname);
-      }, "must be https (http only on a loopback host)"),
+    // Absent: discovered from the issuer (TOKEN-029).
+    jwksUri: providerUrl.optional(),
     // Bounded by TOKEN-026 (a fetch gives up within 5 s) and TOKEN-025 (a new kid is seen within 30 s).
     jwksTimeoutMs: z.number().int().min(100).max(5_000).optional(),
     jwksCooldownMs: z.number().int().min(1_000).max(30_000).optional(),
+    // A key the provider withdrew is refused within jwksRefreshMs once the provider answers (TOKEN-028).
+    jwksRefreshMs: z.number().int().min(1_000).max(OIDC_DEFAULTS.jwksCacheMaxAgeMs).optional(),
+    jwksMaxStaleMs: z.number().int().min(1_000).max(OIDC_MAX_STALE_LIMIT_MS).optional(),
   })
-  .strict();
+  .strict()
+  .refine((oidc) => (oidc.jwksMaxStaleMs ?? OIDC_DEFAULTS.jwksMaxStaleMs) >= (oidc.jwksRefreshMs ?? OIDC_DEFAULTS.jwksCacheMaxAgeMs), {
+    message: "jwksMaxStaleMs must be at least jwksRefreshMs",
+  });
 
 const platformEntrySchema = z
   .object({
@@ -194,9 +202,11 @@ export async function loadPlatformsFile(path: string): Promise<PlatformRegistry>
           : {
               issuer: oidc.issuer,
               clientId: oidc.clientId,
-              jwksUri: new URL(oidc.jwksUri),
+              jwksUri: oidc.jwksUri === undefined ? undefined : new URL(oidc.jwksUri),
               jwksTimeoutMs: oidc.jwksTimeoutMs ?? OIDC_DEFAULTS.jwksTimeoutMs,
               jwksCooldownMs: oidc.jwksCooldownMs ?? OIDC_DEFAULTS.jwksCooldownMs,
+              jwksRefreshMs: oidc.jwksRefreshMs ?? OIDC_DEFAULTS.jwksCacheMaxAgeMs,
+              jwksMaxStaleMs: oidc.jwksMaxStaleMs ?? OIDC_DEFAULTS.jwksMaxStaleMs,
             },
       scopes: new Set(entry.scopes ?? ALL_SCOPES),
     });

@@ -2,8 +2,11 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from "jose";
 
-/** How the provider answers GET on its JWKS path. */
-export type JwksMode = "serve" | "hang" | "error";
+/**
+ * How the provider answers GET on its JWKS path: its keys; never; 503; its keys followed by
+ * whitespace up to 64 MiB, chunked or with a content-length; its keys a byte every 100 ms.
+ */
+export type JwksMode = "serve" | "hang" | "error" | "huge-chunked" | "huge-declared" | "slow-body";
 
 /** One signing key of the provider. */
 export interface ProviderKey {
@@ -14,16 +17,24 @@ export interface ProviderKey {
 
 /**
  * A stand-in OpenID provider for tests: an HTTP server on 127.0.0.1:0 that serves a JWKS it
- * can change at any time (rotation), stall (a slow provider) or fail, counts the fetches,
- * and signs ID tokens with its keys. Only the JWKS is served: the server under test is
- * configured with its URL and never runs discovery.
+ * can change at any time (rotation), stall (a slow provider), fail, bloat or trickle, counts
+ * the fetches, and signs ID tokens with its keys. It also serves a discovery document naming
+ * its issuer and JWKS URL, which a test can change.
  */
 export interface TestOidcProvider {
   readonly issuer: string;
+  /** `http://127.0.0.1:{port}`; its discovery document is at `/.well-known/openid-configuration`. */
+  readonly origin: string;
   readonly jwksUri: string;
   /** GET requests the JWKS path has received. */
   readonly fetches: number;
+  /** GET requests the discovery document has received. */
+  readonly discoveries: number;
+  /** Bytes of the last huge answer written before the client went away (or all of them). */
+  readonly hugeBytesSent: number;
   mode: JwksMode;
+  /** What the discovery document says; by default the provider's issuer and JWKS URL. */
+  discovery: { issuer?: string; jwks_uri?: string };
   /** Keys in the published JWKS, newest last. */
   published: ProviderKey[];
   newKey(alg?: "RS256" | "ES256"): Promise<ProviderKey>;
@@ -38,10 +49,44 @@ export interface TestOidcProvider {
   close(): Promise<void>;
 }
 
-export async function startTestOidcProvider(issuer = "https://idp.test.invalid"): Promise<TestOidcProvider> {
+const HUGE_BYTES = 64 * 1_048_576;
+
+/** Writes `body` then whitespace up to 64 MiB, heeding backpressure, and records how much went out. */
+async function sendHuge(response: ServerResponse, body: string, declared: boolean, sent: (bytes: number) => void): Promise<void> {
+  response.writeHead(200, { "content-type": "application/jwk-set+json", ...(declared ? { "content-length": String(HUGE_BYTES) } : {}) });
+  let bytes = Buffer.byteLength(body);
+  response.write(body);
+  const chunk = Buffer.alloc(65_536, 0x20);
+  let closed = false;
+  response.once("close", () => (closed = true));
+  while (!closed && bytes + chunk.length <= HUGE_BYTES) {
+    bytes += chunk.length;
+    if (!response.write(chunk)) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          response.off("drain", done);
+          response.off("close", done);
+          resolve();
+        };
+        response.on("drain", done).on("close", done);
+      });
+    }
+  }
+  sent(bytes);
+  if (!closed) response.end(" ".repeat(HUGE_BYTES - bytes));
+}
+
+export async function startTestOidcProvider(issuer: string | "self" = "https://idp.test.invalid"): Promise<TestOidcProvider> {
   const stalled: ServerResponse[] = [];
-  const state = { fetches: 0, mode: "serve" as JwksMode, published: [] as ProviderKey[] };
+  const timers = new Set<NodeJS.Timeout>();
+  const state = { fetches: 0, discoveries: 0, hugeBytesSent: 0, mode: "serve" as JwksMode, published: [] as ProviderKey[], discovery: {} as { issuer?: string; jwks_uri?: string } };
   const server = createServer((request: IncomingMessage, response: ServerResponse) => {
+    if (request.method === "GET" && request.url === "/.well-known/openid-configuration") {
+      state.discoveries += 1;
+      const document = { issuer: self.issuer, jwks_uri: self.jwksUri, id_token_signing_alg_values_supported: ["RS256", "ES256"], ...state.discovery };
+      response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(document));
+      return;
+    }
     if (request.method !== "GET" || request.url !== "/jwks.json") {
       response.writeHead(404).end();
       return;
@@ -56,16 +101,51 @@ export async function startTestOidcProvider(issuer = "https://idp.test.invalid")
       return;
     }
     const body = JSON.stringify({ keys: state.published.map((key) => key.publicJwk) });
+    if (state.mode === "huge-chunked" || state.mode === "huge-declared") {
+      void sendHuge(response, body, state.mode === "huge-declared", (bytes) => (state.hugeBytesSent = bytes));
+      return;
+    }
+    if (state.mode === "slow-body") {
+      response.writeHead(200, { "content-type": "application/jwk-set+json" });
+      stalled.push(response);
+      let at = 0;
+      const timer = setInterval(() => {
+        if (at >= body.length || response.destroyed) {
+          clearInterval(timer);
+          response.end();
+          return;
+        }
+        response.write(body[at++]!);
+      }, 100);
+      timers.add(timer);
+      return;
+    }
     response.writeHead(200, { "content-type": "application/jwk-set+json" }).end(body);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
+  const origin = `http://127.0.0.1:${port}`;
+  const self = { issuer: issuer === "self" ? origin : issuer, jwksUri: `${origin}/jwks.json` };
+  issuer = self.issuer;
   let counter = 0;
   return {
     issuer,
-    jwksUri: `http://127.0.0.1:${port}/jwks.json`,
+    origin,
+    jwksUri: self.jwksUri,
     get fetches() {
       return state.fetches;
+    },
+    get discoveries() {
+      return state.discoveries;
+    },
+    get hugeBytesSent() {
+      return state.hugeBytesSent;
+    },
+    get discovery() {
+      return state.discovery;
+    },
+    set discovery(discovery) {
+      state.discovery = discovery;
     },
     get mode() {
       return state.mode;
@@ -94,6 +174,7 @@ export async function startTestOidcProvider(issuer = "https://idp.test.invalid")
       return new SignJWT(body).setProtectedHeader(protectedHeader as { alg: string }).sign(key.privateKey);
     },
     async close() {
+      for (const timer of timers) clearInterval(timer);
       for (const response of stalled) response.destroy();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

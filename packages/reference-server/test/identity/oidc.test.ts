@@ -26,6 +26,8 @@ function oidcPlatform(
       jwksUri: new URL(provider.jwksUri),
       jwksTimeoutMs: options.timeoutMs ?? 300,
       jwksCooldownMs: options.cooldownMs ?? 1_000,
+      jwksRefreshMs: 600_000,
+      jwksMaxStaleMs: 86_400_000,
     },
     scopes: new Set(ALL_SCOPES),
   };

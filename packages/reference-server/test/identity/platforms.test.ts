@@ -60,7 +60,12 @@ describe("platforms file", () => {
     ["a bad id", { platforms: [{ id: "Course_A", jwks: { keys: [{ kty: "EC" }] } }] }, /platforms\.0\.id/],
     ["both jwks and jwksFile", { platforms: [{ id: "a", jwks: { keys: [{ kty: "EC" }] }, jwksFile: "x.json" }] }, /at most one/],
     ["no keys and no oidc", { platforms: [{ id: "a" }] }, /needs `jwks`, `jwksFile` or `oidc`/],
-    ["an http issuer", { platforms: [{ id: "a", oidc: { ...OIDC, issuer: "http://idp.example" } }] }, /oidc\.issuer: must be an https URL/],
+    ["an http issuer off loopback", { platforms: [{ id: "a", oidc: { ...OIDC, issuer: "http://idp.example" } }] }, /oidc\.issuer: must be https \(http only on a loopback host\)/],
+    ["an ftp issuer", { platforms: [{ id: "a", oidc: { ...OIDC, issuer: "ftp://idp.example" } }] }, /oidc\.issuer: must be an https URL/],
+    ["a refresh age under 1 s", { platforms: [{ id: "a", oidc: { ...OIDC, jwksRefreshMs: 999 } }] }, /oidc\.jwksRefreshMs/],
+    ["a refresh age over 10 minutes", { platforms: [{ id: "a", oidc: { ...OIDC, jwksRefreshMs: 600_001 } }] }, /oidc\.jwksRefreshMs/],
+    ["a staleness over 7 days", { platforms: [{ id: "a", oidc: { ...OIDC, jwksMaxStaleMs: 604_800_001 } }] }, /oidc\.jwksMaxStaleMs/],
+    ["a staleness under the refresh age", { platforms: [{ id: "a", oidc: { ...OIDC, jwksRefreshMs: 5_000, jwksMaxStaleMs: 4_000 } }] }, /jwksMaxStaleMs must be at least jwksRefreshMs/],
     ["an issuer with a query", { platforms: [{ id: "a", oidc: { ...OIDC, issuer: "https://idp.example/?t=1" } }] }, /no query or fragment/],
     ["a plain-http JWKS off loopback", { platforms: [{ id: "a", oidc: { ...OIDC, jwksUri: "http://idp.example/jwks" } }] }, /http only on a loopback host/],
     ["a JWKS timeout of 0", { platforms: [{ id: "a", oidc: { ...OIDC, jwksTimeoutMs: 0 } }] }, /oidc\.jwksTimeoutMs/],
@@ -88,7 +93,7 @@ describe("platforms file", () => {
 });
 
 describe("platforms with an OIDC provider", () => {
-  it("load with the defaults of jose's remote JWKS, with or without keys of their own", async () => {
+  it("load with the defaults, with or without keys of their own, and with only an issuer to discover", async () => {
     const dir = await tempDir();
     const platform = await createTestPlatform("course-a");
     const file = join(dir, "platforms.json");
@@ -98,6 +103,7 @@ describe("platforms with an OIDC provider", () => {
         platforms: [
           { id: "oidc-only", oidc: OIDC },
           { id: "both", jwks: { keys: [platform.publicJwk] }, oidc: { ...OIDC, clientId: "other", jwksTimeoutMs: 800, jwksCooldownMs: 2000 } },
+          { id: "discovered", oidc: { issuer: "http://127.0.0.1:8080/realm", clientId: "app-123", jwksRefreshMs: 1_000, jwksMaxStaleMs: 1_000 } },
         ],
       }),
     );
@@ -109,7 +115,10 @@ describe("platforms with an OIDC provider", () => {
       jwksUri: new URL(OIDC.jwksUri),
       jwksTimeoutMs: 5000,
       jwksCooldownMs: 30000,
+      jwksRefreshMs: 600_000,
+      jwksMaxStaleMs: 86_400_000,
     });
+    expect(registry.get("discovered")?.oidc).toMatchObject({ issuer: "http://127.0.0.1:8080/realm", jwksUri: undefined, jwksRefreshMs: 1_000, jwksMaxStaleMs: 1_000 });
     expect(registry.get("both")?.oidc?.jwksTimeoutMs).toBe(800);
     expect(registry.get("both")?.oidc?.jwksCooldownMs).toBe(2000);
     expect(registry.get("both")?.jwks?.keys).toHaveLength(1);
