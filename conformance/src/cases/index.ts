@@ -16,6 +16,7 @@ import { LIVE_FEED_CASES } from "./live-feed.js";
 import { MESSAGE_CASES } from "./messages.js";
 import { NAME_CASES } from "./names.js";
 import { OIDC_CASES } from "./oidc.js";
+import { OIDC_PROVIDER_DOCUMENT_CASES } from "./oidc-provider-documents.js";
 import { PLATFORM_CASES } from "./platforms.js";
 import { PORTABILITY_CASES } from "./portability.js";
 import { PORTABILITY_EDGE_CASES } from "./portability-edges.js";
@@ -32,6 +33,7 @@ import { VECTOR_CASES } from "./vectors.js";
 export const ALL_CASES: readonly ConformanceCase[] = [
   ...AUTH_CASES,
   ...OIDC_CASES,
+  ...OIDC_PROVIDER_DOCUMENT_CASES,
   ...ACCESS_CASES,
   ...RESOURCE_CASES,
   ...STREAM_CASES,

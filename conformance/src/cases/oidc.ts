@@ -30,7 +30,7 @@ function exchange(ctx: CaseContext, subjectToken: string, options: { type?: stri
  * The providers, once a valid ID token of the main provider has been exchanged: the case is
  * skipped when the server refuses the token type itself (it takes no ID tokens, TOKEN-010).
  */
-async function requireIdTokens(ctx: CaseContext): Promise<OidcProvider> {
+export async function requireIdTokens(ctx: CaseContext): Promise<OidcProvider> {
   const oidc = ctx.oidcProvider();
   try {
     await exchange(ctx, await oidc.main.idToken({ sub: ctx.uniqueId("probe") }));

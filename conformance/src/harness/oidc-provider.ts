@@ -33,8 +33,16 @@ export interface OidcTenant {
   readonly jwksUri: string;
   /** GET requests its JWKS has received so far. */
   readonly fetches: number;
+  /** GET requests its discovery document has received so far. */
+  readonly discoveries: number;
+  /** The keys its JWKS lists now, oldest first. */
+  readonly published: readonly OidcKey[];
+  /** `down`: its JWKS answers 503 (a provider in an outage). */
+  mode: "serve" | "down";
   /** Publishes one more key (a rotation in progress). */
   addKey(alg?: OidcKey["alg"]): Promise<OidcKey>;
+  /** Stops publishing a key (a rotation completed, or a key revoked). */
+  withdraw(key: OidcKey): void;
   /** A key of the same kind that is never published (a forgery). */
   unpublishedKey(alg?: OidcKey["alg"]): Promise<OidcKey>;
   idToken(options: IdTokenOptions): Promise<string>;
@@ -43,14 +51,28 @@ export interface OidcTenant {
 /**
  * The identity providers of a spawn-mode run, on one loopback HTTP server: `main` serves its
  * keys, `rotating` is left to the rotation case alone (so its fetch count is that case's),
- * and `unreachable` accepts the request and never answers (a provider that hangs).
- * Only JWKS documents are served; the server under test is given their URLs and runs no
- * discovery.
+ * and `unreachable` accepts the request and never answers (a provider that hangs). The
+ * misbehaving ones each serve one fault: `oversized` sends its keys and then 16 MiB of
+ * whitespace, chunked; `crowded` publishes 101 keys; `trickling` sends headers and then a
+ * space every 100 ms, never ending; `flaky` can go down and rotate keys while the run goes
+ * on (its copy is refreshed after 1 s and trusted for 5 s). `paired` publishes two RS256
+ * keys. `discovered` is configured with its issuer only, and serves a discovery document
+ * at `{issuer}/.well-known/openid-configuration`; so does `impostor`, whose document names
+ * `discovered`'s issuer.
  */
 export interface OidcProvider {
   readonly main: OidcTenant;
   readonly rotating: OidcTenant;
   readonly unreachable: OidcTenant;
+  readonly oversized: OidcTenant;
+  readonly crowded: OidcTenant;
+  readonly trickling: OidcTenant;
+  readonly flaky: OidcTenant;
+  readonly paired: OidcTenant;
+  readonly discovered: OidcTenant;
+  readonly impostor: OidcTenant;
+  /** Bytes the `oversized` JWKS had sent when the last client of it went away (or all). */
+  readonly oversizedBytesSent: number;
   /** A JWKS of keys no platform trusts, for `jku` injection attempts. */
   readonly attackerJwksUri: string;
   readonly attackerKey: OidcKey;
@@ -62,6 +84,13 @@ export interface OidcProvider {
 /** How long the suite asks a spawned server to wait for a JWKS, and between refetches for unknown kids. */
 export const SPAWN_JWKS_TIMEOUT_MS = 2_000;
 export const SPAWN_JWKS_COOLDOWN_MS = 1_000;
+/** `flaky`'s refresh age and maximum staleness (TOKEN-028). */
+export const SPAWN_FLAKY_REFRESH_MS = 1_000;
+export const SPAWN_FLAKY_MAX_STALE_MS = 5_000;
+/** What `oversized` sends after its keys. */
+export const OVERSIZED_PADDING_BYTES = 16 * 1_048_576;
+
+type Fault = "none" | "hang" | "oversized" | "crowded" | "trickling";
 
 async function newKey(alg: OidcKey["alg"]): Promise<OidcKey> {
   const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true });
@@ -69,27 +98,82 @@ async function newKey(alg: OidcKey["alg"]): Promise<OidcKey> {
   return { kid, alg, privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid, alg, use: "sig" } };
 }
 
+/** Writes `body`, then whitespace, heeding backpressure, until done or the client is gone. */
+async function sendOversized(response: ServerResponse, body: string, sent: (bytes: number) => void): Promise<void> {
+  response.writeHead(200, { "content-type": "application/jwk-set+json", "cache-control": "no-store" });
+  let closed = false;
+  response.once("close", () => (closed = true));
+  let bytes = Buffer.byteLength(body);
+  response.write(body);
+  const chunk = Buffer.alloc(65_536, 0x20);
+  while (!closed && bytes < OVERSIZED_PADDING_BYTES) {
+    bytes += chunk.length;
+    if (!response.write(chunk)) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          response.off("drain", done).off("close", done);
+          resolve();
+        };
+        response.on("drain", done).on("close", done);
+      });
+    }
+  }
+  sent(bytes);
+  if (!closed) response.end();
+}
+
 /** Starts the providers on 127.0.0.1:0 with one fresh RS256 key each. */
 export async function startOidcProvider(): Promise<OidcProvider> {
-  const published = new Map<string, OidcKey[]>();
-  const fetches = new Map<string, number>();
-  const hanging = new Set<string>(["/unreachable/jwks.json"]);
+  interface Route {
+    readonly keys: OidcKey[];
+    readonly fault: Fault;
+    mode: "serve" | "down";
+    fetches: number;
+  }
+  const routes = new Map<string, Route>();
+  /** Discovery documents by path, with their fetch counts. */
+  const documents = new Map<string, { readonly document: object; fetches: number }>();
   const stalled: ServerResponse[] = [];
+  const timers = new Set<NodeJS.Timeout>();
+  let oversizedBytesSent = 0;
   const server = createServer((request, response) => {
     const path = request.url ?? "";
-    const keys = published.get(path);
-    if (request.method !== "GET" || keys === undefined) {
+    const discovery = documents.get(path);
+    if (request.method === "GET" && discovery !== undefined) {
+      discovery.fetches += 1;
+      response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(discovery.document));
+      return;
+    }
+    const route = routes.get(path);
+    if (request.method !== "GET" || route === undefined) {
       response.writeHead(404).end();
       return;
     }
-    fetches.set(path, (fetches.get(path) ?? 0) + 1);
-    if (hanging.has(path)) {
+    route.fetches += 1;
+    if (route.fault === "hang") {
       stalled.push(response);
       return;
     }
-    response
-      .writeHead(200, { "content-type": "application/jwk-set+json", "cache-control": "no-store" })
-      .end(JSON.stringify({ keys: keys.map((key) => key.publicJwk) }));
+    if (route.mode === "down") {
+      response.writeHead(503).end();
+      return;
+    }
+    const published = route.keys.map((key) => key.publicJwk);
+    // 100 more copies of its key under other kids: a key set too big to take, yet valid.
+    const keys = route.fault === "crowded" ? [...published, ...Array.from({ length: 100 }, (_, i) => ({ ...published[0], kid: `crowd-${i}` }))] : published;
+    const body = JSON.stringify({ keys });
+    if (route.fault === "oversized") {
+      void sendOversized(response, body, (bytes) => (oversizedBytesSent = bytes));
+      return;
+    }
+    if (route.fault === "trickling") {
+      response.writeHead(200, { "content-type": "application/jwk-set+json" });
+      stalled.push(response);
+      const timer = setInterval(() => (response.destroyed ? clearInterval(timer) : response.write(" ")), 100);
+      timers.add(timer);
+      return;
+    }
+    response.writeHead(200, { "content-type": "application/jwk-set+json", "cache-control": "no-store" }).end(body);
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -97,23 +181,68 @@ export async function startOidcProvider(): Promise<OidcProvider> {
   });
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-  async function tenant(name: string, platformId: string, issuer: string): Promise<OidcTenant> {
+  interface TenantOptions {
+    readonly fault?: Fault;
+    readonly keyCount?: number;
+    /** Configured with its issuer only; its document names `documentIssuer` (default: its own). */
+    readonly discovery?: { readonly documentIssuer?: string };
+    readonly settings?: Record<string, number>;
+  }
+  const entries: object[] = [];
+
+  async function tenant(name: string, platformId: string, issuer: string, options: TenantOptions = {}): Promise<OidcTenant> {
     const path = `/${name}/jwks.json`;
-    const keys = [await newKey("RS256")];
-    published.set(path, keys);
+    const keys: OidcKey[] = [];
+    for (let i = 0; i < (options.keyCount ?? 1); i++) keys.push(await newKey("RS256"));
+    const route: Route = { keys, fault: options.fault ?? "none", mode: "serve", fetches: 0 };
+    routes.set(path, route);
     const clientId = `${platformId}-client`;
+    const jwksUri = `${origin}${path}`;
+    const discoveryPath = options.discovery === undefined ? undefined : `${new URL(issuer).pathname.replace(/\/$/, "")}/.well-known/openid-configuration`;
+    if (discoveryPath !== undefined) {
+      documents.set(discoveryPath, { document: { issuer: options.discovery?.documentIssuer ?? issuer, jwks_uri: jwksUri, id_token_signing_alg_values_supported: ["RS256"] }, fetches: 0 });
+    }
+    entries.push({
+      id: platformId,
+      displayName: `Conformance OIDC (${platformId})`,
+      oidc: {
+        issuer,
+        clientId,
+        ...(discoveryPath === undefined ? { jwksUri } : {}),
+        jwksTimeoutMs: SPAWN_JWKS_TIMEOUT_MS,
+        jwksCooldownMs: SPAWN_JWKS_COOLDOWN_MS,
+        ...options.settings,
+      },
+      scopes: ["state.read", "state.write", "identity.manage"],
+    });
     return {
       platformId,
       issuer,
       clientId,
-      jwksUri: `${origin}${path}`,
+      jwksUri,
       get fetches() {
-        return fetches.get(path) ?? 0;
+        return route.fetches;
+      },
+      get discoveries() {
+        return discoveryPath === undefined ? 0 : (documents.get(discoveryPath)?.fetches ?? 0);
+      },
+      get published() {
+        return [...keys];
+      },
+      get mode() {
+        return route.mode;
+      },
+      set mode(mode) {
+        route.mode = mode;
       },
       async addKey(alg = "RS256") {
         const key = await newKey(alg);
         keys.push(key);
         return key;
+      },
+      withdraw(key) {
+        const at = keys.indexOf(key);
+        if (at !== -1) keys.splice(at, 1);
       },
       unpublishedKey: (alg = "RS256") => newKey(alg),
       async idToken(options) {
@@ -138,30 +267,39 @@ export async function startOidcProvider(): Promise<OidcProvider> {
 
   const main = await tenant("main", "conformance-oidc", "https://oidc.conformance.invalid");
   const rotating = await tenant("rotating", "conformance-oidc-rotating", "https://rotating.oidc.conformance.invalid");
-  const unreachable = await tenant("unreachable", "conformance-oidc-down", "https://down.oidc.conformance.invalid");
+  const unreachable = await tenant("unreachable", "conformance-oidc-down", "https://down.oidc.conformance.invalid", { fault: "hang" });
+  const oversized = await tenant("oversized", "conformance-oidc-oversized", "https://oversized.oidc.conformance.invalid", { fault: "oversized" });
+  const crowded = await tenant("crowded", "conformance-oidc-crowded", "https://crowded.oidc.conformance.invalid", { fault: "crowded" });
+  const trickling = await tenant("trickling", "conformance-oidc-trickling", "https://trickling.oidc.conformance.invalid", { fault: "trickling" });
+  const flaky = await tenant("flaky", "conformance-oidc-flaky", "https://flaky.oidc.conformance.invalid", {
+    settings: { jwksRefreshMs: SPAWN_FLAKY_REFRESH_MS, jwksMaxStaleMs: SPAWN_FLAKY_MAX_STALE_MS },
+  });
+  const paired = await tenant("paired", "conformance-oidc-paired", "https://paired.oidc.conformance.invalid", { keyCount: 2 });
+  // Discovery fetches from the issuer itself, so these two issuers are loopback URLs.
+  const discovered = await tenant("discovered", "conformance-oidc-discovered", `${origin}/discovered`, { discovery: {} });
+  const impostor = await tenant("impostor", "conformance-oidc-impostor", `${origin}/impostor`, { discovery: { documentIssuer: discovered.issuer } });
   const attackerKey = await newKey("RS256");
-  published.set("/attacker/jwks.json", [attackerKey]);
+  routes.set("/attacker/jwks.json", { keys: [attackerKey], fault: "none", mode: "serve", fetches: 0 });
 
   return {
     main,
     rotating,
     unreachable,
+    oversized,
+    crowded,
+    trickling,
+    flaky,
+    paired,
+    discovered,
+    impostor,
+    get oversizedBytesSent() {
+      return oversizedBytesSent;
+    },
     attackerJwksUri: `${origin}/attacker/jwks.json`,
     attackerKey,
-    platformEntries: () =>
-      [main, rotating, unreachable].map((t) => ({
-        id: t.platformId,
-        displayName: `Conformance OIDC (${t.platformId})`,
-        oidc: {
-          issuer: t.issuer,
-          clientId: t.clientId,
-          jwksUri: t.jwksUri,
-          jwksTimeoutMs: SPAWN_JWKS_TIMEOUT_MS,
-          jwksCooldownMs: SPAWN_JWKS_COOLDOWN_MS,
-        },
-        scopes: ["state.read", "state.write", "identity.manage"],
-      })),
+    platformEntries: () => entries,
     async close() {
+      for (const timer of timers) clearInterval(timer);
       for (const response of stalled) response.destroy();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
