@@ -62,6 +62,10 @@ export default defineConfig({
     // at a time. Most of them wait on child processes (servers, the suite, PostgreSQL) and on
     // sockets, not on the CPU of their own worker: two at a time keeps both cores busy.
     maxWorkers: 2,
+    // Every test's duration, kept (gitignored) so that whoever trims CI's time starts from
+    // where it went, not from guesses.
+    reporters: ["default", "json"],
+    outputFile: { json: ".artifacts/vitest/report.json" },
     testTimeout: 30_000,
     hookTimeout: 60_000,
   },

@@ -4,7 +4,7 @@
 // (conformance/mutants/reference-server/<name>.ts) applied to a copy of the server's `src`,
 // the way mutation tools work, so the shipped server carries no switch for any of them.
 import { rmSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, readFile, rmdir, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rmdir, stat, writeFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
@@ -23,6 +23,8 @@ export const REFERENCE_SERVER_SRC = join(REFERENCE_SERVER.cwd, "src");
  * copy's imports (`@continuity/sdk/gen`, `better-sqlite3`, …) resolve through its node_modules.
  */
 const COPIES_DIR = join(REFERENCE_SERVER.cwd, ".mutants");
+/** Where the outcomes of the last run go (gitignored), beside the suite's reports. */
+const MUTANT_REPORT_DIR = join(REPO_ROOT, ".artifacts", "conformance");
 
 /** How one mutant run ended. */
 export interface MutantOutcome {
@@ -197,6 +199,12 @@ async function main(): Promise<number> {
     await rmdir(COPIES_DIR).catch(() => {});
   }
   const caught = outcomes.filter((o) => o.caught).length;
+  // Where the time went, for whoever has to keep CI within its budget: the slowest mutants on
+  // stdout, every outcome in a report next to the suite's own.
+  const slowest = [...outcomes].sort((a, b) => b.durationMs - a.durationMs).slice(0, 8);
+  console.log(`slowest: ${slowest.map((o) => `${o.mutant} ${(o.durationMs / 1000).toFixed(0)}s`).join(", ")}`);
+  await mkdir(MUTANT_REPORT_DIR, { recursive: true });
+  await writeFile(join(MUTANT_REPORT_DIR, "mutants.json"), `${JSON.stringify({ caught, total: mutants.length, parallel, outcomes }, null, 2)}\n`);
   console.log(`caught ${caught} of ${mutants.length} mutants`);
   return caught === mutants.length ? 0 : 1;
 }
