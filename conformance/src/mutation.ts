@@ -49,6 +49,13 @@ export const DEFAULT_MUTATE: readonly string[] = [
   // The suite's in-process server runs on SQLite, the default backend; the PostgreSQL store
   // runs the same store contract suite (src/testing/store-contract.ts) in its own tests.
   "!src/store/postgres/**",
+  // Operator configuration, not protocol logic: it parses and validates the platforms file
+  // and makes the development platforms. Every server the suite starts reads one valid file,
+  // so its refusals of bad files are out of every case's reach (they are tested in
+  // packages/reference-server/test/identity/platforms.test.ts); what the protocol takes from
+  // it (the registry's lookups, a platform's default scopes) runs at every server start, where
+  // a mutant breaks every case rather than hiding in a blind spot.
+  "!src/auth/platforms.ts",
 ];
 
 /** Folders the score is reported for (`conformance/README.md` records them). */
