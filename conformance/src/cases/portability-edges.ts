@@ -24,6 +24,7 @@ const IMPORT = "/continuity.v1.PortabilityService/ImportBundle";
 const EXPORT = "/continuity.v1.PortabilityService/ExportSubject";
 const TRANSFER = "/continuity.v1.PortabilityService/TransferSubject";
 const GRANTED_TYPE = "org.example.edge-granted";
+const SHARED_TYPE = "org.example.edge-shared";
 
 /** A subject with a record of every kind: JSON streams with and without a horizon, an opaque one with an uploaded horizon, a checkpoint, a second platform, a grant. */
 interface EdgeSubject {
@@ -55,6 +56,10 @@ async function buildEdgeSubject(ctx: CaseContext): Promise<EdgeSubject> {
   await owner.clients.checkpoints.createCheckpoint({ parent: owner.subject, checkpointId: "edge", streams: [{ stream: notes.name }, { stream: canvas.name }], resume: { activityType: "org.example.edit", resource: "r", position: "p", fallbackUrl: "", attributes: {} } });
   const other = await linkAccount(ctx, owner, ctx.platforms.b, "edge");
   await owner.clients.consent.createGrant({ parent: owner.subject, grant: { name: "", grantorPlatform: "", granteePlatform: `platforms/${ctx.platforms.b.id}`, streamType: GRANTED_TYPE, access: v1.GrantAccess.GRANT_ACCESS_READ, createTime: undefined, revokeTime: undefined } });
+  await owner.clients.consent.createGrant({ parent: owner.subject, grant: { name: "", grantorPlatform: "", granteePlatform: `platforms/${ctx.platforms.b.id}`, streamType: SHARED_TYPE, access: v1.GrantAccess.GRANT_ACCESS_READ_WRITE, createTime: undefined, revokeTime: undefined } });
+  // A second device of the owner, revoked: its record travels with its revoke time.
+  const retired = await ctx.session({ accountId: owner.accountId });
+  await owner.clients.devices.revokeDevice({ name: retired.device });
   return { owner, other, canvasState };
 }
 
@@ -70,6 +75,7 @@ const manifestOf = (parts: readonly BundlePart[]): Manifest => (parts[0]!.decode
 const trailerOf = (parts: readonly BundlePart[]): Trailer => (parts.at(-1)!.decoded.part as { value: Trailer }).value;
 const recordOf = (part: BundlePart): Record_ => (part.decoded.part?.$case === "record" ? part.decoded.part.value.record : undefined);
 const streamIdOf = (name: string): string => name.slice(name.lastIndexOf("/") + 1);
+const hex = (bytes: Uint8Array | undefined): string => Buffer.from(bytes ?? []).toString("hex");
 
 /** The index among `parts` of the first part whose record matches. */
 function partIndex(parts: readonly BundlePart[], what: string, match: (record: NonNullable<Record_>) => boolean): number {
@@ -159,6 +165,14 @@ async function transferError(transfer: RawTransfer, what: string): Promise<unkno
   }
 }
 
+/** A pause is a valid Duration no longer than the time it lies within. */
+function checkPause(pause: { seconds: bigint; nanos: number } | undefined, withinMs: number, what: string): void {
+  if (pause === undefined) return fail(`${what} must be set`);
+  check(pause.seconds >= 0n && pause.nanos >= 0 && pause.nanos < 1e9, `${what} must be a valid non-negative Duration, got ${pause.seconds} s ${pause.nanos} ns`);
+  const ms = Number(pause.seconds) * 1000 + pause.nanos / 1e6;
+  check(ms <= withinMs, `${what} (${ms} ms) cannot be longer than the ${withinMs} ms it lies within`);
+}
+
 const begin = (name: string, target: string, targetSubject: string, after: continuity.v1.BundleStreamPosition[] = []): continuity.v1.TransferSubjectRequest => ({
   step: { $case: "begin", value: { name, target, targetSubject, after } },
 });
@@ -199,7 +213,7 @@ export const PORTABILITY_EDGE_CASES = [
       // (PORT-025); re-sealed, the bundle's signature no longer verifies, so its two
       // account links are skipped too (PORT-014). Everything else is stored.
       const unknown = "platforms/no-such-platform";
-      const device = partIndex(parts, "device", (r) => r.$case === "device" && r.value.platform === `platforms/${subject.owner.platform.id}`);
+      const device = partIndex(parts, "device", (r) => r.$case === "device" && r.value.name.endsWith(`/devices/${subject.owner.deviceId}`));
       const grant = partIndex(parts, "grant", (r) => r.$case === "grant");
       const deviceRecord = recordOf(parts[device]!) as Extract<NonNullable<Record_>, { $case: "device" }>;
       const grantRecord = recordOf(parts[grant]!) as Extract<NonNullable<Record_>, { $case: "grant" }>;
@@ -404,7 +418,7 @@ export const PORTABILITY_EDGE_CASES = [
   }),
   defineCase({
     id: "portability-edges.export-and-migration-requests-checked",
-    requirements: ["PORT-044", "PORT-008", "ISO-001"],
+    requirements: ["PORT-044", "PORT-008", "ISO-001", "PORT-041", "PORT-035"],
     profile: "portability",
     timeoutMs: 60_000,
     async run(ctx) {
@@ -444,6 +458,23 @@ export const PORTABILITY_EDGE_CASES = [
       const ended = await migrationEnded(stranger.clients, migration.name, ctx);
       checkEqual(ended.state, v1.MigrationState.MIGRATION_STATE_FAILED, "a migration from a source that is not listening fails (PORT-035)");
       check(ended.error !== "", "Migration.error says why");
+      // Every method needs identity.manage, the migration's own too.
+      const limited = await ctx.session({ accountId: person.accountId, scope: "state.read state.write" });
+      const scope = { code: Status.PERMISSION_DENIED, reason: "SCOPE_INSUFFICIENT", metadata: { scope: "identity.manage" } } as const;
+      await expectErrorOf(limited.clients.portability.createMigration({ parent: person.subject, source: "127.0.0.1:1", sourceAccessToken: "a-token", sourceSubject: "" }), scope, "CreateMigration without identity.manage");
+      await expectErrorOf(limited.clients.portability.getMigration({ name: `${migrations}/no-such-migration` }), scope, "GetMigration without identity.manage");
+      await expectErrorOf(limited.clients.portability.cancelMigration({ name: `${migrations}/no-such-migration` }), scope, "CancelMigration without identity.manage");
+      const transfer = transferRaw(ctx, limited.token);
+      transfer.send(begin("subjects/-", "127.0.0.1:2", "subjects/elsewhere"));
+      checkError(await transferError(transfer, "TransferSubject without identity.manage"), scope, "TransferSubject without identity.manage");
+      transfer.cancel();
+      // A host name that does not resolve is a source that cannot be reached (PORT-041, PORT-035).
+      const { migration: unresolved } = await person.clients.portability.createMigration({ parent: person.subject, source: "no-such-host.invalid:50051", sourceAccessToken: "a-token", sourceSubject: "" });
+      if (unresolved === undefined) return fail("CreateMigration from a source whose name does not resolve must return the migration");
+      const failed = await migrationEnded(person.clients, unresolved.name, ctx);
+      checkEqual(failed.state, v1.MigrationState.MIGRATION_STATE_FAILED, "a migration from a source whose name does not resolve");
+      check(failed.error.includes("no-such-host.invalid"), `Migration.error names the source that could not be resolved, got ${JSON.stringify(failed.error)}`);
+      check(failed.endTime !== undefined, "a failed migration has an end_time");
     },
   }),
   defineCase({
@@ -475,25 +506,27 @@ export const PORTABILITY_EDGE_CASES = [
       const bundle = await readTransferBundle(first, "the first switch");
       checkEqual(manifestOf(bundle).streams.map((s) => s.streamUid), [stream.uid], "the switch's bundle (named subjects/-) holds the token's subject");
       await refused([begin("subjects/-", "127.0.0.1:3", "subjects/elsewhere")], { code: Status.FAILED_PRECONDITION, reason: "MIGRATION_CONFLICT" }, "a second TransferSubject while the first holds the subject");
-      const held = append(source, stream.name, [{ n: 2 }], { clientSequence: 2 });
+      const heldWrite = append(source, stream.name, [{ n: 2 }], { clientSequence: 2 });
       first.send(begin("subjects/-", "127.0.0.1:2", "subjects/elsewhere"));
       checkError(await transferError(first, "a switch whose second request is begin"), invalid("step"), "TransferSubject whose second request is not commit");
-      const acknowledged = await held;
+      const acknowledged = await heldWrite;
       checkEqual(acknowledged.headVersion, 2n, "the held write goes ahead once the switch ended without commit");
       const { stream: still } = await source.clients.streams.getStream({ name: stream.name });
       checkEqual(still?.headVersion, 2n, "the source still serves the subject");
 
       // After a committed switch, a new one is refused with the redirect.
       const switched = transferRaw(ctx, source.token);
+      const began = Date.now();
       switched.send(begin("subjects/-", "127.0.0.1:2", "subjects/elsewhere", [{ streamUid: stream.uid, version: 2n }]));
       const rest = await readTransferBundle(switched, "the committed switch");
       checkEqual(manifestOf(rest).streams.map((s) => s.deltaCount), [0n], "a switch after the target's position brings no delta");
       switched.send({ step: { $case: "commit", value: {} } });
       switched.end();
       const answer = await switched.next();
+      const held = Date.now() - began;
       const committed = answer === undefined ? undefined : v1.TransferSubjectResponse.decode(answer).part;
       if (committed?.$case !== "committed") return fail(`TransferSubject answers commit with committed, got ${committed?.$case}`);
-      check(committed.value.pause !== undefined, "TransferCommitted.pause is set");
+      checkPause(committed.value.pause, held, "TransferCommitted.pause");
       const moved = { code: Status.FAILED_PRECONDITION, reason: "SUBJECT_MOVED", metadata: { target: "127.0.0.1:2", subject: "subjects/elsewhere" } };
       await refused([begin("subjects/-", "127.0.0.1:3", "subjects/again")], moved, "TransferSubject of a subject that moved");
     },
@@ -555,7 +588,7 @@ export const PORTABILITY_EDGE_CASES = [
       checkEqual(ended.recordsTotal, ended.recordsCopied, "records_total of a completed migration equals records_copied");
       check(ended.bytesCopied > 0n, "bytes_copied of a completed migration is above 0");
       checkEqual([ended.lagDeltas, ended.error, ended.sourceSubject, ended.source], [0n, "", source.subject, sourceAddress], "a completed migration: no lag, no error, the source subject as the source named it");
-      check(ended.switchPause !== undefined, "switch_pause of a completed migration is set");
+      checkPause(ended.switchPause, (ended.endTime?.getTime() ?? 0) - (ended.createTime?.getTime() ?? 0) + 1000, "switch_pause of a completed migration");
       check(ended.endTime !== undefined && ended.createTime !== undefined && ended.endTime.getTime() >= ended.createTime.getTime(), "end_time of a completed migration is set, not before create_time");
       const { stream: moved } = await target.clients.streams.getStream({ name: `${target.subject}/streams/moving` });
       checkEqual([moved?.uid, moved?.horizonVersion, moved?.headVersion], [stream.uid, 2n, 4n], "the migrated stream keeps its uid, horizon and head");
@@ -565,6 +598,147 @@ export const PORTABILITY_EDGE_CASES = [
       const failed = await migrationEnded(target.clients, again.name, ctx, 90_000);
       checkEqual(failed.state, v1.MigrationState.MIGRATION_STATE_FAILED, "a migration from a source where the subject moved fails");
       check(failed.error.includes("SUBJECT_MOVED") || failed.error.includes("moved"), `Migration.error names the source's answer, got ${JSON.stringify(failed.error)}`);
+    },
+  }),
+  defineCase({
+    id: "portability-edges.imported-records-keep-their-fields",
+    requirements: ["PORT-047", "PORT-028", "PORT-003"],
+    profile: "portability",
+    timeoutMs: 90_000,
+    async run(ctx) {
+      const subject = await buildEdgeSubject(ctx);
+      const parts = await exportParts(ctx, subject.owner);
+      await subject.owner.clients.subjects.deleteSubject({ name: subject.owner.subject });
+      const target = await ctx.session();
+      expectImported(await importRaw(ctx, target.token, parts.map((p) => p.bytes)), "importing the bundle");
+      const other = await ctx.session({ platform: ctx.platforms.b, accountId: subject.other.accountId });
+      const local = (name: string): string => (name === "" ? "" : `${target.subject}/${name.split("/").slice(2).join("/")}`);
+      const ms = (date: Date | undefined) => date?.getTime();
+      const records = parts.flatMap((part) => {
+        const record = recordOf(part);
+        return record === undefined ? [] : [record];
+      });
+      // Deltas: every field as the bundle carries it, the device named in the target subject.
+      const streams = records.flatMap((r) => (r.$case === "stream" ? [r.value] : []));
+      for (const stream of streams) {
+        const exported = records.flatMap((r) => (r.$case === "delta" && r.value.streamUid === stream.uid ? [r.value] : []));
+        const reader = stream.ownerPlatform === `platforms/${target.platform.id}` ? target : other;
+        const { deltas } = await reader.clients.streams.listDeltas({ stream: `${target.subject}/streams/${streamIdOf(stream.name)}`, afterVersion: stream.horizonVersion, pageSize: 0, pageToken: "" });
+        const fields = (d: continuity.v1.Delta, device: string) => [d.version, hex(d.payload), hex(d.prevHash), hex(d.hash), device, d.clientSequence, d.batchFirstVersion, d.batchSize, ms(d.commitTime)];
+        checkEqual(deltas.map((d) => fields(d, d.device)), exported.map((d) => fields(d, local(d.device))), `ListDeltas of imported stream ${streamIdOf(stream.name)}: version, payload, hashes, device, client_sequence, batch fields, commit_time`);
+      }
+      // The checkpoint: its device, platform and creation time too.
+      for (const record of records) {
+        if (record.$case !== "checkpoint") continue;
+        const { checkpoint } = await target.clients.checkpoints.getCheckpoint({ name: local(record.value.name) });
+        checkEqual([checkpoint?.device, checkpoint?.platform, ms(checkpoint?.createTime)], [local(record.value.device), record.value.platform, ms(record.value.createTime)], `imported checkpoint ${record.value.name}: device, platform, create_time`);
+      }
+      // Devices, the revoked one included, as each platform lists its own.
+      const exportedDevices = records.flatMap((r) => (r.$case === "device" ? [r.value] : []));
+      check(exportedDevices.some((d) => d.revokeTime !== undefined), "the bundle carries the revoked device");
+      for (const session of [target, other]) {
+        const { devices } = await session.clients.devices.listDevices({ parent: target.subject, pageSize: 0, pageToken: "" });
+        for (const exported of exportedDevices.filter((d) => d.platform === `platforms/${session.platform.id}`)) {
+          const found = devices.find((d) => d.name === local(exported.name));
+          if (found === undefined) return fail(`imported device ${exported.name} is listed on the target`);
+          checkEqual([found.displayName, found.platform, found.state, ms(found.createTime), ms(found.revokeTime)], [exported.displayName, exported.platform, exported.state, ms(exported.createTime), ms(exported.revokeTime)], `imported device ${exported.name}: display_name, platform, state, create_time, revoke_time`);
+        }
+      }
+      // Grants: the active ones as they were, the read-write one still read-write.
+      const { grants } = await target.clients.consent.listGrants({ parent: target.subject, pageSize: 0, pageToken: "" });
+      const active = records.flatMap((r) => (r.$case === "grant" && r.value.revokeTime === undefined ? [r.value] : []));
+      const grantFields = (g: continuity.v1.Grant) => [g.name, g.grantorPlatform, g.granteePlatform, g.streamType, g.access, ms(g.createTime)];
+      checkEqual(grants.map(grantFields).sort(), active.map((g) => grantFields({ ...g, name: local(g.name) })).sort(), "ListGrants on the target: each imported grant with its grantor, grantee, type, access and create_time");
+      check(active.some((g) => g.access === v1.GrantAccess.GRANT_ACCESS_READ_WRITE), "the bundle carries the read-write grant");
+    },
+  }),
+  defineCase({
+    id: "portability-edges.import-refuses-conflicting-streams",
+    requirements: ["PORT-048", "PORT-043", "PORT-049", "PORT-024"],
+    profile: "portability",
+    timeoutMs: 120_000,
+    async run(ctx) {
+      const subject = await buildEdgeSubject(ctx);
+      // Without account links, so the bundles can go into other subjects of this server.
+      const parts = withoutLinks(await exportParts(ctx, subject.owner));
+      const notes = streamRecordIndex(parts, "notes");
+      const progress = streamRecordIndex(parts, "progress");
+      const canvas = streamRecordIndex(parts, "canvas");
+      const stream = (bundle: readonly BundlePart[], at: number) => (recordOf(bundle[at]!) as Extract<NonNullable<Record_>, { $case: "stream" }>).value;
+      const withSummary = (bundle: readonly BundlePart[], uid: string, change: Partial<continuity.v1.BundleStreamSummary>): BundlePart => {
+        const m = manifestOf(bundle);
+        return manifestPart({ ...m, streams: m.streams.map((s) => (s.streamUid === uid ? { ...s, ...change } : s)) });
+      };
+      const notesStream = stream(parts, notes);
+      const otherPolicy = notesStream.conflictPolicy === v1.ConflictPolicy.CONFLICT_POLICY_ALLOW_BLIND_APPEND ? v1.ConflictPolicy.CONFLICT_POLICY_REQUIRE_EXPECTED_VERSION : v1.ConflictPolicy.CONFLICT_POLICY_ALLOW_BLIND_APPEND;
+      const holder = await ctx.session();
+      expectImported(await importRaw(ctx, holder.token, parts.map((p) => p.bytes)), "importing the bundle");
+      const exists = { code: Status.ALREADY_EXISTS, reason: "STREAM_ALREADY_EXISTS" } as const;
+      const conflicting: { what: string; bundle: BundlePart[] }[] = [
+        {
+          what: "a stream the subject holds under another stream id",
+          bundle: reseal(parts, new Map([
+            [0, withSummary(parts, notesStream.uid, { streamId: "notes-moved" })],
+            [notes, recordPart({ $case: "stream", value: { ...notesStream, name: `${subject.owner.subject}/streams/notes-moved` } })],
+          ])),
+        },
+        { what: "a stream the subject holds with another conflict policy", bundle: reseal(parts, new Map([[notes, recordPart({ $case: "stream", value: { ...notesStream, conflictPolicy: otherPolicy } })]])) },
+        {
+          what: "a stream the subject holds with another type",
+          bundle: reseal(parts, new Map([
+            [0, withSummary(parts, stream(parts, progress).uid, { type: "org.example.other-type" })],
+            [progress, recordPart({ $case: "stream", value: { ...stream(parts, progress), type: "org.example.other-type" } })],
+          ])),
+        },
+      ];
+      for (const { what, bundle } of conflicting) expectImportError(await importRaw(ctx, holder.token, bundle.map((p) => p.bytes)), exists, `importing ${what}`);
+      const { stream: kept } = await holder.clients.streams.getStream({ name: `${holder.subject}/streams/notes` });
+      checkEqual([kept?.uid, kept?.conflictPolicy], [notesStream.uid, notesStream.conflictPolicy], "the held stream is unchanged by the refused imports");
+      await expectErrorOf(holder.clients.streams.getStream({ name: `${holder.subject}/streams/notes-moved` }), { code: Status.NOT_FOUND, reason: "STREAM_NOT_FOUND" }, "the stream id of a refused stream record");
+
+      // Incremental bundles: after the held position of notes.
+      await append(subject.owner, `${subject.owner.subject}/streams/notes`, [{ c: 3 }], { clientSequence: 3 });
+      const incremental = withoutLinks(await exportParts(ctx, subject.owner, [{ streamUid: notesStream.uid, version: 2n }]));
+      const incNotes = streamRecordIndex(incremental, "notes");
+      expectImportError(
+        await importRaw(ctx, holder.token, reseal(incremental, new Map([[incNotes, recordPart({ $case: "stream", value: { ...stream(incremental, incNotes), conflictPolicy: otherPolicy } })]])).map((p) => p.bytes)),
+        exists,
+        "an incremental bundle continuing a stream the subject holds with another conflict policy",
+      );
+      const sameId = await ctx.session();
+      await createStream(ctx, sameId, { encoding: ENCODING.mergePatch, streamId: "notes" });
+      expectImportError(await importRaw(ctx, sameId.token, incremental.map((p) => p.bytes)), { code: Status.NOT_FOUND, reason: "STREAM_NOT_FOUND" }, "an incremental bundle for a stream id the subject holds with another uid");
+      // A subject whose notes end at version 2 with another history: the increment does not continue it.
+      const forked = await ctx.session();
+      const delta2 = notes + 2;
+      const second = (recordOf(parts[delta2]!) as Extract<NonNullable<Record_>, { $case: "delta" }>).value;
+      checkEqual(second.version, 2n, "the second delta of notes");
+      const payload = Buffer.from('{"b":20}');
+      const hash = Buffer.from(deltaHash({ prevHash: second.prevHash, version: 2n, encoding: second.encoding, payload }));
+      const fork = reseal(parts, new Map([
+        [0, withSummary(parts, notesStream.uid, { headHash: hash })],
+        [notes, recordPart({ $case: "stream", value: { ...notesStream, headHash: hash } })],
+        [delta2, recordPart({ $case: "delta", value: { ...second, payload, hash } })],
+      ]));
+      expectImported(await importRaw(ctx, forked.token, fork.map((p) => p.bytes)), "importing a bundle with another version 2 of notes");
+      const first = partIndex(incremental, "first new delta of notes", (r) => r.$case === "delta" && r.value.streamUid === notesStream.uid);
+      expectImportError(await importRaw(ctx, forked.token, incremental.map((p) => p.bytes)), invalid(`records[${first - 1}].delta.prev_hash`), "an incremental bundle whose first delta does not continue the history the subject holds");
+      const { stream: unmoved } = await forked.clients.streams.getStream({ name: `${forked.subject}/streams/notes` });
+      checkEqual(unmoved?.headVersion, 2n, "nothing of the refused increment is stored");
+
+      // A delta above max_delta_bytes is refused like an append of it.
+      const canvasStream = stream(parts, canvas);
+      const last = canvas + 2;
+      const big = (recordOf(parts[last]!) as Extract<NonNullable<Record_>, { $case: "delta" }>).value;
+      const bigPayload = Buffer.alloc(Number(ctx.limits.maxDeltaBytes) + 1, 7);
+      const bigHash = Buffer.from(deltaHash({ prevHash: big.prevHash, version: big.version, encoding: big.encoding, payload: bigPayload }));
+      const oversized = reseal(parts, new Map([
+        [0, withSummary(parts, canvasStream.uid, { headHash: bigHash })],
+        [canvas, recordPart({ $case: "stream", value: { ...canvasStream, headHash: bigHash } })],
+        [last, recordPart({ $case: "delta", value: { ...big, payload: bigPayload, hash: bigHash } })],
+      ]));
+      const fresh = await ctx.session();
+      expectImportError(await importRaw(ctx, fresh.token, oversized.map((p) => p.bytes)), { code: Status.RESOURCE_EXHAUSTED, reason: "DELTA_TOO_LARGE", metadata: { limit: String(ctx.limits.maxDeltaBytes), index: String(last - 1) } }, "a bundle with a delta above max_delta_bytes");
     },
   }),
 ];
