@@ -11,8 +11,8 @@ import { defineCase } from "../harness/define-case.js";
 import { check, checkBytes, checkEqual, checkError, fail, Status, type ExpectedError } from "../harness/expect.js";
 import { checkpointDigest, deltaHash, snapshotHash } from "../harness/hashing.js";
 import { linkAccount } from "../harness/linking.js";
-import { richErrorOf } from "../harness/raw-call.js";
-import { append, createStream, downloadSnapshot, ENCODING } from "../harness/streams.js";
+import { rawUnaryCall, richErrorOf } from "../harness/raw-call.js";
+import { append, appendRequest, createStream, downloadSnapshot, ENCODING } from "../harness/streams.js";
 import { decodePart, exportRaw, importRaw, recordsDigest, transferRaw, type BundlePart, type ImportOutcome, type RawTransfer } from "../portability/bundle.js";
 
 const v1 = continuity.v1;
@@ -544,7 +544,12 @@ export const PORTABILITY_EDGE_CASES = [
       const transfer = transferRaw(ctx, source.token, 80_000);
       transfer.send(begin("subjects/-", "127.0.0.1:2", "subjects/elsewhere"));
       await readTransferBundle(transfer, "the switch");
-      const held = append(source, stream.name, [{ n: 2 }], { clientSequence: 2 });
+      // Sent raw, with a deadline beyond the 45 s this case waits: the harness bounds unary
+      // calls at 10 s, about what a source may hold a write for.
+      const held = rawUnaryCall(ctx, "/continuity.v1.StreamService/AppendDeltas", Buffer.from(v1.AppendDeltasRequest.encode(appendRequest(stream.name, [{ n: 2 }], { clientSequence: 2 })).finish()), source.token, 60_000).then((outcome) => {
+        if (outcome.response === undefined) return fail(`the held write must succeed once the switch has ended, got ${Status[outcome.code]} ${outcome.details}`);
+        return v1.AppendDeltasResponse.decode(outcome.response);
+      });
       const ended = transferError(transfer, "a switch the target never commits");
       // A source may hold as long as it likes; one that ends the switch at its own limit must
       // let the held write go and move nothing.
