@@ -144,13 +144,14 @@ function remoteKeySet(platform: PlatformConfig & { oidc: NonNullable<PlatformCon
     const deadline = Date.now() + timing.timeoutDuration;
     const usedDiscovery = platform.oidc.jwksUri === undefined;
     try {
-      const { text, json } = await fetchProviderJson(await jwksUri(deadline), deadline, "JWKS");
+      const { json } = await fetchProviderJson(await jwksUri(deadline), deadline, "JWKS");
       checkKeyCount(json, "JWKS");
       // Throws JWKSInvalid for anything but a key set.
       const getKey = createLocalJWKSet(json as JSONWebKeySet);
       const at = Date.now();
       local = { fetchedAt: at, getKey };
-      await copies.putJwksCopy(platform.id, { jwks: text, fetchedAt: new Date(at) });
+      // Kept re-serialized: every token reads the copy, and a provider's padding is no part of it.
+      await copies.putJwksCopy(platform.id, { jwks: JSON.stringify(json), fetchedAt: new Date(at) });
     } catch (error) {
       // The provider may have moved its keys: the next fetch reads its discovery document again.
       if (usedDiscovery) discovered = undefined;

@@ -3,6 +3,7 @@ import { SignJWT } from "jose";
 import { ALL_SCOPES } from "../../src/auth/context.js";
 import { createIdTokenVerifier, createMemoryJwksCopies } from "../../src/auth/id-tokens.js";
 import { createPlatformRegistry, type OidcConfig, type PlatformConfig } from "../../src/auth/platforms.js";
+import { openTestPostgresStore } from "../../src/testing/postgres.js";
 import { failure, startIdentityHarness, type IdentityHarness } from "./harness.js";
 import { startTestOidcProvider, type ProviderKey, type TestOidcProvider } from "./oidc-provider.js";
 
@@ -157,6 +158,36 @@ describe("the last good copy (TOKEN-028)", () => {
     await expect(two.verify(await signed(withdrawn))).rejects.toMatchObject({ reason: "ASSERTION_INVALID" });
     await expect(one.verify(await signed(withdrawn))).rejects.toMatchObject({ reason: "ASSERTION_INVALID" });
     expect(provider.fetches).toBe(2);
+  });
+});
+
+describe("the last good copy, shared on PostgreSQL (TOKEN-025, TOKEN-028)", () => {
+  it("is the store's: a server that never fetched stands in with it through an outage, and drops a key another server's fetch withdrew", async () => {
+    provider = await startTestOidcProvider();
+    const [kept, withdrawn] = [await provider.newKey("RS256"), await provider.newKey("ES256")];
+    provider.published = [kept, withdrawn];
+    const pg = await openTestPostgresStore();
+    try {
+      const registry = createPlatformRegistry([oidcPlatform("idp-app", provider, { jwksRefreshMs: 1_000, jwksMaxStaleMs: 60_000, jwksCooldownMs: 1_000, jwksTimeoutMs: 300 })]);
+      const [one, two] = [createIdTokenVerifier(registry, () => new Date(), pg.store), createIdTokenVerifier(registry, () => new Date(), pg.store)];
+      const signed = (key: ProviderKey) => provider.idToken({ key, sub: "u", audience: CLIENT_ID });
+      await one.verify(await signed(kept));
+      expect(provider.fetches).toBe(1);
+      provider.mode = "error";
+      await sleep(1_100);
+      // Two never fetched: the store's copy is past its refresh age, its refetch fails, the copy stands in.
+      await expect(two.verify(await signed(withdrawn))).resolves.toMatchObject({ accountId: "u" });
+      expect(provider.fetches).toBe(2);
+      provider.mode = "serve";
+      provider.published = [kept];
+      await sleep(1_100);
+      await one.verify(await signed(kept));
+      expect(provider.fetches).toBe(3);
+      await expect(two.verify(await signed(withdrawn))).rejects.toMatchObject({ reason: "ASSERTION_INVALID" });
+      expect(provider.fetches).toBe(3);
+    } finally {
+      await pg.close();
+    }
   });
 });
 
