@@ -10,6 +10,6 @@ export * from "./continuity/v1/errors.js";
 export * from "./continuity/v1/stream_service.js";
 export * from "./continuity/v1/subject_service.js";
 export * from "./continuity/v1/portability_service.js";
-export * from "./continuity/v1/server_info_service.js";
 export * from "./continuity/v1/subscription_service.js";
+export * from "./continuity/v1/server_info_service.js";
 export * from "./continuity/v1/token_service.js";

@@ -4,6 +4,7 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import type { CallContext, CallOptions } from "nice-grpc-common";
+import { DeliveryForm, deliveryFormFromJSON, deliveryFormToJSON } from "./subscription_service.js";
 import { Profile, profileFromJSON, profileToJSON } from "./types.js";
 
 /** The limits a server enforces. Clients size their batches, chunks and payloads by them. */
@@ -74,6 +75,11 @@ export interface GetServerInfoResponse {
    * this server's bundles offline.
    */
   bundleSigningJwks: string;
+  /**
+   * The subscription delivery forms the server honours besides the full one, e.g.
+   * `DELIVERY_FORM_COMPACT`. Empty: only the full form (SubscribeRequest.delivery_form).
+   */
+  deliveryForms: DeliveryForm[];
 }
 
 function createBaseLimits(): Limits {
@@ -427,6 +433,7 @@ function createBaseGetServerInfoResponse(): GetServerInfoResponse {
     implementation: "",
     epoch: "",
     bundleSigningJwks: "",
+    deliveryForms: [],
   };
 }
 
@@ -456,6 +463,13 @@ export const GetServerInfoResponse: MessageFns<GetServerInfoResponse> = {
     }
     if (message.bundleSigningJwks !== "") {
       writer.uint32(58).string(message.bundleSigningJwks);
+    }
+    if (message.deliveryForms.length !== 0) {
+      writer.uint32(66).fork();
+      for (const v of message.deliveryForms) {
+        writer.int32(v);
+      }
+      writer.join();
     }
     return writer;
   },
@@ -539,6 +553,24 @@ export const GetServerInfoResponse: MessageFns<GetServerInfoResponse> = {
             message.bundleSigningJwks = reader.string();
             continue;
           }
+          case 8: {
+            if (tag === 64) {
+              message.deliveryForms.push(reader.int32() as any);
+
+              continue;
+            }
+
+            if (tag === 66) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.deliveryForms.push(reader.int32() as any);
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -572,6 +604,11 @@ export const GetServerInfoResponse: MessageFns<GetServerInfoResponse> = {
         : isSet(object.bundle_signing_jwks)
         ? globalThis.String(object.bundle_signing_jwks)
         : "",
+      deliveryForms: globalThis.Array.isArray(object?.deliveryForms)
+        ? object.deliveryForms.map((e: any) => deliveryFormFromJSON(e))
+        : globalThis.Array.isArray(object?.delivery_forms)
+        ? object.delivery_forms.map((e: any) => deliveryFormFromJSON(e))
+        : [],
     };
   },
 
@@ -598,6 +635,9 @@ export const GetServerInfoResponse: MessageFns<GetServerInfoResponse> = {
     if (message.bundleSigningJwks !== "") {
       obj.bundleSigningJwks = message.bundleSigningJwks;
     }
+    if (message.deliveryForms?.length) {
+      obj.deliveryForms = message.deliveryForms.map((e) => deliveryFormToJSON(e));
+    }
     return obj;
   },
 
@@ -615,6 +655,7 @@ export const GetServerInfoResponse: MessageFns<GetServerInfoResponse> = {
     message.implementation = object.implementation ?? "";
     message.epoch = object.epoch ?? "";
     message.bundleSigningJwks = object.bundleSigningJwks ?? "";
+    message.deliveryForms = object.deliveryForms?.map((e) => e) || [];
     return message;
   },
 };

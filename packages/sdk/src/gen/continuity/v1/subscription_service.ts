@@ -7,6 +7,58 @@ import type { CallContext, CallOptions } from "nice-grpc-common";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
 import { Checkpoint, Handoff } from "./checkpoint_service.js";
 import { Delta, Stream } from "./stream_service.js";
+import { DeltaEncoding, deltaEncodingFromJSON, deltaEncodingToJSON } from "./types.js";
+
+/** How a subscription delivers its messages. */
+export enum DeliveryForm {
+  /** DELIVERY_FORM_UNSPECIFIED - Not set: the full form. */
+  DELIVERY_FORM_UNSPECIFIED = 0,
+  /**
+   * DELIVERY_FORM_FULL - Every message carries `cursor` and every batch is a `DeltasAppended` of complete
+   * `Delta` messages.
+   */
+  DELIVERY_FORM_FULL = 1,
+  /**
+   * DELIVERY_FORM_COMPACT - Messages after the first may carry `cursor_suffix` instead of `cursor`, and batches may
+   * arrive as `CompactDeltasAppended`, which name streams and devices by indexes of this
+   * subscription and leave out what the client already has. The client rebuilds the full
+   * messages from them (subscriptions.md, "Compact delivery").
+   */
+  DELIVERY_FORM_COMPACT = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function deliveryFormFromJSON(object: any): DeliveryForm {
+  switch (object) {
+    case 0:
+    case "DELIVERY_FORM_UNSPECIFIED":
+      return DeliveryForm.DELIVERY_FORM_UNSPECIFIED;
+    case 1:
+    case "DELIVERY_FORM_FULL":
+      return DeliveryForm.DELIVERY_FORM_FULL;
+    case 2:
+    case "DELIVERY_FORM_COMPACT":
+      return DeliveryForm.DELIVERY_FORM_COMPACT;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return DeliveryForm.UNRECOGNIZED;
+  }
+}
+
+export function deliveryFormToJSON(object: DeliveryForm): string {
+  switch (object) {
+    case DeliveryForm.DELIVERY_FORM_UNSPECIFIED:
+      return "DELIVERY_FORM_UNSPECIFIED";
+    case DeliveryForm.DELIVERY_FORM_FULL:
+      return "DELIVERY_FORM_FULL";
+    case DeliveryForm.DELIVERY_FORM_COMPACT:
+      return "DELIVERY_FORM_COMPACT";
+    case DeliveryForm.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
 
 /** Why a subscription was reset. */
 export enum ResetReason {
@@ -65,12 +117,30 @@ export interface SubscribeRequest {
    * default (15).
    */
   heartbeatSeconds: number;
+  /**
+   * The form the client asks events to be delivered in. `DELIVERY_FORM_COMPACT` is honoured
+   * only by a server that lists it in `GetServerInfoResponse.delivery_forms`; every other
+   * value, and every form the server does not list, gets the full form (subscriptions.md,
+   * "Compact delivery"). The first message says which form the subscription uses.
+   */
+  deliveryForm: DeliveryForm;
 }
 
 /** The subscription is live; events after `SubscribeResponse.cursor` follow. */
 export interface SubscriptionReady {
   /** The store epoch the cursors belong to. */
   epoch: string;
+  /**
+   * The form this subscription is delivered in: `DELIVERY_FORM_COMPACT` only when the
+   * request asked for it and the server honours it; otherwise `DELIVERY_FORM_FULL` (or
+   * unset, from a server that predates the field).
+   */
+  deliveryForm: DeliveryForm;
+  /**
+   * In a compact subscription, the bytes every later `cursor_suffix` is appended to
+   * (SubscribeResponse.cursor_suffix). May be empty.
+   */
+  cursorPrefix: Uint8Array;
 }
 
 /**
@@ -84,6 +154,10 @@ export interface SubscriptionReset {
   reason: ResetReason;
   /** The store epoch the new cursors belong to. */
   epoch: string;
+  /** As SubscriptionReady.delivery_form. */
+  deliveryForm: DeliveryForm;
+  /** As SubscriptionReady.cursor_prefix. */
+  cursorPrefix: Uint8Array;
 }
 
 /** Nothing else happened; the cursor is the newest position of the subject's feed. */
@@ -99,6 +173,68 @@ export interface Heartbeat {
 export interface DeltasAppended {
   /** The deltas, in version order, with payloads. */
   deltas: Delta[];
+}
+
+/**
+ * One atomic batch of deltas appended to a stream, in the compact form: sent only on a
+ * subscription whose first message said `DELIVERY_FORM_COMPACT`. The client rebuilds from it
+ * the `DeltasAppended` the full form would have sent, field for field (subscriptions.md,
+ * "Compact delivery").
+ */
+export interface CompactDeltasAppended {
+  /**
+   * The stream's index on this subscription, 1 or more. Once defined, an index names the
+   * same stream (name and `uid`) until the subscription ends; a new stream, or a stream
+   * deleted and created again under the same name, gets a new index.
+   */
+  streamIndex: number;
+  /**
+   * Set exactly when this message defines `stream_index` (its first use on the
+   * subscription): `subjects/{subject}/streams/{stream}`.
+   */
+  stream: string;
+  /** Set with `stream`: the stream's `uid`. */
+  streamUid: string;
+  /** Set with `stream`: the stream's encoding, which every delta of it has. */
+  encoding: DeltaEncoding;
+  /**
+   * The index on this subscription of the device that appended the batch, 1 or more; 0
+   * when `Delta.device` is empty (server-made deltas). Once defined, an index names the
+   * same device until the subscription ends.
+   */
+  deviceIndex: number;
+  /**
+   * Set exactly when this message defines `device_index`:
+   * `subjects/{subject}/devices/{device}`.
+   */
+  device: string;
+  /**
+   * Version of the first delta; the others follow one by one. Equal to every delta's
+   * `batch_first_version`, and the number of deltas is every delta's `batch_size`.
+   */
+  firstVersion: bigint;
+  /** The client sequence of the append, which every delta of the batch has. */
+  clientSequence: bigint;
+  /** When the batch was committed, which every delta of the batch has. */
+  commitTime:
+    | Date
+    | undefined;
+  /**
+   * `prev_hash` of the first delta. Empty exactly when it equals the `hash` of the last
+   * delta delivered for `stream_index` earlier on this subscription; each later delta's
+   * `prev_hash` is the `hash` of the delta before it.
+   */
+  prevHash: Uint8Array;
+  /** The deltas, in version order. */
+  deltas: CompactDelta[];
+}
+
+/** What a delta of a `CompactDeltasAppended` carries of its own. */
+export interface CompactDelta {
+  /** As Delta.payload. */
+  payload: Uint8Array;
+  /** As Delta.hash. 32 bytes. */
+  hash: Uint8Array;
 }
 
 /** A stream was created. */
@@ -155,9 +291,16 @@ export interface AccessRevoked {
 export interface SubscribeResponse {
   /**
    * Opaque, server-minted position of this message in the subject's feed. Persist it after
-   * applying the event, and pass it to the next Subscribe call to resume after it.
+   * applying the event, and pass it to the next Subscribe call to resume after it. Empty
+   * only in a compact subscription, on a message that carries `cursor_suffix`.
    */
   cursor: string;
+  /**
+   * Only in a compact subscription, after the first message, instead of `cursor`: this
+   * message's cursor is the base64url (RFC 4648 section 5, without padding) of the first
+   * message's `cursor_prefix` followed by these bytes.
+   */
+  cursorSuffix: Uint8Array;
   /** What happened. */
   event:
     | //
@@ -190,11 +333,14 @@ export interface SubscribeResponse {
     | //
     /** Read access to some streams was revoked. */
     { $case: "accessRevoked"; value: AccessRevoked }
+    | //
+    /** A batch of deltas was appended, in the compact form. */
+    { $case: "compactDeltasAppended"; value: CompactDeltasAppended }
     | undefined;
 }
 
 function createBaseSubscribeRequest(): SubscribeRequest {
-  return { parent: "", cursor: "", heartbeatSeconds: 0 };
+  return { parent: "", cursor: "", heartbeatSeconds: 0, deliveryForm: 0 };
 }
 
 export const SubscribeRequest: MessageFns<SubscribeRequest> = {
@@ -207,6 +353,9 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
     }
     if (message.heartbeatSeconds !== 0) {
       writer.uint32(24).uint32(message.heartbeatSeconds);
+    }
+    if (message.deliveryForm !== 0) {
+      writer.uint32(32).int32(message.deliveryForm);
     }
     return writer;
   },
@@ -248,6 +397,14 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
             message.heartbeatSeconds = reader.uint32();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.deliveryForm = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -269,6 +426,11 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
         : isSet(object.heartbeat_seconds)
         ? globalThis.Number(object.heartbeat_seconds)
         : 0,
+      deliveryForm: isSet(object.deliveryForm)
+        ? deliveryFormFromJSON(object.deliveryForm)
+        : isSet(object.delivery_form)
+        ? deliveryFormFromJSON(object.delivery_form)
+        : 0,
     };
   },
 
@@ -283,6 +445,9 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
     if (message.heartbeatSeconds !== 0) {
       obj.heartbeatSeconds = Math.round(message.heartbeatSeconds);
     }
+    if (message.deliveryForm !== 0) {
+      obj.deliveryForm = deliveryFormToJSON(message.deliveryForm);
+    }
     return obj;
   },
 
@@ -294,18 +459,25 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
     message.parent = object.parent ?? "";
     message.cursor = object.cursor ?? "";
     message.heartbeatSeconds = object.heartbeatSeconds ?? 0;
+    message.deliveryForm = object.deliveryForm ?? 0;
     return message;
   },
 };
 
 function createBaseSubscriptionReady(): SubscriptionReady {
-  return { epoch: "" };
+  return { epoch: "", deliveryForm: 0, cursorPrefix: new Uint8Array(0) };
 }
 
 export const SubscriptionReady: MessageFns<SubscriptionReady> = {
   encode(message: SubscriptionReady, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.epoch !== "") {
       writer.uint32(10).string(message.epoch);
+    }
+    if (message.deliveryForm !== 0) {
+      writer.uint32(16).int32(message.deliveryForm);
+    }
+    if (message.cursorPrefix.length !== 0) {
+      writer.uint32(26).bytes(message.cursorPrefix);
     }
     return writer;
   },
@@ -331,6 +503,22 @@ export const SubscriptionReady: MessageFns<SubscriptionReady> = {
             message.epoch = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.deliveryForm = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.cursorPrefix = reader.bytes();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -344,13 +532,31 @@ export const SubscriptionReady: MessageFns<SubscriptionReady> = {
   },
 
   fromJSON(object: any): SubscriptionReady {
-    return { epoch: isSet(object.epoch) ? globalThis.String(object.epoch) : "" };
+    return {
+      epoch: isSet(object.epoch) ? globalThis.String(object.epoch) : "",
+      deliveryForm: isSet(object.deliveryForm)
+        ? deliveryFormFromJSON(object.deliveryForm)
+        : isSet(object.delivery_form)
+        ? deliveryFormFromJSON(object.delivery_form)
+        : 0,
+      cursorPrefix: isSet(object.cursorPrefix)
+        ? bytesFromBase64(object.cursorPrefix)
+        : isSet(object.cursor_prefix)
+        ? bytesFromBase64(object.cursor_prefix)
+        : new Uint8Array(0),
+    };
   },
 
   toJSON(message: SubscriptionReady): unknown {
     const obj: any = {};
     if (message.epoch !== "") {
       obj.epoch = message.epoch;
+    }
+    if (message.deliveryForm !== 0) {
+      obj.deliveryForm = deliveryFormToJSON(message.deliveryForm);
+    }
+    if (message.cursorPrefix.length !== 0) {
+      obj.cursorPrefix = base64FromBytes(message.cursorPrefix);
     }
     return obj;
   },
@@ -361,12 +567,14 @@ export const SubscriptionReady: MessageFns<SubscriptionReady> = {
   fromPartial(object: DeepPartial<SubscriptionReady>): SubscriptionReady {
     const message = createBaseSubscriptionReady();
     message.epoch = object.epoch ?? "";
+    message.deliveryForm = object.deliveryForm ?? 0;
+    message.cursorPrefix = object.cursorPrefix ?? new Uint8Array(0);
     return message;
   },
 };
 
 function createBaseSubscriptionReset(): SubscriptionReset {
-  return { reason: 0, epoch: "" };
+  return { reason: 0, epoch: "", deliveryForm: 0, cursorPrefix: new Uint8Array(0) };
 }
 
 export const SubscriptionReset: MessageFns<SubscriptionReset> = {
@@ -376,6 +584,12 @@ export const SubscriptionReset: MessageFns<SubscriptionReset> = {
     }
     if (message.epoch !== "") {
       writer.uint32(18).string(message.epoch);
+    }
+    if (message.deliveryForm !== 0) {
+      writer.uint32(24).int32(message.deliveryForm);
+    }
+    if (message.cursorPrefix.length !== 0) {
+      writer.uint32(34).bytes(message.cursorPrefix);
     }
     return writer;
   },
@@ -409,6 +623,22 @@ export const SubscriptionReset: MessageFns<SubscriptionReset> = {
             message.epoch = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.deliveryForm = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.cursorPrefix = reader.bytes();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -425,6 +655,16 @@ export const SubscriptionReset: MessageFns<SubscriptionReset> = {
     return {
       reason: isSet(object.reason) ? resetReasonFromJSON(object.reason) : 0,
       epoch: isSet(object.epoch) ? globalThis.String(object.epoch) : "",
+      deliveryForm: isSet(object.deliveryForm)
+        ? deliveryFormFromJSON(object.deliveryForm)
+        : isSet(object.delivery_form)
+        ? deliveryFormFromJSON(object.delivery_form)
+        : 0,
+      cursorPrefix: isSet(object.cursorPrefix)
+        ? bytesFromBase64(object.cursorPrefix)
+        : isSet(object.cursor_prefix)
+        ? bytesFromBase64(object.cursor_prefix)
+        : new Uint8Array(0),
     };
   },
 
@@ -436,6 +676,12 @@ export const SubscriptionReset: MessageFns<SubscriptionReset> = {
     if (message.epoch !== "") {
       obj.epoch = message.epoch;
     }
+    if (message.deliveryForm !== 0) {
+      obj.deliveryForm = deliveryFormToJSON(message.deliveryForm);
+    }
+    if (message.cursorPrefix.length !== 0) {
+      obj.cursorPrefix = base64FromBytes(message.cursorPrefix);
+    }
     return obj;
   },
 
@@ -446,6 +692,8 @@ export const SubscriptionReset: MessageFns<SubscriptionReset> = {
     const message = createBaseSubscriptionReset();
     message.reason = object.reason ?? 0;
     message.epoch = object.epoch ?? "";
+    message.deliveryForm = object.deliveryForm ?? 0;
+    message.cursorPrefix = object.cursorPrefix ?? new Uint8Array(0);
     return message;
   },
 };
@@ -586,6 +834,372 @@ export const DeltasAppended: MessageFns<DeltasAppended> = {
   fromPartial(object: DeepPartial<DeltasAppended>): DeltasAppended {
     const message = createBaseDeltasAppended();
     message.deltas = object.deltas?.map((e) => Delta.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseCompactDeltasAppended(): CompactDeltasAppended {
+  return {
+    streamIndex: 0,
+    stream: "",
+    streamUid: "",
+    encoding: 0,
+    deviceIndex: 0,
+    device: "",
+    firstVersion: 0n,
+    clientSequence: 0n,
+    commitTime: undefined,
+    prevHash: new Uint8Array(0),
+    deltas: [],
+  };
+}
+
+export const CompactDeltasAppended: MessageFns<CompactDeltasAppended> = {
+  encode(message: CompactDeltasAppended, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.streamIndex !== 0) {
+      writer.uint32(8).uint32(message.streamIndex);
+    }
+    if (message.stream !== "") {
+      writer.uint32(18).string(message.stream);
+    }
+    if (message.streamUid !== "") {
+      writer.uint32(26).string(message.streamUid);
+    }
+    if (message.encoding !== 0) {
+      writer.uint32(32).int32(message.encoding);
+    }
+    if (message.deviceIndex !== 0) {
+      writer.uint32(40).uint32(message.deviceIndex);
+    }
+    if (message.device !== "") {
+      writer.uint32(50).string(message.device);
+    }
+    if (message.firstVersion !== 0n) {
+      if (BigInt.asUintN(64, message.firstVersion) !== message.firstVersion) {
+        throw new globalThis.Error("value provided for field message.firstVersion of type uint64 too large");
+      }
+      writer.uint32(56).uint64(message.firstVersion);
+    }
+    if (message.clientSequence !== 0n) {
+      if (BigInt.asUintN(64, message.clientSequence) !== message.clientSequence) {
+        throw new globalThis.Error("value provided for field message.clientSequence of type uint64 too large");
+      }
+      writer.uint32(64).uint64(message.clientSequence);
+    }
+    if (message.commitTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.commitTime), writer.uint32(74).fork()).join();
+    }
+    if (message.prevHash.length !== 0) {
+      writer.uint32(82).bytes(message.prevHash);
+    }
+    for (const v of message.deltas) {
+      CompactDelta.encode(v!, writer.uint32(90).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CompactDeltasAppended {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCompactDeltasAppended();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.streamIndex = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.stream = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.streamUid = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.encoding = reader.int32() as any;
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.deviceIndex = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.device = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.firstVersion = reader.uint64() as bigint;
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.clientSequence = reader.uint64() as bigint;
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.commitTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.prevHash = reader.bytes();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.deltas.push(CompactDelta.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CompactDeltasAppended {
+    return {
+      streamIndex: isSet(object.streamIndex)
+        ? globalThis.Number(object.streamIndex)
+        : isSet(object.stream_index)
+        ? globalThis.Number(object.stream_index)
+        : 0,
+      stream: isSet(object.stream) ? globalThis.String(object.stream) : "",
+      streamUid: isSet(object.streamUid)
+        ? globalThis.String(object.streamUid)
+        : isSet(object.stream_uid)
+        ? globalThis.String(object.stream_uid)
+        : "",
+      encoding: isSet(object.encoding) ? deltaEncodingFromJSON(object.encoding) : 0,
+      deviceIndex: isSet(object.deviceIndex)
+        ? globalThis.Number(object.deviceIndex)
+        : isSet(object.device_index)
+        ? globalThis.Number(object.device_index)
+        : 0,
+      device: isSet(object.device) ? globalThis.String(object.device) : "",
+      firstVersion: isSet(object.firstVersion)
+        ? BigInt(object.firstVersion)
+        : isSet(object.first_version)
+        ? BigInt(object.first_version)
+        : 0n,
+      clientSequence: isSet(object.clientSequence)
+        ? BigInt(object.clientSequence)
+        : isSet(object.client_sequence)
+        ? BigInt(object.client_sequence)
+        : 0n,
+      commitTime: isSet(object.commitTime)
+        ? fromJsonTimestamp(object.commitTime)
+        : isSet(object.commit_time)
+        ? fromJsonTimestamp(object.commit_time)
+        : undefined,
+      prevHash: isSet(object.prevHash)
+        ? bytesFromBase64(object.prevHash)
+        : isSet(object.prev_hash)
+        ? bytesFromBase64(object.prev_hash)
+        : new Uint8Array(0),
+      deltas: globalThis.Array.isArray(object?.deltas)
+        ? object.deltas.map((e: any) => CompactDelta.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: CompactDeltasAppended): unknown {
+    const obj: any = {};
+    if (message.streamIndex !== 0) {
+      obj.streamIndex = Math.round(message.streamIndex);
+    }
+    if (message.stream !== "") {
+      obj.stream = message.stream;
+    }
+    if (message.streamUid !== "") {
+      obj.streamUid = message.streamUid;
+    }
+    if (message.encoding !== 0) {
+      obj.encoding = deltaEncodingToJSON(message.encoding);
+    }
+    if (message.deviceIndex !== 0) {
+      obj.deviceIndex = Math.round(message.deviceIndex);
+    }
+    if (message.device !== "") {
+      obj.device = message.device;
+    }
+    if (message.firstVersion !== 0n) {
+      obj.firstVersion = message.firstVersion.toString();
+    }
+    if (message.clientSequence !== 0n) {
+      obj.clientSequence = message.clientSequence.toString();
+    }
+    if (message.commitTime !== undefined) {
+      obj.commitTime = message.commitTime.toISOString();
+    }
+    if (message.prevHash.length !== 0) {
+      obj.prevHash = base64FromBytes(message.prevHash);
+    }
+    if (message.deltas?.length) {
+      obj.deltas = message.deltas.map((e) => CompactDelta.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CompactDeltasAppended>): CompactDeltasAppended {
+    return CompactDeltasAppended.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CompactDeltasAppended>): CompactDeltasAppended {
+    const message = createBaseCompactDeltasAppended();
+    message.streamIndex = object.streamIndex ?? 0;
+    message.stream = object.stream ?? "";
+    message.streamUid = object.streamUid ?? "";
+    message.encoding = object.encoding ?? 0;
+    message.deviceIndex = object.deviceIndex ?? 0;
+    message.device = object.device ?? "";
+    message.firstVersion = (object.firstVersion !== undefined && object.firstVersion !== null)
+      ? BigInt(object.firstVersion)
+      : 0n;
+    message.clientSequence = (object.clientSequence !== undefined && object.clientSequence !== null)
+      ? BigInt(object.clientSequence)
+      : 0n;
+    message.commitTime = object.commitTime ?? undefined;
+    message.prevHash = object.prevHash ?? new Uint8Array(0);
+    message.deltas = object.deltas?.map((e) => CompactDelta.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseCompactDelta(): CompactDelta {
+  return { payload: new Uint8Array(0), hash: new Uint8Array(0) };
+}
+
+export const CompactDelta: MessageFns<CompactDelta> = {
+  encode(message: CompactDelta, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.payload.length !== 0) {
+      writer.uint32(10).bytes(message.payload);
+    }
+    if (message.hash.length !== 0) {
+      writer.uint32(18).bytes(message.hash);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CompactDelta {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCompactDelta();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.payload = reader.bytes();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.hash = reader.bytes();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CompactDelta {
+    return {
+      payload: isSet(object.payload) ? bytesFromBase64(object.payload) : new Uint8Array(0),
+      hash: isSet(object.hash) ? bytesFromBase64(object.hash) : new Uint8Array(0),
+    };
+  },
+
+  toJSON(message: CompactDelta): unknown {
+    const obj: any = {};
+    if (message.payload.length !== 0) {
+      obj.payload = base64FromBytes(message.payload);
+    }
+    if (message.hash.length !== 0) {
+      obj.hash = base64FromBytes(message.hash);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CompactDelta>): CompactDelta {
+    return CompactDelta.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CompactDelta>): CompactDelta {
+    const message = createBaseCompactDelta();
+    message.payload = object.payload ?? new Uint8Array(0);
+    message.hash = object.hash ?? new Uint8Array(0);
     return message;
   },
 };
@@ -1061,13 +1675,16 @@ export const AccessRevoked: MessageFns<AccessRevoked> = {
 };
 
 function createBaseSubscribeResponse(): SubscribeResponse {
-  return { cursor: "", event: undefined };
+  return { cursor: "", cursorSuffix: new Uint8Array(0), event: undefined };
 }
 
 export const SubscribeResponse: MessageFns<SubscribeResponse> = {
   encode(message: SubscribeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.cursor !== "") {
       writer.uint32(10).string(message.cursor);
+    }
+    if (message.cursorSuffix.length !== 0) {
+      writer.uint32(106).bytes(message.cursorSuffix);
     }
     switch (message.event?.$case) {
       case "ready":
@@ -1100,6 +1717,9 @@ export const SubscribeResponse: MessageFns<SubscribeResponse> = {
       case "accessRevoked":
         AccessRevoked.encode(message.event.value, writer.uint32(90).fork()).join();
         break;
+      case "compactDeltasAppended":
+        CompactDeltasAppended.encode(message.event.value, writer.uint32(98).fork()).join();
+        break;
     }
     return writer;
   },
@@ -1123,6 +1743,14 @@ export const SubscribeResponse: MessageFns<SubscribeResponse> = {
             }
 
             message.cursor = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.cursorSuffix = reader.bytes();
             continue;
           }
           case 2: {
@@ -1205,6 +1833,17 @@ export const SubscribeResponse: MessageFns<SubscribeResponse> = {
             message.event = { $case: "accessRevoked", value: AccessRevoked.decode(reader, reader.uint32()) };
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.event = {
+              $case: "compactDeltasAppended",
+              value: CompactDeltasAppended.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1220,6 +1859,11 @@ export const SubscribeResponse: MessageFns<SubscribeResponse> = {
   fromJSON(object: any): SubscribeResponse {
     return {
       cursor: isSet(object.cursor) ? globalThis.String(object.cursor) : "",
+      cursorSuffix: isSet(object.cursorSuffix)
+        ? bytesFromBase64(object.cursorSuffix)
+        : isSet(object.cursor_suffix)
+        ? bytesFromBase64(object.cursor_suffix)
+        : new Uint8Array(0),
       event: isSet(object.ready)
         ? { $case: "ready", value: SubscriptionReady.fromJSON(object.ready) }
         : isSet(object.reset)
@@ -1254,6 +1898,10 @@ export const SubscribeResponse: MessageFns<SubscribeResponse> = {
         ? { $case: "accessRevoked", value: AccessRevoked.fromJSON(object.accessRevoked) }
         : isSet(object.access_revoked)
         ? { $case: "accessRevoked", value: AccessRevoked.fromJSON(object.access_revoked) }
+        : isSet(object.compactDeltasAppended)
+        ? { $case: "compactDeltasAppended", value: CompactDeltasAppended.fromJSON(object.compactDeltasAppended) }
+        : isSet(object.compact_deltas_appended)
+        ? { $case: "compactDeltasAppended", value: CompactDeltasAppended.fromJSON(object.compact_deltas_appended) }
         : undefined,
     };
   },
@@ -1262,6 +1910,9 @@ export const SubscribeResponse: MessageFns<SubscribeResponse> = {
     const obj: any = {};
     if (message.cursor !== "") {
       obj.cursor = message.cursor;
+    }
+    if (message.cursorSuffix.length !== 0) {
+      obj.cursorSuffix = base64FromBytes(message.cursorSuffix);
     }
     if (message.event?.$case === "ready") {
       obj.ready = SubscriptionReady.toJSON(message.event.value);
@@ -1283,6 +1934,8 @@ export const SubscribeResponse: MessageFns<SubscribeResponse> = {
       obj.handoffResolved = HandoffResolved.toJSON(message.event.value);
     } else if (message.event?.$case === "accessRevoked") {
       obj.accessRevoked = AccessRevoked.toJSON(message.event.value);
+    } else if (message.event?.$case === "compactDeltasAppended") {
+      obj.compactDeltasAppended = CompactDeltasAppended.toJSON(message.event.value);
     }
     return obj;
   },
@@ -1293,6 +1946,7 @@ export const SubscribeResponse: MessageFns<SubscribeResponse> = {
   fromPartial(object: DeepPartial<SubscribeResponse>): SubscribeResponse {
     const message = createBaseSubscribeResponse();
     message.cursor = object.cursor ?? "";
+    message.cursorSuffix = object.cursorSuffix ?? new Uint8Array(0);
     switch (object.event?.$case) {
       case "ready": {
         if (object.event?.value !== undefined && object.event?.value !== null) {
@@ -1354,6 +2008,15 @@ export const SubscribeResponse: MessageFns<SubscribeResponse> = {
         }
         break;
       }
+      case "compactDeltasAppended": {
+        if (object.event?.value !== undefined && object.event?.value !== null) {
+          message.event = {
+            $case: "compactDeltasAppended",
+            value: CompactDeltasAppended.fromPartial(object.event.value),
+          };
+        }
+        break;
+      }
     }
     return message;
   },
@@ -1406,6 +2069,23 @@ export interface SubscriptionServiceClient<CallOptionsExt = {}> {
     request: DeepPartial<SubscribeRequest>,
     options?: CallOptions & CallOptionsExt,
   ): AsyncIterable<SubscribeResponse>;
+}
+
+function bytesFromBase64(b64: string): Uint8Array {
+  const bin = globalThis.atob(b64);
+  const arr = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; ++i) {
+    arr[i] = bin.charCodeAt(i);
+  }
+  return arr;
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  const bin: string[] = [];
+  arr.forEach((byte) => {
+    bin.push(globalThis.String.fromCharCode(byte));
+  });
+  return globalThis.btoa(bin.join(""));
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
