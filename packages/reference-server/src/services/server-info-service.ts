@@ -1,6 +1,7 @@
 import { continuity } from "@continuity/sdk/gen";
 import { SUPPORTED_PROTOCOL_VERSIONS } from "../auth/middleware.js";
 import { CLIENT_OUTCOMES_RETAINED } from "../store/types.js";
+import { DELIVERY_FORMS } from "./compact-delivery.js";
 import type { ServiceDeps } from "./deps.js";
 
 const v1 = continuity.v1;
@@ -37,6 +38,7 @@ export function createServerInfoService(deps: ServiceDeps): continuity.v1.Server
         implementation: deps.implementation,
         epoch: deps.epoch,
         bundleSigningJwks: JSON.stringify({ keys: [deps.tokens.publicJwk] }),
+        deliveryForms: [...DELIVERY_FORMS],
       };
     },
   };

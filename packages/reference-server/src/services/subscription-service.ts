@@ -10,6 +10,7 @@ import { subscribeSchema } from "../validation/core-requests.js";
 import { grantName, streamName } from "../validation/names.js";
 import { parseRequest } from "../validation/validate.js";
 import { loadAccess, type StreamAccess } from "./access.js";
+import { createCompactShared, createDelivery, parseCompactCursor } from "./compact-delivery.js";
 import type { ServiceDeps } from "./deps.js";
 import { subjectMovedError } from "./portability/subject-gate.js";
 import type { Mac } from "./paging.js";
@@ -48,7 +49,8 @@ export function formatCursor(cursor: { readonly epoch: string; readonly sequence
 export function parseCursor(text: string): Cursor | undefined {
   if (!/^[A-Za-z0-9_-]{1,256}$/.test(text)) return undefined;
   const match = /^v2\.([A-Za-z0-9]{1,64})\.(0|[1-9][0-9]{0,15})\.([A-Za-z0-9_-]{22})$/.exec(Buffer.from(text, "base64url").toString("utf8"));
-  if (match === null) return undefined;
+  // Not a v2 cursor: maybe one rebuilt from a compact subscription (compact-delivery.ts).
+  if (match === null) return parseCompactCursor(text);
   const sequence = Number(match[2]);
   const tag = Buffer.from(match[3]!, "base64url");
   if (!Number.isSafeInteger(sequence) || tag.length !== TAG_BYTES) return undefined;
@@ -96,6 +98,7 @@ export function createSubscriptionService(deps: ServiceDeps): Impl {
   // becomes on the wire (cursor and message) depends only on the event: made once for all
   // of them, not once per subscriber (and encoded once, see subscriptionServiceDefinition).
   const shared: SharedRendering = { cursors: new WeakMap(), deltaMessages: new WeakMap() };
+  const compactShared = createCompactShared();
 
   return {
     async *subscribe(request, { auth, signal }) {
@@ -115,6 +118,8 @@ export function createSubscriptionService(deps: ServiceDeps): Impl {
       if (requested !== undefined && requested.epoch === deps.epoch && !cursors.verify(requested, subjectId)) {
         throw protocolError(Status.INVALID_ARGUMENT, "INVALID_CURSOR", "cursor was not minted by this server for this subject");
       }
+      // SUB-060: the form the request asked for; the full form unless it asked for compact.
+      const delivery = createDelivery(request.deliveryForm, deps.epoch, compactShared, parseCursor);
       const heartbeatMs = (req.heartbeatSeconds === 0 ? deps.subscriptions.defaultHeartbeatSeconds : req.heartbeatSeconds) * 1000;
 
       const createBuffer = () =>
@@ -200,7 +205,7 @@ export function createSubscriptionService(deps: ServiceDeps): Impl {
           position = bounds.head;
           first = reset(v1.ResetReason.RESET_REASON_CURSOR_EXPIRED);
         }
-        yield first;
+        yield delivery.first(first);
 
         // Catch up from the log until a read finds nothing new while an unbroken buffer is
         // attached: that buffer then holds every event after `position`. A cursor at the head
@@ -243,7 +248,7 @@ export function createSubscriptionService(deps: ServiceDeps): Impl {
               }
               const outcome = await render(context, event);
               if (outcome.refreshAccess) access = await loadAccess(store, auth);
-              for (const message of outcome.messages) yield message;
+              for (const message of outcome.messages) yield delivery.later(message);
               position = event.sequence;
               if (outcome.end !== undefined) throw outcome.end;
             }
@@ -268,10 +273,10 @@ export function createSubscriptionService(deps: ServiceDeps): Impl {
               if ((await store.getEventBounds(subjectId)).head > position) break;
               // Heartbeats also pick up grants made since the subscription started.
               access = await loadAccess(store, auth);
-              yield {
+              yield delivery.later({
                 cursor: mint(position),
                 event: { $case: "heartbeat", value: { serverTime: deps.clock() } },
-              };
+              });
               continue;
             }
             if (item.kind !== "event") {
@@ -286,7 +291,7 @@ export function createSubscriptionService(deps: ServiceDeps): Impl {
             if (event.sequence > position + 1) break;
             const outcome = await render(context, event);
             if (outcome.refreshAccess) access = await loadAccess(store, auth);
-            for (const message of outcome.messages) yield message;
+            for (const message of outcome.messages) yield delivery.later(message);
             position = event.sequence;
             if (outcome.end !== undefined) throw outcome.end;
           }

@@ -123,7 +123,7 @@ export interface SubscribeRequest {
    * value, and every form the server does not list, gets the full form (subscriptions.md,
    * "Compact delivery"). The first message says which form the subscription uses.
    */
-  deliveryForm: DeliveryForm;
+  deliveryForm?: DeliveryForm | undefined;
 }
 
 /** The subscription is live; events after `SubscribeResponse.cursor` follow. */
@@ -132,15 +132,16 @@ export interface SubscriptionReady {
   epoch: string;
   /**
    * The form this subscription is delivered in: `DELIVERY_FORM_COMPACT` only when the
-   * request asked for it and the server honours it; otherwise `DELIVERY_FORM_FULL` (or
-   * unset, from a server that predates the field).
+   * request asked for it and the server honours it; otherwise unset or `DELIVERY_FORM_FULL`.
    */
-  deliveryForm: DeliveryForm;
+  deliveryForm?:
+    | DeliveryForm
+    | undefined;
   /**
    * In a compact subscription, the bytes every later `cursor_suffix` is appended to
    * (SubscribeResponse.cursor_suffix). May be empty.
    */
-  cursorPrefix: Uint8Array;
+  cursorPrefix?: Uint8Array | undefined;
 }
 
 /**
@@ -155,9 +156,11 @@ export interface SubscriptionReset {
   /** The store epoch the new cursors belong to. */
   epoch: string;
   /** As SubscriptionReady.delivery_form. */
-  deliveryForm: DeliveryForm;
+  deliveryForm?:
+    | DeliveryForm
+    | undefined;
   /** As SubscriptionReady.cursor_prefix. */
-  cursorPrefix: Uint8Array;
+  cursorPrefix?: Uint8Array | undefined;
 }
 
 /** Nothing else happened; the cursor is the newest position of the subject's feed. */
@@ -300,7 +303,9 @@ export interface SubscribeResponse {
    * message's cursor is the base64url (RFC 4648 section 5, without padding) of the first
    * message's `cursor_prefix` followed by these bytes.
    */
-  cursorSuffix: Uint8Array;
+  cursorSuffix?:
+    | Uint8Array
+    | undefined;
   /** What happened. */
   event:
     | //
@@ -340,7 +345,7 @@ export interface SubscribeResponse {
 }
 
 function createBaseSubscribeRequest(): SubscribeRequest {
-  return { parent: "", cursor: "", heartbeatSeconds: 0, deliveryForm: 0 };
+  return { parent: "", cursor: "", heartbeatSeconds: 0, deliveryForm: undefined };
 }
 
 export const SubscribeRequest: MessageFns<SubscribeRequest> = {
@@ -354,7 +359,7 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
     if (message.heartbeatSeconds !== 0) {
       writer.uint32(24).uint32(message.heartbeatSeconds);
     }
-    if (message.deliveryForm !== 0) {
+    if (message.deliveryForm !== undefined) {
       writer.uint32(32).int32(message.deliveryForm);
     }
     return writer;
@@ -430,7 +435,7 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
         ? deliveryFormFromJSON(object.deliveryForm)
         : isSet(object.delivery_form)
         ? deliveryFormFromJSON(object.delivery_form)
-        : 0,
+        : undefined,
     };
   },
 
@@ -445,7 +450,7 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
     if (message.heartbeatSeconds !== 0) {
       obj.heartbeatSeconds = Math.round(message.heartbeatSeconds);
     }
-    if (message.deliveryForm !== 0) {
+    if (message.deliveryForm !== undefined) {
       obj.deliveryForm = deliveryFormToJSON(message.deliveryForm);
     }
     return obj;
@@ -459,13 +464,13 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
     message.parent = object.parent ?? "";
     message.cursor = object.cursor ?? "";
     message.heartbeatSeconds = object.heartbeatSeconds ?? 0;
-    message.deliveryForm = object.deliveryForm ?? 0;
+    message.deliveryForm = object.deliveryForm ?? undefined;
     return message;
   },
 };
 
 function createBaseSubscriptionReady(): SubscriptionReady {
-  return { epoch: "", deliveryForm: 0, cursorPrefix: new Uint8Array(0) };
+  return { epoch: "", deliveryForm: undefined, cursorPrefix: undefined };
 }
 
 export const SubscriptionReady: MessageFns<SubscriptionReady> = {
@@ -473,10 +478,10 @@ export const SubscriptionReady: MessageFns<SubscriptionReady> = {
     if (message.epoch !== "") {
       writer.uint32(10).string(message.epoch);
     }
-    if (message.deliveryForm !== 0) {
+    if (message.deliveryForm !== undefined) {
       writer.uint32(16).int32(message.deliveryForm);
     }
-    if (message.cursorPrefix.length !== 0) {
+    if (message.cursorPrefix !== undefined) {
       writer.uint32(26).bytes(message.cursorPrefix);
     }
     return writer;
@@ -538,12 +543,12 @@ export const SubscriptionReady: MessageFns<SubscriptionReady> = {
         ? deliveryFormFromJSON(object.deliveryForm)
         : isSet(object.delivery_form)
         ? deliveryFormFromJSON(object.delivery_form)
-        : 0,
+        : undefined,
       cursorPrefix: isSet(object.cursorPrefix)
         ? bytesFromBase64(object.cursorPrefix)
         : isSet(object.cursor_prefix)
         ? bytesFromBase64(object.cursor_prefix)
-        : new Uint8Array(0),
+        : undefined,
     };
   },
 
@@ -552,10 +557,10 @@ export const SubscriptionReady: MessageFns<SubscriptionReady> = {
     if (message.epoch !== "") {
       obj.epoch = message.epoch;
     }
-    if (message.deliveryForm !== 0) {
+    if (message.deliveryForm !== undefined) {
       obj.deliveryForm = deliveryFormToJSON(message.deliveryForm);
     }
-    if (message.cursorPrefix.length !== 0) {
+    if (message.cursorPrefix !== undefined) {
       obj.cursorPrefix = base64FromBytes(message.cursorPrefix);
     }
     return obj;
@@ -567,14 +572,14 @@ export const SubscriptionReady: MessageFns<SubscriptionReady> = {
   fromPartial(object: DeepPartial<SubscriptionReady>): SubscriptionReady {
     const message = createBaseSubscriptionReady();
     message.epoch = object.epoch ?? "";
-    message.deliveryForm = object.deliveryForm ?? 0;
-    message.cursorPrefix = object.cursorPrefix ?? new Uint8Array(0);
+    message.deliveryForm = object.deliveryForm ?? undefined;
+    message.cursorPrefix = object.cursorPrefix ?? undefined;
     return message;
   },
 };
 
 function createBaseSubscriptionReset(): SubscriptionReset {
-  return { reason: 0, epoch: "", deliveryForm: 0, cursorPrefix: new Uint8Array(0) };
+  return { reason: 0, epoch: "", deliveryForm: undefined, cursorPrefix: undefined };
 }
 
 export const SubscriptionReset: MessageFns<SubscriptionReset> = {
@@ -585,10 +590,10 @@ export const SubscriptionReset: MessageFns<SubscriptionReset> = {
     if (message.epoch !== "") {
       writer.uint32(18).string(message.epoch);
     }
-    if (message.deliveryForm !== 0) {
+    if (message.deliveryForm !== undefined) {
       writer.uint32(24).int32(message.deliveryForm);
     }
-    if (message.cursorPrefix.length !== 0) {
+    if (message.cursorPrefix !== undefined) {
       writer.uint32(34).bytes(message.cursorPrefix);
     }
     return writer;
@@ -659,12 +664,12 @@ export const SubscriptionReset: MessageFns<SubscriptionReset> = {
         ? deliveryFormFromJSON(object.deliveryForm)
         : isSet(object.delivery_form)
         ? deliveryFormFromJSON(object.delivery_form)
-        : 0,
+        : undefined,
       cursorPrefix: isSet(object.cursorPrefix)
         ? bytesFromBase64(object.cursorPrefix)
         : isSet(object.cursor_prefix)
         ? bytesFromBase64(object.cursor_prefix)
-        : new Uint8Array(0),
+        : undefined,
     };
   },
 
@@ -676,10 +681,10 @@ export const SubscriptionReset: MessageFns<SubscriptionReset> = {
     if (message.epoch !== "") {
       obj.epoch = message.epoch;
     }
-    if (message.deliveryForm !== 0) {
+    if (message.deliveryForm !== undefined) {
       obj.deliveryForm = deliveryFormToJSON(message.deliveryForm);
     }
-    if (message.cursorPrefix.length !== 0) {
+    if (message.cursorPrefix !== undefined) {
       obj.cursorPrefix = base64FromBytes(message.cursorPrefix);
     }
     return obj;
@@ -692,8 +697,8 @@ export const SubscriptionReset: MessageFns<SubscriptionReset> = {
     const message = createBaseSubscriptionReset();
     message.reason = object.reason ?? 0;
     message.epoch = object.epoch ?? "";
-    message.deliveryForm = object.deliveryForm ?? 0;
-    message.cursorPrefix = object.cursorPrefix ?? new Uint8Array(0);
+    message.deliveryForm = object.deliveryForm ?? undefined;
+    message.cursorPrefix = object.cursorPrefix ?? undefined;
     return message;
   },
 };
@@ -1675,7 +1680,7 @@ export const AccessRevoked: MessageFns<AccessRevoked> = {
 };
 
 function createBaseSubscribeResponse(): SubscribeResponse {
-  return { cursor: "", cursorSuffix: new Uint8Array(0), event: undefined };
+  return { cursor: "", cursorSuffix: undefined, event: undefined };
 }
 
 export const SubscribeResponse: MessageFns<SubscribeResponse> = {
@@ -1683,7 +1688,7 @@ export const SubscribeResponse: MessageFns<SubscribeResponse> = {
     if (message.cursor !== "") {
       writer.uint32(10).string(message.cursor);
     }
-    if (message.cursorSuffix.length !== 0) {
+    if (message.cursorSuffix !== undefined) {
       writer.uint32(106).bytes(message.cursorSuffix);
     }
     switch (message.event?.$case) {
@@ -1863,7 +1868,7 @@ export const SubscribeResponse: MessageFns<SubscribeResponse> = {
         ? bytesFromBase64(object.cursorSuffix)
         : isSet(object.cursor_suffix)
         ? bytesFromBase64(object.cursor_suffix)
-        : new Uint8Array(0),
+        : undefined,
       event: isSet(object.ready)
         ? { $case: "ready", value: SubscriptionReady.fromJSON(object.ready) }
         : isSet(object.reset)
@@ -1911,7 +1916,7 @@ export const SubscribeResponse: MessageFns<SubscribeResponse> = {
     if (message.cursor !== "") {
       obj.cursor = message.cursor;
     }
-    if (message.cursorSuffix.length !== 0) {
+    if (message.cursorSuffix !== undefined) {
       obj.cursorSuffix = base64FromBytes(message.cursorSuffix);
     }
     if (message.event?.$case === "ready") {
@@ -1946,7 +1951,7 @@ export const SubscribeResponse: MessageFns<SubscribeResponse> = {
   fromPartial(object: DeepPartial<SubscribeResponse>): SubscribeResponse {
     const message = createBaseSubscribeResponse();
     message.cursor = object.cursor ?? "";
-    message.cursorSuffix = object.cursorSuffix ?? new Uint8Array(0);
+    message.cursorSuffix = object.cursorSuffix ?? undefined;
     switch (object.event?.$case) {
       case "ready": {
         if (object.event?.value !== undefined && object.event?.value !== null) {
