@@ -5,6 +5,7 @@ import { AUTH_CASES } from "./auth.js";
 import { BOUNDARY_CASES } from "./boundaries.js";
 import { CHECKPOINT_CASES } from "./checkpoints.js";
 import { CHECKPOINT_EDGE_CASES } from "./checkpoint-edges.js";
+import { COMPACT_DELIVERY_CASES } from "./compact-delivery.js";
 import { CONNECTION_CASES } from "./connections.js";
 import { CONSENT_EDGE_CASES } from "./consent-edges.js";
 import { EDGE_CASES } from "./edges.js";
@@ -45,6 +46,7 @@ export const ALL_CASES: readonly ConformanceCase[] = [
   ...SUBSCRIPTION_CASES,
   ...LIVE_FEED_CASES,
   ...SUBSCRIPTION_EDGE_CASES,
+  ...COMPACT_DELIVERY_CASES,
   ...CHECKPOINT_CASES,
   ...CHECKPOINT_EDGE_CASES,
   ...IDENTITY_CASES,

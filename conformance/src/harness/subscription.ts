@@ -23,8 +23,8 @@ export interface SubscriptionReader {
   close(): void;
 }
 
-/** Opens Subscribe as `session`, starting after `cursor` (empty: now). */
-export function openSubscription(session: Session, cursor = "", signal?: AbortSignal, heartbeatSeconds = 0): SubscriptionReader {
+/** Opens Subscribe as `session`, starting after `cursor` (empty: now); `deliveryForm` as SubscribeRequest's (unset when undefined). */
+export function openSubscription(session: Session, cursor = "", signal?: AbortSignal, heartbeatSeconds = 0, deliveryForm?: number): SubscriptionReader {
   const controller = new AbortController();
   const combined = signal === undefined ? controller.signal : AbortSignal.any([controller.signal, signal]);
   const queue: SubscribeResponse[] = [];
@@ -41,7 +41,8 @@ export function openSubscription(session: Session, cursor = "", signal?: AbortSi
   };
   void (async () => {
     try {
-      const call = session.clients.subscriptions.subscribe({ parent: session.subject, cursor, heartbeatSeconds }, { signal: combined });
+      const request = { parent: session.subject, cursor, heartbeatSeconds, ...(deliveryForm === undefined ? {} : { deliveryForm }) };
+      const call = session.clients.subscriptions.subscribe(request, { signal: combined });
       for await (const message of call) {
         queue.push(message);
         received.push(message);

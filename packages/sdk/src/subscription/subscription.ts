@@ -2,8 +2,9 @@ import { Status } from "nice-grpc-common";
 import type { ContinuityClient } from "../client/continuity-client.js";
 import { backoffDelayMs, sleep, type BackoffOptions } from "../client/backoff.js";
 import { ContinuityError } from "../errors/continuity-error.js";
-import type { ResetReason, SubscribeResponse } from "../gen/continuity/v1/subscription_service.js";
+import { DeliveryForm, type ResetReason, type SubscribeResponse } from "../gen/continuity/v1/subscription_service.js";
 import type { QueueStore } from "../queue/queue-store.js";
+import { createDeliveryDecoder } from "./compact-delivery.js";
 
 /** What the subscription loop asks its owner to do. */
 export interface SubscriptionHandlers {
@@ -32,6 +33,11 @@ export interface SubscriptionOptions {
   readonly handlers: SubscriptionHandlers;
   /** Reconnect backoff; default 200 ms doubling up to 10 s, with full jitter. */
   readonly backoff?: BackoffOptions | undefined;
+  /**
+   * Ask for the compact delivery form when the server declares it (ServerInfo
+   * `delivery_forms`); default true. Handlers see full messages either way.
+   */
+  readonly compactDelivery?: boolean | undefined;
 }
 
 /** A running subscription loop. */
@@ -49,6 +55,9 @@ const MAX_HEARTBEAT_SECONDS = 300;
  * so a quiet but healthy subject does not accumulate backoff across rare drops.
  */
 const STABLE_CONNECTION_MS = 30_000;
+
+/** How long the loop waits for ServerInfo before it subscribes in the full form. */
+const SERVER_INFO_TIMEOUT_MS = 5_000;
 
 /** Reasons after which reconnecting cannot help. */
 const FINAL_REASONS = new Set([
@@ -95,6 +104,26 @@ export function runSubscription(options: SubscriptionOptions): SubscriptionLoop 
   // The subject and cursor key the last subscription used.
   let subscribedAs: string | undefined;
   let cursorKey: string | undefined;
+  // Whether the server at an address declared the compact form; asked once per address,
+  // since a moved subject may be served by a server that does not speak it.
+  let declared: { readonly address: string | undefined; readonly compact: boolean } | undefined;
+
+  /** Whether to ask this call for the compact form: the server must have declared it. */
+  async function askCompact(signal: AbortSignal): Promise<boolean> {
+    if (options.compactDelivery === false) return false;
+    const address = client.address;
+    if (declared !== undefined && declared.address === address) return declared.compact;
+    try {
+      const info = await client.serverInfo.getServerInfo({}, { signal, timeoutMs: Math.min(SERVER_INFO_TIMEOUT_MS, heartbeatSeconds * 1_000) });
+      declared = { address, compact: info.deliveryForms.includes(DeliveryForm.DELIVERY_FORM_COMPACT) };
+      return declared.compact;
+    } catch (error) {
+      // A server without ServerInfo speaks no compact form; any other failure is asked again
+      // next time, and this call goes ahead in the full form, which every server speaks.
+      if (ContinuityError.from(error).code === Status.UNIMPLEMENTED) declared = { address, compact: false };
+      return false;
+    }
+  }
 
   /**
    * The cursor key for the next subscription. After a move the key is renamed with the
@@ -137,11 +166,14 @@ export function runSubscription(options: SubscriptionOptions): SubscriptionLoop 
     arm();
     let readyAt: number | undefined;
     try {
-      for await (const message of client.subscriptions.subscribe(
-        { parent: subject, cursor, heartbeatSeconds },
+      const compact = await askCompact(call.signal);
+      const decoder = createDeliveryDecoder(compact);
+      for await (const received of client.subscriptions.subscribe(
+        { parent: subject, cursor, heartbeatSeconds, ...(compact ? { deliveryForm: DeliveryForm.DELIVERY_FORM_COMPACT } : {}) },
         { signal: call.signal },
       )) {
         arm();
+        const message = decoder.decode(received);
         const event = message.event;
         if (event?.$case === "ready") {
           readyAt = Date.now();

@@ -223,9 +223,10 @@ export interface CompactDeltasAppended {
     | Date
     | undefined;
   /**
-   * `prev_hash` of the first delta. Empty exactly when it equals the `hash` of the last
-   * delta delivered for `stream_index` earlier on this subscription; each later delta's
-   * `prev_hash` is the `hash` of the delta before it.
+   * `prev_hash` of the first delta. May be empty only when it equals the `hash` of the last
+   * delta delivered earlier on this subscription for the stream `stream_index` names (in
+   * either form); the client then takes it from there. Each later delta's `prev_hash` is the
+   * `hash` of the delta before it.
    */
   prevHash: Uint8Array;
   /** The deltas, in version order. */
