@@ -2,7 +2,7 @@ import type { continuity } from "@continuity/sdk/gen";
 import { v1 } from "../harness/clients.js";
 import { createCompactRebuilder, declaresCompact } from "../harness/compact-delivery.js";
 import { defineCase } from "../harness/define-case.js";
-import { check, checkEqual, fail } from "../harness/expect.js";
+import { check, checkEqual, checkError, fail, Status } from "../harness/expect.js";
 import { append, createStream, ENCODING } from "../harness/streams.js";
 import { cursorNow, openSubscription, type SubscriptionReader } from "../harness/subscription.js";
 
@@ -144,7 +144,7 @@ export const COMPACT_DELIVERY_CASES = [
 
   defineCase({
     id: "subscription.compact-cursor-resumes-exactly",
-    requirements: ["SUB-065", "SUB-009", "SUB-003"],
+    requirements: ["SUB-065", "SUB-009", "SUB-003", "SUB-004"],
     profile: "core",
     timeoutMs: 90_000,
     async run(ctx) {
@@ -173,6 +173,16 @@ export const COMPACT_DELIVERY_CASES = [
       }
       const batches = messages.filter((m) => m.event?.$case === "deltasAppended");
       checkEqual(batches.length, 3, "batches delivered");
+      // SUB-004: a rebuilt cursor with one byte changed is not one the server minted.
+      const bytes = Buffer.from(batches[0]!.cursor, "base64url");
+      bytes.writeUInt8(bytes.readUInt8(bytes.length - 1) ^ 0x01, bytes.length - 1);
+      const forged = openSubscription(session, bytes.toString("base64url"), ctx.signal, 0, COMPACT);
+      try {
+        checkError(await forged.ended(), { code: Status.INVALID_ARGUMENT, reason: "INVALID_CURSOR" }, "SUB-004: a rebuilt compact cursor with its last byte changed");
+        check(forged.received.length === 0, "SUB-004: no message before INVALID_CURSOR");
+      } finally {
+        forged.close();
+      }
       // Resubscribing from the cursor of each message, in the full form and in the compact
       // one, delivers exactly the events after it: none missing, none again.
       for (const [i, message] of messages.entries()) {

@@ -189,7 +189,6 @@ export async function fanoutRows(targets: CoreTargets, options: StateOptions, se
   let sequence = 2n;
   const ours = { p50: [] as number[], rss: [] as number[], gc: [] as number[] };
   const floor = { p50: [] as number[], rss: [] as number[], gc: [] as number[] };
-  let wire: { message: number; payload: number } | undefined;
   for (let r = 0; r < options.repeats; r++) {
     // Fresh processes for every repeat: memory an earlier scenario (or repeat) freed would
     // otherwise be reused by the subscriptions, and RSS would not show what they cost.
@@ -208,12 +207,6 @@ export async function fanoutRows(targets: CoreTargets, options: StateOptions, se
       await writer.stream.appendDeltas({ stream, deltas: [{ payload: smallPatch(i) }], clientSequence: sequence++ });
       await all;
       samples.push(now() - started);
-    }
-    const message = mine.subscribers.lastMessage();
-    if (message !== undefined) {
-      const decoded = v1.SubscribeResponse.decode(message);
-      if (decoded.event?.$case !== "deltasAppended") throw new Error(`fan-out delivered ${decoded.event?.$case ?? "nothing"}`);
-      wire = { message: message.length, payload: decoded.event.value.deltas[0]!.payload.length };
     }
     mine.subscribers.close();
     ours.p50.push(percentile(samples.sort((a, b) => a - b), 50));
@@ -241,12 +234,63 @@ export async function fanoutRows(targets: CoreTargets, options: StateOptions, se
     row("idle-rss", "idle RSS per open subscription", "KiB", kb(ours.rss), "raw server-stream", kb(floor.rss), { valueAtMost: 20 }),
     row("idle-rss-gc", "idle RSS per open subscription, after GC", "KiB", kb(ours.gc), "raw server-stream", kb(floor.gc), { valueAtMost: 20 }),
   ];
-  if (wire !== undefined) {
-    rows.push(
-      row("wire-bytes", `message delivering one ${wire.payload}-byte JSON Patch`, "bytes", constant(wire.message), "the payload", constant(wire.payload), { valueAtMost: wire.payload + 150 }, `envelope ${wire.message - wire.payload} bytes beyond the payload (goal <= 150), plus 5 bytes of gRPC framing`),
-    );
-  }
+  const wire = await wireBytes(targets, writer, stream, sequence);
+  const envelope = (bytes: number) => `envelope ${bytes - wire.payload} bytes beyond the payload`;
+  rows.push(
+    row(
+      "wire-bytes",
+      `message delivering one ${wire.payload}-byte JSON Patch, compact form`,
+      "bytes",
+      constant(wire.compact),
+      "the payload",
+      constant(wire.payload),
+      { valueAtMost: wire.payload + 150 },
+      `${envelope(wire.compact)} (goal <= 150); the stream's first batch in a call also defines its names: ${wire.compactFirst} bytes; plus 5 bytes of gRPC framing`,
+    ),
+    row("wire-bytes-full", `message delivering one ${wire.payload}-byte JSON Patch, full form`, "bytes", constant(wire.full), "the payload", constant(wire.payload), undefined, `${envelope(wire.full)}: what a client that does not ask for the compact form gets`),
+  );
   return rows;
+}
+
+/**
+ * The bytes of the message that delivers one small delta, in the full and in the compact
+ * delivery form: one subscription of each, two appends; the second is the steady state (the
+ * first batch of a stream in a compact call also defines the stream's and device's indexes).
+ */
+async function wireBytes(targets: CoreTargets, writer: BenchSession, stream: string, firstSequence: bigint): Promise<{ full: number; compact: number; compactFirst: number; payload: number }> {
+  const reader = await targets.continuity.session("fanout-reader", "fanout-user");
+  const subscribe = (deliveryForm: continuity.v1.DeliveryForm | undefined) =>
+    openSubscribers(
+      targets.continuity.address,
+      1,
+      SUBSCRIBE,
+      v1.SubscribeRequest.encode({ parent: reader.subject, cursor: "", heartbeatSeconds: 300, ...(deliveryForm === undefined ? {} : { deliveryForm }) }).finish(),
+      reader.accessToken,
+      true,
+    );
+  const full = await subscribe(undefined);
+  const compact = await subscribe(v1.DeliveryForm.DELIVERY_FORM_COMPACT);
+  const sizes: { full: number; compact: number }[] = [];
+  let payload = 0;
+  try {
+    for (let i = 0; i < 2; i++) {
+      const delivered = Promise.all([full.received(1), compact.received(1)]);
+      await writer.stream.appendDeltas({ stream, deltas: [{ payload: smallPatch(i) }], clientSequence: firstSequence + BigInt(i) });
+      await delivered;
+      const fullMessage = full.lastMessage()!;
+      const compactMessage = compact.lastMessage()!;
+      const decoded = v1.SubscribeResponse.decode(fullMessage);
+      if (decoded.event?.$case !== "deltasAppended") throw new Error(`the full form delivered ${decoded.event?.$case ?? "nothing"}`);
+      const compacted = v1.SubscribeResponse.decode(compactMessage);
+      if (compacted.event?.$case !== "compactDeltasAppended") throw new Error(`the compact form delivered ${compacted.event?.$case ?? "nothing"}`);
+      payload = decoded.event.value.deltas[0]!.payload.length;
+      sizes.push({ full: fullMessage.length, compact: compactMessage.length });
+    }
+  } finally {
+    full.close();
+    compact.close();
+  }
+  return { full: sizes[1]!.full, compact: sizes[1]!.compact, compactFirst: sizes[0]!.compact, payload };
 }
 
 /**
