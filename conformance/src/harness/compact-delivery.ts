@@ -123,7 +123,7 @@ export function createCompactRebuilder(asked: boolean, declared: boolean): Compa
       if (event?.$case === "deltasAppended") {
         for (const delta of event.value.deltas) lastHash.set(key(delta.stream, delta.streamUid), Buffer.from(delta.hash));
       }
-      return event === undefined ? { cursor } : { cursor, event };
+      return { cursor, event };
     },
   };
 }

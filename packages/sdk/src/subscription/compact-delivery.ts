@@ -32,7 +32,7 @@ interface StreamEntry {
 export function createDeliveryDecoder(asked: boolean): DeliveryDecoder {
   let first = true;
   let compact = false;
-  let prefix = new Uint8Array(0);
+  let prefix: Uint8Array = new Uint8Array(0);
   const streams = new Map<number, StreamEntry>();
   const streamIndexes = new Map<string, number>();
   const devices = new Map<number, string>();
@@ -110,7 +110,7 @@ export function createDeliveryDecoder(asked: boolean): DeliveryDecoder {
           if (entry !== undefined) entry.lastHash = delta.hash;
         }
       }
-      return cursor === message.cursor && !hasSuffix ? message : { cursor, ...(event === undefined ? {} : { event }) };
+      return cursor === message.cursor && !hasSuffix ? message : { cursor, event };
     },
   };
 }
