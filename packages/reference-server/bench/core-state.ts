@@ -187,7 +187,7 @@ export async function fanoutRows(targets: CoreTargets, options: StateOptions, se
   let writer = await targets.continuity.session("fanout-writer", "fanout-user");
   const stream = await createStream(writer, "fanout", v1.DeltaEncoding.DELTA_ENCODING_JSON_PATCH);
   let sequence = 2n;
-  const ours = { p50: [] as number[], rss: [] as number[], gc: [] as number[] };
+  const ours = { p50: [] as number[], rss: [] as number[], gc: [] as number[], cpu: [] as number[] };
   const floor = { p50: [] as number[], rss: [] as number[], gc: [] as number[] };
   for (let r = 0; r < options.repeats; r++) {
     // Fresh processes for every repeat: memory an earlier scenario (or repeat) freed would
@@ -201,13 +201,16 @@ export async function fanoutRows(targets: CoreTargets, options: StateOptions, se
     ours.rss.push(mine.perSubscription);
     ours.gc.push(mine.afterGc);
     const samples: number[] = [];
-    for (let i = 0; i < options.fanoutSamples; i++) {
-      const all = mine.subscribers.received(1);
-      const started = now();
-      await writer.stream.appendDeltas({ stream, deltas: [{ payload: smallPatch(i) }], clientSequence: sequence++ });
-      await all;
-      samples.push(now() - started);
-    }
+    const { cpuSeconds } = await withCpu(targets.continuity.child.pid!, async () => {
+      for (let i = 0; i < options.fanoutSamples; i++) {
+        const all = mine.subscribers.received(1);
+        const started = now();
+        await writer.stream.appendDeltas({ stream, deltas: [{ payload: smallPatch(i) }], clientSequence: sequence++ });
+        await all;
+        samples.push(now() - started);
+      }
+    });
+    ours.cpu.push((cpuSeconds * 1000) / options.fanoutSamples);
     mine.subscribers.close();
     ours.p50.push(percentile(samples.sort((a, b) => a - b), 50));
 
@@ -230,7 +233,7 @@ export async function fanoutRows(targets: CoreTargets, options: StateOptions, se
   }
   const kb = (values: number[]) => summarize(values.map((v) => v / 1024));
   const rows = [
-    row("fanout-p50", `append -> all ${n} subscribers delivered p50`, "ms", summarize(ours.p50), "raw fan-out", summarize(floor.p50), { atMost: 3 }),
+    row("fanout-p50", `append -> all ${n} subscribers delivered p50`, "ms", summarize(ours.p50), "raw fan-out", summarize(floor.p50), { atMost: 3 }, `server CPU ${summarize(ours.cpu).median.toFixed(1)} ms per append delivered to all ${n}`),
     row("idle-rss", "idle RSS per open subscription", "KiB", kb(ours.rss), "raw server-stream", kb(floor.rss), { valueAtMost: 20 }),
     row("idle-rss-gc", "idle RSS per open subscription, after GC", "KiB", kb(ours.gc), "raw server-stream", kb(floor.gc), { valueAtMost: 20 }),
   ];
