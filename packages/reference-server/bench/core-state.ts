@@ -25,6 +25,8 @@ export interface StateOptions {
   readonly stateBytes: number;
   readonly subscribers: number;
   readonly fanoutSamples: number;
+  /** The fan-out's subscriptions ask for the compact delivery form (BENCH_FANOUT_FORM=compact). */
+  readonly fanoutCompact?: boolean;
   readonly diskDeltas: number;
   readonly diskLargeDeltas: number;
   readonly catchUpShort: number;
@@ -195,7 +197,8 @@ export async function fanoutRows(targets: CoreTargets, options: StateOptions, se
     await targets.continuity.restart([...GC_ON_SIGNAL, ...serverArgs]);
     writer = await targets.continuity.session("fanout-writer", "fanout-user");
     const reader = await targets.continuity.session("fanout-reader", "fanout-user");
-    const request = v1.SubscribeRequest.encode({ parent: reader.subject, cursor: "", heartbeatSeconds: 300 }).finish();
+    const form = options.fanoutCompact === true ? { deliveryForm: v1.DeliveryForm.DELIVERY_FORM_COMPACT } : {};
+    const request = v1.SubscribeRequest.encode({ parent: reader.subject, cursor: "", heartbeatSeconds: 300, ...form }).finish();
     const echo = await spawnReady(["bench/echo-server.ts"], {}, "ECHO_LISTENING=", GC_ON_SIGNAL);
     const mine = await idleRss(targets.continuity.child.pid!, () => openSubscribers(targets.continuity.address, n, SUBSCRIBE, request, reader.accessToken, true), n);
     ours.rss.push(mine.perSubscription);
@@ -233,7 +236,7 @@ export async function fanoutRows(targets: CoreTargets, options: StateOptions, se
   }
   const kb = (values: number[]) => summarize(values.map((v) => v / 1024));
   const rows = [
-    row("fanout-p50", `append -> all ${n} subscribers delivered p50`, "ms", summarize(ours.p50), "raw fan-out", summarize(floor.p50), { atMost: 3 }, `server CPU ${summarize(ours.cpu).median.toFixed(1)} ms per append delivered to all ${n}`),
+    row("fanout-p50", `append -> all ${n} subscribers delivered p50`, "ms", summarize(ours.p50), "raw fan-out", summarize(floor.p50), { atMost: 3 }, `server CPU ${summarize(ours.cpu).median.toFixed(1)} ms per append delivered to all ${n}; ${options.fanoutCompact === true ? "compact" : "full"} delivery form`),
     row("idle-rss", "idle RSS per open subscription", "KiB", kb(ours.rss), "raw server-stream", kb(floor.rss), { valueAtMost: 20 }),
     row("idle-rss-gc", "idle RSS per open subscription, after GC", "KiB", kb(ours.gc), "raw server-stream", kb(floor.gc), { valueAtMost: 20 }),
   ];

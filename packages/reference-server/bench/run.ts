@@ -41,7 +41,7 @@ if (flags.help) {
   --profile <dir>  run the reference server under node --cpu-prof: one profile per core scenario
                    (<scenario>.cpuprofile) and export.cpuprofile / import.cpuprofile, summarised
 Environment: BENCH_REPEATS, BENCH_CLIENTS, BENCH_APPENDS, BENCH_LATENCY_SAMPLES, BENCH_DURABILITY,
-  BENCH_STATE_MB, BENCH_RESUME_CALLS, BENCH_SUBSCRIBERS, BENCH_FANOUT_SAMPLES, BENCH_DISK_DELTAS, BENCH_DISK_LARGE_DELTAS,
+  BENCH_STATE_MB, BENCH_RESUME_CALLS, BENCH_SUBSCRIBERS, BENCH_FANOUT_SAMPLES, BENCH_FANOUT_FORM, BENCH_DISK_DELTAS, BENCH_DISK_LARGE_DELTAS,
   BENCH_CATCHUP_SHORT, BENCH_CATCHUP_LONG, BENCH_PORTABILITY_MB, BENCH_PORTABILITY_DELTA_KB,
   BENCH_MIGRATION_RUNS, BENCH_MIGRATION_WRITERS, BENCH_MIGRATION_WRITE_INTERVAL_MS,
   DATABASE_URL (postgres://postgres@127.0.0.1:5432/test), BENCH_PG_CATCHUP_LONG
@@ -94,6 +94,7 @@ async function main(): Promise<void> {
         resumeCalls: envNumber("BENCH_RESUME_CALLS", QUICK ? 3 : 10),
         subscribers: envNumber("BENCH_SUBSCRIBERS", QUICK ? 200 : 1000),
         fanoutSamples: envNumber("BENCH_FANOUT_SAMPLES", QUICK ? 10 : 30),
+        fanoutCompact: process.env.BENCH_FANOUT_FORM === "compact",
         diskDeltas: envNumber("BENCH_DISK_DELTAS", QUICK ? 800 : 4000),
         // A whole period of the stored-state rule (a full state per 4,096 deltas), so the figure
         // includes the states it stores, not only the deltas between them.
