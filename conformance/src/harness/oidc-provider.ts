@@ -52,7 +52,7 @@ export interface OidcTenant {
  * The identity providers of a spawn-mode run, on one loopback HTTP server: `main` serves its
  * keys, `rotating` is left to the rotation case alone (so its fetch count is that case's),
  * and `unreachable` accepts the request and never answers (a provider that hangs). The
- * misbehaving ones each serve one fault: `oversized` sends its keys and then 16 MiB of
+ * misbehaving ones each serve one fault: `oversized` sends its keys and then 64 MiB of
  * whitespace, chunked; `crowded` publishes 101 keys; `trickling` sends headers and then a
  * space every 100 ms, never ending; `flaky` can go down and rotate keys while the run goes
  * on (its copy is refreshed after 1 s and trusted for 5 s). `paired` publishes two RS256
@@ -88,7 +88,7 @@ export const SPAWN_JWKS_COOLDOWN_MS = 1_000;
 export const SPAWN_FLAKY_REFRESH_MS = 1_000;
 export const SPAWN_FLAKY_MAX_STALE_MS = 5_000;
 /** What `oversized` sends after its keys. */
-export const OVERSIZED_PADDING_BYTES = 16 * 1_048_576;
+export const OVERSIZED_PADDING_BYTES = 64 * 1_048_576;
 
 type Fault = "none" | "hang" | "oversized" | "crowded" | "trickling";
 

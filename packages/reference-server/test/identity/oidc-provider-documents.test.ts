@@ -72,9 +72,10 @@ describe("fetching a JWKS (TOKEN-026, TOKEN-027)", () => {
     const { token } = await start();
     provider.mode = mode;
     expect(await failure(exchange(harness!, await token()))).toMatchObject(UNAVAILABLE);
-    // The server aborted the request: the provider could not send its 64 MiB (socket buffers take a few MiB at most).
+    // The server aborted the request: the provider could not send its 64 MiB (loopback socket
+    // buffers and the client's read-ahead take several MiB the server never reads; 7 MB seen).
     await sleep(100);
-    expect(provider.hugeBytesSent).toBeLessThan(8 * 1_048_576);
+    expect(provider.hugeBytesSent).toBeLessThan(24 * 1_048_576);
     provider.mode = "serve";
     expect((await exchange(harness!, await token())).subjectCreated).toBe(true);
   });
