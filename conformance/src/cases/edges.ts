@@ -125,6 +125,9 @@ export const EDGE_CASES = [
       const dataFirst = await expectError(upload(session, [data(state), header(good)]), invalid, "an upload that starts with data");
       const fields = dataFirst.badRequest?.fieldViolations.map((v) => v.field) ?? [];
       check(fields.length > 0 && fields.every((field) => field === "header" || field === "data"), `an upload that starts with data: the violation must name header or data, got ${JSON.stringify(fields)}`);
+      // A bad field of the header is named by its path in UploadSnapshotRequest (ERR-004).
+      const badName = await expectError(upload(session, [header({ ...good, stream: "streams/not-a-stream-name" }), data(state)]), invalid, "an upload whose header names no stream");
+      checkEqual(badName.badRequest?.fieldViolations.map((v) => v.field), ["header.stream"], "the field violation of a header naming no stream");
       // A size exactly at max_snapshot_bytes is within the limit: with too few bytes sent, the
       // upload fails for the bytes (SNAP-012), not for its size (SNAP-013).
       await expectError(upload(session, [header({ ...good, sizeBytes: ctx.limits.maxSnapshotBytes }), data(state)]), { code: Status.INVALID_ARGUMENT, reason: "SNAPSHOT_MISMATCH" }, "size_bytes exactly max_snapshot_bytes, with fewer bytes sent");

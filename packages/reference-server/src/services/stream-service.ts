@@ -12,6 +12,7 @@ import {
 } from "@continuity/sdk/protocol";
 import type { continuity } from "@continuity/sdk/gen";
 import { Status } from "nice-grpc-common";
+import { z } from "zod";
 import type { AuthCallContextExt } from "../auth/context.js";
 import { requireOwnSubject, requireScope } from "../auth/scopes.js";
 import { invalidField, protocolError } from "../errors.js";
@@ -314,7 +315,8 @@ export function createStreamService(deps: ServiceDeps): Impl {
       if (first.done === true || first.value.part?.$case !== "header") {
         throw invalidField("header", "the first message must be the snapshot header");
       }
-      const header = parseRequest(uploadHeaderSchema, first.value.part.value);
+      // Field paths as the request spells them (ERR-004): `header.stream`, `header.size_bytes`.
+      const header = parseRequest(z.object({ header: uploadHeaderSchema }), { header: first.value.part.value }).header;
       const { stream } = await visibleStream(store, auth, header.stream, "write");
       if (stream.encoding !== Encoding.Opaque) {
         throw protocolError(
