@@ -174,7 +174,7 @@ describe("UploadSnapshot / GetSnapshot (opaque)", () => {
     ).toMatchObject({ code: "FAILED_PRECONDITION", reason: "ENCODING_UNSUPPORTED", metadata: { encoding: "DELTA_ENCODING_JSON_MERGE_PATCH" } });
     expect(
       await failure(ana.clients.stream.uploadSnapshot(upload({ stream: opaque.name, version: 0n, sizeBytes: 0n, snapshotHash: Buffer.alloc(3) }, []))),
-    ).toMatchObject({ code: "INVALID_ARGUMENT", reason: "INVALID_FIELD", fields: ["snapshot_hash"] });
+    ).toMatchObject({ code: "INVALID_ARGUMENT", reason: "INVALID_FIELD", fields: ["header.snapshot_hash"] });
   });
 
   it("stops streaming when the client cancels", async () => {
