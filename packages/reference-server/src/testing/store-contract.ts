@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { AppendInput, AppendResult, BuiltBatch, Store, StoreNotification } from "../store/types.js";
 import { Encoding, Policy } from "../store/types.js";
@@ -280,6 +281,91 @@ export function describeStoreContract(name: string, open: () => Promise<{ store:
         // A platform id no store can hold sees nothing, rather than failing.
         const none = await store.listStreams("s1", { visibility: { platformId: "\u0000", shared: [] }, type: undefined }, { after: undefined, limit: 10 });
         expect(none.items).toEqual([]);
+      }));
+
+    /** A JSON stream `js` of s1, with `versions` deltas of one byte each. */
+    async function jsonStream(store: Store, versions: number): Promise<void> {
+      await store.createStream({
+        subjectId: "s1",
+        id: "js",
+        uid: "00000000-0000-4000-8000-000000000002",
+        type: "org.example.t",
+        encoding: Encoding.JsonMergePatch,
+        conflictPolicy: Policy.AllowBlindAppend,
+        ownerPlatformId: "p",
+        genesisHash: hash(0),
+        initialState: new TextEncoder().encode("{}"),
+        maxStreamsPerSubject: 10,
+        now,
+      });
+      for (let seq = 1; seq <= versions; seq++) {
+        await append(store, "a", seq, { streamId: "js", streamUid: "00000000-0000-4000-8000-000000000002" });
+      }
+    }
+    /** `bytes` bytes that differ from chunk to chunk, so that a chunk out of place shows. */
+    const stateOf = (bytes: number, seed: number) => {
+      const state = new Uint8Array(bytes);
+      for (let i = 0; i < bytes; i++) state[i] = (i * 7 + seed + (i >> 16)) % 251;
+      return state;
+    };
+    /** States are compared by digest: a deep comparison of megabytes takes seconds. */
+    const digest = (state: Uint8Array) => createHash("sha256").update(state).digest("hex");
+    const baseOf = async (store: Store, version: number) => {
+      const base = await store.loadStateBase("s1", "js", version);
+      if (!("baseState" in base)) return base;
+      return { baseVersion: base.baseVersion, state: digest(base.baseState), deltas: base.deltas.map((d) => d.version) };
+    };
+
+    it("stores a JSON state of several chunks, names it only once every chunk is written, and reads it back as it was", () =>
+      withStore(async (store) => {
+        await jsonStream(store, 3);
+        const big = stateOf(2 * 1024 * 1024 + 512 * 1024 + 17, 1);
+        const initial = { baseVersion: 0, state: digest(Buffer.from("{}")), deltas: [1, 2, 3] };
+        const stored = { baseVersion: 2, state: digest(big), deltas: [3] };
+        let done = false;
+        const put = store.putJsonState({ subjectId: "s1", streamId: "js", streamUid: "00000000-0000-4000-8000-000000000002", version: 2, state: big });
+        void put.finally(() => (done = true));
+        // Reads while the chunks are written see the state before or the whole new one.
+        const seen = new Set<number>();
+        while (!done) {
+          const base = await baseOf(store, 3);
+          expect([initial, stored]).toContainEqual(base);
+          seen.add((base as { baseVersion: number }).baseVersion);
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        expect(await put).toBe(true);
+        expect(seen.has(0)).toBe(true);
+        expect(await baseOf(store, 3)).toEqual(stored);
+        expect(await baseOf(store, 1)).toEqual({ baseVersion: 0, state: digest(Buffer.from("{}")), deltas: [1] });
+        // Idempotent: the state stored first stays.
+        const other = stateOf(100, 2);
+        expect(await store.putJsonState({ subjectId: "s1", streamId: "js", streamUid: "00000000-0000-4000-8000-000000000002", version: 2, state: other })).toBe(true);
+        expect(await baseOf(store, 2)).toEqual({ ...stored, deltas: [] });
+        // Another stream under the id, or a version past the head, stores nothing.
+        expect(await store.putJsonState({ subjectId: "s1", streamId: "js", streamUid: "00000000-0000-4000-8000-000000000009", version: 3, state: other })).toBe(false);
+        expect(await store.putJsonState({ subjectId: "s1", streamId: "js", streamUid: "00000000-0000-4000-8000-000000000002", version: 4, state: other })).toBe(false);
+        expect(await baseOf(store, 3)).toEqual(stored);
+      }));
+
+    it("compacts a JSON stream onto a state of several chunks and reads nothing below the new horizon", () =>
+      withStore(async (store) => {
+        await jsonStream(store, 5);
+        await store.putJsonState({ subjectId: "s1", streamId: "js", streamUid: "00000000-0000-4000-8000-000000000002", version: 2, state: stateOf(1_500_000, 3) });
+        const atHorizon = stateOf(3 * 1024 * 1024 + 5, 4);
+        const compacted = await store.compactStream({ subjectId: "s1", streamId: "js", horizonVersion: 4, stateAtHorizon: atHorizon, now });
+        expect(compacted).toMatchObject({ kind: "compacted", stream: { horizonVersion: 4 } });
+        expect(await baseOf(store, 5)).toEqual({ baseVersion: 4, state: digest(atHorizon), deltas: [5] });
+        expect(await baseOf(store, 3)).toEqual({ kind: "below-horizon", horizonVersion: 4 });
+        expect((await store.listDeltas("s1", "js", 0, 100)).map((d) => d.version)).toEqual([5]);
+        // A compaction that changes nothing keeps the stored state.
+        expect(await store.compactStream({ subjectId: "s1", streamId: "js", horizonVersion: 4, stateAtHorizon: stateOf(10, 5), now })).toMatchObject({ kind: "unchanged" });
+        expect(await baseOf(store, 4)).toEqual({ baseVersion: 4, state: digest(atHorizon), deltas: [] });
+        expect(await store.compactStream({ subjectId: "s1", streamId: "js", horizonVersion: 9, stateAtHorizon: stateOf(10, 5), now })).toMatchObject({ kind: "ahead-of-head" });
+        await append(store, "a", 6, { streamId: "js", streamUid: "00000000-0000-4000-8000-000000000002" });
+        expect(await baseOf(store, 6)).toEqual({ baseVersion: 4, state: digest(atHorizon), deltas: [5, 6] });
+        // Erasure takes the chunks with the stream.
+        expect(await store.eraseSubject("s1")).toBe(true);
+        expect(await store.loadStateBase("s1", "js", 4)).toEqual({ kind: "stream-not-found" });
       }));
 
     it("erases a subject with everything it owns", () =>

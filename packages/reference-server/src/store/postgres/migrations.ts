@@ -319,6 +319,32 @@ CREATE TABLE jwks_copies (
 );
 `,
   },
+  {
+    version: 5,
+    name: "stored JSON states in chunks of 1 MiB",
+    // pg parses each row on the event loop: a state of tens of megabytes in one bytea held it
+    // for a second. A state is now rows of at most 1 MiB under a state_id, named with its chunk
+    // count and size by its json_states row once all are written (see store/state-chunks.ts).
+    // States stored whole so far are cut into chunks here, once, under the state id
+    // 'v<version>'; their state column is emptied.
+    sql: `
+CREATE TABLE json_state_chunks (
+  subject_id text COLLATE "C" NOT NULL,
+  stream_id  text COLLATE "C" NOT NULL,
+  state_id   text COLLATE "C" NOT NULL,
+  idx        integer NOT NULL,
+  written_at bigint NOT NULL,
+  data       bytea NOT NULL,
+  PRIMARY KEY (subject_id, stream_id, state_id, idx),
+  FOREIGN KEY (subject_id, stream_id) REFERENCES streams(subject_id, stream_id) ON DELETE CASCADE
+);
+ALTER TABLE json_states ADD COLUMN state_id text COLLATE "C", ADD COLUMN chunks integer NOT NULL DEFAULT 0, ADD COLUMN size_bytes bigint NOT NULL DEFAULT 0;
+INSERT INTO json_state_chunks (subject_id, stream_id, state_id, idx, written_at, data)
+SELECT s.subject_id, s.stream_id, 'v' || s.version, g.idx, 0, substring(s.state FROM g.idx * 1048576 + 1 FOR 1048576)
+FROM json_states s, generate_series(0, GREATEST(0, (octet_length(s.state) - 1) / 1048576)) AS g(idx);
+UPDATE json_states SET state_id = 'v' || version, chunks = GREATEST(1, (octet_length(state) + 1048575) / 1048576), size_bytes = octet_length(state), state = ''::bytea;
+`,
+  },
 ];
 
 /** Whether a name can be used unquoted as a schema name (and so is safe in SQL text). */

@@ -8,6 +8,7 @@ import type {
   AppendResult,
   CheckpointEntryRecord,
   CheckpointRecord,
+  CompactInput,
   CompactResult,
   CreateCheckpointResult,
   CreateHandoffResult,
@@ -59,6 +60,8 @@ import { channelOf, startListener, type Listener, type Notice } from "./fan-out.
 import { isSchemaName, migratePostgres } from "./migrations.js";
 import { createPgPortability } from "./portability.js";
 import { createPgReplicaState } from "./replica-state.js";
+import { createPgJsonStates, type StagedState } from "./json-states.js";
+import { DELTAS_PER_READ, STATE_READ_ATTEMPTS, StateReadRaced, yieldTurn } from "../state-chunks.js";
 import { createLanes, runSubjectTx, type PAST_HOLDS, type SubjectTx } from "./subject-tx.js";
 import { comparable, escapeText, toPgDevice, toPgLink } from "./text.js";
 
@@ -132,6 +135,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   const lanes = createLanes();
   const listeners = new Set<(n: StoreNotification) => void>();
   let closed = false;
+  const jsonStates = createPgJsonStates(query, () => closed, reportError);
 
   try {
     const client = await pool.connect();
@@ -154,6 +158,8 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   };
   const epoch = (await meta("epoch", () => Buffer.from(randomUUID().replaceAll("-", ""), "utf8"))).toString("utf8");
   const secret = await meta("instance_secret", () => randomBytes(32));
+  // Chunks of state writes a crash cut short (on this server or another replica).
+  jsonStates.sweepOrphans();
 
   // --- notifications --------------------------------------------------------------------
 
@@ -263,18 +269,63 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     return rows.map((d) => toDelta(d, row));
   };
 
+  /**
+   * Deltas `afterVersion + 1 ..= upTo`, a statement per {@link DELTAS_PER_READ} (they may weigh
+   * as much as a state, and pg parses them on the loop); undefined when some are gone meanwhile.
+   */
+  const deltasInPages = async (row: StreamRow, afterVersion: number, upTo: number): Promise<DeltaRecord[] | undefined> => {
+    const deltas: DeltaRecord[] = [];
+    for (let at = afterVersion; at < upTo; ) {
+      if (at > afterVersion) await yieldTurn();
+      const page = await deltasBetween(query, row, at, upTo, DELTAS_PER_READ);
+      if (page.length === 0 || page.some((d, i) => d.version !== at + 1 + i)) return undefined;
+      deltas.push(...page);
+      at = page[page.length - 1]!.version;
+    }
+    return deltas;
+  };
+
+  /** CompactStream's transaction, with the state at the horizon already staged. */
+  const compactInTransaction = async (tx: SubjectTx, input: CompactInput, staged: StagedState | undefined): Promise<{ result: CompactResult; released: string[] }> => {
+    const unchanged = (result: CompactResult) => ({ result, released: [] });
+    const q = tx.query;
+    const row = await streamRow(q, input.subjectId, input.streamId);
+    if (row === undefined) return unchanged({ kind: "stream-not-found" });
+    if (input.horizonVersion > row.head_version) return unchanged({ kind: "ahead-of-head", headVersion: row.head_version });
+    if (input.horizonVersion <= row.horizon_version) return unchanged({ kind: "unchanged", stream: toStream(row) });
+    const key = [input.subjectId, input.streamId] as const;
+    let released: string[] = [];
+    if (row.encoding === Encoding.Opaque) {
+      const snap = await q("SELECT 1 FROM snapshots WHERE subject_id = $1 AND stream_id = $2 AND version = $3", [...key, input.horizonVersion]);
+      if (snap.length === 0) return unchanged({ kind: "snapshot-required" });
+      await q("DELETE FROM snapshots WHERE subject_id = $1 AND stream_id = $2 AND version < $3", [...key, input.horizonVersion]);
+    } else {
+      if (staged === undefined) throw new Error("JSON compaction needs the state at the horizon");
+      const { replaced } = await jsonStates.publish(q, ...key, input.horizonVersion, staged, true);
+      released = [...replaced, ...(await jsonStates.releaseBelow(q, ...key, input.horizonVersion))];
+    }
+    const horizonHash = await hashAt(q, row, input.horizonVersion);
+    // Deleted by the database, not parsed here: one statement holds no loop, however many rows.
+    await q("DELETE FROM deltas WHERE subject_id = $1 AND stream_id = $2 AND version <= $3", [...key, input.horizonVersion]);
+    if (row.encoding !== Encoding.Opaque) await storedStateAt(q, input.subjectId, input.streamId, input.horizonVersion);
+    const now = input.now.getTime();
+    await q("UPDATE streams SET horizon_version = $1, horizon_hash = $2, updated_at = $3 WHERE subject_id = $4 AND stream_id = $5", [
+      input.horizonVersion,
+      horizonHash,
+      now,
+      ...key,
+    ]);
+    const stream = toStream({ ...row, horizon_version: input.horizonVersion, horizon_hash: horizonHash, updated_at: now });
+    tx.log({ kind: "stream-compacted", stream }, input.now);
+    return { result: { kind: "compacted", stream }, released };
+  };
+
   /** Inserts delta rows (in {@link DELTA_COLUMNS} order) with one fixed statement: columns travel as arrays. */
   const insertDeltas = async (q: Query, rows: readonly (readonly unknown[])[]): Promise<void> => {
     if (rows.length === 0) return;
     const columns = DELTA_TYPES.map((_, c) => rows.map((r) => r[c]));
     await q(`INSERT INTO deltas (${DELTA_COLUMNS}) SELECT * FROM unnest(${DELTA_TYPES.map((t, i) => `$${i + 1}::${t}[]`).join(", ")})`, columns);
   };
-
-  const putJsonState = (q: Query, subjectId: string, streamId: string, version: number, state: Uint8Array): Promise<unknown> =>
-    q(
-      "INSERT INTO json_states (subject_id, stream_id, version, state) VALUES ($1, $2, $3, $4) ON CONFLICT (subject_id, stream_id, version) DO UPDATE SET state = EXCLUDED.state",
-      [subjectId, streamId, version, state],
-    );
 
   /** Inserts a new stream row at its head; a JSON stream's state there is kept as its first base. */
   const insertStream = async (q: Query, row: StreamRow, jsonState: Uint8Array | undefined): Promise<void> => {
@@ -295,7 +346,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       row.updated_at,
       row.head_version,
     ]);
-    if (jsonState !== undefined) await putJsonState(q, row.subject_id, row.stream_id, row.head_version, jsonState);
+    if (jsonState !== undefined) await jsonStates.insertWhole(q, row.subject_id, row.stream_id, row.head_version, jsonState, row.updated_at);
   };
 
   /**
@@ -560,6 +611,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       closed = true;
       // Let queued writes finish: their callers are waiting for an answer.
       await Promise.all([...appendQueues.keys()].map((s) => lanes.run(s, async () => undefined)));
+      await jsonStates.idle();
       listeners.clear();
       await listener?.close();
       await pool.end();
@@ -952,36 +1004,46 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     },
 
     async loadStateBase(subjectId, streamId, version): Promise<StateBase | VersionCheck> {
-      return snapshotRead(async (q): Promise<StateBase | VersionCheck> => {
-        const row = await streamRow(q, subjectId, streamId);
-        if (row === undefined) return MISSING_STREAM;
-        const bad = checkVersion(row, version);
-        if (bad !== undefined) return bad;
-        const stream = toStream(row);
-        const base = (
-          await q<{ version: number; state: Buffer }>(
-            "SELECT version, state FROM json_states WHERE subject_id = $1 AND stream_id = $2 AND version <= $3 ORDER BY version DESC LIMIT 1",
-            [subjectId, streamId, version],
-          )
-        )[0];
-        if (base === undefined) throw new Error("no stored state at or below the horizon");
-        const deltas = await deltasBetween(q, row, base.version, version, Number.MAX_SAFE_INTEGER);
-        return { stream, baseVersion: base.version, baseState: base.state, deltas };
-      });
+      // The row, the state's chunks and the deltas each a short statement apart: a compaction
+      // may let go of the base meanwhile, which the reads see (a chunk or delta gone) and retry.
+      for (let attempt = 1; attempt <= STATE_READ_ATTEMPTS; attempt++) {
+        const head = await snapshotRead(async (q) => {
+          const row = await streamRow(q, subjectId, streamId);
+          if (row === undefined) return MISSING_STREAM;
+          const bad = checkVersion(row, version);
+          if (bad !== undefined) return bad;
+          const ref = await jsonStates.newestAtOrBelow(q, subjectId, streamId, version);
+          if (ref === undefined) throw new Error("no stored state at or below the horizon");
+          return { row, ref };
+        });
+        if (!("ref" in head)) return head;
+        const { row, ref } = head;
+        const baseState = await jsonStates.read(subjectId, streamId, ref);
+        const deltas = baseState === undefined ? undefined : await deltasInPages(row, ref.version, version);
+        if (baseState !== undefined && deltas !== undefined) return { stream: toStream(row), baseVersion: ref.version, baseState, deltas };
+      }
+      throw new StateReadRaced();
     },
 
     async putJsonState(input: PutJsonStateInput): Promise<boolean> {
-      return write(input.subjectId, async (tx): Promise<boolean> => {
-        const row = await streamRow(tx.query, input.subjectId, input.streamId);
-        if (row === undefined || row.uid !== input.streamUid || row.encoding === Encoding.Opaque) return false;
-        if (checkVersion(row, input.version) !== undefined) return false;
-        await tx.query(
-          "INSERT INTO json_states (subject_id, stream_id, version, state) VALUES ($1, $2, $3, $4) ON CONFLICT (subject_id, stream_id, version) DO NOTHING",
-          [input.subjectId, input.streamId, input.version, input.state],
-        );
-        await storedStateAt(tx.query, input.subjectId, input.streamId, input.version);
-        return true;
-      });
+      const usable = (row: StreamRow | undefined): boolean =>
+        row !== undefined && row.uid === input.streamUid && row.encoding !== Encoding.Opaque && checkVersion(row, input.version) === undefined;
+      if (!usable(await streamRow(query, input.subjectId, input.streamId))) return false;
+      const staged = await jsonStates.stage(input.subjectId, input.streamId, input.state, Date.now());
+      let published = false;
+      try {
+        return await write(input.subjectId, async (tx): Promise<boolean> => {
+          if (!usable(await streamRow(tx.query, input.subjectId, input.streamId))) return false;
+          published = (await jsonStates.publish(tx.query, input.subjectId, input.streamId, input.version, staged, false)).published;
+          await storedStateAt(tx.query, input.subjectId, input.streamId, input.version);
+          return true;
+        });
+      } catch (error) {
+        published = false;
+        throw error;
+      } finally {
+        if (!published) jsonStates.drop(input.subjectId, input.streamId, [staged.stateId]);
+      }
     },
 
     // --- snapshots and compaction ---
@@ -1055,39 +1117,39 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     },
 
     async compactStream(input): Promise<CompactResult> {
-      return write(input.subjectId, async (tx): Promise<CompactResult> => {
-        const q = tx.query;
-        const row = await streamRow(q, input.subjectId, input.streamId);
-        if (row === undefined) return { kind: "stream-not-found" };
-        if (input.horizonVersion > row.head_version) return { kind: "ahead-of-head", headVersion: row.head_version };
-        if (input.horizonVersion <= row.horizon_version) return { kind: "unchanged", stream: toStream(row) };
-        const key = [input.subjectId, input.streamId] as const;
-        if (row.encoding === Encoding.Opaque) {
-          const snap = await q("SELECT 1 FROM snapshots WHERE subject_id = $1 AND stream_id = $2 AND version = $3", [...key, input.horizonVersion]);
-          if (snap.length === 0) return { kind: "snapshot-required" };
-          await q("DELETE FROM snapshots WHERE subject_id = $1 AND stream_id = $2 AND version < $3", [...key, input.horizonVersion]);
-        } else {
-          if (input.stateAtHorizon === undefined) throw new Error("JSON compaction needs the state at the horizon");
-          await putJsonState(q, input.subjectId, input.streamId, input.horizonVersion, input.stateAtHorizon);
-          await q("DELETE FROM json_states WHERE subject_id = $1 AND stream_id = $2 AND version < $3", [...key, input.horizonVersion]);
+      // The state at the horizon is written (in chunks) before the transaction that names it.
+      let staged: StagedState | undefined;
+      if (input.stateAtHorizon !== undefined) {
+        const before = await streamRow(query, input.subjectId, input.streamId);
+        if (before === undefined) return { kind: "stream-not-found" };
+        if (before.encoding !== Encoding.Opaque && input.horizonVersion > before.horizon_version && input.horizonVersion <= before.head_version) {
+          try {
+            staged = await jsonStates.stage(input.subjectId, input.streamId, input.stateAtHorizon, input.now.getTime());
+          } catch (error) {
+            if ((await streamRow(query, input.subjectId, input.streamId)) === undefined) return { kind: "stream-not-found" };
+            throw error;
+          }
         }
-        const horizonHash = await hashAt(q, row, input.horizonVersion);
-        await q("DELETE FROM deltas WHERE subject_id = $1 AND stream_id = $2 AND version <= $3", [...key, input.horizonVersion]);
-        if (row.encoding !== Encoding.Opaque) await storedStateAt(q, input.subjectId, input.streamId, input.horizonVersion);
-        const now = input.now.getTime();
-        await q("UPDATE streams SET horizon_version = $1, horizon_hash = $2, updated_at = $3 WHERE subject_id = $4 AND stream_id = $5", [
-          input.horizonVersion,
-          horizonHash,
-          now,
-          ...key,
-        ]);
-        const stream = toStream({ ...row, horizon_version: input.horizonVersion, horizon_hash: horizonHash, updated_at: now });
-        tx.log({ kind: "stream-compacted", stream }, input.now);
-        return { kind: "compacted", stream };
-      });
+      }
+      let released: string[] | undefined;
+      try {
+        return await write(input.subjectId, async (tx): Promise<CompactResult> => {
+          released = undefined;
+          const result = await compactInTransaction(tx, input, staged);
+          if (result.result.kind === "compacted") released = result.released;
+          return result.result;
+        });
+      } catch (error) {
+        released = undefined;
+        throw error;
+      } finally {
+        if (released !== undefined) jsonStates.drop(input.subjectId, input.streamId, released);
+        else if (staged !== undefined) jsonStates.drop(input.subjectId, input.streamId, [staged.stateId]);
+      }
     },
 
     // --- checkpoints ---
+
 
     async createCheckpoint(input): Promise<CreateCheckpointResult> {
       return write(input.subjectId, async (tx): Promise<CreateCheckpointResult> => {
@@ -1340,7 +1402,6 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       addStateLag,
       insertStream,
       insertDeltas,
-      putJsonState,
       checkpointEntries,
       eraseSubject: (subjectId) => store.eraseSubject(subjectId),
       streamColumns: STREAM_COLUMNS,

@@ -39,7 +39,6 @@ export interface PgPortabilityContext {
   readonly addStateLag: (q: Query, subjectId: string, streamId: string, bytes: number) => Promise<unknown>;
   readonly insertStream: (q: Query, row: StreamRow, jsonState: Uint8Array | undefined) => Promise<void>;
   readonly insertDeltas: (q: Query, rows: readonly (readonly unknown[])[]) => Promise<void>;
-  readonly putJsonState: (q: Query, subjectId: string, streamId: string, version: number, state: Uint8Array) => Promise<unknown>;
   readonly checkpointEntries: (q: Query, subjectId: string, checkpointId: string) => Promise<CheckpointEntryRow[]>;
   readonly eraseSubject: (subjectId: string) => Promise<boolean>;
   readonly streamColumns: string;

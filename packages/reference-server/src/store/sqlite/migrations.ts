@@ -348,6 +348,43 @@ CREATE TABLE jwks_copies (
 );
 `,
   },
+  {
+    version: 8,
+    name: "stored JSON states in chunks of 1 MiB",
+    // One statement writing or reading a state of tens of megabytes held the event loop for
+    // a second (better-sqlite3 is synchronous). A state is now rows of at most 1 MiB under a
+    // state_id, named with its chunk count and size by its json_states row once all are
+    // written (see store/state-chunks.ts). States stored whole so far are cut into chunks
+    // here, once, under the state id 'v<version>'; their state column is emptied.
+    // A rowid table, since its rows are large (WITHOUT ROWID suits small rows only); data
+    // last, so that reading the other columns never walks a chunk's overflow pages.
+    sql: `
+CREATE TABLE json_state_chunks (
+  subject_id TEXT NOT NULL,
+  stream_id  TEXT NOT NULL,
+  state_id   TEXT NOT NULL,
+  idx        INTEGER NOT NULL,
+  written_at INTEGER NOT NULL,
+  data       BLOB NOT NULL,
+  PRIMARY KEY (subject_id, stream_id, state_id, idx),
+  FOREIGN KEY (subject_id, stream_id) REFERENCES streams(subject_id, stream_id) ON DELETE CASCADE
+);
+ALTER TABLE json_states ADD COLUMN state_id TEXT;
+ALTER TABLE json_states ADD COLUMN chunks INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE json_states ADD COLUMN size_bytes INTEGER NOT NULL DEFAULT 0;
+INSERT INTO json_state_chunks (subject_id, stream_id, state_id, idx, data, written_at)
+WITH RECURSIVE pieces(subject_id, stream_id, version, idx) AS (
+  SELECT subject_id, stream_id, version, 0 FROM json_states
+  UNION ALL
+  SELECT p.subject_id, p.stream_id, p.version, p.idx + 1 FROM pieces p
+  JOIN json_states s ON s.subject_id = p.subject_id AND s.stream_id = p.stream_id AND s.version = p.version
+  WHERE (p.idx + 1) * 1048576 < length(s.state)
+)
+SELECT p.subject_id, p.stream_id, 'v' || p.version, p.idx, substr(s.state, p.idx * 1048576 + 1, 1048576), 0
+FROM pieces p JOIN json_states s ON s.subject_id = p.subject_id AND s.stream_id = p.stream_id AND s.version = p.version;
+UPDATE json_states SET state_id = 'v' || version, chunks = MAX(1, (length(state) + 1048575) / 1048576), size_bytes = length(state), state = X'';
+`,
+  },
 ];
 
 /**

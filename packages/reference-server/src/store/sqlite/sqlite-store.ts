@@ -77,11 +77,13 @@ import type {
   SnapshotRow,
   StreamRow,
 } from "../codec.js";
+import { createSqliteJsonStates, type StagedState } from "./json-states.js";
 import { migrate } from "./migrations.js";
 import { createSqlitePortability } from "./portability.js";
 import { createSqliteReplicaState } from "./replica-state.js";
 import type { PortabilityStore } from "../portability-types.js";
 import { SubjectHeldError, type ReplicaStateStore } from "../replica-state-types.js";
+import { DELTAS_PER_READ, STATE_READ_ATTEMPTS, StateReadRaced, yieldTurn } from "../state-chunks.js";
 
 /** Options of {@link createSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -187,6 +189,10 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   const secret = meta("instance_secret", () => randomBytes(32));
 
   let closed = false;
+  const jsonStates = createSqliteJsonStates(stmt, () => closed, (error) => options.onListenerError?.(error));
+  // Chunks of state writes a crash cut short; one file is served by one server, so every
+  // chunk no row names that is older than this open is such a leftover.
+  jsonStates.sweepOrphans(Date.now());
 
   // --- erasure scrub ----------------------------------------------------------------------
   // An erased subject's pages stay in the WAL until a TRUNCATE checkpoint empties it, and a
@@ -393,11 +399,61 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     });
   };
 
+  // Never below the horizon: a compaction leaves the deltas there to a background deletion.
   const deltasBetween = (row: StreamRow, afterVersion: number, upTo: number, limit: number): DeltaRecord[] => {
     const rows = stmt(
       "SELECT * FROM deltas WHERE subject_id = ? AND stream_id = ? AND version > ? AND version <= ? ORDER BY version LIMIT ?",
-    ).all(row.subject_id, row.stream_id, afterVersion, upTo, limit) as DeltaRow[];
+    ).all(row.subject_id, row.stream_id, Math.max(afterVersion, row.horizon_version), upTo, limit) as DeltaRow[];
     return linkedDeltas(row, rows);
+  };
+
+  /**
+   * Deltas `afterVersion + 1 ..= upTo`, a statement per {@link DELTAS_PER_READ} and a turn
+   * between (they may weigh as much as a state); undefined when some are gone meanwhile.
+   */
+  const deltasInPages = async (row: StreamRow, afterVersion: number, upTo: number): Promise<DeltaRecord[] | undefined> => {
+    const deltas: DeltaRecord[] = [];
+    for (let at = afterVersion; at < upTo; ) {
+      if (at > afterVersion) await yieldTurn();
+      let page: DeltaRecord[];
+      try {
+        page = deltasBetween(row, at, upTo, DELTAS_PER_READ);
+      } catch {
+        return undefined; // a delta a page needed for its chain was deleted by a compaction
+      }
+      if (page.length === 0 || page[0]!.version !== at + 1 || page.some((d, i) => d.version !== at + 1 + i)) return undefined;
+      deltas.push(...page);
+      at = page[page.length - 1]!.version;
+    }
+    return deltas;
+  };
+
+  /** CompactStream's transaction, with the state at the horizon already staged. */
+  const compactInTransaction = (input: CompactInput, staged: StagedState | undefined, sink: EventSink): { result: CompactResult; released: string[] } => {
+    const unchanged = (result: CompactResult) => ({ result, released: [] });
+    const row = streamRow(input.subjectId, input.streamId);
+    if (row === undefined) return unchanged({ kind: "stream-not-found" });
+    if (input.horizonVersion > row.head_version) return unchanged({ kind: "ahead-of-head", headVersion: row.head_version });
+    if (input.horizonVersion <= row.horizon_version) return unchanged({ kind: "unchanged", stream: toStream(row) });
+    const key = [input.subjectId, input.streamId] as const;
+    let released: string[] = [];
+    if (row.encoding === Encoding.Opaque) {
+      const snap = stmt("SELECT 1 FROM snapshots WHERE subject_id = ? AND stream_id = ? AND version = ?").get(...key, input.horizonVersion);
+      if (snap === undefined) return unchanged({ kind: "snapshot-required" });
+      stmt("DELETE FROM snapshots WHERE subject_id = ? AND stream_id = ? AND version < ?").run(...key, input.horizonVersion);
+    } else {
+      if (staged === undefined) throw new Error("JSON compaction needs the state at the horizon");
+      released = [...jsonStates.publish(...key, input.horizonVersion, staged, true).replaced, ...jsonStates.releaseBelow(...key, input.horizonVersion)];
+    }
+    const horizonHash = hashAt(row, input.horizonVersion);
+    if (row.encoding !== Encoding.Opaque) storedStateAt(input.subjectId, input.streamId, input.horizonVersion);
+    const now = input.now.getTime();
+    stmt(
+      "UPDATE streams SET horizon_version = ?, horizon_hash = ?, updated_at = ? WHERE subject_id = ? AND stream_id = ?",
+    ).run(input.horizonVersion, horizonHash, now, ...key);
+    const stream = toStream({ ...row, horizon_version: input.horizonVersion, horizon_hash: horizonHash, updated_at: now });
+    logEvent(sink, input.subjectId, { kind: "stream-compacted", stream }, input.now);
+    return { result: { kind: "compacted", stream }, released };
   };
 
   /** Inserts a new stream row at its head; a JSON stream's state there is kept as its first base. */
@@ -406,9 +462,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
       // created_seq: events logged from now on belong to this incarnation of the stream id.
       `INSERT INTO streams (${STREAM_COLUMNS}, state_version, created_seq) VALUES (@subject_id, @stream_id, @uid, @type, @encoding, @conflict_policy, @owner_platform, @genesis_hash, @head_version, @head_hash, @horizon_version, @horizon_hash, @created_at, @updated_at, @head_version, (SELECT event_seq FROM subjects WHERE subject_id = @subject_id))`,
     ).run(row);
-    if (jsonState !== undefined) {
-      stmt("INSERT INTO json_states (subject_id, stream_id, version, state) VALUES (?, ?, ?, ?)").run(row.subject_id, row.stream_id, row.head_version, jsonState);
-    }
+    if (jsonState !== undefined) jsonStates.insertWhole(row.subject_id, row.stream_id, row.head_version, jsonState, row.updated_at);
   };
 
   // --- appends (group commit) -----------------------------------------------------------
@@ -950,35 +1004,38 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     },
 
     async loadStateBase(subjectId, streamId, version): Promise<StateBase | VersionCheck> {
-      return db.transaction((): StateBase | VersionCheck => {
+      // The row, the state's chunks and the deltas each a short statement apart: a compaction
+      // may let go of the base meanwhile, which the reads see (a chunk or delta gone) and retry.
+      for (let attempt = 1; attempt <= STATE_READ_ATTEMPTS; attempt++) {
         const row = streamRow(subjectId, streamId);
         if (row === undefined) return MISSING_STREAM;
         const bad = checkVersion(row, version);
         if (bad !== undefined) return bad;
-        const stream = toStream(row);
-        const base = stmt(
-          "SELECT version, state FROM json_states WHERE subject_id = ? AND stream_id = ? AND version <= ? ORDER BY version DESC LIMIT 1",
-        ).get(subjectId, streamId, version) as { version: number; state: Buffer } | undefined;
-        if (base === undefined) throw new Error("no stored state at or below the horizon");
-        const deltas = deltasBetween(row, base.version, version, Number.MAX_SAFE_INTEGER);
-        return { stream, baseVersion: base.version, baseState: base.state, deltas };
-      })();
+        const ref = jsonStates.newestAtOrBelow(subjectId, streamId, version);
+        if (ref === undefined) throw new Error("no stored state at or below the horizon");
+        const baseState = await jsonStates.read(subjectId, streamId, ref);
+        const deltas = baseState === undefined ? undefined : await deltasInPages(row, ref.version, version);
+        if (baseState !== undefined && deltas !== undefined) return { stream: toStream(row), baseVersion: ref.version, baseState, deltas };
+      }
+      throw new StateReadRaced();
     },
 
     async putJsonState(input: PutJsonStateInput): Promise<boolean> {
-      return write((): boolean => {
-        const row = streamRow(input.subjectId, input.streamId);
-        if (row === undefined || row.uid !== input.streamUid || row.encoding === Encoding.Opaque) return false;
-        if (checkVersion(row, input.version) !== undefined) return false;
-        stmt("INSERT OR IGNORE INTO json_states (subject_id, stream_id, version, state) VALUES (?, ?, ?, ?)").run(
-          input.subjectId,
-          input.streamId,
-          input.version,
-          input.state,
-        );
-        storedStateAt(input.subjectId, input.streamId, input.version);
-        return true;
-      });
+      const usable = (row: StreamRow | undefined): boolean =>
+        row !== undefined && row.uid === input.streamUid && row.encoding !== Encoding.Opaque && checkVersion(row, input.version) === undefined;
+      if (!usable(streamRow(input.subjectId, input.streamId))) return false;
+      const staged = await jsonStates.stage(input.subjectId, input.streamId, input.state, Date.now());
+      let published = false;
+      try {
+        return write((): boolean => {
+          if (!usable(streamRow(input.subjectId, input.streamId))) return false;
+          published = jsonStates.publish(input.subjectId, input.streamId, input.version, staged, false).published;
+          storedStateAt(input.subjectId, input.streamId, input.version);
+          return true;
+        });
+      } finally {
+        if (!published) jsonStates.drop(input.subjectId, input.streamId, [staged.stateId]);
+      }
     },
 
     // --- snapshots and compaction ---
@@ -1040,42 +1097,37 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     },
 
     async compactStream(input: CompactInput): Promise<CompactResult> {
-      return write((sink): CompactResult => {
-        const row = streamRow(input.subjectId, input.streamId);
-        if (row === undefined) return { kind: "stream-not-found" };
-        if (input.horizonVersion > row.head_version) return { kind: "ahead-of-head", headVersion: row.head_version };
-        if (input.horizonVersion <= row.horizon_version) return { kind: "unchanged", stream: toStream(row) };
-        const key = [input.subjectId, input.streamId] as const;
-        if (row.encoding === Encoding.Opaque) {
-          const snap = stmt("SELECT 1 FROM snapshots WHERE subject_id = ? AND stream_id = ? AND version = ?").get(
-            ...key,
-            input.horizonVersion,
-          );
-          if (snap === undefined) return { kind: "snapshot-required" };
-          stmt("DELETE FROM snapshots WHERE subject_id = ? AND stream_id = ? AND version < ?").run(...key, input.horizonVersion);
-        } else {
-          if (input.stateAtHorizon === undefined) throw new Error("JSON compaction needs the state at the horizon");
-          stmt("INSERT OR REPLACE INTO json_states (subject_id, stream_id, version, state) VALUES (?, ?, ?, ?)").run(
-            ...key,
-            input.horizonVersion,
-            input.stateAtHorizon,
-          );
-          stmt("DELETE FROM json_states WHERE subject_id = ? AND stream_id = ? AND version < ?").run(...key, input.horizonVersion);
+      // The state at the horizon is written (in chunks) before the transaction that names it.
+      let staged: StagedState | undefined;
+      if (input.stateAtHorizon !== undefined) {
+        const before = streamRow(input.subjectId, input.streamId);
+        if (before === undefined) return { kind: "stream-not-found" };
+        if (before.encoding !== Encoding.Opaque && input.horizonVersion > before.horizon_version && input.horizonVersion <= before.head_version) {
+          try {
+            staged = await jsonStates.stage(input.subjectId, input.streamId, input.stateAtHorizon, input.now.getTime());
+          } catch (error) {
+            if (streamRow(input.subjectId, input.streamId) === undefined) return { kind: "stream-not-found" };
+            throw error;
+          }
         }
-        const horizonHash = hashAt(row, input.horizonVersion);
-        stmt("DELETE FROM deltas WHERE subject_id = ? AND stream_id = ? AND version <= ?").run(...key, input.horizonVersion);
-        if (row.encoding !== Encoding.Opaque) storedStateAt(input.subjectId, input.streamId, input.horizonVersion);
-        const now = input.now.getTime();
-        stmt(
-          "UPDATE streams SET horizon_version = ?, horizon_hash = ?, updated_at = ? WHERE subject_id = ? AND stream_id = ?",
-        ).run(input.horizonVersion, horizonHash, now, ...key);
-        const stream = toStream({ ...row, horizon_version: input.horizonVersion, horizon_hash: horizonHash, updated_at: now });
-        logEvent(sink, input.subjectId, { kind: "stream-compacted", stream }, input.now);
-        return { kind: "compacted", stream };
-      });
+      }
+      let released: string[] | undefined;
+      try {
+        return write((sink): CompactResult => {
+          const result = compactInTransaction(input, staged, sink);
+          if (result.result.kind === "compacted") released = result.released;
+          return result.result;
+        });
+      } finally {
+        if (released !== undefined) {
+          jsonStates.drop(input.subjectId, input.streamId, released);
+          jsonStates.trimDeltas(input.subjectId, input.streamId);
+        } else if (staged !== undefined) jsonStates.drop(input.subjectId, input.streamId, [staged.stateId]);
+      }
     },
 
     // --- checkpoints ---
+
 
     async createCheckpoint(input: CreateCheckpointInput): Promise<CreateCheckpointResult> {
       return write((): CreateCheckpointResult => {

@@ -1,0 +1,74 @@
+import { setImmediate as nextTurn } from "node:timers/promises";
+
+/**
+ * The storage rule for stored JSON states, shared by both backends: a state is kept as rows
+ * of at most {@link STATE_CHUNK_BYTES}, each written and read by its own short statement with
+ * a turn of the event loop between, so that storing or loading a state of tens of megabytes
+ * never holds the loop (and every other call) for the second one statement of it takes:
+ * SQLite's driver is synchronous, and pg builds and parses every parameter and row on the loop.
+ *
+ * A state is written under a fresh `state_id` and becomes visible only when the row that names
+ * it (with its chunk count) commits in `json_states`, after every chunk: a reader never sees a
+ * partial state. Chunks whose state no row names are garbage: those of a state that compaction
+ * or a replaced row let go of are deleted right after, chunk by chunk; those of a write that a
+ * crash cut short are found and deleted when a store opens ({@link ORPHAN_GRACE_MS}).
+ */
+
+/** Largest chunk row of a stored state. */
+export const STATE_CHUNK_BYTES = 1024 * 1024;
+
+/**
+ * Chunks no stored state names and written at least this long ago are left over from a write
+ * that never finished (a crash), and are deleted. Younger ones may be a write still running on
+ * another replica: a whole state's chunks are written in seconds, so an hour leaves no doubt.
+ */
+export const ORPHAN_GRACE_MS = 60 * 60 * 1000;
+
+/** Deltas read per statement when a state is materialized: 32 × max_delta_bytes at most. */
+export const DELTAS_PER_READ = 32;
+
+/** How many tries a read whose state was let go of meanwhile (compaction) gets. */
+export const STATE_READ_ATTEMPTS = 5;
+
+/** `state` cut into chunk rows; an empty state is one empty chunk. */
+export function chunksOf(state: Uint8Array): Uint8Array[] {
+  const chunks: Uint8Array[] = [];
+  for (let offset = 0; offset < state.length || chunks.length === 0; offset += STATE_CHUNK_BYTES) {
+    chunks.push(state.subarray(offset, offset + STATE_CHUNK_BYTES));
+  }
+  return chunks;
+}
+
+/** Gives the event loop one turn: between two chunk statements. */
+export function yieldTurn(): Promise<void> {
+  return nextTurn();
+}
+
+/**
+ * Reads a stored state of `chunks` rows and `sizeBytes` bytes with `readChunk`, one statement
+ * per chunk and a turn between; undefined when a chunk is gone (the state was let go of since
+ * its row was read, and the read should start again).
+ */
+export async function readChunked(
+  chunks: number,
+  sizeBytes: number,
+  readChunk: (idx: number) => Uint8Array | undefined | Promise<Uint8Array | undefined>,
+): Promise<Buffer | undefined> {
+  const state = Buffer.allocUnsafe(sizeBytes);
+  let at = 0;
+  for (let idx = 0; idx < chunks; idx++) {
+    if (idx > 0) await yieldTurn();
+    const chunk = await readChunk(idx);
+    if (chunk === undefined || at + chunk.length > sizeBytes) return undefined;
+    state.set(chunk, at);
+    at += chunk.length;
+  }
+  return at === sizeBytes ? state : undefined;
+}
+
+/** Thrown when a stored state could not be read whole after {@link STATE_READ_ATTEMPTS} tries. */
+export class StateReadRaced extends Error {
+  constructor() {
+    super("the stored state was replaced while it was read, every time it was tried");
+  }
+}
