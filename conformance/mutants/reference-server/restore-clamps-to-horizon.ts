@@ -7,8 +7,8 @@ export default defineMutant({
   edits: [
     {
       file: "services/checkpoint-service.ts",
-      find: "        const materialized = await materializeJson(store, stream, entry.version);",
-      replace: "        const materialized = await materializeJson(store, stream, Math.max(entry.version, stream.horizonVersion));",
+      find: "        const materialized = await deps.jsonHeads.stateAt(stream, entry.version);",
+      replace: "        const materialized = await deps.jsonHeads.stateAt(stream, Math.max(entry.version, stream.horizonVersion));",
     },
   ],
 });

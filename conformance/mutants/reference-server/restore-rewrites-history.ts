@@ -36,13 +36,13 @@ export default defineMutant({
       file: "services/checkpoint-service.ts",
       find:
         "        const name = streamName(stream.subjectId, stream.id);\n" +
-        "        const result = await appendOnHeldHead(store, deps.jsonHeads, stream, {\n",
+        "        const result = await appendCompensation(stream, target, deviceId);\n",
       replace:
         "        const name = streamName(stream.subjectId, stream.id);\n" +
         "        await store.rewindStream(stream.subjectId, stream.id, entry.version, canonicalJson(target), deps.clock());\n" +
         "        restored.push({ stream: name, version: 0n, headHash: Buffer.from(entry.headHash) });\n" +
         "        continue;\n" +
-        "        const result = await appendOnHeldHead(store, deps.jsonHeads, stream, {\n",
+        "        const result = await appendCompensation(stream, target, deviceId);\n",
     },
   ],
 });

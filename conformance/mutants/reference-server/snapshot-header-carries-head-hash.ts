@@ -4,14 +4,8 @@ export default defineMutant({
   name: "snapshot-header-carries-head-hash",
   area: "SNAP",
   description: "A JSON snapshot at a middle version carries the stream's head hash as head_hash (and hashes with it), not the chain hash at its version.",
-  // GetSnapshot and compaction serve JSON states through json-heads.ts; checkpoints through
-  // materializeJson. The bug is in both.
+  // GetSnapshot, compaction, retention and restore all materialize through json-heads.ts.
   edits: [
-    {
-      file: "services/materialize.ts",
-      find: "  const headHash = lastDelta !== undefined ? lastDelta.hash : await store.hashAtVersion(stream.subjectId, stream.id, version);",
-      replace: "  void lastDelta;\n  const headHash = stream.headHash;",
-    },
     {
       file: "services/json-heads.ts",
       find: "    return { bytes: undefined, editor, headHash: base.deltas[base.deltas.length - 1]!.hash, atHead: version === base.stream.headVersion };",

@@ -1,4 +1,5 @@
 import {
+  bytesEqual,
   canonicalJson,
   checkpointDigest,
   diffJsonStates,
@@ -7,12 +8,12 @@ import {
   type JsonValue,
 } from "@continuity/sdk/protocol";
 import type { continuity } from "@continuity/sdk/gen";
-import { deltaHash } from "./hashing.js";
+import { deltaHash, deltaHashSliced } from "./hashing.js";
 import { Status } from "nice-grpc-common";
 import type { AuthCallContextExt, AuthContext } from "../auth/context.js";
 import { requireOwnSubject, requireScope } from "../auth/scopes.js";
 import { invalidField, protocolError } from "../errors.js";
-import type { CheckpointRecord, HandoffRecord, ResumeRecord, StreamRecord } from "../store/types.js";
+import type { AppendResult, CheckpointRecord, HandoffRecord, ResumeRecord, StreamRecord } from "../store/types.js";
 import { Encoding } from "../store/types.js";
 import {
   checkpointNameSchema,
@@ -35,7 +36,7 @@ import {
 } from "./common.js";
 import type { ServiceDeps } from "./deps.js";
 import { appendOnHeldHead, StaleHead } from "./json-heads.js";
-import { materializeJson } from "./materialize.js";
+import { canonicalJsonSliced, diffJsonStatesSliced } from "./sliced-json.js";
 import { pageSize } from "./paging.js";
 import { handoffStateName, wireCheckpoint, wireHandoff } from "./wire.js";
 import { subjectNotFound } from "../auth/wire-errors.js";
@@ -47,6 +48,14 @@ const DEFAULT_HANDOFF_TTL_SECONDS = 300;
 
 /** Thrown inside a restore's append when the stream already has the checkpoint's state. */
 const UNCHANGED = Symbol("unchanged");
+/** Thrown inside a restore's append when the head is no longer the one its delta was diffed against. */
+const HEAD_MOVED = Symbol("head moved");
+/**
+ * Tries of a restore diffed in slices before the head it diffed against moved again; the
+ * last try diffs inside the append's transaction, which cannot miss the head, so a restore
+ * of a stream that never stops changing still lands (at the cost of one step the state's size).
+ */
+const SLICED_RESTORE_ATTEMPTS = 4;
 
 /**
  * CheckpointService: checkpoints, restore and handoffs.
@@ -117,6 +126,64 @@ export function createCheckpointService(deps: ServiceDeps): Impl {
         throw protocolError(Status.FAILED_PRECONDITION, "HANDOFF_RESOLVED", `the handoff is already ${result.handoff.state}`, {
           state: handoffStateName(result.handoff.state),
         });
+    }
+  }
+
+  /**
+   * Appends the delta that turns `stream`'s head into `target` (RESTORE-*). The head is read,
+   * diffed, canonicalized and hashed in slices (`sliced-json.ts`) outside the transaction, and
+   * the append lands only on the head it was diffed against, so that a concurrent append can
+   * never make it restore the wrong state; when the head moved, it is diffed again.
+   */
+  async function appendCompensation(stream: StreamRecord, target: JsonValue, deviceId: string): Promise<AppendResult> {
+    let head = stream;
+    for (let attempt = 1; ; attempt++) {
+      let planned: { readonly version: number; readonly headHash: Uint8Array; readonly patch: JsonValue | undefined; readonly payload: Uint8Array; readonly hash: Uint8Array } | undefined;
+      if (attempt < SLICED_RESTORE_ATTEMPTS) {
+        const current = await deps.jsonHeads.stateAt(head, head.headVersion);
+        if (!("state" in current)) return { kind: "stream-not-found" };
+        const patch = await diffJsonStatesSliced(current.state, target, head.encoding === Encoding.JsonPatch ? "json-patch" : "json-merge-patch");
+        const payload = patch === undefined ? new Uint8Array(0) : await canonicalJsonSliced(patch);
+        const hash = patch === undefined ? new Uint8Array(0) : await deltaHashSliced({ prevHash: current.headHash, version: head.headVersion + 1, encoding: head.encoding, payload });
+        planned = { version: head.headVersion, headHash: current.headHash, patch, payload, hash };
+      }
+      const result = await appendOnHeldHead(store, deps.jsonHeads, head, {
+        subjectId: stream.subjectId,
+        streamId: stream.id,
+        streamUid: stream.uid,
+        deviceId,
+        clientSequence: undefined,
+        fingerprint: new Uint8Array(32),
+        expectedVersion: undefined,
+        enforceConflictPolicy: false,
+        now: deps.clock(),
+        build: ({ stream: at }) => {
+          if (planned !== undefined && (at.headVersion !== planned.version || !bytesEqual(at.headHash, planned.headHash))) throw HEAD_MOVED;
+          const held = deps.jsonHeads.at(at);
+          if (held === undefined) throw new StaleHead();
+          let patch: JsonValue;
+          let payload: Uint8Array;
+          let hash: Uint8Array;
+          if (planned !== undefined) {
+            if (planned.patch === undefined) throw UNCHANGED;
+            ({ patch, payload, hash } = { patch: planned.patch, payload: planned.payload, hash: planned.hash });
+          } else {
+            // The last try: the diff of whole states in one step, against the head at commit.
+            const current = held.editor.state;
+            if (jsonEquals(current, target)) throw UNCHANGED;
+            patch = diffJsonStates(current, target, at.encoding);
+            payload = canonicalJson(patch);
+            hash = deltaHash({ prevHash: at.headHash, version: at.headVersion + 1, encoding: at.encoding, payload });
+          }
+          held.editor.apply(at.encoding, [patch]);
+          deps.jsonHeads.advanced(held, at.headVersion + 1, hash);
+          return { deltas: [{ payload, prevHash: at.headHash, hash }] };
+        },
+      });
+      if (!(result.kind === "rejected" && result.error === HEAD_MOVED)) return result;
+      const now = await store.getStream(stream.subjectId, stream.id);
+      if (now === undefined || now.uid !== stream.uid) return { kind: "stream-not-found" };
+      head = now;
     }
   }
 
@@ -239,46 +306,15 @@ export function createCheckpointService(deps: ServiceDeps): Impl {
             { encoding: encodingName(stream.encoding) },
           );
         }
-        const materialized = await materializeJson(store, stream, entry.version);
-        if (!("bytes" in materialized)) throw versionCheckError(materialized);
+        const materialized = await deps.jsonHeads.stateAt(stream, entry.version);
+        if (!("state" in materialized)) throw versionCheckError(materialized);
         plans.push({ entry, stream, target: materialized.state });
       }
 
       const restored: continuity.v1.RestoredStream[] = [];
       for (const { entry, stream, target } of plans) {
         const name = streamName(stream.subjectId, stream.id);
-        const result = await appendOnHeldHead(store, deps.jsonHeads, stream, {
-          subjectId: stream.subjectId,
-          streamId: stream.id,
-          streamUid: stream.uid,
-          deviceId,
-          clientSequence: undefined,
-          fingerprint: new Uint8Array(32),
-          expectedVersion: undefined,
-          enforceConflictPolicy: false,
-          now: deps.clock(),
-          // Diffed against the head as it is at commit, so a concurrent append cannot make
-          // the compensating delta restore the wrong state.
-          // Restore diffs whole states: the one call whose work is the state's size, not the
-          // append's (the diff must look at every member).
-          build: ({ stream: head }) => {
-            const held = deps.jsonHeads.at(head);
-            if (held === undefined) throw new StaleHead();
-            const current = held.editor.state;
-            if (jsonEquals(current, target)) throw UNCHANGED;
-            const patch = diffJsonStates(current, target, head.encoding);
-            const payload = canonicalJson(patch);
-            held.editor.apply(head.encoding, [patch]);
-            const hash = deltaHash({
-              prevHash: head.headHash,
-              version: head.headVersion + 1,
-              encoding: head.encoding,
-              payload,
-            });
-            deps.jsonHeads.advanced(held, head.headVersion + 1, hash);
-            return { deltas: [{ payload, prevHash: head.headHash, hash }] };
-          },
-        });
+        const result = await appendCompensation(stream, target, deviceId);
         if (result.kind === "committed") {
           const receipt = result.outcome.receipts[0]!;
           restored.push({ stream: name, version: BigInt(receipt.version), headHash: Buffer.from(result.outcome.headHash) });

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { sha256Sliced } from "./sliced-json.js";
 import {
   deltaPreimage,
+  deltaPreimageHeader,
   genesisPreimage,
   snapshotPreimageHeader,
   type DeltaHashInput,
@@ -40,4 +41,9 @@ export function snapshotHash(input: SnapshotHashInput): Uint8Array {
 /** {@link snapshotHash} of a state of megabytes, hashed in slices so that other calls are answered meanwhile. */
 export function snapshotHashSliced(input: SnapshotHashInput): Promise<Uint8Array> {
   return sha256Sliced([snapshotPreimageHeader({ ...input, sizeBytes: input.state.length }), input.state]);
+}
+
+/** {@link deltaHash} of a payload of megabytes (a restore's compensating delta), hashed in slices. */
+export function deltaHashSliced(input: DeltaHashInput): Promise<Uint8Array> {
+  return sha256Sliced([deltaPreimageHeader({ ...input, payloadLength: input.payload.length }), input.payload]);
 }

@@ -1,4 +1,4 @@
-import { bytesEqual, canonicalJson, editJsonState, toHex, type JsonStateEditor } from "@continuity/sdk/protocol";
+import { bytesEqual, canonicalJson, editJsonState, toHex, type JsonStateEditor, type JsonValue } from "@continuity/sdk/protocol";
 import type { AppendHead, AppendInput, AppendResult, StateLag, Store, StreamRecord, VersionCheck } from "../store/types.js";
 import { Encoding } from "../store/types.js";
 import { canonicalJsonSliced, parseCanonicalSliced } from "./sliced-json.js";
@@ -62,6 +62,11 @@ export interface JsonHeads {
   advanced(held: HeldHead, version: number, hash: Uint8Array): void;
   /** Canonical state bytes of a JSON stream at a retained version, with the chain hash there. */
   canonicalBytes(stream: StreamRecord, version: number): Promise<{ bytes: Uint8Array; headHash: Uint8Array } | VersionCheck>;
+  /**
+   * The state of a JSON stream at a retained version as a value of the caller's own (no held
+   * head shares it), with the chain hash there; built in slices from the stored state.
+   */
+  stateAt(stream: StreamRecord, version: number): Promise<{ state: JsonValue; headHash: Uint8Array } | VersionCheck>;
   /**
    * After a commit that moved `stream` to `version`/`hash`: stores the state there in the
    * background when the rule makes it due (`lag` as the append read it, `addedBytes` the
@@ -310,6 +315,13 @@ export function createJsonHeads(store: Store, maxHeldBytes: number): JsonHeads {
         materializing.set(jobKey, pending);
       }
       return pending;
+    },
+
+    async stateAt(stream, version) {
+      const result = await materialize(stream, version);
+      if (!("headHash" in result)) return result;
+      // A fresh editor's state, or bytes parsed anew: never the held head itself.
+      return { state: result.editor === undefined ? await parseCanonicalSliced(result.bytes) : result.editor.state, headHash: result.headHash };
     },
 
     afterCommit(stream, version, hash, lag, addedBytes, stateBytes) {

@@ -1,7 +1,6 @@
 import type { StreamRecord } from "../store/types.js";
 import { Encoding } from "../store/types.js";
 import type { ServiceDeps } from "./deps.js";
-import { materializeJson } from "./materialize.js";
 
 /** Streams examined per maintenance pass, so one pass never holds the loop for long. */
 const STREAMS_PER_PASS = 50;
@@ -20,7 +19,8 @@ export async function compactForRetention(deps: ServiceDeps, retainDeltas: numbe
     if (horizon === undefined || horizon <= stream.horizonVersion) continue;
     let stateAtHorizon: Uint8Array | undefined;
     if (stream.encoding !== Encoding.Opaque) {
-      const materialized = await materializeJson(deps.store, stream, horizon);
+      // In slices, like GetSnapshot: a state near max_snapshot_bytes never stalls other calls.
+      const materialized = await deps.jsonHeads.canonicalBytes(stream, horizon);
       if (!("bytes" in materialized)) continue;
       stateAtHorizon = materialized.bytes;
     }

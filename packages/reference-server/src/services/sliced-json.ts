@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { setImmediate as nextTurn } from "node:timers/promises";
-import type { JsonObject, JsonValue } from "@continuity/sdk/protocol";
+import { DiffNotExpressibleError, type JsonObject, type JsonValue } from "@continuity/sdk/protocol";
 
 /**
  * The work on a whole JSON state that cannot be avoided (reading a stored state, writing the
@@ -10,6 +10,11 @@ import type { JsonObject, JsonValue } from "@continuity/sdk/protocol";
  *
  * Everything here reads or writes canonical JSON that this server produced (stored states,
  * states it materialized), so it parses without the strict checks client bytes get.
+ *
+ * Written here rather than taken from a library because none slices its work: the SDK's
+ * `canonicalJson` (the `canonicalize` package), `jsonEquals`, `diffJsonStates` (fast-json-patch,
+ * json-merge-patch) and `Array.prototype.sort` each finish in one step, which for a state near
+ * `max_snapshot_bytes` is seconds. The results are the same as theirs (the tests compare them).
  */
 
 /** Longest stretch of work between two turns of the event loop. */
@@ -142,17 +147,21 @@ export async function canonicalJsonSliced(value: JsonValue): Promise<Uint8Array>
     }
   };
   const stack: Frame[] = [];
-  const open = (node: JsonValue): void => {
+  // Returns a promise only for an object whose member names are sorted in slices.
+  const open = (node: JsonValue): Promise<void> | undefined => {
     if (node === null || typeof node !== "object") write(JSON.stringify(node));
     else if (Array.isArray(node)) {
       write("[");
       stack.push({ array: node, index: 0 });
     } else {
       write("{");
-      stack.push({ object: node, keys: Object.keys(node).sort(), index: 0 });
+      const keys = Object.keys(node);
+      if (keys.length > SORT_RUN) return sortKeysSliced(keys, pace).then((sorted) => void stack.push({ object: node, keys: sorted, index: 0 }));
+      stack.push({ object: node, keys: keys.sort(), index: 0 });
     }
+    return undefined;
   };
-  open(value);
+  await open(value);
   let steps = 0;
   while (stack.length > 0) {
     const frame = stack[stack.length - 1]!;
@@ -162,7 +171,8 @@ export async function canonicalJsonSliced(value: JsonValue): Promise<Uint8Array>
         stack.pop();
       } else {
         if (frame.index > 0) write(",");
-        open(frame.array[frame.index++]!);
+        const opening = open(frame.array[frame.index++]!);
+        if (opening !== undefined) await opening;
       }
     } else if (frame.index === frame.keys.length) {
       write("}");
@@ -173,12 +183,30 @@ export async function canonicalJsonSliced(value: JsonValue): Promise<Uint8Array>
       frame.index++;
       write(JSON.stringify(key));
       write(":");
-      open(frame.object[key]!);
+      const opening = open(frame.object[key]!);
+      if (opening !== undefined) await opening;
     }
     if (++steps % 512 === 0) await pace();
   }
   chunks.push(Buffer.from(text, "utf8"));
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+  return chunks.length === 1 ? chunks[0]! : concatSliced(chunks, pace);
+}
+
+/** `Buffer.concat(chunks)`, copied a megabyte per slice: one copy of 60 MiB takes a tenth of a second or more. */
+async function concatSliced(chunks: readonly Uint8Array[], pace: () => Promise<void> | undefined): Promise<Uint8Array> {
+  const out = Buffer.allocUnsafe(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
+  let at = 0;
+  let sinceTurn = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+    sinceTurn += chunk.length;
+    if (sinceTurn >= 1 << 20) {
+      sinceTurn = 0;
+      await pace();
+    }
+  }
+  return out;
 }
 
 /** SHA-256 of `parts` in order, fed to the hash a megabyte per slice. */
@@ -193,4 +221,196 @@ export async function sha256Sliced(parts: readonly Uint8Array[]): Promise<Uint8A
     }
   }
   return new Uint8Array(hash.digest());
+}
+
+/** Member names sorted by one native `sort` at most: a few milliseconds. */
+const SORT_RUN = 4096;
+
+/**
+ * `keys.sort()` (UTF-16 code unit order, as RFC 8785 sorts members) of an object with very
+ * many members, in slices: runs of {@link SORT_RUN} sorted natively, then merged pairwise, with
+ * the pacer consulted between runs and every few thousand merged names.
+ */
+export async function sortKeysSliced(keys: string[], pace: () => Promise<void> | undefined = createPacer()): Promise<string[]> {
+  const n = keys.length;
+  let from = keys;
+  for (let start = 0; start < n; start += SORT_RUN) {
+    const run = from.slice(start, start + SORT_RUN).sort();
+    for (let i = 0; i < run.length; i++) from[start + i] = run[i]!;
+    await pace();
+  }
+  let to: string[] = new Array<string>(n);
+  for (let width = SORT_RUN; width < n; width *= 2) {
+    for (let lo = 0; lo < n; lo += 2 * width) {
+      const mid = Math.min(lo + width, n);
+      const hi = Math.min(lo + 2 * width, n);
+      let i = lo;
+      let j = mid;
+      for (let k = lo; k < hi; k++) {
+        to[k] = j >= hi || (i < mid && from[i]! <= from[j]!) ? from[i++]! : from[j++]!;
+        if ((k & 4095) === 4095) await pace();
+      }
+    }
+    [from, to] = [to, from];
+  }
+  return from;
+}
+
+type Pace = () => Promise<void> | undefined;
+
+/** A pacer consulted every few hundred steps: reading the clock each step would cost more than the step. */
+function createStepper(): () => Promise<void> | undefined {
+  const pace = createPacer();
+  let steps = 0;
+  return () => ((++steps & 255) === 0 ? pace() : undefined);
+}
+
+const isObject = (value: JsonValue | undefined): value is JsonObject => typeof value === "object" && value !== null && !Array.isArray(value);
+
+/** `jsonEquals(a, b)` of the SDK (RFC 6902 `test` equality), in slices. */
+export async function jsonEqualsSliced(a: JsonValue, b: JsonValue, step: Pace = createStepper()): Promise<boolean> {
+  const pairs: [JsonValue, JsonValue][] = [[a, b]];
+  while (pairs.length > 0) {
+    const [x, y] = pairs.pop()!;
+    const waiting = step();
+    if (waiting !== undefined) await waiting;
+    if (x === y) continue;
+    if (typeof x !== "object" || typeof y !== "object" || x === null || y === null) return false;
+    if (Array.isArray(x) || Array.isArray(y)) {
+      if (!Array.isArray(x) || !Array.isArray(y) || x.length !== y.length) return false;
+      for (let i = 0; i < x.length; i++) pairs.push([x[i]!, y[i]!]);
+      continue;
+    }
+    const keys = Object.keys(x);
+    if (keys.length !== Object.keys(y).length) return false;
+    for (const key of keys) {
+      if (!Object.hasOwn(y, key)) return false;
+      pairs.push([x[key]!, y[key]!]);
+    }
+  }
+  return true;
+}
+
+const pointerToken = (key: string) => key.replaceAll("~", "~0").replaceAll("/", "~1");
+
+/**
+ * A patch of `encoding` that turns `from` into `to`, or undefined when they are equal: the diff
+ * a restore appends (RESTORE-*), in slices. Applying it to `from` gives `to`, as the SDK's
+ * `diffJsonStates` guarantees; its values are `to`'s own (the caller owns `to` and changes
+ * neither it nor the patch afterwards).
+ *
+ * JSON Patch: `replace` of the root when the roots are not both objects or both arrays;
+ * otherwise, member by member, `remove` and `add` of members one side lacks, and for arrays
+ * index by index over the common length, then `remove` of the extra items from the last or
+ * `add` of the new ones. JSON Merge Patch (RFC 7396): `null` for removed members, nested
+ * patches for objects, values whole otherwise; throws `DiffNotExpressibleError` when `to`
+ * holds a `null` member where a merge patch would have to set one.
+ */
+export async function diffJsonStatesSliced(from: JsonValue, to: JsonValue, encoding: "json-patch" | "json-merge-patch"): Promise<JsonValue | undefined> {
+  const step = createStepper();
+  return encoding === "json-patch" ? diffPatch(from, to, step) : diffMerge(from, to, step);
+}
+
+async function diffPatch(from: JsonValue, to: JsonValue, step: Pace): Promise<JsonValue | undefined> {
+  const bothArrays = Array.isArray(from) && Array.isArray(to);
+  if (!bothArrays && !(isObject(from) && isObject(to))) {
+    return (await jsonEqualsSliced(from, to, step)) ? undefined : [{ op: "replace", path: "", value: to }];
+  }
+  const ops: JsonValue[] = [];
+  const pairs: [JsonValue, JsonValue, string][] = [[from, to, ""]];
+  while (pairs.length > 0) {
+    const [a, b, path] = pairs.pop()!;
+    if (a === b) continue;
+    if (Array.isArray(a) && Array.isArray(b)) {
+      const common = Math.min(a.length, b.length);
+      for (let i = a.length - 1; i >= b.length; i--) {
+        ops.push({ op: "remove", path: `${path}/${i}` });
+        const waiting = step();
+        if (waiting !== undefined) await waiting;
+      }
+      for (let i = a.length; i < b.length; i++) {
+        ops.push({ op: "add", path: `${path}/${i}`, value: b[i]! });
+        const waiting = step();
+        if (waiting !== undefined) await waiting;
+      }
+      for (let i = 0; i < common; i++) pairs.push([a[i]!, b[i]!, `${path}/${i}`]);
+    } else if (isObject(a) && isObject(b)) {
+      for (const key of Object.keys(a)) {
+        if (Object.hasOwn(b, key)) pairs.push([a[key]!, b[key]!, `${path}/${pointerToken(key)}`]);
+        else ops.push({ op: "remove", path: `${path}/${pointerToken(key)}` });
+        const waiting = step();
+        if (waiting !== undefined) await waiting;
+      }
+      for (const key of Object.keys(b)) {
+        if (!Object.hasOwn(a, key)) ops.push({ op: "add", path: `${path}/${pointerToken(key)}`, value: b[key]! });
+        const waiting = step();
+        if (waiting !== undefined) await waiting;
+      }
+    } else if (!(await jsonEqualsSliced(a, b, step))) {
+      ops.push({ op: "replace", path, value: b });
+    }
+    const waiting = step();
+    if (waiting !== undefined) await waiting;
+  }
+  return ops.length === 0 ? undefined : ops;
+}
+
+const notExpressible = () => new DiffNotExpressibleError("no JSON Merge Patch turns this state into the target: RFC 7396 cannot set a member to null");
+
+async function diffMerge(from: JsonValue, to: JsonValue, step: Pace): Promise<JsonValue | undefined> {
+  if (!isObject(to)) return (await jsonEqualsSliced(from, to, step)) && !isObject(from) ? undefined : to;
+  interface Frame {
+    readonly a: JsonObject;
+    readonly b: JsonObject;
+    readonly patch: JsonObject;
+    readonly parent: Frame | undefined;
+    readonly key: string;
+    /** Whether an empty patch here means "no change" (the old value was an object) or must stay. */
+    readonly dropIfEmpty: boolean;
+  }
+  const root: Frame = { a: isObject(from) ? from : {}, b: to, patch: {}, parent: undefined, key: "", dropIfEmpty: isObject(from) };
+  // Frames are finished children first (post-order), so that an empty nested patch is dropped.
+  const open: Frame[] = [root];
+  const done: Frame[] = [];
+  while (open.length > 0) {
+    const frame = open.pop()!;
+    done.push(frame);
+    const { a, b, patch } = frame;
+    for (const key of Object.keys(a)) {
+      if (!Object.hasOwn(b, key)) define(patch, key, null);
+      const waiting = step();
+      if (waiting !== undefined) await waiting;
+    }
+    for (const key of Object.keys(b)) {
+      const value = b[key]!;
+      const old = Object.hasOwn(a, key) ? a[key] : undefined;
+      if (value === null) {
+        if (old !== null) throw notExpressible();
+      } else if (isObject(value)) {
+        if (old !== value) {
+          const child: JsonObject = {};
+          define(patch, key, child);
+          open.push({ a: isObject(old) ? old : {}, b: value, patch: child, parent: frame, key, dropIfEmpty: isObject(old) });
+        }
+      } else if (old === undefined || !(await jsonEqualsSliced(old, value, step))) {
+        define(patch, key, value);
+      }
+      const waiting = step();
+      if (waiting !== undefined) await waiting;
+    }
+  }
+  for (let i = done.length - 1; i >= 0; i--) {
+    const frame = done[i]!;
+    if (frame.parent !== undefined && frame.dropIfEmpty && isEmpty(frame.patch)) delete frame.parent.patch[frame.key];
+  }
+  return isEmpty(root.patch) && root.dropIfEmpty ? undefined : root.patch;
+}
+
+function isEmpty(object: JsonObject): boolean {
+  for (const key in object) if (Object.hasOwn(object, key)) return false;
+  return true;
+}
+
+function define(target: JsonObject, key: string, value: JsonValue): void {
+  Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
 }
