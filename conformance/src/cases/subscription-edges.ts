@@ -2,7 +2,7 @@ import type { continuity } from "@continuity/sdk/gen";
 import { v1 } from "../harness/clients.js";
 import type { Session } from "../harness/context.js";
 import { defineCase } from "../harness/define-case.js";
-import { check, checkEqual, checkError, fail, Status } from "../harness/expect.js";
+import { check, checkEqual, checkError, fail, Status, type ExpectedError } from "../harness/expect.js";
 import { linkAccount } from "../harness/linking.js";
 import { append, createStream, ENCODING } from "../harness/streams.js";
 import { cursorNow, openSubscription, type SubscriptionReader } from "../harness/subscription.js";
@@ -207,7 +207,9 @@ export const SUBSCRIPTION_EDGE_CASES = [
         ctx.note("the server delivered every batch whole although compaction overtook the replay");
         return;
       }
-      checkError(endedWith, { code: Status.FAILED_PRECONDITION, reason: "HISTORY_COMPACTED" }, "a replay whose batches were compacted away under it");
+      const { message } = checkError(endedWith, { code: Status.FAILED_PRECONDITION, reason: "HISTORY_COMPACTED" }, "a replay whose batches were compacted away under it");
+      // ERR-007 is a SHOULD: noted, so that this MUST case does not fail on it.
+      if (!/[A-Za-z]{2,}\W+[A-Za-z]{2,}/.test(message)) ctx.note(`HISTORY_COMPACTED's status message says nothing: ${JSON.stringify(message)}`);
       check(lateVersions.length < LATE_BATCHES, "HISTORY_COMPACTED after every batch was delivered");
       // The last cursor received now lies before deltas below the horizon: reset, then ready.
       const resumed = openSubscription(session, lastCursor, ctx.signal);
@@ -336,6 +338,58 @@ export const SUBSCRIPTION_EDGE_CASES = [
       } finally {
         for (const feed of Object.values(feeds)) feed.close();
       }
+    },
+  }),
+  defineCase({
+    id: "subscription.endings-explain-themselves",
+    requirements: ["ERR-007"],
+    profile: "identity",
+    async run(ctx) {
+      // ERR-007 for the ways a Subscribe call is refused or ended: each status message is a
+      // sentence for the developer reading the log (clients branch on the reason only).
+      const bad: string[] = [];
+      const explained = (error: unknown, expected: ExpectedError, what: string): void => {
+        const { message } = checkError(error, expected, what);
+        if (!/[A-Za-z]{2,}\W+[A-Za-z]{2,}/.test(message)) bad.push(`${what}: ${JSON.stringify(message)}`);
+      };
+      const ending = async (sub: SubscriptionReader, expected: ExpectedError, what: string): Promise<void> => {
+        try {
+          explained(await sub.ended(10_000), expected, what);
+        } finally {
+          sub.close();
+        }
+      };
+      const owner = await ctx.session();
+      const other = await ctx.session();
+      const invalid = { code: Status.INVALID_ARGUMENT, reason: "INVALID_CURSOR" } as const;
+      await ending(openSubscription(owner, "not-a-cursor", ctx.signal), invalid, "Subscribe with a garbage cursor");
+      await ending(openSubscription(owner, await cursorNow(other, ctx.signal), ctx.signal), invalid, "Subscribe with another subject's cursor");
+      const unbound = await ctx.session({ accountId: owner.accountId, deviceId: null });
+      await ending(openSubscription(unbound, "", ctx.signal), { code: Status.FAILED_PRECONDITION, reason: "DEVICE_REQUIRED" }, "Subscribe with an unbound token");
+
+      const b = await linkAccount(ctx, owner, ctx.platforms.b, "b");
+      await createStream(ctx, owner, { type: "org.example.shared" });
+      const granted = await grantTo(owner, b, "org.example.shared");
+      const grantee = await openReady(b, ctx.signal);
+      await owner.clients.consent.revokeGrant({ name: granted.name });
+      await ending(grantee, { code: Status.PERMISSION_DENIED, reason: "GRANT_REVOKED" }, "the end of a subscription whose grant was revoked");
+
+      const laptop = await ctx.session({ accountId: owner.accountId });
+      const laptopFeed = await openReady(laptop, ctx.signal);
+      await owner.clients.devices.revokeDevice({ name: laptop.device });
+      await ending(laptopFeed, { code: Status.PERMISSION_DENIED, reason: "DEVICE_REVOKED" }, "the end of a revoked device's subscription");
+
+      const linkedFeed = await openReady(b, ctx.signal);
+      const { accountLinks } = await owner.clients.subjects.listAccountLinks({ parent: owner.subject, pageSize: 0, pageToken: "" });
+      const link = accountLinks.find((l) => l.platform === `platforms/${b.platform.id}`);
+      if (link === undefined) fail(`no account link of platforms/${b.platform.id} listed`);
+      await owner.clients.subjects.deleteAccountLink({ name: link.name });
+      await ending(linkedFeed, { code: Status.UNAUTHENTICATED, reason: "TOKEN_REVOKED" }, "the end of a subscription whose platform was unlinked");
+
+      const ownerFeed = await openReady(owner, ctx.signal);
+      await owner.clients.subjects.deleteSubject({ name: owner.subject });
+      await ending(ownerFeed, { code: Status.UNAUTHENTICATED, reason: "TOKEN_REVOKED" }, "the end of a subscription whose subject was erased");
+      if (bad.length > 0) fail(`status messages that say nothing to a developer:\n${bad.join("\n")}`);
     },
   }),
   defineCase({
