@@ -393,6 +393,55 @@ export const SUBSCRIPTION_EDGE_CASES = [
     },
   }),
   defineCase({
+    id: "subscription.altered-cursor-invalid",
+    requirements: ["SUB-004"],
+    profile: "core",
+    async run(ctx) {
+      // A cursor the server minted, altered the ways a careless client or a proxy alters
+      // text: a character added in front, behind or inside, one changed, one dropped, the
+      // cursor twice over. None of them was minted: each must fail the call before any
+      // message (a server whose decoder skips what it does not expect would read them as
+      // the original cursor and answer ready).
+      const session = await ctx.session();
+      await createStream(ctx, session);
+      const cursor = await cursorNow(session, ctx.signal);
+      const at = Math.floor(cursor.length * 0.8);
+      const other = (c: string): string => (c === "A" ? "B" : "A");
+      const altered: [string, string][] = [
+        [`%${cursor}`, "with % in front"],
+        [`${cursor}%`, "with % behind"],
+        [`${cursor.slice(0, at)}.${cursor.slice(at)}`, "with a . inside"],
+        [`${cursor.slice(0, at)} ${cursor.slice(at)}`, "with a space inside"],
+        [`AAAA${cursor}`, "with AAAA in front"],
+        [`${cursor}AAAA`, "with AAAA behind"],
+        [`${cursor.slice(0, at)}${other(cursor[at]!)}${cursor.slice(at + 1)}`, "with one character changed"],
+        [cursor.slice(0, -1), "without its last character"],
+        [`${cursor}${cursor}`, "twice over"],
+      ];
+      for (const [text, what] of altered) {
+        const sub = openSubscription(session, text, ctx.signal);
+        try {
+          const error = await sub.ended(10_000);
+          if (error === undefined) fail(`a cursor ${what} must fail the call, it ended OK`);
+          checkError(error, { code: Status.INVALID_ARGUMENT, reason: "INVALID_CURSOR" }, `Subscribe with a cursor ${what}`);
+          checkEqual(sub.received.length, 0, `messages sent before INVALID_CURSOR for a cursor ${what}`);
+        } catch (error) {
+          if (sub.received.length > 0) fail(`a cursor ${what} was answered with ${sub.received[0]!.event?.$case ?? "a message"} instead of INVALID_CURSOR`);
+          throw error;
+        } finally {
+          sub.close();
+        }
+      }
+      // The cursor itself still works.
+      const sub = openSubscription(session, cursor, ctx.signal);
+      try {
+        await sub.expectEvent("ready", { skipOthers: false });
+      } finally {
+        sub.close();
+      }
+    },
+  }),
+  defineCase({
     id: "subscription.heartbeats-keep-their-interval",
     requirements: ["SUB-023", "SUB-020"],
     profile: "core",
