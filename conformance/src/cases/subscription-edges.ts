@@ -62,7 +62,7 @@ async function expectCreatedNext(sub: SubscriptionReader, stream: continuity.v1.
 export const SUBSCRIPTION_EDGE_CASES = [
   defineCase({
     id: "subscription.replay-past-deleted-and-recreated-stream",
-    requirements: ["SUB-016", "SUB-003", "SUB-010", "SUB-011", "SUB-013", "GEN-042"],
+    requirements: ["SUB-016", "SUB-003", "SUB-008", "SUB-010", "SUB-011", "SUB-013", "GEN-042"],
     profile: "core",
     async run(ctx) {
       // From the very start of a fresh subject's feed: a stream appended to and deleted, its id
@@ -90,6 +90,8 @@ export const SUBSCRIPTION_EDGE_CASES = [
         const first = await sub.nextEvent(10_000);
         if (first.event?.$case !== "ready") fail(`a cursor at the start of the feed, replayed past deleted streams, must be answered with ready, got ${first.event?.$case ?? "nothing"}`);
         checkEqual(first.cursor, start, "ready.cursor of the resumed subscription");
+        const { epoch } = await session.clients.serverInfo.getServerInfo({});
+        checkEqual(first.event.value.epoch, epoch, "ready.epoch of a resumed subscription equals ServerInfo.epoch (SUB-008)");
         const seen: string[] = [];
         const rebornVersions: bigint[] = [];
         let rebornCreated = false;
@@ -258,6 +260,7 @@ export const SUBSCRIPTION_EDGE_CASES = [
         await expectCreatedNext(feeds.laptop, seen, "the owner's second device's feed after the grant was revoked");
         await a.clients.devices.revokeDevice({ name: laptop.device });
         checkError(await feeds.laptop.ended(10_000), { code: Status.PERMISSION_DENIED, reason: "DEVICE_REVOKED" }, "the revoked device's subscription");
+        for (const message of feeds.laptop.received) check(message.cursor !== "" && message.event !== undefined, `every message of the revoked device's feed carries a cursor and an event (SUB-009), got cursor ${JSON.stringify(message.cursor)} and ${message.event?.$case ?? "no event"}`);
         // SUB-047: an AccessRevoked sent first names every stream the device could read.
         const notice = feeds.laptop.pending().find((m) => m.event?.$case === "accessRevoked");
         if (notice?.event?.$case === "accessRevoked") {
