@@ -13,6 +13,7 @@ import { checkpointDigest, deltaHash, snapshotHash } from "../harness/hashing.js
 import { linkAccount } from "../harness/linking.js";
 import { rawUnaryCall, richErrorOf } from "../harness/raw-call.js";
 import { append, appendRequest, createStream, downloadSnapshot, ENCODING } from "../harness/streams.js";
+import { createServer as createNetServer, type Socket } from "node:net";
 import { decodePart, exportRaw, importRaw, recordsDigest, transferRaw, type BundlePart, type ImportOutcome, type RawTransfer } from "../portability/bundle.js";
 
 const v1 = continuity.v1;
@@ -744,6 +745,97 @@ export const PORTABILITY_EDGE_CASES = [
       ]));
       const fresh = await ctx.session();
       expectImportError(await importRaw(ctx, fresh.token, oversized.map((p) => p.bytes)), { code: Status.RESOURCE_EXHAUSTED, reason: "DELTA_TOO_LARGE", metadata: { limit: String(ctx.limits.maxDeltaBytes), index: String(last - 1) } }, "a bundle with a delta above max_delta_bytes");
+    },
+  }),
+  defineCase({
+    id: "portability-edges.refusals-explain-themselves",
+    requirements: ["ERR-007"],
+    profile: "portability",
+    timeoutMs: 90_000,
+    async run(ctx) {
+      const messages: { what: string; message: string }[] = [];
+      const refusal = (error: unknown, expected: ExpectedError, what: string): void => {
+        messages.push({ what, message: checkError(error, expected, what).message });
+      };
+      const importRefusal = async (token: string, bundle: readonly BundlePart[], expected: ExpectedError, what: string): Promise<void> => {
+        const outcome = await importRaw(ctx, token, bundle.map((p) => p.bytes));
+        if (outcome.ok) return fail(`${what}: the import must fail`);
+        refusal(richErrorOf(IMPORT, outcome.error), expected, what);
+      };
+      const callRefusal = async (call: Promise<unknown>, expected: ExpectedError, what: string): Promise<void> => {
+        try {
+          await call;
+        } catch (error) {
+          refusal(error, expected, what);
+          return;
+        }
+        fail(`${what}: the call must fail`);
+      };
+      const source = await ctx.session();
+      const notes = await createStream(ctx, source, { encoding: ENCODING.mergePatch, streamId: "notes" });
+      for (let seq = 1; seq <= 2; seq++) await append(source, notes.name, [{ [`k${seq}`]: seq }], { clientSequence: seq });
+      const genuine = await exportParts(ctx, source);
+      const parts = withoutLinks(genuine);
+      const at = streamRecordIndex(parts, "notes");
+      const record = (recordOf(parts[at]!) as Extract<NonNullable<Record_>, { $case: "stream" }>).value;
+      const summary = (change: Partial<continuity.v1.BundleStreamSummary>): BundlePart => manifestPart({ ...manifestOf(parts), streams: manifestOf(parts).streams.map((s) => ({ ...s, ...change })) });
+      const exists = { code: Status.ALREADY_EXISTS, reason: "STREAM_ALREADY_EXISTS" } as const;
+      await importRefusal((await ctx.session()).token, genuine, { code: Status.FAILED_PRECONDITION, reason: "ACCOUNT_LINKED_ELSEWHERE" }, "ImportBundle of accounts linked to another subject");
+      const taken = await ctx.session();
+      await createStream(ctx, taken, { streamId: "notes" });
+      await importRefusal(taken.token, parts, exists, "ImportBundle of a stream whose id is taken");
+      const holder = await ctx.session();
+      expectImported(await importRaw(ctx, holder.token, parts.map((p) => p.bytes)), "importing the bundle");
+      const otherPolicy = record.conflictPolicy === v1.ConflictPolicy.CONFLICT_POLICY_ALLOW_BLIND_APPEND ? v1.ConflictPolicy.CONFLICT_POLICY_REQUIRE_EXPECTED_VERSION : v1.ConflictPolicy.CONFLICT_POLICY_ALLOW_BLIND_APPEND;
+      await importRefusal(holder.token, reseal(parts, new Map([[at, recordPart({ $case: "stream", value: { ...record, conflictPolicy: otherPolicy } })]])), exists, "ImportBundle of a held stream with another conflict policy");
+      await importRefusal(holder.token, reseal(parts, new Map([[0, summary({ streamId: "moved" })], [at, recordPart({ $case: "stream", value: { ...record, name: `${source.subject}/streams/moved` } })]])), exists, "ImportBundle of a held stream under another id");
+      for (let seq = 3; seq <= 4; seq++) await append(source, notes.name, [{ [`k${seq}`]: seq }], { clientSequence: seq });
+      const incremental = withoutLinks(await exportParts(ctx, source, [{ streamUid: notes.uid, version: 2n }]));
+      const incAt = streamRecordIndex(incremental, "notes");
+      const incRecord = (recordOf(incremental[incAt]!) as Extract<NonNullable<Record_>, { $case: "stream" }>).value;
+      await importRefusal(holder.token, reseal(incremental, new Map([[incAt, recordPart({ $case: "stream", value: { ...incRecord, conflictPolicy: otherPolicy } })]])), exists, "ImportBundle continuing a held stream with another conflict policy");
+      await importRefusal((await ctx.session()).token, incremental, { code: Status.NOT_FOUND, reason: "STREAM_NOT_FOUND" }, "ImportBundle continuing a stream the subject does not hold");
+      const later = withoutLinks(await exportParts(ctx, source, [{ streamUid: notes.uid, version: 3n }]));
+      await importRefusal(holder.token, later, { code: Status.FAILED_PRECONDITION, reason: "HISTORY_COMPACTED" }, "ImportBundle continuing a stream after where it ends here");
+      await callRefusal(holder.clients.portability.getMigration({ name: `${holder.subject}/migrations/no-such-migration` }), { code: Status.NOT_FOUND, reason: "MIGRATION_NOT_FOUND" }, "GetMigration of an unknown migration");
+
+      // A second switch while one holds the subject, and a switch after the move.
+      const first = transferRaw(ctx, source.token);
+      first.send(begin("subjects/-", "127.0.0.1:2", "subjects/elsewhere"));
+      await readTransferBundle(first, "the switch");
+      const second = transferRaw(ctx, source.token);
+      second.send(begin("subjects/-", "127.0.0.1:3", "subjects/elsewhere"));
+      refusal(await transferError(second, "a second switch"), { code: Status.FAILED_PRECONDITION, reason: "MIGRATION_CONFLICT" }, "TransferSubject while another holds the subject");
+      second.cancel();
+      first.send({ step: { $case: "commit", value: {} } });
+      first.end();
+      const committed = await first.next();
+      check(committed !== undefined && v1.TransferSubjectResponse.decode(committed).part?.$case === "committed", "TransferSubject answers commit with committed");
+      await callRefusal(source.clients.streams.getStream({ name: notes.name }), { code: Status.FAILED_PRECONDITION, reason: "SUBJECT_MOVED" }, "GetStream of a subject that moved");
+      const moved = transferRaw(ctx, source.token);
+      moved.send(begin("subjects/-", "127.0.0.1:3", "subjects/elsewhere"));
+      refusal(await transferError(moved, "a switch after the move"), { code: Status.FAILED_PRECONDITION, reason: "SUBJECT_MOVED" }, "TransferSubject of a subject that moved");
+      moved.cancel();
+
+      // A migration that is still copying (its source never answers) conflicts with a second one.
+      const sockets = new Set<Socket>();
+      const blackHole = createNetServer((socket) => {
+        sockets.add(socket);
+        socket.on("error", () => undefined);
+      });
+      await new Promise<void>((resolve) => blackHole.listen(0, "127.0.0.1", resolve));
+      try {
+        const person = await ctx.session();
+        const create = () => person.clients.portability.createMigration({ parent: person.subject, source: `127.0.0.1:${(blackHole.address() as { port: number }).port}`, sourceAccessToken: "a-token", sourceSubject: "" });
+        const { migration } = await create();
+        await callRefusal(create(), { code: Status.FAILED_PRECONDITION, reason: "MIGRATION_CONFLICT" }, "CreateMigration while another is copying");
+        if (migration !== undefined) await person.clients.portability.cancelMigration({ name: migration.name });
+      } finally {
+        for (const socket of sockets) socket.destroy();
+        await new Promise<void>((resolve) => blackHole.close(() => resolve()));
+      }
+      const bad = messages.filter(({ message }) => !/[A-Za-z]{2,}\W+[A-Za-z]{2,}/.test(message)).map(({ what, message }) => `${what}: ${JSON.stringify(message)}`);
+      if (bad.length > 0) fail(`status messages that say nothing to a developer:\n${bad.join("\n")}`);
     },
   }),
 ];
