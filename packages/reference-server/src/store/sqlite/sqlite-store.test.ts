@@ -259,6 +259,104 @@ describe("schema", () => {
     }
   });
 
+  it("cuts the JSON states stored whole before migration 8 into chunks, and reads them back as they were", async () => {
+    const path = join(dir, "v7.sqlite");
+    const raw = new BetterSqlite3(path);
+    raw.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)");
+    for (const m of MIGRATIONS.filter((m) => m.version <= 7)) {
+      raw.exec(m.sql);
+      raw.prepare("INSERT INTO schema_migrations VALUES (?, ?, 0)").run(m.version, m.name);
+    }
+    raw.prepare("INSERT INTO subjects (subject_id, created_at) VALUES ('s1', 0)").run();
+    raw
+      .prepare(
+        "INSERT INTO streams (subject_id, stream_id, uid, type, encoding, conflict_policy, owner_platform, genesis_hash, head_version, head_hash, horizon_version, horizon_hash, created_at, updated_at, state_version) VALUES ('s1', 'js', 'uid', 't', 2, 1, 'p', x'00', 3, x'03', 0, x'00', 0, 0, 3)",
+      )
+      .run();
+    for (const v of [1, 2, 3]) raw.prepare("INSERT INTO deltas VALUES ('s1', 'js', ?, x'7b7d', ?, ?, 'dev', ?, ?, 1, 0)").run(v, Buffer.from(hash(v - 1)), Buffer.from(hash(v)), v, v);
+    // A state of two and a half chunks at version 3, and the empty one at version 0.
+    const big = Buffer.alloc(2.5 * 1024 * 1024);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 13 + (i >> 20)) % 251;
+    raw.prepare("INSERT INTO json_states (subject_id, stream_id, version, state) VALUES ('s1', 'js', 0, ?), ('s1', 'js', 3, ?)").run(Buffer.from("{}"), big);
+    raw.close();
+
+    const migrated = createSqliteStore({ path });
+    try {
+      expect(migrated.db.prepare("SELECT version, chunks, size_bytes, length(state) AS n FROM json_states ORDER BY version").all()).toEqual([
+        { version: 0, chunks: 1, size_bytes: 2, n: 0 },
+        { version: 3, chunks: 3, size_bytes: big.length, n: 0 },
+      ]);
+      expect(migrated.db.prepare("SELECT state_id, idx, length(data) AS n FROM json_state_chunks ORDER BY state_id, idx").all()).toEqual([
+        { state_id: "v0", idx: 0, n: 2 },
+        { state_id: "v3", idx: 0, n: 1024 * 1024 },
+        { state_id: "v3", idx: 1, n: 1024 * 1024 },
+        { state_id: "v3", idx: 2, n: 512 * 1024 },
+      ]);
+      const at3 = await migrated.loadStateBase("s1", "js", 3);
+      expect("baseState" in at3 && at3.baseVersion === 3 && Buffer.from(at3.baseState).equals(big)).toBe(true);
+      const at2 = await migrated.loadStateBase("s1", "js", 2);
+      expect("baseState" in at2 && [at2.baseVersion, Buffer.from(at2.baseState).toString(), at2.deltas.map((d) => d.version)]).toEqual([0, "{}", [1, 2]]);
+    } finally {
+      await migrated.close();
+    }
+  });
+
+  /** Polls until `done` holds: the store deletes garbage in the background, a statement per turn. */
+  async function eventually(done: () => boolean): Promise<void> {
+    for (let i = 0; i < 500 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(done()).toBe(true);
+  }
+
+  it("deletes what a compaction let go of, a chunk and a few deltas per statement, and a crash's leftover chunks at the next open", async () => {
+    await store.createStream({
+      subjectId: "s1",
+      id: "js",
+      uid: "00000000-0000-4000-8000-000000000005",
+      type: "org.example.t",
+      encoding: Encoding.JsonMergePatch,
+      conflictPolicy: Policy.AllowBlindAppend,
+      ownerPlatformId: "p",
+      genesisHash: hash(0),
+      initialState: Buffer.from("{}"),
+      maxStreamsPerSubject: 10,
+      now,
+    });
+    for (let seq = 1; seq <= 40; seq++) {
+      const result = await store.appendBatch({
+        subjectId: "s1",
+        streamId: "js",
+        streamUid: "00000000-0000-4000-8000-000000000005",
+        deviceId: "d",
+        clientSequence: seq,
+        fingerprint: new Uint8Array([seq]),
+        expectedVersion: undefined,
+        now,
+        build: ({ stream }): BuiltBatch => ({ deltas: [{ payload: Buffer.from("{}"), prevHash: stream.headHash, hash: hash(stream.headVersion + 1) }] }),
+      });
+      expect(result.kind).toBe("committed");
+    }
+    const put = (version: number, bytes: number) =>
+      store.putJsonState({ subjectId: "s1", streamId: "js", streamUid: "00000000-0000-4000-8000-000000000005", version, state: Buffer.alloc(bytes, 0x20) });
+    expect(await put(10, 2 * 1024 * 1024 + 1)).toBe(true);
+    const chunks = () => store.db.prepare("SELECT state_id, COUNT(*) AS n FROM json_state_chunks WHERE stream_id = 'js' GROUP BY state_id ORDER BY n").all() as { state_id: string; n: number }[];
+    expect(chunks().map((c) => c.n)).toEqual([1, 3]);
+    const compacted = await store.compactStream({ subjectId: "s1", streamId: "js", horizonVersion: 35, stateAtHorizon: Buffer.alloc(1024 * 1024 + 7, 0x20), now });
+    expect(compacted.kind).toBe("compacted");
+    const deltasLeft = () => (store.db.prepare("SELECT COUNT(*) AS n FROM deltas WHERE stream_id = 'js'").get() as { n: number }).n;
+    await eventually(() => chunks().length === 1 && deltasLeft() === 5);
+    expect(chunks()[0]!.n).toBe(2);
+    expect((await store.listDeltas("s1", "js", 0, 100)).map((d) => d.version)).toEqual([36, 37, 38, 39, 40]);
+
+    // A write cut short: chunks that no row names. The next open deletes them.
+    const path = join(dir, "db.sqlite");
+    store.db.prepare("INSERT INTO json_state_chunks (subject_id, stream_id, state_id, idx, written_at, data) VALUES ('s1', 'js', 'cut-short', 0, 1, x'00'), ('s1', 'js', 'cut-short', 1, 1, x'00')").run();
+    await store.close();
+    store = createSqliteStore({ path });
+    await eventually(() => chunks().length === 1);
+    const base = await store.loadStateBase("s1", "js", 40);
+    expect("baseState" in base && [base.baseVersion, base.baseState.length, base.deltas.length]).toEqual([35, 1024 * 1024 + 7, 5]);
+  });
+
   it("stores no prev_hash that repeats the previous hash, and reads every one back, past a horizon too", async () => {
     for (const seq of [1, 2, 3]) expect((await opaqueAppend("d", seq)).kind).toBe("committed");
     // A prev_hash that is not the head's (no server chains so) is kept as it came.
