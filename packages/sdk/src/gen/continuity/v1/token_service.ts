@@ -17,7 +17,7 @@ export interface ExchangeTokenRequest {
    * member of an array, compared whole), `sub` (the platform's own account id for the user),
    * `iat`, `exp` (after `iat` and at most 300 seconds after it; 30 seconds of clock skew
    * tolerated on both) and `jti`. With `subject_token_type` `...:id_token`, an OpenID
-   * Connect ID token of a platform's provider instead (auth.md, TOKEN-020 to TOKEN-026).
+   * Connect ID token of a platform's provider instead (auth.md, TOKEN-020 to TOKEN-030).
    */
   subjectToken: string;
   /** Must be `urn:ietf:params:oauth:token-type:jwt`. */
