@@ -25,6 +25,7 @@ import { PRECISION_CASES } from "./precision.js";
 import { RESOURCE_CASES } from "./resources.js";
 import { ROBUSTNESS_CASES } from "./robustness.js";
 import { SNAPSHOT_CASES } from "./snapshots.js";
+import { STORE_EDGE_CASES } from "./store-edges.js";
 import { STREAM_CASES } from "./streams.js";
 import { SUBSCRIPTION_CASES } from "./subscriptions.js";
 import { SUBSCRIPTION_EDGE_CASES } from "./subscription-edges.js";
@@ -62,6 +63,7 @@ export const ALL_CASES: readonly ConformanceCase[] = [
   ...EDGE_CASES,
   ...ID_TOKEN_CLAIM_CASES,
   ...MESSAGE_CASES,
+  ...STORE_EDGE_CASES,
 ];
 
 const seen = new Set<string>();
