@@ -122,4 +122,44 @@ export const STORE_EDGE_CASES = [
       }
     },
   }),
+  defineCase({
+    id: "store-edges.checkpoint-entries-ordered-whatever-the-request-order",
+    requirements: ["CKPT-002"],
+    profile: "core",
+    async run(ctx) {
+      // The streams are named in descending uid order, so a server that keeps the request's
+      // order (or sorts another way) fails every time, not only when random uids fall so.
+      const session = await ctx.session();
+      const streams = [];
+      for (let i = 0; i < 4; i++) streams.push(await createStream(ctx, session));
+      const byUid = (a: string, b: string) => Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+      const descending = [...streams].sort((a, b) => byUid(b.uid, a.uid));
+      const ascending = descending.map((s) => s.uid).reverse();
+      const { checkpoint } = await session.clients.checkpoints.createCheckpoint({ parent: session.subject, checkpointId: "", streams: descending.map((s) => ({ stream: s.name })), resume: undefined });
+      checkEqual(checkpoint?.entries.map((e) => e.streamUid), ascending, "CreateCheckpoint: entries of streams named in descending uid order");
+      const { checkpoint: read } = await session.clients.checkpoints.getCheckpoint({ name: checkpoint!.name });
+      checkEqual(read?.entries.map((e) => e.streamUid), ascending, "GetCheckpoint: entries of the same checkpoint");
+      checkEqual(read?.entries.map((e) => e.stream), ascending.map((uid) => streams.find((s) => s.uid === uid)!.name), "GetCheckpoint: each entry names its own stream");
+    },
+  }),
+  defineCase({
+    id: "store-edges.repeated-accept-returns-the-checkpoint",
+    requirements: ["HANDOFF-008", "HANDOFF-007"],
+    profile: "core",
+    async run(ctx) {
+      // The device whose AcceptHandoff response was lost asks again: it gets the checkpoint it
+      // needs to resume, not only the handoff.
+      const source = await ctx.session();
+      const laptop = await ctx.session({ accountId: source.accountId });
+      const stream = await createStream(ctx, source);
+      await append(source, stream.name, [{ at: 1 }], { clientSequence: 1 });
+      const { checkpoint } = await source.clients.checkpoints.createCheckpoint({ parent: source.subject, checkpointId: "", streams: [{ stream: stream.name }], resume: { activityType: "org.example.lesson", resource: "r", position: "p", fallbackUrl: "", attributes: {} } });
+      const { handoff } = await source.clients.checkpoints.offerHandoff({ parent: source.subject, checkpoint: checkpoint!.name, targetDevice: "", ttlSeconds: 0 });
+      const accepted = await laptop.clients.checkpoints.acceptHandoff({ name: handoff!.name });
+      checkEqual(accepted.checkpoint, checkpoint, "AcceptHandoffResponse.checkpoint: the offered checkpoint");
+      const again = await laptop.clients.checkpoints.acceptHandoff({ name: handoff!.name });
+      checkEqual(again.handoff, accepted.handoff, "the handoff of a repeated accept by the device that accepted it");
+      checkEqual(again.checkpoint, checkpoint, "AcceptHandoffResponse.checkpoint of the repeated accept");
+    },
+  }),
 ];
