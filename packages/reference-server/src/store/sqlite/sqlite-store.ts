@@ -609,7 +609,6 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
           }
         }
       })();
-    // Stryker disable next-line BlockStatement: only a failing COMMIT (an I/O error of the disk) throws here, which no client can cause; every append's own error is caught inside
     } catch (error) {
       for (const p of batch) p.reject(error);
       return;
@@ -1340,7 +1339,6 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
             const deltas = current === undefined ? [] : deltasBetween(current, firstVersion - 1, firstVersion + count - 1, count);
             const ref =
               current === undefined
-                // Stryker disable next-line StringLiteral: the batch of a stream that is gone has no deltas: the feed skips it (deltas.length !== count) and finds no stream to reset for under this id, so nothing of this reference reaches a client
                 ? { id: r.batch_stream, uid: "", type: "", ownerPlatformId: "" }
                 : { id: current.stream_id, uid: current.uid, type: current.type, ownerPlatformId: current.owner_platform };
             // A horizon inside the batch leaves only its tail: the batch is gone as a unit.
