@@ -130,7 +130,7 @@ export const STORE_EDGE_CASES = [
       // The streams are named in descending uid order, so a server that keeps the request's
       // order (or sorts another way) fails every time, not only when random uids fall so.
       const session = await ctx.session();
-      const streams = [];
+      const streams: Awaited<ReturnType<typeof createStream>>[] = [];
       for (let i = 0; i < 4; i++) streams.push(await createStream(ctx, session));
       const byUid = (a: string, b: string) => Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
       const descending = [...streams].sort((a, b) => byUid(b.uid, a.uid));
