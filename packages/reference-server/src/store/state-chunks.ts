@@ -30,6 +30,21 @@ export const DELTAS_PER_READ = 32;
 /** How many tries a read whose state was let go of meanwhile (compaction) gets. */
 export const STATE_READ_ATTEMPTS = 5;
 
+/** Where a stored state's chunks are, as its `json_states` row names them. */
+export interface StoredStateRef {
+  readonly version: number;
+  readonly stateId: string;
+  readonly chunks: number;
+  readonly sizeBytes: number;
+}
+
+/** A state whose chunks are written but that no row names yet. */
+export interface StagedState {
+  readonly stateId: string;
+  readonly chunks: number;
+  readonly sizeBytes: number;
+}
+
 /** `state` cut into chunk rows; an empty state is one empty chunk. */
 export function chunksOf(state: Uint8Array): Uint8Array[] {
   const chunks: Uint8Array[] = [];

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { chunksOf, ORPHAN_GRACE_MS, readChunked, yieldTurn } from "../state-chunks.js";
+import { chunksOf, ORPHAN_GRACE_MS, readChunked, yieldTurn, type StagedState, type StoredStateRef } from "../state-chunks.js";
 import type { Query } from "./connection.js";
 
 /**
@@ -8,21 +8,6 @@ import type { Query } from "./connection.js";
  * is written and read one chunk statement at a time, outside any transaction, and made
  * visible by one small row inside the writer's transaction.
  */
-
-/** Where a stored state's chunks are, as its `json_states` row names them. */
-export interface StoredStateRef {
-  readonly version: number;
-  readonly stateId: string;
-  readonly chunks: number;
-  readonly sizeBytes: number;
-}
-
-/** A state whose chunks are written but that no row names yet. */
-export interface StagedState {
-  readonly stateId: string;
-  readonly chunks: number;
-  readonly sizeBytes: number;
-}
 
 export interface PgJsonStates {
   /** Inside a transaction (`q`): stores a state, chunks and row. For small states and imports. */

@@ -60,8 +60,8 @@ import { channelOf, startListener, type Listener, type Notice } from "./fan-out.
 import { isSchemaName, migratePostgres } from "./migrations.js";
 import { createPgPortability } from "./portability.js";
 import { createPgReplicaState } from "./replica-state.js";
-import { createPgJsonStates, type StagedState } from "./json-states.js";
-import { DELTAS_PER_READ, STATE_READ_ATTEMPTS, StateReadRaced, yieldTurn } from "../state-chunks.js";
+import { createPgJsonStates } from "./json-states.js";
+import { DELTAS_PER_READ, STATE_READ_ATTEMPTS, StateReadRaced, yieldTurn, type StagedState } from "../state-chunks.js";
 import { createLanes, runSubjectTx, type PAST_HOLDS, type SubjectTx } from "./subject-tx.js";
 import { comparable, escapeText, toPgDevice, toPgLink } from "./text.js";
 

@@ -1,27 +1,12 @@
 import { randomUUID } from "node:crypto";
 import type { Statement } from "better-sqlite3";
-import { chunksOf, readChunked, yieldTurn } from "../state-chunks.js";
+import { chunksOf, readChunked, yieldTurn, type StagedState, type StoredStateRef } from "../state-chunks.js";
 
 /**
  * Stored JSON states on SQLite, in chunk rows (the rule: `store/state-chunks.ts`). better-sqlite3
  * runs each statement on the event loop, so a state is written and read one chunk statement at a
  * time (autocommit) with a turn between, and made visible by one small row in a transaction.
  */
-
-/** Where a stored state's chunks are, as its `json_states` row names them. */
-export interface StoredStateRef {
-  readonly version: number;
-  readonly stateId: string;
-  readonly chunks: number;
-  readonly sizeBytes: number;
-}
-
-/** A state whose chunks are written but that no row names yet. */
-export interface StagedState {
-  readonly stateId: string;
-  readonly chunks: number;
-  readonly sizeBytes: number;
-}
 
 export interface SqliteJsonStates {
   /** Inside a transaction: stores a state (chunks and row) in that transaction. For small states and imports. */

@@ -77,13 +77,13 @@ import type {
   SnapshotRow,
   StreamRow,
 } from "../codec.js";
-import { createSqliteJsonStates, type StagedState } from "./json-states.js";
+import { createSqliteJsonStates } from "./json-states.js";
 import { migrate } from "./migrations.js";
 import { createSqlitePortability } from "./portability.js";
 import { createSqliteReplicaState } from "./replica-state.js";
 import type { PortabilityStore } from "../portability-types.js";
 import { SubjectHeldError, type ReplicaStateStore } from "../replica-state-types.js";
-import { DELTAS_PER_READ, STATE_READ_ATTEMPTS, StateReadRaced, yieldTurn } from "../state-chunks.js";
+import { DELTAS_PER_READ, STATE_READ_ATTEMPTS, StateReadRaced, yieldTurn, type StagedState } from "../state-chunks.js";
 
 /** Options of {@link createSqliteStore}. */
 export interface SqliteStoreOptions {
