@@ -123,7 +123,7 @@ function invalid(what: string): ContinuityError {
 
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-/** base64url (RFC 4648 §5) without padding of `a ‖ b`; the SDK runs in browsers too, so no Buffer. */
+/** base64url (RFC 4648 §5) without padding of `a ‖ b`; the SDK runs in browsers too, so no Node buffers here. */
 function base64url(a: Uint8Array, b: Uint8Array): string {
   const bytes = new Uint8Array(a.length + b.length);
   bytes.set(a, 0);
