@@ -9,7 +9,6 @@ import { COMPACT_DELIVERY_CASES } from "./compact-delivery.js";
 import { CONNECTION_CASES } from "./connections.js";
 import { CONSENT_EDGE_CASES } from "./consent-edges.js";
 import { EDGE_CASES } from "./edges.js";
-import { ERROR_MESSAGE_CASES } from "./error-messages.js";
 import { HISTORY_CASES } from "./history.js";
 import { ID_TOKEN_CLAIM_CASES } from "./id-token-claims.js";
 import { IDENTITY_CASES } from "./identity.js";
@@ -52,7 +51,6 @@ export const ALL_CASES: readonly ConformanceCase[] = [
   ...CHECKPOINT_EDGE_CASES,
   ...IDENTITY_CASES,
   ...CONSENT_EDGE_CASES,
-  ...ERROR_MESSAGE_CASES,
   ...PLATFORM_CASES,
   ...PRECISION_CASES,
   ...ROBUSTNESS_CASES,
