@@ -1,5 +1,6 @@
 // Proves the suite's strength: runs it against the reference server once per deliberate fault
-// ("mutant") and requires every one to be caught by at least one failing MUST case. A suite
+// ("mutant") and requires every one to be caught by at least one failing MUST case (a mutant
+// of a SHOULD requirement: by a case of that requirement that warns, see Mutant.should). A suite
 // that lets a broken server pass is worse than none. Each mutant is a few source edits
 // (conformance/mutants/reference-server/<name>.ts) applied to a copy of the server's `src`,
 // the way mutation tools work, so the shipped server carries no switch for any of them.
@@ -10,6 +11,7 @@ import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
 import type { KnownFailures } from "./runner/known-failures.js";
+import { ALL_CASES } from "./cases/index.js";
 import { copySources, loadMutants, mutateSources, type Mutant, type SourceCopy } from "./runner/mutant.js";
 import { runPool, type CaseResult, type SuiteReport } from "./runner/run-suite.js";
 import { REFERENCE_SERVER, REPO_ROOT, referenceServerCommand, runConformance } from "./run.js";
@@ -31,13 +33,23 @@ export interface MutantOutcome {
   readonly mutant: string;
   readonly area: string;
   readonly caught: boolean;
-  /** The MUST cases that failed (the first few), or why the run could not judge. */
+  /** The cases that caught it (the first few), or why the run could not judge. */
   readonly evidence: string;
   readonly durationMs: number;
 }
 
-function mustFailures(report: SuiteReport): CaseResult[] {
-  return report.results.filter((result) => result.status === "fail" && result.level === "MUST");
+/**
+ * The cases that catch a mutant: failing MUST cases, and for a mutant of SHOULD requirements
+ * (`Mutant.should`) also its cases that warn.
+ */
+function catchingFailures(report: SuiteReport, should: readonly string[] = []): CaseResult[] {
+  return report.results.filter((result) => (result.status === "fail" && result.level === "MUST") || (result.status === "warn" && result.requirements.some((id) => should.includes(id))));
+}
+
+/** Only the cases proving one of `should`, as a `--filter` would select them. */
+function casesProving(should: readonly string[]): RegExp {
+  const ids = ALL_CASES.filter((c) => c.requirements.some((id) => should.includes(id))).map((c) => c.id.replaceAll(".", "\\."));
+  return new RegExp(`^(${ids.join("|")})$`);
 }
 
 /**
@@ -49,7 +61,7 @@ function mustFailures(report: SuiteReport): CaseResult[] {
 async function runAgainst(
   label: string,
   spawn: string,
-  options: { readonly area?: string; readonly concurrency: number; readonly baselineFailures?: KnownFailures },
+  options: { readonly area?: string; readonly should?: readonly string[]; readonly concurrency: number; readonly baselineFailures?: KnownFailures },
 ): Promise<MutantOutcome & { failures: CaseResult[] }> {
   const started = Date.now();
   const area = options.area ?? "";
@@ -61,8 +73,11 @@ async function runAgainst(
       bail: options.area !== undefined,
       knownFailures: options.baselineFailures ?? new Map(),
       ...(options.area === undefined ? {} : { priorityArea: options.area }),
+      ...(options.should === undefined ? {} : { filter: casesProving(options.should) }),
     });
-    const failures = mustFailures(report);
+    // The baseline (no area) counts every warn too: a SHOULD case that warns without any
+    // mutant cannot catch one.
+    const failures = options.area === undefined ? report.results.filter((r) => (r.status === "fail" && r.level === "MUST") || r.status === "warn") : catchingFailures(report, options.should);
     const evidence = failures.length > 0 ? failures.slice(0, 3).map((f) => `${f.id}: ${(f.message ?? "").split("\n")[0]}`).join(" | ") : report.errors.join("; ") || "no MUST case failed";
     return { mutant: label, area, caught: failures.length > 0, evidence, durationMs: Date.now() - started, failures };
   } catch (error) {
@@ -83,7 +98,7 @@ export async function runMutant(mutant: Mutant, copy: SourceCopy, concurrency: n
   }
   try {
     const entry = relative(REFERENCE_SERVER.cwd, join(copy.dir, "main.ts"));
-    const { mutant: name, area, caught, evidence, durationMs } = await runAgainst(mutant.name, referenceServerCommand(entry), { area: mutant.area, concurrency, baselineFailures });
+    const { mutant: name, area, caught, evidence, durationMs } = await runAgainst(mutant.name, referenceServerCommand(entry), { area: mutant.area, ...(mutant.should === undefined ? {} : { should: mutant.should }), concurrency, baselineFailures });
     return { mutant: name, area, caught, evidence, durationMs };
   } finally {
     await copy.revert();
@@ -117,7 +132,7 @@ async function reusableBaseline(file: string): Promise<{ failures: { id: string;
     console.log(`baseline: ${file} is older than the sources; running it`);
     return undefined;
   }
-  const failures = report.cases.filter((c) => c.status === "fail" && c.level === "MUST").map((c) => ({ id: c.id, message: c.message ?? "" }));
+  const failures = report.cases.filter((c) => (c.status === "fail" && c.level === "MUST") || c.status === "warn").map((c) => ({ id: c.id, message: c.message ?? "" }));
   return { failures, durationMs: report.durationMs ?? 0, evidence: "" };
 }
 
@@ -171,7 +186,7 @@ async function main(): Promise<number> {
   }
   const baselineFailures: KnownFailures = new Map(baseline.failures.map((f) => [f.id, "fails without any mutant"]));
   if (baselineFailures.size > 0) {
-    console.log(`baseline: ${baselineFailures.size} MUST case(s) fail without any mutant; they cannot count as catching one:`);
+    console.log(`baseline: ${baselineFailures.size} case(s) fail (or warn) without any mutant; they cannot count as catching one:`);
     for (const failure of baseline.failures) console.log(`  ${failure.id}: ${(failure.message ?? "").split("\n")[0]}`);
   }
   console.log(`baseline done in ${(baseline.durationMs / 1000).toFixed(1)}s`);

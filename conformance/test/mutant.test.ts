@@ -131,11 +131,14 @@ describe("the reference server's mutants", () => {
   it("each applies cleanly to the current sources and leaves code that parses", async () => {
     const mutants = await loadMutants(REFERENCE_SERVER_MUTANTS);
     expect(mutants.length).toBeGreaterThan(0);
-    const areas = new Set([...(await loadRequirements()).byId.keys()].map((id) => id.replace(/-\d+$/, "")));
+    const requirements = await loadRequirements();
+    const areas = new Set([...requirements.byId.keys()].map((id) => id.replace(/-\d+$/, "")));
     const problems: string[] = [];
     const mutated = new Map<string, string>();
     for (const mutant of mutants) {
       if (!areas.has(mutant.area)) problems.push(`${mutant.name}: area ${mutant.area} is no requirement ID prefix`);
+      // `should` is for faults only a SHOULD case can see; a MUST rule's mutant is caught by MUST cases.
+      for (const id of mutant.should ?? []) if (requirements.byId.get(id)?.level !== "SHOULD") problems.push(`${mutant.name}: should names ${id}, which is no SHOULD requirement`);
       const changed = await mutateSources(mutant, (file) => readFile(join(REFERENCE_SERVER_SRC, file), "utf8")).catch((error: unknown) => {
         problems.push((error as Error).message);
         return new Map<string, string>();

@@ -29,6 +29,7 @@ import { STREAM_CASES } from "./streams.js";
 import { SUBSCRIPTION_CASES } from "./subscriptions.js";
 import { SUBSCRIPTION_EDGE_CASES } from "./subscription-edges.js";
 import { VECTOR_CASES } from "./vectors.js";
+import { WHOLE_STATE_CASES } from "./whole-state.js";
 
 /** Every case of the suite, in report order. Ids are stable: known-failure files name them. */
 export const ALL_CASES: readonly ConformanceCase[] = [
@@ -62,6 +63,7 @@ export const ALL_CASES: readonly ConformanceCase[] = [
   ...ID_TOKEN_CLAIM_CASES,
   ...MESSAGE_CASES,
   ...STORE_EDGE_CASES,
+  ...WHOLE_STATE_CASES,
 ];
 
 const seen = new Set<string>();

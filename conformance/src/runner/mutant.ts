@@ -26,6 +26,13 @@ export interface Mutant {
   readonly area: string;
   /** What the mutant breaks, in one sentence. */
   readonly description: string;
+  /**
+   * Only for a fault that breaks a SHOULD requirement and no MUST one (LIMIT-022: how fast is
+   * fast enough depends on the machine, so it cannot be a MUST): those requirement IDs. The
+   * run is then only the cases proving them, and a case of them that does not pass (`warn`)
+   * catches the mutant, as a failing MUST case catches any other.
+   */
+  readonly should?: readonly string[];
   readonly edits: readonly MutantEdit[];
 }
 
@@ -167,6 +174,9 @@ function mutantProblem(mutant: Partial<Mutant> | undefined, expectedName: string
   if (!NAME.test(expectedName)) return "has a name that is not kebab-case";
   if (typeof mutant.area !== "string" || !AREA.test(mutant.area)) return "needs an area: a requirement ID prefix such as APPEND";
   if (typeof mutant.description !== "string" || mutant.description.trim() === "") return "needs a description";
+  if (mutant.should !== undefined && (!Array.isArray(mutant.should) || mutant.should.length === 0 || mutant.should.some((id) => typeof id !== "string" || !/^[A-Z]+-\d{3}$/.test(id)))) {
+    return "has a `should` that is not a non-empty list of requirement IDs";
+  }
   if (!Array.isArray(mutant.edits) || mutant.edits.length === 0) return "needs at least one edit";
   const edits = mutant.edits as readonly Partial<MutantEdit>[];
   if (edits.some((e) => typeof e.file !== "string" || typeof e.find !== "string" || typeof e.replace !== "string")) {
