@@ -18,6 +18,7 @@
  *                       runs of parts of the code in parallel, then one run over all of it)
  *   --report-dir <dir>  where reports go (default packages/reference-server/reports/mutation)
  *   --merge <json>      no run: merge these reports (repeatable) into one JSON and HTML report
+ *                       (parts of one file measured on the same source are united)
  *                       in the report directory, and print its scores
  *   --survivors         also print every surviving mutant (file:line:column mutator → replacement)
  *   --dry-run-only      only the dry run (coverage); checks the set-up
@@ -226,14 +227,46 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** The union of several reports of disjoint (or repeated, later wins) files. */
-async function mergeReports(paths: readonly string[]): Promise<FullReport> {
+interface MergeMutant extends ReportMutant {
+  readonly id?: string;
+}
+
+/** What identifies a mutant within one version of a file: its mutator, replacement and place. */
+function mutantKey(m: MergeMutant): string {
+  return `${m.mutatorName}|${m.replacement}|${m.location?.start.line}:${m.location?.start.column}`;
+}
+
+/**
+ * One file's results from two reports. Runs of parts of one file (`--mutate 'file:10-80'`)
+ * each hold only their part's mutants: when both measured the same source, the mutants are
+ * united, a mutant both measured taking the later result (ids renumbered, since each run
+ * numbers its own). Measured on different sources, the later report's file replaces the
+ * earlier one's, as before, since places no longer match.
+ */
+export function mergeFile(earlier: ReportFile & { source?: string }, later: ReportFile & { source?: string }): ReportFile & { source?: string } {
+  if (earlier.source === undefined || earlier.source !== later.source) return later;
+  const byKey = new Map<string, MergeMutant>();
+  for (const m of [...earlier.mutants, ...later.mutants] as MergeMutant[]) byKey.set(mutantKey(m), m);
+  const ids = new Set<string>();
+  const mutants = [...byKey.values()].map((m, index) => {
+    const id = m.id === undefined || ids.has(m.id) ? `merged-${index}` : m.id;
+    ids.add(id);
+    return { ...m, id };
+  });
+  return { ...later, mutants };
+}
+
+/** The union of several reports: disjoint files, or parts of one file (see mergeFile); later wins. */
+export async function mergeReports(paths: readonly string[]): Promise<FullReport> {
   let merged: FullReport | undefined;
   for (const path of paths) {
     const report = JSON.parse(await readFile(path, "utf8")) as FullReport;
     if (merged === undefined) merged = { ...report, files: { ...report.files }, testFiles: { ...report.testFiles } };
     else {
-      Object.assign(merged.files, report.files);
+      for (const [file, content] of Object.entries(report.files)) {
+        const known = merged.files[file];
+        merged.files[file] = known === undefined ? content : mergeFile(known, content);
+      }
       for (const [file, content] of Object.entries(report.testFiles ?? {})) {
         const known = merged.testFiles![file];
         const ids = new Set(known?.tests.map((t) => t.id) ?? []);
