@@ -30,7 +30,7 @@ describe("merging mutation reports", () => {
     const first = await written("first.json", report("a\nb\nc\n", [mutant("1", 1, "Killed"), mutant("2", 2, "Survived")]));
     const second = await written("second.json", report("a\nb\nc\n", [mutant("1", 2, "Killed"), mutant("2", 3, "NoCoverage")]));
     const merged = await mergeReports([first, second]);
-    const mutants = merged.files[FILE]!.mutants as { id: string; status: string; location: { start: { line: number } } }[];
+    const mutants = merged.files[FILE]!.mutants as unknown as readonly { id: string; status: string; location: { start: { line: number } } }[];
     expect(mutants.map((m) => [m.location.start.line, m.status]).sort()).toEqual([[1, "Killed"], [2, "Killed"], [3, "NoCoverage"]]);
     expect(new Set(mutants.map((m) => m.id)).size).toBe(3);
     const [services] = scoresByFolder(merged, ["src/services/"]);
@@ -46,7 +46,7 @@ describe("merging mutation reports", () => {
   it("takes the later report's file whole when the source changed between the runs", async () => {
     const first = await written("old.json", report("old\n", [mutant("1", 1, "Survived"), mutant("2", 2, "Survived")]));
     const second = await written("new.json", report("new\n", [mutant("1", 1, "Killed")]));
-    const mutants = (await mergeReports([first, second])).files[FILE]!.mutants as { status: string }[];
+    const mutants = (await mergeReports([first, second])).files[FILE]!.mutants as readonly { status: string }[];
     expect(mutants.map((m) => m.status)).toEqual(["Killed"]);
   });
 });

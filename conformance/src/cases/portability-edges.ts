@@ -9,7 +9,7 @@ import { continuity } from "@continuity/sdk/gen";
 import { TOKEN_EXCHANGE, type CaseContext, type Session } from "../harness/context.js";
 import { defineCase } from "../harness/define-case.js";
 import { check, checkBytes, checkEqual, checkError, fail, Status, type ExpectedError } from "../harness/expect.js";
-import { checkpointDigest, deltaHash, snapshotHash } from "../harness/hashing.js";
+import { canonicalJson, checkpointDigest, deltaHash, snapshotHash } from "../harness/hashing.js";
 import { linkAccount } from "../harness/linking.js";
 import { rawUnaryCall, richErrorOf } from "../harness/raw-call.js";
 import { append, appendRequest, createStream, downloadSnapshot, ENCODING } from "../harness/streams.js";
@@ -306,6 +306,17 @@ export const PORTABILITY_EDGE_CASES = [
           changes: new Map([[notes, recordPart({ $case: "stream", value: { ...notesStream, ownerPlatform: "nobody" } })]]),
           field: `${record(notes)}.stream.owner_platform`,
         },
+        // A platform name inside a longer string is not one (a pattern anchored at one end only).
+        {
+          what: "an owner platform with a platform name after a prefix",
+          changes: new Map([[notes, recordPart({ $case: "stream", value: { ...notesStream, ownerPlatform: `tenants/t/${notesStream.ownerPlatform}` } })]]),
+          field: `${record(notes)}.stream.owner_platform`,
+        },
+        {
+          what: "an owner platform with a platform name before a suffix",
+          changes: new Map([[notes, recordPart({ $case: "stream", value: { ...notesStream, ownerPlatform: `${notesStream.ownerPlatform}/apps/x` } })]]),
+          field: `${record(notes)}.stream.owner_platform`,
+        },
         { what: "a JSON snapshot state that is not canonical JSON", changes: withSnapshotState(Buffer.from('{"lesson2":"done","lesson1":"done"}')), field: `${record(progress + 1)}.snapshot.state` },
         { what: "a JSON snapshot state that is not JSON", changes: withSnapshotState(Buffer.from("{lesson1")), field: `${record(progress + 1)}.snapshot.state` },
         { what: "a JSON delta payload that is not canonical JSON", changes: withPayload(list, Buffer.from('[{"path":"/items","op":"add","value":["tea"]}]')), field: `${record(list + 1)}.delta.payload` },
@@ -330,6 +341,11 @@ export const PORTABILITY_EDGE_CASES = [
           what: "a checkpoint digest that does not match its entries and resume payload",
           changes: new Map([[checkpoint, recordPart({ $case: "checkpoint", value: { ...checkpointRecord, digest: Buffer.from(checkpointDigest({ entries: checkpointRecord.entries, resume: { ...checkpointRecord.resume!, position: "elsewhere" } })) } })]]),
           field: `${record(checkpoint)}.checkpoint.digest`,
+        },
+        {
+          what: "a checkpoint device that is not a device name",
+          changes: new Map([[checkpoint, recordPart({ $case: "checkpoint", value: { ...checkpointRecord, device: "devices/x" } })]]),
+          field: `${record(checkpoint)}.checkpoint.device`,
         },
       ];
       for (const { what, changes, field } of tampered) {
@@ -632,7 +648,16 @@ export const PORTABILITY_EDGE_CASES = [
         const { deltas } = await reader.clients.streams.listDeltas({ stream: `${target.subject}/streams/${streamIdOf(stream.name)}`, afterVersion: stream.horizonVersion, pageSize: 0, pageToken: "" });
         const fields = (d: continuity.v1.Delta, device: string) => [d.version, hex(d.payload), hex(d.prevHash), hex(d.hash), device, d.clientSequence, d.batchFirstVersion, d.batchSize, ms(d.commitTime)];
         checkEqual(deltas.map((d) => fields(d, d.device)), exported.map((d) => fields(d, local(d.device))), `ListDeltas of imported stream ${streamIdOf(stream.name)}: version, payload, hashes, device, client_sequence, batch fields, commit_time`);
+        const { stream: imported } = await reader.clients.streams.getStream({ name: `${target.subject}/streams/${streamIdOf(stream.name)}` });
+        checkEqual(ms(imported?.createTime), ms(stream.createTime), `create_time of imported stream ${streamIdOf(stream.name)} (PORT-020: its stream record's)`);
       }
+      // Account links (from a bundle this server signed, so imported): each as its record says.
+      const exportedLinks = records.flatMap((r) => (r.$case === "accountLink" ? [r.value] : []));
+      checkEqual(exportedLinks.length, 2, "account link records in the bundle");
+      const { accountLinks } = await target.clients.subjects.listAccountLinks({ parent: target.subject, pageSize: 0, pageToken: "" });
+      const linkFields = (l: continuity.v1.AccountLink) => [l.platform, l.accountId, ms(l.createTime)];
+      const importedLinks = accountLinks.filter((l) => exportedLinks.some((e) => e.platform === l.platform && e.accountId === l.accountId));
+      checkEqual(importedLinks.map(linkFields).sort(), exportedLinks.map(linkFields).sort(), "ListAccountLinks on the target: each imported account link with its platform, account_id and create_time");
       // The checkpoint: its device, platform and creation time too.
       for (const record of records) {
         if (record.$case !== "checkpoint") continue;
@@ -676,6 +701,12 @@ export const PORTABILITY_EDGE_CASES = [
         return manifestPart({ ...m, streams: m.streams.map((s) => (s.streamUid === uid ? { ...s, ...change } : s)) });
       };
       const notesStream = stream(parts, notes);
+      /** A JSON Merge Patch stream's snapshot record as a JSON Patch stream's (its hash made to match). */
+      const asJsonPatch = (part: BundlePart): BundlePart => {
+        const snapshot = (recordOf(part) as Extract<NonNullable<Record_>, { $case: "snapshot" }>).value;
+        const header = { ...snapshot.header!, encoding: ENCODING.jsonPatch };
+        return recordPart({ $case: "snapshot", value: { header: { ...header, snapshotHash: Buffer.from(snapshotHash({ streamUid: header.streamUid, version: header.version, headHash: header.headHash, encoding: header.encoding, state: snapshot.state })) }, state: snapshot.state } });
+      };
       const otherPolicy = notesStream.conflictPolicy === v1.ConflictPolicy.CONFLICT_POLICY_ALLOW_BLIND_APPEND ? v1.ConflictPolicy.CONFLICT_POLICY_REQUIRE_EXPECTED_VERSION : v1.ConflictPolicy.CONFLICT_POLICY_ALLOW_BLIND_APPEND;
       const holder = await ctx.session();
       expectImported(await importRaw(ctx, holder.token, parts.map((p) => p.bytes)), "importing the bundle");
@@ -696,6 +727,8 @@ export const PORTABILITY_EDGE_CASES = [
             [progress, recordPart({ $case: "stream", value: { ...stream(parts, progress), type: "org.example.other-type" } })],
           ])),
         },
+        // The stream has a horizon, so only its snapshot (not a genesis hash) follows its encoding.
+        { what: "a stream the subject holds with another encoding", bundle: reseal(parts, new Map([[progress, recordPart({ $case: "stream", value: { ...stream(parts, progress), encoding: ENCODING.jsonPatch } })], [progress + 1, asJsonPatch(parts[progress + 1]!)]])) },
       ];
       for (const { what, bundle } of conflicting) expectImportError(await importRaw(ctx, holder.token, bundle.map((p) => p.bytes)), exists, `importing ${what}`);
       const { stream: kept } = await holder.clients.streams.getStream({ name: `${holder.subject}/streams/notes` });
@@ -704,6 +737,18 @@ export const PORTABILITY_EDGE_CASES = [
 
       // Incremental bundles: after the held position of notes.
       await append(subject.owner, `${subject.owner.subject}/streams/notes`, [{ c: 3 }], { clientSequence: 3 });
+      const progressStream = stream(parts, progress);
+      await append(subject.owner, `${subject.owner.subject}/streams/progress`, [{ lesson4: "done" }], { clientSequence: 4 });
+      // Of a stream with a horizon: a stream without one is bound to its type and encoding by its genesis hash.
+      const progressInc = withoutLinks(await exportParts(ctx, subject.owner, [{ streamUid: notesStream.uid, version: 3n }, { streamUid: progressStream.uid, version: 3n }]));
+      const incProgress = streamRecordIndex(progressInc, "progress");
+      const changedRecord = (change: Partial<continuity.v1.Stream>) => new Map([[incProgress, recordPart({ $case: "stream", value: { ...stream(progressInc, incProgress), ...change } })]]);
+      expectImportError(
+        await importRaw(ctx, holder.token, reseal(progressInc, new Map([...changedRecord({ type: "org.example.other-type" }), [0, withSummary(progressInc, progressStream.uid, { type: "org.example.other-type" })]])).map((p) => p.bytes)),
+        exists,
+        "an incremental bundle continuing a stream the subject holds with another type",
+      );
+      expectImportError(await importRaw(ctx, holder.token, reseal(progressInc, changedRecord({ encoding: ENCODING.jsonPatch })).map((p) => p.bytes)), exists, "an incremental bundle continuing a stream the subject holds with another encoding");
       const incremental = withoutLinks(await exportParts(ctx, subject.owner, [{ streamUid: notesStream.uid, version: 2n }]));
       const incNotes = streamRecordIndex(incremental, "notes");
       expectImportError(
@@ -727,6 +772,8 @@ export const PORTABILITY_EDGE_CASES = [
         [delta2, recordPart({ $case: "delta", value: { ...second, payload, hash } })],
       ]));
       expectImported(await importRaw(ctx, forked.token, fork.map((p) => p.bytes)), "importing a bundle with another version 2 of notes");
+      // The genuine bundle's version 2 (not its first delta, which the subject holds alike) is named.
+      expectImportError(await importRaw(ctx, forked.token, parts.map((p) => p.bytes)), invalid(`records[${delta2 - 1}].delta.prev_hash`), "a bundle whose version 2 of notes differs from the one the subject holds");
       const first = partIndex(incremental, "first new delta of notes", (r) => r.$case === "delta" && r.value.streamUid === notesStream.uid);
       expectImportError(await importRaw(ctx, forked.token, incremental.map((p) => p.bytes)), invalid(`records[${first - 1}].delta.prev_hash`), "an incremental bundle whose first delta does not continue the history the subject holds");
       const { stream: unmoved } = await forked.clients.streams.getStream({ name: `${forked.subject}/streams/notes` });
@@ -745,6 +792,16 @@ export const PORTABILITY_EDGE_CASES = [
       ]));
       const fresh = await ctx.session();
       expectImportError(await importRaw(ctx, fresh.token, oversized.map((p) => p.bytes)), { code: Status.RESOURCE_EXHAUSTED, reason: "DELTA_TOO_LARGE", metadata: { limit: String(ctx.limits.maxDeltaBytes), index: String(last - 1) } }, "a bundle with a delta above max_delta_bytes");
+      const exactPayload = Buffer.alloc(Number(ctx.limits.maxDeltaBytes), 7);
+      const exactHash = Buffer.from(deltaHash({ prevHash: big.prevHash, version: big.version, encoding: big.encoding, payload: exactPayload }));
+      const exact = reseal(parts, new Map([
+        [0, withSummary(parts, canvasStream.uid, { headHash: exactHash })],
+        [canvas, recordPart({ $case: "stream", value: { ...canvasStream, headHash: exactHash } })],
+        [last, recordPart({ $case: "delta", value: { ...big, payload: exactPayload, hash: exactHash } })],
+      ]));
+      expectImported(await importRaw(ctx, fresh.token, exact.map((p) => p.bytes)), "a bundle with a delta of exactly max_delta_bytes");
+      const { stream: exactStream } = await fresh.clients.streams.getStream({ name: `${fresh.subject}/streams/canvas` });
+      checkBytes(exactStream?.headHash, exactHash, "the stream whose last delta is exactly max_delta_bytes, imported");
     },
   }),
   defineCase({
@@ -836,6 +893,102 @@ export const PORTABILITY_EDGE_CASES = [
       }
       const bad = messages.filter(({ message }) => !/[A-Za-z]{2,}\W+[A-Za-z]{2,}/.test(message)).map(({ what, message }) => `${what}: ${JSON.stringify(message)}`);
       if (bad.length > 0) fail(`status messages that say nothing to a developer:\n${bad.join("\n")}`);
+    },
+  }),
+  defineCase({
+    id: "portability-edges.import-takes-records-as-written",
+    requirements: ["PORT-050", "PORT-047", "PORT-049", "PORT-020", "PORT-022", "PORT-029"],
+    profile: "portability",
+    timeoutMs: 90_000,
+    async run(ctx) {
+      const source = await ctx.session();
+      const edits = await createStream(ctx, source, { encoding: ENCODING.jsonPatch, streamId: "edits" });
+      for (let seq = 1; seq <= 3; seq++) await append(source, edits.name, [[{ op: "add", path: `/k${seq}`, value: seq }]], { clientSequence: seq });
+      // More deltas than an importer would store in one transaction (the reference server stores 256 at a time).
+      const long = await createStream(ctx, source, { encoding: ENCODING.opaque, streamId: "long" });
+      const perAppend = Math.min(ctx.limits.maxBatchDeltas, 100);
+      for (let written = 0, seq = 1; written < 300; written += perAppend, seq++) {
+        await append(source, long.name, Array.from({ length: Math.min(perAppend, 300 - written) }, (_, i) => Buffer.from([(written + i) % 256])), { clientSequence: seq });
+      }
+      await createStream(ctx, source, { encoding: ENCODING.mergePatch, streamId: "empty" });
+      await source.clients.checkpoints.createCheckpoint({ parent: source.subject, checkpointId: "mark", streams: [{ stream: edits.name }], resume: { activityType: "org.example.edit", resource: "r", position: "p", fallbackUrl: "", attributes: {} } });
+      const parts = withoutLinks(await exportParts(ctx, source));
+      const count = trailerOf(parts).recordCount;
+      const at = streamRecordIndex(parts, "edits");
+      const longAt = streamRecordIndex(parts, "long");
+      type DeltaValue = continuity.v1.Delta;
+      const deltaOf = (index: number, version: bigint): DeltaValue => {
+        const record = recordOf(parts[index]!);
+        if (record?.$case !== "delta" || record.value.version !== version) return fail(`record ${index - 1} of the bundle must be delta ${version}, got ${record?.$case}`);
+        return record.value;
+      };
+      /** The bundle with the last delta of a stream (at record `index`) replaced by `payload`, its hash and the head hashes made to match. */
+      const withLastPayload = (streamAt: number, index: number, version: bigint, payload: Buffer): Map<number, BundlePart> => {
+        const delta = deltaOf(index, version);
+        const hash = Buffer.from(deltaHash({ prevHash: delta.prevHash, version: delta.version, encoding: delta.encoding, payload }));
+        const stream = (recordOf(parts[streamAt]!) as Extract<NonNullable<Record_>, { $case: "stream" }>).value;
+        const manifest = manifestOf(parts);
+        return new Map([
+          [0, manifestPart({ ...manifest, streams: manifest.streams.map((s) => (s.streamUid === stream.uid ? { ...s, headHash: hash } : s)) })],
+          [streamAt, recordPart({ $case: "stream", value: { ...stream, headHash: hash } })],
+          [index, recordPart({ $case: "delta", value: { ...delta, payload, hash } })],
+        ]);
+      };
+
+      // A bundle cut short is refused, and what the call stored stays: the whole bundle completes it.
+      const target = await ctx.session();
+      expectImportError(await importRaw(ctx, target.token, []), invalid("manifest"), "ImportBundle of no part at all");
+      expectImportError(await importRaw(ctx, target.token, parts.slice(0, -1).map((p) => p.bytes)), invalid("trailer"), "ImportBundle of a bundle that ends before its trailer");
+      const completed = expectImported(await importRaw(ctx, target.token, parts.map((p) => p.bytes)), "the whole bundle after a call that ended before its trailer");
+      checkEqual(completed.recordsImported + completed.recordsSkipped, count, "records imported and skipped add up to the record count");
+      check(completed.recordsSkipped > 0n, "what the call cut short stored is kept (its records are skipped the second time)");
+      for (const summary of manifestOf(parts).streams) {
+        const { stream } = await target.clients.streams.getStream({ name: `${target.subject}/streams/${summary.streamId}` });
+        const { stream: original } = await source.clients.streams.getStream({ name: `${source.subject}/streams/${summary.streamId}` });
+        checkEqual([stream?.uid, stream?.headVersion, hex(stream?.headHash), stream?.createTime?.getTime()], [summary.streamUid, summary.headVersion, hex(summary.headHash), original?.createTime?.getTime()], `imported stream ${summary.streamId}: uid, head version, head hash, create_time`);
+      }
+      const empty = await downloadSnapshot(target, `${target.subject}/streams/empty`);
+      checkEqual(Buffer.from(empty.state).toString(), "{}", "the state of an imported JSON stream without deltas");
+
+      // The third of three JSON Patch deltas cannot be applied: the refusal names that record.
+      expectImportError(
+        await importRaw(ctx, (await ctx.session()).token, reseal(parts, withLastPayload(at, at + 3, 3n, Buffer.from(canonicalJson([{ op: "remove", path: "/missing" }])))).map((p) => p.bytes)),
+        invalid(`records[${at + 2}].delta.payload`),
+        "a bundle whose third JSON Patch delta of a stream cannot be applied",
+      );
+      // A small patch whose copies insert more than max_delta_bytes (LIMIT-021).
+      const doubling = [{ op: "add", path: "/a", value: [0] }, ...Array.from({ length: 40 }, () => ({ op: "copy", from: "/a", path: "/a/-" }))];
+      const stateBound = Number(ctx.limits.maxSnapshotBytes) <= 4 * ctx.limits.maxDeltaBytes;
+      expectImportError(
+        await importRaw(ctx, (await ctx.session()).token, reseal(parts, withLastPayload(at, at + 3, 3n, Buffer.from(canonicalJson(doubling)))).map((p) => p.bytes)),
+        stateBound
+          ? { code: Status.RESOURCE_EXHAUSTED, reason: "SNAPSHOT_TOO_LARGE" }
+          : { code: Status.RESOURCE_EXHAUSTED, reason: "DELTA_TOO_LARGE", metadata: { limit: String(ctx.limits.maxDeltaBytes), index: String(at + 2) } },
+        "a bundle with a JSON Patch delta of 40 self-doubling copies",
+      );
+
+      // Records as a conformant exporter may write them: a delta without a device (its client
+      // sequence then counts for nothing), a client sequence of 2^53 - 1, a delta of exactly
+      // max_delta_bytes, a checkpoint without a resume payload.
+      const first = deltaOf(at + 1, 1n);
+      const second = deltaOf(at + 2, 2n);
+      const checkpointAt = partIndex(parts, "checkpoint", (r) => r.$case === "checkpoint");
+      const checkpoint = (recordOf(parts[checkpointAt]!) as Extract<NonNullable<Record_>, { $case: "checkpoint" }>).value;
+      const exact = Buffer.alloc(Number(ctx.limits.maxDeltaBytes), 5);
+      const changes = withLastPayload(longAt, longAt + 300, 300n, exact);
+      changes.set(at + 1, recordPart({ $case: "delta", value: { ...first, device: "", clientSequence: 5n } }));
+      changes.set(at + 2, recordPart({ $case: "delta", value: { ...second, clientSequence: 2n ** 53n - 1n } }));
+      changes.set(checkpointAt, recordPart({ $case: "checkpoint", value: { ...checkpoint, resume: undefined, digest: Buffer.from(checkpointDigest({ entries: checkpoint.entries, resume: undefined })) } }));
+      const keeper = await ctx.session();
+      expectImported(await importRaw(ctx, keeper.token, reseal(parts, changes).map((p) => p.bytes)), "a bundle with a deviceless delta, a client sequence of 2^53 - 1, a delta of max_delta_bytes and a checkpoint without resume payload");
+      const { deltas } = await keeper.clients.streams.listDeltas({ stream: `${keeper.subject}/streams/edits`, afterVersion: 0n, pageSize: 2, pageToken: "" });
+      checkEqual(deltas.map((d) => [d.version, d.device, d.clientSequence]), [[1n, "", 0n], [2n, `${keeper.subject}/${second.device.split("/").slice(2).join("/")}`, 2n ** 53n - 1n]], "ListDeltas: a delta imported without a device has client_sequence 0; one of 2^53 - 1 keeps it");
+      const { stream: longStream } = await keeper.clients.streams.getStream({ name: `${keeper.subject}/streams/long` });
+      checkBytes(longStream?.headHash, (changes.get(longAt)!.decoded.part as { value: { record: Extract<NonNullable<Record_>, { $case: "stream" }> } }).value.record.value.headHash, "the head hash of a stream whose last delta is exactly max_delta_bytes");
+      const { checkpoint: imported } = await keeper.clients.checkpoints.getCheckpoint({ name: `${keeper.subject}/checkpoints/mark` });
+      const resume = imported?.resume;
+      checkEqual([resume?.activityType ?? "", resume?.resource ?? "", resume?.position ?? "", resume?.fallbackUrl ?? "", Object.keys(resume?.attributes ?? {}).length], ["", "", "", "", 0], "an imported checkpoint without a resume payload has an empty one");
+      checkBytes(imported?.digest, checkpointDigest({ entries: checkpoint.entries, resume: undefined }), "the imported checkpoint's digest");
     },
   }),
 ];

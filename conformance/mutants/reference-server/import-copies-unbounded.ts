@@ -1,0 +1,14 @@
+import { defineMutant } from "../../src/runner/mutant.js";
+
+export default defineMutant({
+  name: "import-copies-unbounded",
+  area: "PORT",
+  description: "Imported JSON Patch deltas may copy any number of bytes: the importer bounds only the state, not the copies (PORT-049, LIMIT-021).",
+  edits: [
+    {
+      file: "services/portability/import.ts",
+      find: "  const bounds = jsonBounds(limits);\n",
+      replace: "  const bounds = { maxStateBytes: limits.maxSnapshotBytes };\n",
+    },
+  ],
+});
