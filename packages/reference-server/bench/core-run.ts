@@ -24,7 +24,7 @@ const PROFILE_WINDOW: Record<CoreScenario, string> = {
   appends: "appendDeltas",
   latency: "appendDeltas",
   resume: "getSnapshot",
-  fanout: "subscribe",
+  fanout: "appendDeltas",
   disk: "appendDeltas",
   catchup: "getSnapshot",
 };
@@ -88,7 +88,10 @@ export async function runCore(dir: string, options: CoreOptions): Promise<CoreRe
           rows.push(...(await resumeRows(targets, options)));
           break;
         case "fanout":
-          rows.push(...(await fanoutRows(targets, options, profiled ? cpuProfileArgs(options.profileDir, scenario) : [])));
+          // The floor's server is profiled too (fanout-floor.cpuprofile): what the transport alone costs per delivery.
+          rows.push(
+            ...(await fanoutRows(targets, options, profiled ? cpuProfileArgs(options.profileDir, scenario) : [], profiled ? cpuProfileArgs(options.profileDir, "fanout-floor") : [])),
+          );
           if (!profiled) await server.restart([]);
           break;
         case "disk": {
@@ -108,6 +111,11 @@ export async function runCore(dir: string, options: CoreOptions): Promise<CoreRe
         const file = await keepMainThreadProfile(options.profileDir!, scenario);
         profiles[scenario] = await summarizeProfile(file, { top: 20, within: PROFILE_WINDOW[scenario] });
         options.progress(`profile of ${scenario}: ${file}`);
+        if (scenario === "fanout") {
+          const floorFile = await keepMainThreadProfile(options.profileDir!, "fanout-floor");
+          profiles["fanout-floor"] = await summarizeProfile(floorFile, { top: 20, within: "publish" });
+          options.progress(`profile of the fan-out floor: ${floorFile}`);
+        }
       }
     }
     return {
@@ -135,6 +143,6 @@ export async function runCore(dir: string, options: CoreOptions): Promise<CoreRe
 
 export function formatProfiles(profiles: Record<string, ProfileSummary>): string {
   return Object.entries(profiles)
-    .map(([scenario, summary]) => formatProfile(`reference server during ${scenario}`, summary))
+    .map(([scenario, summary]) => formatProfile(scenario === "fanout-floor" ? "raw grpc-js server during the fan-out floor" : `reference server during ${scenario}`, summary))
     .join("\n\n");
 }

@@ -1,4 +1,4 @@
-import { readdir, rename, rm } from "node:fs/promises";
+import { readdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { migrateWithWriters, seedSmallSubject, type MigrationRun } from "./migration.js";
 import { buildSubject, checkHeads, exportToFile, hashFileFloor, importFromFile, transportFloor, type Transfer } from "./portability.js";
@@ -75,10 +75,16 @@ export function cpuProfileArgs(dir: string | undefined, name: string): string[] 
   return dir === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", join(dir, name)];
 }
 
-/** Moves the main thread's profile of `name` to `<dir>/<name>.cpuprofile`; returns its path. */
+/**
+ * Moves the main thread's profile of `name` to `<dir>/<name>.cpuprofile`; returns its path.
+ * A scenario that restarts the server (fan-out does, once per repeat) leaves one profile per
+ * process: the last one written is the last repeat's, the one that ran the whole measurement.
+ */
 export async function keepMainThreadProfile(dir: string, name: string): Promise<string> {
   const folder = join(dir, name);
-  const main = (await readdir(folder)).find((file) => /^CPU\.\d+\.\d+\.\d+\.0\.\d+\.cpuprofile$/.test(file));
+  const profiles = (await readdir(folder)).filter((file) => /^CPU\.\d+\.\d+\.\d+\.0\.\d+\.cpuprofile$/.test(file));
+  const written = await Promise.all(profiles.map(async (file) => ({ file, at: (await stat(join(folder, file))).mtimeMs })));
+  const main = written.sort((a, b) => b.at - a.at)[0]?.file;
   if (main === undefined) throw new Error(`no main-thread profile in ${folder}`);
   const kept = join(dir, `${name}.cpuprofile`);
   await rename(join(folder, main), kept);
