@@ -7,10 +7,11 @@ export default defineMutant({
   edits: [
     {
       file: "services/subscription-service.ts",
-      find: '      return { messages: [message] };\n',
+      find: '  return { messages: [message] };\n',
       replace:
-        '      const value = message.event?.$case === "deltasAppended" ? message.event.value.deltas : [];\n' +
-        '      return { messages: value.map((d) => ({ cursor, event: { $case: "deltasAppended" as const, value: { deltas: [d] } } })) };\n',
+        '  const value = message.event?.$case === "deltasAppended" ? message.event.value.deltas : [];\n' +
+        '  const cursor = message.cursor;\n' +
+        '  return { messages: value.map((d) => ({ cursor, event: { $case: "deltasAppended" as const, value: { deltas: [d] } } })) };\n',
     },
   ],
 });

@@ -7,7 +7,7 @@ export default defineMutant({
   edits: [
     {
       file: "events/event-hub.ts",
-      find: "      for (const deliver of targets) deliver({ kind: \"account-link-deleted\", platformId: notification.platformId });\n",
+      find: "      const item: HubItem = { kind: \"account-link-deleted\", platformId: notification.platformId };\n      for (const deliver of targets) deliver(item);\n",
       replace: "",
     },
   ],

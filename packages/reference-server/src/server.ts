@@ -19,6 +19,7 @@ import {
 } from "./ops/connection-guard.js";
 import { addHealthService } from "./ops/health.js";
 import { createLoggingMiddleware } from "./ops/logging-middleware.js";
+import { createStreamingFastPath } from "./ops/streaming-fast-path.js";
 import { createMetricsMiddleware } from "./ops/metrics-middleware.js";
 import type { ServerMetrics } from "./ops/metrics.js";
 import { addReflection } from "./ops/reflection.js";
@@ -195,12 +196,16 @@ export async function createContinuityServer(options: ContinuityServerOptions): 
   // LIMIT-011: a full batch (or chunk) plus protobuf framing must fit one message.
   const maxMessageBytes = Math.max(deps.limits.maxBatchBytes, deps.limits.maxChunkBytes) + 1024 * 1024;
   const connectionLimits: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...options.connections };
+  const fastPath = createStreamingFastPath();
   const server = createServer({
     "grpc.max_receive_message_length": maxMessageBytes,
     ...connectionServerOptions(connectionLimits),
     // SUB-034: a subscriber that stops reading is cut within its stall time.
     interceptors: [createSubscriptionStallInterceptor(deps.subscriptions.stallTimeoutMs)],
   })
+    // A streamed response's messages go from the handler straight to here, past the layers
+    // below, which see only the call's start and outcome (ops/streaming-fast-path.ts).
+    .use(fastPath.outer)
     .use(errorDetailsServerMiddleware)
     .use(createLoggingMiddleware({ logger }))
     .use(createMetricsMiddleware(metrics))
@@ -214,7 +219,8 @@ export async function createContinuityServer(options: ContinuityServerOptions): 
     // SUBJECT_MOVED once a subject has moved (PORT-032, PORT-033).
     .use(createAuthMiddleware(deps))
     .use(createProfileGate(CLAIMED_PROFILES))
-    .use(gate.middleware);
+    .use(gate.middleware)
+    .use(fastPath.inner);
 
   const withAuth = server as unknown as Server<AuthCallContextExt>;
   withAuth.add(v1.TokenServiceDefinition, createTokenService(deps));

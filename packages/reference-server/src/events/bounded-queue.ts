@@ -31,21 +31,35 @@ export function createBoundedQueue<T>(
   let weight = 0;
   let head = 0;
   let overflowed = false;
-  let wake: (() => void) | undefined;
   // One timer and one abort listener serve every take, instead of a new timer and listener
   // each time a take waits: a live subscription waits once per event, and under fan-out that
   // churn was a tenth of the server's time. The timer may fire before the current take's
-  // deadline (it was armed for an earlier one); it then re-arms for what is left.
-  let waiting: { readonly dueAt: number; readonly done: (woke: boolean) => void } | undefined;
+  // deadline (it was armed for an earlier one); it then re-arms for what is left. For the same
+  // reason a wait allocates nothing but its promise: the functions below are made once per
+  // queue, and the waiting take is its resolve function and deadline.
+  let resolveWaiting: ((woke: boolean) => void) | undefined;
+  let dueAt = 0;
   let timer: NodeJS.Timeout | undefined;
   let timerFiresAt = 0;
   let listening: AbortSignal | undefined;
-  const onAbort = (): void => waiting?.done(true);
+  const settle = (woke: boolean): void => {
+    const resolve = resolveWaiting;
+    if (resolve === undefined) return;
+    resolveWaiting = undefined;
+    // Left armed for the next take; while nobody waits it must not keep the process alive
+    // (a subscription that ended leaves it behind until it fires).
+    timer?.unref();
+    resolve(woke);
+  };
+  const wait = (resolve: (woke: boolean) => void): void => {
+    resolveWaiting = resolve;
+  };
+  const onAbort = (): void => settle(true);
   const onTimer = (): void => {
     timer = undefined;
-    if (waiting === undefined) return;
-    const left = waiting.dueAt - Date.now();
-    if (left <= 0) waiting.done(false);
+    if (resolveWaiting === undefined) return;
+    const left = dueAt - Date.now();
+    if (left <= 0) settle(false);
     else arm(left);
   };
   const arm = (ms: number): void => {
@@ -66,14 +80,14 @@ export function createBoundedQueue<T>(
       // Stryker disable next-line BlockStatement: see above
       if (length() >= limit || weight + itemWeight > maxWeight) {
         overflowed = true;
-        wake?.();
+        settle(true);
         // Stryker disable next-line BooleanLiteral: the only caller ignores what push returns
         return false;
       }
       items.push(item);
       weights.push(itemWeight);
       weight += itemWeight;
-      wake?.();
+      settle(true);
       return true;
     },
     async take(signal, timeoutMs) {
@@ -94,33 +108,20 @@ export function createBoundedQueue<T>(
         }
         // Stryker disable next-line StringLiteral: the caller ends an overflowed subscription whatever take returns
         if (overflowed) return "timeout";
-        const woke = await new Promise<boolean>((resolve) => {
-          const dueAt = Date.now() + timeoutMs;
-          waiting = {
-            dueAt,
-            done(value) {
-              waiting = undefined;
-              wake = undefined;
-              // Left armed for the next take; while nobody waits it must not keep the
-              // process alive (a subscription that ended leaves it behind until it fires).
-              timer?.unref();
-              resolve(value);
-            },
-          };
-          wake = () => waiting?.done(true);
-          if (listening !== signal) {
-            // Stryker disable next-line StringLiteral: a subscription passes the same signal to every take, so the listener never moves
-            listening?.removeEventListener("abort", onAbort);
-            listening = signal;
-            signal.addEventListener("abort", onAbort, { once: true });
-          }
-          if (timer !== undefined && timerFiresAt > dueAt) {
-            clearTimeout(timer);
-            timer = undefined;
-          }
-          if (timer === undefined) arm(timeoutMs);
-          else timer.ref();
-        });
+        dueAt = Date.now() + timeoutMs;
+        if (listening !== signal) {
+          // Stryker disable next-line StringLiteral: a subscription passes the same signal to every take, so the listener never moves
+          listening?.removeEventListener("abort", onAbort);
+          listening = signal;
+          signal.addEventListener("abort", onAbort, { once: true });
+        }
+        if (timer !== undefined && timerFiresAt > dueAt) {
+          clearTimeout(timer);
+          timer = undefined;
+        }
+        if (timer === undefined) arm(timeoutMs);
+        else timer.ref();
+        const woke = await new Promise<boolean>(wait);
         if (!woke) return "timeout";
       }
     },

@@ -34,20 +34,26 @@ export function createEventHub(store: Pick<Store, "onNotification">): EventHub {
     if (subscribers === undefined) return;
     // Copy: a subscriber may detach itself while being delivered to.
     const targets = [...subscribers];
+    // One item per notification (or event), handed to every subscriber: items are never
+    // changed, and a subject with a thousand subscribers would otherwise allocate a thousand.
     if (notification.kind === "subject-erased") {
-      for (const deliver of targets) deliver({ kind: "subject-erased" });
+      const item: HubItem = { kind: "subject-erased" };
+      for (const deliver of targets) deliver(item);
       return;
     }
     if (notification.kind === "subject-moved") {
-      for (const deliver of targets) deliver({ kind: "subject-moved", target: notification.target, targetSubject: notification.targetSubject });
+      const item: HubItem = { kind: "subject-moved", target: notification.target, targetSubject: notification.targetSubject };
+      for (const deliver of targets) deliver(item);
       return;
     }
     if (notification.kind === "account-link-deleted") {
-      for (const deliver of targets) deliver({ kind: "account-link-deleted", platformId: notification.platformId });
+      const item: HubItem = { kind: "account-link-deleted", platformId: notification.platformId };
+      for (const deliver of targets) deliver(item);
       return;
     }
     for (const event of notification.events) {
-      for (const deliver of targets) deliver({ kind: "event", event });
+      const item: HubItem = { kind: "event", event };
+      for (const deliver of targets) deliver(item);
     }
   };
   const unlisten = store.onNotification(dispatch);

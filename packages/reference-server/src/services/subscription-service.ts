@@ -291,7 +291,9 @@ export function createSubscriptionService(deps: ServiceDeps): Impl {
             // Commits of one subject through several servers on one database can reach this
             // one out of order; a gap is read from the log, where nothing is ever out of order.
             if (event.sequence > position + 1) break;
-            const outcome = await render(context, event);
+            // Most live events render without waiting (see render): no promise per subscriber then.
+            const rendered = render(context, event);
+            const outcome = rendered instanceof Promise ? await rendered : rendered;
             if (outcome.refreshAccess) access = await loadAccess(store, auth);
             for (const message of outcome.messages) yield delivery.later(message);
             position = event.sequence;
@@ -428,27 +430,51 @@ async function compactedHorizon(context: EventContext, events: readonly SubjectE
   return undefined;
 }
 
-/** What one log event means for this subscription. */
-async function render(context: EventContext, event: SubjectEvent): Promise<Rendered> {
-  const { deps, deviceId, subjectId, shared } = context;
-  let cursor = shared.cursors.get(event);
+/** The cursor of an event's log position, minted once for every subscription that sends it. */
+function cursorOf(context: EventContext, event: SubjectEvent): string {
+  let cursor = context.shared.cursors.get(event);
   if (cursor === undefined) {
     cursor = context.mint(event.sequence);
-    shared.cursors.set(event, cursor);
+    context.shared.cursors.set(event, cursor);
   }
+  return cursor;
+}
+
+/**
+ * What one log event means for this subscription. A batch of a stream the caller can read,
+ * the event of nearly every delivery, is rendered at once, without a promise: under fan-out
+ * this runs once per subscriber and event. Everything else may need the store.
+ */
+function render(context: EventContext, event: SubjectEvent): Rendered | Promise<Rendered> {
+  const body = event.body;
+  if (body.kind === "deltas-appended" && context.access.canRead(body.stream)) return renderDeltas(context, event, body);
+  return renderWithStore(context, event);
+}
+
+type DeltasAppended = Extract<SubjectEvent["body"], { kind: "deltas-appended" }>;
+
+/** A batch of a stream the caller may read: the message shared by every subscription that sends it. */
+function renderDeltas(context: EventContext, event: SubjectEvent, body: DeltasAppended): Rendered {
+  // Deltas of a deleted stream are gone with it; its StreamDeleted event follows. A batch
+  // is never sent in part (compactedHorizon stops the call before one could be).
+  if (body.deltas.length !== body.count) return SKIP;
+  const { shared } = context;
+  let message = shared.deltaMessages.get(event);
+  if (message === undefined) {
+    message = { cursor: cursorOf(context, event), event: { $case: "deltasAppended", value: { deltas: body.deltas.map(wireDelta) } } };
+    shared.deltaMessages.set(event, message);
+  }
+  return { messages: [message] };
+}
+
+async function renderWithStore(context: EventContext, event: SubjectEvent): Promise<Rendered> {
+  const { deviceId, subjectId } = context;
+  const cursor = cursorOf(context, event);
   const body = event.body;
   switch (body.kind) {
-    case "deltas-appended": {
-      // Deltas of a deleted stream are gone with it; its StreamDeleted event follows. A batch
-      // is never sent in part (compactedHorizon stops the call before one could be).
-      if (body.deltas.length !== body.count || !(await mayRead(context, body.stream))) return SKIP;
-      let message = shared.deltaMessages.get(event);
-      if (message === undefined) {
-        message = { cursor, event: { $case: "deltasAppended", value: { deltas: body.deltas.map(wireDelta) } } };
-        shared.deltaMessages.set(event, message);
-      }
-      return { messages: [message] };
-    }
+    case "deltas-appended":
+      if (!(await mayRead(context, body.stream))) return SKIP;
+      return renderDeltas(context, event, body);
     case "stream-created":
       if (!(await mayRead(context, body.stream))) return SKIP;
       return { messages: [{ cursor, event: { $case: "streamCreated", value: { stream: wireStream(body.stream) } } }] };

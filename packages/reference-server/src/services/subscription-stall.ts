@@ -43,9 +43,22 @@ export function createSubscriptionStallInterceptor(stallMs: number): ServerInter
  */
 class StallGuard implements ServerInterceptingCallInterface, InterceptingServerListener {
   private listener: InterceptingServerListener | undefined;
-  private pending = 0;
+  /** The callbacks of the messages written and not yet taken by the transport, oldest first. */
+  private readonly waiting: (() => void)[] = [];
+  /** When the oldest waiting message began its wait: when it was written, or the one before it was taken. */
+  private progressAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private ended = false;
+  /**
+   * Made once per call rather than once per message: under fan-out every subscriber writes
+   * every event, and a closure and a timer set and cleared per message were work per
+   * subscriber and event. The timer is armed once and, when it fires, judges the wait from
+   * `progressAt`, re-arming for what is left.
+   */
+  private readonly sent = (): void => {
+    this.progressAt = Date.now();
+    this.waiting.shift()?.();
+  };
 
   constructor(
     private readonly call: ServerInterceptingCallInterface,
@@ -77,15 +90,12 @@ class StallGuard implements ServerInterceptingCallInterface, InterceptingServerL
 
   sendMessage(message: unknown, callback: () => void): void {
     if (this.ended) return;
-    this.pending++;
-    if (this.timer === undefined) this.arm();
-    this.call.sendMessage(message, () => {
-      this.pending--;
-      // Progress: the next message still waiting gets a full period of its own.
-      if (this.pending === 0) this.disarm();
-      else this.arm();
-      callback();
-    });
+    // Progress: a message waits from when it was written or the one before it was taken,
+    // so the next message still waiting gets a full period of its own.
+    if (this.waiting.length === 0) this.progressAt = Date.now();
+    this.waiting.push(callback);
+    if (this.timer === undefined) this.arm(this.stallMs);
+    this.call.sendMessage(message, this.sent);
   }
 
   sendStatus(status: PartialStatusObject): void {
@@ -127,9 +137,8 @@ class StallGuard implements ServerInterceptingCallInterface, InterceptingServerL
     return this.call.getMetricsRecorder();
   }
 
-  private arm(): void {
-    this.disarm();
-    this.timer = setTimeout(stalled, this.stallMs, this);
+  private arm(ms: number): void {
+    this.timer = setTimeout(stalled, ms, this);
     this.timer.unref();
   }
 
@@ -138,10 +147,19 @@ class StallGuard implements ServerInterceptingCallInterface, InterceptingServerL
     this.timer = undefined;
   }
 
-  /** A written message waited `stallMs`: the call ends with SUBSCRIBER_TOO_SLOW and the handler is cancelled. */
+  /**
+   * The timer fired: when a written message has waited `stallMs`, the call ends with
+   * SUBSCRIBER_TOO_SLOW and the handler is cancelled; otherwise the timer waits for what is
+   * left of the oldest message's period, or stops when nothing waits.
+   */
   stalled(): void {
     this.timer = undefined;
-    if (this.ended) return;
+    if (this.ended || this.waiting.length === 0) return;
+    const left = this.progressAt + this.stallMs - Date.now();
+    if (left > 0) {
+      this.arm(left);
+      return;
+    }
     this.ended = true;
     this.call.sendStatus({ code: Status.RESOURCE_EXHAUSTED, details: MESSAGE, metadata: tooSlowTrailer() });
     this.listener?.onCancel();
