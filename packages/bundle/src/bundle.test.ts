@@ -224,3 +224,33 @@ describe("proto3 JSON of bulk records", () => {
     }
   });
 });
+
+describe("records of megabytes, sealed in slices", () => {
+  it("gives a snapshot of a few megabytes the bytes and digest of one sealed at once", async () => {
+    const { key } = await keyPair("k1");
+    const state = Buffer.from(canonicalJson({ s: "x".repeat(3 * 1024 * 1024 + 17) }));
+    const snapshot = v1.BundleSnapshot.fromPartial({ header: { streamUid: UID_B, version: 2n, sizeBytes: BigInt(state.length), snapshotHash: Buffer.alloc(32, 3) }, state });
+    const manifest = { formatVersion: 1, exporter: "test/1", createTime: new Date(0), streams: [] };
+    const records: continuity.v1.BundleRecord[] = [
+      { record: { $case: "snapshot", value: snapshot } },
+      { record: { $case: "device", value: v1.Device.fromPartial({ name: "subjects/s/devices/d" }) } },
+    ];
+    const atOnce = createBundleSealer();
+    const sliced = createBundleSealer();
+    const parts = [[atOnce.manifest(manifest)], [sliced.manifest(manifest)]];
+    for (const record of records) {
+      parts[0]!.push(atOnce.record(record));
+      parts[1]!.push(await sliced.recordSliced(record));
+    }
+    parts[0]!.push(await atOnce.trailer(key));
+    parts[1]!.push(await sliced.trailer(key));
+    expect(Buffer.from(parts[1]![1]!).equals(Buffer.from(parts[0]![1]!))).toBe(true);
+    expect(Buffer.from(parts[1]![2]!).equals(Buffer.from(parts[0]![2]!))).toBe(true);
+    const digestOf = (trailer: Uint8Array) => {
+      const decoded = v1.ExportSubjectResponse.decode(trailer);
+      return decoded.part?.$case === "trailer" ? Buffer.from(decoded.part.value.recordsDigest).toString("hex") : undefined;
+    };
+    expect(digestOf(parts[1]![3]!)).toBe(digestOf(parts[0]![3]!));
+    expect(digestOf(parts[1]![3]!)).toMatch(/^[0-9a-f]{64}$/);
+  });
+});

@@ -1,8 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { continuity } from "@continuity/sdk/gen";
-import { applyJsonDelta, canonicalJson, DiffNotExpressibleError, jsonEquals, type JsonValue } from "@continuity/sdk/protocol";
-import { canonicalJsonSliced, diffJsonStatesSliced, jsonEqualsSliced, parseCanonicalSliced, sortKeysSliced } from "./sliced-json.js";
+import { applyJsonDelta, bytesEqual, canonicalJson, DiffNotExpressibleError, jsonEquals, MAX_JSON_DEPTH, parseJsonDocument, type JsonValue } from "@continuity/sdk/protocol";
+import { canonicalJsonSliced, checkCanonicalStateSliced, diffJsonStatesSliced, jsonEqualsSliced, parseCanonicalSliced, sortKeysSliced } from "./sliced-json.js";
 
 // The sliced versions must give what the SDK's one-step functions give, on any JSON.
 const member = fc.oneof(fc.constantFrom("a", "b", "c", "a/b", "~0", "é", "\u{1f600}"), fc.string({ maxLength: 3 }));
@@ -69,5 +69,87 @@ describe("sliced JSON work gives the SDK's results", () => {
     const bytes = await canonicalJsonSliced(value);
     expect(Buffer.from(bytes)).toEqual(Buffer.from(canonicalJson(value)));
     expect(jsonEquals(await parseCanonicalSliced(bytes), value)).toBe(true);
+  });
+});
+
+/** What the import checked in one step before: strict parse, then canonical form. */
+function checkAtOnce(bytes: Uint8Array): "invalid" | "not-canonical" | undefined {
+  let value: JsonValue;
+  try {
+    value = parseJsonDocument(bytes);
+  } catch {
+    return "invalid";
+  }
+  return bytesEqual(canonicalJson(value), bytes) ? undefined : "not-canonical";
+}
+
+describe("checking an imported state in slices", () => {
+  // Larger than one parsed piece (128 KiB) at the top and one level down, so the checks
+  // between pieces run; the variants break each rule once.
+  const wide: Record<string, JsonValue> = {};
+  for (let i = 0; i < 12_000; i++) wide[`m${String(i).padStart(5, "0")}`] = i % 4 === 0 ? { x: [i, "é"], y: null } : `value ${i}`;
+  const text = Buffer.from(canonicalJson({ list: [wide, 1.5, "\u{1f600}"], wide, "é": true })).toString("utf8");
+  const at = (find: string) => {
+    const index = text.indexOf(find);
+    if (index < 0) throw new Error(`${find} is not in the state`);
+    return index;
+  };
+  const splice = (index: number, remove: number, insert: string) => text.slice(0, index) + insert + text.slice(index + remove);
+  // The third column is the one-step verdict. Sliced, a problem inside a piece (a member name, a
+  // scalar, a small container) gets the same verdict; bytes between pieces that are not the
+  // canonical structure are refused as not canonical, broken syntax or valid whitespace alike.
+  const variants: [string, string | Uint8Array, "invalid" | "not-canonical" | undefined, ("not-canonical" | "either")?][] = [
+    ["the canonical state", text, undefined],
+    ["whitespace between members", splice(at(',"m00002"') + 1, 0, " "), "not-canonical"],
+    ["whitespace after the first brace", splice(1, 0, "\n"), "not-canonical"],
+    ["two members out of order", text.replace('"m00001":"value 1","m00002":"value 2"', '"m00002":"value 2","m00001":"value 1"'), "not-canonical"],
+    ["a member twice", text.replace('"m00001":"value 1",', '"m00001":"value 1","m00001":"value 1",'), "invalid"],
+    ["the reserved member name", splice(1, 0, '"__proto__":1,'), "invalid"],
+    ["a lone surrogate in a member name", text.replace('"m00003"', '"m0000\\ud800"'), "invalid"],
+    ["a lone surrogate in a string", text.replace('"value 5"', '"value \\udc00"'), "invalid"],
+    ["a number out of range", text.replace('"value 6"', "1e400"), "invalid"],
+    ["a number not in canonical form", text.replace('"value 7"', "7.0"), "not-canonical"],
+    ["an escape canonical JSON does not use", text.replace('"value 9"', '"value \\u0039"'), "not-canonical"],
+    ["a byte-order mark", `\ufeff${text}`, "invalid"],
+    ["a byte after the value", `${text} `, "not-canonical"],
+    ["a colon missing", text.replace('"wide":{', '"wide"{'), "invalid", "not-canonical"],
+    ["a trailing comma", splice(text.length - 1, 0, ","), "invalid", "not-canonical"],
+    ["a second value", `${text}{}`, "invalid", "not-canonical"],
+    ["nothing", "", "invalid"],
+    ["invalid UTF-8 in a string", Buffer.concat([Buffer.from(text.slice(0, at("value 10") + 2)), Buffer.from([0xc3, 0x28]), Buffer.from(text.slice(at("value 10") + 2))]), "invalid"],
+  ];
+  for (const cut of [1, 2, 1000, 200_000, text.length - 1]) variants.push([`the state cut after ${cut} bytes`, text.slice(0, cut), "invalid", "either"]);
+
+  it("accepts what the one-step check accepts and refuses what it refuses, a problem inside a piece for the same reason", async () => {
+    for (const [what, variant, expected, sliced] of variants) {
+      const bytes = typeof variant === "string" ? Buffer.from(variant, "utf8") : variant;
+      expect(checkAtOnce(bytes), `${what}, at once`).toBe(expected);
+      const problem = await checkCanonicalStateSliced(bytes, MAX_JSON_DEPTH);
+      expect(problem === undefined, `${what}, in slices: ${problem?.message}`).toBe(expected === undefined);
+      // A cut document is refused either way; what the slices say first depends on where it was cut.
+      if (sliced !== "either") expect(problem?.kind, `${what}, in slices: ${problem?.message}`).toBe(sliced ?? expected);
+    }
+  });
+
+  it("counts nesting across pieces, up to the protocol's depth and not one level more", async () => {
+    const inner = Buffer.from(canonicalJson({ wide })).toString("utf8");
+    const nested = (levels: number) => Buffer.from(`${"[".repeat(levels)}${inner}${"]".repeat(levels)}`);
+    // {"wide":{…{"x":[…]}}} is 4 levels deep.
+    expect(await checkCanonicalStateSliced(nested(MAX_JSON_DEPTH - 4), MAX_JSON_DEPTH)).toBeUndefined();
+    expect(checkAtOnce(nested(MAX_JSON_DEPTH - 4))).toBeUndefined();
+    expect((await checkCanonicalStateSliced(nested(MAX_JSON_DEPTH - 3), MAX_JSON_DEPTH))?.kind).toBe("invalid");
+    expect(checkAtOnce(nested(MAX_JSON_DEPTH - 3))).toBe("invalid");
+  });
+
+  it("accepts and refuses small documents, valid or not, as the one-step check does", async () => {
+    await fc.assert(
+      fc.asyncProperty(json(true), fc.nat(), fc.constantFrom("", " ", ",", "}", "\"", "\\u0041"), async (value, position, noise) => {
+        const canonical = Buffer.from(canonicalJson(value)).toString("utf8");
+        const index = position % (canonical.length + 1);
+        const bytes = Buffer.from(canonical.slice(0, index) + noise + canonical.slice(index), "utf8");
+        expect((await checkCanonicalStateSliced(bytes, MAX_JSON_DEPTH)) === undefined).toBe(checkAtOnce(bytes) === undefined);
+      }),
+      { numRuns: 300 },
+    );
   });
 });

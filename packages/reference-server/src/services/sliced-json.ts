@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { setImmediate as nextTurn } from "node:timers/promises";
-import { DiffNotExpressibleError, type JsonObject, type JsonValue } from "@continuity/sdk/protocol";
+import { bytesEqual, canonicalJson, DiffNotExpressibleError, parseJsonDocument, RESERVED_MEMBER_NAME, type JsonObject, type JsonValue } from "@continuity/sdk/protocol";
 
 /**
  * The work on a whole JSON state that cannot be avoided (reading a stored state, writing the
@@ -126,6 +126,136 @@ export async function parseCanonicalSliced(bytes: Uint8Array): Promise<JsonValue
   const value = await parseValue();
   if (at !== bytes.length) throw new Error(`stored state is not canonical JSON: ${bytes.length - at} bytes after the value`);
   return value;
+}
+
+/** Why client bytes are not a JSON state: not a JSON document at all, or not in canonical form. */
+export interface StateProblem {
+  readonly kind: "invalid" | "not-canonical";
+  readonly message: string;
+}
+
+/** The index just past the string that starts at `start` (a quote), or -1 when it does not end. */
+function untrustedStringEnd(bytes: Uint8Array, start: number): number {
+  for (let i = start + 1; i < bytes.length; ) {
+    const byte = bytes[i]!;
+    if (byte === QUOTE) return i + 1;
+    i += byte === BACKSLASH ? 2 : 1;
+  }
+  return -1;
+}
+
+/**
+ * Where the value at `start` of untrusted bytes ends, or -1 when it is a container longer
+ * than `budget` bytes (then checked piece by piece) or does not end at all (a problem the
+ * piece-by-piece check names).
+ */
+function untrustedValueEnd(bytes: Uint8Array, start: number, budget: number): number {
+  const first = bytes[start];
+  if (first === QUOTE) return untrustedStringEnd(bytes, start);
+  if (first !== OPEN_OBJECT && first !== OPEN_ARRAY) {
+    let i = start;
+    while (i < bytes.length && bytes[i] !== COMMA && bytes[i] !== CLOSE_ARRAY && bytes[i] !== CLOSE_OBJECT) i++;
+    return i;
+  }
+  const limit = Math.min(bytes.length, start + budget);
+  let depth = 0;
+  for (let i = start; i < limit; ) {
+    const byte = bytes[i]!;
+    if (byte === QUOTE) {
+      const end = untrustedStringEnd(bytes, i);
+      if (end < 0) return -1;
+      i = end;
+      continue;
+    }
+    if (byte === OPEN_OBJECT || byte === OPEN_ARRAY) depth++;
+    else if (byte === CLOSE_OBJECT || byte === CLOSE_ARRAY) {
+      depth--;
+      if (depth === 0) return i + 1;
+    }
+    i++;
+  }
+  return -1;
+}
+
+function depthOf(value: JsonValue): number {
+  if (value === null || typeof value !== "object") return 0;
+  let deepest = 0;
+  for (const child of Array.isArray(value) ? value : Object.values(value)) deepest = Math.max(deepest, depthOf(child));
+  return deepest + 1;
+}
+
+/**
+ * Whether client bytes (an imported snapshot's state) are a JSON document as strict as
+ * `parseJsonDocument` asks (PATCH-*, HASH-024, HASH-025) and in canonical form (RFC 8785), as
+ * `bytesEqual(canonicalJson(parseJsonDocument(bytes)), bytes)` says, checked in slices: each
+ * container of at most {@link PARSE_PIECE_BYTES} bytes, scalar and member name by those two
+ * functions of the SDK, and the larger containers around them here, byte by byte (canonical
+ * JSON has no whitespace, its members are sorted by UTF-16 code units, each name once). Only a
+ * single string longer than that is still checked in one step. Nothing is built: the bytes are
+ * stored as they are.
+ */
+export async function checkCanonicalStateSliced(bytes: Uint8Array, maxDepth: number): Promise<StateProblem | undefined> {
+  const pace = createPacer();
+  const invalid = (message: string): StateProblem => ({ kind: "invalid", message });
+  // Canonical JSON has no whitespace and nothing but the structure here between its pieces:
+  // any other byte there is not canonical, whether or not the document is JSON at all.
+  const notCanonical = (message: string): StateProblem => ({ kind: "not-canonical", message });
+  let at = 0;
+  const piece = (end: number, depth: number): StateProblem | undefined => {
+    const slice = bytes.subarray(at, end);
+    let value: JsonValue;
+    try {
+      value = parseJsonDocument(slice);
+    } catch (error) {
+      return invalid(`at byte ${at}: ${(error as Error).message}`);
+    }
+    if (depth + depthOf(value) > maxDepth) return invalid(`nesting deeper than ${maxDepth} levels`);
+    at = end;
+    return bytesEqual(canonicalJson(value), slice) ? undefined : notCanonical(`the value ending at byte ${end} is not in canonical form`);
+  };
+  const check = async (depth: number): Promise<StateProblem | undefined> => {
+    const end = untrustedValueEnd(bytes, at, PARSE_PIECE_BYTES);
+    if (end >= 0) return piece(end, depth);
+    const isObject = bytes[at] === OPEN_OBJECT;
+    if (!isObject && bytes[at] !== OPEN_ARRAY) return invalid(`a string that does not end, at byte ${at}`);
+    // untrustedValueEnd found no end within its budget: a container longer than it, or one that never ends.
+    if (depth + 1 > maxDepth) return invalid(`nesting deeper than ${maxDepth} levels`);
+    const close = isObject ? CLOSE_OBJECT : CLOSE_ARRAY;
+    let previous: string | undefined;
+    at++;
+    for (;;) {
+      if (isObject) {
+        if (bytes[at] !== QUOTE) return notCanonical(`a member name expected at byte ${at}`);
+        const nameEnd = untrustedStringEnd(bytes, at);
+        if (nameEnd < 0) return invalid(`a member name that does not end, at byte ${at}`);
+        const nameAt = at;
+        const problem = piece(nameEnd, depth);
+        if (problem !== undefined) return problem;
+        const name = JSON.parse(utf8.decode(bytes.subarray(nameAt, nameEnd))) as string;
+        if (name === RESERVED_MEMBER_NAME) return invalid(`the member name ${RESERVED_MEMBER_NAME} is reserved (HASH-025)`);
+        if (previous !== undefined && !(previous < name)) {
+          return previous === name ? invalid(`duplicate member name ${JSON.stringify(name)}`) : notCanonical(`member ${JSON.stringify(name)} is not in sorted order`);
+        }
+        previous = name;
+        if (bytes[at] !== COLON) return notCanonical(`a colon expected at byte ${at}`);
+        at++;
+      }
+      if (at >= bytes.length) return invalid("the document ends inside a container");
+      const problem = await check(depth + 1);
+      if (problem !== undefined) return problem;
+      await pace();
+      if (bytes[at] === close) {
+        at++;
+        return undefined;
+      }
+      if (bytes[at] !== COMMA) return notCanonical(`a comma or the container's end expected at byte ${at}`);
+      at++;
+    }
+  };
+  if (bytes.length === 0) return invalid("the state is empty");
+  const problem = await check(0);
+  if (problem !== undefined) return problem;
+  return at === bytes.length ? undefined : notCanonical(`${bytes.length - at} bytes after the value`);
 }
 
 type Frame = { readonly array: readonly JsonValue[]; index: number } | { readonly object: JsonObject; readonly keys: string[]; index: number };

@@ -7,13 +7,13 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { monitorEventLoopDelay } from "node:perf_hooks";
 import { afterEach, describe, expect, it } from "vitest";
 import { continuity } from "@continuity/sdk/gen";
 import { snapshotHash } from "@continuity/sdk/protocol";
 import type { PostgresStore } from "../../src/store/postgres/pg-store.js";
 import type { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
-import { collect, failure, jsonBytes, startTestServer, type Session, type TestServer } from "../../src/testing/harness.js";
+import { collect, failure, jsonBytes, startTestServer, type TestServer } from "../../src/testing/harness.js";
+import { appendAll, fillingPatches, whileOthersCall } from "./large-state.js";
 import { testStoreKind } from "../../src/testing/test-store.js";
 import { compactForRetention } from "../../src/services/retention.js";
 
@@ -122,62 +122,6 @@ describe("LIMIT-020, LIMIT-021: the state of a JSON stream and the work of an ap
     await send(2, { a: null, ...big("b") });
   });
 });
-
-/** Merge patches of 1 KB members, each at most `maxPatch` bytes, that build a state of about `bytes`. */
-function fillingPatches(bytes: number, maxPatch: number, prefix = "m"): Buffer[] {
-  const member = "q".repeat(1000);
-  const perPatch = Math.floor(maxPatch / 1012);
-  const patches: Buffer[] = [];
-  for (let i = 0, size = 2; size < bytes; ) {
-    const patch: Record<string, string> = {};
-    for (let j = 0; j < perPatch && size < bytes; j++, i++) {
-      const key = `${prefix}${String(i).padStart(6, "0")}`;
-      patch[key] = member;
-      size += key.length + member.length + 6;
-    }
-    patches.push(jsonBytes(patch));
-  }
-  return patches;
-}
-
-/** Appends `patches` in batches as large as the limits allow. */
-async function appendAll(session: Session, stream: string, patches: readonly Buffer[], firstSequence: number, limits: { maxBatchBytes: number; maxBatchDeltas: number }): Promise<number> {
-  let sequence = firstSequence;
-  for (let start = 0; start < patches.length; ) {
-    let end = start;
-    let bytes = 0;
-    while (end < patches.length && end - start < limits.maxBatchDeltas && bytes + patches[end]!.length <= limits.maxBatchBytes - 4096) bytes += patches[end++]!.length;
-    await session.clients.stream.appendDeltas({ stream, clientSequence: BigInt(sequence++), deltas: patches.slice(start, end).map((payload) => ({ payload })) });
-    start = end;
-  }
-  return sequence;
-}
-
-/**
- * Runs `work` while another client calls GetServerInfo without pause, and reports the longest
- * event-loop delay seen (perf_hooks: the server shares this process) and the slowest call.
- */
-async function whileOthersCall(server: TestServer, work: () => Promise<void>): Promise<{ maxDelayMs: number; slowestCallMs: number }> {
-  const histogram = monitorEventLoopDelay({ resolution: 5 });
-  histogram.enable();
-  let done = false;
-  let slowestCallMs = 0;
-  const pinger = (async () => {
-    while (!done) {
-      const started = performance.now();
-      await server.anonymous.serverInfo.getServerInfo({});
-      slowestCallMs = Math.max(slowestCallMs, performance.now() - started);
-    }
-  })();
-  try {
-    await work();
-  } finally {
-    done = true;
-    await pinger;
-    histogram.disable();
-  }
-  return { maxDelayMs: histogram.max / 1e6, slowestCallMs };
-}
 
 describe("issue 10 defect 1, issue 13: appends to a large JSON state cost what they touch", () => {
   it("stores states by the declared rule: small deltas to a large state add little disk each, and every version still materializes", { timeout: 180_000 }, async () => {

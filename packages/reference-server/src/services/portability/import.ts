@@ -2,8 +2,9 @@ import { Status } from "nice-grpc-common";
 import { BundleSignatureError, BundleVerificationError, createBundleVerifier, partJson, verifyBundleSignature, type VerifiedPart } from "@continuity/bundle";
 import type { JSONWebKeySet } from "jose";
 import type { continuity } from "@continuity/sdk/gen";
-import { bytesEqual, canonicalJson, checkpointDigest, genesisHash, isPatchNotApplicableError, parseJsonDocument, type JsonValue } from "@continuity/sdk/protocol";
+import { bytesEqual, canonicalJson, checkpointDigest, genesisHash, isPatchNotApplicableError, MAX_JSON_DEPTH, parseJsonDocument, type JsonValue } from "@continuity/sdk/protocol";
 import { jsonBounds } from "../materialize.js";
+import { checkCanonicalStateSliced } from "../sliced-json.js";
 import { StaleHead } from "../json-heads.js";
 import { invalidField, protocolError } from "../../errors.js";
 import { Encoding, Policy, type AppendHead, type EncodingCode, type ImportedBase, type ImportedDelta, type PolicyCode, type StreamRecord } from "../../store/index.js";
@@ -245,13 +246,10 @@ export function createBundleImporter(deps: ServiceDeps, subjectId: string, optio
     if (stream.encoding === Encoding.Opaque) {
       base = { kind: "opaque-snapshot", state, snapshotHash: part.snapshot.header!.snapshotHash };
     } else {
-      let canonical: Uint8Array;
-      try {
-        canonical = canonicalJson(parseJsonDocument(state));
-      } catch (error) {
-        throw invalidField(recordField(part.index, "snapshot.state"), `not a JSON document: ${(error as Error).message}`);
-      }
-      if (!bytesEqual(canonical, state)) throw invalidField(recordField(part.index, "snapshot.state"), "a JSON stream's state must be canonical JSON (RFC 8785)");
+      // Checked in slices: a state may be as large as max_snapshot_bytes (LIMIT-022).
+      const problem = await checkCanonicalStateSliced(state, MAX_JSON_DEPTH);
+      if (problem?.kind === "invalid") throw invalidField(recordField(part.index, "snapshot.state"), `not a JSON document: ${problem.message}`);
+      if (problem !== undefined) throw invalidField(recordField(part.index, "snapshot.state"), `a JSON stream's state must be canonical JSON (RFC 8785): ${problem.message}`);
       base = { kind: "json", state };
     }
     await createStream(stream, part.index, base);
