@@ -492,6 +492,14 @@ export const PORTABILITY_EDGE_CASES = [
       checkEqual(failed.state, v1.MigrationState.MIGRATION_STATE_FAILED, "a migration from a source whose name does not resolve");
       check(failed.error.includes("no-such-host.invalid"), `Migration.error names the source that could not be resolved, got ${JSON.stringify(failed.error)}`);
       check(failed.endTime !== undefined, "a failed migration has an end_time");
+      // The subject named on the source is the one asked for there: another subject's is not
+      // found for this token (last: a migration that ignored the name would move the caller's own).
+      if (!/^(127\.|\[::1\]|localhost:)/.test(ctx.address())) return;
+      const { migration: foreign } = await person.clients.portability.createMigration({ parent: person.subject, source: ctx.address(), sourceAccessToken: person.token, sourceSubject: stranger.subject });
+      if (foreign === undefined) return fail("CreateMigration naming another subject on the source must return the migration");
+      const refusedThere = await migrationEnded(person.clients, foreign.name, ctx);
+      checkEqual(refusedThere.state, v1.MigrationState.MIGRATION_STATE_FAILED, "a migration of a subject the source token may not export (PORT-035)");
+      check(refusedThere.error.includes("NOT_FOUND"), `Migration.error names the source's answer (NOT_FOUND), got ${JSON.stringify(refusedThere.error)}`);
     },
   }),
   defineCase({

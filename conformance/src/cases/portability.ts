@@ -617,8 +617,14 @@ export const PORTABILITY_CASES = [
         const { migration } = await create();
         check(migration !== undefined && migration.state === v1.MigrationState.MIGRATION_STATE_COPYING, `CreateMigration must accept a source it has not reached yet (PORT-035), got state ${migration?.state}`);
         await expectErrorOf(create(), { code: Status.FAILED_PRECONDITION, reason: "MIGRATION_CONFLICT" }, "a second CreateMigration while one is copying");
+        // Another subject's migration, started later, is not the one a cancel ends.
+        const bystander = await ctx.session();
+        const { migration: theirs } = await bystander.clients.portability.createMigration({ parent: bystander.subject, source: address, sourceAccessToken: "token-the-source-never-reads", sourceSubject: "" });
         const { migration: cancelled } = await target.clients.portability.cancelMigration({ name: migration!.name });
         checkEqual(cancelled?.state, v1.MigrationState.MIGRATION_STATE_CANCELLED, "CancelMigration of a copying migration");
+        const { migration: untouched } = await bystander.clients.portability.getMigration({ name: theirs!.name });
+        checkEqual(untouched?.state, v1.MigrationState.MIGRATION_STATE_COPYING, "another subject's migration from the same source, after a cancel of this one");
+        await bystander.clients.portability.cancelMigration({ name: theirs!.name });
         const { migration: again } = await target.clients.portability.cancelMigration({ name: migration!.name });
         checkEqual([again?.state, again?.endTime?.getTime()], [v1.MigrationState.MIGRATION_STATE_CANCELLED, cancelled?.endTime?.getTime()], "cancelling an ended migration changes nothing");
         const { migration: next } = await create();

@@ -305,10 +305,10 @@ export function createBundleImporter(deps: ServiceDeps, subjectId: string, optio
         committedAt: d.commitTime ?? deps.clock(),
       },
     });
-    // Stryker disable all: how many deltas one transaction stores bounds memory only; every chunking stores the same deltas
+    // Stryker disable next-line all: how many deltas one transaction stores bounds memory only; every chunking stores the same deltas
     stream.pendingBytes += d.payload.length;
+    // Stryker disable next-line all: how many deltas one transaction stores bounds memory only; every chunking stores the same deltas
     if (stream.pending.length >= DELTA_CHUNK || stream.pendingBytes >= DELTA_CHUNK_BYTES) await flushDeltas();
-    // Stryker restore all
   };
 
   const importLinks = async (trailer: continuity.v1.BundleTrailer): Promise<void> => {
