@@ -35,6 +35,8 @@ export interface MutantOutcome {
   readonly caught: boolean;
   /** The cases that caught it (the first few), or why the run could not judge. */
   readonly evidence: string;
+  /** The ids of every case that caught it: what its `caughtBy` may name. */
+  readonly failedCases: readonly string[];
   readonly durationMs: number;
 }
 
@@ -61,7 +63,7 @@ function casesProving(should: readonly string[]): RegExp {
 async function runAgainst(
   label: string,
   spawn: string,
-  options: { readonly area?: string; readonly should?: readonly string[]; readonly concurrency: number; readonly baselineFailures?: KnownFailures },
+  options: { readonly area?: string; readonly should?: readonly string[]; readonly caughtBy?: readonly string[]; readonly concurrency: number; readonly baselineFailures?: KnownFailures },
 ): Promise<MutantOutcome & { failures: CaseResult[] }> {
   const started = Date.now();
   const area = options.area ?? "";
@@ -74,14 +76,15 @@ async function runAgainst(
       knownFailures: options.baselineFailures ?? new Map(),
       ...(options.area === undefined ? {} : { priorityArea: options.area }),
       ...(options.should === undefined ? {} : { filter: casesProving(options.should) }),
+      ...(options.caughtBy === undefined ? {} : { first: options.caughtBy }),
     });
     // The baseline (no area) counts every warn too: a SHOULD case that warns without any
     // mutant cannot catch one.
     const failures = options.area === undefined ? report.results.filter((r) => (r.status === "fail" && r.level === "MUST") || r.status === "warn") : catchingFailures(report, options.should);
     const evidence = failures.length > 0 ? failures.slice(0, 3).map((f) => `${f.id}: ${(f.message ?? "").split("\n")[0]}`).join(" | ") : report.errors.join("; ") || "no MUST case failed";
-    return { mutant: label, area, caught: failures.length > 0, evidence, durationMs: Date.now() - started, failures };
+    return { mutant: label, area, caught: failures.length > 0, evidence, failedCases: failures.map((f) => f.id), durationMs: Date.now() - started, failures };
   } catch (error) {
-    return { mutant: label, area, caught: false, evidence: `run error: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`, durationMs: Date.now() - started, failures: [] };
+    return { mutant: label, area, caught: false, evidence: `run error: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`, failedCases: [], durationMs: Date.now() - started, failures: [] };
   }
 }
 
@@ -94,12 +97,18 @@ export async function runMutant(mutant: Mutant, copy: SourceCopy, concurrency: n
   try {
     await copy.apply(mutant);
   } catch (error) {
-    return { mutant: mutant.name, area: mutant.area, caught: false, evidence: `run error: ${(error as Error).message}`, durationMs: 0 };
+    return { mutant: mutant.name, area: mutant.area, caught: false, evidence: `run error: ${(error as Error).message}`, failedCases: [], durationMs: 0 };
   }
   try {
     const entry = relative(REFERENCE_SERVER.cwd, join(copy.dir, "main.ts"));
-    const { mutant: name, area, caught, evidence, durationMs } = await runAgainst(mutant.name, referenceServerCommand(entry), { area: mutant.area, ...(mutant.should === undefined ? {} : { should: mutant.should }), concurrency, baselineFailures });
-    return { mutant: name, area, caught, evidence, durationMs };
+    const { mutant: name, area, caught, evidence, failedCases, durationMs } = await runAgainst(mutant.name, referenceServerCommand(entry), {
+      area: mutant.area,
+      ...(mutant.should === undefined ? {} : { should: mutant.should }),
+      ...(mutant.caughtBy === undefined ? {} : { caughtBy: mutant.caughtBy }),
+      concurrency,
+      baselineFailures,
+    });
+    return { mutant: name, area, caught, evidence, failedCases, durationMs };
   } finally {
     await copy.revert();
   }
@@ -218,6 +227,13 @@ async function main(): Promise<number> {
   // stdout, every outcome in a report next to the suite's own.
   const slowest = [...outcomes].sort((a, b) => b.durationMs - a.durationMs).slice(0, 8);
   console.log(`slowest: ${slowest.map((o) => `${o.mutant} ${(o.durationMs / 1000).toFixed(0)}s`).join(", ")}`);
+  // A mutant that none of its caughtBy cases caught ran more of the suite than it had to.
+  for (const outcome of outcomes) {
+    const named = byName.get(outcome.mutant)?.caughtBy ?? [];
+    if (outcome.caught && !named.some((id) => outcome.failedCases.includes(id))) {
+      console.log(`hint: ${outcome.mutant} is caught by ${outcome.failedCases.join(", ")}; ${named.length === 0 ? "it names no caughtBy" : `its caughtBy (${named.join(", ")}) did not catch it`}`);
+    }
+  }
   await mkdir(MUTANT_REPORT_DIR, { recursive: true });
   await writeFile(join(MUTANT_REPORT_DIR, "mutants.json"), `${JSON.stringify({ caught, total: mutants.length, parallel, outcomes }, null, 2)}\n`);
   console.log(`caught ${caught} of ${mutants.length} mutants`);

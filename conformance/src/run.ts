@@ -58,6 +58,8 @@ export interface RunOptions {
   readonly bail?: boolean;
   /** Run cases of this requirement area first (mutant runs reach the likely failure sooner). */
   readonly priorityArea?: string;
+  /** Ids of cases to run before all others, even before `priorityArea`'s (a mutant's `caughtBy`). */
+  readonly first?: readonly string[];
   readonly reportJson?: string;
   readonly reportJunit?: string;
   /** A self-contained HTML page per profile and requirement, with evidence and wire traces. */
@@ -133,6 +135,7 @@ export async function runConformance(options: RunOptions): Promise<RunOutcome> {
       knownFailures,
       requirements,
       bail: options.bail ?? false,
+      ...(options.first === undefined ? {} : { first: options.first }),
       ...(oidc === undefined ? {} : { oidc }),
       ...(options.onResult === undefined ? {} : { onResult: options.onResult }),
       ...(options.onPlan === undefined ? {} : { onPlan: options.onPlan }),

@@ -5,7 +5,8 @@ import ts from "typescript";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { REFERENCE_SERVER_MUTANTS, REFERENCE_SERVER_SRC } from "../src/mutants.js";
 import { copySources, defineMutant, loadMutants, mutateSources, type Mutant } from "../src/runner/mutant.js";
-import { loadRequirements } from "../src/runner/requirements.js";
+import { ALL_CASES } from "../src/cases/index.js";
+import { caseLevel, loadRequirements } from "../src/runner/requirements.js";
 
 /** Every file under `dir` with its text, so a test can prove a folder was left as it was. */
 async function snapshotTree(dir: string): Promise<Record<string, string>> {
@@ -110,6 +111,20 @@ describe("the mutant applier", () => {
     await writeFile(join(dir, "third-one.ts"), definition("other-name"));
     await expect(loadMutants(dir)).rejects.toThrow(/third-one\.ts defines "other-name"; the name must equal the file name/);
   });
+
+  it("loads the cases known to catch a mutant, and refuses a caughtBy that lists no case ids", async () => {
+    // One folder per definition: a module, once imported, is not read again.
+    const load = async (folder: string, caughtBy: string) => {
+      const dir = join(scratch, folder);
+      await mkdir(dir);
+      await writeFile(join(dir, "hinted-one.ts"), `export default { name: "hinted-one", area: "APPEND", description: "d", caughtBy: ${caughtBy}, edits: [{ file: "main.ts", find: "a", replace: "b" }] };\n`);
+      return loadMutants(dir);
+    };
+    expect((await load("good", '["append.gap", "append.retry"]'))[0]?.caughtBy).toEqual(["append.gap", "append.retry"]);
+    for (const [index, bad] of ["[]", '"append.gap"', '[""]', "[1]"].entries()) {
+      await expect(load(`bad-${index}`, bad)).rejects.toThrow(/hinted-one\.ts has a caughtBy that is not a non-empty list of case ids/);
+    }
+  });
 });
 
 /** TypeScript's syntax errors of each file (no type check), from one program over them all. */
@@ -149,6 +164,20 @@ describe("the reference server's mutants", () => {
       }
     }
     for (const [file, errors] of syntaxErrors(mutated)) problems.push(`${file} does not parse: ${errors.join("; ")}`);
+    expect(problems).toEqual([]);
+  });
+
+  it("name as caughtBy only cases of the suite that can catch a mutant (MUST cases)", async () => {
+    const requirements = await loadRequirements();
+    const cases = new Map(ALL_CASES.map((c) => [c.id, c]));
+    const problems: string[] = [];
+    for (const mutant of await loadMutants(REFERENCE_SERVER_MUTANTS)) {
+      for (const id of mutant.caughtBy ?? []) {
+        const named = cases.get(id);
+        if (named === undefined) problems.push(`${mutant.name}: caughtBy names ${id}, which is no case of the suite`);
+        else if (caseLevel(named.requirements, requirements) !== "MUST") problems.push(`${mutant.name}: caughtBy names ${id}, which proves no MUST requirement`);
+      }
+    }
     expect(problems).toEqual([]);
   });
 

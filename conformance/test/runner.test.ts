@@ -137,4 +137,21 @@ describe("runSuite", () => {
     const report = await runSuite(options({ cases: [cases[1]!, ...Array.from({ length: 5 }, (_, i) => defineCase({ id: `demo.later-${i}`, requirements: ["GEN-001"], profile: "core", run: async () => {} }))], concurrency: 1, bail: true }));
     expect(report.results.map((r) => r.status)).toEqual(["fail", "skip", "skip", "skip", "skip", "skip"]);
   });
+
+  it("runs the cases named first before all others, exclusive ones too, and the rest only when they catch nothing", async () => {
+    const later = Array.from({ length: 4 }, (_, i) => defineCase({ id: `demo.later-${i}`, requirements: ["GEN-001"], profile: "core", run: async () => {} }));
+    const alone = (id: string, run: () => Promise<void>) => defineCase({ id, requirements: ["GEN-001"], profile: "core", exclusive: true, run });
+    const started: string[] = [];
+    const failing = await runSuite(options({ cases: [...later, alone("demo.catches", async () => fail("caught"))], first: ["demo.catches"], knownFailures: new Map(), bail: true, onCaseStart: (id) => started.push(id) }));
+    expect(started).toEqual(["demo.catches"]);
+    expect(failing.results.map((r) => [r.id, r.status])).toEqual([...later.map((c) => [c.id, "skip"]), ["demo.catches", "fail"]]);
+    expect(failing.errors).toEqual([]);
+    started.length = 0;
+    // A hint that no longer catches costs nothing but its own run: every other case still runs.
+    const passing = await runSuite(options({ cases: [...later, alone("demo.misses", async () => {})], first: ["demo.misses", "demo.gone"], knownFailures: new Map(), bail: true, onCaseStart: (id) => started.push(id) }));
+    expect(started[0]).toBe("demo.misses");
+    expect(started.toSorted()).toEqual(["demo.later-0", "demo.later-1", "demo.later-2", "demo.later-3", "demo.misses"]);
+    expect(passing.results.map((r) => r.status)).toEqual(["pass", "pass", "pass", "pass", "pass"]);
+    expect(passing.errors).toEqual(['the cases to run first name unknown case "demo.gone"']);
+  });
 });

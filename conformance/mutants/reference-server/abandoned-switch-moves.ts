@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "abandoned-switch-moves",
   area: "PORT",
+  caughtBy: ["portability.transfer-holds-writes-until-commit"],
   description: "A switch that ends without commit records the move anyway, stranding the subject.",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "access-token-expiry-ignored",
   area: "AUTH",
+  caughtBy: ["auth.token-expiry"],
   description: "Access tokens are accepted for a day past their expires_in.",
   edits: [
     {

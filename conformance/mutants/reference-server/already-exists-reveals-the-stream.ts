@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "already-exists-reveals-the-stream",
   area: "STREAM",
+  caughtBy: ["stream.already-exists-reveals-nothing"],
   description: "STREAM_ALREADY_EXISTS names the existing stream's type and owner, also to a platform that may not read it.",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "append-after-compacted-head-chains-genesis",
   area: "COMPACT",
+  caughtBy: ["compact.to-the-head-then-append"],
   description: "The previous hash of an append is that of the newest retained delta, or the genesis hash when none is retained: after compacting to the head, the chain restarts from genesis.",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "append-gap-accepted",
   area: "APPEND",
+  caughtBy: ["append.gap-refused"],
   description: "A client sequence that skips numbers is accepted.",
   edits: [
     {

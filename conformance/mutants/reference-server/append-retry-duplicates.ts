@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "append-retry-duplicates",
   area: "APPEND",
+  caughtBy: ["append.reuse-with-different-content-refused"],
   description: "A retried client sequence appends again instead of replaying the stored outcome.",
   edits: [
     {

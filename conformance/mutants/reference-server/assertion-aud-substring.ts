@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "assertion-aud-substring",
   area: "TOKEN",
+  caughtBy: ["token.assertion-claims-at-their-edges"],
   description: "An assertion's aud is accepted when its text contains the server's audience (continuity-staging passes for continuity).",
   edits: [
     {

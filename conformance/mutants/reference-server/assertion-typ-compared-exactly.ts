@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "assertion-typ-compared-exactly",
   area: "TOKEN",
+  caughtBy: ["token.assertion-claims-at-their-edges"],
   description: "The assertion typ is compared as an exact string, not as a media type: application/continuity-assertion+jwt and upper case are refused.",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "batch-partial-commit",
   area: "APPEND",
+  caughtBy: ["append.batch-atomic-on-failure"],
   description: "A batch whose later delta fails commits its earlier deltas.",
   edits: [
     {

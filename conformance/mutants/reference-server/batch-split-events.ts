@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "batch-split-events",
   area: "SUB",
+  caughtBy: ["subscription.events-carry-every-field"],
   description: "A batch reaches subscribers as one event per delta.",
   edits: [
     {

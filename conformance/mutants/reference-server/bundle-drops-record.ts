@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "bundle-drops-record",
   area: "PORT",
+  caughtBy: ["portability.export-is-complete-and-verifiable"],
   description: "ExportSubject leaves each stream's head delta out of the bundle (and out of its digest).",
   edits: [
     {

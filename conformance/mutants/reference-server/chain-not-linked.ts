@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "chain-not-linked",
   area: "HASH",
+  caughtBy: ["hash.canonical-json-vectors"],
   description: "Each delta hash uses the genesis hash as prev_hash instead of the previous delta's.",
   edits: [
     {

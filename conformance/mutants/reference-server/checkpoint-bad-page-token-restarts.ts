@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "checkpoint-bad-page-token-restarts",
   area: "DELTA",
+  caughtBy: ["paging.damaged-page-tokens-refused"],
   description: "ListCheckpoints answers a page token it cannot verify by starting the listing over.",
   edits: [
     {

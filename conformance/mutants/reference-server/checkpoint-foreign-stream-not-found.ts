@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "checkpoint-foreign-stream-not-found",
   area: "ISO",
+  caughtBy: ["isolation.names-inside-a-request-of-another-subject"],
   description: "A checkpoint naming another subject's stream under the caller's own parent answers STREAM_NOT_FOUND, not SUBJECT_NOT_FOUND.",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "client-sequence-unbounded",
   area: "APPEND",
+  caughtBy: ["append.client-sequence-range"],
   description: "A client sequence above 2^53 - 1 is accepted (and rounded) instead of refused.",
   edits: [
     {

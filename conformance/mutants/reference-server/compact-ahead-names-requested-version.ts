@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "compact-ahead-names-requested-version",
   area: "COMPACT",
+  caughtBy: ["errors.metadata-carries-the-exact-values"],
   description: "CompactStream above the head reports the requested version as headVersion.",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "compact-cursor-stale-suffix",
   area: "SUB",
+  caughtBy: ["subscription.compact-cursor-resumes-exactly"],
   description: "In a compact call, a message that is not a batch carries the cursor suffix of the last batch before it, so resuming from its rebuilt cursor delivers it again.",
   edits: [
     {

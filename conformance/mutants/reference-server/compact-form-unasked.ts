@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "compact-form-unasked",
   area: "SUB",
+  caughtBy: ["subscription.cancel-leaves-others-running"],
   description: "A subscription whose request leaves delivery_form unset is delivered in the compact form (only DELIVERY_FORM_FULL gets the full one).",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "compact-index-by-name",
   area: "SUB",
+  caughtBy: ["subscription.compact-rebuilds-the-full-form"],
   description: "Compact stream indexes are keyed by the stream's name alone, so a stream deleted and created again under the same id reuses the old stream's index (and its uid).",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "compact-prev-hash-on-first-use",
   area: "SUB",
+  caughtBy: ["subscription.compact-cursor-resumes-exactly"],
   description: "A compact batch at version 1 leaves prev_hash out on its stream's first use in the call, as if the client held the genesis hash (it delivered no delta of that stream yet).",
   edits: [
     {

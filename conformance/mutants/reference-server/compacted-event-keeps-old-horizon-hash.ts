@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "compacted-event-keeps-old-horizon-hash",
   area: "COMPACT",
+  caughtBy: ["subscription.events-carry-every-field"],
   description: "StreamCompacted carries the new horizon_version with the old horizon_hash.",
   edits: [
     {

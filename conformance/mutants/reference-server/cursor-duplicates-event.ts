@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "cursor-duplicates-event",
   area: "SUB",
+  caughtBy: ["subscription.resume-no-gap-no-duplicate"],
   description: "Resuming from a cursor re-sends the event the cursor names.",
   edits: [
     {

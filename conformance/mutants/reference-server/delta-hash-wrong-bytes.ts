@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "delta-hash-wrong-bytes",
   area: "HASH",
+  caughtBy: ["hash.canonical-json-vectors"],
   description: "Delta hashes cover the payload as sent instead of its canonical JSON.",
   edits: [
     {

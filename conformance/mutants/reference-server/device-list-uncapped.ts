@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "device-list-uncapped",
   area: "DELTA",
+  caughtBy: ["paging.identity-lists-defaults-caps-and-tokens"],
   description: "ListDevices honours any page_size, above max_page_size too.",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "display-name-counts-bytes",
   area: "TOKEN",
+  caughtBy: ["limit.utf8-bytes-at-exact-boundaries"],
   description: "device_display_name is limited to 100 UTF-8 bytes, not 100 characters.",
   edits: [
     {

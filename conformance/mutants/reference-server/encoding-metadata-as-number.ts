@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "encoding-metadata-as-number",
   area: "SNAP",
+  caughtBy: ["errors.metadata-carries-the-exact-values"],
   description: "ENCODING_UNSUPPORTED on upload carries the encoding as its number, not its value name.",
   edits: [
     {

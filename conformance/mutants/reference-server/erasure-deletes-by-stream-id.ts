@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "erasure-deletes-by-stream-id",
   area: "ERASE",
+  caughtBy: ["erase.neighbour-with-the-same-ids-untouched"],
   description: "Erasure clears deltas by stream id without the subject, so another subject's streams of the same ids lose their history.",
   edits: [
     {

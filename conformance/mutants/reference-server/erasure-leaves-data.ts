@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "erasure-leaves-data",
   area: "ERASE",
+  caughtBy: ["erase.subject-erased-everywhere"],
   description: "Erasure removes devices, grants and link codes but leaves the subject, its links and its streams behind.",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "error-info-missing",
   area: "ERR",
+  caughtBy: ["names.malformed-resource-names-refused"],
   description: "Errors are sent without google.rpc.ErrorInfo.",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "event-deltas-without-commit-time",
   area: "SUB",
+  caughtBy: ["subscription.events-carry-every-field"],
   description: "Deltas in DeltasAppended events lack commit_time.",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "event-deltas-without-payloads",
   area: "SUB",
+  caughtBy: ["subscription.events-carry-every-field"],
   description: "DeltasAppended events carry the deltas' versions and hashes but not their payloads, as a notification to fetch them.",
   edits: [
     {

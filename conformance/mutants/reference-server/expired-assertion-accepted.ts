@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "expired-assertion-accepted",
   area: "TOKEN",
+  caughtBy: ["token.assertion-verification"],
   description: "Expired platform assertions are exchanged: each is judged at its own issue time, so any exp after iat passes.",
   edits: [
     {

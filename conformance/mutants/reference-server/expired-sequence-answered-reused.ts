@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "expired-sequence-answered-reused",
   area: "APPEND",
+  caughtBy: ["append.outcome-retention"],
   description: "An acknowledged client sequence older than the kept outcome is answered CLIENT_SEQUENCE_REUSED, as if its outcome were known, instead of CLIENT_SEQUENCE_EXPIRED.",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "export-omits-grants",
   area: "PORT",
+  caughtBy: ["portability.export-is-complete-and-verifiable"],
   description: "ExportSubject leaves the grant records out of the bundle, so the person's consents stay behind.",
   edits: [
     {

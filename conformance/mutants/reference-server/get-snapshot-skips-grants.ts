@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "get-snapshot-skips-grants",
   area: "SNAP",
+  caughtBy: ["revocation.streaming-calls-after-grant-revocation"],
   description: "GetSnapshot checks the subject but not the platform's read access, so a revoked or missing grant still downloads state.",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "grant-revocation-ignored",
   area: "GRANT",
+  caughtBy: ["auth.revocation-after-remembered-use"],
   description: "Revoked grants still give access, and open subscriptions are not told.",
   edits: [
     {

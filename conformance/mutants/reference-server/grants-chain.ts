@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "grants-chain",
   area: "GRANT",
+  caughtBy: ["grant.three-platforms-grants-do-not-chain"],
   description: "A grant covers every stream its grantee may read, so grants chain: a grantee's grantee reads the first grantor's streams.",
   edits: [
     {

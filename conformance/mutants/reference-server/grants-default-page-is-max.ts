@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "grants-default-page-is-max",
   area: "DELTA",
+  caughtBy: ["paging.identity-lists-defaults-caps-and-tokens"],
   description: "ListGrants with page_size 0 returns a page of max_page_size, not the default of 50.",
   edits: [
     {

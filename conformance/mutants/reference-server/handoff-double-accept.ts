@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "handoff-double-accept",
   area: "HANDOFF",
+  caughtBy: ["handoff.accept-decline-and-double-accept"],
   description: "A second accept of the same handoff succeeds.",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "handoff-foreign-target-invalid-field",
   area: "ISO",
+  caughtBy: ["isolation.names-inside-a-request-of-another-subject"],
   description: "A handoff offered to another subject's device answers INVALID_FIELD, not SUBJECT_NOT_FOUND.",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "handoff-offer-ignores-checkpoint-access",
   area: "HANDOFF",
+  caughtBy: ["handoff.hidden-after-its-checkpoint-is-deleted"],
   description: "HandoffOffered goes to every other device of the subject, whether or not its platform may read the checkpoint's streams.",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "horizon-not-enforced",
   area: "COMPACT",
+  caughtBy: ["compact.horizon-enforced-and-verifiable"],
   description: "ListDeltas below the horizon answers a partial list instead of HISTORY_COMPACTED.",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "id-token-audience-unchecked",
   area: "TOKEN",
+  caughtBy: ["token.id-token-audience"],
   description: "An ID token's aud and azp are not checked: a token the provider issued to another app is accepted.",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "id-token-expiry-unchecked",
   area: "TOKEN",
+  caughtBy: ["token.id-token-time-and-sub"],
   description: "An expired ID token is accepted (the clock tolerance of ID tokens is a year).",
   edits: [
     {

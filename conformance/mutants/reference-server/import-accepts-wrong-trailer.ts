@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "import-accepts-wrong-trailer",
   area: "PORT",
+  caughtBy: ["portability.import-round-trip-and-idempotent"],
   description: "ImportBundle accepts a bundle whose record count or records digest does not match its records.",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "import-ignores-linked-account",
   area: "PORT",
+  caughtBy: ["portability.import-round-trip-and-idempotent"],
   description: "Importing an account link already linked to another subject is skipped silently instead of failing.",
   edits: [
     {

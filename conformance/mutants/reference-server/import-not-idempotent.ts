@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "import-not-idempotent",
   area: "PORT",
+  caughtBy: ["portability.import-resumes-after-interruption"],
   description: "Importing a bundle again fails on the streams the first import created instead of skipping them.",
   edits: [
     {

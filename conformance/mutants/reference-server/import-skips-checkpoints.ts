@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "import-skips-checkpoints",
   area: "PORT",
+  caughtBy: ["portability.import-resumes-after-interruption"],
   description: "ImportBundle verifies checkpoint records but never stores them: the imported subject has no place to resume from.",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "invalid-json-accepted",
   area: "APPEND",
+  caughtBy: ["append.check-order"],
   description: "A JSON stream accepts a payload that is not valid JSON, stored as sent.",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "link-code-guessing-unlimited",
   area: "LINK",
+  caughtBy: ["link.failed-redemptions-limited"],
   description: "Failed link-code redemptions are never counted, so guessing is not limited.",
   edits: [
     {

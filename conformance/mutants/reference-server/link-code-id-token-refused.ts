@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "link-code-id-token-refused",
   area: "LINK",
+  caughtBy: ["link.redeem-with-id-token"],
   description: "RedeemLinkCode verifies every subject token as an assertion, so a platform known by its OpenID provider can never join a subject.",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "link-code-reusable",
   area: "LINK",
+  caughtBy: ["link.code-redeemed-once"],
   description: "A link code can be redeemed more than once.",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "linked-account-redemption-keeps-code",
   area: "LINK",
+  caughtBy: ["link.redeemed-twice-and-by-a-linked-account"],
   description: "A redemption by an account already linked to the code's subject returns the link without consuming the code.",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "linked-account-redemption-refused",
   area: "LINK",
+  caughtBy: ["consent-edges.successful-redemptions-not-counted"],
   description: "A redemption by an account already linked to the code's subject fails with ACCOUNT_LINKED_ELSEWHERE instead of returning the existing link.",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "list-deltas-off-by-one",
   area: "DELTA",
+  caughtBy: ["delta.list-after-version-and-bounds"],
   description: "ListDeltas includes the delta at after_version.",
   edits: [
     {

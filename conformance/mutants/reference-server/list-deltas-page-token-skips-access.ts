@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "list-deltas-page-token-skips-access",
   area: "DELTA",
+  caughtBy: ["revocation.streaming-calls-after-grant-revocation"],
   description: "ListDeltas trusts a page token as proof of access: a continuation page skips the visibility check.",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "list-grants-whole-subject",
   area: "GRANT",
+  caughtBy: ["grant.three-platforms-grants-do-not-chain"],
   description: "ListGrants returns every active grant of the subject, also those the caller's platform neither made nor holds.",
   edits: [
     {

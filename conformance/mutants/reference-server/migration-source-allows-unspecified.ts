@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "migration-source-allows-unspecified",
   area: "PORT",
+  caughtBy: ["portability.migration-source-must-be-allowed"],
   description: "The source policy blocks private and loopback addresses but lets 0.0.0.0 and :: through, which Linux connects to the machine itself.",
   edits: [
     {

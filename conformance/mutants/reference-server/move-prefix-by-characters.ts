@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "move-prefix-by-characters",
   area: "HASH",
+  caughtBy: ["append.move-into-a-child-compares-pointer-tokens"],
   description: "A JSON Patch move is refused as malformed when its path merely starts with the characters of its from (/a to /ab), not only when it names a location inside from.",
   edits: [
     {

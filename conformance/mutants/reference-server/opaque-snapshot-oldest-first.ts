@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "opaque-snapshot-oldest-first",
   area: "SNAP",
+  caughtBy: ["snapshot.opaque-uploads-at-several-versions"],
   description: "GetSnapshot of an opaque stream serves the oldest uploaded snapshot at or below the version, not the newest.",
   edits: [
     {

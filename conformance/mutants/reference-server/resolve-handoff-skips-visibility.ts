@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "resolve-handoff-skips-visibility",
   area: "HANDOFF",
+  caughtBy: ["identity.three-platforms-share-devices-links-and-handoffs"],
   description: "AcceptHandoff and DeclineHandoff check only the device, not whether the caller's platform may read the handoff's checkpoint.",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "restore-clamps-to-horizon",
   area: "RESTORE",
+  caughtBy: ["restore.checkpoint-below-the-horizon-refused"],
   description: "Restoring a checkpoint whose version fell below the horizon restores the oldest state still kept (the horizon's) instead of failing.",
   edits: [
     {

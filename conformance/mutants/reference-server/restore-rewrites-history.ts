@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "restore-rewrites-history",
   area: "RESTORE",
+  caughtBy: ["restore.appends-whatever-the-conflict-policy"],
   description: "Restore truncates history to the checkpoint instead of appending compensating deltas.",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "resume-size-escapes-non-ascii",
   area: "CKPT",
+  caughtBy: ["limit.utf8-bytes-at-exact-boundaries"],
   description: "The resume payload's size is measured on JSON with non-ASCII characters escaped as \\\\uXXXX (a JSON library's ASCII-only default), not on its canonical UTF-8 bytes.",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "revoke-device-own-platform-only",
   area: "DEVICE",
+  caughtBy: ["identity.three-platforms-share-devices-links-and-handoffs"],
   description: "A platform may revoke only the devices registered through it; another platform's device answers DEVICE_NOT_FOUND.",
   edits: [
     {

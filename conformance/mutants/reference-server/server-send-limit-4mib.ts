@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "server-send-limit-4mib",
   area: "SUB",
+  caughtBy: ["subscription.batch-of-max-batch-bytes-is-one-event"],
   description: "The server keeps gRPC's 4 MiB cap on messages it sends, so an event or page holding a batch of max_batch_bytes cannot be sent.",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "snapshot-hash-wrong",
   area: "SNAP",
+  caughtBy: ["snapshot.merge-patch-states-match"],
   description: "Snapshot hashes omit the head hash (hashing zeros in its place).",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "snapshot-header-carries-head-hash",
   area: "SNAP",
+  caughtBy: ["snapshot.headers-match-the-chain-at-every-version"],
   description: "A JSON snapshot at a middle version carries the stream's head hash as head_hash (and hashes with it), not the chain hash at its version.",
   // GetSnapshot, compaction, retention and restore all materialize through json-heads.ts.
   edits: [

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "snapshot-stale-state",
   area: "SNAP",
+  caughtBy: ["snapshot.merge-patch-states-match"],
   description: "GetSnapshot at the head serves the state one delta behind (with the head's hash).",
   edits: [
     {

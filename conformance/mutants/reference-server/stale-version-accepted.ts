@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "stale-version-accepted",
   area: "APPEND",
+  caughtBy: ["append.check-order"],
   description: "An expected_version below the head is accepted instead of ABORTED.",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "stalled-subscriber-kept",
   area: "SUB",
+  caughtBy: ["subscription.stalled-reader-is-cut"],
   description: "A subscription whose client stopped reading stays open until it reads again (SUB-034).",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "stream-page-token-ignores-parent",
   area: "DELTA",
+  caughtBy: ["paging.core-lists-defaults-caps-and-tokens"],
   description: "ListStreams page tokens are bound to the method, platform and filter but not the parent, so one subject's token pages another's streams.",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "streaming-calls-skip-revocation-check",
   area: "AUTH",
+  caughtBy: ["revocation.streaming-calls-refused-after-device-revocation"],
   description: "Server-streaming calls (GetSnapshot, Subscribe, ExportSubject) check the token's signature and expiry but not whether its device, link or subject is still there.",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "strict-policy-ignored",
   area: "APPEND",
+  caughtBy: ["append.strict-policy-requires-expected-version"],
   description: "A blind append to a REQUIRE_EXPECTED_VERSION stream is accepted.",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "subject-token-type-ignored",
   area: "TOKEN",
+  caughtBy: ["token.subject-token-type-mismatch"],
   description: "A subject token sent with the other platform kind's token type is verified anyway instead of refused as INVALID_FIELD.",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "token-cache-skips-store-checks",
   area: "AUTH",
+  caughtBy: ["device.revocation-ends-tokens-and-subscriptions"],
   description: "A token the authority already verified is accepted without re-checking its device, link and subject against the store.",
   edits: [
     {

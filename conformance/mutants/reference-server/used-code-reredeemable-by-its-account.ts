@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "used-code-reredeemable-by-its-account",
   area: "LINK",
+  caughtBy: ["link.redeemed-twice-and-by-a-linked-account"],
   description: "A used code redeemed again by an account already linked to its subject succeeds: the existing link is looked up before the code's use.",
   edits: [
     {

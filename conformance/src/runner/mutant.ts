@@ -33,6 +33,13 @@ export interface Mutant {
    * catches the mutant, as a failing MUST case catches any other.
    */
   readonly should?: readonly string[];
+  /**
+   * Ids of the cases known to catch it (what the last runs found): they run before all others,
+   * so that a caught mutant costs only them. A hint, never the verdict: if they stop catching
+   * it, the rest of the suite still runs, and the mutant is caught only as it would be without
+   * them: by a failing MUST case (or a warning case of its `should`).
+   */
+  readonly caughtBy?: readonly string[];
   readonly edits: readonly MutantEdit[];
 }
 
@@ -176,6 +183,9 @@ function mutantProblem(mutant: Partial<Mutant> | undefined, expectedName: string
   if (typeof mutant.description !== "string" || mutant.description.trim() === "") return "needs a description";
   if (mutant.should !== undefined && (!Array.isArray(mutant.should) || mutant.should.length === 0 || mutant.should.some((id) => typeof id !== "string" || !/^[A-Z]+-\d{3}$/.test(id)))) {
     return "has a `should` that is not a non-empty list of requirement IDs";
+  }
+  if (mutant.caughtBy !== undefined && (!Array.isArray(mutant.caughtBy) || mutant.caughtBy.length === 0 || mutant.caughtBy.some((id) => typeof id !== "string" || id === ""))) {
+    return "has a caughtBy that is not a non-empty list of case ids";
   }
   if (!Array.isArray(mutant.edits) || mutant.edits.length === 0) return "needs at least one edit";
   const edits = mutant.edits as readonly Partial<MutantEdit>[];

@@ -46,6 +46,12 @@ export interface SuiteOptions {
   readonly requirements: RequirementSet;
   /** Stop at the first MUST failure (mutant runs). */
   readonly bail: boolean;
+  /**
+   * Ids of cases to run before every other case, as a phase of their own: a mutant run names
+   * the cases known to catch its mutant (`caughtBy`), so that with `bail` a run they catch
+   * costs only them. The other cases follow in their order, as they would without it.
+   */
+  readonly first?: readonly string[];
   readonly onResult?: (result: CaseResult) => void;
   /** The OpenID providers the spawned server trusts; absent in attach mode. */
   readonly oidc?: OidcProvider;
@@ -108,6 +114,10 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
   for (const id of options.knownFailures.keys()) {
     if (!knownIds.has(id)) errors.push(`known-failures names unknown case "${id}" (stale entry)`);
   }
+  const first = new Set(options.first ?? []);
+  for (const id of first) {
+    if (!knownIds.has(id)) errors.push(`the cases to run first name unknown case "${id}"`);
+  }
 
   const selected = options.cases.filter((conformanceCase) => options.filter === undefined || options.filter.test(conformanceCase.id));
   const view: TargetView = {
@@ -152,8 +162,12 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
     record(await runCase(conformanceCase, view, options, bail.signal));
   };
 
-  await runPool(runnable.filter((c) => !c.exclusive), Math.max(1, options.concurrency), runOne);
-  for (const conformanceCase of runnable.filter((c) => c.exclusive)) await runOne(conformanceCase);
+  // Each phase runs its cases beside each other, then its exclusive ones alone.
+  const phases = first.size === 0 ? [runnable] : [runnable.filter((c) => first.has(c.id)), runnable.filter((c) => !first.has(c.id))];
+  for (const phase of phases) {
+    await runPool(phase.filter((c) => !c.exclusive), Math.max(1, options.concurrency), runOne);
+    for (const conformanceCase of phase.filter((c) => c.exclusive)) await runOne(conformanceCase);
+  }
 
   if (options.target.crashed()) errors.push("the server process exited during the run");
   const ordered = selected.map((conformanceCase) => results.get(conformanceCase.id)).filter((r): r is CaseResult => r !== undefined);
