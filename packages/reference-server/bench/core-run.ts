@@ -109,7 +109,7 @@ export async function runCore(dir: string, options: CoreOptions): Promise<CoreRe
       if (profiled) {
         await server.restart([]);
         const file = await keepMainThreadProfile(options.profileDir!, scenario);
-        profiles[scenario] = await summarizeProfile(file, { top: 20, within: PROFILE_WINDOW[scenario] });
+        profiles[scenario] = await summarizeProfile(file, { top: 20, within: PROFILE_WINDOW[scenario], until: scenario === "fanout" ? "onCancel" : undefined });
         options.progress(`profile of ${scenario}: ${file}`);
         if (scenario === "fanout") {
           const floorFile = await keepMainThreadProfile(options.profileDir!, "fanout-floor");

@@ -337,13 +337,17 @@ export async function diskRows(server: ContinuityServer, dir: string, options: S
   const start = await databaseBytes(dir);
   const fresh = await Promise.all(Array.from({ length: devices }, (_, i) => server.session(`disk-${i}`, "disk-user")));
   const perDevice = Math.ceil(options.diskDeltas / devices);
-  await Promise.all(
-    fresh.map(async (s, i) => {
-      for (let k = 0; k < perDevice; k++) {
-        await s.stream.appendDeltas({ stream: streams[i]!, deltas: [{ payload: smallPatch(k) }], clientSequence: BigInt(k + 2) });
-      }
-    }),
+  const smallStarted = now();
+  const smallCpu = await withCpu(server.child.pid!, () =>
+    Promise.all(
+      fresh.map(async (s, i) => {
+        for (let k = 0; k < perDevice; k++) {
+          await s.stream.appendDeltas({ stream: streams[i]!, deltas: [{ payload: smallPatch(k) }], clientSequence: BigInt(k + 2) });
+        }
+      }),
+    ),
   );
+  const smallSeconds = (now() - smallStarted) / 1000;
   await server.restart();
   const afterSmall = await databaseBytes(dir);
   const owner = await server.session("disk-0", "disk-user");
@@ -355,16 +359,20 @@ export async function diskRows(server: ContinuityServer, dir: string, options: S
   // seconds at full durability; the restart waits for any state the rule made due.
   const writers = await Promise.all(Array.from({ length: devices }, (_, i) => server.session(`disk-${i}`, "disk-user")));
   const perWriter = Math.ceil(options.diskLargeDeltas / devices);
-  await Promise.all(
-    writers.map(async (writer, w) => {
-      // Client sequences are per device and stream: disk-0 filled the state, the others start here.
-      let sequence = w === 0 ? largeSequence : 1n;
-      for (let k = 0; k < perWriter; k++) {
-        const position = String(w * perWriter + k).padStart(13, "0");
-        await writer.stream.appendDeltas({ stream: large, deltas: [{ payload: Buffer.from(`{"position":"${position}"}`) }], clientSequence: sequence++ });
-      }
-    }),
+  const largeStarted = now();
+  const largeCpu = await withCpu(server.child.pid!, () =>
+    Promise.all(
+      writers.map(async (writer, w) => {
+        // Client sequences are per device and stream: disk-0 filled the state, the others start here.
+        let sequence = w === 0 ? largeSequence : 1n;
+        for (let k = 0; k < perWriter; k++) {
+          const position = String(w * perWriter + k).padStart(13, "0");
+          await writer.stream.appendDeltas({ stream: large, deltas: [{ payload: Buffer.from(`{"position":"${position}"}`) }], clientSequence: sequence++ });
+        }
+      }),
+    ),
   );
+  const largeSeconds = (now() - largeStarted) / 1000;
   await server.restart();
   const afterLarge = await databaseBytes(dir);
   const small = (afterSmall - start) / (perDevice * devices);
@@ -373,6 +381,24 @@ export async function diskRows(server: ContinuityServer, dir: string, options: S
   return [
     row("disk-small", `disk per small delta (${smallPatch(0).length}-byte payload)`, "bytes", constant(small), "the payload", constant(smallPatch(0).length), { atMost: 3 }),
     row("disk-large", `disk per delta on a ${(options.stateBytes / 1e6).toFixed(1)} MB state (${largePayload}-byte payload)`, "bytes", constant(onLarge), "the payload", constant(largePayload), undefined, "goal: a bounded, declared cost (see README)"),
+    // What a large state costs an append, against an append to a small one by the same 8 devices
+    // on the same server: one run each (these appends are the disk figures' own).
+    row(
+      "large-state-append-cpu",
+      `server CPU per 1-delta append to a ${(options.stateBytes / 1e6).toFixed(1)} MB state, 8 devices`,
+      "us",
+      constant((largeCpu.cpuSeconds * 1e6) / (perWriter * devices)),
+      "the same to small states",
+      constant((smallCpu.cpuSeconds * 1e6) / (perDevice * devices)),
+    ),
+    row(
+      "large-state-appends",
+      `1-delta appends/s to a ${(options.stateBytes / 1e6).toFixed(1)} MB state, 8 devices`,
+      "calls/s",
+      constant((perWriter * devices) / largeSeconds),
+      "the same to small states",
+      constant((perDevice * devices) / smallSeconds),
+    ),
   ];
 }
 

@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 // (total). Enough to say what bounds a path without opening a profiler UI; for the full
 // picture load the file into Chrome DevTools or speedscope.
 //
-//   node --import tsx bench/profile-summary.ts <file.cpuprofile> [top] [within-function]
+//   node --import tsx bench/profile-summary.ts <file.cpuprofile> [top] [within-function] [until-function]
 
 interface ProfileNode {
   readonly id: number;
@@ -55,7 +55,10 @@ export interface ProfileSummary {
  * the process was working (idle and the profiler's own bookkeeping left out), counting only
  * the window in which `within` (a function name) ran, when given.
  */
-export async function summarizeProfile(file: string, options: { readonly top?: number; readonly within?: string | undefined } = {}): Promise<ProfileSummary> {
+export async function summarizeProfile(
+  file: string,
+  options: { readonly top?: number; readonly within?: string | undefined; readonly until?: string | undefined } = {},
+): Promise<ProfileSummary> {
   const top = options.top ?? 15;
   const profile = JSON.parse(await readFile(file, "utf8")) as CpuProfile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
@@ -82,6 +85,16 @@ export async function summarizeProfile(file: string, options: { readonly top?: n
     while (first <= last && !inside(first)) first++;
     while (last >= first && !inside(last)) last--;
     if (first > last) throw new Error(`${file}: no sample inside ${options.within}`);
+  }
+  // `until`: the window ends before the first sample, after its start, with `until` on the
+  // stack (fan-out: before the subscriptions are cancelled, which is not what it measures).
+  if (options.until !== undefined) {
+    for (let i = first; i <= last; i++) {
+      if (stackOf(profile.samples[i]!).some((n) => n.callFrame.functionName === options.until)) {
+        last = i - 1;
+        break;
+      }
+    }
   }
   const self = new Map<string, number>();
   const total = new Map<string, number>();
@@ -128,10 +141,10 @@ export function formatProfile(title: string, summary: ProfileSummary): string {
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const [file, top, within] = process.argv.slice(2);
+  const [file, top, within, until] = process.argv.slice(2);
   if (file === undefined) {
-    process.stderr.write("usage: node --import tsx bench/profile-summary.ts <file.cpuprofile> [top] [within-function]\n");
+    process.stderr.write("usage: node --import tsx bench/profile-summary.ts <file.cpuprofile> [top] [within-function] [until-function]\n");
     process.exit(2);
   }
-  process.stdout.write(`${formatProfile(file, await summarizeProfile(file, { top: Number(top ?? 15), within }))}\n`);
+  process.stdout.write(`${formatProfile(file, await summarizeProfile(file, { top: Number(top ?? 15), within, until }))}\n`);
 }
