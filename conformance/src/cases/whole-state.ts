@@ -94,7 +94,7 @@ async function whileOthersCall(ctx: CaseContext, work: () => Promise<unknown>): 
 /** LIMIT-022: work of one call on a whole JSON state does not keep the server from answering others. */
 export const WHOLE_STATE_CASES = [
   defineCase({
-    id: "limits.whole-state-work-answers-others",
+    id: "limit.whole-state-work-answers-others",
     requirements: ["LIMIT-022"],
     profile: "core",
     // A large state, and calls timed: anything running beside it would
