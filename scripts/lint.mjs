@@ -1,5 +1,7 @@
 // `pnpm lint`: buf lint, buf format check, buf breaking, and a strict typecheck of every package.
-import { execFileSync } from "node:child_process";
+// Prints each step with how long it took.
+import { execFileSync, spawn } from "node:child_process";
+import { availableParallelism } from "node:os";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -32,24 +34,47 @@ if (branch !== undefined && branch !== "main" && git("rev-parse", "--verify", "-
   breakingRefs.push("main");
 }
 
+// The longest first (the typechecks, reference-server's the longest), so that the cores stay
+// busy to the end.
 const steps = [
+  ["typecheck reference-server", bin("tsc"), ["-p", "packages/reference-server/tsconfig.json"]],
+  ["typecheck conformance", bin("tsc"), ["-p", "conformance/tsconfig.json"]],
+  ["typecheck sdk", bin("tsc"), ["-p", "packages/sdk/tsconfig.json"]],
+  ["typecheck cli", bin("tsc"), ["-p", "packages/cli/tsconfig.json"]],
+  ["typecheck bundle", bin("tsc"), ["-p", "packages/bundle/tsconfig.json"]],
+  ["typecheck vector generator", bin("tsc"), ["-p", "conformance/vectors/tsconfig.json"]],
   ["buf lint", bin("buf"), ["lint"]],
   ["buf format", bin("buf"), ["format", "--diff", "--exit-code"]],
   ...breakingRefs.map((ref) => [`buf breaking against ${ref}`, bin("buf"), ["breaking", "--against", `.git#ref=${ref}`]]),
-  ["typecheck sdk", bin("tsc"), ["-p", "packages/sdk/tsconfig.json"]],
-  ["typecheck reference-server", bin("tsc"), ["-p", "packages/reference-server/tsconfig.json"]],
-  ["typecheck bundle", bin("tsc"), ["-p", "packages/bundle/tsconfig.json"]],
-  ["typecheck cli", bin("tsc"), ["-p", "packages/cli/tsconfig.json"]],
-  ["typecheck conformance", bin("tsc"), ["-p", "conformance/tsconfig.json"]],
-  ["typecheck vector generator", bin("tsc"), ["-p", "conformance/vectors/tsconfig.json"]],
   ["test vectors fresh", process.execPath, ["--conditions=source", "--import", "tsx", "conformance/vectors/generate.ts", "--check"]],
 ];
-for (const [label, cmd, args] of steps) {
-  process.stdout.write(`lint: ${label}\n`);
-  try {
-    execFileSync(cmd, args, { cwd: root, stdio: "inherit" });
-  } catch {
-    process.stderr.write(`lint: ${label} failed\n`);
-    process.exit(1);
+// The steps are independent and each runs on one core (tsc is single-threaded), so they run
+// as many at a time as there are cores; each one's output is printed whole when it ends, so
+// that a failure reads as if it had run alone.
+function runStep([label, cmd, args]) {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (chunk) => (output += chunk));
+    child.stderr.on("data", (chunk) => (output += chunk));
+    child.on("error", (error) => resolve({ label, ok: false, output: `${output}${error.message}\n` }));
+    child.on("close", (code) => resolve({ label: `${label} (${((performance.now() - started) / 1000).toFixed(1)} s)`, ok: code === 0, output }));
+  });
+}
+
+let next = 0;
+let failed = false;
+async function worker() {
+  while (next < steps.length && !failed) {
+    const step = steps[next++];
+    const { label, ok, output } = await runStep(step);
+    process.stdout.write(`lint: ${label}\n${output}`);
+    if (!ok) {
+      process.stderr.write(`lint: ${label} failed\n`);
+      failed = true;
+    }
   }
 }
+await Promise.all(Array.from({ length: Math.max(1, Math.min(availableParallelism(), steps.length)) }, worker));
+if (failed) process.exit(1);
