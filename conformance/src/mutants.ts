@@ -64,7 +64,7 @@ async function runAgainst(
   label: string,
   spawn: string,
   options: { readonly area?: string; readonly should?: readonly string[]; readonly caughtBy?: readonly string[]; readonly concurrency: number; readonly baselineFailures?: KnownFailures },
-): Promise<MutantOutcome & { failures: CaseResult[] }> {
+): Promise<MutantOutcome & { failures: CaseResult[]; caseDurations: ReadonlyMap<string, number> }> {
   const started = Date.now();
   const area = options.area ?? "";
   try {
@@ -82,9 +82,10 @@ async function runAgainst(
     // mutant cannot catch one.
     const failures = options.area === undefined ? report.results.filter((r) => (r.status === "fail" && r.level === "MUST") || r.status === "warn") : catchingFailures(report, options.should);
     const evidence = failures.length > 0 ? failures.slice(0, 3).map((f) => `${f.id}: ${(f.message ?? "").split("\n")[0]}`).join(" | ") : report.errors.join("; ") || "no MUST case failed";
-    return { mutant: label, area, caught: failures.length > 0, evidence, failedCases: failures.map((f) => f.id), durationMs: Date.now() - started, failures };
+    const caseDurations = new Map(report.results.map((r) => [r.id, r.durationMs]));
+    return { mutant: label, area, caught: failures.length > 0, evidence, failedCases: failures.map((f) => f.id), durationMs: Date.now() - started, failures, caseDurations };
   } catch (error) {
-    return { mutant: label, area, caught: false, evidence: `run error: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`, failedCases: [], durationMs: Date.now() - started, failures: [] };
+    return { mutant: label, area, caught: false, evidence: `run error: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`, failedCases: [], durationMs: Date.now() - started, failures: [], caseDurations: new Map() };
   }
 }
 
@@ -120,9 +121,9 @@ export async function runMutant(mutant: Mutant, copy: SourceCopy, concurrency: n
  * suite's sources: `pnpm test` has just made one (conformance/test/reference-server.test.ts),
  * and running the same suite again would only cost minutes. Anything else is not reused.
  */
-async function reusableBaseline(file: string): Promise<{ failures: { id: string; message?: string }[]; durationMs: number; evidence: string } | undefined> {
+async function reusableBaseline(file: string): Promise<Baseline | undefined> {
   let written: number;
-  let report: { format?: unknown; mode?: unknown; cases?: { id: string; status: string; level: string; message: string | null }[]; durationMs?: number };
+  let report: { format?: unknown; mode?: unknown; cases?: { id: string; status: string; level: string; message: string | null; durationMs?: number }[]; durationMs?: number };
   try {
     written = (await stat(file)).mtimeMs;
     report = JSON.parse(await readFile(file, "utf8")) as typeof report;
@@ -142,7 +143,28 @@ async function reusableBaseline(file: string): Promise<{ failures: { id: string;
     return undefined;
   }
   const failures = report.cases.filter((c) => (c.status === "fail" && c.level === "MUST") || c.status === "warn").map((c) => ({ id: c.id, message: c.message ?? "" }));
-  return { failures, durationMs: report.durationMs ?? 0, evidence: "" };
+  const caseDurations = new Map(report.cases.map((c) => [c.id, c.durationMs ?? 0]));
+  return { failures, durationMs: report.durationMs ?? 0, evidence: "", caseDurations };
+}
+
+/** The run of the unmutated server that the mutant runs are judged against. */
+interface Baseline {
+  readonly failures: readonly { id: string; message?: string | undefined }[];
+  readonly durationMs: number;
+  readonly evidence: string;
+  /** How long each case took there. */
+  readonly caseDurations: ReadonlyMap<string, number>;
+}
+
+/**
+ * The mutants, the longest expected first (by the baseline's time of the cases each names in
+ * `caughtBy`; one without a hint may search much of the suite, so it counts as longest), so
+ * that no slow mutant starts last while the other parallel runs have nothing left to do.
+ */
+export function longestFirst(mutants: readonly Mutant[], caseDurations: ReadonlyMap<string, number>): Mutant[] {
+  const expected = (mutant: Mutant): number =>
+    mutant.caughtBy === undefined ? Number.MAX_SAFE_INTEGER : Math.max(0, ...mutant.caughtBy.map((id) => caseDurations.get(id) ?? 0));
+  return [...mutants].sort((a, b) => expected(b) - expected(a));
 }
 
 async function newestMtime(dir: string): Promise<number> {
@@ -180,7 +202,7 @@ async function main(): Promise<number> {
   }
 
   const reused = values.baseline === undefined ? undefined : await reusableBaseline(values.baseline);
-  let baseline: { failures: readonly { id: string; message?: string | undefined }[]; durationMs: number; evidence: string };
+  let baseline: Baseline;
   if (reused !== undefined) {
     console.log(`baseline: the run of the unmutated reference server in ${relative(process.cwd(), values.baseline!)} (newer than every source it judged)`);
     baseline = reused;
@@ -210,7 +232,7 @@ async function main(): Promise<number> {
   let copies = 0;
   const outcomes: MutantOutcome[] = [];
   try {
-    await runPool(mutants, parallel, async (mutant) => {
+    await runPool(longestFirst(mutants, baseline.caseDurations), parallel, async (mutant) => {
       const copy = idle.pop() ?? (await copySources(REFERENCE_SERVER_SRC, join(runDir, `copy-${copies++}`)));
       const outcome = await runMutant(mutant, copy, 6, baselineFailures).finally(() => idle.push(copy));
       outcomes.push(outcome);

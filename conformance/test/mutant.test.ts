@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import ts from "typescript";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { REFERENCE_SERVER_MUTANTS, REFERENCE_SERVER_SRC } from "../src/mutants.js";
+import { longestFirst, REFERENCE_SERVER_MUTANTS, REFERENCE_SERVER_SRC } from "../src/mutants.js";
 import { copySources, defineMutant, loadMutants, mutateSources, type Mutant } from "../src/runner/mutant.js";
 import { ALL_CASES } from "../src/cases/index.js";
 import { caseLevel, loadRequirements } from "../src/runner/requirements.js";
@@ -124,6 +124,18 @@ describe("the mutant applier", () => {
     for (const [index, bad] of ["[]", '"append.gap"', '[""]', "[1]"].entries()) {
       await expect(load(`bad-${index}`, bad)).rejects.toThrow(/hinted-one\.ts has a caughtBy that is not a non-empty list of case ids/);
     }
+  });
+});
+
+describe("the order of a mutant run", () => {
+  it("starts the mutants longest expected first: unhinted ones, then by their slowest caughtBy case, ties by name", () => {
+    const hinted = (name: string, caughtBy?: string[]): Mutant => ({ ...mutant([{ file: "main.ts", find: "a", replace: "b" }]), name, ...(caughtBy === undefined ? {} : { caughtBy }) });
+    const durations = new Map([["case.fast", 100], ["case.slow", 30_000], ["case.middle", 2_000]]);
+    const order = longestFirst(
+      [hinted("a-fast", ["case.fast"]), hinted("b-unhinted"), hinted("c-slow", ["case.fast", "case.slow"]), hinted("d-middle", ["case.middle"]), hinted("e-unknown", ["case.gone"]), hinted("f-fast", ["case.fast"]), hinted("g-unhinted")],
+      durations,
+    );
+    expect(order.map((m) => m.name)).toEqual(["b-unhinted", "g-unhinted", "c-slow", "d-middle", "a-fast", "f-fast", "e-unknown"]);
   });
 });
 
