@@ -68,6 +68,7 @@ export function createSourceClient(source: PinnedSource, tls: boolean, accessTok
         request,
         metadata(),
       );
+      // Stryker disable next-line ObjectLiteral,BooleanLiteral: an AbortSignal fires its abort event once; once only drops the listener after it
       signal.addEventListener("abort", () => call.cancel(), { once: true });
       return call as AsyncIterable<Buffer>;
     },
@@ -78,6 +79,7 @@ export function createSourceClient(source: PinnedSource, tls: boolean, accessTok
         identity,
         metadata(),
       );
+      // Stryker disable next-line ObjectLiteral,BooleanLiteral: an AbortSignal fires its abort event once; once only drops the listener after it
       signal.addEventListener("abort", () => call.cancel(), { once: true });
       return {
         send: (request) => call.write(request),
