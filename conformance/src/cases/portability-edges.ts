@@ -977,7 +977,7 @@ export const PORTABILITY_EDGE_CASES = [
 
       // Records as a conformant exporter may write them: a delta without a device (its client
       // sequence then counts for nothing), a client sequence of 2^53 - 1, a delta of exactly
-      // max_delta_bytes, a checkpoint without a resume payload.
+      // max_delta_bytes, a checkpoint without a device or a resume payload.
       const first = deltaOf(at + 1, 1n);
       const second = deltaOf(at + 2, 2n);
       const checkpointAt = partIndex(parts, "checkpoint", (r) => r.$case === "checkpoint");
@@ -986,14 +986,15 @@ export const PORTABILITY_EDGE_CASES = [
       const changes = withLastPayload(longAt, longAt + 300, 300n, exact);
       changes.set(at + 1, recordPart({ $case: "delta", value: { ...first, device: "", clientSequence: 5n } }));
       changes.set(at + 2, recordPart({ $case: "delta", value: { ...second, clientSequence: 2n ** 53n - 1n } }));
-      changes.set(checkpointAt, recordPart({ $case: "checkpoint", value: { ...checkpoint, resume: undefined, digest: Buffer.from(checkpointDigest({ entries: checkpoint.entries, resume: undefined })) } }));
+      changes.set(checkpointAt, recordPart({ $case: "checkpoint", value: { ...checkpoint, device: "", resume: undefined, digest: Buffer.from(checkpointDigest({ entries: checkpoint.entries, resume: undefined })) } }));
       const keeper = await ctx.session();
-      expectImported(await importRaw(ctx, keeper.token, reseal(parts, changes).map((p) => p.bytes)), "a bundle with a deviceless delta, a client sequence of 2^53 - 1, a delta of max_delta_bytes and a checkpoint without resume payload");
+      expectImported(await importRaw(ctx, keeper.token, reseal(parts, changes).map((p) => p.bytes)), "a bundle with a deviceless delta, a client sequence of 2^53 - 1, a delta of max_delta_bytes and a checkpoint without device or resume payload");
       const { deltas } = await keeper.clients.streams.listDeltas({ stream: `${keeper.subject}/streams/edits`, afterVersion: 0n, pageSize: 2, pageToken: "" });
       checkEqual(deltas.map((d) => [d.version, d.device, d.clientSequence]), [[1n, "", 0n], [2n, `${keeper.subject}/${second.device.split("/").slice(2).join("/")}`, 2n ** 53n - 1n]], "ListDeltas: a delta imported without a device has client_sequence 0; one of 2^53 - 1 keeps it");
       const { stream: longStream } = await keeper.clients.streams.getStream({ name: `${keeper.subject}/streams/long` });
       checkBytes(longStream?.headHash, (changes.get(longAt)!.decoded.part as { value: { record: Extract<NonNullable<Record_>, { $case: "stream" }> } }).value.record.value.headHash, "the head hash of a stream whose last delta is exactly max_delta_bytes");
       const { checkpoint: imported } = await keeper.clients.checkpoints.getCheckpoint({ name: `${keeper.subject}/checkpoints/mark` });
+      checkEqual(imported?.device, "", "an imported checkpoint without a device");
       const resume = imported?.resume;
       checkEqual([resume?.activityType ?? "", resume?.resource ?? "", resume?.position ?? "", resume?.fallbackUrl ?? "", Object.keys(resume?.attributes ?? {}).length], ["", "", "", "", 0], "an imported checkpoint without a resume payload has an empty one");
       checkBytes(imported?.digest, checkpointDigest({ entries: checkpoint.entries, resume: undefined }), "the imported checkpoint's digest");
