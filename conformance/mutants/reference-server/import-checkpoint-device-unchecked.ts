@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "import-checkpoint-device-unchecked",
   area: "PORT",
+  caughtBy: ["portability-edges.import-refuses-malformed-records"],
   description: "ImportBundle stores a checkpoint record whose device is not a device name, without its device, instead of refusing it (PORT-029).",
   edits: [
     {

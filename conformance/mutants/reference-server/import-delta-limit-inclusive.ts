@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "import-delta-limit-inclusive",
   area: "PORT",
+  caughtBy: ["portability-edges.import-takes-records-as-written"],
   description: "ImportBundle refuses a delta record of exactly max_delta_bytes (PORT-049 refuses only larger ones).",
   edits: [
     {

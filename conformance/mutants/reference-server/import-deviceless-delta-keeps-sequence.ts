@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "import-deviceless-delta-keeps-sequence",
   area: "PORT",
+  caughtBy: ["portability-edges.import-takes-records-as-written"],
   description: "A delta record without a device is imported with its record's client sequence instead of 0 (PORT-047).",
   edits: [
     {

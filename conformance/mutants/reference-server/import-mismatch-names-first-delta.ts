@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "import-mismatch-names-first-delta",
   area: "PORT",
+  caughtBy: ["portability-edges.import-refuses-conflicting-streams"],
   description: "A delta record that differs from the history the subject holds is refused naming the first delta of its transaction instead of itself (PORT-048).",
   edits: [
     {

@@ -3,6 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "migration-ignores-source-subject",
   area: "PORT",
+  caughtBy: ["portability-edges.export-and-migration-requests-checked"],
   description: "A migration copies the source token's own subject whatever source_subject names (PORT-035).",
   edits: [
     {
