@@ -8,14 +8,14 @@ export default defineMutant({
   edits: [
     {
       file: "services/portability/import.ts",
-      find: "        if (error instanceof BundleVerificationError) throw invalidField(error.field, error.message);\n        throw error;\n      }\n      switch (part.kind) {\n",
+      find: "        if (error instanceof BundleVerificationError) throw invalidField(error.field, error.message);\n        throw error;\n      }\n      // A stream whose snapshot record was optional",
       replace:
         '        if (error instanceof BundleVerificationError && error.field.startsWith("trailer.")) {\n' +
         "          await flushDeltas();\n" +
         "          done = true;\n" +
         '          return { kind: "trailer", trailer: { recordCount: 0n, recordsDigest: Buffer.alloc(32), signature: "" }, signedBy: undefined };\n' +
         "        }\n" +
-        "        if (error instanceof BundleVerificationError) throw invalidField(error.field, error.message);\n        throw error;\n      }\n      switch (part.kind) {\n",
+        "        if (error instanceof BundleVerificationError) throw invalidField(error.field, error.message);\n        throw error;\n      }\n      // A stream whose snapshot record was optional",
     },
   ],
 });

@@ -434,6 +434,48 @@ export const PORTABILITY_EDGE_CASES = [
     },
   }),
   defineCase({
+    id: "portability-edges.incremental-from-the-horizon",
+    requirements: ["PORT-051", "PORT-007", "PORT-043", "PORT-042"],
+    profile: "portability",
+    timeoutMs: 60_000,
+    async run(ctx) {
+      // Streams compacted at the version a receiver holds: a full export of them and an
+      // incremental one from that version have the same manifest counts (PORT-051).
+      const source = await ctx.session();
+      const flat = await createStream(ctx, source, { encoding: ENCODING.mergePatch, streamId: "flat" });
+      const grown = await createStream(ctx, source, { encoding: ENCODING.mergePatch, streamId: "grown" });
+      for (const stream of [flat, grown]) {
+        for (let seq = 1; seq <= 2; seq++) await append(source, stream.name, [{ [`k${seq}`]: seq }], { clientSequence: seq });
+        await source.clients.streams.compactStream({ stream: stream.name, horizonVersion: 2n });
+      }
+      // Full: a snapshot record follows each stream record, with no delta records after it.
+      const full = withoutLinks(await exportParts(ctx, source));
+      checkEqual(full.filter((p) => recordOf(p)?.$case === "snapshot").length, 2, "snapshot records of the full bundle of two streams compacted at their heads");
+      const copy = await ctx.session();
+      expectImported(await importRaw(ctx, copy.token, full.map((p) => p.bytes)), "importing the full bundle of streams compacted at their heads");
+      const { stream: copied } = await copy.clients.streams.getStream({ name: `${copy.subject}/streams/flat` });
+      checkEqual([copied?.uid, copied?.headVersion, copied?.horizonVersion], [flat.uid, 2n, 2n], "the imported stream compacted at its head");
+      await append(source, grown.name, [{ k3: 3 }], { clientSequence: 3 });
+      // Incremental from the horizon: no snapshot record, as many deltas as lie above it.
+      const incremental = withoutLinks(await exportParts(ctx, source, [{ streamUid: flat.uid, version: 2n }, { streamUid: grown.uid, version: 2n }]));
+      checkEqual(incremental.filter((p) => recordOf(p)?.$case === "snapshot").length, 0, "snapshot records of the incremental bundle (PORT-007)");
+      const summaries = manifestOf(incremental).streams.map((s) => [s.streamId, s.horizonVersion, s.headVersion, s.deltaCount]);
+      checkEqual(summaries.sort((a, b) => String(a[0]).localeCompare(String(b[0]))), [["flat", 2n, 2n, 0n], ["grown", 2n, 3n, 1n]], "the incremental bundle's manifest: as many deltas as above each horizon");
+      const records = BigInt(incremental.length - 2);
+      const counted = expectImported(await importRaw(ctx, copy.token, incremental.map((p) => p.bytes)), "importing an incremental bundle from the horizons the subject holds (PORT-051)");
+      checkEqual([counted.recordsImported, counted.recordsSkipped], [1n, records - 1n], "the import stores the one new delta and skips the rest, the two stream records it continues included");
+      const { stream: continued } = await copy.clients.streams.getStream({ name: `${copy.subject}/streams/grown` });
+      const { stream: original } = await source.clients.streams.getStream({ name: grown.name });
+      checkEqual([continued?.uid, continued?.headVersion], [grown.uid, 3n], "the continued stream");
+      checkBytes(continued?.headHash, original!.headHash, "the continued stream's head hash equals the source's");
+      // Incremental, not a full bundle missing its snapshots: a subject without the streams cannot take it.
+      const stranger = await ctx.session();
+      expectImportError(await importRaw(ctx, stranger.token, incremental.map((p) => p.bytes)), { code: Status.NOT_FOUND, reason: "STREAM_NOT_FOUND" }, "an incremental bundle from the horizon imported into a subject without its streams");
+      const { streams: strangers } = await stranger.clients.streams.listStreams({ parent: stranger.subject, pageSize: 0, pageToken: "", type: "" });
+      checkEqual(strangers.length, 0, "the refused import created no stream");
+    },
+  }),
+  defineCase({
     id: "portability-edges.export-and-migration-requests-checked",
     requirements: ["PORT-044", "PORT-008", "ISO-001", "PORT-041", "PORT-035"],
     profile: "portability",

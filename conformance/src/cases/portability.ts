@@ -318,7 +318,7 @@ export const PORTABILITY_CASES = [
   }),
   defineCase({
     id: "portability.live-migration-loses-nothing",
-    requirements: ["PORT-030", "PORT-031", "PORT-032", "PORT-033"],
+    requirements: ["PORT-030", "PORT-031", "PORT-032", "PORT-033", "PORT-051"],
     profile: "portability",
     needs: ["second-server"],
     timeoutMs: 90_000,
@@ -326,6 +326,12 @@ export const PORTABILITY_CASES = [
       const source = await ctx.session();
       const stream = await createStream(ctx, source, { encoding: ENCODING.mergePatch, streamId: "moving" });
       for (let seq = 1; seq <= 20; seq++) await append(source, stream.name, [{ n: seq }], { clientSequence: seq });
+      // A stream compacted at its head that does not change while the subject moves: the
+      // catch-up bundles carry it from its horizon, with no snapshot record (PORT-051).
+      const settled = await createStream(ctx, source, { encoding: ENCODING.mergePatch, streamId: "settled" });
+      for (let seq = 1; seq <= 3; seq++) await append(source, settled.name, [{ s: seq }], { clientSequence: seq });
+      await source.clients.streams.compactStream({ stream: settled.name, horizonVersion: 3n });
+      const { stream: settledHere } = await source.clients.streams.getStream({ name: settled.name });
       const watcher = openSubscription(source, "", ctx.signal);
       await watcher.expectEvent("ready");
       const second = await ctx.startSecondServer();
@@ -365,6 +371,9 @@ export const PORTABILITY_CASES = [
       await expectErrorOf(ctx.session({ accountId: source.accountId }), redirect, "a token exchange on the source after the switch");
       checkError(await watcher.ended(), redirect, "an open subscription on the source after the switch");
       watcher.close();
+      const { stream: settledThere } = await target.streams.getStream({ name: `${targetExchange.subject}/streams/settled` });
+      checkEqual([settledThere?.uid, settledThere?.headVersion, settledThere?.horizonVersion], [settled.uid, 3n, 3n], "a stream compacted at its head, on the target");
+      checkBytes(settledThere?.headHash, settledHere!.headHash, "its head hash on the target");
       const { stream: moved2 } = await target.streams.getStream({ name: `${targetExchange.subject}/streams/moving` });
       checkEqual(moved2?.uid, stream.uid, "the stream keeps its uid on the target");
       if (lastAcknowledged !== undefined) {

@@ -114,16 +114,55 @@ describe("bundles", () => {
     expect((await problemOf(recounted)).field).toBe("trailer.record_count");
   });
 
-  it("refuses a dropped delta, a missing snapshot and records out of order", async () => {
+  it("refuses a dropped delta and records out of order", async () => {
     const { key } = await keyPair("k1");
     const dropped = await sealBundle(key, { mutate: (records) => records.splice(3, 1) });
     expect((await problemOf(dropped)).field).toBe("records[3].delta.version");
     const lastDropped = await sealBundle(key, { mutate: (records) => records.splice(4, 1) });
     expect((await problemOf(lastDropped)).message).toMatch(/manifest counts 3 delta records, the bundle holds 2/);
-    const noSnapshot = await sealBundle(key, { mutate: (records) => records.splice(1, 1) });
-    expect((await problemOf(noSnapshot)).field).toBe("records[1].delta");
     const reordered = await sealBundle(key, { mutate: (records) => records.push(records.splice(9, 1)[0]!) });
     expect((await problemOf(reordered)).field).toBe("records[10]");
+  });
+
+  it("reads a stream with a horizon and as many deltas as lie above it as full when its snapshot follows, as incremental from its horizon when none does (PORT-051)", async () => {
+    const { key } = await keyPair("k1");
+    type Streamed = ReturnType<typeof streamRecords>;
+    /** Seals `streams`, each with its snapshot or not and with its last `deltas` deltas (all by default). */
+    const seal = async (streams: readonly { s: Streamed; snapshot: boolean; deltas?: number }[]) => {
+      const sealer = createBundleSealer();
+      const chosen = streams.map(({ s, snapshot, deltas }) => ({ s, snapshot, deltas: s.deltas.slice(s.deltas.length - (deltas ?? s.deltas.length)) }));
+      const parts = [sealer.manifest({ formatVersion: 1, exporter: "test/1", createTime: new Date(0), streams: chosen.map(({ s, deltas }) => ({ ...s.summary, deltaCount: BigInt(deltas.length) })) })];
+      for (const { s, snapshot, deltas } of chosen) {
+        parts.push(sealer.record({ record: { $case: "stream", value: s.stream } }));
+        if (snapshot && s.snapshot !== undefined) parts.push(sealer.record({ record: { $case: "snapshot", value: s.snapshot } }));
+        for (const d of deltas) parts.push(sealer.record({ record: { $case: "delta", value: d } }));
+      }
+      parts.push(await sealer.trailer(key));
+      return parts;
+    };
+    const read = async (parts: readonly Uint8Array[]) => {
+      const verifier = createBundleVerifier();
+      const seen: unknown[] = [];
+      for (const part of parts) {
+        const verified = await verifier.push(part);
+        seen.push(verified.kind === "stream" ? [verified.kind, { incremental: verified.incremental, snapshotOptional: verified.snapshotOptional }] : verified.kind);
+      }
+      verifier.finish();
+      return seen;
+    };
+    const optional = ["stream", { incremental: false, snapshotOptional: true }];
+    const grown = streamRecords(UID_A, "progress", 5, 2);
+    const flat = streamRecords(UID_B, "flat", 2, 2);
+    // Full: each snapshot record follows its stream record.
+    expect(await read(await seal([{ s: grown, snapshot: true }, { s: flat, snapshot: true }]))).toEqual(["manifest", optional, "snapshot", "delta", "delta", "delta", optional, "snapshot", "trailer"]);
+    // Incremental from the horizons: no snapshot records; a stream compacted at its head carries no delta either.
+    expect(await read(await seal([{ s: grown, snapshot: false }, { s: flat, snapshot: false }]))).toEqual(["manifest", optional, "delta", "delta", "delta", optional, "trailer"]);
+    // Fewer deltas than lie above the horizon: incremental at once, and a snapshot record there is refused.
+    const later = ["stream", { incremental: true, snapshotOptional: false }];
+    expect(await read(await seal([{ s: grown, snapshot: false, deltas: 2 }]))).toEqual(["manifest", later, "delta", "delta", "trailer"]);
+    expect((await problemOf(await seal([{ s: grown, snapshot: true, deltas: 2 }]))).message).toMatch(/a snapshot record where none belongs/);
+    // No horizon: full, its snapshot neither needed nor optional.
+    expect(await read(await seal([{ s: streamRecords(UID_B, "cart", 3, 0), snapshot: false }]))).toEqual(["manifest", ["stream", { incremental: false, snapshotOptional: false }], "delta", "delta", "delta", "trailer"]);
   });
 
   it("refuses a signature by an untrusted key or over other facts", async () => {

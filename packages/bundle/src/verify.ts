@@ -63,6 +63,14 @@ export type VerifiedPart =
       readonly summary: Summary;
       /** True when the bundle holds only the deltas after a position the receiver named. */
       readonly incremental: boolean;
+      /**
+       * True when the manifest alone cannot tell (PORT-051): the stream has a horizon above 0
+       * and as many delta records as lie above it, which a full export and an incremental one
+       * from the horizon both give. The next record decides: a `snapshot` record makes the
+       * stream full, any other record makes it incremental from its horizon, its chain's start
+       * unknown here (the receiver checks it against what it holds, PORT-043).
+       */
+      readonly snapshotOptional: boolean;
     }
   | { readonly kind: "snapshot"; readonly index: number; readonly snapshot: continuity.v1.BundleSnapshot; readonly stream: continuity.v1.Stream }
   | { readonly kind: "delta"; readonly index: number; readonly delta: continuity.v1.Delta; readonly stream: continuity.v1.Stream }
@@ -93,8 +101,11 @@ const LOWERCASE_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f
 interface OpenStream {
   readonly stream: continuity.v1.Stream;
   readonly summary: Summary;
-  readonly incremental: boolean;
+  /** Decided at the stream record, or by the record after it when `snapshotOptional`. */
+  incremental: boolean;
   readonly firstDeltaVersion: bigint;
+  /** Whether a snapshot record may come next, and only a snapshot record decides the stream is full. */
+  snapshotOptional: boolean;
   /** Whether a snapshot record must come before the deltas (and has not yet). */
   snapshotPending: boolean;
   /** Chain position reached; `hash` undefined while an incremental stream's start is unknown. */
@@ -125,10 +136,19 @@ export function createBundleVerifier(options: BundleVerifierOptions = {}): Bundl
     throw new BundleVerificationError(field, message, recordIndex);
   };
 
+  /** A stream whose snapshot record was optional and did not come: incremental from its horizon (PORT-051). */
+  const continuesFromHorizon = (): void => {
+    if (open === undefined || !open.snapshotOptional) return;
+    open.snapshotOptional = false;
+    open.snapshotPending = false;
+    open.incremental = true;
+  };
+
   const closeStream = (): void => {
     if (open === undefined) return;
     const { stream, summary } = open;
     const at = `the stream ${stream.uid}`;
+    continuesFromHorizon();
     if (open.snapshotPending) bad(`records[${index}]`, `${at} has horizon ${summary.horizonVersion} but no snapshot record`, index);
     if (open.deltas !== summary.deltaCount) bad("manifest.streams", `${at}: the manifest counts ${summary.deltaCount} delta records, the bundle holds ${open.deltas}`);
     if (open.version !== summary.headVersion) bad("manifest.streams", `${at}: its deltas end at version ${open.version}, the manifest says the head is ${summary.headVersion}`);
@@ -159,6 +179,8 @@ export function createBundleVerifier(options: BundleVerifierOptions = {}): Bundl
     const retained = s.headVersion - s.horizonVersion;
     if (s.deltaCount > retained) bad("manifest.streams", `the stream ${record.uid}: ${s.deltaCount} delta records cannot fit between horizon ${s.horizonVersion} and head ${s.headVersion}`);
     const incremental = s.deltaCount < retained;
+    // Full, or incremental from the horizon: the next record tells (PORT-051).
+    const snapshotOptional = s.deltaCount === retained && s.horizonVersion > 0n;
     const firstDeltaVersion = s.headVersion - s.deltaCount + 1n;
     const genesis = genesisHash({ uid: record.uid, type: record.type, encoding: record.encoding });
     open = {
@@ -166,6 +188,7 @@ export function createBundleVerifier(options: BundleVerifierOptions = {}): Bundl
       summary: s,
       incremental,
       firstDeltaVersion,
+      snapshotOptional,
       snapshotPending: !incremental && s.horizonVersion > 0n,
       version: incremental ? firstDeltaVersion - 1n : s.horizonVersion,
       hash: incremental ? undefined : s.horizonVersion === 0n ? genesis : undefined,
@@ -178,7 +201,7 @@ export function createBundleVerifier(options: BundleVerifierOptions = {}): Bundl
     if (!incremental && s.horizonVersion === 0n && s.headVersion === 0n && !bytesEqual(genesis, s.headHash)) {
       bad(`records[${index}].stream.head_hash`, `the stream ${record.uid} has no deltas, so its head hash must be its genesis hash ${toHex(genesis)}`, index);
     }
-    return { kind: "stream", index, stream: record, summary: s, incremental };
+    return { kind: "stream", index, stream: record, summary: s, incremental, snapshotOptional };
   };
 
   const onSnapshot = async (snapshot: continuity.v1.BundleSnapshot): Promise<VerifiedPart> => {
@@ -196,6 +219,7 @@ export function createBundleVerifier(options: BundleVerifierOptions = {}): Bundl
     const expected = await snapshotHash({ streamUid: stream.uid, version: header.version, headHash: header.headHash, encoding: stream.encoding, state: snapshot.state });
     if (!bytesEqual(expected, header.snapshotHash)) bad(`${at}.header.snapshot_hash`, `the snapshot hash does not verify against its state (expected ${toHex(expected)})`, index);
     open.snapshotPending = false;
+    open.snapshotOptional = false;
     open.hash = header.headHash;
     return { kind: "snapshot", index, snapshot, stream };
   };
@@ -203,6 +227,7 @@ export function createBundleVerifier(options: BundleVerifierOptions = {}): Bundl
   const onDelta = (delta: continuity.v1.Delta): VerifiedPart => {
     const at = `records[${index}].delta`;
     if (open === undefined) return bad(at, "a delta record outside a stream's records", index);
+    continuesFromHorizon();
     if (open.snapshotPending) bad(at, `the stream ${open.stream.uid} needs its snapshot record before its deltas`, index);
     const { stream } = open;
     if (delta.streamUid !== stream.uid) bad(`${at}.stream_uid`, `a delta of ${delta.streamUid} among the records of ${stream.uid}`, index);

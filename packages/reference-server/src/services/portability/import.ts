@@ -35,7 +35,9 @@ export interface BundleImporter {
 
 interface CurrentStream {
   readonly wire: continuity.v1.Stream;
-  readonly incremental: boolean;
+  incremental: boolean;
+  /** Full or incremental from its horizon, decided by the record after the stream record (PORT-051). */
+  undecided: boolean;
   readonly encoding: EncodingCode;
   /** Set once the stream exists on this server. */
   stored: StreamRecord | undefined;
@@ -222,24 +224,33 @@ export function createBundleImporter(deps: ServiceDeps, subjectId: string, optio
     // Stryker disable next-line all: the shared bundle verifier (@continuity/bundle verify.ts) refuses such a record before the importer sees it
     if (wire.conflictPolicy !== Policy.RequireExpectedVersion && wire.conflictPolicy !== Policy.AllowBlindAppend) throw invalidField(recordField(part.index, "stream.conflict_policy"), "unknown conflict policy");
     batch = undefined;
-    const stream: CurrentStream = { wire, incremental: part.incremental, encoding: wire.encoding as number as EncodingCode, stored: undefined, pending: [], pendingBytes: 0 };
+    const stream: CurrentStream = { wire, incremental: part.incremental, undecided: part.snapshotOptional, encoding: wire.encoding as number as EncodingCode, stored: undefined, pending: [], pendingBytes: 0 };
     current = stream;
-    if (part.incremental) {
-      // An incremental bundle continues a stream this server already holds.
-      const stored = await store.getStream(subjectId, id);
-      if (stored === undefined || stored.uid !== wire.uid) throw protocolError(Status.NOT_FOUND, "STREAM_NOT_FOUND", `the bundle continues stream ${wire.uid}, which this subject does not hold`);
-      if (stored.encoding !== stream.encoding || stored.type !== wire.type || stored.conflictPolicy !== (wire.conflictPolicy as number)) {
-        throw protocolError(Status.ALREADY_EXISTS, "STREAM_ALREADY_EXISTS", `stream ${id} exists here with another type, encoding or conflict policy`);
-      }
-      stream.stored = stored;
-      counts.recordsSkipped += 1;
-      return;
-    }
+    // A stream with a horizon whose snapshot record may or may not follow: see push().
+    if (part.snapshotOptional) return;
+    if (part.incremental) return continueHeld(stream);
     if (wire.horizonVersion === 0n) await createStream(stream, part.index, baseAtGenesis(stream.encoding));
+  };
+
+  /** An incremental bundle continues a stream this server already holds (PORT-043). */
+  const continueHeld = async (stream: CurrentStream, fromHorizon = false): Promise<void> => {
+    const { wire } = stream;
+    const id = idOf(wire.name);
+    const stored = await store.getStream(subjectId, id);
+    if (stored === undefined || stored.uid !== wire.uid) {
+      const why = fromHorizon ? ` (no snapshot record follows its stream record, so it continues the stream from its horizon ${wire.horizonVersion}: PORT-051)` : "";
+      throw protocolError(Status.NOT_FOUND, "STREAM_NOT_FOUND", `the bundle continues stream ${wire.uid}, which this subject does not hold${why}`);
+    }
+    if (stored.encoding !== stream.encoding || stored.type !== wire.type || stored.conflictPolicy !== (wire.conflictPolicy as number)) {
+      throw protocolError(Status.ALREADY_EXISTS, "STREAM_ALREADY_EXISTS", `stream ${id} exists here with another type, encoding or conflict policy`);
+    }
+    stream.stored = stored;
+    counts.recordsSkipped += 1;
   };
 
   const onSnapshot = async (part: Extract<VerifiedPart, { kind: "snapshot" }>): Promise<void> => {
     const stream = current!;
+    stream.undecided = false;
     const state = part.snapshot.state;
     if (state.length > limits.maxSnapshotBytes) throw protocolError(Status.RESOURCE_EXHAUSTED, "SNAPSHOT_TOO_LARGE", "the snapshot exceeds this server's max_snapshot_bytes", { limit: String(limits.maxSnapshotBytes) });
     let base: ImportedBase;
@@ -412,6 +423,14 @@ export function createBundleImporter(deps: ServiceDeps, subjectId: string, optio
       } catch (error) {
         if (error instanceof BundleVerificationError) throw invalidField(error.field, error.message);
         throw error;
+      }
+      // A stream whose snapshot record was optional (PORT-051): any record but a snapshot
+      // record after its stream record makes it incremental from its horizon, as the
+      // verifier has just taken it.
+      if (current?.undecided === true && part.kind !== "snapshot") {
+        current.undecided = false;
+        current.incremental = true;
+        await continueHeld(current, true);
       }
       switch (part.kind) {
         case "manifest":

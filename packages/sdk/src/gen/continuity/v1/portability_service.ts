@@ -101,7 +101,12 @@ export interface BundleStreamSummary {
    * after it.
    */
   horizonVersion: bigint;
-  /** Number of delta records of this stream in the bundle. */
+  /**
+   * Number of delta records of this stream in the bundle. Fewer than
+   * `head_version - horizon_version`: the stream is incremental (PORT-007). Exactly that
+   * many with a horizon above 0: full if a snapshot record follows the stream record,
+   * incremental from the horizon otherwise (PORT-051).
+   */
   deltaCount: bigint;
 }
 
