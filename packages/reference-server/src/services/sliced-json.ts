@@ -44,22 +44,23 @@ const CLOSE_ARRAY = 0x5d;
 const COMMA = 0x2c;
 const COLON = 0x3a;
 
-/** The index just past the string that starts at `start` (a quote). */
+/** The index just past the string that starts at `start` (a quote), or -1 when it does not end. */
 function stringEnd(bytes: Uint8Array, start: number): number {
-  let i = start + 1;
-  for (;;) {
+  for (let i = start + 1; i < bytes.length; ) {
     const byte = bytes[i]!;
     if (byte === QUOTE) return i + 1;
     i += byte === BACKSLASH ? 2 : 1;
   }
+  return -1;
 }
 
 /**
- * The index just past the value that starts at `start`, or -1 when it is a container longer
- * than `budget` bytes (which is then parsed piece by piece).
+ * Where the value at `start` ends, or -1 when it is a container longer than `budget` bytes
+ * (then parsed or checked piece by piece) or, in untrusted bytes, does not end at all (a
+ * problem the piece-by-piece check names). One scanner for stored and for client bytes.
  */
 function valueEnd(bytes: Uint8Array, start: number, budget: number): number {
-  const first = bytes[start]!;
+  const first = bytes[start];
   if (first === QUOTE) return stringEnd(bytes, start);
   if (first !== OPEN_OBJECT && first !== OPEN_ARRAY) {
     let i = start;
@@ -71,7 +72,9 @@ function valueEnd(bytes: Uint8Array, start: number, budget: number): number {
   for (let i = start; i < limit; ) {
     const byte = bytes[i]!;
     if (byte === QUOTE) {
-      i = stringEnd(bytes, i);
+      const end = stringEnd(bytes, i);
+      if (end < 0) return -1;
+      i = end;
       continue;
     }
     if (byte === OPEN_OBJECT || byte === OPEN_ARRAY) depth++;
@@ -134,49 +137,6 @@ export interface StateProblem {
   readonly message: string;
 }
 
-/** The index just past the string that starts at `start` (a quote), or -1 when it does not end. */
-function untrustedStringEnd(bytes: Uint8Array, start: number): number {
-  for (let i = start + 1; i < bytes.length; ) {
-    const byte = bytes[i]!;
-    if (byte === QUOTE) return i + 1;
-    i += byte === BACKSLASH ? 2 : 1;
-  }
-  return -1;
-}
-
-/**
- * Where the value at `start` of untrusted bytes ends, or -1 when it is a container longer
- * than `budget` bytes (then checked piece by piece) or does not end at all (a problem the
- * piece-by-piece check names).
- */
-function untrustedValueEnd(bytes: Uint8Array, start: number, budget: number): number {
-  const first = bytes[start];
-  if (first === QUOTE) return untrustedStringEnd(bytes, start);
-  if (first !== OPEN_OBJECT && first !== OPEN_ARRAY) {
-    let i = start;
-    while (i < bytes.length && bytes[i] !== COMMA && bytes[i] !== CLOSE_ARRAY && bytes[i] !== CLOSE_OBJECT) i++;
-    return i;
-  }
-  const limit = Math.min(bytes.length, start + budget);
-  let depth = 0;
-  for (let i = start; i < limit; ) {
-    const byte = bytes[i]!;
-    if (byte === QUOTE) {
-      const end = untrustedStringEnd(bytes, i);
-      if (end < 0) return -1;
-      i = end;
-      continue;
-    }
-    if (byte === OPEN_OBJECT || byte === OPEN_ARRAY) depth++;
-    else if (byte === CLOSE_OBJECT || byte === CLOSE_ARRAY) {
-      depth--;
-      if (depth === 0) return i + 1;
-    }
-    i++;
-  }
-  return -1;
-}
-
 function depthOf(value: JsonValue): number {
   if (value === null || typeof value !== "object") return 0;
   let deepest = 0;
@@ -214,11 +174,11 @@ export async function checkCanonicalStateSliced(bytes: Uint8Array, maxDepth: num
     return bytesEqual(canonicalJson(value), slice) ? undefined : notCanonical(`the value ending at byte ${end} is not in canonical form`);
   };
   const check = async (depth: number): Promise<StateProblem | undefined> => {
-    const end = untrustedValueEnd(bytes, at, PARSE_PIECE_BYTES);
+    const end = valueEnd(bytes, at, PARSE_PIECE_BYTES);
     if (end >= 0) return piece(end, depth);
     const isObject = bytes[at] === OPEN_OBJECT;
     if (!isObject && bytes[at] !== OPEN_ARRAY) return invalid(`a string that does not end, at byte ${at}`);
-    // untrustedValueEnd found no end within its budget: a container longer than it, or one that never ends.
+    // valueEnd found no end within its budget: a container longer than it, or one that never ends.
     if (depth + 1 > maxDepth) return invalid(`nesting deeper than ${maxDepth} levels`);
     const close = isObject ? CLOSE_OBJECT : CLOSE_ARRAY;
     let previous: string | undefined;
@@ -226,7 +186,7 @@ export async function checkCanonicalStateSliced(bytes: Uint8Array, maxDepth: num
     for (;;) {
       if (isObject) {
         if (bytes[at] !== QUOTE) return notCanonical(`a member name expected at byte ${at}`);
-        const nameEnd = untrustedStringEnd(bytes, at);
+        const nameEnd = stringEnd(bytes, at);
         if (nameEnd < 0) return invalid(`a member name that does not end, at byte ${at}`);
         const nameAt = at;
         const problem = piece(nameEnd, depth);
