@@ -253,8 +253,8 @@ export const BOUNDARY_CASES = [
       // Two devices exist already (the owner's and the grantee's).
       const devices = Math.min(Math.max(51, max + 1), MAX_ITEMS_FOR_CAP);
       // Few calls at a time, so that the server keeps serving the cases running beside this one.
-      await inParallel(devices - 2, 5, (i) => owner.clients.devices.registerDevice({ parent: owner.subject, deviceId: `d-${String(i).padStart(4, "0")}`, displayName: "" }));
-      await inParallel(51, 5, (i) => owner.clients.consent.createGrant({ parent: owner.subject, grant: { name: "", grantorPlatform: "", granteePlatform: `platforms/${grantee.platform.id}`, streamType: `org.example.t${i}`, access: v1.GrantAccess.GRANT_ACCESS_READ, createTime: undefined, revokeTime: undefined } }));
+      await inParallel(devices - 2, 10, (i) => owner.clients.devices.registerDevice({ parent: owner.subject, deviceId: `d-${String(i).padStart(4, "0")}`, displayName: "" }));
+      await inParallel(51, 10, (i) => owner.clients.consent.createGrant({ parent: owner.subject, grant: { name: "", grantorPlatform: "", granteePlatform: `platforms/${grantee.platform.id}`, streamType: `org.example.t${i}`, access: v1.GrantAccess.GRANT_ACCESS_READ, createTime: undefined, revokeTime: undefined } }));
       for (let i = 0; i < 2; i++) await other.clients.devices.registerDevice({ parent: other.subject, deviceId: `x-${i}`, displayName: "" });
       const deviceToken = await tokenOf("a ListDevices page token", () => owner.clients.devices.listDevices({ parent: owner.subject, pageSize: 1, pageToken: "" }));
       const grantToken = await tokenOf("a ListGrants page token", () => owner.clients.consent.listGrants({ parent: owner.subject, pageSize: 1, pageToken: "" }));
