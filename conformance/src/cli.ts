@@ -23,6 +23,8 @@ const USAGE = `continuity-conformance — checks a Continuity server over the wi
   --trace                  print the wire exchange of failing cases
   --filter <regex>         only cases whose id matches
   --concurrency <n>        cases in parallel (default 8)
+  --timeout-scale <x>      multiply every case's time limit (default 1), for a machine
+                           shared with other work; checks inside a case are not scaled
   --bail                   stop at the first MUST failure
   --quiet                  print only problems and the summary
   --no-progress            no progress line on stderr`;
@@ -48,6 +50,7 @@ async function main(): Promise<number> {
       trace: { type: "boolean", default: false },
       filter: { type: "string" },
       concurrency: { type: "string" },
+      "timeout-scale": { type: "string" },
       bail: { type: "boolean", default: false },
       quiet: { type: "boolean", default: false },
       "no-progress": { type: "boolean", default: false },
@@ -65,6 +68,8 @@ async function main(): Promise<number> {
   }
   const concurrency = values.concurrency === undefined ? undefined : Number.parseInt(values.concurrency, 10);
   if (concurrency !== undefined && !(concurrency >= 1)) throw new Error("--concurrency must be a positive integer");
+  const timeoutScale = values["timeout-scale"] === undefined ? undefined : Number(values["timeout-scale"]);
+  if (timeoutScale !== undefined && !(Number.isFinite(timeoutScale) && timeoutScale >= 1 && timeoutScale <= 100)) throw new Error("--timeout-scale must be a number from 1 to 100");
   // Run through a package manager, the process starts in the package's folder; relative
   // paths and the spawned command must mean what they meant where the user typed them.
   const invokedFrom = process.env["INIT_CWD"] ?? process.cwd();
@@ -84,6 +89,7 @@ async function main(): Promise<number> {
     ...(values["docs-url"] === undefined ? {} : { docsUrl: values["docs-url"] }),
     ...(values.filter === undefined ? {} : { filter: new RegExp(values.filter) }),
     ...(concurrency === undefined ? {} : { concurrency }),
+    ...(timeoutScale === undefined ? {} : { timeoutScale }),
     bail: values.bail,
     onPlan: (plan) => progress?.plan(plan.total),
     onCaseStart: (id) => progress?.caseStarted(id),

@@ -55,6 +55,8 @@ export interface RunOptions {
   readonly knownFailures?: KnownFailures;
   readonly filter?: RegExp;
   readonly concurrency?: number;
+  /** Multiplies every case's time limit (`--timeout-scale`); see SuiteOptions.timeoutScale. */
+  readonly timeoutScale?: number;
   readonly bail?: boolean;
   /** Run cases of this requirement area first (mutant runs reach the likely failure sooner). */
   readonly priorityArea?: string;
@@ -135,6 +137,7 @@ export async function runConformance(options: RunOptions): Promise<RunOutcome> {
       knownFailures,
       requirements,
       bail: options.bail ?? false,
+      ...(options.timeoutScale === undefined ? {} : { timeoutScale: options.timeoutScale }),
       ...(options.first === undefined ? {} : { first: options.first }),
       ...(oidc === undefined ? {} : { oidc }),
       ...(options.onResult === undefined ? {} : { onResult: options.onResult }),

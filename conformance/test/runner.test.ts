@@ -133,6 +133,19 @@ describe("runSuite", () => {
     }
   });
 
+  it("multiplies each case's time limit by timeoutScale, and ends a hung case at the scaled limit", async () => {
+    // Takes 300 ms: past its 200 ms limit, within twice it.
+    const slow = defineCase({ id: "demo.slow", requirements: ["GEN-001"], profile: "core", timeoutMs: 200, run: () => new Promise((resolve) => setTimeout(resolve, 300)) });
+    const hung = cases.find((c) => c.id === "demo.hangs")!;
+    const unscaled = await runSuite(options({ cases: [slow], knownFailures: new Map() }));
+    expect(unscaled.results.map((r) => [r.status, r.message])).toEqual([["fail", "case did not finish within 200 ms"]]);
+    const scaled = await runSuite(options({ cases: [slow, hung], knownFailures: new Map(), timeoutScale: 2 }));
+    expect(scaled.results.map((r) => [r.id, r.status, r.message])).toEqual([
+      ["demo.slow", "pass", undefined],
+      ["demo.hangs", "fail", "case did not finish within 400 ms"],
+    ]);
+  });
+
   it("stops at the first MUST failure with bail", async () => {
     const report = await runSuite(options({ cases: [cases[1]!, ...Array.from({ length: 5 }, (_, i) => defineCase({ id: `demo.later-${i}`, requirements: ["GEN-001"], profile: "core", run: async () => {} }))], concurrency: 1, bail: true }));
     expect(report.results.map((r) => r.status)).toEqual(["fail", "skip", "skip", "skip", "skip", "skip"]);

@@ -47,6 +47,12 @@ export interface SuiteOptions {
   /** Stop at the first MUST failure (mutant runs). */
   readonly bail: boolean;
   /**
+   * Each case's time limit is multiplied by this (default 1): for a server on a machine that
+   * other work shares, where a case that would finish is slowed past its limit. The limit
+   * only bounds a case that hangs; no check inside a case is scaled.
+   */
+  readonly timeoutScale?: number;
+  /**
    * Ids of cases to run before every other case, as a phase of their own: a mutant run names
    * the cases known to catch its mutant (`caughtBy`), so that with `bail` a run they catch
    * costs only them. The other cases follow in their order, as they would without it.
@@ -228,15 +234,16 @@ async function runCase(conformanceCase: ConformanceCase, view: TargetView, optio
   bailSignal.addEventListener("abort", onBail, { once: true });
   const ctx = createCaseContext(view, trace, controller.signal);
   const started = performance.now();
+  const limitMs = Math.round(conformanceCase.timeoutMs * (options.timeoutScale ?? 1));
   let timer: NodeJS.Timeout | undefined;
   let outcome: { kind: "pass" } | { kind: "fail" | "error" | "bail" | "skip"; message: string };
   try {
     const timedOut = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        const failure = new ConformanceFailure(`case did not finish within ${conformanceCase.timeoutMs} ms`);
+        const failure = new ConformanceFailure(`case did not finish within ${limitMs} ms`);
         controller.abort(failure);
         reject(failure);
-      }, conformanceCase.timeoutMs);
+      }, limitMs);
     });
     await Promise.race([conformanceCase.run(ctx), timedOut]);
     outcome = { kind: "pass" };
