@@ -276,6 +276,48 @@ describe("issue 10 defect 1: no call's work on a whole ~60 MiB state stalls othe
   });
 });
 
+describe("issue 10 defect 1: erasing a subject that holds a ~60 MiB state does not stall other calls (LIMIT-022, ERASE-004)", () => {
+  it("answers other calls within half a second while DeleteSubject erases it, and leaves nothing of it", { timeout: 300_000 }, async () => {
+    server = await startTestServer({ maintenanceIntervalMs: 0 });
+    const info = await server.anonymous.serverInfo.getServerInfo({});
+    const limits = { maxBatchBytes: Number(info.limits!.maxBatchBytes), maxBatchDeltas: Number(info.limits!.maxBatchDeltas) };
+    const ana = await server.signIn("course-a", "ana");
+    const { stream } = await ana.clients.stream.createStream({
+      parent: ana.subject,
+      streamId: "big",
+      stream: { type: "org.example.doc", encoding: v1.DeltaEncoding.DELTA_ENCODING_JSON_MERGE_PATCH, conflictPolicy: BLIND },
+    });
+    const fill = fillingPatches(Number(info.limits!.maxSnapshotBytes) - 4 * 1024 * 1024, Number(info.limits!.maxDeltaBytes) - 1024);
+    await appendAll(ana, stream!.name, fill, 1, limits);
+    // A compaction stores the whole state in chunks too: the erasure has deltas and chunks to remove.
+    await ana.clients.stream.compactStream({ stream: stream!.name, horizonVersion: BigInt(fill.length - 1) });
+    await server.server.deps.jsonHeads.idle();
+    const ben = await server.signIn("course-a", "ben");
+    const { stream: kept } = await ben.clients.stream.createStream({
+      parent: ben.subject,
+      streamId: "kept",
+      stream: { type: "org.example.doc", encoding: v1.DeltaEncoding.DELTA_ENCODING_JSON_MERGE_PATCH, conflictPolicy: BLIND },
+    });
+    await ben.clients.stream.appendDeltas({ stream: kept!.name, clientSequence: 1n, deltas: [{ payload: jsonBytes({ ben: true }) }] });
+
+    const measured = await whileOthersCall(server, async () => void (await ana.clients.subject.deleteSubject({ name: ana.subject })));
+    if (process.env["CONTINUITY_REPORT_STALLS"] !== undefined) console.log("DeleteSubject", measured);
+    expect(measured.maxDelayMs).toBeLessThan(500);
+    expect(measured.slowestCallMs).toBeLessThan(1000);
+
+    expect(await failure(ana.clients.stream.getStream({ name: stream!.name }))).toMatchObject({ code: "UNAUTHENTICATED", reason: "TOKEN_REVOKED" });
+    if (testStoreKind() === "sqlite") {
+      const db = (server.store as SqliteStore).db;
+      for (const table of ["deltas", "json_state_chunks", "json_states", "streams", "subjects"]) {
+        const row = db.prepare(`SELECT COUNT(*) AS n FROM ${table} WHERE subject_id = ?`).get(ana.subject.slice("subjects/".length)) as { n: number };
+        expect({ table, rows: row.n }).toEqual({ table, rows: 0 });
+      }
+    }
+    const parts = await collect(ben.clients.stream.getSnapshot({ stream: kept!.name }));
+    expect(parts[1]?.part?.$case === "data" ? Buffer.from(parts[1].part.value).toString("utf8") : "").toBe('{"ben":true}');
+  });
+});
+
 /** Bytes of stored JSON states (both backends), and of SQLite pages in use. */
 async function storedBytes(test: TestServer): Promise<{ states: number; pages: number | undefined }> {
   if (testStoreKind() === "sqlite") {

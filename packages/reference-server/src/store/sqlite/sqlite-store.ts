@@ -77,6 +77,7 @@ import type {
   SnapshotRow,
   StreamRow,
 } from "../codec.js";
+import { createSqliteErasure } from "./erasure.js";
 import { createSqliteJsonStates } from "./json-states.js";
 import { migrate } from "./migrations.js";
 import { createSqlitePortability } from "./portability.js";
@@ -238,6 +239,15 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   };
   // A scrub left pending by an earlier run (a reader pinned the WAL, then the server stopped).
   if (!tryScrubWal()) scheduleScrub();
+
+  // --- erasure in steps ----------------------------------------------------------------
+  const erasure = createSqliteErasure(db, stmt, (fn) => write(fn), () => closed);
+  /** Deletes an erased subject's remaining rows; once they are gone, the WAL scrub is due. */
+  const removeErasedRows = async (subjectId: string): Promise<boolean> => {
+    if (!(await erasure.removeRows(subjectId))) return false;
+    stmt("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)").run(WAL_SCRUB_KEY, Buffer.from("1"));
+    return true;
+  };
 
   // --- notification plumbing ------------------------------------------------------------
 
@@ -899,20 +909,17 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     },
 
     async eraseSubject(subjectId) {
-      const erased = write(() => {
-        const deleted = stmt("DELETE FROM subjects WHERE subject_id = ?").run(subjectId).changes > 0;
-        // In the same transaction: the WAL scrub this erasure needs is durable with it.
-        if (deleted) stmt("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)").run(WAL_SCRUB_KEY, Buffer.from("1"));
-        return deleted;
-      });
-      if (erased) {
-        notify({ kind: "subject-erased", subjectId });
-        // ERASE-004: a reader pinning the WAL delays the scrub; it is retried until done.
-        if (!(await scrubWal(ERASE_SCRUB_WAIT_MS))) {
-          options.onPendingScrub?.(subjectId);
-        }
+      // The subject answers as erased from here on; its large rows go in steps (erasure.ts).
+      if (!erasure.detach(subjectId)) return false;
+      notify({ kind: "subject-erased", subjectId });
+      // Closed meanwhile: the data is not gone yet, so this is no success; the next open
+      // finishes the erasure.
+      if (!(await removeErasedRows(subjectId))) throw new Error("store is closed");
+      // ERASE-004: a reader pinning the WAL delays the scrub; it is retried until done.
+      if (!(await scrubWal(ERASE_SCRUB_WAIT_MS))) {
+        options.onPendingScrub?.(subjectId);
       }
-      return erased;
+      return true;
     },
 
     // --- streams ---
@@ -1441,6 +1448,17 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     const handoff = toHandoff({ ...row, state: "expired", resolved_at: now.getTime() });
     logEvent(sink, row.subject_id, { kind: "handoff-resolved", handoff }, now);
     return handoff;
+  }
+
+  // Erasures a stop cut short: the subject is made unreachable again at once (a stop between
+  // detach's two transactions left its row), and its rows are deleted in the background.
+  const unfinished = erasure.unfinished();
+  for (const subjectId of unfinished) erasure.detach(subjectId);
+  if (unfinished.length > 0) {
+    void (async () => {
+      for (const subjectId of unfinished) if (!(await removeErasedRows(subjectId))) return;
+      if (!tryScrubWal()) scheduleScrub();
+    })().catch((error: unknown) => options.onListenerError?.(error));
   }
 
   return Object.assign(
