@@ -56,6 +56,12 @@ const HEAD_MOVED = Symbol("head moved");
  * of a stream that never stops changing still lands (at the cost of one step the state's size).
  */
 const SLICED_RESTORE_ATTEMPTS = 4;
+/**
+ * A compensating delta larger than this is not applied to the held head (one step its size,
+ * 1 s for a whole ~60 MiB state): the held head becomes the checkpoint's state itself, whose
+ * canonical bytes are then computed in slices beforehand.
+ */
+const APPLY_AT_ONCE_BYTES = 1024 * 1024;
 
 /**
  * CheckpointService: checkpoints, restore and handoffs.
@@ -138,14 +144,25 @@ export function createCheckpointService(deps: ServiceDeps): Impl {
   async function appendCompensation(stream: StreamRecord, target: JsonValue, deviceId: string): Promise<AppendResult> {
     let head = stream;
     for (let attempt = 1; ; attempt++) {
-      let planned: { readonly version: number; readonly headHash: Uint8Array; readonly patch: JsonValue | undefined; readonly payload: Uint8Array; readonly hash: Uint8Array } | undefined;
+      let planned:
+        | {
+            readonly version: number;
+            readonly headHash: Uint8Array;
+            readonly patch: JsonValue | undefined;
+            readonly payload: Uint8Array;
+            readonly hash: Uint8Array;
+            /** The target's canonical bytes, when the delta is too large to apply at once. */
+            readonly targetBytes: Uint8Array | undefined;
+          }
+        | undefined;
       if (attempt < SLICED_RESTORE_ATTEMPTS) {
         const current = await deps.jsonHeads.stateAt(head, head.headVersion);
         if (!("state" in current)) return { kind: "stream-not-found" };
         const patch = await diffJsonStatesSliced(current.state, target, head.encoding === Encoding.JsonPatch ? "json-patch" : "json-merge-patch");
         const payload = patch === undefined ? new Uint8Array(0) : await canonicalJsonSliced(patch);
         const hash = patch === undefined ? new Uint8Array(0) : await deltaHashSliced({ prevHash: current.headHash, version: head.headVersion + 1, encoding: head.encoding, payload });
-        planned = { version: head.headVersion, headHash: current.headHash, patch, payload, hash };
+        const targetBytes = payload.length > APPLY_AT_ONCE_BYTES ? await canonicalJsonSliced(target) : undefined;
+        planned = { version: head.headVersion, headHash: current.headHash, patch, payload, hash, targetBytes };
       }
       const result = await appendOnHeldHead(store, deps.jsonHeads, head, {
         subjectId: stream.subjectId,
@@ -166,6 +183,12 @@ export function createCheckpointService(deps: ServiceDeps): Impl {
           let hash: Uint8Array;
           if (planned !== undefined) {
             if (planned.patch === undefined) throw UNCHANGED;
+            if (planned.targetBytes !== undefined) {
+              // The sliced diff turns the head exactly into `target`, a value no one else
+              // holds (stateAt) and that this restore never reads again: it becomes the head.
+              deps.jsonHeads.replaced(held, target, planned.targetBytes, at.headVersion + 1, planned.hash);
+              return { deltas: [{ payload: planned.payload, prevHash: at.headHash, hash: planned.hash }] };
+            }
             ({ patch, payload, hash } = { patch: planned.patch, payload: planned.payload, hash: planned.hash });
           } else {
             // The last try: the diff of whole states in one step, against the head at commit.

@@ -60,6 +60,14 @@ export interface JsonHeads {
   at(stream: StreamRecord): HeldHead | undefined;
   /** Records that a batch was applied to `held`, which is now at `version` / `hash`. */
   advanced(held: HeldHead, version: number, hash: Uint8Array): void;
+  /**
+   * Instead of applying a batch to `held`: its stream's head is now `state`, whose canonical
+   * bytes are `bytes`, at `version` / `hash`. For a restore whose compensating delta is large,
+   * whose result (the checkpoint's state) it already has in hand: applying that delta would be
+   * one step the size of the state. `state` becomes the held head, edited in place by later
+   * appends, so the caller must hold no other reference to it.
+   */
+  replaced(held: HeldHead, state: JsonValue, bytes: Uint8Array, version: number, hash: Uint8Array): void;
   /** Canonical state bytes of a JSON stream at a retained version, with the chain hash there. */
   canonicalBytes(stream: StreamRecord, version: number): Promise<{ bytes: Uint8Array; headHash: Uint8Array } | VersionCheck>;
   /**
@@ -258,6 +266,20 @@ export function createJsonHeads(store: Store, maxHeldBytes: number): JsonHeads {
       entry.bytes = undefined;
       reweigh(entry);
       evict(keyOf(entry.subjectId, entry.streamId));
+    },
+
+    replaced(entry, state, bytes, version, hash) {
+      install({
+        subjectId: entry.subjectId,
+        streamId: entry.streamId,
+        uid: entry.uid,
+        encoding: entry.encoding,
+        version,
+        hash,
+        editor: editJsonState(state, bytes.length),
+        bytes,
+        weight: 2 * bytes.length,
+      });
     },
 
     async canonicalBytes(stream, version) {

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { continuity } from "@continuity/sdk/gen";
-import { checkpointDigest, toHex } from "@continuity/sdk/protocol";
+import { applyJsonDelta, checkpointDigest, toHex, type JsonValue } from "@continuity/sdk/protocol";
 import { collect, failure, jsonBytes, startTestServer, type Session, type TestServer } from "../../src/testing/harness.js";
 import { parseCursor } from "../../src/services/subscription-service.js";
 
@@ -167,6 +167,40 @@ describe("RestoreCheckpoint", () => {
     expect(history.deltas.map((d) => d.version)).toEqual([1n, 2n, 3n]);
     expect(history.deltas[2]!.clientSequence).toBe(0n);
     expect(history.deltas[2]!.hash).toEqual(byName.get(merge.name)!.headHash);
+  });
+
+  it("puts a state back with a compensating delta over 1 MiB, and later appends edit it as any head (LIMIT-022)", async () => {
+    // Such a delta is not applied to the held head: the checkpoint's state becomes the head.
+    // Replaying the deltas from the start must give what the server holds, before and after
+    // further appends.
+    for (const [encoding, empty, edits] of [
+      [MERGE, [], [{ big: { added: 1 } }, { list: [1, 2, 9], m2: null }]],
+      [PATCH, [{ op: "replace", path: "", value: {} }], [[{ op: "add", path: "/big/added", value: 1 }], [{ op: "add", path: "/list/-", value: 9 }, { op: "remove", path: "/m2" }]]],
+    ] as const) {
+      const stream = await createStream(ana, `wide-${encoding}`, encoding);
+      for (let i = 0; i < 16; i++) {
+        const member = { [`m${i}`]: "q".repeat(100_000) };
+        await append(ana, stream.name, encoding === MERGE ? member : [{ op: "add", path: `/m${i}`, value: member[`m${i}`] }]);
+      }
+      const nested = { big: { inner: "r".repeat(50_000) }, list: [1, 2] };
+      await append(ana, stream.name, encoding === MERGE ? nested : [{ op: "add", path: "/big", value: nested.big }, { op: "add", path: "/list", value: nested.list }]);
+      const atCheckpoint = await state(stream.name);
+      const { checkpoint } = await ana.clients.checkpoint.createCheckpoint({ parent: ana.subject, checkpointId: `wide-${encoding}`, streams: [{ stream: stream.name }] });
+      await append(ana, stream.name, empty);
+      const { streams } = await ana.clients.checkpoint.restoreCheckpoint({ name: checkpoint!.name });
+      expect(streams[0]!.version).toBe(19n);
+      expect(await state(stream.name)).toEqual(atCheckpoint);
+      for (const edit of edits) await append(ana, stream.name, edit);
+      const history = await ana.clients.stream.listDeltas({ stream: stream.name, afterVersion: 0n, pageSize: 0, pageToken: "" });
+      expect(history.deltas[18]!.payload.length).toBeGreaterThan(1024 * 1024);
+      let replayed: JsonValue = {};
+      for (const delta of history.deltas) replayed = applyJsonDelta(replayed, encoding, delta.payload);
+      const held = await state(stream.name);
+      expect(held).toEqual(replayed);
+      expect(held.big).toEqual({ inner: nested.big.inner, added: 1 });
+      expect(held.list).toEqual([1, 2, 9]);
+      expect(held.m2).toBeUndefined();
+    }
   });
 
   it("appends at the head whatever the conflict policy", async () => {
