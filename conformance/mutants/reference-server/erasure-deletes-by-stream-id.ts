@@ -7,9 +7,11 @@ export default defineMutant({
   description: "Erasure clears deltas by stream id without the subject, so another subject's streams of the same ids lose their history.",
   edits: [
     {
-      file: "store/sqlite/sqlite-store.ts",
-      find: "        const deleted = stmt(\"DELETE FROM subjects WHERE subject_id = ?\").run(subjectId).changes > 0;\n",
-      replace: "        stmt(\"DELETE FROM deltas WHERE stream_id IN (SELECT stream_id FROM streams WHERE subject_id = ?)\").run(subjectId);\n        const deleted = stmt(\"DELETE FROM subjects WHERE subject_id = ?\").run(subjectId).changes > 0;\n",
+      file: "store/sqlite/erasure.ts",
+      find: '          stmt("DELETE FROM streams WHERE subject_id = ?").run(subjectId);\n',
+      replace:
+        '          stmt("DELETE FROM deltas WHERE stream_id IN (SELECT stream_id FROM streams WHERE subject_id = ?)").run(subjectId);\n' +
+        '          stmt("DELETE FROM streams WHERE subject_id = ?").run(subjectId);\n',
     },
   ],
 });
