@@ -20,6 +20,7 @@ import { OIDC_PROVIDER_DOCUMENT_CASES } from "./oidc-provider-documents.js";
 import { PLATFORM_CASES } from "./platforms.js";
 import { PORTABILITY_CASES } from "./portability.js";
 import { PORTABILITY_EDGE_CASES } from "./portability-edges.js";
+import { PORTABILITY_SWITCH_CASES } from "./portability-switch.js";
 import { PRECISION_CASES } from "./precision.js";
 import { RESOURCE_CASES } from "./resources.js";
 import { ROBUSTNESS_CASES } from "./robustness.js";
@@ -58,6 +59,7 @@ export const ALL_CASES: readonly ConformanceCase[] = [
   ...CONNECTION_CASES,
   ...PORTABILITY_CASES,
   ...PORTABILITY_EDGE_CASES,
+  ...PORTABILITY_SWITCH_CASES,
   ...NAME_CASES,
   ...EDGE_CASES,
   ...ID_TOKEN_CLAIM_CASES,

@@ -1,0 +1,88 @@
+/**
+ * A live migration's switch when one of its messages is lost on the way (PORT-052): the
+ * source's `committed` answer, after the source recorded the move, and the target's
+ * `commit`, before the source saw it. A proxy in front of the server under test
+ * (portability/source-proxy.ts) plays the network; the server is both source and target.
+ */
+import { continuity } from "@continuity/sdk/gen";
+import { TOKEN_EXCHANGE, type CaseContext, type Session } from "../harness/context.js";
+import { defineCase } from "../harness/define-case.js";
+import { check, checkBytes, checkEqual, checkError, fail, Status } from "../harness/expect.js";
+import { append, createStream, ENCODING } from "../harness/streams.js";
+import { startSourceProxy, type SwitchFault } from "../portability/source-proxy.js";
+
+const v1 = continuity.v1;
+type SecondServer = Awaited<ReturnType<CaseContext["startSecondServer"]>>;
+
+/** A session on the second server for the same account (its own subject there). */
+async function sessionOn(ctx: CaseContext, server: SecondServer, source: Session): Promise<{ subject: string; clients: ReturnType<CaseContext["clients"]> }> {
+  const exchange = await server.clients().tokens.exchangeToken({ grantType: TOKEN_EXCHANGE.grantType, subjectToken: await ctx.mintAssertion({ platform: source.platform, accountId: source.accountId }), subjectTokenType: TOKEN_EXCHANGE.subjectTokenType, scope: "", deviceId: source.deviceId, deviceDisplayName: "" });
+  return { subject: exchange.subject, clients: server.clients(exchange.accessToken) };
+}
+
+/** Polls GetMigration until the migration has ended. */
+async function migrationEnded(ctx: CaseContext, clients: ReturnType<CaseContext["clients"]>, name: string, limitMs: number): Promise<continuity.v1.Migration> {
+  const deadline = Date.now() + limitMs;
+  for (;;) {
+    const { migration } = await clients.portability.getMigration({ name });
+    if (migration === undefined) return fail("GetMigration must return the migration");
+    const state = migration.state;
+    if (state === v1.MigrationState.MIGRATION_STATE_COMPLETED || state === v1.MigrationState.MIGRATION_STATE_FAILED || state === v1.MigrationState.MIGRATION_STATE_CANCELLED) return migration;
+    if (Date.now() > deadline) return fail(`the migration did not end in ${limitMs / 1000} s (state ${state})`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    ctx.signal.throwIfAborted();
+  }
+}
+
+/** A subject with one stream of three deltas, migrated to `second` through a proxy that loses one message of the switch. */
+async function migrateThrough(ctx: CaseContext, second: SecondServer, fault: SwitchFault) {
+  const source = await ctx.session();
+  const stream = await createStream(ctx, source, { encoding: ENCODING.mergePatch, streamId: "moving" });
+  let head: continuity.v1.AppendDeltasResponse | undefined;
+  for (let seq = 1; seq <= 3; seq++) head = await append(source, stream.name, [{ n: seq }], { clientSequence: seq });
+  const target = await sessionOn(ctx, second, source);
+  const proxy = await startSourceProxy(ctx, fault);
+  try {
+    const { migration } = await target.clients.portability.createMigration({ parent: target.subject, source: proxy.address, sourceAccessToken: source.token, sourceSubject: "" });
+    if (migration === undefined) return fail("CreateMigration must return the migration");
+    const ended = await migrationEnded(ctx, target.clients, migration.name, 30_000);
+    ctx.note(`${fault}: the migration ended in state ${v1.MigrationState[ended.state]} (${JSON.stringify(ended.error)}) after ${proxy.switches.length} switch(es)`);
+    return { source, stream, head: head!, target, ended, switches: proxy.switches };
+  } finally {
+    proxy.close();
+  }
+}
+
+export const PORTABILITY_SWITCH_CASES = [
+  defineCase({
+    id: "portability-switch.lost-commit-messages",
+    requirements: ["PORT-052", "PORT-034", "PORT-039", "PORT-030"],
+    profile: "portability",
+    needs: ["second-server"],
+    timeoutMs: 60_000,
+    async run(ctx) {
+      const second = await ctx.startSecondServer();
+
+      // The source recorded the move, and its `committed` answer never reached the target:
+      // the source's SUBJECT_MOVED naming the target tells the target that the switch happened.
+      const lost = await migrateThrough(ctx, second, "lose-committed");
+      if (!lost.switches.some((s) => s.committed)) return fail(`the migration must reach its switch and the source commit it, got state ${v1.MigrationState[lost.ended.state]}: ${lost.ended.error}`);
+      checkEqual(lost.ended.state, v1.MigrationState.MIGRATION_STATE_COMPLETED, `a migration whose source moved the subject, its committed answer lost, must complete (the source answers SUBJECT_MOVED naming the target), got error ${JSON.stringify(lost.ended.error)}`);
+      const { stream: there } = await lost.target.clients.streams.getStream({ name: `${lost.target.subject}/streams/moving` });
+      checkEqual([there?.uid, there?.headVersion], [lost.stream.uid, 3n], "the migrated stream on the target");
+      checkBytes(there?.headHash, lost.head.headHash, "its head hash on the target");
+      const redirect = await lost.source.clients.streams.getStream({ name: lost.stream.name }).then(() => undefined, (error: unknown) => error);
+      if (redirect === undefined) return fail("the source must answer SUBJECT_MOVED after the switch it committed, but it served the stream");
+      checkError(redirect, { code: Status.FAILED_PRECONDITION, reason: "SUBJECT_MOVED", metadata: { subject: lost.target.subject } }, "the source after the switch it committed");
+
+      // The target's `commit` never reached the source, which let the switch go (PORT-039)
+      // and kept serving: the target must not take the subject as moved.
+      const dropped = await migrateThrough(ctx, second, "drop-commit");
+      check(dropped.switches.length > 0 && !dropped.switches.some((s) => s.committed), "the proxy must have ended a switch before the source committed it");
+      checkEqual(dropped.ended.state, v1.MigrationState.MIGRATION_STATE_FAILED, "a migration whose switch ended before the source answered committed, the source still serving, must fail");
+      check(dropped.ended.error !== "", "Migration.error of a failed migration must say why");
+      const written = await append(dropped.source, dropped.stream.name, [{ n: 4 }], { clientSequence: 4 });
+      checkEqual(written.headVersion, 4n, "the source still takes the subject's writes after a switch it never committed");
+    },
+  }),
+];
