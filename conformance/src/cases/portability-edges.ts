@@ -15,6 +15,7 @@ import { rawUnaryCall, richErrorOf } from "../harness/raw-call.js";
 import { append, appendRequest, createStream, downloadSnapshot, ENCODING } from "../harness/streams.js";
 import { createServer as createNetServer, type Socket } from "node:net";
 import { decodePart, exportRaw, importRaw, recordsDigest, transferRaw, type BundlePart, type ImportOutcome, type RawTransfer } from "../portability/bundle.js";
+import { startSourceProxy } from "../portability/source-proxy.js";
 
 const v1 = continuity.v1;
 type Record_ = continuity.v1.BundleRecord["record"];
@@ -560,6 +561,10 @@ export const PORTABILITY_EDGE_CASES = [
         transfer.cancel();
       };
       await refused([{ step: { $case: "commit", value: {} } }], invalid("step"), "TransferSubject whose first request is commit");
+      await refused([{ step: undefined }], invalid("step"), "TransferSubject whose first request has no step");
+      const silent = transferRaw(ctx, source.token);
+      silent.end();
+      checkError(await transferError(silent, "TransferSubject ended before its first request"), invalid("step"), "TransferSubject ended before its first request");
       await refused([begin("subjects/-", "not an address", "subjects/elsewhere")], invalid("begin.target"), "TransferSubject with a target that is not host:port");
       await refused([begin("subjects/-", "127.0.0.1:2", "elsewhere")], invalid("begin.target_subject"), "TransferSubject with a target subject that is not subjects/{subject}");
       await refused([begin("subjects/", "127.0.0.1:2", "subjects/elsewhere")], invalid("begin.name"), "TransferSubject with a malformed name");
@@ -578,6 +583,14 @@ export const PORTABILITY_EDGE_CASES = [
       checkError(await transferError(first, "a switch whose second request is begin"), invalid("step"), "TransferSubject whose second request is not commit");
       const acknowledged = await heldWrite;
       checkEqual(acknowledged.headVersion, 2n, "the held write goes ahead once the switch ended without commit");
+      // No step at all, or no second request before the target half-closes: not commit either.
+      for (const [what, second] of [["a second request with no step", (t: RawTransfer) => t.send({ step: undefined })], ["no second request", (t: RawTransfer) => t.end()]] as const) {
+        const unfinished = transferRaw(ctx, source.token, 60_000);
+        unfinished.send(begin("subjects/-", "127.0.0.1:2", "subjects/elsewhere"));
+        await readTransferBundle(unfinished, `a switch with ${what}`);
+        second(unfinished);
+        checkError(await transferError(unfinished, `a switch with ${what}`), invalid("step"), `TransferSubject with ${what} after begin`);
+      }
       const { stream: still } = await source.clients.streams.getStream({ name: stream.name });
       checkEqual(still?.headVersion, 2n, "the source still serves the subject");
 
@@ -647,29 +660,37 @@ export const PORTABILITY_EDGE_CASES = [
       await source.clients.streams.compactStream({ stream: stream.name, horizonVersion: 2n });
       const second = await ctx.startSecondServer();
       const target = await sessionOn(ctx, second, source);
-      const sourceAddress = ctx.address();
-      const { migration } = await target.clients.portability.createMigration({ parent: target.subject, source: sourceAddress, sourceAccessToken: source.token, sourceSubject: "" });
-      if (migration === undefined) return fail("CreateMigration must return the migration");
-      check(new RegExp(`^${target.subject}/migrations/[a-z0-9][a-z0-9-]{0,63}$`).test(migration.name), `Migration.name must be ${target.subject}/migrations/{migration}, got ${migration.name}`);
-      checkEqual([migration.source, migration.error, migration.endTime], [sourceAddress, "", undefined], "CreateMigration's migration: its source as named, no error, no end time");
-      check(migration.createTime !== undefined, "Migration.create_time is set");
-      const ended = await migrationEnded(target.clients, migration.name, ctx, 90_000);
-      if (ended.state !== v1.MigrationState.MIGRATION_STATE_COMPLETED) return fail(`the migration must complete, got state ${ended.state}: ${ended.error}`);
-      // Stream record, snapshot at the horizon, two deltas at the least; identity records besides.
-      check(ended.recordsCopied >= 4n, `records_copied of a completed migration counts every record copied, got ${ended.recordsCopied}`);
-      checkEqual(ended.recordsTotal, ended.recordsCopied, "records_total of a completed migration equals records_copied");
-      check(ended.bytesCopied > 0n, "bytes_copied of a completed migration is above 0");
-      checkEqual([ended.lagDeltas, ended.error, ended.sourceSubject, ended.source], [0n, "", source.subject, sourceAddress], "a completed migration: no lag, no error, the source subject as the source named it");
-      checkPause(ended.switchPause, (ended.endTime?.getTime() ?? 0) - (ended.createTime?.getTime() ?? 0) + 1000, "switch_pause of a completed migration");
-      check(ended.endTime !== undefined && ended.createTime !== undefined && ended.endTime.getTime() >= ended.createTime.getTime(), "end_time of a completed migration is set, not before create_time");
-      const { stream: moved } = await target.clients.streams.getStream({ name: `${target.subject}/streams/moving` });
-      checkEqual([moved?.uid, moved?.horizonVersion, moved?.headVersion], [stream.uid, 2n, 4n], "the migrated stream keeps its uid, horizon and head");
-      // An ended migration holds no lock: another may be created (and ends the same way).
-      const { migration: again } = await target.clients.portability.createMigration({ parent: target.subject, source: sourceAddress, sourceAccessToken: source.token, sourceSubject: source.subject });
-      if (again === undefined) return fail("CreateMigration after a completed one must return the migration");
-      const failed = await migrationEnded(target.clients, again.name, ctx, 90_000);
-      checkEqual(failed.state, v1.MigrationState.MIGRATION_STATE_FAILED, "a migration from a source where the subject moved fails");
-      check(failed.error.includes("SUBJECT_MOVED") || failed.error.includes("moved"), `Migration.error names the source's answer, got ${JSON.stringify(failed.error)}`);
+      // Through a proxy that lets everything pass: it reads the pause the source answered.
+      const proxy = await startSourceProxy(ctx, "none");
+      try {
+        const sourceAddress = proxy.address;
+        const { migration } = await target.clients.portability.createMigration({ parent: target.subject, source: sourceAddress, sourceAccessToken: source.token, sourceSubject: "" });
+        if (migration === undefined) return fail("CreateMigration must return the migration");
+        check(new RegExp(`^${target.subject}/migrations/[a-z0-9][a-z0-9-]{0,63}$`).test(migration.name), `Migration.name must be ${target.subject}/migrations/{migration}, got ${migration.name}`);
+        checkEqual([migration.source, migration.error, migration.endTime], [sourceAddress, "", undefined], "CreateMigration's migration: its source as named, no error, no end time");
+        check(migration.createTime !== undefined, "Migration.create_time is set");
+        const ended = await migrationEnded(target.clients, migration.name, ctx, 90_000);
+        if (ended.state !== v1.MigrationState.MIGRATION_STATE_COMPLETED) return fail(`the migration must complete, got state ${ended.state}: ${ended.error}`);
+        // Stream record, snapshot at the horizon, two deltas at the least; identity records besides.
+        check(ended.recordsCopied >= 4n, `records_copied of a completed migration counts every record copied, got ${ended.recordsCopied}`);
+        checkEqual(ended.recordsTotal, ended.recordsCopied, "records_total of a completed migration equals records_copied");
+        check(ended.bytesCopied > 0n, "bytes_copied of a completed migration is above 0");
+        checkEqual([ended.lagDeltas, ended.error, ended.sourceSubject, ended.source], [0n, "", source.subject, sourceAddress], "a completed migration: no lag, no error, the source subject as the source named it");
+        checkPause(ended.switchPause, (ended.endTime?.getTime() ?? 0) - (ended.createTime?.getTime() ?? 0) + 1000, "switch_pause of a completed migration");
+        const answered = proxy.switches.find((s) => s.committed)?.pause;
+        checkEqual([ended.switchPause?.seconds, ended.switchPause?.nanos], [answered?.seconds, answered?.nanos], "switch_pause of a completed migration is the pause the source's committed answer gave");
+        check(ended.endTime !== undefined && ended.createTime !== undefined && ended.endTime.getTime() >= ended.createTime.getTime(), "end_time of a completed migration is set, not before create_time");
+        const { stream: moved } = await target.clients.streams.getStream({ name: `${target.subject}/streams/moving` });
+        checkEqual([moved?.uid, moved?.horizonVersion, moved?.headVersion], [stream.uid, 2n, 4n], "the migrated stream keeps its uid, horizon and head");
+        // An ended migration holds no lock: another may be created (and ends the same way).
+        const { migration: again } = await target.clients.portability.createMigration({ parent: target.subject, source: sourceAddress, sourceAccessToken: source.token, sourceSubject: source.subject });
+        if (again === undefined) return fail("CreateMigration after a completed one must return the migration");
+        const failed = await migrationEnded(target.clients, again.name, ctx, 90_000);
+        checkEqual(failed.state, v1.MigrationState.MIGRATION_STATE_FAILED, "a migration from a source where the subject moved fails");
+        check(failed.error.includes("SUBJECT_MOVED") || failed.error.includes("moved"), `Migration.error names the source's answer, got ${JSON.stringify(failed.error)}`);
+      } finally {
+        proxy.close();
+      }
     },
   }),
   defineCase({

@@ -56,7 +56,7 @@ async function migrateThrough(ctx: CaseContext, second: SecondServer, fault: Swi
 export const PORTABILITY_SWITCH_CASES = [
   defineCase({
     id: "portability-switch.lost-commit-messages",
-    requirements: ["PORT-052", "PORT-034", "PORT-039", "PORT-030"],
+    requirements: ["PORT-052", "PORT-034", "PORT-039", "PORT-030", "PORT-046"],
     profile: "portability",
     needs: ["second-server"],
     timeoutMs: 60_000,
@@ -68,6 +68,7 @@ export const PORTABILITY_SWITCH_CASES = [
       const lost = await migrateThrough(ctx, second, "lose-committed");
       if (!lost.switches.some((s) => s.committed)) return fail(`the migration must reach its switch and the source commit it, got state ${v1.MigrationState[lost.ended.state]}: ${lost.ended.error}`);
       checkEqual(lost.ended.state, v1.MigrationState.MIGRATION_STATE_COMPLETED, `a migration whose source moved the subject, its committed answer lost, must complete (the source answers SUBJECT_MOVED naming the target), got error ${JSON.stringify(lost.ended.error)}`);
+      checkEqual([lost.ended.recordsTotal, lost.ended.lagDeltas, lost.ended.error], [lost.ended.recordsCopied, 0n, ""], "a completed migration (PORT-046): records_total equal to records_copied, no lag, no error");
       const { stream: there } = await lost.target.clients.streams.getStream({ name: `${lost.target.subject}/streams/moving` });
       checkEqual([there?.uid, there?.headVersion], [lost.stream.uid, 3n], "the migrated stream on the target");
       checkBytes(there?.headHash, lost.head.headHash, "its head hash on the target");

@@ -8,19 +8,20 @@ const identity = (value: Buffer): Buffer => value;
 
 /**
  * What the proxy does to a switch (TransferSubject) passing through it:
+ * - `none`: passes it through, noting the source's `committed` answer;
  * - `lose-committed`: forwards everything, but answers the target's `commit` with
  *   UNAVAILABLE in place of the source's `committed` (the answer lost on the way back);
  * - `drop-commit`: forwards the bundle, but hangs up on the source when the target sends
  *   `commit`, and ends the target's call without an answer (the commit lost on the way out).
  */
-export type SwitchFault = "lose-committed" | "drop-commit";
+export type SwitchFault = "none" | "lose-committed" | "drop-commit";
 
 /** A migration source in front of the server under test, on 127.0.0.1. */
 export interface SourceProxy {
   /** host:port for CreateMigrationRequest.source. */
   readonly address: string;
-  /** Switches that passed through, and whether the source answered `committed` to each. */
-  readonly switches: { readonly committed: boolean }[];
+  /** Switches that passed through, and the pause of the source's `committed` answer to each, if it answered. */
+  readonly switches: { readonly committed: boolean; readonly pause?: { readonly seconds: bigint; readonly nanos: number } }[];
   close(): void;
 }
 
@@ -45,7 +46,7 @@ function upstreamMetadata(from: grpc.Metadata): grpc.Metadata {
 export async function startSourceProxy(upstream: Dialer, fault: SwitchFault): Promise<SourceProxy> {
   const client = new grpc.Client(upstream.address(), upstream.credentials(), { "grpc.max_receive_message_length": -1, "grpc.max_send_message_length": -1 });
   const server = new grpc.Server({ "grpc.max_receive_message_length": -1, "grpc.max_send_message_length": -1 });
-  const switches: { committed: boolean }[] = [];
+  const switches: { committed: boolean; pause?: { seconds: bigint; nanos: number } }[] = [];
   const raw = { requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity };
   server.addService(
     {
@@ -61,7 +62,7 @@ export async function startSourceProxy(upstream: Dialer, fault: SwitchFault): Pr
         out.on("error", (error: grpc.ServiceError) => call.emit("error", forwardedError(error)));
       },
       TransferSubject: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
-        const record = { committed: false };
+        const record: { committed: boolean; pause?: { seconds: bigint; nanos: number } } = { committed: false };
         switches.push(record);
         let ended = false;
         const finish = (error?: Partial<grpc.StatusObject>): void => {
@@ -83,8 +84,10 @@ export async function startSourceProxy(upstream: Dialer, fault: SwitchFault): Pr
         });
         call.on("end", () => out.end());
         out.on("data", (response: Buffer) => {
-          if (continuity.v1.TransferSubjectResponse.decode(response).part?.$case === "committed") {
+          const part = continuity.v1.TransferSubjectResponse.decode(response).part;
+          if (part?.$case === "committed") {
             record.committed = true;
+            if (part.value.pause !== undefined) record.pause = part.value.pause;
             if (fault === "lose-committed") return finish({ code: grpc.status.UNAVAILABLE, details: "connection to the source lost" });
           }
           if (!ended) call.write(response);
