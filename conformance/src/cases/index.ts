@@ -21,6 +21,7 @@ import { PLATFORM_CASES } from "./platforms.js";
 import { PORTABILITY_CASES } from "./portability.js";
 import { PORTABILITY_EDGE_CASES } from "./portability-edges.js";
 import { PORTABILITY_SWITCH_CASES } from "./portability-switch.js";
+import { PORTABILITY_EXPORT_CASES } from "./portability-export.js";
 import { PRECISION_CASES } from "./precision.js";
 import { RESOURCE_CASES } from "./resources.js";
 import { ROBUSTNESS_CASES } from "./robustness.js";
@@ -60,6 +61,7 @@ export const ALL_CASES: readonly ConformanceCase[] = [
   ...PORTABILITY_CASES,
   ...PORTABILITY_EDGE_CASES,
   ...PORTABILITY_SWITCH_CASES,
+  ...PORTABILITY_EXPORT_CASES,
   ...NAME_CASES,
   ...EDGE_CASES,
   ...ID_TOKEN_CLAIM_CASES,
