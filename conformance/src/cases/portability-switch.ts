@@ -1,5 +1,6 @@
 /**
- * A live migration's switch when one of its messages is lost on the way (PORT-052): the
+ * A migration's source named by a host name (PORT-041), and a live migration's switch when
+ * one of its messages is lost on the way (PORT-052): the
  * source's `committed` answer, after the source recorded the move, and the target's
  * `commit`, before the source saw it. A proxy in front of the server under test
  * (portability/source-proxy.ts) plays the network; the server is both source and target.
@@ -10,6 +11,7 @@ import { defineCase } from "../harness/define-case.js";
 import { check, checkBytes, checkEqual, checkError, fail, Status } from "../harness/expect.js";
 import { append, createStream, ENCODING } from "../harness/streams.js";
 import { startSourceProxy, type SwitchFault } from "../portability/source-proxy.js";
+import { lookup } from "node:dns/promises";
 
 const v1 = continuity.v1;
 type SecondServer = Awaited<ReturnType<CaseContext["startSecondServer"]>>;
@@ -53,7 +55,43 @@ async function migrateThrough(ctx: CaseContext, second: SecondServer, fault: Swi
   }
 }
 
+/** Polls GetMigration until a migration the case expects to fail has ended, and checks that it failed. */
+async function expectFailed(ctx: CaseContext, session: Session, migration: continuity.v1.Migration | undefined, what: string): Promise<continuity.v1.Migration> {
+  if (migration === undefined) return fail(`${what}: CreateMigration must return the migration`);
+  const ended = await migrationEnded(ctx, session.clients, migration.name, 30_000);
+  checkEqual(ended.state, v1.MigrationState.MIGRATION_STATE_FAILED, `${what}: the migration must fail (PORT-035), got error ${JSON.stringify(ended.error)}`);
+  return ended;
+}
+
 export const PORTABILITY_SWITCH_CASES = [
+  defineCase({
+    id: "portability-switch.source-named-by-host",
+    requirements: ["PORT-040", "PORT-041", "PORT-035"],
+    profile: "portability",
+    timeoutMs: 60_000,
+    async run(ctx) {
+      const person = await ctx.session();
+      // A name that never resolves (RFC 6761 reserves .invalid) is a source that cannot be
+      // reached: the migration's failure, not CreateMigration's.
+      const { migration: nowhere } = await person.clients.portability.createMigration({ parent: person.subject, source: "source.invalid:50051", sourceAccessToken: "token-never-sent", sourceSubject: "" });
+      const unresolved = await expectFailed(ctx, person, nowhere, "a source whose host name does not resolve");
+      check(unresolved.error !== "", "Migration.error must say why a source that cannot be resolved failed the migration");
+      // A host name is dialed at the address it resolves to. The suite's servers may dial
+      // loopback sources (spawn mode), so `localhost` names this server when it resolves
+      // only to the loopback address the server listens on.
+      const address = ctx.address();
+      const here = /^127\.0\.0\.1:(\d+)$/.exec(address);
+      const resolved = await lookup("localhost", { all: true }).catch(() => []);
+      if (here === null || resolved.length === 0 || resolved.some((a) => a.address !== "127.0.0.1")) {
+        ctx.note(`localhost resolves to ${JSON.stringify(resolved.map((a) => a.address))} and the server is at ${address}: no source is named by host here`);
+        return;
+      }
+      const { migration: named } = await person.clients.portability.createMigration({ parent: person.subject, source: `localhost:${here[1]}`, sourceAccessToken: "not-a-token", sourceSubject: "" });
+      const refused = await expectFailed(ctx, person, named, "a source named localhost that refuses the token");
+      check(/UNAUTHENTICATED|TOKEN_INVALID/.test(refused.error), `Migration.error must name the source's answer (UNAUTHENTICATED / TOKEN_INVALID): the source named localhost was dialed, got ${JSON.stringify(refused.error)}`);
+    },
+  }),
+
   defineCase({
     id: "portability-switch.lost-commit-messages",
     requirements: ["PORT-052", "PORT-034", "PORT-039", "PORT-030", "PORT-046"],
