@@ -8,8 +8,8 @@ export default defineMutant({
   edits: [
     {
       file: "services/portability/export.ts",
-      find: "    for (let cursor: string | undefined, first = true; first || cursor !== undefined; first = false) {\n      signal?.throwIfAborted();\n",
-      replace: "    for (let cursor: string | undefined, first = true; first; first = false) {\n      signal?.throwIfAborted();\n",
+      find: "      cursor = page.nextAfter;\n    }\n  }\n  yield await sealer.trailer(",
+      replace: "      cursor = undefined;\n    }\n  }\n  yield await sealer.trailer(",
     },
   ],
 });

@@ -115,7 +115,8 @@ export const PORTABILITY_SWITCH_CASES = [
       checkError(redirect, { code: Status.FAILED_PRECONDITION, reason: "SUBJECT_MOVED", metadata: { subject: lost.target.subject } }, "the source after the switch it committed");
 
       // The target's `commit` never reached the source, which let the switch go (PORT-039)
-      // and kept serving: the target must not take the subject as moved.
+      // and kept serving, and the source cannot be asked again: the target must not take the
+      // subject as moved.
       const dropped = await migrateThrough(ctx, second, "drop-commit");
       check(dropped.switches.length > 0 && !dropped.switches.some((s) => s.committed), "the proxy must have ended a switch before the source committed it");
       checkEqual(dropped.ended.state, v1.MigrationState.MIGRATION_STATE_FAILED, "a migration whose switch ended before the source answered committed, the source still serving, must fail");

