@@ -46,11 +46,14 @@ export const PORTABILITY_EXPORT_CASES = [
       const manifest = parts[0]?.decoded.part;
       if (manifest?.$case !== "manifest") return fail("an export starts with its manifest");
       const uids = streams.map((s) => s.uid).sort();
+      checkEqual(manifest.value.streams.length, streamCount, `the number of stream summaries in the manifest of a subject with ${streamCount} streams`);
       checkEqual([...manifest.value.streams.map((s) => s.streamUid)].sort(), uids, `the manifest of a subject with ${streamCount} streams holds one summary per stream`);
       const records = parts.slice(1, -1).map((p) => (p.decoded.part?.$case === "record" ? p.decoded.part.value.record : undefined));
       const streamRecords = records.flatMap((r) => (r?.$case === "stream" ? [r.value.uid] : []));
+      checkEqual(streamRecords.length, streamCount, `the number of stream records of a subject with ${streamCount} streams`);
       checkEqual(streamRecords, uids, `the bundle holds the stream record of each of the ${streamCount} streams, once, ordered by uid`);
       const checkpointNames = records.flatMap((r) => (r?.$case === "checkpoint" ? [r.value.name.slice(r.value.name.lastIndexOf("/") + 1)] : []));
+      checkEqual(checkpointNames.length, MANY, `the number of checkpoint records of a subject with ${MANY} checkpoints`);
       checkEqual(checkpointNames, [...checkpointIds].sort(), `the bundle holds each of the subject's ${MANY} checkpoints, once, ordered by name`);
       const trailer = parts.at(-1)?.decoded.part;
       if (trailer?.$case !== "trailer") return fail("an export ends with its trailer");
