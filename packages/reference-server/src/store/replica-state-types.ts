@@ -16,6 +16,9 @@ export interface FailureWindow {
   readonly failures: number;
 }
 
+/** The `until` of the hold a recorded move keeps for good (`recordHeldSubjectMove`). */
+export const MOVED_HOLD_UNTIL = Number.MAX_SAFE_INTEGER;
+
 /** A subject's writes held for a switch by `holder` until `until`. */
 export interface SubjectHoldRecord {
   readonly holder: string;
@@ -64,9 +67,15 @@ export interface ReplicaStateStore {
   /** Ends `holder`'s hold of the subject, if it still has it. */
   releaseSubjectHold(subjectId: string, holder: string): Promise<void>;
   /**
-   * Records the move of a held subject and ends the hold, in one transaction; `lost` (and
-   * nothing recorded) when `holder` no longer holds it live: its hold ran out, and writes
-   * may have been acknowledged since, which the switch did not hand over.
+   * Records the move of a held subject, in one transaction with handing the hold over to the
+   * move: from then on every write intent of the subject fails with {@link SubjectHeldError}
+   * for good (the hold's `until` becomes {@link MOVED_HOLD_UNTIL}, with no holder), and only
+   * erasing the moved subject (`eraseMovedSubjects`) writes it. A write passes a server's
+   * door (the move read before its transaction, `subject-gate.ts`) apart from its
+   * transaction, so one that passed before the move on another replica must still be refused
+   * in its transaction after it: ending the hold here would acknowledge a write the switch
+   * never handed over. `lost` (and nothing recorded) when `holder` no longer holds it live:
+   * its hold ran out, and writes may have been acknowledged since.
    */
   recordHeldSubjectMove(move: { readonly subjectId: string; readonly target: string; readonly targetSubject: string; readonly movedAt: Date }, holder: string): Promise<"recorded" | "lost">;
 

@@ -520,11 +520,19 @@ export function describeStoreContract(name: string, open: () => Promise<{ store:
         expect(await store.recordHeldSubjectMove(move, "switch-3")).toBe("lost");
         expect(await store.getSubjectMove("s1")).toBeUndefined();
 
-        // A live hold records the move and ends with it.
+        // A live hold records the move and passes to it for good: a write that passed a
+        // server's door before the move (on another replica) reaches its transaction after
+        // it, and must be refused there, not acknowledged on a subject already handed over.
         expect(await store.holdSubject("s1", "switch-4", soon(), new Date())).toBe("held");
         expect(await store.recordHeldSubjectMove(move, "switch-4")).toBe("recorded");
         expect(await store.getSubjectMove("s1")).toMatchObject({ target: "h:2" });
-        expect(await store.getSubjectHold("s1", new Date())).toBeUndefined();
+        expect(await refusal(append(store, "d", 3))).toBeInstanceOf(SubjectHeldError);
+        await store.releaseSubjectHold("s1", "switch-4");
+        expect(await refusal(append(store, "d", 3))).toBeInstanceOf(SubjectHeldError);
+        expect(await store.holdSubject("s1", "switch-5", soon(), new Date())).toBe("conflict");
+        // Erasing the moved subject still goes.
+        expect(await store.eraseMovedSubjects(new Date(Date.now() + 1))).toBe(1);
+        expect(await store.getSubject("s1")).toBeUndefined();
       }));
 
     it("counts failures in fixed windows per key", () =>

@@ -372,7 +372,13 @@ export function createPgPortability(ctx: PgPortabilityContext): PortabilityStore
     async eraseMovedSubjects(before) {
       const rows = await query<{ subject_id: string }>("SELECT subject_id FROM subject_moves WHERE moved_at < $1 LIMIT 100", [before.getTime()]);
       let erased = 0;
-      for (const { subject_id } of rows) if (await ctx.eraseSubject(subject_id)) erased += 1;
+      for (const { subject_id } of rows) {
+        // A move keeps its subject held for good (recordHeldSubjectMove), erasing it too: the
+        // hold ends first. A write that met no hold now would have passed its door before the
+        // move, so long ago that its call is over; and what it wrote is erased with the rest.
+        await write(subject_id, (tx) => tx.query("UPDATE subjects SET hold_until = 0 WHERE subject_id = $1 AND hold_owner IS NULL", [subject_id]), PAST_HOLDS);
+        if (await ctx.eraseSubject(subject_id)) erased += 1;
+      }
       return erased;
     },
 

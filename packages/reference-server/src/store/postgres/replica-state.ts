@@ -1,5 +1,5 @@
 import type { ReplicaStateStore } from "../replica-state-types.js";
-import { SubjectHeldError } from "../replica-state-types.js";
+import { MOVED_HOLD_UNTIL, SubjectHeldError } from "../replica-state-types.js";
 import type { Query } from "./connection.js";
 import { PAST_HOLDS, type SubjectTx } from "./subject-tx.js";
 
@@ -72,7 +72,9 @@ export function createPgReplicaState(ctx: PgReplicaStateContext): ReplicaStateSt
     },
     async recordHeldSubjectMove(move, holder) {
       return write(move.subjectId, async (tx) => {
-        const held = await tx.query("UPDATE subjects SET hold_owner = NULL, hold_until = 0 WHERE subject_id = $1 AND hold_owner = $2 AND hold_until > $3 RETURNING 1", [move.subjectId, holder, Date.now()]);
+        // The hold passes to the move and never ends: a write that passed a server's door
+        // before the move and reaches its transaction after it is refused there.
+        const held = await tx.query("UPDATE subjects SET hold_owner = NULL, hold_until = $4 WHERE subject_id = $1 AND hold_owner = $2 AND hold_until > $3 RETURNING 1", [move.subjectId, holder, Date.now(), MOVED_HOLD_UNTIL]);
         if (held.length === 0) return "lost" as const;
         await tx.query(
           `INSERT INTO subject_moves (subject_id, target, target_subject, moved_at) VALUES ($1, $2, $3, $4)

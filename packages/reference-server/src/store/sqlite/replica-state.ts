@@ -1,5 +1,5 @@
 import type { Statement } from "better-sqlite3";
-import type { ReplicaStateStore } from "../replica-state-types.js";
+import { MOVED_HOLD_UNTIL, type ReplicaStateStore } from "../replica-state-types.js";
 import type { StoreNotification, SubjectEvent } from "../types.js";
 
 /** What the replica-wide state of the SQLite store borrows from the rest of it. */
@@ -61,7 +61,8 @@ export function createSqliteReplicaState(ctx: SqliteReplicaStateContext): Replic
     },
     async recordHeldSubjectMove(move, holder) {
       const recorded = write(() => {
-        const held = stmt("UPDATE subjects SET hold_owner = NULL, hold_until = 0 WHERE subject_id = ? AND hold_owner = ? AND hold_until > ?").run(move.subjectId, holder, Date.now());
+        // The hold passes to the move and never ends (see the PostgreSQL store).
+        const held = stmt("UPDATE subjects SET hold_owner = NULL, hold_until = ? WHERE subject_id = ? AND hold_owner = ? AND hold_until > ?").run(MOVED_HOLD_UNTIL, move.subjectId, holder, Date.now());
         if (held.changes === 0) return false;
         stmt("INSERT OR REPLACE INTO subject_moves (subject_id, target, target_subject, moved_at) VALUES (?, ?, ?, ?)").run(move.subjectId, move.target, move.targetSubject, move.movedAt.getTime());
         return true;
