@@ -77,11 +77,25 @@ export interface FakeStreamServer {
    * `expectedSequence` was specified for it.
    */
   reuseWithoutExpectedSequence: boolean;
+  /**
+   * Holds the answer of the next `method` call: it is computed as the call arrives (the
+   * state then), `reached` resolves, and it is sent only on `release()` — a slow answer, as a
+   * loaded server or network gives, at a precise point. A call held once the subject moved
+   * still answers what it computed, as a read that passed a source's door before the switch.
+   */
+  holdNextAnswer(method: "listDeltas" | "getSnapshot"): HeldAnswer;
   /** Number of AppendDeltas calls that reached the handler. */
   appendCalls: number;
   /** Client sequences per (device, stream) as the server acknowledged them. */
   readonly sequences: Map<string, bigint>;
   shutdown(): Promise<void>;
+}
+
+/** See `FakeStreamServer.holdNextAnswer`. */
+export interface HeldAnswer {
+  /** Resolves once the held call's answer was computed. */
+  readonly reached: Promise<void>;
+  release(): void;
 }
 
 export interface FakeStream {
@@ -135,6 +149,14 @@ export async function startFakeStreamServer(options: { subject?: string } = {}):
   };
   const subscribeCursors: string[] = [];
   let exchanges = 0;
+  const heldAnswers = new Map<string, { reached: () => void; released: Promise<void> }>();
+  const holdAnswer = async (method: string): Promise<void> => {
+    const held = heldAnswers.get(method);
+    if (held === undefined) return;
+    heldAnswers.delete(method);
+    held.reached();
+    await held.released;
+  };
   // Tokens name the server that issued them: one from another server is refused, so a
   // client that followed a move must exchange a token on the new server.
   const deviceOf = (context: CallContext): string => {
@@ -272,7 +294,9 @@ export async function startFakeStreamServer(options: { subject?: string } = {}):
         fail(Status.OUT_OF_RANGE, "VERSION_AHEAD_OF_HEAD", { headVersion: String(head) });
       }
       const deltas = stream.deltas.filter((delta) => delta.version > request.afterVersion).slice(0, request.pageSize || 100);
-      return { deltas, nextPageToken: "", headVersion: BigInt(stream.deltas.length) };
+      const answer = { deltas, nextPageToken: "", headVersion: BigInt(stream.deltas.length) };
+      await holdAnswer("listDeltas");
+      return answer;
     },
     async *getSnapshot(request) {
       const stream = find(request.stream);
@@ -281,6 +305,7 @@ export async function startFakeStreamServer(options: { subject?: string } = {}):
       const version = request.version ?? BigInt(stream.deltas.length);
       const state = canonicalJson(stream.states[Number(version)]!);
       const headHash = stream.hashes[Number(version)]!;
+      await holdAnswer("getSnapshot");
       yield {
         part: {
           $case: "header" as const,
@@ -417,6 +442,13 @@ export async function startFakeStreamServer(options: { subject?: string } = {}):
     lenientListing: false,
     forceConflicts: 0,
     reuseWithoutExpectedSequence: false,
+    holdNextAnswer(method) {
+      let reached!: () => void;
+      let release!: () => void;
+      const answer = { reached: new Promise<void>((resolve) => (reached = resolve)), release: () => release() };
+      heldAnswers.set(method, { reached, released: new Promise<void>((resolve) => (release = resolve)) });
+      return answer;
+    },
     appendCalls: 0,
     sequences,
     shutdown: () => grpcServer.shutdown(),

@@ -34,7 +34,7 @@ interface Device {
   readonly assertions: () => number;
 }
 
-function device(server: FakeStreamServer, deviceId: string): Device {
+function device(server: FakeStreamServer, deviceId: string, deadlineMs = 2_000): Device {
   let assertions = 0;
   const client = createContinuityClient({
     address: server.address,
@@ -46,7 +46,7 @@ function device(server: FakeStreamServer, deviceId: string): Device {
       },
     }),
     retry: { maxAttempts: 1 },
-    deadlineMs: 2_000,
+    deadlineMs,
   });
   cleanups.push(() => client.close());
   const moves: SubjectMovedEvent[] = [];
@@ -148,6 +148,58 @@ describe("a stream handle that meets SUBJECT_MOVED", () => {
     expect(acknowledged).toHaveLength(3);
     expect(rejected).toEqual([]);
     expect(laptop.moves).toHaveLength(1);
+  });
+
+  it("never goes back to an older state on answers overtaken by its own writes, across the move", async () => {
+    // store-move.test.ts once saw a device's state fall back to the switch's for a moment,
+    // long after it had confirmed more on the target, and two array-index patches computed on
+    // that view landed out of place. The chain: a catch-up whose listing answered a head its
+    // own acknowledged write had already passed was taken for a server restored behind it,
+    // and the snapshot fetched to re-base on was adopted whatever it was by then.
+    const source = await fake();
+    const target = await fake({ subject: "subjects/s2" });
+    // Calls are held here on purpose: a deadline long enough not to end them.
+    const laptop = device(source, "laptop", 30_000);
+    const handle = await openStream<{ items?: number[] }>(laptop.client, { stream: "log", create: { type: "org.example.log", encoding: "json-patch" } });
+    cleanups.push(() => handle.close());
+    const versions: bigint[] = [];
+    const snapshots: string[] = [];
+    handle.on("status", (status) => versions.push(status.confirmedVersion));
+    handle.on("change", ({ source: why }) => why === "snapshot" && snapshots.push(String(handle.status.confirmedVersion)));
+    const push = (n: number) => handle.update((draft) => {
+      draft.items = [...(draft.items ?? []), n];
+    });
+    await push(1);
+    await handle.settled(within(5_000));
+
+    // A catch-up asks the source after version 1; its answer (head 1) is held on the way.
+    const listing = source.holdNextAnswer("listDeltas");
+    const refreshed = handle.refresh();
+    await listing.reached;
+    // Write 2 is acknowledged meanwhile: the replica stands at version 2 when the listing arrives.
+    await push(2);
+    await waitFor(() => handle.status.confirmedVersion === 2n && handle.status.pendingCount === 0, "write 2 acknowledged", 5_000);
+    const snapshot = source.holdNextAnswer("getSnapshot");
+    listing.release();
+    // An SDK that takes the overtaken answer for a server behind asks the source for its
+    // snapshot (version 2), whose answer is held too; one that does not is caught up.
+    await Promise.race([refreshed, snapshot.reached]);
+
+    // The subject moves, and the device writes on the target before that snapshot arrives.
+    source.moveTo(target);
+    await push(3);
+    await waitFor(() => handle.status.confirmedVersion === 3n && handle.status.pendingCount === 0, "write 3 acknowledged on the target", 5_000);
+    snapshot.release();
+    await refreshed;
+    await push(4);
+    await handle.settled(within(5_000));
+
+    expect(handle.name).toBe("subjects/s2/streams/log");
+    expect(laptop.moves.map((move) => move.address)).toEqual([target.address]);
+    expect(versions.filter((version, i) => i > 0 && version < versions[i - 1]!), "the confirmed version never goes back").toEqual([]);
+    expect(snapshots, "no re-base on a snapshot: the server was never behind").toEqual([]);
+    expect(handle.confirmedState).toEqual({ items: [1, 2, 3, 4] });
+    expect(target.headState(handle.name)).toEqual({ items: [1, 2, 3, 4] });
   });
 
   it("opens on the target when the subject moved before this client ever connected", async () => {

@@ -222,7 +222,9 @@ export interface StreamCore<State> {
    * Replaces the confirmed state by the server's snapshot at its head (subscription reset,
    * compaction). A snapshot older than the local state is ignored unless `replaceNewer`: the
    * server's history is behind this replica (restored from a backup), and the server's word
-   * wins over a history it no longer has.
+   * wins over a history it no longer has — and even then only while the replica still stands
+   * where it did when it asked: a snapshot that arrives after the replica moved on (its own
+   * writes acknowledged, the subject moved to another server) is ignored.
    */
   rebaseOnSnapshot(signal?: AbortSignal, replaceNewer?: boolean): Promise<void>;
   /** Wakes the flush loop now (connectivity came back) and clears a halt. */
@@ -481,15 +483,18 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
     let rewound = false;
     for (;;) {
       let response;
+      // What the listing was asked from. Acknowledgments and pushes go on while it is on its
+      // way, so by the time it answers the replica may stand above the head it reports.
+      let asked = standing();
       try {
-        response = await onCurrentServer(() =>
-          client.streams.listDeltas({ stream: info.name, afterVersion: confirmedVersion, pageSize }, signal === undefined ? {} : { signal }),
-        );
+        response = await onCurrentServer(() => {
+          asked = standing();
+          return client.streams.listDeltas({ stream: info.name, afterVersion: asked.version, pageSize }, signal === undefined ? {} : { signal });
+        });
       } catch (error) {
         const failure = ContinuityError.from(error);
         if (failure.reason === "VERSION_AHEAD_OF_HEAD" && !rewound) {
-          rewound = true;
-          await rebaseOnSnapshot(signal, true);
+          if (await rewind(asked, signal)) rewound = true;
           continue;
         }
         // One re-base must bring the replica above the horizon; a second refusal means the
@@ -500,17 +505,39 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
         continue;
       }
       setConnected(true);
-      if (response.headVersion < confirmedVersion) {
+      if (response.headVersion < asked.version) {
         // The server's history ends before ours (restored from an older backup). Waiting
         // cannot fix that, and every append would conflict forever: take the server's state.
-        if (rewound) throw integrity(info.name, `the server's head ${response.headVersion} stays behind the replica's ${confirmedVersion}`);
-        rewound = true;
-        await rebaseOnSnapshot(signal, true);
+        if (rewound) throw integrity(info.name, `the server's head ${response.headVersion} stays behind the replica's ${asked.version}`);
+        if (await rewind(asked, signal)) rewound = true;
         continue;
       }
+      // A head below the confirmed version now is only an answer overtaken by this replica's
+      // own progress (an acknowledgment that arrived first), not a server behind it.
       applyVerified(response.deltas);
       if (response.deltas.length === 0 || confirmedVersion >= response.headVersion) return;
     }
+  }
+
+  /** Where the replica stands: what a decision taken on a server's answer was taken against. */
+  function standing(): Standing {
+    return { name: info.name, version: confirmedVersion, hash: headHash };
+  }
+
+  function stillAt(at: Standing): boolean {
+    return at.name === info.name && at.version === confirmedVersion && bytesEqual(at.hash, headHash);
+  }
+
+  /**
+   * Takes the server's snapshot over a newer local state, for a server whose history ends
+   * before the replica's: only while the replica still stands where it stood when the server
+   * said so. False when it moved on meanwhile (its own writes acknowledged, the subject moved
+   * to another server): the server's word was about a state it no longer has, and the caller
+   * asks again.
+   */
+  async function rewind(asked: Standing, signal: AbortSignal | undefined): Promise<boolean> {
+    if (!stillAt(asked)) return false;
+    return rebaseOnSnapshot(signal, true);
   }
 
   function catchUp(signal?: AbortSignal): Promise<void> {
@@ -525,7 +552,11 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
     return abandonable(catchingUp, signal);
   }
 
-  async function rebaseOnSnapshot(signal?: AbortSignal, replaceNewer = false): Promise<void> {
+  /** True when the replica took the server's state (a snapshot, or the genesis). */
+  async function rebaseOnSnapshot(signal?: AbortSignal, replaceNewer = false): Promise<boolean> {
+    // A snapshot answers for the moment it was asked; one that replaces a newer state must
+    // still find the replica where it was then, or it would undo what came since.
+    const asked = standing();
     let snapshot;
     try {
       snapshot = await onCurrentServer(() => fetchVerifiedSnapshot(client, { stream: info.name }, { signal, expected: { streamUid: info.uid } }));
@@ -533,23 +564,25 @@ export function createStreamCore<State>(options: StreamCoreOptions<State>): Stre
       const failure = ContinuityError.from(error);
       // An opaque stream with no uploaded snapshot starts from its genesis.
       if (failure.reason !== "SNAPSHOT_NOT_FOUND") throw failure;
-      if (replaceNewer && confirmedVersion > 0n) {
+      if (replaceNewer && confirmedVersion > 0n && stillAt(asked)) {
         // Nothing to re-base on: start over from the genesis and fetch the server's deltas.
         confirmedState = codec.initial();
         confirmedVersion = 0n;
         headHash = genesisHead();
         changed("snapshot");
         await persist();
+        return true;
       }
-      return;
+      return false;
     }
     setConnected(true);
-    if (snapshot.header.version < confirmedVersion && !replaceNewer) return;
+    if (snapshot.header.version < confirmedVersion && !(replaceNewer && stillAt(asked))) return false;
     confirmedState = codec.fromSnapshot(snapshot.state, snapshot.header.version);
     confirmedVersion = snapshot.header.version;
     headHash = new Uint8Array(snapshot.header.headHash);
     changed("snapshot");
     await persist();
+    return true;
   }
 
   function claim(): void {
@@ -1142,6 +1175,13 @@ function parseSequence(text: string | undefined): bigint | undefined {
   if (text === undefined || !/^[0-9]{1,16}$/.test(text)) return undefined;
   const sequence = BigInt(text);
   return sequence >= 1n && sequence <= MAX_CLIENT_SEQUENCE ? sequence : undefined;
+}
+
+/** A replica's position: a decision on a server's answer holds only while it stays there. */
+interface Standing {
+  readonly name: string;
+  readonly version: bigint;
+  readonly hash: Uint8Array;
 }
 
 class GapError extends Error {
