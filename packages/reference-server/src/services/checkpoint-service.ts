@@ -174,6 +174,8 @@ export function createCheckpointService(deps: ServiceDeps): Impl {
         expectedVersion: undefined,
         enforceConflictPolicy: false,
         now: deps.clock(),
+        // Known before the append: the store writes it ahead in chunks when it is large.
+        ...(planned === undefined ? {} : { expectedPayloads: [planned.payload] }),
         build: ({ stream: at }) => {
           if (planned !== undefined && (at.headVersion !== planned.version || !bytesEqual(at.headHash, planned.headHash))) throw HEAD_MOVED;
           const held = deps.jsonHeads.at(at);

@@ -74,9 +74,13 @@ export interface DeltaRow {
   batch_first: number;
   batch_size: number;
   committed_at: number;
+  /** Set when the payload is kept in chunk rows (`store/state-chunks.ts`); `payload` is then empty. */
+  payload_id?: string | null;
+  payload_chunks?: number;
+  payload_bytes?: number;
 }
 
-/** Maps a `deltas` row; uid and encoding come from the stream. */
+/** Maps a `deltas` row; a payload kept in chunks is empty here and read by the caller; uid and encoding come from the stream. */
 export function toDelta(row: DeltaRow, stream: { uid: string; encoding: number }): DeltaRecord {
   return {
     subjectId: row.subject_id,

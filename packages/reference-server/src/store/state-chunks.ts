@@ -1,7 +1,7 @@
 import { setImmediate as nextTurn } from "node:timers/promises";
 
 /**
- * The storage rule for stored JSON states, shared by both backends: a state is kept as rows
+ * The storage rule for stored JSON states and large delta payloads, shared by both backends: a state is kept as rows
  * of at most {@link STATE_CHUNK_BYTES}, each written and read by its own short statement with
  * a turn of the event loop between, so that storing or loading a state of tens of megabytes
  * never holds the loop (and every other call) for the second one statement of it takes:
@@ -12,6 +12,12 @@ import { setImmediate as nextTurn } from "node:timers/promises";
  * partial state. Chunks whose state no row names are garbage: those of a state that compaction
  * or a replaced row let go of are deleted right after, chunk by chunk; those of a write that a
  * crash cut short are found and deleted when a store opens ({@link ORPHAN_GRACE_MS}).
+ *
+ * A delta payload larger than {@link DELTA_PAYLOAD_INLINE_BYTES} that the caller of an append
+ * knows beforehand (restore's compensating delta, which can be as large as a whole state) is
+ * kept the same way, in the same chunk rows: written under a fresh id before the append's
+ * transaction, which names it (id, chunk count, size) in the delta's row instead of the
+ * payload; read back a chunk per statement; garbage when no state and no delta names it.
  */
 
 /** Largest chunk row of a stored state. */
@@ -23,6 +29,9 @@ export const STATE_CHUNK_BYTES = 1024 * 1024;
  * another replica: a whole state's chunks are written in seconds, so an hour leaves no doubt.
  */
 export const ORPHAN_GRACE_MS = 60 * 60 * 1000;
+
+/** Delta payloads above this many bytes are stored in chunks when they can be written ahead. */
+export const DELTA_PAYLOAD_INLINE_BYTES = STATE_CHUNK_BYTES;
 
 /** Deltas read per statement when a state is materialized: 32 × max_delta_bytes at most. */
 export const DELTAS_PER_READ = 32;
@@ -43,6 +52,42 @@ export interface StagedState {
   readonly stateId: string;
   readonly chunks: number;
   readonly sizeBytes: number;
+}
+
+/** The chunk columns of a `deltas` row: `payload_id` null when the payload is in the row. */
+export interface DeltaChunkColumns {
+  readonly version: number;
+  readonly payload_id?: string | null;
+  readonly payload_chunks?: number;
+  readonly payload_bytes?: number;
+}
+
+/** Where a delta's payload chunks are, or undefined when its row holds the payload. */
+export function payloadChunksRef(row: DeltaChunkColumns): StoredStateRef | undefined {
+  if (row.payload_id === null || row.payload_id === undefined) return undefined;
+  return { version: row.version, stateId: row.payload_id, chunks: Number(row.payload_chunks), sizeBytes: Number(row.payload_bytes) };
+}
+
+/**
+ * `records` (mapped from `rows`, index for index) with the payloads kept in chunks read by
+ * `read`, one chunk statement at a time; undefined when one is gone (its delta was deleted
+ * since its row was read).
+ */
+export async function withChunkedPayloads<T extends { readonly payload: Uint8Array }>(
+  records: readonly T[],
+  rows: readonly DeltaChunkColumns[],
+  read: (ref: StoredStateRef) => Promise<Buffer | undefined>,
+): Promise<T[] | undefined> {
+  const filled = [...records];
+  for (const [i, row] of rows.entries()) {
+    const ref = payloadChunksRef(row);
+    if (ref === undefined) continue;
+    await yieldTurn();
+    const payload = await read(ref);
+    if (payload === undefined) return undefined;
+    filled[i] = { ...filled[i]!, payload };
+  }
+  return filled;
 }
 
 /** `state` cut into chunk rows; an empty state is one empty chunk. */

@@ -381,6 +381,14 @@ export interface AppendInput {
   readonly enforceConflictPolicy?: boolean;
   readonly now: Date;
   /**
+   * Payloads `build` is expected to return, when they are known before the append (restore's
+   * compensating delta, as large as a state). The store writes those larger than
+   * `DELTA_PAYLOAD_INLINE_BYTES` in chunks ahead of its transaction, a statement each, and a
+   * built delta whose payload is one of them (the same object) names its chunks instead of
+   * carrying it; chunks no committed delta names are deleted. Other payloads go in the row.
+   */
+  readonly expectedPayloads?: readonly Uint8Array[];
+  /**
    * Computes the batch from the head as it is when the append commits. It runs inside the
    * store's transaction, so it must be synchronous and pure; it throws to refuse the batch
    * (the error comes back as `{ kind: "rejected" }` and nothing is written).

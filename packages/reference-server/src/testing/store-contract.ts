@@ -368,6 +368,68 @@ export function describeStoreContract(name: string, open: () => Promise<{ store:
         expect(await store.loadStateBase("s1", "js", 4)).toEqual({ kind: "stream-not-found" });
       }));
 
+    it("keeps a large delta payload known before the append in chunks, and reads it back whole wherever deltas are read", () =>
+      withStore(async (store) => {
+        await jsonStream(store, 2);
+        const js = { streamId: "js", streamUid: "00000000-0000-4000-8000-000000000002" };
+        const big = stateOf(2 * 1024 * 1024 + 512 * 1024 + 3, 7);
+        const unexpected = stateOf(1024 * 1024 + 9, 8);
+        const small = stateOf(10, 9);
+        const batch = (payloads: readonly Uint8Array[]) => ({ stream }: { stream: { headVersion: number; headHash: Uint8Array } }): BuiltBatch => ({
+          deltas: payloads.map((payload, i) => ({ payload, prevHash: i === 0 ? stream.headHash : hash(stream.headVersion + i), hash: hash(stream.headVersion + 1 + i) })),
+        });
+        const digests = (deltas: readonly { payload: Uint8Array }[]) => deltas.map((d) => digest(d.payload));
+        // Refused or aimed at another stream: nothing is kept, the stream is as it was.
+        const refused = await append(store, "a", 3, { ...js, expectedPayloads: [big], build: () => { throw new Error("no"); } });
+        expect(refused.kind).toBe("rejected");
+        expect(await append(store, "a", 3, { ...js, streamUid: "00000000-0000-4000-8000-000000000009", expectedPayloads: [big] })).toEqual({ kind: "stream-not-found" });
+        expect((await store.getStream("s1", "js"))?.headVersion).toBe(2);
+
+        const seen: StoreNotification[] = [];
+        store.onNotification((n) => seen.push(n));
+        // A payload expected but small, one expected and large, one large that was not expected.
+        const committed = await append(store, "a", 3, { ...js, expectedPayloads: [big, small], build: batch([big, small, unexpected]) });
+        expect(committed).toMatchObject({ kind: "committed", outcome: { headVersion: 5 } });
+        const want = [digest(big), digest(small), digest(unexpected)];
+        if (committed.kind === "committed") expect(digests(committed.deltas)).toEqual(want);
+        expect(digests(await store.listDeltas("s1", "js", 2, 10))).toEqual(want);
+        expect(digests(await store.listDeltas("s1", "js", 3, 1))).toEqual([digest(small)]);
+        const base = await store.loadStateBase("s1", "js", 5);
+        expect("deltas" in base && digests(base.deltas)).toEqual([digest(Buffer.from([1])), digest(Buffer.from([2])), ...want]);
+        const event = (await store.readEvents("s1", 0, 100)).find((e) => e.body.kind === "deltas-appended" && e.body.firstVersion === 3);
+        expect(event?.body.kind === "deltas-appended" && digests(event.body.deltas)).toEqual(want);
+        expect(seen.some((n) => n.kind === "events" && n.events.some((e) => e.body.kind === "deltas-appended" && e.body.firstVersion === 3))).toBe(true);
+        // What separates the head from the newest stored state counts the chunked payload too.
+        expect(await store.putJsonState({ subjectId: "s1", ...js, version: 2, state: stateOf(10, 1) })).toBe(true);
+        await append(store, "a", 4, { ...js, expectedPayloads: [big], build: batch([big]) });
+        const head = await new Promise<number>((resolve, reject) => {
+          void store
+            .appendBatch({
+              subjectId: "s1",
+              ...js,
+              deviceId: "a",
+              clientSequence: 5,
+              fingerprint: new Uint8Array([5]),
+              expectedVersion: undefined,
+              now,
+              build: (at) => {
+                resolve(at.stateLag.bytes);
+                throw new Error("only looking");
+              },
+            })
+            .catch(reject);
+        });
+        expect(head).toBe(2 * big.length + small.length + unexpected.length);
+
+        // Compacted past it: gone with the deltas below the horizon; the one above stays whole.
+        expect(await store.compactStream({ subjectId: "s1", streamId: "js", horizonVersion: 5, stateAtHorizon: stateOf(10, 2), now })).toMatchObject({ kind: "compacted" });
+        expect(digests(await store.listDeltas("s1", "js", 0, 10))).toEqual([digest(big)]);
+        // Deleted with its stream: a stream created again under the id has none of it.
+        expect(await store.deleteStream("s1", "js", now)).toBeDefined();
+        await jsonStream(store, 1);
+        expect((await store.listDeltas("s1", "js", 0, 10)).map((d) => d.payload.length)).toEqual([1]);
+      }));
+
     it("erases a subject with everything it owns", () =>
       withStore(async (store) => {
         const seen: StoreNotification[] = [];

@@ -6,7 +6,9 @@ import type { Query } from "./connection.js";
  * Stored JSON states on PostgreSQL, in chunk rows (the rule: `store/state-chunks.ts`). pg
  * parses every row on the event loop (a 60 MiB bytea held it for about a second), so a state
  * is written and read one chunk statement at a time, outside any transaction, and made
- * visible by one small row inside the writer's transaction.
+ * visible by one small row inside the writer's transaction. Large delta payloads use the same
+ * chunk rows, named by their `deltas` row (`payload_id`); a chunk is garbage only when
+ * neither a state nor a delta names it.
  */
 
 export interface PgJsonStates {
@@ -59,6 +61,7 @@ export function createPgJsonStates(query: Query, isClosed: () => boolean, onErro
              SELECT c.subject_id, c.stream_id, c.state_id, c.idx FROM json_state_chunks c
              WHERE c.subject_id = $1 AND c.stream_id = $2 AND c.state_id = $3
                AND NOT EXISTS (SELECT 1 FROM json_states s WHERE s.subject_id = $1 AND s.stream_id = $2 AND s.state_id = $3)
+               AND NOT EXISTS (SELECT 1 FROM deltas d WHERE d.subject_id = $1 AND d.stream_id = $2 AND d.payload_id = $3)
              LIMIT 1) RETURNING idx`,
           [subjectId, streamId, stateId],
         );
@@ -161,7 +164,8 @@ export function createPgJsonStates(query: Query, isClosed: () => boolean, onErro
       void (async () => {
         const orphans = await query<{ subject_id: string; stream_id: string; state_id: string }>(
           `SELECT DISTINCT subject_id, stream_id, state_id FROM json_state_chunks c
-           WHERE written_at < $1 AND NOT EXISTS (SELECT 1 FROM json_states s WHERE s.subject_id = c.subject_id AND s.stream_id = c.stream_id AND s.state_id = c.state_id)`,
+           WHERE written_at < $1 AND NOT EXISTS (SELECT 1 FROM json_states s WHERE s.subject_id = c.subject_id AND s.stream_id = c.stream_id AND s.state_id = c.state_id)
+             AND NOT EXISTS (SELECT 1 FROM deltas d WHERE d.subject_id = c.subject_id AND d.stream_id = c.stream_id AND d.payload_id = c.state_id)`,
           [Date.now() - ORPHAN_GRACE_MS],
         );
         for (const o of orphans) drop(o.subject_id, o.stream_id, [o.state_id]);

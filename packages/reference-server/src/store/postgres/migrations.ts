@@ -345,6 +345,19 @@ FROM json_states s, generate_series(0, GREATEST(0, (octet_length(s.state) - 1) /
 UPDATE json_states SET state_id = 'v' || version, chunks = GREATEST(1, (octet_length(state) + 1048575) / 1048576), size_bytes = octet_length(state), state = ''::bytea;
 `,
   },
+  {
+    version: 6,
+    name: "large delta payloads in chunks of 1 MiB",
+    // Restore's compensating delta can be as large as a state, and pg turned its one ~60 MiB
+    // parameter into hex text in one go (0.7 s on the event loop). Such a payload is now written
+    // ahead of the append as rows of json_state_chunks under a payload_id, which its deltas row
+    // names with chunk count and size (payload then empty); see store/state-chunks.ts. Rows
+    // stored so far keep their payload. The index serves "does a delta name this chunk".
+    sql: `
+ALTER TABLE deltas ADD COLUMN payload_id text COLLATE "C", ADD COLUMN payload_chunks integer NOT NULL DEFAULT 0, ADD COLUMN payload_bytes bigint NOT NULL DEFAULT 0;
+CREATE INDEX deltas_by_payload_id ON deltas(subject_id, stream_id, payload_id) WHERE payload_id IS NOT NULL;
+`,
+  },
 ];
 
 /** Whether a name can be used unquoted as a schema name (and so is safe in SQL text). */

@@ -177,6 +177,75 @@ describe("schema (postgres)", () => {
     }
   });
 
+  it("writes a large payload known before the append as chunks ahead of it, names them in the delta's row, and deletes those nothing names", async () => {
+    await store.createStream({
+      subjectId: "s1",
+      id: "js",
+      uid: "00000000-0000-4000-8000-000000000005",
+      type: "org.example.t",
+      encoding: Encoding.JsonMergePatch,
+      conflictPolicy: Policy.AllowBlindAppend,
+      ownerPlatformId: "p",
+      genesisHash: hash(0),
+      initialState: Buffer.from("{}"),
+      maxStreamsPerSubject: 10,
+      now,
+    });
+    const big = Buffer.alloc(2 * 1024 * 1024 + 5, 0x61);
+    const appendBig = (seq: number, build?: AppendInput["build"]) =>
+      store.appendBatch({
+        subjectId: "s1",
+        streamId: "js",
+        streamUid: "00000000-0000-4000-8000-000000000005",
+        deviceId: "d",
+        clientSequence: seq,
+        fingerprint: new Uint8Array([seq]),
+        expectedVersion: undefined,
+        now,
+        expectedPayloads: [big],
+        build: build ?? (({ stream }): BuiltBatch => ({ deltas: [{ payload: big, prevHash: stream.headHash, hash: hash(stream.headVersion + 1) }] })),
+      });
+    const chunks = async (target: PostgresStore = store) =>
+      (await target.pool.query<{ state_id: string; n: number }>("SELECT state_id, COUNT(*)::int AS n FROM json_state_chunks WHERE stream_id = 'js' GROUP BY state_id ORDER BY state_id")).rows;
+    const eventually = async (done: () => Promise<boolean>) => {
+      for (let i = 0; i < 500 && !(await done()); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(await done()).toBe(true);
+    };
+    const initial = (await chunks()).length;
+    // A refused build: its chunks were written, no row names them, they are deleted.
+    expect((await appendBig(1, () => { throw new Error("refused"); })).kind).toBe("rejected");
+    await eventually(async () => (await chunks()).length === initial);
+    expect((await appendBig(1)).kind).toBe("committed");
+    const row = (
+      await store.pool.query<{ inline: number; payload_id: string; payload_chunks: number; payload_bytes: string }>(
+        "SELECT octet_length(payload) AS inline, payload_id, payload_chunks, payload_bytes::text FROM deltas WHERE stream_id = 'js' AND version = 1",
+      )
+    ).rows[0]!;
+    expect(row).toMatchObject({ inline: 0, payload_chunks: 3, payload_bytes: String(big.length) });
+    expect(await chunks()).toContainEqual({ state_id: row.payload_id, n: 3 });
+    expect(Buffer.from((await store.listDeltas("s1", "js", 0, 10))[0]!.payload).equals(big)).toBe(true);
+
+    // Compaction past it deletes its delta, and its chunks after the commit.
+    expect((await store.compactStream({ subjectId: "s1", streamId: "js", horizonVersion: 1, stateAtHorizon: Buffer.from("{}"), now })).kind).toBe("compacted");
+    await eventually(async () => !(await chunks()).some((c) => c.state_id === row.payload_id));
+    // An old leftover is swept when a store opens, unless a delta names it.
+    expect((await appendBig(2)).kind).toBe("committed");
+    const named = (await store.pool.query<{ payload_id: string }>("SELECT payload_id FROM deltas WHERE stream_id = 'js' AND version = 2")).rows[0]!.payload_id;
+    await store.pool.query("UPDATE json_state_chunks SET written_at = 1 WHERE state_id = $1", [named]);
+    await store.pool.query("INSERT INTO json_state_chunks VALUES ('s1', 'js', 'cut-short', 0, 1, '\\x00')");
+    const reopened = await createPostgresStore({ url: TEST_DATABASE_URL, schema, poolSize: 2 });
+    try {
+      await eventually(async () => !(await chunks(reopened)).some((c) => c.state_id === "cut-short"));
+      expect(await chunks(reopened)).toContainEqual({ state_id: named, n: 3 });
+      expect(Buffer.from((await reopened.listDeltas("s1", "js", 1, 10))[0]!.payload).equals(big)).toBe(true);
+      // Deleting the stream takes them with it.
+      await reopened.deleteStream("s1", "js", now);
+      expect(await chunks(reopened)).toEqual([]);
+    } finally {
+      await reopened.close();
+    }
+  });
+
   it("refuses a schema newer than the code", async () => {
     await store.pool.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)");
     await expect(createPostgresStore({ url: TEST_DATABASE_URL, schema, poolSize: 1 })).rejects.toThrow(/newer/);

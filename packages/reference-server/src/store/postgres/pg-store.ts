@@ -61,7 +61,17 @@ import { isSchemaName, migratePostgres } from "./migrations.js";
 import { createPgPortability } from "./portability.js";
 import { createPgReplicaState } from "./replica-state.js";
 import { createPgJsonStates } from "./json-states.js";
-import { DELTAS_PER_READ, STATE_READ_ATTEMPTS, StateReadRaced, yieldTurn, type StagedState } from "../state-chunks.js";
+import {
+  DELTA_PAYLOAD_INLINE_BYTES,
+  DELTAS_PER_READ,
+  readChunked,
+  STATE_READ_ATTEMPTS,
+  StateReadRaced,
+  withChunkedPayloads,
+  yieldTurn,
+  type StagedState,
+  type StoredStateRef,
+} from "../state-chunks.js";
 import { createLanes, runSubjectTx, type PAST_HOLDS, type SubjectTx } from "./subject-tx.js";
 import { comparable, escapeText, toPgDevice, toPgLink } from "./text.js";
 
@@ -96,6 +106,8 @@ export interface PostgresStore extends Store {
 
 interface PendingAppend {
   readonly input: AppendInput;
+  /** Payloads of `input.expectedPayloads` written ahead in chunks, by the payload they hold. */
+  readonly staged: ReadonlyMap<Uint8Array, StagedState>;
   readonly resolve: (result: AppendResult) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -103,10 +115,15 @@ interface PendingAppend {
 /** Appends of one subject that share a transaction at most. */
 const MAX_GROUP = 64;
 const MISSING_STREAM: VersionCheck = { kind: "stream-not-found" };
+/** The `payload` of a delta row whose payload is kept in chunks. */
+const EMPTY_PAYLOAD = Buffer.alloc(0);
 const STREAM_COLUMNS =
   "subject_id, stream_id, uid, type, encoding, conflict_policy, owner_platform, genesis_hash, head_version, head_hash, horizon_version, horizon_hash, created_at, updated_at";
 const DELTA_COLUMNS =
   "subject_id, stream_id, version, payload, prev_hash, hash, device_id, client_sequence, batch_first, batch_size, committed_at";
+/** What reads of deltas select: {@link DELTA_COLUMNS} and where a payload kept in chunks is. */
+const DELTA_READ_COLUMNS = `${DELTA_COLUMNS}, payload_id, payload_chunks, payload_bytes`;
+const NOTHING_STAGED: ReadonlyMap<Uint8Array, StagedState> = new Map();
 /** The SQL types of {@link DELTA_COLUMNS}, in order. */
 const DELTA_TYPES = ["text", "text", "bigint", "bytea", "bytea", "bytea", "text", "bigint", "bigint", "bigint", "bigint"] as const;
 const REPEATABLE_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
@@ -240,7 +257,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   /** Records a stored state at `version` as the newest, if it is. */
   const storedStateAt = (q: Query, subjectId: string, streamId: string, version: number): Promise<unknown> =>
     q(
-      `UPDATE streams SET state_version = $3, state_lag_bytes = (SELECT COALESCE(SUM(length(payload)), 0) FROM deltas WHERE subject_id = $1 AND stream_id = $2 AND version > $3)
+      `UPDATE streams SET state_version = $3, state_lag_bytes = (SELECT COALESCE(SUM(length(payload) + payload_bytes), 0) FROM deltas WHERE subject_id = $1 AND stream_id = $2 AND version > $3)
        WHERE subject_id = $1 AND stream_id = $2 AND state_version < $3`,
       [subjectId, streamId, version],
     );
@@ -261,12 +278,28 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     return delta.hash;
   };
 
-  const deltasBetween = async (q: Query, row: StreamRow, afterVersion: number, upTo: number, limit: number): Promise<DeltaRecord[]> => {
+  /** A delta payload kept in chunks, read by `q` a chunk per statement; undefined when it is gone. */
+  const readPayload = (q: Query, subjectId: string, streamId: string, ref: StoredStateRef): Promise<Buffer | undefined> =>
+    readChunked(ref.chunks, ref.sizeBytes, async (idx) => {
+      const rows = await q<{ data: Buffer }>("SELECT data FROM json_state_chunks WHERE subject_id = $1 AND stream_id = $2 AND state_id = $3 AND idx = $4", [
+        subjectId,
+        streamId,
+        ref.stateId,
+        idx,
+      ]);
+      return rows[0]?.data;
+    });
+  /** `deltas` (mapped from `rows`) with the payloads kept in chunks read; undefined when one is gone. */
+  const withPayloads = (q: Query, row: { subject_id: string; stream_id: string }, deltas: readonly DeltaRecord[], rows: readonly DeltaRow[]): Promise<DeltaRecord[] | undefined> =>
+    withChunkedPayloads(deltas, rows, (ref) => readPayload(q, row.subject_id, row.stream_id, ref));
+
+  /** Deltas with their payloads; undefined when one was deleted while its chunks were read (never inside a snapshot). */
+  const deltasBetween = async (q: Query, row: StreamRow, afterVersion: number, upTo: number, limit: number): Promise<DeltaRecord[] | undefined> => {
     const rows = await q<DeltaRow>(
-      `SELECT ${DELTA_COLUMNS} FROM deltas WHERE subject_id = $1 AND stream_id = $2 AND version > $3 AND version <= $4 ORDER BY version LIMIT $5`,
+      `SELECT ${DELTA_READ_COLUMNS} FROM deltas WHERE subject_id = $1 AND stream_id = $2 AND version > $3 AND version <= $4 ORDER BY version LIMIT $5`,
       [row.subject_id, row.stream_id, afterVersion, upTo, limit],
     );
-    return rows.map((d) => toDelta(d, row));
+    return withPayloads(q, row, rows.map((d) => toDelta(d, row)), rows);
   };
 
   /**
@@ -278,7 +311,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     for (let at = afterVersion; at < upTo; ) {
       if (at > afterVersion) await yieldTurn();
       const page = await deltasBetween(query, row, at, upTo, DELTAS_PER_READ);
-      if (page.length === 0 || page.some((d, i) => d.version !== at + 1 + i)) return undefined;
+      if (page === undefined || page.length === 0 || page.some((d, i) => d.version !== at + 1 + i)) return undefined;
       deltas.push(...page);
       at = page[page.length - 1]!.version;
     }
@@ -306,7 +339,12 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     }
     const horizonHash = await hashAt(q, row, input.horizonVersion);
     // Deleted by the database, not parsed here: one statement holds no loop, however many rows.
-    await q("DELETE FROM deltas WHERE subject_id = $1 AND stream_id = $2 AND version <= $3", [...key, input.horizonVersion]);
+    // The chunks of payloads they kept in chunks are let go of with the states after commit.
+    const trimmed = await q<{ payload_id: string }>(
+      "DELETE FROM deltas WHERE subject_id = $1 AND stream_id = $2 AND version <= $3 RETURNING payload_id",
+      [...key, input.horizonVersion],
+    );
+    released = [...released, ...trimmed.flatMap((t) => (t.payload_id === null ? [] : [t.payload_id]))];
     if (row.encoding !== Encoding.Opaque) await storedStateAt(q, input.subjectId, input.streamId, input.horizonVersion);
     const now = input.now.getTime();
     await q("UPDATE streams SET horizon_version = $1, horizon_hash = $2, updated_at = $3 WHERE subject_id = $4 AND stream_id = $5", [
@@ -403,7 +441,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       const byEvent = new Map<number, DeltaRecord[]>();
       if (batches.length > 0) {
         const found = await q<DeltaRow & { i: number; s_uid: string; s_encoding: number }>(
-          `SELECT r.i, s.uid AS s_uid, s.encoding AS s_encoding, ${DELTA_COLUMNS.split(", ").map((c) => `d.${c}`).join(", ")}
+          `SELECT r.i, s.uid AS s_uid, s.encoding AS s_encoding, ${DELTA_READ_COLUMNS.split(", ").map((c) => `d.${c}`).join(", ")}
            FROM unnest($2::int[], $3::text[], $4::text[], $5::bigint[], $6::bigint[]) AS r(i, stream_id, uid, lo, hi)
            JOIN streams s ON s.subject_id = $1 AND s.stream_id = r.stream_id AND s.uid = r.uid
            JOIN deltas d ON d.subject_id = $1 AND d.stream_id = r.stream_id AND d.version >= r.lo AND d.version <= r.hi
@@ -417,10 +455,19 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
             batches.map((x) => (x.b.kind === "deltas-appended" ? x.b.firstVersion + x.b.count - 1 : 0)),
           ],
         );
+        const rowsByEvent = new Map<number, DeltaRow[]>();
         for (const d of found) {
           let list = byEvent.get(d.i);
           if (list === undefined) byEvent.set(d.i, (list = []));
           list.push(toDelta(d, { uid: d.s_uid, encoding: d.s_encoding }));
+          let rowList = rowsByEvent.get(d.i);
+          if (rowList === undefined) rowsByEvent.set(d.i, (rowList = []));
+          rowList.push(d);
+        }
+        // Payloads kept in chunks, a chunk per statement, in this same snapshot.
+        for (const [i, rowList] of rowsByEvent) {
+          if (rowList.every((d) => d.payload_id === null)) continue;
+          byEvent.set(i, (await withPayloads(q, rowList[0]!, byEvent.get(i)!, rowList)) ?? []);
         }
       }
       return rows.map((r, i): SubjectEvent => {
@@ -439,7 +486,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
 
   const appendQueues = new Map<string, PendingAppend[]>();
 
-  const appendOne = async (tx: SubjectTx, input: AppendInput): Promise<AppendResult> => {
+  const appendOne = async (tx: SubjectTx, input: AppendInput, staged: ReadonlyMap<Uint8Array, StagedState>): Promise<AppendResult> => {
     const q = tx.query;
     // The head, the state at it and the device's client sequence there, in one statement.
     const withSequence = input.clientSequence !== undefined && input.deviceId !== undefined;
@@ -506,12 +553,15 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     const last = deltas[deltas.length - 1]!;
     const headVersion = last.version;
     const outcome: AppendOutcome = { receipts: deltas.map((d) => ({ version: d.version, hash: d.hash })), headVersion, headHash: last.hash };
+    // A payload written ahead in chunks is named, not sent (store/state-chunks.ts).
+    const chunked = built.deltas.map((d) => staged.get(d.payload));
     // The deltas, the new head and the client sequence's outcome, in one statement.
     await q(
       `WITH d AS (
-         INSERT INTO deltas (${DELTA_COLUMNS})
-         SELECT $1, $2, t.version, t.payload, t.prev_hash, t.hash, $6, $7, $8, $9, $10
-         FROM unnest($3::bigint[], $4::bytea[], $5::bytea[], $11::bytea[]) AS t(version, payload, prev_hash, hash)
+         INSERT INTO deltas (${DELTA_COLUMNS}, payload_id, payload_chunks, payload_bytes)
+         SELECT $1, $2, t.version, t.payload, t.prev_hash, t.hash, $6, $7, $8, $9, $10, t.payload_id, t.payload_chunks, t.payload_bytes
+         FROM unnest($3::bigint[], $4::bytea[], $5::bytea[], $11::bytea[], $18::text[], $19::integer[], $20::bigint[])
+           AS t(version, payload, prev_hash, hash, payload_id, payload_chunks, payload_bytes)
        ), h AS (
          UPDATE streams SET head_version = $12, head_hash = $13, state_lag_bytes = state_lag_bytes + $14, updated_at = $10 WHERE subject_id = $1 AND stream_id = $2
        )
@@ -522,7 +572,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
         row.subject_id,
         row.stream_id,
         deltas.map((d) => d.version),
-        deltas.map((d) => d.payload),
+        deltas.map((d, i) => (chunked[i] === undefined ? d.payload : EMPTY_PAYLOAD)),
         deltas.map((d) => d.prevHash),
         input.deviceId ?? null,
         input.clientSequence ?? 0,
@@ -538,6 +588,9 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
         input.fingerprint,
         encodeOutcome(outcome),
         withSequence,
+        chunked.map((c) => c?.stateId ?? null),
+        chunked.map((c) => c?.chunks ?? 0),
+        chunked.map((c) => c?.sizeBytes ?? 0),
       ],
     );
     const ref = { id: row.stream_id, uid: row.uid, type: row.type, ownerPlatformId: row.owner_platform };
@@ -551,7 +604,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       const outcome = await inTransaction(pool, (q) =>
         runSubjectTx(q, subjectId, notify, async (tx) => {
           const results: AppendResult[] = [];
-          for (const pending of group) results.push(await appendOne(tx, pending.input));
+          for (const pending of group) results.push(await appendOne(tx, pending.input, pending.staged));
           return results;
         }),
       );
@@ -973,25 +1026,48 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     // --- deltas ---
 
     appendBatch(input) {
-      return new Promise<AppendResult>((resolve, reject) => {
-        if (closed) {
-          reject(new Error("store is closed"));
-          return;
+      const queued = (staged: ReadonlyMap<Uint8Array, StagedState>): Promise<AppendResult> =>
+        new Promise<AppendResult>((resolve, reject) => {
+          if (closed) {
+            reject(new Error("store is closed"));
+            return;
+          }
+          let queue = appendQueues.get(input.subjectId);
+          if (queue === undefined) {
+            queue = [];
+            appendQueues.set(input.subjectId, queue);
+            void lanes.run(input.subjectId, () => drainAppends(input.subjectId));
+          }
+          queue.push({ input, staged, resolve, reject });
+        });
+      const large = (input.expectedPayloads ?? []).filter((p) => p.length > DELTA_PAYLOAD_INLINE_BYTES);
+      if (large.length === 0) return queued(NOTHING_STAGED);
+      return (async () => {
+        const staged = new Map<Uint8Array, StagedState>();
+        try {
+          for (const payload of large) {
+            if (closed) break;
+            // A stream gone meanwhile fails the chunk's foreign key: the append then answers.
+            const written = await jsonStates.stage(input.subjectId, input.streamId, payload, Date.now()).catch(() => undefined);
+            if (written === undefined) break;
+            staged.set(payload, written);
+          }
+          return await queued(staged);
+        } finally {
+          // Whatever no committed delta names (not built, rolled back) is deleted; the rest stays.
+          jsonStates.drop(input.subjectId, input.streamId, [...staged.values()].map((s) => s.stateId));
         }
-        let queue = appendQueues.get(input.subjectId);
-        if (queue === undefined) {
-          queue = [];
-          appendQueues.set(input.subjectId, queue);
-          void lanes.run(input.subjectId, () => drainAppends(input.subjectId));
-        }
-        queue.push({ input, resolve, reject });
-      });
+      })();
     },
 
     async listDeltas(subjectId, streamId, afterVersion, limit) {
       return snapshotRead(async (q) => {
         const row = await streamRow(q, subjectId, streamId);
-        return row === undefined ? [] : deltasBetween(q, row, afterVersion, Number.MAX_SAFE_INTEGER, limit);
+        if (row === undefined) return [];
+        const deltas = await deltasBetween(q, row, afterVersion, Number.MAX_SAFE_INTEGER, limit);
+        // Stryker disable next-line StringLiteral: unreachable: one snapshot sees a delta row and the chunks it names together
+        if (deltas === undefined) throw new Error("a retained delta's payload is missing");
+        return deltas;
       });
     },
 
@@ -1405,7 +1481,8 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       checkpointEntries,
       eraseSubject: (subjectId) => store.eraseSubject(subjectId),
       streamColumns: STREAM_COLUMNS,
-      deltaColumns: DELTA_COLUMNS,
+      deltaColumns: DELTA_READ_COLUMNS,
+      withPayloads,
     }),
   );
 }

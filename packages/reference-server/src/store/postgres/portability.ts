@@ -42,7 +42,10 @@ export interface PgPortabilityContext {
   readonly checkpointEntries: (q: Query, subjectId: string, checkpointId: string) => Promise<CheckpointEntryRow[]>;
   readonly eraseSubject: (subjectId: string) => Promise<boolean>;
   readonly streamColumns: string;
+  /** Columns of a read of deltas (payloads kept in chunks are then read by {@link withPayloads}). */
   readonly deltaColumns: string;
+  /** `deltas` (mapped from `rows`) with the payloads kept in chunks read; undefined when one is gone. */
+  readonly withPayloads: (q: Query, row: StreamRow, deltas: readonly DeltaRecord[], rows: readonly DeltaRow[]) => Promise<DeltaRecord[] | undefined>;
 }
 
 /** Snapshot bytes are stored in chunks of this size, as uploads arrive. */
@@ -246,14 +249,13 @@ export function createPgPortability(ctx: PgPortabilityContext): PortabilityStore
         const batchLast = d.batchFirstVersion + d.batchSize - 1;
         if (d.version !== batchLast) continue;
         const whole = d.batchFirstVersion > row.horizon_version;
-        const batch: DeltaRecord[] = whole
-          ? (
-              await q<DeltaRow>(
-                `SELECT ${ctx.deltaColumns} FROM deltas WHERE subject_id = $1 AND stream_id = $2 AND version >= $3 AND version <= $4 ORDER BY version`,
-                [row.subject_id, row.stream_id, d.batchFirstVersion, batchLast],
-              )
-            ).map((r) => toDelta(r, row))
+        const rows = whole
+          ? await q<DeltaRow>(
+              `SELECT ${ctx.deltaColumns} FROM deltas WHERE subject_id = $1 AND stream_id = $2 AND version >= $3 AND version <= $4 ORDER BY version`,
+              [row.subject_id, row.stream_id, d.batchFirstVersion, batchLast],
+            )
           : [];
+        const batch: DeltaRecord[] = (await ctx.withPayloads(q, row, rows.map((r) => toDelta(r, row)), rows)) ?? [];
         if (whole && d.deviceId !== undefined && d.clientSequence > 0 && batch.length === d.batchSize) {
           // No request fingerprint travels in a bundle: an empty one marks an outcome that any
           // repeat of its sequence replays (PORT-027).

@@ -6,6 +6,8 @@ import { chunksOf, readChunked, yieldTurn, type StagedState, type StoredStateRef
  * Stored JSON states on SQLite, in chunk rows (the rule: `store/state-chunks.ts`). better-sqlite3
  * runs each statement on the event loop, so a state is written and read one chunk statement at a
  * time (autocommit) with a turn between, and made visible by one small row in a transaction.
+ * Large delta payloads use the same chunk rows, named by their `deltas` row (`payload_id`)
+ * instead of a `json_states` row; a chunk is garbage only when neither names it.
  */
 
 export interface SqliteJsonStates {
@@ -23,8 +25,10 @@ export interface SqliteJsonStates {
   releaseBelow(subjectId: string, streamId: string, version: number): string[];
   /** The newest stored state at or below `version`. */
   newestAtOrBelow(subjectId: string, streamId: string, version: number): StoredStateRef | undefined;
-  /** Reads a stored state chunk by chunk; undefined when it was let go of meanwhile. */
+  /** Reads a stored state (or delta payload) chunk by chunk; undefined when it was let go of meanwhile. */
   read(subjectId: string, streamId: string, ref: StoredStateRef): Promise<Buffer | undefined>;
+  /** Reads a stored delta payload's chunks in one go, inside a transaction (imports only). */
+  readNow(subjectId: string, streamId: string, ref: StoredStateRef): Buffer | undefined;
   /** Deletes the chunks of states no row names any more, in the background, a chunk per statement. */
   drop(subjectId: string, streamId: string, stateIds: readonly string[]): void;
   /**
@@ -65,6 +69,12 @@ export function createSqliteJsonStates(stmt: (sql: string) => Statement, isClose
       staged.chunks,
       staged.sizeBytes,
     ).changes > 0;
+  const readChunk = (subjectId: string, streamId: string, stateId: string, idx: number): Buffer | undefined =>
+    (
+      stmt("SELECT data FROM json_state_chunks WHERE subject_id = ? AND stream_id = ? AND state_id = ? AND idx = ?").get(subjectId, streamId, stateId, idx) as
+        | { data: Buffer }
+        | undefined
+    )?.data;
   const stateIdsAt = (subjectId: string, streamId: string, compare: "=" | "<", version: number): string[] =>
     (
       stmt(`SELECT state_id FROM json_states WHERE subject_id = ? AND stream_id = ? AND version ${compare} ?`).all(subjectId, streamId, version) as {
@@ -78,7 +88,8 @@ export function createSqliteJsonStates(stmt: (sql: string) => Statement, isClose
   const pending: (() => boolean)[] = [];
   let worker: Promise<void> | undefined;
   const isNamed = (subjectId: string, streamId: string, stateId: string): boolean =>
-    stmt("SELECT 1 FROM json_states WHERE subject_id = ? AND stream_id = ? AND state_id = ?").get(subjectId, streamId, stateId) !== undefined;
+    stmt("SELECT 1 FROM json_states WHERE subject_id = ? AND stream_id = ? AND state_id = ?").get(subjectId, streamId, stateId) !== undefined ||
+    stmt("SELECT 1 FROM deltas WHERE subject_id = ? AND stream_id = ? AND payload_id = ?").get(subjectId, streamId, stateId) !== undefined;
   const work = async (): Promise<void> => {
     while (pending.length > 0 && !isClosed()) {
       const step = pending[0]!;
@@ -107,15 +118,23 @@ export function createSqliteJsonStates(stmt: (sql: string) => Statement, isClose
         ).run(subjectId, streamId, stateId).changes > 0,
     );
   const trimOne = (subjectId: string, streamId: string): void =>
-    schedule(
-      () =>
-        stmt(
-          `DELETE FROM deltas WHERE subject_id = @subject AND stream_id = @stream AND version IN (
-             SELECT version FROM deltas WHERE subject_id = @subject AND stream_id = @stream
-               AND version <= (SELECT horizon_version FROM streams WHERE subject_id = @subject AND stream_id = @stream)
-             ORDER BY version LIMIT ${TRIM_DELTAS_PER_STATEMENT})`,
-        ).run({ subject: subjectId, stream: streamId }).changes > 0,
-    );
+    schedule(() => {
+      const trimmed = stmt(
+        `SELECT version, payload_id FROM deltas WHERE subject_id = ? AND stream_id = ?
+           AND version <= (SELECT horizon_version FROM streams WHERE subject_id = ? AND stream_id = ?)
+         ORDER BY version LIMIT ${TRIM_DELTAS_PER_STATEMENT}`,
+      ).all(subjectId, streamId, subjectId, streamId) as { version: number; payload_id: string | null }[];
+      if (trimmed.length === 0) return false;
+      stmt("DELETE FROM deltas WHERE subject_id = ? AND stream_id = ? AND version >= ? AND version <= ?").run(
+        subjectId,
+        streamId,
+        trimmed[0]!.version,
+        trimmed[trimmed.length - 1]!.version,
+      );
+      // The payloads these deltas kept in chunks are named by nothing now.
+      for (const t of trimmed) if (t.payload_id !== null) dropOne(subjectId, streamId, t.payload_id);
+      return true;
+    });
 
   return {
     insertWhole(subjectId, streamId, version, state, now) {
@@ -163,14 +182,19 @@ export function createSqliteJsonStates(stmt: (sql: string) => Statement, isClose
     read(subjectId, streamId, ref) {
       return readChunked(ref.chunks, ref.sizeBytes, (idx) => {
         if (isClosed()) throw new Error("store is closed");
-        const row = stmt("SELECT data FROM json_state_chunks WHERE subject_id = ? AND stream_id = ? AND state_id = ? AND idx = ?").get(
-          subjectId,
-          streamId,
-          ref.stateId,
-          idx,
-        ) as { data: Buffer } | undefined;
-        return row?.data;
+        return readChunk(subjectId, streamId, ref.stateId, idx);
       });
+    },
+
+    readNow(subjectId, streamId, ref) {
+      const parts: Buffer[] = [];
+      for (let idx = 0; idx < ref.chunks; idx++) {
+        const chunk = readChunk(subjectId, streamId, ref.stateId, idx);
+        if (chunk === undefined) return undefined;
+        parts.push(chunk);
+      }
+      const whole = Buffer.concat(parts);
+      return whole.length === ref.sizeBytes ? whole : undefined;
     },
 
     drop(subjectId, streamId, stateIds) {
@@ -184,7 +208,8 @@ export function createSqliteJsonStates(stmt: (sql: string) => Statement, isClose
     sweepOrphans(before) {
       const orphans = stmt(
         `SELECT DISTINCT subject_id, stream_id, state_id FROM json_state_chunks c
-         WHERE written_at < ? AND NOT EXISTS (SELECT 1 FROM json_states s WHERE s.subject_id = c.subject_id AND s.stream_id = c.stream_id AND s.state_id = c.state_id)`,
+         WHERE written_at < ? AND NOT EXISTS (SELECT 1 FROM json_states s WHERE s.subject_id = c.subject_id AND s.stream_id = c.stream_id AND s.state_id = c.state_id)
+           AND NOT EXISTS (SELECT 1 FROM deltas d WHERE d.subject_id = c.subject_id AND d.stream_id = c.stream_id AND d.payload_id = c.state_id)`,
       ).all(before) as { subject_id: string; stream_id: string; state_id: string }[];
       for (const o of orphans) dropOne(o.subject_id, o.stream_id, o.state_id);
       // Deltas a compaction left to delete when the server stopped.

@@ -385,6 +385,21 @@ FROM pieces p JOIN json_states s ON s.subject_id = p.subject_id AND s.stream_id 
 UPDATE json_states SET state_id = 'v' || version, chunks = MAX(1, (length(state) + 1048575) / 1048576), size_bytes = length(state), state = X'';
 `,
   },
+  {
+    version: 9,
+    name: "large delta payloads in chunks of 1 MiB",
+    // Restore's compensating delta can be as large as a state: one ~60 MiB row took 0.27 s to
+    // insert and as long again to commit, holding the event loop. Such a payload is now written
+    // ahead of the append as rows of json_state_chunks under a payload_id, which its deltas row
+    // names with chunk count and size (payload then empty); see store/state-chunks.ts. Rows
+    // stored so far keep their payload. The index serves "does a delta name this chunk".
+    sql: `
+ALTER TABLE deltas ADD COLUMN payload_id TEXT;
+ALTER TABLE deltas ADD COLUMN payload_chunks INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE deltas ADD COLUMN payload_bytes INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX deltas_by_payload_id ON deltas(subject_id, stream_id, payload_id) WHERE payload_id IS NOT NULL;
+`,
+  },
 ];
 
 /**

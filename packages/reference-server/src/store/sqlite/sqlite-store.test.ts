@@ -357,6 +357,69 @@ describe("schema", () => {
     expect("baseState" in base && [base.baseVersion, base.baseState.length, base.deltas.length]).toEqual([35, 1024 * 1024 + 7, 5]);
   });
 
+  it("writes a large payload known before the append as chunks ahead of it, names them in the delta's row, and deletes those nothing names", async () => {
+    await store.createStream({
+      subjectId: "s1",
+      id: "js",
+      uid: "00000000-0000-4000-8000-000000000005",
+      type: "org.example.t",
+      encoding: Encoding.JsonMergePatch,
+      conflictPolicy: Policy.AllowBlindAppend,
+      ownerPlatformId: "p",
+      genesisHash: hash(0),
+      initialState: Buffer.from("{}"),
+      maxStreamsPerSubject: 10,
+      now,
+    });
+    const big = Buffer.alloc(2 * 1024 * 1024 + 5, 0x61);
+    const appendBig = (seq: number, build?: AppendInput["build"]) =>
+      store.appendBatch({
+        subjectId: "s1",
+        streamId: "js",
+        streamUid: "00000000-0000-4000-8000-000000000005",
+        deviceId: "d",
+        clientSequence: seq,
+        fingerprint: new Uint8Array([seq]),
+        expectedVersion: undefined,
+        now,
+        expectedPayloads: [big],
+        build: build ?? (({ stream }): BuiltBatch => ({ deltas: [{ payload: big, prevHash: stream.headHash, hash: hash(stream.headVersion + 1) }] })),
+      });
+    const chunks = () => store.db.prepare("SELECT state_id, COUNT(*) AS n FROM json_state_chunks WHERE stream_id = 'js' GROUP BY state_id ORDER BY state_id").all() as { state_id: string; n: number }[];
+    const initial = chunks();
+    // A refused build: its chunks were written, no row names them, they are deleted.
+    expect((await appendBig(1, () => { throw new Error("refused"); })).kind).toBe("rejected");
+    await eventually(() => chunks().length === initial.length);
+    expect((await appendBig(1)).kind).toBe("committed");
+    const row = store.db.prepare("SELECT length(payload) AS inline, payload_id, payload_chunks, payload_bytes FROM deltas WHERE stream_id = 'js' AND version = 1").get() as {
+      inline: number;
+      payload_id: string;
+      payload_chunks: number;
+      payload_bytes: number;
+    };
+    expect(row).toMatchObject({ inline: 0, payload_chunks: 3, payload_bytes: big.length });
+    expect(chunks()).toContainEqual({ state_id: row.payload_id, n: 3 });
+    expect(Buffer.from((await store.listDeltas("s1", "js", 0, 10))[0]!.payload).equals(big)).toBe(true);
+
+    // Compaction past it: the background deletion of its delta takes its chunks too.
+    expect((await store.compactStream({ subjectId: "s1", streamId: "js", horizonVersion: 1, stateAtHorizon: Buffer.from("{}"), now })).kind).toBe("compacted");
+    await eventually(() => !chunks().some((c) => c.state_id === row.payload_id));
+    // A crash's leftover is swept at the next open, unless a delta names it.
+    expect((await appendBig(2)).kind).toBe("committed");
+    const named = (store.db.prepare("SELECT payload_id FROM deltas WHERE stream_id = 'js' AND version = 2").get() as { payload_id: string }).payload_id;
+    store.db.prepare("UPDATE json_state_chunks SET written_at = 1 WHERE state_id = ?").run(named);
+    store.db.prepare("INSERT INTO json_state_chunks (subject_id, stream_id, state_id, idx, written_at, data) VALUES ('s1', 'js', 'cut-short', 0, 1, x'00')").run();
+    const path = join(dir, "db.sqlite");
+    await store.close();
+    store = createSqliteStore({ path });
+    await eventually(() => !chunks().some((c) => c.state_id === "cut-short"));
+    expect(chunks()).toContainEqual({ state_id: named, n: 3 });
+    expect(Buffer.from((await store.listDeltas("s1", "js", 1, 10))[0]!.payload).equals(big)).toBe(true);
+    // Deleting the stream takes them with it.
+    await store.deleteStream("s1", "js", now);
+    expect(chunks()).toEqual([]);
+  });
+
   it("stores no prev_hash that repeats the previous hash, and reads every one back, past a horizon too", async () => {
     for (const seq of [1, 2, 3]) expect((await opaqueAppend("d", seq)).kind).toBe("committed");
     // A prev_hash that is not the head's (no server chains so) is kept as it came.

@@ -84,7 +84,16 @@ import { createSqlitePortability } from "./portability.js";
 import { createSqliteReplicaState } from "./replica-state.js";
 import type { PortabilityStore } from "../portability-types.js";
 import { SubjectHeldError, type ReplicaStateStore } from "../replica-state-types.js";
-import { DELTAS_PER_READ, STATE_READ_ATTEMPTS, StateReadRaced, yieldTurn, type StagedState } from "../state-chunks.js";
+import {
+  DELTA_PAYLOAD_INLINE_BYTES,
+  DELTAS_PER_READ,
+  payloadChunksRef,
+  STATE_READ_ATTEMPTS,
+  StateReadRaced,
+  withChunkedPayloads,
+  yieldTurn,
+  type StagedState,
+} from "../state-chunks.js";
 
 /** Options of {@link createSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -122,6 +131,8 @@ export interface SqliteStore extends Store {
 
 interface PendingAppend {
   readonly input: AppendInput;
+  /** Payloads of `input.expectedPayloads` written ahead in chunks, by the payload they hold. */
+  readonly staged: ReadonlyMap<Uint8Array, StagedState>;
   readonly resolve: (result: AppendResult) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -130,6 +141,9 @@ interface PendingAppend {
 type EventSink = SubjectEvent[];
 
 const MISSING_STREAM: VersionCheck = { kind: "stream-not-found" };
+const NOTHING_STAGED: ReadonlyMap<Uint8Array, StagedState> = new Map();
+/** The `payload` of a delta row whose payload is kept in chunks. */
+const EMPTY_PAYLOAD = Buffer.alloc(0);
 
 /**
  * The database and its `-wal`, `-shm` and `-journal` companions hold people's state, so they
@@ -370,7 +384,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   /** Records a stored state at `version` as the newest, if it is. */
   const storedStateAt = (subjectId: string, streamId: string, version: number): void => {
     stmt(
-      `UPDATE streams SET state_version = ?, state_lag_bytes = (SELECT COALESCE(SUM(length(payload)), 0) FROM deltas WHERE subject_id = ? AND stream_id = ? AND version > ?)
+      `UPDATE streams SET state_version = ?, state_lag_bytes = (SELECT COALESCE(SUM(length(payload) + payload_bytes), 0) FROM deltas WHERE subject_id = ? AND stream_id = ? AND version > ?)
        WHERE subject_id = ? AND stream_id = ? AND state_version < ?`,
     ).run(version, subjectId, streamId, version, subjectId, streamId, version);
   };
@@ -411,12 +425,37 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     });
   };
 
+  /**
+   * {@link linkedDeltas} with the payloads kept in chunks read in one go: for the one read that
+   * must stay inside its transaction (an import completing a batch an earlier call began).
+   */
+  const linkedDeltasWhole = (row: StreamRow, rows: readonly DeltaRow[]): DeltaRecord[] =>
+    linkedDeltas(row, rows).map((d, i) => {
+      const ref = payloadChunksRef(rows[i]!);
+      if (ref === undefined) return d;
+      const payload = jsonStates.readNow(row.subject_id, row.stream_id, ref);
+      if (payload === undefined) throw new Error(`the payload of retained delta ${d.version} is missing`);
+      return { ...d, payload };
+    });
+
   // Never below the horizon: a compaction leaves the deltas there to a background deletion.
-  const deltasBetween = (row: StreamRow, afterVersion: number, upTo: number, limit: number): DeltaRecord[] => {
-    const rows = stmt(
-      "SELECT * FROM deltas WHERE subject_id = ? AND stream_id = ? AND version > ? AND version <= ? ORDER BY version LIMIT ?",
-    ).all(row.subject_id, row.stream_id, Math.max(afterVersion, row.horizon_version), upTo, limit) as DeltaRow[];
-    return linkedDeltas(row, rows);
+  const deltaRowsBetween = (row: StreamRow, afterVersion: number, upTo: number, limit: number): DeltaRow[] =>
+    stmt("SELECT * FROM deltas WHERE subject_id = ? AND stream_id = ? AND version > ? AND version <= ? ORDER BY version LIMIT ?").all(
+      row.subject_id,
+      row.stream_id,
+      Math.max(afterVersion, row.horizon_version),
+      upTo,
+      limit,
+    ) as DeltaRow[];
+
+  /** Payloads kept in chunks, read a chunk per statement; undefined when one is gone (its delta deleted meanwhile). */
+  const withPayloads = (row: { subject_id: string; stream_id: string }, deltas: readonly DeltaRecord[], rows: readonly DeltaRow[]): Promise<DeltaRecord[] | undefined> =>
+    withChunkedPayloads(deltas, rows, (ref) => jsonStates.read(row.subject_id, row.stream_id, ref));
+
+  /** Deltas with their payloads; undefined when some were deleted while their chunks were read. */
+  const deltasBetween = async (row: StreamRow, afterVersion: number, upTo: number, limit: number): Promise<DeltaRecord[] | undefined> => {
+    const rows = deltaRowsBetween(row, afterVersion, upTo, limit);
+    return withPayloads(row, linkedDeltas(row, rows), rows);
   };
 
   /**
@@ -427,13 +466,13 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     const deltas: DeltaRecord[] = [];
     for (let at = afterVersion; at < upTo; ) {
       if (at > afterVersion) await yieldTurn();
-      let page: DeltaRecord[];
+      let page: DeltaRecord[] | undefined;
       try {
-        page = deltasBetween(row, at, upTo, DELTAS_PER_READ);
+        page = await deltasBetween(row, at, upTo, DELTAS_PER_READ);
       } catch {
         return undefined; // a delta a page needed for its chain was deleted by a compaction
       }
-      if (page.length === 0 || page[0]!.version !== at + 1 || page.some((d, i) => d.version !== at + 1 + i)) return undefined;
+      if (page === undefined || page.length === 0 || page[0]!.version !== at + 1 || page.some((d, i) => d.version !== at + 1 + i)) return undefined;
       deltas.push(...page);
       at = page[page.length - 1]!.version;
     }
@@ -482,7 +521,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   let queue: PendingAppend[] = [];
   let flushScheduled = false;
 
-  const appendOne = (input: AppendInput, sink: EventSink): AppendResult => {
+  const appendOne = (input: AppendInput, staged: ReadonlyMap<Uint8Array, StagedState>, sink: EventSink): AppendResult => {
     // The head and its state in one read: every append needs both.
     const row = stmt(APPEND_HEAD_SQL).get(input.subjectId, input.streamId) as (StreamRow & { state_version: number; state_lag_bytes: number }) | undefined;
     if (row === undefined || row.uid !== input.streamUid) return { kind: "stream-not-found" };
@@ -534,16 +573,18 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     const first = row.head_version + 1;
     const size = built.deltas.length;
     const insert = stmt(
-      "INSERT INTO deltas (subject_id, stream_id, version, payload, prev_hash, hash, device_id, client_sequence, batch_first, batch_size, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      "INSERT INTO deltas (subject_id, stream_id, version, payload, prev_hash, hash, device_id, client_sequence, batch_first, batch_size, committed_at, payload_id, payload_chunks, payload_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     );
     const deltas: DeltaRecord[] = [];
     built.deltas.forEach((delta, i) => {
       const version = first + i;
+      // A payload written ahead in chunks is named, not inserted (store/state-chunks.ts).
+      const chunks = staged.get(delta.payload);
       insert.run(
         row.subject_id,
         row.stream_id,
         version,
-        delta.payload,
+        chunks === undefined ? delta.payload : EMPTY_PAYLOAD,
         storedPrevHash(delta.prevHash, i === 0 ? row.head_hash : built.deltas[i - 1]!.hash),
         delta.hash,
         input.deviceId ?? null,
@@ -551,6 +592,9 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
         first,
         size,
         nowMs,
+        chunks?.stateId ?? null,
+        chunks?.chunks ?? 0,
+        chunks?.sizeBytes ?? 0,
       );
       deltas.push({
         subjectId: row.subject_id,
@@ -612,7 +656,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
           try {
             // A nested better-sqlite3 transaction is a savepoint: a throw undoes this
             // append only, and its events are dropped with it.
-            results.push(db.transaction(() => appendOne(pending.input, own))());
+            results.push(db.transaction(() => appendOne(pending.input, pending.staged, own))());
             sink.push(...own);
           } catch (error) {
             results.push({ kind: "rejected", error });
@@ -990,23 +1034,46 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     // --- deltas ---
 
     appendBatch(input) {
-      return new Promise<AppendResult>((resolve, reject) => {
-        if (closed) {
-          reject(new Error("store is closed"));
-          return;
+      const queued = (staged: ReadonlyMap<Uint8Array, StagedState>): Promise<AppendResult> =>
+        new Promise<AppendResult>((resolve, reject) => {
+          if (closed) {
+            reject(new Error("store is closed"));
+            return;
+          }
+          queue.push({ input, staged, resolve, reject });
+          if (!flushScheduled) {
+            flushScheduled = true;
+            setImmediate(flush);
+          }
+        });
+      const large = (input.expectedPayloads ?? []).filter((p) => p.length > DELTA_PAYLOAD_INLINE_BYTES);
+      if (large.length === 0) return queued(NOTHING_STAGED);
+      return (async () => {
+        const staged = new Map<Uint8Array, StagedState>();
+        try {
+          for (const payload of large) {
+            if (closed) break;
+            // A stream gone meanwhile fails the chunk's foreign key: the append then answers.
+            const written = await jsonStates.stage(input.subjectId, input.streamId, payload, Date.now()).catch(() => undefined);
+            if (written === undefined) break;
+            staged.set(payload, written);
+          }
+          return await queued(staged);
+        } finally {
+          // Whatever no committed delta names (not built, rolled back) is deleted; the rest stays.
+          if (!closed) jsonStates.drop(input.subjectId, input.streamId, [...staged.values()].map((s) => s.stateId));
         }
-        queue.push({ input, resolve, reject });
-        if (!flushScheduled) {
-          flushScheduled = true;
-          setImmediate(flush);
-        }
-      });
+      })();
     },
 
     async listDeltas(subjectId, streamId, afterVersion, limit) {
-      const row = streamRow(subjectId, streamId);
-      if (row === undefined) return [];
-      return deltasBetween(row, afterVersion, Number.MAX_SAFE_INTEGER, limit);
+      for (let attempt = 1; attempt <= STATE_READ_ATTEMPTS; attempt++) {
+        const row = streamRow(subjectId, streamId);
+        if (row === undefined) return [];
+        const deltas = await deltasBetween(row, afterVersion, Number.MAX_SAFE_INTEGER, limit);
+        if (deltas !== undefined) return deltas;
+      }
+      throw new StateReadRaced();
     },
 
     async hashAtVersion(subjectId, streamId, version) {
@@ -1323,7 +1390,9 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     },
 
     async readEvents(subjectId, afterSequence, limit) {
-      return db.transaction(() => {
+      // Payloads kept in chunks are read after the transaction, a chunk per statement.
+      const unread: { index: number; stream: StreamRow; rows: DeltaRow[] }[] = [];
+      const events = db.transaction(() => {
         const rows = stmt(
           "SELECT seq, committed_at, body, batch_stream, batch_first, batch_count FROM subject_events WHERE subject_id = ? AND seq > ? ORDER BY seq LIMIT ?",
         ).all(subjectId, afterSequence, limit) as {
@@ -1334,7 +1403,12 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
           batch_first: number | null;
           batch_count: number | null;
         }[];
-        return rows.map((r): SubjectEvent => {
+        const batchDeltas = (index: number, stream: StreamRow, firstVersion: number, count: number): DeltaRecord[] => {
+          const rows = deltaRowsBetween(stream, firstVersion - 1, firstVersion + count - 1, count);
+          if (rows.some((d) => d.payload_id !== null)) unread.push({ index, stream, rows });
+          return linkedDeltas(stream, rows);
+        };
+        return rows.map((r, index): SubjectEvent => {
           if (r.batch_stream !== null) {
             const stream = stmt(`SELECT ${STREAM_COLUMNS}, created_seq FROM streams WHERE subject_id = ? AND stream_id = ?`).get(subjectId, r.batch_stream) as
               | (StreamRow & { created_seq: number })
@@ -1343,7 +1417,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
             const count = r.batch_count!;
             // Logged before this incarnation of the id was created: its stream is gone.
             const current = stream !== undefined && r.seq > stream.created_seq ? stream : undefined;
-            const deltas = current === undefined ? [] : deltasBetween(current, firstVersion - 1, firstVersion + count - 1, count);
+            const deltas = current === undefined ? [] : batchDeltas(index, current, firstVersion, count);
             const ref =
               current === undefined
                 ? { id: r.batch_stream, uid: "", type: "", ownerPlatformId: "" }
@@ -1358,7 +1432,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
             const deltas =
               stream === undefined || stream.uid !== body.stream.uid
                 ? []
-                : deltasBetween(stream, body.firstVersion - 1, body.firstVersion + body.count - 1, body.count);
+                : batchDeltas(index, stream, body.firstVersion, body.count);
             // A horizon inside the batch leaves only its tail: the batch is gone as a unit.
             body = { ...body, deltas: deltas.length === body.count ? deltas : [] };
           } else if (body.kind === "handoff-offered" || body.kind === "handoff-resolved") {
@@ -1367,6 +1441,14 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
           return { subjectId, sequence: r.seq, committedAt: new Date(r.committed_at), body };
         });
       })();
+      for (const { index, stream, rows } of unread) {
+        const event = events[index]!;
+        if (event.body.kind !== "deltas-appended" || event.body.deltas.length === 0) continue;
+        const deltas = await withPayloads(stream, event.body.deltas, rows);
+        // Deleted since the transaction (a compaction or the stream's deletion): gone as a unit.
+        events[index] = { ...event, body: { ...event.body, deltas: deltas ?? [] } };
+      }
+      return events;
     },
 
     async findCompactedBatches(subjectId, afterSequence) {
@@ -1478,7 +1560,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
       checkpointEntries,
       eraseSubject: (subjectId) => store.eraseSubject(subjectId),
       insertStream,
-      linkedDeltas,
+      linkedDeltas: linkedDeltasWhole,
       streamColumns: STREAM_COLUMNS,
     }),
   );
