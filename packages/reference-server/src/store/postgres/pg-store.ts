@@ -1040,7 +1040,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
           }
           queue.push({ input, staged, resolve, reject });
         });
-      const large = (input.expectedPayloads ?? []).filter((p) => p.length > DELTA_PAYLOAD_INLINE_BYTES);
+      const large = [...new Set(input.expectedPayloads ?? [])].filter((p) => p.length > DELTA_PAYLOAD_INLINE_BYTES);
       if (large.length === 0) return queued(NOTHING_STAGED);
       return (async () => {
         const staged = new Map<Uint8Array, StagedState>();

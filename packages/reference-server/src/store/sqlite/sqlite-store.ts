@@ -1046,7 +1046,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
             setImmediate(flush);
           }
         });
-      const large = (input.expectedPayloads ?? []).filter((p) => p.length > DELTA_PAYLOAD_INLINE_BYTES);
+      const large = [...new Set(input.expectedPayloads ?? [])].filter((p) => p.length > DELTA_PAYLOAD_INLINE_BYTES);
       if (large.length === 0) return queued(NOTHING_STAGED);
       return (async () => {
         const staged = new Map<Uint8Array, StagedState>();
