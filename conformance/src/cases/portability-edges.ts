@@ -6,11 +6,12 @@
  */
 import type { JsonValue } from "@bufbuild/protobuf";
 import { continuity } from "@continuity/sdk/gen";
-import { TOKEN_EXCHANGE, type CaseContext, type Session } from "../harness/context.js";
+import type { CaseContext, Session } from "../harness/context.js";
 import { defineCase } from "../harness/define-case.js";
 import { check, checkBytes, checkEqual, checkError, fail, Status, type ExpectedError } from "../harness/expect.js";
 import { canonicalJson, checkpointDigest, deltaHash, snapshotHash } from "../harness/hashing.js";
 import { linkAccount } from "../harness/linking.js";
+import { migrationEnded, sessionOn } from "../harness/migration.js";
 import { rawUnaryCall, richErrorOf } from "../harness/raw-call.js";
 import { append, appendRequest, createStream, downloadSnapshot, ENCODING } from "../harness/streams.js";
 import { createServer as createNetServer, type Socket } from "node:net";
@@ -178,26 +179,6 @@ function checkPause(pause: { seconds: bigint; nanos: number } | undefined, withi
 const begin = (name: string, target: string, targetSubject: string, after: continuity.v1.BundleStreamPosition[] = []): continuity.v1.TransferSubjectRequest => ({
   step: { $case: "begin", value: { name, target, targetSubject, after } },
 });
-
-/** A session on a second server for the same account (its own subject there). */
-async function sessionOn(ctx: CaseContext, server: Awaited<ReturnType<CaseContext["startSecondServer"]>>, source: Session): Promise<{ subject: string; clients: ReturnType<CaseContext["clients"]> }> {
-  const exchange = await server.clients().tokens.exchangeToken({ grantType: TOKEN_EXCHANGE.grantType, subjectToken: await ctx.mintAssertion({ platform: source.platform, accountId: source.accountId }), subjectTokenType: TOKEN_EXCHANGE.subjectTokenType, scope: "", deviceId: source.deviceId, deviceDisplayName: "" });
-  return { subject: exchange.subject, clients: server.clients(exchange.accessToken) };
-}
-
-/** Polls GetMigration (there is no event for it) until the migration has ended. */
-async function migrationEnded(clients: ReturnType<CaseContext["clients"]>, name: string, ctx: CaseContext, limitMs = 60_000): Promise<continuity.v1.Migration> {
-  const deadline = Date.now() + limitMs;
-  for (;;) {
-    const { migration } = await clients.portability.getMigration({ name });
-    if (migration === undefined) return fail("GetMigration must return the migration");
-    const state = migration.state;
-    if (state === v1.MigrationState.MIGRATION_STATE_COMPLETED || state === v1.MigrationState.MIGRATION_STATE_FAILED || state === v1.MigrationState.MIGRATION_STATE_CANCELLED) return migration;
-    if (Date.now() > deadline) return fail(`the migration did not end in ${limitMs / 1000} s (state ${state})`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    ctx.signal.throwIfAborted();
-  }
-}
 
 export const PORTABILITY_EDGE_CASES = [
   defineCase({
@@ -515,7 +496,7 @@ export const PORTABILITY_EDGE_CASES = [
       await expectErrorOf(person.clients.portability.getMigration({ name: migration.name }), { code: Status.NOT_FOUND, reason: ["SUBJECT_NOT_FOUND", "MIGRATION_NOT_FOUND"] }, "GetMigration of another subject's migration");
       await expectErrorOf(person.clients.portability.getMigration({ name: elsewhere }), { code: Status.NOT_FOUND, reason: "MIGRATION_NOT_FOUND" }, "GetMigration of another subject's migration id under the caller's own subject");
       await expectErrorOf(person.clients.portability.cancelMigration({ name: migration.name }), { code: Status.NOT_FOUND, reason: ["SUBJECT_NOT_FOUND", "MIGRATION_NOT_FOUND"] }, "CancelMigration of another subject's migration");
-      const ended = await migrationEnded(stranger.clients, migration.name, ctx);
+      const ended = await migrationEnded(ctx, stranger.clients, migration.name);
       checkEqual(ended.state, v1.MigrationState.MIGRATION_STATE_FAILED, "a migration from a source that is not listening fails (PORT-035)");
       check(ended.error !== "", "Migration.error says why");
       // Every method needs identity.manage, the migration's own too.
@@ -531,7 +512,7 @@ export const PORTABILITY_EDGE_CASES = [
       // A host name that does not resolve is a source that cannot be reached (PORT-041, PORT-035).
       const { migration: unresolved } = await person.clients.portability.createMigration({ parent: person.subject, source: "no-such-host.invalid:50051", sourceAccessToken: "a-token", sourceSubject: "" });
       if (unresolved === undefined) return fail("CreateMigration from a source whose name does not resolve must return the migration");
-      const failed = await migrationEnded(person.clients, unresolved.name, ctx);
+      const failed = await migrationEnded(ctx, person.clients, unresolved.name);
       checkEqual(failed.state, v1.MigrationState.MIGRATION_STATE_FAILED, "a migration from a source whose name does not resolve");
       check(failed.error.includes("no-such-host.invalid"), `Migration.error names the source that could not be resolved, got ${JSON.stringify(failed.error)}`);
       check(failed.endTime !== undefined, "a failed migration has an end_time");
@@ -540,7 +521,7 @@ export const PORTABILITY_EDGE_CASES = [
       if (!/^(127\.|\[::1\]|localhost:)/.test(ctx.address())) return;
       const { migration: foreign } = await person.clients.portability.createMigration({ parent: person.subject, source: ctx.address(), sourceAccessToken: person.token, sourceSubject: stranger.subject });
       if (foreign === undefined) return fail("CreateMigration naming another subject on the source must return the migration");
-      const refusedThere = await migrationEnded(person.clients, foreign.name, ctx);
+      const refusedThere = await migrationEnded(ctx, person.clients, foreign.name);
       checkEqual(refusedThere.state, v1.MigrationState.MIGRATION_STATE_FAILED, "a migration of a subject the source token may not export (PORT-035)");
       check(refusedThere.error.includes("NOT_FOUND"), `Migration.error names the source's answer (NOT_FOUND), got ${JSON.stringify(refusedThere.error)}`);
     },
@@ -669,7 +650,7 @@ export const PORTABILITY_EDGE_CASES = [
         check(new RegExp(`^${target.subject}/migrations/[a-z0-9][a-z0-9-]{0,63}$`).test(migration.name), `Migration.name must be ${target.subject}/migrations/{migration}, got ${migration.name}`);
         checkEqual([migration.source, migration.error, migration.endTime], [sourceAddress, "", undefined], "CreateMigration's migration: its source as named, no error, no end time");
         check(migration.createTime !== undefined, "Migration.create_time is set");
-        const ended = await migrationEnded(target.clients, migration.name, ctx, 90_000);
+        const ended = await migrationEnded(ctx, target.clients, migration.name, 90_000);
         if (ended.state !== v1.MigrationState.MIGRATION_STATE_COMPLETED) return fail(`the migration must complete, got state ${ended.state}: ${ended.error}`);
         // Stream record, snapshot at the horizon, two deltas at the least; identity records besides.
         check(ended.recordsCopied >= 4n, `records_copied of a completed migration counts every record copied, got ${ended.recordsCopied}`);
@@ -685,7 +666,7 @@ export const PORTABILITY_EDGE_CASES = [
         // An ended migration holds no lock: another may be created (and ends the same way).
         const { migration: again } = await target.clients.portability.createMigration({ parent: target.subject, source: sourceAddress, sourceAccessToken: source.token, sourceSubject: source.subject });
         if (again === undefined) return fail("CreateMigration after a completed one must return the migration");
-        const failed = await migrationEnded(target.clients, again.name, ctx, 90_000);
+        const failed = await migrationEnded(ctx, target.clients, again.name, 90_000);
         checkEqual(failed.state, v1.MigrationState.MIGRATION_STATE_FAILED, "a migration from a source where the subject moved fails");
         check(failed.error.includes("SUBJECT_MOVED") || failed.error.includes("moved"), `Migration.error names the source's answer, got ${JSON.stringify(failed.error)}`);
       } finally {

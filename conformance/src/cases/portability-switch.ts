@@ -6,7 +6,8 @@
  * (portability/source-proxy.ts) plays the network; the server is both source and target.
  */
 import { continuity } from "@continuity/sdk/gen";
-import { TOKEN_EXCHANGE, type CaseContext, type Session } from "../harness/context.js";
+import type { CaseContext, Session } from "../harness/context.js";
+import { migrationEnded, sessionOn, type SecondServer } from "../harness/migration.js";
 import { defineCase } from "../harness/define-case.js";
 import { check, checkBytes, checkEqual, checkError, fail, Status } from "../harness/expect.js";
 import { append, createStream, ENCODING } from "../harness/streams.js";
@@ -14,28 +15,6 @@ import { startSourceProxy, type SwitchFault } from "../portability/source-proxy.
 import { lookup } from "node:dns/promises";
 
 const v1 = continuity.v1;
-type SecondServer = Awaited<ReturnType<CaseContext["startSecondServer"]>>;
-
-/** A session on the second server for the same account (its own subject there). */
-async function sessionOn(ctx: CaseContext, server: SecondServer, source: Session): Promise<{ subject: string; clients: ReturnType<CaseContext["clients"]> }> {
-  const exchange = await server.clients().tokens.exchangeToken({ grantType: TOKEN_EXCHANGE.grantType, subjectToken: await ctx.mintAssertion({ platform: source.platform, accountId: source.accountId }), subjectTokenType: TOKEN_EXCHANGE.subjectTokenType, scope: "", deviceId: source.deviceId, deviceDisplayName: "" });
-  return { subject: exchange.subject, clients: server.clients(exchange.accessToken) };
-}
-
-/** Polls GetMigration until the migration has ended. */
-async function migrationEnded(ctx: CaseContext, clients: ReturnType<CaseContext["clients"]>, name: string, limitMs: number): Promise<continuity.v1.Migration> {
-  const deadline = Date.now() + limitMs;
-  for (;;) {
-    const { migration } = await clients.portability.getMigration({ name });
-    if (migration === undefined) return fail("GetMigration must return the migration");
-    const state = migration.state;
-    if (state === v1.MigrationState.MIGRATION_STATE_COMPLETED || state === v1.MigrationState.MIGRATION_STATE_FAILED || state === v1.MigrationState.MIGRATION_STATE_CANCELLED) return migration;
-    if (Date.now() > deadline) return fail(`the migration did not end in ${limitMs / 1000} s (state ${state})`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    ctx.signal.throwIfAborted();
-  }
-}
-
 /** A subject with one stream of three deltas, migrated to `second` through a proxy that loses one message of the switch. */
 async function migrateThrough(ctx: CaseContext, second: SecondServer, fault: SwitchFault) {
   const source = await ctx.session();
