@@ -90,6 +90,50 @@ export async function withChunkedPayloads<T extends { readonly payload: Uint8Arr
   return filled;
 }
 
+/** What {@link appendWithStagedPayloads} needs of a backend's stored states. */
+export interface PayloadStager {
+  stage(subjectId: string, streamId: string, payload: Uint8Array, now: number): Promise<StagedState>;
+  /** Deletes the chunks of these ids that no row names (a delta that committed keeps its own). */
+  drop(subjectId: string, streamId: string, stateIds: readonly string[]): void;
+}
+
+const NOTHING_STAGED: ReadonlyMap<Uint8Array, StagedState> = new Map();
+
+/**
+ * Runs an append (`queue`) with the payloads of `expectedPayloads` above
+ * {@link DELTA_PAYLOAD_INLINE_BYTES} written ahead in chunks, keyed by the payload object
+ * they hold. A payload that cannot be staged (the stream gone meanwhile, the store closed)
+ * goes in its row as any other; afterwards whatever no committed delta names is dropped.
+ * An append with no large expected payload is queued at once, with nothing allocated.
+ */
+export function appendWithStagedPayloads<T>(
+  subjectId: string,
+  streamId: string,
+  expectedPayloads: readonly Uint8Array[] | undefined,
+  stager: PayloadStager,
+  isClosed: () => boolean,
+  queue: (staged: ReadonlyMap<Uint8Array, StagedState>) => Promise<T>,
+): Promise<T> {
+  if (expectedPayloads === undefined || !expectedPayloads.some((p) => p.length > DELTA_PAYLOAD_INLINE_BYTES)) return queue(NOTHING_STAGED);
+  const large = [...new Set(expectedPayloads)].filter((p) => p.length > DELTA_PAYLOAD_INLINE_BYTES);
+  return (async () => {
+    const staged = new Map<Uint8Array, StagedState>();
+    try {
+      for (const payload of large) {
+        if (isClosed()) break;
+        // A stream gone meanwhile fails the chunk's foreign key: the append then answers.
+        const written = await stager.stage(subjectId, streamId, payload, Date.now()).catch(() => undefined);
+        if (written === undefined) break;
+        staged.set(payload, written);
+      }
+      return await queue(staged);
+    } finally {
+      // Whatever no committed delta names (not built, rolled back) is deleted; the rest stays.
+      stager.drop(subjectId, streamId, [...staged.values()].map((s) => s.stateId));
+    }
+  })();
+}
+
 /** `state` cut into chunk rows; an empty state is one empty chunk. */
 export function chunksOf(state: Uint8Array): Uint8Array[] {
   const chunks: Uint8Array[] = [];

@@ -62,7 +62,7 @@ import { createPgPortability } from "./portability.js";
 import { createPgReplicaState } from "./replica-state.js";
 import { createPgJsonStates } from "./json-states.js";
 import {
-  DELTA_PAYLOAD_INLINE_BYTES,
+  appendWithStagedPayloads,
   DELTAS_PER_READ,
   readChunked,
   STATE_READ_ATTEMPTS,
@@ -123,7 +123,6 @@ const DELTA_COLUMNS =
   "subject_id, stream_id, version, payload, prev_hash, hash, device_id, client_sequence, batch_first, batch_size, committed_at";
 /** What reads of deltas select: {@link DELTA_COLUMNS} and where a payload kept in chunks is. */
 const DELTA_READ_COLUMNS = `${DELTA_COLUMNS}, payload_id, payload_chunks, payload_bytes`;
-const NOTHING_STAGED: ReadonlyMap<Uint8Array, StagedState> = new Map();
 /** The SQL types of {@link DELTA_COLUMNS}, in order. */
 const DELTA_TYPES = ["text", "text", "bigint", "bytea", "bytea", "bytea", "text", "bigint", "bigint", "bigint", "bigint"] as const;
 const REPEATABLE_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
@@ -1040,24 +1039,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
           }
           queue.push({ input, staged, resolve, reject });
         });
-      const large = [...new Set(input.expectedPayloads ?? [])].filter((p) => p.length > DELTA_PAYLOAD_INLINE_BYTES);
-      if (large.length === 0) return queued(NOTHING_STAGED);
-      return (async () => {
-        const staged = new Map<Uint8Array, StagedState>();
-        try {
-          for (const payload of large) {
-            if (closed) break;
-            // A stream gone meanwhile fails the chunk's foreign key: the append then answers.
-            const written = await jsonStates.stage(input.subjectId, input.streamId, payload, Date.now()).catch(() => undefined);
-            if (written === undefined) break;
-            staged.set(payload, written);
-          }
-          return await queued(staged);
-        } finally {
-          // Whatever no committed delta names (not built, rolled back) is deleted; the rest stays.
-          jsonStates.drop(input.subjectId, input.streamId, [...staged.values()].map((s) => s.stateId));
-        }
-      })();
+      return appendWithStagedPayloads(input.subjectId, input.streamId, input.expectedPayloads, jsonStates, () => closed, queued);
     },
 
     async listDeltas(subjectId, streamId, afterVersion, limit) {

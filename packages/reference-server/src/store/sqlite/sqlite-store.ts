@@ -85,13 +85,14 @@ import { createSqliteReplicaState } from "./replica-state.js";
 import type { PortabilityStore } from "../portability-types.js";
 import { SubjectHeldError, type ReplicaStateStore } from "../replica-state-types.js";
 import {
-  DELTA_PAYLOAD_INLINE_BYTES,
+  appendWithStagedPayloads,
   DELTAS_PER_READ,
   payloadChunksRef,
   STATE_READ_ATTEMPTS,
   StateReadRaced,
   withChunkedPayloads,
   yieldTurn,
+  type PayloadStager,
   type StagedState,
 } from "../state-chunks.js";
 
@@ -141,7 +142,6 @@ interface PendingAppend {
 type EventSink = SubjectEvent[];
 
 const MISSING_STREAM: VersionCheck = { kind: "stream-not-found" };
-const NOTHING_STAGED: ReadonlyMap<Uint8Array, StagedState> = new Map();
 /** The `payload` of a delta row whose payload is kept in chunks. */
 const EMPTY_PAYLOAD = Buffer.alloc(0);
 
@@ -520,6 +520,13 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
 
   let queue: PendingAppend[] = [];
   let flushScheduled = false;
+  /** Large expected payloads of appends go ahead in chunks; after a close, the next open sweeps what is left. */
+  const payloadStager: PayloadStager = {
+    stage: (subjectId, streamId, payload, now) => jsonStates.stage(subjectId, streamId, payload, now),
+    drop: (subjectId, streamId, ids) => {
+      if (!closed) jsonStates.drop(subjectId, streamId, ids);
+    },
+  };
 
   const appendOne = (input: AppendInput, staged: ReadonlyMap<Uint8Array, StagedState>, sink: EventSink): AppendResult => {
     // The head and its state in one read: every append needs both.
@@ -1046,24 +1053,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
             setImmediate(flush);
           }
         });
-      const large = [...new Set(input.expectedPayloads ?? [])].filter((p) => p.length > DELTA_PAYLOAD_INLINE_BYTES);
-      if (large.length === 0) return queued(NOTHING_STAGED);
-      return (async () => {
-        const staged = new Map<Uint8Array, StagedState>();
-        try {
-          for (const payload of large) {
-            if (closed) break;
-            // A stream gone meanwhile fails the chunk's foreign key: the append then answers.
-            const written = await jsonStates.stage(input.subjectId, input.streamId, payload, Date.now()).catch(() => undefined);
-            if (written === undefined) break;
-            staged.set(payload, written);
-          }
-          return await queued(staged);
-        } finally {
-          // Whatever no committed delta names (not built, rolled back) is deleted; the rest stays.
-          if (!closed) jsonStates.drop(input.subjectId, input.streamId, [...staged.values()].map((s) => s.stateId));
-        }
-      })();
+      return appendWithStagedPayloads(input.subjectId, input.streamId, input.expectedPayloads, payloadStager, () => closed, queued);
     },
 
     async listDeltas(subjectId, streamId, afterVersion, limit) {
