@@ -280,10 +280,10 @@ export const SUBSCRIPTION_CASES = [
       // once, in order, and must not be cut. Backlog and live commits are spread over several
       // streams, written side by side: the same events in fewer round trips.
       const BACKLOG_PER_STREAM = 110;
-      const LIVE_PER_STREAM = 275;
+      const LIVE_PER_STREAM = 110;
       const session = await ctx.session();
       const backlog = await Promise.all(Array.from({ length: 10 }, () => createStream(ctx, session)));
-      const live = await Promise.all(Array.from({ length: 4 }, () => createStream(ctx, session)));
+      const live = await Promise.all(Array.from({ length: 10 }, () => createStream(ctx, session)));
       const cursor = await cursorNow(session, ctx.signal);
       await Promise.all(backlog.map(async (stream) => {
         for (let seq = 1; seq <= BACKLOG_PER_STREAM; seq++) await append(session, stream.name, [{ seq, pad: "x".repeat(16_000) }], { clientSequence: seq });
@@ -292,7 +292,6 @@ export const SUBSCRIPTION_CASES = [
       const last = new Map<string, bigint>();
       let seen = 0;
       let appended = 0;
-      const patience = setTimeout(() => reading.abort(), 60_000);
       // Read the call directly, one message at a time: the next message is pulled only after
       // this one was handled, so flow control paces the server as a real, busy client would.
       const reading = new AbortController();
@@ -319,12 +318,14 @@ export const SUBSCRIPTION_CASES = [
             if (seen > total) break;
           }
         } catch (error) {
+          // The case's own time limit (scaled by --timeout-scale) is the only patience: a slow
+          // server under load is reported as slow, not as one that cut its reader.
+          if (ctx.signal.aborted) fail(`the subscription delivered ${seen} of ${total + 1} events within the case's time limit`);
           fail(`the subscription ended after ${seen} of ${total + 1} events while the reader kept reading: ${(error as Error).message}`);
         }
         for (const stream of backlog) checkEqual(last.get(stream.name), BigInt(BACKLOG_PER_STREAM), `events of ${stream.name}`);
         for (const [i, stream] of live.entries()) checkEqual(last.get(stream.name), BigInt(LIVE_PER_STREAM + (i === 0 ? 1 : 0)), i === 0 ? "events committed during the replay, then one live" : `events of ${stream.name}, committed during the replay`);
       } finally {
-        clearTimeout(patience);
         ctx.signal.removeEventListener("abort", stop);
         reading.abort();
       }
