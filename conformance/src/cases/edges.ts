@@ -286,14 +286,25 @@ export const EDGE_CASES = [
       await expectError(downloadSnapshot(session, stream.name, 2n), { code: Status.OUT_OF_RANGE, reason: "VERSION_AHEAD_OF_HEAD", metadata: { headVersion: "1" } }, "GetSnapshot of an opaque stream above its head (a snapshot exists below)");
       checkBytes((await downloadSnapshot(session, stream.name, 1n)).state, state, "GetSnapshot at the version of the upload");
       // A JSON state of exactly max_chunk_bytes travels in one chunk, with no empty one after it.
-      const overhead = Buffer.byteLength('{"t":""}');
-      if (ctx.limits.maxChunkBytes - overhead <= ctx.limits.maxDeltaBytes) {
+      // It is built of as many members as deltas of max_delta_bytes need, one member a delta:
+      // {"t0":"…","t1":"…",…}, where each member costs its string and `"tN":""`, and every
+      // member but the first a comma.
+      const chunkBytes = ctx.limits.maxChunkBytes;
+      const perMember = ctx.limits.maxDeltaBytes - 64;
+      const members = Math.ceil(chunkBytes / perMember);
+      const framing = 2 + Array.from({ length: members }, (_, i) => Buffer.byteLength(`"t${i}":""`)).reduce((a, b) => a + b, 0) + (members - 1);
+      if (chunkBytes - framing >= members && members <= 64 && chunkBytes <= Number(ctx.limits.maxSnapshotBytes)) {
         const json = await createStream(ctx, session, { encoding: ENCODING.mergePatch });
-        await append(session, json.name, [{ t: "x".repeat(ctx.limits.maxChunkBytes - overhead) }], { clientSequence: 1 });
-        const whole = await downloadSnapshot(session, json.name, undefined, ctx.limits.maxChunkBytes);
-        checkEqual([whole.state.length, whole.chunks], [ctx.limits.maxChunkBytes, 1], "a JSON state of exactly max_chunk_bytes: its size and its chunks");
+        let left = chunkBytes - framing;
+        for (let i = 0; i < members; i++) {
+          const length = i === members - 1 ? left : Math.min(perMember, left - (members - 1 - i));
+          left -= length;
+          await append(session, json.name, [{ [`t${i}`]: "x".repeat(length) }], { clientSequence: i + 1 });
+        }
+        const whole = await downloadSnapshot(session, json.name, undefined, chunkBytes);
+        checkEqual([whole.state.length, whole.chunks], [chunkBytes, 1], "a JSON state of exactly max_chunk_bytes: its size and its chunks");
       } else {
-        ctx.note(`max_chunk_bytes ${ctx.limits.maxChunkBytes} is above max_delta_bytes; a state of one full chunk was not built`);
+        ctx.note(`max_chunk_bytes ${chunkBytes} against max_delta_bytes ${ctx.limits.maxDeltaBytes}: a JSON state of one full chunk was not built`);
       }
       // A checkpoint made with a token bound to no device names no device.
       const unbound = await ctx.session({ accountId: session.accountId, deviceId: null });

@@ -189,14 +189,22 @@ export const STREAM_CASES = [
     timeoutMs: 60_000,
     async run(ctx) {
       const session = await ctx.session();
-      const chunk = Math.min(ctx.limits.maxChunkBytes, 65536);
-      check(chunk > 0, "Limits.max_chunk_bytes must be positive");
+      const maxChunk = ctx.limits.maxChunkBytes;
+      check(maxChunk > 0, "Limits.max_chunk_bytes must be positive");
+      // What this case uploads in; a server's chunks down may be as long as max_chunk_bytes.
+      const chunk = Math.min(maxChunk, 65536);
+      // States more than three of the server's chunks long, so that they must arrive in at
+      // least four; a server whose chunks are longer than 4 MiB gets states of 12 MiB and more.
+      const several = Math.min(Math.min(maxChunk, 4 * 1024 * 1024) * 3 + 1234, Number(ctx.limits.maxSnapshotBytes) - 1024);
       // JSON: a state several chunks long, materialized by the server.
       const json = await createStream(ctx, session, { encoding: ENCODING.mergePatch });
       const big = "x".repeat(Math.min(ctx.limits.maxDeltaBytes - 100, 200_000));
       const expected: Record<string, string> = {};
       let seq = 1;
-      for (const key of ["a", "b", "c"]) {
+      // `"kN":"…",` is the string and at most 10 bytes more.
+      const members = Math.max(3, Math.min(Math.ceil(several / big.length), Math.floor((Number(ctx.limits.maxSnapshotBytes) - 2) / (big.length + 10))));
+      for (let i = 0; i < members; i++) {
+        const key = `k${i}`;
         expected[key] = big;
         await append(session, json.name, [{ [key]: big }], { clientSequence: seq++ });
       }
@@ -206,7 +214,7 @@ export const STREAM_CASES = [
       // Opaque: upload a state in several chunks at version 2, download it back.
       const opaque = await createStream(ctx, session, { encoding: ENCODING.opaque });
       const appended = await append(session, opaque.name, [Buffer.from("u1"), Buffer.from("u2")], { clientSequence: 1 });
-      const state = randomBytes(chunk * 3 + 1234);
+      const state = randomBytes(several);
       const header = { stream: opaque.name, streamUid: opaque.uid, version: 2n, headHash: appended.headHash, encoding: ENCODING.opaque, sizeBytes: BigInt(state.length), snapshotHash: Buffer.from(snapshotHash({ streamUid: opaque.uid, version: 2n, headHash: appended.headHash, encoding: ENCODING.opaque, state })) };
       async function* upload() {
         yield { part: { $case: "header" as const, value: header } };
@@ -217,7 +225,7 @@ export const STREAM_CASES = [
       const back = await downloadSnapshot(session, opaque.name, undefined, ctx.limits.maxChunkBytes);
       checkEqual(back.header.version, 2n, "opaque snapshot version");
       checkBytes(back.state, state, "opaque snapshot bytes round trip");
-      check(back.chunks >= 4, `a ${state.length}-byte state must arrive in several chunks, got ${back.chunks}`);
+      check(back.chunks >= Math.ceil(state.length / maxChunk), `a ${state.length}-byte state must arrive in chunks of at most ${maxChunk} bytes, got ${back.chunks} chunks`);
     },
   }),
   defineCase({

@@ -30,7 +30,7 @@ export const DEFAULT_LIMITS: ServerLimits = Object.freeze({
   maxBatchBytes: 4_194_304,
   maxResumePayloadBytes: 4096,
   maxStreamsPerSubject: 1000,
-  maxChunkBytes: 65_536,
+  maxChunkBytes: 1_048_576,
   maxSnapshotBytes: 67_108_864,
   maxPageSize: 1000,
   maxCheckpointStreams: 64,
