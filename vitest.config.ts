@@ -1,4 +1,24 @@
+import { relative } from "node:path";
 import { configDefaults, defineConfig } from "vitest/config";
+import { BaseSequencer, type TestSpecification } from "vitest/node";
+
+/**
+ * Files that take minutes and sit in projects late in vitest's order (it sorts by project name,
+ * then by the durations cached in node_modules, which a fresh CI clone does not have): started
+ * last, they were the tail of a CI run (docs-site alone ran its 193 s after every other file had
+ * been handed out). They go first; everything else keeps vitest's own order.
+ */
+const LONG_FILES_FIRST = ["scripts/docs-site.test.ts", "packages/sdk/test/package.test.ts", "packages/reference-server/test/ops/built-server.test.ts"];
+
+class LongFilesFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const rank = (file: TestSpecification): number => {
+      const at = LONG_FILES_FIRST.indexOf(relative(import.meta.dirname, file.moduleId));
+      return at === -1 ? LONG_FILES_FIRST.length : at;
+    };
+    return (await super.sort(files)).sort((a, b) => rank(a) - rank(b));
+  }
+}
 
 // One project per package, so `vitest run --project sdk` narrows a run while `pnpm test`
 // runs everything. The `source` condition makes workspace packages resolve to their
@@ -66,6 +86,7 @@ export default defineConfig({
     maxWorkers: 3,
     // Every test's duration, kept (gitignored) so that whoever trims CI's time starts from
     // where it went, not from guesses.
+    sequence: { sequencer: LongFilesFirst },
     reporters: ["default", "json"],
     outputFile: { json: ".artifacts/vitest/report.json" },
     testTimeout: 30_000,
