@@ -8,7 +8,8 @@
  *
  * Work per application: the patch's own size, the values it inserts, replaces or removes
  * (measured to keep the size exact), and the depth of inserted values. A member count is
- * taken once per object the first time it is edited.
+ * taken once per object the first time it is edited; a wide object's member names are kept in
+ * step with it (member-names.ts), so that its count and names never need `Object.keys` again.
  */
 import { DeltaEncoding } from "../gen/continuity/v1/types.js";
 import { PatchNotApplicableError } from "./errors.js";
@@ -24,6 +25,7 @@ import {
   type JsonDeltaOptions,
   type Operation,
 } from "./json-delta.js";
+import { memberNameIndex, recordMemberNames, WIDE_OBJECT_MEMBERS } from "./member-names.js";
 import { cloneJson, defineMember, isJsonObject, jsonDepth, jsonEquals, MAX_JSON_DEPTH, parseJsonDocument, type JsonObject, type JsonValue } from "./json.js";
 
 /** A state held for editing, see {@link editJsonState}. */
@@ -47,15 +49,35 @@ export function editJsonState(state: JsonValue, size: number): JsonStateEditor {
   let root = state;
   let total = size;
   // Member counts of edited objects, taken when first needed: whether an object is empty
-  // decides a comma, and counting a large object's keys on every edit would cost its size.
+  // decides a comma, and counting a large object's keys on every edit would cost its size. A
+  // wide object's count is the size of its name index (member-names.ts), which is made here
+  // when the object first becomes wide, or was made by the parser that built it.
   const counts = new WeakMap<JsonObject, number>();
   const countOf = (object: JsonObject): number => {
+    const names = memberNameIndex(object);
+    if (names !== undefined) return names.size;
     let count = counts.get(object);
     if (count === undefined) {
-      count = Object.keys(object).length;
-      counts.set(object, count);
+      const keys = Object.keys(object);
+      count = keys.length;
+      if (count > WIDE_OBJECT_MEMBERS) recordMemberNames(object, new Set(keys));
+      else counts.set(object, count);
     }
     return count;
+  };
+  /** After `key` was added to `object`, which had `count` members before. */
+  const added = (object: JsonObject, key: string, count: number): void => {
+    const names = memberNameIndex(object);
+    if (names !== undefined) names.add(key);
+    // The name that makes the object wide: a list of a few thousand names, taken once.
+    else if (count + 1 > WIDE_OBJECT_MEMBERS) recordMemberNames(object, new Set(Object.keys(object)));
+    else counts.set(object, count + 1);
+  };
+  /** After `key` was removed from `object`, which had `count` members before. */
+  const removed = (object: JsonObject, key: string, count: number): void => {
+    const names = memberNameIndex(object);
+    if (names !== undefined) names.delete(key);
+    else counts.set(object, count - 1);
   };
 
   return {
@@ -87,10 +109,10 @@ export function editJsonState(state: JsonValue, size: number): JsonStateEditor {
           // The member name, its colon and (unless it is the first) a comma.
           total += (count === 0 ? 1 : 2) + canonicalSize(key) + valueSize;
           defineMember(object, key, value);
-          counts.set(object, count + 1);
+          added(object, key, count);
           undo.push(() => {
             delete object[key];
-            counts.set(object, count);
+            removed(object, key, count + 1);
           });
         }
       };
@@ -99,10 +121,10 @@ export function editJsonState(state: JsonValue, size: number): JsonStateEditor {
         const count = countOf(object);
         total -= (count === 1 ? 1 : 2) + canonicalSize(key) + valueSize;
         delete object[key];
-        counts.set(object, count - 1);
+        removed(object, key, count);
         undo.push(() => {
           defineMember(object, key, old);
-          counts.set(object, count);
+          added(object, key, count - 1);
         });
         return old;
       };
