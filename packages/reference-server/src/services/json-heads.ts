@@ -37,6 +37,16 @@ export function isStateDue(lag: StateLag, headVersion: number, stateBytes: numbe
   return headVersion - lag.version >= STATE_EVERY_DELTAS || lag.bytes >= Math.max(stateBytes, STATE_MIN_LAG_BYTES);
 }
 
+/**
+ * The canonical bytes of an editor's state, whose length the editor knows: wide objects' names
+ * come from their indexes (member-names.ts), and a length that differs would mean a name
+ * missing from one, so the bytes are then written again from `Object.keys`.
+ */
+async function canonicalBytesOf(editor: JsonStateEditor): Promise<Uint8Array> {
+  const bytes = await canonicalJsonSliced(editor.state);
+  return bytes.length === editor.size ? bytes : canonicalJsonSliced(editor.state, "listed");
+}
+
 /** A head held for appends. */
 export interface HeldHead {
   readonly subjectId: string;
@@ -306,7 +316,7 @@ export function createJsonHeads(store: Store, maxHeldBytes: number): JsonHeads {
         pending = (async () => {
           const result = await materialize(stream, version);
           if (!("headHash" in result)) return result;
-          const bytes = result.editor === undefined ? result.bytes : await canonicalJsonSliced(result.editor.state);
+          const bytes = result.editor === undefined ? result.bytes : await canonicalBytesOf(result.editor);
           const now = held.get(key);
           if (now !== undefined && now.uid === stream.uid && now.version === version && bytesEqual(now.hash, result.headHash)) {
             now.bytes = bytes;

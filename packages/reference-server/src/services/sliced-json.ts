@@ -1,6 +1,17 @@
 import { createHash } from "node:crypto";
 import { setImmediate as nextTurn } from "node:timers/promises";
-import { bytesEqual, canonicalJson, DiffNotExpressibleError, parseJsonDocument, RESERVED_MEMBER_NAME, type JsonObject, type JsonValue } from "@continuity/sdk/protocol";
+import {
+  bytesEqual,
+  canonicalJson,
+  DiffNotExpressibleError,
+  indexedMemberNames,
+  parseJsonDocument,
+  recordMemberNames,
+  RESERVED_MEMBER_NAME,
+  WIDE_OBJECT_MEMBERS,
+  type JsonObject,
+  type JsonValue,
+} from "@continuity/sdk/protocol";
 
 /**
  * The work on a whole JSON state that cannot be avoided (reading a stored state, writing the
@@ -103,6 +114,8 @@ export async function parseCanonicalSliced(bytes: Uint8Array): Promise<JsonValue
     at++;
     if (isObject) {
       const object: JsonObject = {};
+      // Its names as they are read: listing them afterwards would be one step the object's width.
+      const names = new Set<string>();
       while (bytes[at] !== CLOSE_OBJECT) {
         if (bytes[at] === COMMA) at++;
         const keyEnd = stringEnd(bytes, at);
@@ -112,9 +125,11 @@ export async function parseCanonicalSliced(bytes: Uint8Array): Promise<JsonValue
         at++;
         const value = await parseValue();
         Object.defineProperty(object, key, { value, writable: true, enumerable: true, configurable: true });
+        names.add(key);
         await pace();
       }
       at++;
+      if (names.size > WIDE_OBJECT_MEMBERS) recordMemberNames(object, names);
       return object;
     }
     const array: JsonValue[] = [];
@@ -223,9 +238,11 @@ type Frame = { readonly array: readonly JsonValue[]; index: number } | { readonl
 /**
  * `canonicalJson(value)` (RFC 8785 as the `canonicalize` package writes it: members sorted by
  * UTF-16 code units, `JSON.stringify` for names, strings and numbers), built in slices. The
- * value must not change until the promise settles.
+ * value must not change until the promise settles. Member names come from an object's name
+ * index when it has one (member-names.ts) unless `names` is "listed", which takes
+ * `Object.keys` of every object: the fallback for a caller whose size check doubts the index.
  */
-export async function canonicalJsonSliced(value: JsonValue): Promise<Uint8Array> {
+export async function canonicalJsonSliced(value: JsonValue, names: "indexed" | "listed" = "indexed"): Promise<Uint8Array> {
   const pace = createPacer();
   const chunks: Buffer[] = [];
   let text = "";
@@ -245,6 +262,12 @@ export async function canonicalJsonSliced(value: JsonValue): Promise<Uint8Array>
       stack.push({ array: node, index: 0 });
     } else {
       write("{");
+      const indexed = names === "indexed" ? indexedMemberNames(node) : undefined;
+      if (indexed !== undefined) {
+        return listNamesSliced(indexed, pace)
+          .then((keys) => sortKeysSliced(keys, pace))
+          .then((sorted) => void stack.push({ object: node, keys: sorted, index: 0 }));
+      }
       const keys = Object.keys(node);
       if (keys.length > SORT_RUN) return sortKeysSliced(keys, pace).then((sorted) => void stack.push({ object: node, keys: sorted, index: 0 }));
       stack.push({ object: node, keys: keys.sort(), index: 0 });
@@ -269,6 +292,9 @@ export async function canonicalJsonSliced(value: JsonValue): Promise<Uint8Array>
       stack.pop();
     } else {
       const key = frame.keys[frame.index]!;
+      // Names from an index (member-names.ts) that were not the object's own would write a
+      // wrong state: refuse rather than serve it.
+      if (!Object.hasOwn(frame.object, key)) throw new Error(`member name ${JSON.stringify(key)} is not the object's own`);
       if (frame.index > 0) write(",");
       frame.index++;
       write(JSON.stringify(key));
@@ -311,6 +337,29 @@ export async function sha256Sliced(parts: readonly Uint8Array[]): Promise<Uint8A
     }
   }
   return new Uint8Array(hash.digest());
+}
+
+/** The names of a member name index as an array, copied a few thousand per slice. */
+async function listNamesSliced(names: ReadonlySet<string>, pace: () => Promise<void> | undefined): Promise<string[]> {
+  const keys: string[] = [];
+  for (const name of names) {
+    keys.push(name);
+    if ((keys.length & 4095) === 0) await pace();
+  }
+  return keys;
+}
+
+/**
+ * The member names of `object`, from its index when it has one (member-names.ts): for a wide
+ * object `Object.keys` would be one step of most of a second.
+ */
+function namesOf(object: JsonObject): Iterable<string> {
+  return indexedMemberNames(object) ?? Object.keys(object);
+}
+
+/** How many members `object` has, from its index when it has one. */
+function memberCount(object: JsonObject): number {
+  return indexedMemberNames(object)?.size ?? Object.keys(object).length;
 }
 
 /** Member names sorted by one native `sort` at most: a few milliseconds. */
@@ -371,11 +420,12 @@ export async function jsonEqualsSliced(a: JsonValue, b: JsonValue, step: Pace = 
       for (let i = 0; i < x.length; i++) pairs.push([x[i]!, y[i]!]);
       continue;
     }
-    const keys = Object.keys(x);
-    if (keys.length !== Object.keys(y).length) return false;
-    for (const key of keys) {
+    if (memberCount(x) !== memberCount(y)) return false;
+    for (const key of namesOf(x)) {
       if (!Object.hasOwn(y, key)) return false;
       pairs.push([x[key]!, y[key]!]);
+      const waiting = step();
+      if (waiting !== undefined) await waiting;
     }
   }
   return true;
@@ -425,13 +475,13 @@ async function diffPatch(from: JsonValue, to: JsonValue, step: Pace): Promise<Js
       }
       for (let i = 0; i < common; i++) pairs.push([a[i]!, b[i]!, `${path}/${i}`]);
     } else if (isObject(a) && isObject(b)) {
-      for (const key of Object.keys(a)) {
+      for (const key of namesOf(a)) {
         if (Object.hasOwn(b, key)) pairs.push([a[key]!, b[key]!, `${path}/${pointerToken(key)}`]);
         else ops.push({ op: "remove", path: `${path}/${pointerToken(key)}` });
         const waiting = step();
         if (waiting !== undefined) await waiting;
       }
-      for (const key of Object.keys(b)) {
+      for (const key of namesOf(b)) {
         if (!Object.hasOwn(a, key)) ops.push({ op: "add", path: `${path}/${pointerToken(key)}`, value: b[key]! });
         const waiting = step();
         if (waiting !== undefined) await waiting;
@@ -457,21 +507,27 @@ async function diffMerge(from: JsonValue, to: JsonValue, step: Pace): Promise<Js
     readonly key: string;
     /** Whether an empty patch here means "no change" (the old value was an object) or must stay. */
     readonly dropIfEmpty: boolean;
+    /** `patch`'s member names, kept as they are defined: a patch as wide as a state is canonicalized next. */
+    readonly names: Set<string>;
   }
-  const root: Frame = { a: isObject(from) ? from : {}, b: to, patch: {}, parent: undefined, key: "", dropIfEmpty: isObject(from) };
+  const root: Frame = { a: isObject(from) ? from : {}, b: to, patch: {}, parent: undefined, key: "", dropIfEmpty: isObject(from), names: new Set() };
+  const set = (frame: Frame, key: string, value: JsonValue): void => {
+    define(frame.patch, key, value);
+    frame.names.add(key);
+  };
   // Frames are finished children first (post-order), so that an empty nested patch is dropped.
   const open: Frame[] = [root];
   const done: Frame[] = [];
   while (open.length > 0) {
     const frame = open.pop()!;
     done.push(frame);
-    const { a, b, patch } = frame;
-    for (const key of Object.keys(a)) {
-      if (!Object.hasOwn(b, key)) define(patch, key, null);
+    const { a, b } = frame;
+    for (const key of namesOf(a)) {
+      if (!Object.hasOwn(b, key)) set(frame, key, null);
       const waiting = step();
       if (waiting !== undefined) await waiting;
     }
-    for (const key of Object.keys(b)) {
+    for (const key of namesOf(b)) {
       const value = b[key]!;
       const old = Object.hasOwn(a, key) ? a[key] : undefined;
       if (value === null) {
@@ -479,11 +535,11 @@ async function diffMerge(from: JsonValue, to: JsonValue, step: Pace): Promise<Js
       } else if (isObject(value)) {
         if (old !== value) {
           const child: JsonObject = {};
-          define(patch, key, child);
-          open.push({ a: isObject(old) ? old : {}, b: value, patch: child, parent: frame, key, dropIfEmpty: isObject(old) });
+          set(frame, key, child);
+          open.push({ a: isObject(old) ? old : {}, b: value, patch: child, parent: frame, key, dropIfEmpty: isObject(old), names: new Set() });
         }
       } else if (old === undefined || !(await jsonEqualsSliced(old, value, step))) {
-        define(patch, key, value);
+        set(frame, key, value);
       }
       const waiting = step();
       if (waiting !== undefined) await waiting;
@@ -491,14 +547,14 @@ async function diffMerge(from: JsonValue, to: JsonValue, step: Pace): Promise<Js
   }
   for (let i = done.length - 1; i >= 0; i--) {
     const frame = done[i]!;
-    if (frame.parent !== undefined && frame.dropIfEmpty && isEmpty(frame.patch)) delete frame.parent.patch[frame.key];
+    if (frame.parent !== undefined && frame.dropIfEmpty && frame.names.size === 0) {
+      delete frame.parent.patch[frame.key];
+      frame.parent.names.delete(frame.key);
+    }
   }
-  return isEmpty(root.patch) && root.dropIfEmpty ? undefined : root.patch;
-}
-
-function isEmpty(object: JsonObject): boolean {
-  for (const key in object) if (Object.hasOwn(object, key)) return false;
-  return true;
+  // The patch is the caller's alone and no one edits it but through `editJsonState`.
+  for (const frame of done) if (frame.names.size > WIDE_OBJECT_MEMBERS) recordMemberNames(frame.patch, frame.names);
+  return root.names.size === 0 && root.dropIfEmpty ? undefined : root.patch;
 }
 
 function define(target: JsonObject, key: string, value: JsonValue): void {

@@ -22,6 +22,25 @@ export function fillingPatches(bytes: number, maxPatch: number, prefix = "m"): B
   return patches;
 }
 
+/**
+ * Merge patches, each at most `maxPatch` bytes, that build one object of `members` small
+ * members (`{"w0000000":0,…}`): the widest state a test can build quickly, whose cost is its
+ * member names rather than its bytes.
+ */
+export function widePatches(members: number, maxPatch: number): Buffer[] {
+  const patches: Buffer[] = [];
+  for (let i = 0; i < members; ) {
+    const parts: string[] = [];
+    for (let size = 2; i < members && size < maxPatch - 32; i++) {
+      const member = `"w${String(i).padStart(7, "0")}":${i % 10}`;
+      parts.push(member);
+      size += member.length + 1;
+    }
+    patches.push(Buffer.from(`{${parts.join(",")}}`, "utf8"));
+  }
+  return patches;
+}
+
 /** Appends `patches` in batches as large as the limits allow; returns the next client sequence. */
 export async function appendAll(session: Session, stream: string, patches: readonly Buffer[], firstSequence: number, limits: { maxBatchBytes: number; maxBatchDeltas: number }): Promise<number> {
   let sequence = firstSequence;
