@@ -1,7 +1,22 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { continuity } from "@continuity/sdk/gen";
-import { applyJsonDelta, bytesEqual, canonicalJson, DiffNotExpressibleError, jsonEquals, MAX_JSON_DEPTH, parseJsonDocument, type JsonValue } from "@continuity/sdk/protocol";
+import {
+  applyJsonDelta,
+  bytesEqual,
+  canonicalJson,
+  canonicalSize,
+  DiffNotExpressibleError,
+  diffJsonStates,
+  editJsonState,
+  indexedMemberNames,
+  jsonEquals,
+  MAX_JSON_DEPTH,
+  parseJsonDocument,
+  recordMemberNames,
+  type JsonObject,
+  type JsonValue,
+} from "@continuity/sdk/protocol";
 import { canonicalJsonSliced, checkCanonicalStateSliced, diffJsonStatesSliced, jsonEqualsSliced, parseCanonicalSliced, sortKeysSliced } from "./sliced-json.js";
 
 // The sliced versions must give what the SDK's one-step functions give, on any JSON.
@@ -69,6 +84,46 @@ describe("sliced JSON work gives the SDK's results", () => {
     const bytes = await canonicalJsonSliced(value);
     expect(Buffer.from(bytes)).toEqual(Buffer.from(canonicalJson(value)));
     expect(jsonEquals(await parseCanonicalSliced(bytes), value)).toBe(true);
+  });
+});
+
+describe("wide objects' member names come from the index kept beside them", () => {
+  const wideBytes = (count: number, skip = -1) => {
+    const wide: Record<string, JsonValue> = {};
+    for (let i = 0; i < count; i++) if (i !== skip) wide[`m${(i * 7919) % 20_011}`] = i % 3 === 0 ? { x: i } : i;
+    return canonicalJson({ a: 1, wide });
+  };
+
+  it("the parser records the names, edits keep them, and the sliced results are the SDK's", async () => {
+    const state = (await parseCanonicalSliced(wideBytes(9000))) as JsonObject;
+    const wide = state["wide"] as JsonObject;
+    expect([...indexedMemberNames(wide)!].sort()).toEqual(Object.keys(wide).sort());
+    const editor = editJsonState(state, canonicalSize(state));
+    editor.apply(continuity.v1.DeltaEncoding.DELTA_ENCODING_JSON_MERGE_PATCH, [{ wide: { m0: null, m15838: 5, added: [1] } }]);
+    expect(() => editor.apply(continuity.v1.DeltaEncoding.DELTA_ENCODING_JSON_MERGE_PATCH, [{ wide: { m7919: null, new: "x".repeat(100) } }], { maxStateBytes: editor.size + 10 })).toThrow();
+    expect([...indexedMemberNames(wide)!].sort()).toEqual(Object.keys(wide).sort());
+    const bytes = await canonicalJsonSliced(editor.state);
+    expect(Buffer.from(bytes)).toEqual(Buffer.from(canonicalJson(editor.state)));
+    expect(bytes.length).toBe(editor.size);
+
+    const target = (await parseCanonicalSliced(wideBytes(9000, 3))) as JsonObject;
+    expect(await jsonEqualsSliced(editor.state, target)).toBe(false);
+    expect(await jsonEqualsSliced(target, (await parseCanonicalSliced(wideBytes(9000, 3))) as JsonValue)).toBe(true);
+    const patch = await diffJsonStatesSliced(editor.state, target, "json-patch");
+    expect(jsonEquals(applyJsonDelta(editor.state, continuity.v1.DeltaEncoding.DELTA_ENCODING_JSON_PATCH, patch!), target)).toBe(true);
+    // A merge patch from nothing holds every member: its names are recorded as it is built.
+    const merge = (await diffJsonStatesSliced([], target, "json-merge-patch")) as JsonObject;
+    const wideMerge = merge["wide"] as JsonObject;
+    expect([...indexedMemberNames(wideMerge)!].sort()).toEqual(Object.keys(wideMerge).sort());
+    expect(Buffer.from(await canonicalJsonSliced(merge))).toEqual(Buffer.from(canonicalJson(diffJsonStates({}, target, continuity.v1.DeltaEncoding.DELTA_ENCODING_JSON_MERGE_PATCH))));
+  });
+
+  it("refuses to write a name the object does not own, and lists the names itself when asked", async () => {
+    const state = (await parseCanonicalSliced(wideBytes(5000))) as JsonObject;
+    const wide = state["wide"] as JsonObject;
+    recordMemberNames(wide, new Set([...Object.keys(wide), "toString"]));
+    await expect(canonicalJsonSliced(state)).rejects.toThrow(/not the object's own/);
+    expect(Buffer.from(await canonicalJsonSliced(state, "listed"))).toEqual(Buffer.from(canonicalJson(state)));
   });
 });
 
