@@ -131,18 +131,18 @@ function check(seed: number, encoding: DeltaEncoding, parsed: boolean): boolean 
 }
 
 describe("a wide object's member name index is exactly Object.keys after every edit", () => {
-  it("JSON Patch: adds, removes, moves and copies around the width that makes an index, failed batches undone", () => {
+  it("JSON Patch: adds, removes, moves and copies around the width that makes an index, failed batches undone", { timeout: 120_000 }, () => {
     let indexed = 0;
-    for (let seed = 1; seed <= 40; seed++) if (check(seed, PATCH, seed % 2 === 0)) indexed++;
+    for (let seed = 1; seed <= 30; seed++) if (check(seed, PATCH, seed % 2 === 0)) indexed++;
     // Objects this wide are indexed once edited, whether or not they came with one.
-    expect(indexed).toBeGreaterThan(20);
+    expect(indexed).toBeGreaterThan(15);
   });
-  it("JSON Merge Patch: members set and removed, objects replaced, failed batches undone", () => {
+  it("JSON Merge Patch: members set and removed, objects replaced, failed batches undone", { timeout: 120_000 }, () => {
     let indexed = 0;
     for (let seed = 1; seed <= 40; seed++) if (check(seed, MERGE, seed % 2 === 0)) indexed++;
     expect(indexed).toBeGreaterThan(15);
   });
-  it("counts a wide object's members from its index: a cold edit lists no names", () => {
+  it("counts a wide object's members from its index: a cold edit lists no names", { timeout: 60_000 }, () => {
     const state: JsonObject = {};
     for (let i = 0; i < 300_000; i++) state[`m${i}`] = i;
     const names = new Set(Object.keys(state));
