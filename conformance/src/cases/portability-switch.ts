@@ -11,24 +11,33 @@ import { migrationEnded, sessionOn, type SecondServer } from "../harness/migrati
 import { defineCase } from "../harness/define-case.js";
 import { check, checkBytes, checkEqual, checkError, fail, Status } from "../harness/expect.js";
 import { append, createStream, ENCODING } from "../harness/streams.js";
-import { startSourceProxy, type SwitchFault } from "../portability/source-proxy.js";
+import { startSourceProxy, type SourceProxyOptions, type SwitchFault } from "../portability/source-proxy.js";
 import { lookup } from "node:dns/promises";
+import { createServer } from "node:net";
 
 const v1 = continuity.v1;
 /** A subject with one stream of three deltas, migrated to `second` through a proxy that loses one message of the switch. */
-async function migrateThrough(ctx: CaseContext, second: SecondServer, fault: SwitchFault) {
+async function migrateThrough(ctx: CaseContext, second: SecondServer, fault: SwitchFault, options: SourceProxyOptions & { readonly named?: (port: string) => string } = {}) {
   const source = await ctx.session();
   const stream = await createStream(ctx, source, { encoding: ENCODING.mergePatch, streamId: "moving" });
   let head: continuity.v1.AppendDeltasResponse | undefined;
   for (let seq = 1; seq <= 3; seq++) head = await append(source, stream.name, [{ n: seq }], { clientSequence: seq });
   const target = await sessionOn(ctx, second, source);
-  const proxy = await startSourceProxy(ctx, fault);
+  const proxy = await startSourceProxy(ctx, fault, options);
   try {
-    const { migration } = await target.clients.portability.createMigration({ parent: target.subject, source: proxy.address, sourceAccessToken: source.token, sourceSubject: "" });
+    const named = options.named?.(proxy.address.slice(proxy.address.lastIndexOf(":") + 1)) ?? proxy.address;
+    const { migration } = await target.clients.portability.createMigration({ parent: target.subject, source: named, sourceAccessToken: source.token, sourceSubject: "" });
     if (migration === undefined) return fail("CreateMigration must return the migration");
     const ended = await migrationEnded(ctx, target.clients, migration.name, 30_000);
     ctx.note(`${fault}: the migration ended in state ${v1.MigrationState[ended.state]} (${JSON.stringify(ended.error)}) after ${proxy.switches.length} switch(es)`);
-    return { source, stream, head: head!, target, ended, switches: proxy.switches };
+    // Every switch's call ends (whoever ends it) before the proxy goes: the source lets the
+    // held writes go at its hold limit at the latest (PORT-039).
+    const bound = Date.now() + 30_000;
+    while (proxy.switches.some((s) => s.endedBy === undefined) && Date.now() < bound) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      ctx.signal.throwIfAborted();
+    }
+    return { source, stream, head: head!, target, ended, named, switches: proxy.switches, authorities: proxy.authorities };
   } finally {
     proxy.close();
   }
@@ -102,6 +111,83 @@ export const PORTABILITY_SWITCH_CASES = [
       check(dropped.ended.error !== "", "Migration.error of a failed migration must say why");
       const written = await append(dropped.source, dropped.stream.name, [{ n: 4 }], { clientSequence: 4 });
       checkEqual(written.headVersion, 4n, "the source still takes the subject's writes after a switch it never committed");
+    },
+  }),
+
+  defineCase({
+    id: "portability-switch.source-named-as-given",
+    requirements: ["PORT-055", "PORT-041", "PORT-031", "PORT-046"],
+    profile: "portability",
+    needs: ["second-server"],
+    timeoutMs: 90_000,
+    async run(ctx) {
+      const second = await ctx.startSecondServer();
+      // Named by host, dialed at the address it resolves to (localhost, when it resolves only to
+      // 127.0.0.1: the suite's servers may dial loopback sources), and named by an IPv6 literal:
+      // each of the target's calls names the source as the client did.
+      const resolved = await lookup("localhost", { all: true }).catch(() => []);
+      const byName = resolved.length > 0 && resolved.every((a) => a.address === "127.0.0.1");
+      if (!byName) ctx.note(`localhost resolves to ${JSON.stringify(resolved.map((a) => a.address))}: the source is named by its address, not by host`);
+      const ways: { readonly options: SourceProxyOptions & { readonly named?: (port: string) => string }; readonly what: string }[] = [
+        { options: byName ? { named: (port) => `localhost:${port}` } : {}, what: byName ? "a source named localhost" : "a source named 127.0.0.1" },
+      ];
+      const v6 = await new Promise<boolean>((resolve) => {
+        const probe = createServer();
+        probe.once("error", () => resolve(false));
+        probe.listen(0, "::1", () => probe.close(() => resolve(true)));
+      });
+      if (v6) ways.push({ options: { host: "::1" }, what: "a source named [::1]" });
+      else ctx.note("no IPv6 loopback here: no source is named by an IPv6 literal");
+      for (const { options, what } of ways) {
+        const moved = await migrateThrough(ctx, second, "none", options);
+        checkEqual(moved.ended.state, v1.MigrationState.MIGRATION_STATE_COMPLETED, `a migration from ${what} (${moved.named}) must complete, got error ${JSON.stringify(moved.ended.error)}`);
+        checkEqual(moved.ended.source, moved.named, `Migration.source of ${what}, as CreateMigration named it (PORT-046)`);
+        const { stream: there } = await moved.target.clients.streams.getStream({ name: `${moved.target.subject}/streams/moving` });
+        checkEqual([there?.uid, there?.headVersion], [moved.stream.uid, 3n], `the stream migrated from ${what}`);
+        check(moved.authorities.length >= 2, `the target must call ${what} (ExportSubject, TransferSubject), the proxy took ${moved.authorities.length} call(s)`);
+        const others = moved.authorities.filter((a) => a !== moved.named);
+        checkEqual(others, [], `the :authority of every call to ${what} must be ${moved.named}, as the client named it (PORT-055)`);
+      }
+    },
+  }),
+
+  defineCase({
+    id: "portability-switch.moved-answer-among-other-details",
+    requirements: ["PORT-053", "PORT-052"],
+    profile: "portability",
+    needs: ["second-server"],
+    timeoutMs: 60_000,
+    async run(ctx) {
+      const second = await ctx.startSecondServer();
+      // The source's `committed` is lost, and its SUBJECT_MOVED comes with a LocalizedMessage
+      // detail before its ErrorInfo: the target must still read it as SUBJECT_MOVED.
+      const lost = await migrateThrough(ctx, second, "lose-committed", { detailFirst: true });
+      if (!lost.switches.some((s) => s.committed)) return fail(`the migration must reach its switch and the source commit it, got state ${v1.MigrationState[lost.ended.state]}: ${lost.ended.error}`);
+      checkEqual(lost.ended.state, v1.MigrationState.MIGRATION_STATE_COMPLETED, `a migration whose source moved the subject, its committed answer lost and its SUBJECT_MOVED's ErrorInfo after another detail, must complete, got error ${JSON.stringify(lost.ended.error)}`);
+      const { stream: there } = await lost.target.clients.streams.getStream({ name: `${lost.target.subject}/streams/moving` });
+      checkEqual([there?.uid, there?.headVersion], [lost.stream.uid, 3n], "the migrated stream on the target");
+    },
+  }),
+
+  defineCase({
+    id: "portability-switch.refused-switch-ends-the-call",
+    requirements: ["PORT-054", "PORT-034", "PORT-039", "PORT-050"],
+    profile: "portability",
+    needs: ["second-server"],
+    timeoutMs: 90_000,
+    async run(ctx) {
+      const second = await ctx.startSecondServer();
+      // The switch's bundle counts one record more in its trailer than it carries: the target
+      // must refuse it, fail the migration, and end the call itself, so that the source lets
+      // the held writes go at once rather than at its hold limit.
+      const refused = await migrateThrough(ctx, second, "tamper-trailer");
+      if (refused.switches.length === 0) return fail(`the migration must reach its switch, got state ${v1.MigrationState[refused.ended.state]}: ${refused.ended.error}`);
+      check(!refused.switches.some((s) => s.committed), "the source must not commit a switch whose bundle the target refused");
+      checkEqual(refused.ended.state, v1.MigrationState.MIGRATION_STATE_FAILED, "a migration whose switch bundle is refused must fail");
+      check(refused.ended.error !== "", "Migration.error of a failed migration must say why");
+      checkEqual(refused.switches.map((s) => s.endedBy ?? "nobody"), refused.switches.map(() => "target"), "the target must end its TransferSubject call when it refuses the switch's bundle (PORT-054), not leave it to the source's hold limit");
+      const written = await append(refused.source, refused.stream.name, [{ n: 4 }], { clientSequence: 4 });
+      checkEqual(written.headVersion, 4n, "the source takes the subject's writes after the refused switch (PORT-039)");
     },
   }),
 ];

@@ -1,3 +1,4 @@
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import * as grpc from "@grpc/grpc-js";
 import { continuity } from "@continuity/sdk/gen";
 import type { Dialer } from "../harness/security.js";
@@ -13,23 +14,58 @@ const identity = (value: Buffer): Buffer => value;
  *   UNAVAILABLE in place of the source's `committed` (the answer lost on the way back);
  * - `drop-commit`: forwards the bundle, but hangs up on the source when the target sends
  *   `commit`, and ends the target's call without an answer (the commit lost on the way out);
- *   from then on the source cannot be reached through the proxy (ExportSubject UNAVAILABLE).
+ *   from then on the source cannot be reached through the proxy (ExportSubject UNAVAILABLE);
+ * - `tamper-trailer`: forwards the switch's bundle with one more record counted in its
+ *   trailer than it carries, which no importer may take (PORT-050): the target must fail.
  */
-export type SwitchFault = "none" | "lose-committed" | "drop-commit";
+export type SwitchFault = "none" | "lose-committed" | "drop-commit" | "tamper-trailer";
+
+/** How the proxy listens and what else it changes on the way. */
+export interface SourceProxyOptions {
+  /** The loopback address it listens on (default 127.0.0.1). */
+  readonly host?: "127.0.0.1" | "::1";
+  /**
+   * Puts a `google.rpc.LocalizedMessage` detail before the details of every error the source
+   * sends (its ErrorInfo included): google.rpc.Status orders its details in no fixed way.
+   */
+  readonly detailFirst?: boolean;
+}
+
+/** One switch (TransferSubject) that passed through. */
+export interface ProxiedSwitch {
+  /** Whether the source answered `committed`, and its pause. */
+  readonly committed: boolean;
+  readonly pause?: { readonly seconds: bigint; readonly nanos: number };
+  /** Who ended the call first: the target (it cancelled or half-closed), or the source. */
+  readonly endedBy?: "target" | "source";
+}
 
 /** A migration source in front of the server under test, on 127.0.0.1. */
 export interface SourceProxy {
-  /** host:port for CreateMigrationRequest.source. */
+  /** host:port for CreateMigrationRequest.source (`[::1]:port` on IPv6). */
   readonly address: string;
-  /** Switches that passed through, and the pause of the source's `committed` answer to each, if it answered. */
-  readonly switches: { readonly committed: boolean; readonly pause?: { readonly seconds: bigint; readonly nanos: number } }[];
+  /** Switches that passed through. */
+  readonly switches: readonly ProxiedSwitch[];
+  /** The `:authority` of every call the proxy took, in order (how the target named the source). */
+  readonly authorities: readonly string[];
   close(): void;
 }
 
-function forwardedError(error: grpc.ServiceError): Partial<grpc.StatusObject> {
-  // The source's google.rpc.Status (SUBJECT_MOVED and its metadata) travels as it was sent.
+/** A google.rpc.Status field 3 (`details`) holding a google.rpc.LocalizedMessage as google.protobuf.Any. */
+function localizedMessageDetail(): Uint8Array {
+  const message = new BinaryWriter().tag(1, WireType.LengthDelimited).string("en-US").tag(2, WireType.LengthDelimited).string("relayed by the suite's proxy").finish();
+  const any = new BinaryWriter().tag(1, WireType.LengthDelimited).string("type.googleapis.com/google.rpc.LocalizedMessage").tag(2, WireType.LengthDelimited).bytes(message).finish();
+  return new BinaryWriter().tag(3, WireType.LengthDelimited).bytes(any).finish();
+}
+
+function forwardedError(error: grpc.ServiceError, detailFirst: boolean): Partial<grpc.StatusObject> {
+  // The source's google.rpc.Status (SUBJECT_MOVED and its metadata) travels as it was sent;
+  // with detailFirst, after a detail of another type (a repeated field's entries keep their
+  // order on the wire, so this one comes first).
   const metadata = new grpc.Metadata();
-  for (const value of error.metadata?.get("grpc-status-details-bin") ?? []) metadata.add("grpc-status-details-bin", value);
+  for (const value of error.metadata?.get("grpc-status-details-bin") ?? []) {
+    metadata.add("grpc-status-details-bin", detailFirst && Buffer.isBuffer(value) ? Buffer.concat([localizedMessageDetail(), value]) : value);
+  }
   return { code: error.code, details: error.details, metadata };
 }
 
@@ -44,10 +80,12 @@ function upstreamMetadata(from: grpc.Metadata): grpc.Metadata {
  * `upstream` as the exact bytes sent, but for `fault` on each switch: how a real network
  * loses one message of a switch, which no client of one server can otherwise arrange.
  */
-export async function startSourceProxy(upstream: Dialer, fault: SwitchFault): Promise<SourceProxy> {
+export async function startSourceProxy(upstream: Dialer, fault: SwitchFault, options: SourceProxyOptions = {}): Promise<SourceProxy> {
+  const detailFirst = options.detailFirst === true;
   const client = new grpc.Client(upstream.address(), upstream.credentials(), { "grpc.max_receive_message_length": -1, "grpc.max_send_message_length": -1 });
   const server = new grpc.Server({ "grpc.max_receive_message_length": -1, "grpc.max_send_message_length": -1 });
-  const switches: { committed: boolean; pause?: { seconds: bigint; nanos: number } }[] = [];
+  const switches: { committed: boolean; pause?: { seconds: bigint; nanos: number }; endedBy?: "target" | "source" }[] = [];
+  const authorities: string[] = [];
   let unreachable = false;
   const raw = { requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity };
   server.addService(
@@ -57,6 +95,7 @@ export async function startSourceProxy(upstream: Dialer, fault: SwitchFault): Pr
     },
     {
       ExportSubject: (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
+        authorities.push(call.getHost());
         if (unreachable) {
           call.emit("error", { code: grpc.status.UNAVAILABLE, details: "the source cannot be reached" });
           return;
@@ -65,11 +104,15 @@ export async function startSourceProxy(upstream: Dialer, fault: SwitchFault): Pr
         call.on("cancelled", () => out.cancel());
         out.on("data", (part: Buffer) => call.write(part));
         out.on("end", () => call.end());
-        out.on("error", (error: grpc.ServiceError) => call.emit("error", forwardedError(error)));
+        out.on("error", (error: grpc.ServiceError) => call.emit("error", forwardedError(error, detailFirst)));
       },
       TransferSubject: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
-        const record: { committed: boolean; pause?: { seconds: bigint; nanos: number } } = { committed: false };
+        authorities.push(call.getHost());
+        const record: { committed: boolean; pause?: { seconds: bigint; nanos: number }; endedBy?: "target" | "source" } = { committed: false };
         switches.push(record);
+        const endedBy = (who: "target" | "source"): void => {
+          record.endedBy ??= who;
+        };
         let ended = false;
         const finish = (error?: Partial<grpc.StatusObject>): void => {
           if (ended) return;
@@ -78,7 +121,10 @@ export async function startSourceProxy(upstream: Dialer, fault: SwitchFault): Pr
           else call.emit("error", error);
         };
         const out = client.makeBidiStreamRequest(TRANSFER, identity, identity, upstreamMetadata(call.metadata));
-        call.on("cancelled", () => out.cancel());
+        call.on("cancelled", () => {
+          endedBy("target");
+          out.cancel();
+        });
         call.on("data", (request: Buffer) => {
           if (fault === "drop-commit" && continuity.v1.TransferSubjectRequest.decode(request).step?.$case === "commit") {
             ended = true;
@@ -89,9 +135,17 @@ export async function startSourceProxy(upstream: Dialer, fault: SwitchFault): Pr
           }
           out.write(request);
         });
-        call.on("end", () => out.end());
+        call.on("end", () => {
+          endedBy("target");
+          out.end();
+        });
         out.on("data", (response: Buffer) => {
           const part = continuity.v1.TransferSubjectResponse.decode(response).part;
+          if (fault === "tamper-trailer" && part?.$case === "trailer") {
+            const counted = { ...part.value, recordCount: part.value.recordCount + 1n };
+            if (!ended) call.write(Buffer.from(continuity.v1.TransferSubjectResponse.encode({ part: { $case: "trailer", value: counted } }).finish()));
+            return;
+          }
           if (part?.$case === "committed") {
             record.committed = true;
             if (part.value.pause !== undefined) record.pause = part.value.pause;
@@ -99,17 +153,23 @@ export async function startSourceProxy(upstream: Dialer, fault: SwitchFault): Pr
           }
           if (!ended) call.write(response);
         });
-        out.on("end", () => finish());
+        out.on("end", () => {
+          endedBy("source");
+          finish();
+        });
         out.on("error", (error: grpc.ServiceError) => {
-          if (!ended) finish(forwardedError(error));
+          endedBy("source");
+          if (!ended) finish(forwardedError(error, detailFirst));
         });
       },
     },
   );
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (error, bound) => (error === null ? resolve(bound) : reject(error))));
+  const host = options.host === "::1" ? "[::1]" : "127.0.0.1";
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync(`${host}:0`, grpc.ServerCredentials.createInsecure(), (error, bound) => (error === null ? resolve(bound) : reject(error))));
   return {
-    address: `127.0.0.1:${port}`,
+    address: `${host}:${port}`,
     switches,
+    authorities,
     close() {
       server.forceShutdown();
       client.close();
