@@ -14,10 +14,14 @@ import { append, createStream, ENCODING } from "../harness/streams.js";
 import { startSourceProxy, type SourceProxyOptions, type SwitchFault } from "../portability/source-proxy.js";
 import { lookup } from "node:dns/promises";
 import { createServer } from "node:net";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { sourceCertificates, startTlsFront, type TlsFront } from "../portability/tls-front.js";
 
 const v1 = continuity.v1;
 /** A subject with one stream of three deltas, migrated to `second` through a proxy that loses one message of the switch. */
-async function migrateThrough(ctx: CaseContext, second: SecondServer, fault: SwitchFault, options: SourceProxyOptions & { readonly named?: (port: string) => string } = {}) {
+async function migrateThrough(ctx: CaseContext, second: SecondServer, fault: SwitchFault, options: SourceProxyOptions & { readonly named?: (port: string) => string | Promise<string> } = {}) {
   const source = await ctx.session();
   const stream = await createStream(ctx, source, { encoding: ENCODING.mergePatch, streamId: "moving" });
   let head: continuity.v1.AppendDeltasResponse | undefined;
@@ -25,7 +29,7 @@ async function migrateThrough(ctx: CaseContext, second: SecondServer, fault: Swi
   const target = await sessionOn(ctx, second, source);
   const proxy = await startSourceProxy(ctx, fault, options);
   try {
-    const named = options.named?.(proxy.address.slice(proxy.address.lastIndexOf(":") + 1)) ?? proxy.address;
+    const named = (await options.named?.(proxy.address.slice(proxy.address.lastIndexOf(":") + 1))) ?? proxy.address;
     const { migration } = await target.clients.portability.createMigration({ parent: target.subject, source: named, sourceAccessToken: source.token, sourceSubject: "" });
     if (migration === undefined) return fail("CreateMigration must return the migration");
     const ended = await migrationEnded(ctx, target.clients, migration.name, 30_000);
@@ -188,6 +192,108 @@ export const PORTABILITY_SWITCH_CASES = [
       checkEqual(refused.switches.map((s) => s.endedBy ?? "nobody"), refused.switches.map(() => "target"), "the target must end its TransferSubject call when it refuses the switch's bundle (PORT-054), not leave it to the source's hold limit");
       const written = await append(refused.source, refused.stream.name, [{ n: 4 }], { clientSequence: 4 });
       checkEqual(written.headVersion, 4n, "the source takes the subject's writes after the refused switch (PORT-039)");
+    },
+  }),
+
+  defineCase({
+    id: "portability-switch.cancel-ends-the-copy",
+    requirements: ["PORT-056", "PORT-057", "PORT-037", "PORT-030"],
+    profile: "portability",
+    needs: ["second-server"],
+    timeoutMs: 90_000,
+    async run(ctx) {
+      const second = await ctx.startSecondServer();
+      const source = await ctx.session();
+      // Two streams: one of three deltas, one of four compacted below version 2 (its full
+      // export brings a snapshot record at the horizon and the deltas above it).
+      const plain = await createStream(ctx, source, { encoding: ENCODING.mergePatch, streamId: "plain" });
+      for (let seq = 1; seq <= 3; seq++) await append(source, plain.name, [{ n: seq }], { clientSequence: seq });
+      const compacted = await createStream(ctx, source, { encoding: ENCODING.mergePatch, streamId: "compacted" });
+      for (let seq = 1; seq <= 4; seq++) await append(source, compacted.name, [{ n: seq }], { clientSequence: seq });
+      await source.clients.streams.compactStream({ stream: compacted.name, horizonVersion: 2n });
+      const target = await sessionOn(ctx, second, source);
+      const proxy = await startSourceProxy(ctx, "none", { holdExport: true });
+      let name = "";
+      try {
+        const { migration } = await target.clients.portability.createMigration({ parent: target.subject, source: proxy.address, sourceAccessToken: source.token, sourceSubject: "" });
+        if (migration === undefined) return fail("CreateMigration must return the migration");
+        name = migration.name;
+        // The copy has read its manifest (the proxy holds the rest): 2 stream records, 3 + 2
+        // delta records, 1 snapshot record announced.
+        const deadline = Date.now() + 30_000;
+        let copying = migration;
+        while (proxy.exports[0] === undefined || proxy.exports[0].forwarded < 1 || copying.recordsTotal === 0n) {
+          if (copying.state !== v1.MigrationState.MIGRATION_STATE_COPYING) return fail(`a migration whose copy waits must stay COPYING, got ${v1.MigrationState[copying.state]}: ${copying.error}`);
+          if (Date.now() > deadline) return fail(`the target must read the copy's manifest and report records_total (PORT-057), got ${copying.recordsTotal} after ${proxy.exports[0]?.forwarded ?? 0} part(s)`);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          ctx.signal.throwIfAborted();
+          copying = (await target.clients.portability.getMigration({ name: migration.name })).migration!;
+        }
+        checkEqual(copying.state, v1.MigrationState.MIGRATION_STATE_COPYING, "a migration whose copy waits after its manifest");
+        check(copying.recordsTotal >= 8n, `records_total once the manifest is read must count at least its 2 stream, 5 delta and 1 snapshot records (PORT-057), got ${copying.recordsTotal}`);
+        check(copying.lagDeltas >= 5n, `lag_deltas before any of the 5 announced deltas is stored must be at least 5 (PORT-057), got ${copying.lagDeltas}`);
+        const { migration: cancelled } = await target.clients.portability.cancelMigration({ name: migration.name });
+        checkEqual(cancelled?.state, v1.MigrationState.MIGRATION_STATE_CANCELLED, "CancelMigration of a migration still copying (PORT-037)");
+        checkEqual(cancelled?.error, "", "Migration.error of a cancelled migration (PORT-037)");
+        // The copy's ExportSubject, still held by the proxy, must be ended by the target.
+        const bound = Date.now() + 15_000;
+        while (proxy.exports[0]!.endedBy === undefined && Date.now() < bound) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          ctx.signal.throwIfAborted();
+        }
+        checkEqual(proxy.exports[0]!.endedBy ?? "nobody, 15 s after the cancel", "target", "the target must end the ExportSubject of the copy it cancelled (PORT-056)");
+      } finally {
+        proxy.release();
+        proxy.close();
+      }
+      // Released, the copy's rest reaches no one: the migration stays cancelled.
+      const { migration: after } = await target.clients.portability.getMigration({ name });
+      checkEqual(after?.state, v1.MigrationState.MIGRATION_STATE_CANCELLED, "the cancelled migration, read again");
+      const written = await append(source, plain.name, [{ n: 4 }], { clientSequence: 4 });
+      checkEqual(written.headVersion, 4n, "the source still takes the subject's writes after the cancelled migration (PORT-037)");
+    },
+  }),
+
+  defineCase({
+    id: "portability-switch.tls-source-verified-as-named",
+    requirements: ["PORT-040", "PORT-055", "PORT-035", "PORT-034"],
+    profile: "portability",
+    needs: ["second-server"],
+    timeoutMs: 120_000,
+    async run(ctx) {
+      // A source over TLS (a front of the suite's in front of its proxy), with a certificate
+      // of a CA the target's operator trusts (CONTINUITY_MIGRATION_CA of the runner contract).
+      const certificates = await sourceCertificates();
+      const dir = await mkdtemp(join(tmpdir(), "continuity-source-ca-"));
+      const fronts: TlsFront[] = [];
+      try {
+        const caFile = join(dir, "ca.pem");
+        await writeFile(caFile, certificates.ca);
+        const second = await ctx.startSecondServer({ CONTINUITY_MIGRATION_CA: caFile });
+        const via = (certificate: { readonly cert: string; readonly key: string }, host: string) => async (port: string) => {
+          const front = await startTlsFront(certificate, Number(port));
+          fronts.push(front);
+          return `https://${host}:${front.port}`;
+        };
+        // Named by host: dialed at 127.0.0.1, verified and asked for as localhost (server name sent).
+        const byName = await migrateThrough(ctx, second, "none", { named: via(certificates.server, "localhost") });
+        checkEqual(byName.ended.state, v1.MigrationState.MIGRATION_STATE_COMPLETED, `a migration from ${byName.named}, its certificate issued for localhost by a CA the target trusts, must complete, got error ${JSON.stringify(byName.ended.error)}`);
+        check(fronts[0]!.serverNames.length > 0, "the target must connect to the source over TLS");
+        checkEqual(fronts[0]!.serverNames.filter((n) => n !== "localhost"), [], `the TLS server name the target sends to ${byName.named} must be localhost (PORT-055)`);
+        checkEqual(byName.authorities.filter((a) => a !== byName.named.slice("https://".length)), [], `the :authority of every call to ${byName.named} (PORT-055)`);
+        // Named by an IP address: the certificate is verified for the address.
+        const byAddress = await migrateThrough(ctx, second, "none", { named: via(certificates.server, "127.0.0.1") });
+        checkEqual(byAddress.ended.state, v1.MigrationState.MIGRATION_STATE_COMPLETED, `a migration from ${byAddress.named}, its certificate issued for 127.0.0.1, must complete, got error ${JSON.stringify(byAddress.ended.error)}`);
+        // A certificate of the trusted CA for another name: the source is not the one named.
+        const mismatch = await migrateThrough(ctx, second, "none", { named: via(certificates.otherName, "localhost") });
+        checkEqual(mismatch.ended.state, v1.MigrationState.MIGRATION_STATE_FAILED, `a migration from ${mismatch.named}, whose certificate names source.invalid, must fail (PORT-040)`);
+        check(mismatch.ended.error !== "", "Migration.error must name the failed connection (PORT-040)");
+        const written = await append(mismatch.source, mismatch.stream.name, [{ n: 4 }], { clientSequence: 4 });
+        checkEqual(written.headVersion, 4n, "the source still serves the subject after the refused connection (PORT-034)");
+      } finally {
+        for (const front of fronts) front.close();
+        await rm(dir, { recursive: true, force: true });
+      }
     },
   }),
 ];

@@ -13,7 +13,7 @@
  * directory; a real SIGKILL is not simulated, so durability against a crash is only proven by
  * the spawned runs (`pnpm conformance`, `pnpm conformance:mutants`).
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
@@ -45,6 +45,7 @@ interface ServerConfig {
   readonly durability: string;
   readonly retainDeltas: number | undefined;
   readonly migrationSources?: readonly string[];
+  readonly migrationCaFile?: string | undefined;
   readonly accessTokenSeconds: number;
   readonly maxConnections: number;
   readonly maxStreamsPerConnection: number;
@@ -135,6 +136,8 @@ export async function startInProcessTarget(options: InProcessTargetOptions): Pro
       shutdownGraceMs: 1000,
       ...(config.retainDeltas === undefined ? {} : { retainDeltas: config.retainDeltas }),
       ...(config.migrationSources === undefined ? {} : { migrationSources: config.migrationSources }),
+      // The CA a case's TLS sources chain to (CONTINUITY_MIGRATION_CA), as main.ts reads it.
+      ...(config.migrationCaFile === undefined ? {} : { migrationCa: await readFile(config.migrationCaFile) }),
       connections: {
         maxConnections: config.maxConnections,
         maxStreamsPerConnection: config.maxStreamsPerConnection,

@@ -29,6 +29,19 @@ export interface SourceProxyOptions {
    * sends (its ErrorInfo included): google.rpc.Status orders its details in no fixed way.
    */
   readonly detailFirst?: boolean;
+  /**
+   * Holds the first ExportSubject's parts after its first (the manifest) until `release()`:
+   * the target has read what the copy will bring, and the copy waits.
+   */
+  readonly holdExport?: boolean;
+}
+
+/** One ExportSubject that passed through. */
+export interface ProxiedExport {
+  /** Parts forwarded to the target so far. */
+  readonly forwarded: number;
+  /** Who ended the call first: the target (it cancelled), or the source (it sent all or failed). */
+  readonly endedBy?: "target" | "source";
 }
 
 /** One switch (TransferSubject) that passed through. */
@@ -48,6 +61,10 @@ export interface SourceProxy {
   readonly switches: readonly ProxiedSwitch[];
   /** The `:authority` of every call the proxy took, in order (how the target named the source). */
   readonly authorities: readonly string[];
+  /** ExportSubject calls that passed through. */
+  readonly exports: readonly ProxiedExport[];
+  /** Lets a held ExportSubject (holdExport) go on. */
+  release(): void;
   close(): void;
 }
 
@@ -86,6 +103,9 @@ export async function startSourceProxy(upstream: Dialer, fault: SwitchFault, opt
   const server = new grpc.Server({ "grpc.max_receive_message_length": -1, "grpc.max_send_message_length": -1 });
   const switches: { committed: boolean; pause?: { seconds: bigint; nanos: number }; endedBy?: "target" | "source" }[] = [];
   const authorities: string[] = [];
+  const exports: { forwarded: number; endedBy?: "target" | "source" }[] = [];
+  const releases: (() => void)[] = [];
+  let released = false;
   let unreachable = false;
   const raw = { requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity };
   server.addService(
@@ -100,11 +120,47 @@ export async function startSourceProxy(upstream: Dialer, fault: SwitchFault, opt
           call.emit("error", { code: grpc.status.UNAVAILABLE, details: "the source cannot be reached" });
           return;
         }
+        const record: { forwarded: number; endedBy?: "target" | "source" } = { forwarded: 0 };
+        exports.push(record);
+        // The first export waits after its manifest while holdExport holds it.
+        const held: Buffer[] | undefined = options.holdExport === true && exports.length === 1 && !released ? [] : undefined;
+        let heldEnd = false;
+        let holding = held !== undefined;
+        const forward = (part: Buffer): void => {
+          record.forwarded += 1;
+          call.write(part);
+        };
+        if (held !== undefined) {
+          releases.push(() => {
+            holding = false;
+            for (const part of held.splice(0)) forward(part);
+            if (heldEnd && record.endedBy === undefined) {
+              record.endedBy = "source";
+              call.end();
+            }
+          });
+        }
         const out = client.makeServerStreamRequest(EXPORT, identity, identity, call.request, upstreamMetadata(call.metadata));
-        call.on("cancelled", () => out.cancel());
-        out.on("data", (part: Buffer) => call.write(part));
-        out.on("end", () => call.end());
-        out.on("error", (error: grpc.ServiceError) => call.emit("error", forwardedError(error, detailFirst)));
+        call.on("cancelled", () => {
+          record.endedBy ??= "target";
+          out.cancel();
+        });
+        out.on("data", (part: Buffer) => {
+          if (holding && record.forwarded >= 1) held!.push(part);
+          else forward(part);
+        });
+        out.on("end", () => {
+          // A held export has not ended for the target until its parts go.
+          if (holding) heldEnd = true;
+          else {
+            record.endedBy ??= "source";
+            call.end();
+          }
+        });
+        out.on("error", (error: grpc.ServiceError) => {
+          record.endedBy ??= "source";
+          call.emit("error", forwardedError(error, detailFirst));
+        });
       },
       TransferSubject: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
         authorities.push(call.getHost());
@@ -170,6 +226,11 @@ export async function startSourceProxy(upstream: Dialer, fault: SwitchFault, opt
     address: `${host}:${port}`,
     switches,
     authorities,
+    exports,
+    release() {
+      released = true;
+      for (const release of releases.splice(0)) release();
+    },
     close() {
       server.forceShutdown();
       client.close();
