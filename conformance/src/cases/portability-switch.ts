@@ -41,7 +41,7 @@ async function migrateThrough(ctx: CaseContext, second: SecondServer, fault: Swi
       await new Promise((resolve) => setTimeout(resolve, 20));
       ctx.signal.throwIfAborted();
     }
-    return { source, stream, head: head!, target, ended, named, switches: proxy.switches, authorities: proxy.authorities };
+    return { source, stream, head: head!, target, ended, named, switches: proxy.switches, authorities: proxy.authorities, partBytes: proxy.partBytes() };
   } finally {
     proxy.close();
   }
@@ -133,7 +133,8 @@ export const PORTABILITY_SWITCH_CASES = [
       const byName = resolved.length > 0 && resolved.every((a) => a.address === "127.0.0.1");
       if (!byName) ctx.note(`localhost resolves to ${JSON.stringify(resolved.map((a) => a.address))}: the source is named by its address, not by host`);
       const ways: { readonly options: SourceProxyOptions & { readonly named?: (port: string) => string }; readonly what: string }[] = [
-        { options: byName ? { named: (port) => `localhost:${port}` } : {}, what: byName ? "a source named localhost" : "a source named 127.0.0.1" },
+        // The source's committed answer says 2.5 s (as a slow switch would): the target reports it.
+        { options: { pause: { seconds: 2n, nanos: 500_000_000 }, ...(byName ? { named: (port: string) => `localhost:${port}` } : {}) }, what: byName ? "a source named localhost" : "a source named 127.0.0.1" },
       ];
       const v6 = await new Promise<boolean>((resolve) => {
         const probe = createServer();
@@ -151,6 +152,8 @@ export const PORTABILITY_SWITCH_CASES = [
         check(moved.authorities.length >= 2, `the target must call ${what} (ExportSubject, TransferSubject), the proxy took ${moved.authorities.length} call(s)`);
         const others = moved.authorities.filter((a) => a !== moved.named);
         checkEqual(others, [], `the :authority of every call to ${what} must be ${moved.named}, as the client named it (PORT-055)`);
+        checkEqual(moved.ended.bytesCopied, BigInt(moved.partBytes), `bytes_copied of the migration from ${what}: the bytes of the bundle parts it took (PORT-046)`);
+        if (options.pause !== undefined) checkEqual([moved.ended.switchPause?.seconds, moved.ended.switchPause?.nanos], [2n, 500_000_000], `switch_pause of the migration from ${what}: the pause of the source's committed answer (PORT-046)`);
       }
     },
   }),

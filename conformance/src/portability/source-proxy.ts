@@ -34,6 +34,8 @@ export interface SourceProxyOptions {
    * the target has read what the copy will bring, and the copy waits.
    */
   readonly holdExport?: boolean;
+  /** Replaces the pause of the source's `committed` answer (what the target must report, PORT-046). */
+  readonly pause?: { readonly seconds: bigint; readonly nanos: number };
 }
 
 /** One ExportSubject that passed through. */
@@ -65,6 +67,8 @@ export interface SourceProxy {
   readonly exports: readonly ProxiedExport[];
   /** Lets a held ExportSubject (holdExport) go on. */
   release(): void;
+  /** Bytes of the bundle parts forwarded to the target (ExportSubject and TransferSubject answers, `committed` excepted). */
+  readonly partBytes: () => number;
   close(): void;
 }
 
@@ -106,6 +110,7 @@ export async function startSourceProxy(upstream: Dialer, fault: SwitchFault, opt
   const exports: { forwarded: number; endedBy?: "target" | "source" }[] = [];
   const releases: (() => void)[] = [];
   let released = false;
+  let partBytes = 0;
   let unreachable = false;
   const raw = { requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity };
   server.addService(
@@ -128,6 +133,7 @@ export async function startSourceProxy(upstream: Dialer, fault: SwitchFault, opt
         let holding = held !== undefined;
         const forward = (part: Buffer): void => {
           record.forwarded += 1;
+          partBytes += part.length;
           call.write(part);
         };
         if (held !== undefined) {
@@ -204,9 +210,11 @@ export async function startSourceProxy(upstream: Dialer, fault: SwitchFault, opt
           }
           if (part?.$case === "committed") {
             record.committed = true;
-            if (part.value.pause !== undefined) record.pause = part.value.pause;
+            if (options.pause !== undefined) response = Buffer.from(continuity.v1.TransferSubjectResponse.encode({ part: { $case: "committed", value: { ...part.value, pause: options.pause } } }).finish());
+            const pause = options.pause ?? part.value.pause;
+            if (pause !== undefined) record.pause = pause;
             if (fault === "lose-committed") return finish({ code: grpc.status.UNAVAILABLE, details: "connection to the source lost" });
-          }
+          } else if (!ended) partBytes += response.length;
           if (!ended) call.write(response);
         });
         out.on("end", () => {
@@ -227,6 +235,7 @@ export async function startSourceProxy(upstream: Dialer, fault: SwitchFault, opt
     switches,
     authorities,
     exports,
+    partBytes: () => partBytes,
     release() {
       released = true;
       for (const release of releases.splice(0)) release();
