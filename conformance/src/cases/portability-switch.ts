@@ -299,4 +299,54 @@ export const PORTABILITY_SWITCH_CASES = [
       }
     },
   }),
+
+  defineCase({
+    id: "portability-switch.cancel-during-the-switch",
+    requirements: ["PORT-030", "PORT-037", "PORT-054", "PORT-039"],
+    profile: "portability",
+    needs: ["second-server"],
+    timeoutMs: 90_000,
+    async run(ctx) {
+      const second = await ctx.startSecondServer();
+      const source = await ctx.session();
+      const stream = await createStream(ctx, source, { encoding: ENCODING.mergePatch, streamId: "moving" });
+      for (let seq = 1; seq <= 3; seq++) await append(source, stream.name, [{ n: seq }], { clientSequence: seq });
+      const target = await sessionOn(ctx, second, source);
+      // The proxy holds the switch after its manifest: the source holds the subject's writes,
+      // the target waits for the rest of the switch's bundle.
+      const proxy = await startSourceProxy(ctx, "none", { holdSwitch: true });
+      let name = "";
+      try {
+        const { migration } = await target.clients.portability.createMigration({ parent: target.subject, source: proxy.address, sourceAccessToken: source.token, sourceSubject: "" });
+        if (migration === undefined) return fail("CreateMigration must return the migration");
+        name = migration.name;
+        const deadline = Date.now() + 30_000;
+        let current = migration;
+        while (current.state !== v1.MigrationState.MIGRATION_STATE_SWITCHING || (proxy.switches[0]?.forwarded ?? 0) < 1) {
+          if (current.state !== v1.MigrationState.MIGRATION_STATE_COPYING && current.state !== v1.MigrationState.MIGRATION_STATE_SWITCHING) return fail(`a migration whose switch waits must be COPYING, then SWITCHING, got ${v1.MigrationState[current.state]}: ${current.error}`);
+          if (Date.now() > deadline) return fail(`a migration whose switch began (the proxy forwarded ${proxy.switches[0]?.forwarded ?? 0} of its answers) must report MIGRATION_STATE_SWITCHING (PORT-030), got ${v1.MigrationState[current.state]}`);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          ctx.signal.throwIfAborted();
+          current = (await target.clients.portability.getMigration({ name })).migration!;
+        }
+        const { migration: cancelled } = await target.clients.portability.cancelMigration({ name });
+        checkEqual(cancelled?.state, v1.MigrationState.MIGRATION_STATE_CANCELLED, "CancelMigration of a migration in its switch, before the commit (PORT-037)");
+        checkEqual(cancelled?.error, "", "Migration.error of a cancelled migration (PORT-037)");
+        const bound = Date.now() + 15_000;
+        while (proxy.switches[0]!.endedBy === undefined && Date.now() < bound) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          ctx.signal.throwIfAborted();
+        }
+        checkEqual(proxy.switches[0]!.endedBy ?? "nobody, 15 s after the cancel", "target", "the target must end the TransferSubject of the switch it cancelled (PORT-054)");
+        check(!proxy.switches[0]!.committed, "the source must not commit a switch the target cancelled");
+      } finally {
+        proxy.release();
+        proxy.close();
+      }
+      const written = await append(source, stream.name, [{ n: 4 }], { clientSequence: 4 });
+      checkEqual(written.headVersion, 4n, "the source takes the subject's writes after the cancelled switch (PORT-039)");
+      const { migration: after } = await target.clients.portability.getMigration({ name });
+      checkEqual(after?.state, v1.MigrationState.MIGRATION_STATE_CANCELLED, "the cancelled migration, read again");
+    },
+  }),
 ];

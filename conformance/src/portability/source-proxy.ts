@@ -34,6 +34,8 @@ export interface SourceProxyOptions {
    * the target has read what the copy will bring, and the copy waits.
    */
   readonly holdExport?: boolean;
+  /** Holds the first switch's answers after its first (the switch's manifest) until `release()`. */
+  readonly holdSwitch?: boolean;
   /** Replaces the pause of the source's `committed` answer (what the target must report, PORT-046). */
   readonly pause?: { readonly seconds: bigint; readonly nanos: number };
 }
@@ -53,6 +55,8 @@ export interface ProxiedSwitch {
   readonly pause?: { readonly seconds: bigint; readonly nanos: number };
   /** Who ended the call first: the target (it cancelled or half-closed), or the source. */
   readonly endedBy?: "target" | "source";
+  /** Answers forwarded to the target so far. */
+  readonly forwarded: number;
 }
 
 /** A migration source in front of the server under test, on 127.0.0.1. */
@@ -105,7 +109,7 @@ export async function startSourceProxy(upstream: Dialer, fault: SwitchFault, opt
   const detailFirst = options.detailFirst === true;
   const client = new grpc.Client(upstream.address(), upstream.credentials(), { "grpc.max_receive_message_length": -1, "grpc.max_send_message_length": -1 });
   const server = new grpc.Server({ "grpc.max_receive_message_length": -1, "grpc.max_send_message_length": -1 });
-  const switches: { committed: boolean; pause?: { seconds: bigint; nanos: number }; endedBy?: "target" | "source" }[] = [];
+  const switches: { committed: boolean; pause?: { seconds: bigint; nanos: number }; endedBy?: "target" | "source"; forwarded: number }[] = [];
   const authorities: string[] = [];
   const exports: { forwarded: number; endedBy?: "target" | "source" }[] = [];
   const releases: (() => void)[] = [];
@@ -170,7 +174,7 @@ export async function startSourceProxy(upstream: Dialer, fault: SwitchFault, opt
       },
       TransferSubject: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
         authorities.push(call.getHost());
-        const record: { committed: boolean; pause?: { seconds: bigint; nanos: number }; endedBy?: "target" | "source" } = { committed: false };
+        const record: { committed: boolean; pause?: { seconds: bigint; nanos: number }; endedBy?: "target" | "source"; forwarded: number } = { committed: false, forwarded: 0 };
         switches.push(record);
         const endedBy = (who: "target" | "source"): void => {
           record.endedBy ??= who;
@@ -201,7 +205,7 @@ export async function startSourceProxy(upstream: Dialer, fault: SwitchFault, opt
           endedBy("target");
           out.end();
         });
-        out.on("data", (response: Buffer) => {
+        const onResponse = (response: Buffer): void => {
           const part = continuity.v1.TransferSubjectResponse.decode(response).part;
           if (fault === "tamper-trailer" && part?.$case === "trailer") {
             const counted = { ...part.value, recordCount: part.value.recordCount + 1n };
@@ -215,11 +219,35 @@ export async function startSourceProxy(upstream: Dialer, fault: SwitchFault, opt
             if (pause !== undefined) record.pause = pause;
             if (fault === "lose-committed") return finish({ code: grpc.status.UNAVAILABLE, details: "connection to the source lost" });
           } else if (!ended) partBytes += response.length;
-          if (!ended) call.write(response);
-        });
-        out.on("end", () => {
+          if (!ended) {
+            record.forwarded += 1;
+            call.write(response);
+          }
+        };
+        const onEnd = (): void => {
           endedBy("source");
           finish();
+        };
+        // The first switch waits after its manifest while holdSwitch holds it.
+        const held: Buffer[] | undefined = options.holdSwitch === true && switches.length === 1 && !released ? [] : undefined;
+        let holding = held !== undefined;
+        let heldEnd = false;
+        let seen = 0;
+        if (held !== undefined) {
+          releases.push(() => {
+            holding = false;
+            for (const response of held.splice(0)) onResponse(response);
+            if (heldEnd) onEnd();
+          });
+        }
+        out.on("data", (response: Buffer) => {
+          seen += 1;
+          if (holding && seen > 1) held!.push(response);
+          else onResponse(response);
+        });
+        out.on("end", () => {
+          if (holding) heldEnd = true;
+          else onEnd();
         });
         out.on("error", (error: grpc.ServiceError) => {
           endedBy("source");
