@@ -3,7 +3,7 @@ import { defineMutant } from "../../src/runner/mutant.js";
 export default defineMutant({
   name: "migration-never-reports-switching",
   area: "PORT",
-  caughtBy: ["portability-switch.cancel-during-the-switch"],
+  caughtBy: ["portability-switch.switch-reported-while-it-runs"],
   description: "A target reports its migration as copying through its switch, never MIGRATION_STATE_SWITCHING (PORT-030).",
   edits: [
     {
