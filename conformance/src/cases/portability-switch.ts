@@ -11,7 +11,7 @@ import { migrationEnded, sessionOn, type SecondServer } from "../harness/migrati
 import { defineCase } from "../harness/define-case.js";
 import { check, checkBytes, checkEqual, checkError, fail, Status } from "../harness/expect.js";
 import { append, createStream, ENCODING } from "../harness/streams.js";
-import { startSourceProxy, type SourceProxyOptions, type SwitchFault } from "../portability/source-proxy.js";
+import { startSourceProxy, type SourceProxy, type SourceProxyOptions, type SwitchFault } from "../portability/source-proxy.js";
 import { lookup } from "node:dns/promises";
 import { createServer } from "node:net";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -48,6 +48,27 @@ async function migrateThrough(ctx: CaseContext, second: SecondServer, fault: Swi
 }
 
 /** Polls GetMigration until a migration the case expects to fail has ended, and checks that it failed. */
+/**
+ * Starts a migration from `source` to `target` through `proxy` (which holds the switch after
+ * its manifest) and waits until the target reports it SWITCHING while the switch is held:
+ * the source holds the subject's writes and the target waits for the rest of the switch's
+ * bundle. Returns the migration's name.
+ */
+async function migrateIntoHeldSwitch(ctx: CaseContext, source: Session, target: Awaited<ReturnType<typeof sessionOn>>, proxy: SourceProxy): Promise<string> {
+  const { migration } = await target.clients.portability.createMigration({ parent: target.subject, source: proxy.address, sourceAccessToken: source.token, sourceSubject: "" });
+  if (migration === undefined) return fail("CreateMigration must return the migration");
+  const deadline = Date.now() + 30_000;
+  let current = migration;
+  while (current.state !== v1.MigrationState.MIGRATION_STATE_SWITCHING || (proxy.switches[0]?.forwarded ?? 0) < 1) {
+    if (current.state !== v1.MigrationState.MIGRATION_STATE_COPYING && current.state !== v1.MigrationState.MIGRATION_STATE_SWITCHING) return fail(`a migration whose switch waits must be COPYING, then SWITCHING, got ${v1.MigrationState[current.state]}: ${current.error}`);
+    if (Date.now() > deadline) return fail(`a migration whose switch began (the proxy forwarded ${proxy.switches[0]?.forwarded ?? 0} of its answers) must report MIGRATION_STATE_SWITCHING (PORT-030), got ${v1.MigrationState[current.state]}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    ctx.signal.throwIfAborted();
+    current = (await target.clients.portability.getMigration({ name: migration.name })).migration!;
+  }
+  return migration.name;
+}
+
 async function expectFailed(ctx: CaseContext, session: Session, migration: continuity.v1.Migration | undefined, what: string): Promise<continuity.v1.Migration> {
   if (migration === undefined) return fail(`${what}: CreateMigration must return the migration`);
   const ended = await migrationEnded(ctx, session.clients, migration.name, 30_000);
@@ -301,6 +322,44 @@ export const PORTABILITY_SWITCH_CASES = [
   }),
 
   defineCase({
+    id: "portability-switch.cancel-during-the-switch",
+    requirements: ["PORT-030", "PORT-037", "PORT-054", "PORT-039"],
+    profile: "portability",
+    needs: ["second-server"],
+    timeoutMs: 90_000,
+    async run(ctx) {
+      const second = await ctx.startSecondServer();
+      const source = await ctx.session();
+      const stream = await createStream(ctx, source, { encoding: ENCODING.mergePatch, streamId: "moving" });
+      for (let seq = 1; seq <= 3; seq++) await append(source, stream.name, [{ n: seq }], { clientSequence: seq });
+      const target = await sessionOn(ctx, second, source);
+      const proxy = await startSourceProxy(ctx, "none", { holdSwitch: true });
+      let name = "";
+      try {
+        name = await migrateIntoHeldSwitch(ctx, source, target, proxy);
+        // A target of several servers may take the cancel on one that does not run the
+        // migration: it must end it all the same, before the commit.
+        const { migration: cancelled } = await target.clients.portability.cancelMigration({ name });
+        checkEqual(cancelled?.state, v1.MigrationState.MIGRATION_STATE_CANCELLED, "CancelMigration of a migration in its switch, before the commit (PORT-037)");
+        checkEqual(cancelled?.error, "", "Migration.error of a cancelled migration (PORT-037)");
+        const bound = Date.now() + 15_000;
+        while (proxy.switches[0]!.endedBy === undefined && Date.now() < bound) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          ctx.signal.throwIfAborted();
+        }
+        checkEqual(proxy.switches[0]!.endedBy ?? "nobody, 15 s after the cancel", "target", "the target must end the TransferSubject of the switch it cancelled (PORT-054)");
+        check(!proxy.switches[0]!.committed, "the source must not commit a switch the target cancelled");
+      } finally {
+        proxy.release();
+        proxy.close();
+      }
+      const written = await append(source, stream.name, [{ n: 4 }], { clientSequence: 4 });
+      checkEqual(written.headVersion, 4n, "the source takes the subject's writes after the cancelled switch (PORT-039)");
+      const { migration: after } = await target.clients.portability.getMigration({ name });
+      checkEqual(after?.state, v1.MigrationState.MIGRATION_STATE_CANCELLED, "the cancelled migration, read again");
+    },
+  }),
+  defineCase({
     id: "portability-switch.switch-reported-while-it-runs",
     requirements: ["PORT-030", "PORT-031", "PORT-033"],
     profile: "portability",
@@ -318,18 +377,7 @@ export const PORTABILITY_SWITCH_CASES = [
       const proxy = await startSourceProxy(ctx, "none", { holdSwitch: true });
       let name = "";
       try {
-        const { migration } = await target.clients.portability.createMigration({ parent: target.subject, source: proxy.address, sourceAccessToken: source.token, sourceSubject: "" });
-        if (migration === undefined) return fail("CreateMigration must return the migration");
-        name = migration.name;
-        const deadline = Date.now() + 30_000;
-        let current = migration;
-        while (current.state !== v1.MigrationState.MIGRATION_STATE_SWITCHING || (proxy.switches[0]?.forwarded ?? 0) < 1) {
-          if (current.state !== v1.MigrationState.MIGRATION_STATE_COPYING && current.state !== v1.MigrationState.MIGRATION_STATE_SWITCHING) return fail(`a migration whose switch waits must be COPYING, then SWITCHING, got ${v1.MigrationState[current.state]}: ${current.error}`);
-          if (Date.now() > deadline) return fail(`a migration whose switch began (the proxy forwarded ${proxy.switches[0]?.forwarded ?? 0} of its answers) must report MIGRATION_STATE_SWITCHING (PORT-030), got ${v1.MigrationState[current.state]}`);
-          await new Promise((resolve) => setTimeout(resolve, 20));
-          ctx.signal.throwIfAborted();
-          current = (await target.clients.portability.getMigration({ name })).migration!;
-        }
+        name = await migrateIntoHeldSwitch(ctx, source, target, proxy);
         proxy.release();
         const ended = await migrationEnded(ctx, target.clients, name, 30_000);
         checkEqual(ended.state, v1.MigrationState.MIGRATION_STATE_COMPLETED, `the migration, its switch let go, must complete, got error ${JSON.stringify(ended.error)}`);

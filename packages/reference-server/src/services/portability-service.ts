@@ -223,11 +223,17 @@ export function createPortabilityService(deps: ServiceDeps, options: Portability
       const { name } = parseRequest(migrationNameSchema, request);
       let migration = await migrationOf(auth, name);
       if (migration.state === "copying" || migration.state === "switching") {
-        if (!options.migrations.cancel(migration.subjectId, migration.id) && migration.state === "copying") {
+        if (!options.migrations.cancel(migration.subjectId, migration.id)) {
           // Not running in this process: another server runs it (it stops when it sees the
-          // record ended), or none does any more. Ended here, unless it began its switch
-          // meanwhile; a switch is its runner's to finish.
-          await store.putMigration({ ...migration, state: "cancelled", endedAt: deps.clock() }, { ifState: "copying" });
+          // record ended, at its next step or lease renewal), or none does any more. Ended
+          // here, in the state it was read in, unless its runner recorded meanwhile that it
+          // is sending the switch's commit: from then on the switch is the source's. A record
+          // that moved on from copying to switching meanwhile is read again, once.
+          for (let attempt = 0; attempt < 2 && migration.committing !== true && (migration.state === "copying" || migration.state === "switching"); attempt++) {
+            const outcome = await store.putMigration({ ...migration, state: "cancelled", committing: false, endedAt: deps.clock() }, { ifState: migration.state });
+            if (outcome !== "stale") break;
+            migration = (await store.getMigration(migration.subjectId, migration.id)) ?? migration;
+          }
         }
         // The runner records the end; wait briefly so the answer shows it.
         for (let i = 0; i < 50; i++) {

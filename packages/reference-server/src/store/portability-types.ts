@@ -128,6 +128,12 @@ export interface MigrationRecord {
   readonly error: string;
   readonly createdAt: Date;
   readonly endedAt: Date | undefined;
+  /**
+   * Set by the runner just before it sends the switch's commit, and kept on every record it
+   * stores after: from then on the switch is the source's, and a cancel through another
+   * server, which stores a record without it, is refused (see putMigration).
+   */
+  readonly committing?: boolean;
 }
 
 /** See the module comment. */
@@ -168,8 +174,10 @@ export interface PortabilityStore {
    * second one answers `conflict` and stores nothing. A migration that has ended is never
    * replaced, and with `ifState` one that is no longer in that state is not either: both
    * answer `stale` and store nothing (the runner on one server learns so that the migration
-   * was cancelled through another). `lease` makes `lease.owner` its runner from the start
-   * (see ReplicaStateStore.renewMigrationLease).
+   * was cancelled through another). A record stored as `committing` is replaced only by one
+   * that is `committing` too (its runner's), so a cancel through another server cannot land
+   * once the commit is on its way: it answers `stale`. `lease` makes `lease.owner` its runner
+   * from the start (see ReplicaStateStore.renewMigrationLease).
    */
   putMigration(
     migration: MigrationRecord,

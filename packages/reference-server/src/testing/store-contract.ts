@@ -551,6 +551,19 @@ export function describeStoreContract(name: string, open: () => Promise<{ store:
         expect(await store.putMigration(m2)).toBe("stored");
         expect(await store.putMigration({ ...m2, state: "cancelled", endedAt: now }, { ifState: "copying" })).toBe("stale");
         expect((await store.getMigration("s1", "m2"))?.state).toBe("switching");
+        // Once its runner recorded that it sends the commit, a cancel through another server
+        // (a record without `committing`) is refused; the runner's own records still land.
+        expect(await store.putMigration({ ...m2, committing: true })).toBe("stored");
+        expect(await store.putMigration({ ...m2, state: "cancelled", committing: false, endedAt: now }, { ifState: "switching" })).toBe("stale");
+        expect(await store.putMigration({ ...m2, state: "cancelled", endedAt: now })).toBe("stale");
+        expect(await store.getMigration("s1", "m2")).toMatchObject({ state: "switching", committing: true });
+        expect(await store.putMigration({ ...m2, committing: true, state: "completed", endedAt: now })).toBe("stored");
+        expect((await store.getMigration("s1", "m2"))?.state).toBe("completed");
+        // Before that record, a cancel of a switching migration lands.
+        const m3 = { ...migration, id: "m3", state: "switching" as const };
+        expect(await store.putMigration(m3)).toBe("stored");
+        expect(await store.putMigration({ ...m3, state: "cancelled", committing: false, endedAt: now }, { ifState: "switching" })).toBe("stored");
+        expect(await store.putMigration({ ...m3, committing: true })).toBe("stale");
       }));
 
     it("holds a subject's writes for one holder until it releases, records the move or runs out", () =>

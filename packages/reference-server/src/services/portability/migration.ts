@@ -148,8 +148,13 @@ export function createMigrationRunner(deps: ServiceDeps, settings: MigrationSett
         // Stryker disable next-line OptionalChaining: every TransferSubjectResponse of a source that passed the importer has its part set
         if (response.part?.$case === "trailer") {
           importer.finish();
-          // Cancelling is no longer possible once the commit is sent.
+          // Cancelling is no longer possible once the commit is sent. Another server may have
+          // cancelled the migration meanwhile (its runner is here, so it could only store the
+          // end): recording the commit first either finds that end, or keeps any cancel from
+          // landing after it.
           if (signal.aborted) throw new Cancelled();
+          await update({ committing: true });
+          if (endedElsewhere || signal.aborted) throw new Cancelled();
           state.committing = true;
           transfer.send({ step: { $case: "commit", value: {} } });
           transfer.end();

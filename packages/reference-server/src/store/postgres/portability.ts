@@ -389,9 +389,10 @@ export function createPgPortability(ctx: PgPortabilityContext): PortabilityStore
       return write(migration.subjectId, async (tx) => {
         const stored = (await tx.query<{ body: string }>("SELECT body FROM migrations WHERE subject_id = $1 AND migration_id = $2", [migration.subjectId, migration.id]))[0];
         if (stored !== undefined) {
-          const state = decodeMigration(stored.body).state;
+          const { state, committing } = decodeMigration(stored.body);
           if (state !== "copying" && state !== "switching") return "stale" as const;
           if (options?.ifState !== undefined && state !== options.ifState) return "stale" as const;
+          if (committing === true && migration.committing !== true) return "stale" as const;
         }
         const active = migration.state === "copying" || migration.state === "switching";
         if (active) {

@@ -320,9 +320,10 @@ export function createSqlitePortability(ctx: SqlitePortabilityContext): Portabil
       return write(() => {
         const stored = stmt("SELECT body FROM migrations WHERE subject_id = ? AND migration_id = ?").get(migration.subjectId, migration.id) as { body: string } | undefined;
         if (stored !== undefined) {
-          const state = decodeMigration(stored.body).state;
+          const { state, committing } = decodeMigration(stored.body);
           if (state !== "copying" && state !== "switching") return "stale" as const;
           if (options?.ifState !== undefined && state !== options.ifState) return "stale" as const;
+          if (committing === true && migration.committing !== true) return "stale" as const;
         }
         const active = migration.state === "copying" || migration.state === "switching" ? 1 : 0;
         if (active === 1) {
