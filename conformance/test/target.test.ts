@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { normalizeAddress, spawnTarget } from "../src/runner/target.js";
 
 // A stand-in "server": prints the runner contract's environment, then the ready line, and
@@ -12,7 +12,7 @@ const fs = require("node:fs");
 const out = process.env.CONTINUITY_DATA_DIR + "/env.json";
 fs.writeFileSync(out, JSON.stringify({ listen: process.env.CONTINUITY_LISTEN, platforms: process.env.CONTINUITY_PLATFORMS, audience: process.env.CONTINUITY_AUDIENCE }));
 if (process.env.STORE_LOG) fs.appendFileSync(process.env.STORE_LOG, process.env.CONTINUITY_STORE + "\\n");
-process.on("SIGTERM", () => { fs.writeFileSync(process.env.SIGNAL_FILE, "SIGTERM"); process.exit(0); });
+process.on("SIGTERM", () => setTimeout(() => { fs.writeFileSync(process.env.SIGNAL_FILE, "SIGTERM"); process.exit(0); }, 300));
 console.error("some log line on stderr");
 console.log("CONTINUITY_LISTENING=0.0.0.0:4321");
 setInterval(() => {}, 1000);
@@ -27,8 +27,11 @@ describe("spawn mode", () => {
       const signalFile = join(scratch, "signal");
       const target = await spawnTarget({ command: `node ${script}`, cwd: scratch, platformsFile: "/tmp/platforms.json", audience: "continuity", env: { SIGNAL_FILE: signalFile } });
       expect(target.address()).toBe("127.0.0.1:4321");
-      expect(target.output()).toContain("some log line on stderr");
+      // stderr is a pipe of its own: its line may arrive after the ready line on stdout.
+      await vi.waitFor(() => expect(target.output()).toContain("some log line on stderr"), { timeout: 10_000 });
       await target.stop();
+      // Stopped means the server itself has ended, not only the shell it runs under, so its
+      // SIGTERM handler has run (it writes the file, then exits).
       expect(await readFile(signalFile, "utf8")).toBe("SIGTERM");
       expect(target.crashed()).toBe(false);
     } finally {

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -156,6 +157,11 @@ export async function spawnTarget(options: SpawnOptions): Promise<Target> {
     killGroup(proc, signal);
     const timer = setTimeout(() => killGroup(proc, "SIGKILL"), 5_000);
     await exited;
+    // The shell a command runs under ends at the signal at once (dash does not exec the
+    // command), while the server behind it may still be shutting down: a restart would start
+    // the next server beside it, and `stop` remove its data directory under it. Stopped means
+    // nothing of its process group is left (the SIGKILL above bounds the wait).
+    if (proc.pid !== undefined) await groupEnded(proc.pid, Date.now() + 10_000);
     clearTimeout(timer);
   };
 
@@ -191,6 +197,36 @@ export async function spawnTarget(options: SpawnOptions): Promise<Target> {
       await schemas?.dropAll();
     },
   };
+}
+
+/** Resolves once no live process is left in process group `pgid`, or at `deadline`. */
+async function groupEnded(pgid: number, deadline: number): Promise<void> {
+  while (groupAlive(pgid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+  } catch (error) {
+    // ESRCH: no process is left in it; EPERM: one is, of another user.
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+  // A member that exited but was not reaped yet (a zombie, where no init reaps orphans) still
+  // takes a signal; on Linux its state says so.
+  if (process.platform !== "linux") return true;
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+    } catch {
+      continue;
+    }
+    // pid (comm) state ppid pgrp …: comm may hold spaces and parentheses, so read after the last ")".
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (Number(pgrp) === pgid && state !== "Z") return true;
+  }
+  return false;
 }
 
 function killGroup(proc: ChildProcess, signal: NodeJS.Signals): void {
