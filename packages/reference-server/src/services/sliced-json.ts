@@ -114,11 +114,8 @@ export async function parseCanonicalSliced(bytes: Uint8Array): Promise<JsonValue
     at++;
     if (isObject) {
       const object: JsonObject = {};
-      // A wide object's names as they are read: listing them afterwards would be one step the
-      // object's width. Taken up once it becomes wide (a list of a few thousand names), so
-      // that the many small objects of a state cost no set each.
-      let members = 0;
-      let names: Set<string> | undefined;
+      // Its names as they are read: listing them afterwards would be one step the object's width.
+      const names = new Set<string>();
       while (bytes[at] !== CLOSE_OBJECT) {
         if (bytes[at] === COMMA) at++;
         const keyEnd = stringEnd(bytes, at);
@@ -128,13 +125,11 @@ export async function parseCanonicalSliced(bytes: Uint8Array): Promise<JsonValue
         at++;
         const value = await parseValue();
         Object.defineProperty(object, key, { value, writable: true, enumerable: true, configurable: true });
-        members++;
-        if (names !== undefined) names.add(key);
-        else if (members > WIDE_OBJECT_MEMBERS) names = new Set(Object.keys(object));
+        names.add(key);
         await pace();
       }
       at++;
-      if (names !== undefined) recordMemberNames(object, names);
+      if (names.size > WIDE_OBJECT_MEMBERS) recordMemberNames(object, names);
       return object;
     }
     const array: JsonValue[] = [];
