@@ -13,7 +13,7 @@ import { runSucceeded } from "./reporters/summary.js";
 import { loadKnownFailures, type KnownFailures } from "./runner/known-failures.js";
 import { loadRequirements } from "./runner/requirements.js";
 import { runSuite, type CaseResult, type SuiteReport } from "./runner/run-suite.js";
-import { attachTarget, spawnTarget, type Target } from "./runner/target.js";
+import { attachTarget, READY_TIMEOUT_MS, spawnTarget, type Target } from "./runner/target.js";
 import { parseTargetSecurity } from "./harness/security.js";
 
 /** Root of this repository (the suite lives in `<repo>/conformance`). */
@@ -117,6 +117,10 @@ export async function runConformance(options: RunOptions): Promise<RunOutcome> {
         platformsFile,
         audience: SPAWN_AUDIENCE,
         ...(options.spawnEnv === undefined ? {} : { env: options.spawnEnv }),
+        // A start is as slow as the machine: a CI runner starting six servers at once under tsx
+        // (a second server of `--replicas 2` is three node processes) overran 30 s. The scale
+        // reaches the second servers a case starts too (they inherit these options).
+        readyTimeoutMs: Math.round(READY_TIMEOUT_MS * (options.timeoutScale ?? 1)),
         security,
       });
     } catch (error) {

@@ -18,6 +18,9 @@ export const SPAWN_MIGRATION_SOURCES = "127.0.0.0/8,::1";
 /** The ready line the spawned server prints on stdout (runner contract). */
 export const READY_LINE_PREFIX = "CONTINUITY_LISTENING=";
 
+/** How long a spawned server has to print its ready line, unless told otherwise. */
+export const READY_TIMEOUT_MS = 30_000;
+
 /** A server under test. `restart` exists only when the suite owns the process. */
 export interface Target {
   readonly mode: "attach" | "spawn";
@@ -120,7 +123,7 @@ export async function spawnTarget(options: SpawnOptions): Promise<Target> {
     child = proc;
     proc.stderr?.setEncoding("utf8").on("data", (text: string) => append(text));
     const ready = new Promise<string>((resolve, reject) => {
-      const timeoutMs = options.readyTimeoutMs ?? 30_000;
+      const timeoutMs = options.readyTimeoutMs ?? READY_TIMEOUT_MS;
       const timer = setTimeout(() => reject(new Error(`server printed no ${READY_LINE_PREFIX} line within ${timeoutMs} ms`)), timeoutMs);
       const lines = createInterface({ input: proc.stdout! });
       lines.on("line", (line) => {
