@@ -216,7 +216,7 @@ describe("issue 10 defect 1, issue 13: appends to a large JSON state cost what t
 });
 
 describe("issue 10 defect 1: no call's work on a whole ~60 MiB state stalls other calls (LIMIT-022)", () => {
-  it("answers other calls within half a second while RestoreCheckpoint, compaction, retention and GetSnapshot work on a ~60 MiB state", { timeout: 300_000 }, async () => {
+  it("answers other calls within 750 ms while RestoreCheckpoint, compaction, retention and GetSnapshot work on a ~60 MiB state", { timeout: 300_000 }, async () => {
     server = await startTestServer({ maintenanceIntervalMs: 0 });
     const info = await server.anonymous.serverInfo.getServerInfo({});
     const limits = { maxBatchBytes: Number(info.limits!.maxBatchBytes), maxBatchDeltas: Number(info.limits!.maxBatchDeltas) };
@@ -263,8 +263,10 @@ describe("issue 10 defect 1: no call's work on a whole ~60 MiB state stalls othe
       // retention 10.4 s, GetSnapshot 0.9 s; after (SQLite / PostgreSQL): 94 / 281, 227 / 95,
       // 159 / 123 and 124 / 224 ms.
       // 500 ms: on a 2-vCPU VM shared with other jobs (load ~18) the peaks after were 95–280 ms
-      // (garbage collection of the state's object graphs, and the machine's own load).
-      if (measured.maxDelayMs >= 500 || measured.slowestCallMs >= 1000) stalls.push({ phase, ...measured });
+      // (garbage collection of the state's object graphs, and the machine's own load); a
+      // fresh-clone CI run (three vitest workers on 2 cores) saw 560 ms for RestoreCheckpoint.
+      // 750 ms still fails every "before" above (the least of them, GetSnapshot, 900 ms).
+      if (measured.maxDelayMs >= 750 || measured.slowestCallMs >= 1000) stalls.push({ phase, ...measured });
     }
     expect(stalls).toEqual([]);
     expect(restoredVersion).toBe(BigInt(atCheckpoint + 4));
