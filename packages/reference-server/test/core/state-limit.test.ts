@@ -262,10 +262,10 @@ describe("issue 10 defect 1: no call's work on a whole ~60 MiB state stalls othe
       // Before (loaded 2-vCPU VM): RestoreCheckpoint held the loop 22.6 s, CompactStream 6.2 s,
       // retention 10.4 s, GetSnapshot 0.9 s; after (SQLite / PostgreSQL): 94 / 281, 227 / 95,
       // 159 / 123 and 124 / 224 ms.
-      // 500 ms: on a 2-vCPU VM shared with other jobs (load ~18) the peaks after were 95–280 ms
-      // (garbage collection of the state's object graphs, and the machine's own load); a
-      // fresh-clone CI run (three vitest workers on 2 cores) saw 560 ms for RestoreCheckpoint.
-      // 750 ms still fails every "before" above (the least of them, GetSnapshot, 900 ms).
+      // 750 ms: on a 2-vCPU VM shared with other jobs (load ~18) the peaks after were 95–280 ms
+      // (garbage collection of the state's object graphs, and the machine's own load), and a
+      // fresh-clone CI run (three vitest workers on 2 cores) saw 560 ms for RestoreCheckpoint;
+      // it still fails every "before" above (the least of them, GetSnapshot, 900 ms).
       if (measured.maxDelayMs >= 750 || measured.slowestCallMs >= 1000) stalls.push({ phase, ...measured });
     }
     expect(stalls).toEqual([]);
