@@ -32,5 +32,10 @@ export async function expectWholeSuitePasses(options: Omit<RunOptions, "knownFai
   }
 }
 
-/** Bounds only a hung run: one whole suite takes one to three minutes on a quiet 2-core machine. */
-export const WHOLE_SUITE_TIMEOUT_MS = 480_000;
+/**
+ * Bounds only a hung run (each case has its own limit): one whole suite takes about 80 s alone
+ * on a quiet 2-core machine and 230-250 s beside the rest of `pnpm test` there, but the
+ * project's CI of c19def1 overran 480 s with the two-replica PostgreSQL run (its vitest took
+ * 1,092 s where the same tree takes 678 s here), so the bound is 15 minutes.
+ */
+export const WHOLE_SUITE_TIMEOUT_MS = 900_000;
