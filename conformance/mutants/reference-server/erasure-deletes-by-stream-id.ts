@@ -8,10 +8,10 @@ export default defineMutant({
   edits: [
     {
       file: "store/sqlite/erasure.ts",
-      find: '          stmt("DELETE FROM streams WHERE subject_id = ?").run(subjectId);\n',
+      find: '        stmt("DELETE FROM streams WHERE subject_id = ?").run(subjectId);\n',
       replace:
-        '          stmt("DELETE FROM deltas WHERE stream_id IN (SELECT stream_id FROM streams WHERE subject_id = ?)").run(subjectId);\n' +
-        '          stmt("DELETE FROM streams WHERE subject_id = ?").run(subjectId);\n',
+        '        stmt("DELETE FROM deltas WHERE stream_id IN (SELECT stream_id FROM streams WHERE subject_id = ?)").run(subjectId);\n' +
+        '        stmt("DELETE FROM streams WHERE subject_id = ?").run(subjectId);\n',
     },
   ],
 });

@@ -8,7 +8,7 @@ export default defineMutant({
   edits: [
     {
       file: "store/sqlite/erasure.ts",
-      find: '          stmt("DELETE FROM streams WHERE subject_id = ?").run(subjectId);\n',
+      find: '        stmt("DELETE FROM streams WHERE subject_id = ?").run(subjectId);\n',
       replace: "",
     },
     {

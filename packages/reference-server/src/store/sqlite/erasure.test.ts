@@ -155,3 +155,113 @@ it("finishes at open an erasure a stop cut short before the subject's own row wa
   expect(rowsOf(store, "deltas")).toBe(0);
   expect((await bytesOnDisk()).includes(marker)).toBe(false);
 });
+
+// DeleteStream: the same steps for one stream, whose id (unlike a subject's) comes back.
+
+const OLD_UID = "00000000-0000-4000-8000-000000000001";
+const NEW_UID = "00000000-0000-4000-8000-000000000002";
+
+function createNotes(target: SqliteStore, uid: string) {
+  return target.createStream({
+    subjectId: "gone",
+    id: "notes",
+    uid,
+    type: "org.example.notes",
+    encoding: Encoding.Opaque,
+    conflictPolicy: Policy.AllowBlindAppend,
+    ownerPlatformId: "p",
+    genesisHash: new Uint8Array(32),
+    initialState: undefined,
+    maxStreamsPerSubject: 10,
+    now,
+  });
+}
+
+function appendTo(target: SqliteStore, uid: string, clientSequence: number, payload: string) {
+  return target.appendBatch({
+    subjectId: "gone",
+    streamId: "notes",
+    streamUid: uid,
+    deviceId: "d",
+    clientSequence,
+    fingerprint: new Uint8Array([clientSequence]),
+    expectedVersion: undefined,
+    now,
+    build: ({ stream }) => ({ deltas: [{ payload: new TextEncoder().encode(payload), prevHash: stream.headHash, hash: new Uint8Array(32).fill(7) }] }),
+  });
+}
+
+const turns = (n: number) => (async () => {
+  for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+})();
+const pendingPurges = (target: SqliteStore) => target.db.prepare("SELECT key FROM meta WHERE key LIKE 'stream_purge_pending:%'").all();
+
+it("answers a deleted stream as gone at once, deletes its rows in steps, and a stream created with its id meanwhile waits for them and starts empty", async () => {
+  await subjectWithDeltas(store, 2000, "old");
+  const deleting = store.deleteStream("gone", "notes", now);
+  await turns(5);
+  expect(await store.getStream("gone", "notes")).toBeUndefined();
+  expect((await store.listStreams("gone", { visibility: { platformId: "p", shared: [] }, type: undefined }, { after: undefined, limit: 10 })).items).toEqual([]);
+  expect(rowsOf(store, "deltas")).toBeGreaterThan(1000);
+  // An append to the deleted stream finds no stream, and brings none of it back.
+  expect((await appendTo(store, OLD_UID, 2, "late")).kind).toBe("stream-not-found");
+
+  let settled = "";
+  const recreating = createNotes(store, NEW_UID).then((result) => {
+    settled ||= "create";
+    return result;
+  });
+  const deleted = await deleting.then((result) => {
+    settled ||= "delete";
+    return result;
+  });
+  expect(deleted?.uid).toBe(OLD_UID);
+  expect(rowsOf(store, "deltas")).toBe(0);
+  expect(await recreating).toMatchObject({ kind: "created", stream: { uid: NEW_UID, headVersion: 0 } });
+  // The creation waited for the old rows, which would otherwise have been the new stream's.
+  expect(settled).toBe("delete");
+
+  expect((await appendTo(store, NEW_UID, 1, "new")).kind).toBe("committed");
+  expect(rowsOf(store, "deltas")).toBe(1);
+  const events = await store.readEvents("gone", 0, 100);
+  expect(events.filter((e) => e.body.kind === "stream-deleted").map((e) => (e.body as { stream: { uid: string } }).stream.uid)).toEqual([OLD_UID]);
+  expect(pendingPurges(store)).toEqual([]);
+});
+
+it("finishes at open a stream deletion a stop cut short, before a stream of its id is created, and leaves that stream alone", async () => {
+  const marker = `delete-me-${randomUUID()}`;
+  await subjectWithDeltas(store, 2000, marker);
+  const deleting = store.deleteStream("gone", "notes", now);
+  await turns(5);
+  expect(rowsOf(store, "deltas")).toBeGreaterThan(1000);
+  // Stopped before the rows are gone: that is no success.
+  await store.close();
+  await expect(deleting).rejects.toThrow("store is closed");
+
+  store = createSqliteStore({ path: join(dir, "db.sqlite") });
+  expect(await store.getStream("gone", "notes")).toBeUndefined();
+  expect(rowsOf(store, "deltas")).toBeGreaterThan(1000);
+  // Created at once after the open: it waits for the old rows to go, then starts empty.
+  expect(await createNotes(store, NEW_UID)).toMatchObject({ kind: "created", stream: { uid: NEW_UID, headVersion: 0 } });
+  expect(rowsOf(store, "deltas")).toBe(0);
+  expect(pendingPurges(store)).toEqual([]);
+  expect((await appendTo(store, NEW_UID, 1, "new")).kind).toBe("committed");
+  await turns(50);
+  expect(rowsOf(store, "deltas")).toBe(1);
+  expect((await store.getStream("gone", "notes"))?.headVersion).toBe(1);
+  expect((await store.listDeltas("gone", "notes", 0, 10)).map((d) => new TextDecoder().decode(d.payload))).toEqual(["new"]);
+});
+
+it("lets an erasure of the subject take over a stream deletion a stop cut short", async () => {
+  await subjectWithDeltas(store, 2000, "old");
+  const deleting = store.deleteStream("gone", "notes", now);
+  await turns(5);
+  await store.close();
+  await expect(deleting).rejects.toThrow("store is closed");
+
+  store = createSqliteStore({ path: join(dir, "db.sqlite") });
+  expect(await store.eraseSubject("gone")).toBe(true);
+  expect(rowsOf(store, "deltas")).toBe(0);
+  // Nothing in `meta` names the subject's stream any more (ERASE-004).
+  expect(pendingPurges(store)).toEqual([]);
+});

@@ -1,27 +1,34 @@
 import type { Database, Statement } from "better-sqlite3";
+import type { SubjectEvent } from "../types.js";
 import { yieldTurn } from "../state-chunks.js";
 
 /**
- * Erasure on SQLite in two parts, so that erasing a subject whose streams hold tens of
- * megabytes never holds the event loop (LIMIT-022) while ERASE-004 still holds when
- * DeleteSubject returns.
+ * Erasure of a subject (DeleteSubject), and deletion of one stream (DeleteStream), on SQLite
+ * in two parts, so that removing tens of megabytes never holds the event loop (LIMIT-022)
+ * while ERASE-004 (and, for a stream, that nothing of it is left once the call returns) still
+ * holds when the call returns.
  *
  * With `secure_delete` every freed page is overwritten, so deleting a stream's deltas and
- * state chunks costs what writing them did: one cascading DELETE of a subject with a ~60 MiB
- * state held every other call for seconds. Instead:
+ * state chunks costs what writing them did: one cascading DELETE of a ~60 MiB state held every
+ * other call for about a second. Instead:
  *
- * 1. {@link SqliteErasure.detach}, two small transactions: the subject's stream rows are
- *    deleted with foreign keys off (their deltas, states, chunks, snapshots and client
+ * 1. Detach. {@link SqliteErasure.detach}, two small transactions: the subject's stream rows
+ *    are deleted with foreign keys off (their deltas, states, chunks, snapshots and client
  *    outcomes stay, named by no stream), then the subject row is deleted with foreign keys on,
  *    which cascades to everything small (links, devices, grants, link codes, checkpoints,
- *    handoffs, events). From then on the subject answers as erased, exactly as before.
- *    The first transaction also records the erasure in `meta`, so that a stop before the
- *    rows are gone is finished when the store opens again.
- * 2. {@link SqliteErasure.removeRows}: those rows are deleted a few per statement (a chunk of
- *    a stored state, or 16 deltas), with a turn of the event loop between; the record is
- *    deleted with the last of them.
+ *    handoffs, events). {@link SqliteErasure.detachStream}, one transaction: the stream row is
+ *    deleted with foreign keys off, beside the caller's work (the `stream-deleted` event).
+ *    From then on the subject, or the stream, answers as gone, exactly as before. The first
+ *    transaction also records the work in `meta`, so that a stop before the rows are gone is
+ *    finished when the store opens again.
+ * 2. Remove the rows: a few per statement (a chunk of a stored state, or 16 deltas), with a
+ *    turn of the event loop between; the record is deleted with the last of them.
  *
  * Subject ids are random and never reused, so rows that wait for step 2 meet no new subject.
+ * Stream ids are reused: a stream created with the id of one whose rows are still being
+ * removed would take those rows as its own (they are keyed by subject, stream id and version).
+ * So every creation of a stream row waits first for {@link SqliteErasure.streamPurged}, which
+ * also finishes, there and then, a removal a stop cut short.
  */
 export interface SqliteErasure {
   /** Makes the subject unreachable (step 1); false when there is no such subject. */
@@ -33,10 +40,25 @@ export interface SqliteErasure {
   removeRows(subjectId: string): Promise<boolean>;
   /** Subjects whose erasure a stop cut short (recorded, rows maybe left). */
   unfinished(): string[];
+  /**
+   * Deletes the stream row (step 1) in one transaction with `alongside`, which reads the
+   * stream and logs its deletion; undefined, and nothing done, when `alongside` finds no
+   * stream. Step 2 starts at once; {@link streamPurged} tells when it is done.
+   */
+  detachStream<T>(subjectId: string, streamId: string, alongside: (sink: SubjectEvent[]) => T | undefined): T | undefined;
+  /**
+   * Resolves once no row of a deleted stream of this id is left, starting the removal if a
+   * stop cut it short; at once when there is none. False when the store closed first.
+   */
+  streamPurged(subjectId: string, streamId: string): Promise<boolean>;
+  /** Streams whose removal a stop cut short, as [subject id, stream id]. */
+  unfinishedStreams(): [string, string][];
 }
 
 /** The `meta` key prefix that records an erasure whose rows are not all deleted yet. */
 const ERASURE_KEY_PREFIX = "erasure_pending:";
+/** The same for a deleted stream: the prefix, then `JSON.stringify([subjectId, streamId])`. */
+const STREAM_PURGE_KEY_PREFIX = "stream_purge_pending:";
 
 /**
  * Rows deleted per statement: about 1 MiB of stored state (one chunk), or 16 deltas and
@@ -48,49 +70,93 @@ const SMALL_ROWS_PER_STATEMENT = 256;
 export function createSqliteErasure(
   db: Database,
   stmt: (sql: string) => Statement,
-  write: <T>(fn: () => T) => T,
+  /** Runs `fn` in a transaction; with `withoutForeignKeys`, with foreign keys off during it. */
+  write: <T>(fn: (sink: SubjectEvent[]) => T, withoutForeignKeys?: boolean) => T,
   isClosed: () => boolean,
 ): SqliteErasure {
-  const steps = stepStatements(db);
+  const subjectSteps = stepStatements(db, "subject_id = ?");
+  const streamSteps = stepStatements(db, "subject_id = ? AND stream_id = ?");
   const key = (subjectId: string): string => `${ERASURE_KEY_PREFIX}${subjectId}`;
+  const streamKey = (subjectId: string, streamId: string): string => `${STREAM_PURGE_KEY_PREFIX}${JSON.stringify([subjectId, streamId])}`;
+  const keysFrom = (prefix: string): string[] =>
+    (stmt("SELECT key FROM meta WHERE key >= ? AND key < ?").all(prefix, `${prefix}\uffff`) as { key: string }[]).map((r) => r.key.slice(prefix.length));
+  const record = (k: string): void => void stmt("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)").run(k, Buffer.from("1"));
+
+  /** Runs the steps until they delete nothing; then deletes the records. False when the store closed first. */
+  const removeWhere = async (steps: readonly Statement[], params: readonly string[], done: () => void): Promise<boolean> => {
+    for (const step of steps) {
+      for (;;) {
+        if (isClosed()) return false;
+        const more = step.run(...params).changes > 0;
+        await yieldTurn();
+        if (!more) break;
+      }
+    }
+    if (isClosed()) return false;
+    done();
+    return true;
+  };
+
+  /** The stream removals running, by record key: one at a time per stream id. */
+  const purges = new Map<string, Promise<boolean>>();
+  const purge = (subjectId: string, streamId: string): Promise<boolean> => {
+    const k = streamKey(subjectId, streamId);
+    let running = purges.get(k);
+    if (running === undefined) {
+      running = removeWhere(streamSteps, [subjectId, streamId], () => stmt("DELETE FROM meta WHERE key = ?").run(k)).finally(() => purges.delete(k));
+      purges.set(k, running);
+    }
+    return running;
+  };
 
   return {
     detach(subjectId) {
-      // Foreign keys can be switched only outside a transaction; better-sqlite3 runs this
-      // whole function synchronously, so no other statement of this connection runs between.
-      db.pragma("foreign_keys = OFF");
-      let found: boolean;
-      try {
-        found = write(() => {
-          if (stmt("SELECT 1 FROM subjects WHERE subject_id = ?").get(subjectId) === undefined) return false;
-          stmt("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)").run(key(subjectId), Buffer.from("1"));
-          stmt("DELETE FROM streams WHERE subject_id = ?").run(subjectId);
-          return true;
-        });
-      } finally {
-        db.pragma("foreign_keys = ON");
-      }
+      const found = write(() => {
+        if (stmt("SELECT 1 FROM subjects WHERE subject_id = ?").get(subjectId) === undefined) return false;
+        record(key(subjectId));
+        stmt("DELETE FROM streams WHERE subject_id = ?").run(subjectId);
+        return true;
+      }, true);
       if (found) write(() => stmt("DELETE FROM subjects WHERE subject_id = ?").run(subjectId));
       return found;
     },
 
-    async removeRows(subjectId) {
-      for (const step of steps) {
-        for (;;) {
-          if (isClosed()) return false;
-          const more = step.run(subjectId).changes > 0;
-          await yieldTurn();
-          if (!more) break;
-        }
-      }
-      if (isClosed()) return false;
-      stmt("DELETE FROM meta WHERE key = ?").run(key(subjectId));
-      return true;
+    removeRows(subjectId) {
+      // The subject's streams' rows go with it, so their own records are done too.
+      const streams = `${STREAM_PURGE_KEY_PREFIX}${JSON.stringify([subjectId]).slice(0, -1)},`;
+      return removeWhere(subjectSteps, [subjectId], () =>
+        stmt("DELETE FROM meta WHERE key = ? OR (key >= ? AND key < ?)").run(key(subjectId), streams, `${streams}\uffff`),
+      );
     },
 
     unfinished() {
-      const rows = stmt("SELECT key FROM meta WHERE key >= ? AND key < ?").all(ERASURE_KEY_PREFIX, `${ERASURE_KEY_PREFIX}\uffff`) as { key: string }[];
-      return rows.map((r) => r.key.slice(ERASURE_KEY_PREFIX.length));
+      return keysFrom(ERASURE_KEY_PREFIX);
+    },
+
+    detachStream(subjectId, streamId, alongside) {
+      const value = write((sink) => {
+        const result = alongside(sink);
+        if (result === undefined) return undefined;
+        record(streamKey(subjectId, streamId));
+        stmt("DELETE FROM streams WHERE subject_id = ? AND stream_id = ?").run(subjectId, streamId);
+        return result;
+      }, true);
+      // Started here, so that the rows go even when nobody waits for them.
+      if (value !== undefined) void purge(subjectId, streamId).catch(() => undefined);
+      return value;
+    },
+
+    async streamPurged(subjectId, streamId) {
+      const k = streamKey(subjectId, streamId);
+      for (;;) {
+        const recorded = purges.has(k) || stmt("SELECT 1 FROM meta WHERE key = ?").get(k) !== undefined;
+        if (!recorded) return true;
+        if (!(await purge(subjectId, streamId))) return false;
+      }
+    },
+
+    unfinishedStreams() {
+      return keysFrom(STREAM_PURGE_KEY_PREFIX).map((k) => JSON.parse(k) as [string, string]);
     },
   };
 }
@@ -98,9 +164,10 @@ export function createSqliteErasure(
 /**
  * One bounded DELETE per table that hangs off `streams` (directly or through another such
  * table), read from the schema so that a table added later is not forgotten; tables further
- * from `streams` first, so that no statement cascades to more rows than its own.
+ * from `streams` first, so that no statement cascades to more rows than its own. Every such
+ * table carries `subject_id` and `stream_id`, which `filter` compares.
  */
-function stepStatements(db: Database): Statement[] {
+function stepStatements(db: Database, filter: string): Statement[] {
   const tables = (db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all() as { name: string }[]).map((t) => t.name);
   const parents = new Map(tables.map((t) => [t, (db.pragma(`foreign_key_list(${t})`) as { table: string }[]).map((fk) => fk.table)]));
   const depth = new Map<string, number>([["streams", 0]]);
@@ -126,6 +193,6 @@ function stepStatements(db: Database): Statement[] {
         .map((c) => c.name)
         .join(", ");
       const limit = ROWS_PER_STATEMENT[table] ?? SMALL_ROWS_PER_STATEMENT;
-      return db.prepare(`DELETE FROM ${table} WHERE (${key}) IN (SELECT ${key} FROM ${table} WHERE subject_id = ? LIMIT ${limit})`);
+      return db.prepare(`DELETE FROM ${table} WHERE (${key}) IN (SELECT ${key} FROM ${table} WHERE ${filter} LIMIT ${limit})`);
     });
 }

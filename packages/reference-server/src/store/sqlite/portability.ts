@@ -46,6 +46,8 @@ export interface SqlitePortabilityContext {
   readonly subjectExists: (subjectId: string) => boolean;
   readonly checkpointEntries: (subjectId: string, checkpointId: string) => CheckpointEntryRow[];
   readonly eraseSubject: (subjectId: string) => Promise<boolean>;
+  /** Resolves once no row of a deleted stream of this id is left (erasure.ts); false when the store closed first. */
+  readonly streamPurged: (subjectId: string, streamId: string) => Promise<boolean>;
   /** Inserts a stream row (head = its version fields) and, for JSON, its state there. */
   readonly insertStream: (row: StreamRow, jsonState: Uint8Array | undefined) => void;
   /** Delta rows in version order as records, their omitted prev_hash filled back in. */
@@ -287,6 +289,8 @@ export function createSqlitePortability(ctx: SqlitePortabilityContext): Portabil
       return listers[kind](subjectId, request);
     },
     async importStream(input) {
+      // The rows of a deleted stream of this id would become this stream's.
+      if (!(await ctx.streamPurged(input.subjectId, input.id))) throw new Error("store is closed");
       return importStream(input);
     },
     async importDeltas(input) {

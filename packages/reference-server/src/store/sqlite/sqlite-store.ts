@@ -255,7 +255,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   if (!tryScrubWal()) scheduleScrub();
 
   // --- erasure in steps ----------------------------------------------------------------
-  const erasure = createSqliteErasure(db, stmt, (fn) => write(fn), () => closed);
+  const erasure = createSqliteErasure(db, stmt, (fn, withoutForeignKeys) => write(fn, withoutForeignKeys), () => closed);
   /** Deletes an erased subject's remaining rows; once they are gone, the WAL scrub is due. */
   const removeErasedRows = async (subjectId: string): Promise<boolean> => {
     if (!(await erasure.removeRows(subjectId))) return false;
@@ -306,12 +306,28 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     return value;
   };
 
-  /** Runs `fn` in a transaction; its events are emitted only once it committed. */
-  const write = <T>(fn: (sink: EventSink) => T): T => {
+  /**
+   * Runs `fn` in a transaction; its events are emitted only once it committed (and foreign
+   * keys are on again). `withoutForeignKeys`: for erasure.ts, which deletes stream rows without
+   * their cascade.
+   */
+  const write = <T>(fn: (sink: EventSink) => T, withoutForeignKeys = false): T => {
     if (closed) throw new Error("store is closed");
     facts.clear();
     const sink: EventSink = [];
-    const result = db.transaction(() => fn(sink))();
+    let result: T;
+    if (withoutForeignKeys) {
+      // Foreign keys can be switched only outside a transaction; better-sqlite3 runs this
+      // synchronously, so no other statement of this connection runs between.
+      db.pragma("foreign_keys = OFF");
+      try {
+        result = db.transaction(() => fn(sink))();
+      } finally {
+        db.pragma("foreign_keys = ON");
+      }
+    } else {
+      result = db.transaction(() => fn(sink))();
+    }
     emit(sink);
     return result;
   };
@@ -976,6 +992,8 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     // --- streams ---
 
     async createStream(input: CreateStreamInput): Promise<CreateStreamResult> {
+      // The rows of a deleted stream of this id would become this stream's (erasure.ts).
+      if (!(await erasure.streamPurged(input.subjectId, input.id))) throw new Error("store is closed");
       return write((sink) => {
         if (!subjectExists(input.subjectId)) return { kind: "subject-not-found" };
         if (streamRow(input.subjectId, input.id) !== undefined) return { kind: "already-exists" };
@@ -1023,19 +1041,23 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     },
 
     async deleteStream(subjectId, streamId, now) {
-      return write((sink) => {
+      // The stream answers as deleted from here on; its rows go in steps (erasure.ts).
+      const stream = erasure.detachStream(subjectId, streamId, (sink) => {
         const row = streamRow(subjectId, streamId);
         if (row === undefined) return undefined;
-        stmt("DELETE FROM streams WHERE subject_id = ? AND stream_id = ?").run(subjectId, streamId);
-        const stream = toStream(row);
         logEvent(
           sink,
           subjectId,
           { kind: "stream-deleted", stream: { id: row.stream_id, uid: row.uid, type: row.type, ownerPlatformId: row.owner_platform } },
           now,
         );
-        return stream;
+        return toStream(row);
       });
+      if (stream === undefined) return undefined;
+      // Closed meanwhile: rows of the stream are left, so this is no success; the next open
+      // finishes the work.
+      if (!(await erasure.streamPurged(subjectId, streamId))) throw new Error("store is closed");
+      return stream;
     },
 
     // --- deltas ---
@@ -1532,6 +1554,11 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
       if (!tryScrubWal()) scheduleScrub();
     })().catch((error: unknown) => options.onListenerError?.(error));
   }
+  // Deleted streams whose rows a stop left: removed in the background; a stream created
+  // with one of their ids meanwhile waits for it (erasure.streamPurged).
+  for (const [subjectId, streamId] of erasure.unfinishedStreams()) {
+    void erasure.streamPurged(subjectId, streamId).catch((error: unknown) => options.onListenerError?.(error));
+  }
 
   return Object.assign(
     store,
@@ -1549,6 +1576,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
       subjectExists,
       checkpointEntries,
       eraseSubject: (subjectId) => store.eraseSubject(subjectId),
+      streamPurged: (subjectId, streamId) => erasure.streamPurged(subjectId, streamId),
       insertStream,
       linkedDeltas: linkedDeltasWhole,
       streamColumns: STREAM_COLUMNS,
