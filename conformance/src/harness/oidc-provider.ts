@@ -92,10 +92,30 @@ export const OVERSIZED_PADDING_BYTES = 64 * 1_048_576;
 
 type Fault = "none" | "hang" | "oversized" | "crowded" | "trickling";
 
-async function newKey(alg: OidcKey["alg"]): Promise<OidcKey> {
-  const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true });
-  const kid = `oidc-${randomUUID().slice(0, 8)}`;
-  return { kid, alg, privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid, alg, use: "sig" } };
+/**
+ * Key pairs made in this process, per algorithm, in the order providers first asked for them.
+ * A provider's n-th key of an algorithm is the n-th pair here: generating a provider's thirteen
+ * RSA keys cost 2.4 s of CPU, paid again by every run in one process (the deliberate-fault run
+ * starts one per mutant, 162 in CI), so each pair is made once. Within one provider every key is
+ * still a different pair (the attacker's key and a rotation's new key are never a published
+ * one), each draw gets a fresh `kid`, and no pair outlives the process or is written anywhere:
+ * servers of other runs trusting the same pair share nothing with this one.
+ */
+const keyPairs: Record<OidcKey["alg"], Promise<CryptoKeyPair>[]> = { RS256: [], ES256: [] };
+
+type CryptoKeyPair = Awaited<ReturnType<typeof generateKeyPair>>;
+
+/** A provider's source of keys: each call a pair this provider has not used yet. */
+function keySource(): (alg: OidcKey["alg"]) => Promise<OidcKey> {
+  const drawn: Record<OidcKey["alg"], number> = { RS256: 0, ES256: 0 };
+  return async (alg) => {
+    const pairs = keyPairs[alg];
+    const index = drawn[alg]++;
+    if (index === pairs.length) pairs.push(generateKeyPair(alg, { extractable: true }));
+    const { publicKey, privateKey } = await pairs[index]!;
+    const kid = `oidc-${randomUUID().slice(0, 8)}`;
+    return { kid, alg, privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid, alg, use: "sig" } };
+  };
 }
 
 /** Writes `body`, then whitespace, heeding backpressure, until done or the client is gone. */
@@ -124,6 +144,7 @@ async function sendOversized(response: ServerResponse, body: string, sent: (byte
 
 /** Starts the providers on 127.0.0.1:0 with one fresh RS256 key each. */
 export async function startOidcProvider(): Promise<OidcProvider> {
+  const newKey = keySource();
   interface Route {
     readonly keys: OidcKey[];
     readonly fault: Fault;
