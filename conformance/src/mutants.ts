@@ -3,7 +3,8 @@
 // of a SHOULD requirement: by a case of that requirement that warns, see Mutant.should). A suite
 // that lets a broken server pass is worse than none. Each mutant is a few source edits
 // (conformance/mutants/reference-server/<name>.ts) applied to a copy of the server's `src`,
-// the way mutation tools work, so the shipped server carries no switch for any of them.
+// the way mutation tools work, so the shipped server carries no switch for any of them; the
+// copy is bundled into one file (runner/server-bundle.ts) and started from it.
 import { rmSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rmdir, stat, writeFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
@@ -14,7 +15,8 @@ import type { KnownFailures } from "./runner/known-failures.js";
 import { ALL_CASES } from "./cases/index.js";
 import { copySources, loadMutants, mutateSources, type Mutant, type SourceCopy } from "./runner/mutant.js";
 import { runPool, type CaseResult, type SuiteReport } from "./runner/run-suite.js";
-import { REFERENCE_SERVER, REPO_ROOT, referenceServerCommand, runConformance } from "./run.js";
+import { bundledServerCommand, bundleServer } from "./runner/server-bundle.js";
+import { REFERENCE_SERVER, REPO_ROOT, runConformance } from "./run.js";
 
 /** The reference server's mutants: one definition file per mutant. */
 export const REFERENCE_SERVER_MUTANTS = join(REPO_ROOT, "conformance", "mutants", "reference-server");
@@ -25,6 +27,22 @@ export const REFERENCE_SERVER_SRC = join(REFERENCE_SERVER.cwd, "src");
  * copy's imports (`@continuity/sdk/gen`, `better-sqlite3`, …) resolve through its node_modules.
  */
 const COPIES_DIR = join(REFERENCE_SERVER.cwd, ".mutants");
+/**
+ * Where the unmutated server is bundled for the baseline (see {@link baselineServer}), inside
+ * the server's package so that its npm dependencies resolve.
+ */
+const BASELINE_BUNDLE = join(COPIES_DIR, "baseline", "main.mjs");
+
+/**
+ * The unmutated server, bundled as each mutant is (runner/server-bundle.ts), and the command
+ * that starts it: what the baseline run must be made with, so that every mutant is compared
+ * with exactly the build it differs from by its edits. `pnpm test` makes that run in
+ * conformance/test/reference-server.test.ts.
+ */
+export async function baselineServer(): Promise<{ readonly spawn: string; readonly spawnCwd: string }> {
+  return { spawn: await bundleServer(REFERENCE_SERVER_SRC, BASELINE_BUNDLE, REFERENCE_SERVER.cwd), spawnCwd: REFERENCE_SERVER.cwd };
+}
+
 /** Where the outcomes of the last run go (gitignored), beside the suite's reports. */
 const MUTANT_REPORT_DIR = join(REPO_ROOT, ".artifacts", "conformance");
 
@@ -101,8 +119,13 @@ export async function runMutant(mutant: Mutant, copy: SourceCopy, concurrency: n
     return { mutant: mutant.name, area: mutant.area, caught: false, evidence: `run error: ${(error as Error).message}`, failedCases: [], durationMs: 0 };
   }
   try {
-    const entry = relative(REFERENCE_SERVER.cwd, join(copy.dir, "main.ts"));
-    const { mutant: name, area, caught, evidence, failedCases, durationMs } = await runAgainst(mutant.name, referenceServerCommand(entry), {
+    let spawn: string;
+    try {
+      spawn = await bundleServer(copy.dir, join(copy.dir, ".bundle", "main.mjs"), REFERENCE_SERVER.cwd);
+    } catch (error) {
+      return { mutant: mutant.name, area: mutant.area, caught: false, evidence: `run error: bundling: ${(error as Error).message.split("\n")[0]}`, failedCases: [], durationMs: 0 };
+    }
+    const { mutant: name, area, caught, evidence, failedCases, durationMs } = await runAgainst(mutant.name, spawn, {
       area: mutant.area,
       ...(mutant.should === undefined ? {} : { should: mutant.should }),
       ...(mutant.caughtBy === undefined ? {} : { caughtBy: mutant.caughtBy }),
@@ -123,7 +146,7 @@ export async function runMutant(mutant: Mutant, copy: SourceCopy, concurrency: n
  */
 async function reusableBaseline(file: string): Promise<Baseline | undefined> {
   let written: number;
-  let report: { format?: unknown; mode?: unknown; cases?: { id: string; status: string; level: string; message: string | null; durationMs?: number }[]; durationMs?: number };
+  let report: { format?: unknown; mode?: unknown; target?: unknown; cases?: { id: string; status: string; level: string; message: string | null; durationMs?: number }[]; durationMs?: number };
   try {
     written = (await stat(file)).mtimeMs;
     report = JSON.parse(await readFile(file, "utf8")) as typeof report;
@@ -133,6 +156,10 @@ async function reusableBaseline(file: string): Promise<Baseline | undefined> {
   }
   if (report.format !== "continuity-conformance-report/1" || report.mode !== "spawn" || !Array.isArray(report.cases)) {
     console.log(`baseline: ${file} is not a spawn-mode conformance report; running it`);
+    return undefined;
+  }
+  if (report.target !== `spawn: ${bundledServerCommand(BASELINE_BUNDLE)}`) {
+    console.log(`baseline: ${file} judged ${String(report.target)}, not the bundled server the mutants are built as; running it`);
     return undefined;
   }
   // What the run judged: the server and the workspace packages it runs from source, the suite, the spec.
@@ -208,7 +235,7 @@ async function main(): Promise<number> {
     baseline = reused;
   } else {
     console.log("baseline: the reference server without mutants");
-    baseline = await runAgainst("(none)", REFERENCE_SERVER.command, { concurrency: 8 });
+    baseline = await runAgainst("(none)", (await baselineServer()).spawn, { concurrency: 8 });
   }
   if (baseline.evidence.startsWith("run error")) {
     console.log(`baseline could not run (${baseline.evidence})`);

@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { baselineServer } from "../src/mutants.js";
 import { REPO_ROOT } from "../src/run.js";
 import { expectWholeSuitePasses, WHOLE_SUITE_TIMEOUT_MS } from "./support/whole-suite.js";
 
@@ -19,8 +20,11 @@ describe("the reference server", () => {
     try {
       const reportHtml = join(scratch, "report.html");
       // `pnpm test` hands this report to `conformance:mutants --baseline`, which then need not
-      // run the same suite against the same server again.
-      const { report } = await expectWholeSuitePasses({ reportHtml, reportJson: BASELINE_REPORT }, ["core", "identity"]);
+      // run the same suite against the same server again: so the server is started as each
+      // mutant is, bundled into one file (src/runner/server-bundle.ts), and this run proves that
+      // build passes every case. The PostgreSQL run beside it starts the sources under tsx, as
+      // `pnpm start` does.
+      const { report } = await expectWholeSuitePasses({ ...(await baselineServer()), reportHtml, reportJson: BASELINE_REPORT }, ["core", "identity"]);
       // The HTML report names every case and, through the requirement set, each rule's text.
       const html = await readFile(reportHtml, "utf8");
       for (const result of report.results) expect(html).toContain(`id="case-${result.id}"`);
