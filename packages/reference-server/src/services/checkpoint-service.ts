@@ -333,6 +333,17 @@ export function createCheckpointService(deps: ServiceDeps): Impl {
         }
         const materialized = await deps.jsonHeads.stateAt(stream, entry.version);
         if (!("state" in materialized)) throw versionCheckError(materialized);
+        // The compensating delta is an append that makes this the state (LIMIT-020): a state
+        // captured under a larger max_snapshot_bytes than the server has now is refused here,
+        // before anything is appended (RESTORE-004), whichever way the delta would be applied.
+        if (materialized.size > limits.maxSnapshotBytes) {
+          throw protocolError(
+            Status.RESOURCE_EXHAUSTED,
+            "SNAPSHOT_TOO_LARGE",
+            `${streamName(stream.subjectId, stream.id)}: the state at version ${entry.version} is ${materialized.size} bytes, over max_state_bytes (max_snapshot_bytes, ${limits.maxSnapshotBytes} bytes)`,
+            { limit: String(limits.maxSnapshotBytes), index: "0" },
+          );
+        }
         plans.push({ entry, stream, target: materialized.state });
       }
 

@@ -82,9 +82,10 @@ export interface JsonHeads {
   canonicalBytes(stream: StreamRecord, version: number): Promise<{ bytes: Uint8Array; headHash: Uint8Array } | VersionCheck>;
   /**
    * The state of a JSON stream at a retained version as a value of the caller's own (no held
-   * head shares it), with the chain hash there; built in slices from the stored state.
+   * head shares it), with the chain hash there and the size of its canonical JSON; built in
+   * slices from the stored state.
    */
-  stateAt(stream: StreamRecord, version: number): Promise<{ state: JsonValue; headHash: Uint8Array } | VersionCheck>;
+  stateAt(stream: StreamRecord, version: number): Promise<{ state: JsonValue; headHash: Uint8Array; size: number } | VersionCheck>;
   /**
    * After a commit that moved `stream` to `version`/`hash`: stores the state there in the
    * background when the rule makes it due (`lag` as the append read it, `addedBytes` the
@@ -353,7 +354,9 @@ export function createJsonHeads(store: Store, maxHeldBytes: number): JsonHeads {
       const result = await materialize(stream, version);
       if (!("headHash" in result)) return result;
       // A fresh editor's state, or bytes parsed anew: never the held head itself.
-      return { state: result.editor === undefined ? await parseCanonicalSliced(result.bytes) : result.editor.state, headHash: result.headHash };
+      return result.editor === undefined
+        ? { state: await parseCanonicalSliced(result.bytes), headHash: result.headHash, size: result.bytes.length }
+        : { state: result.editor.state, headHash: result.headHash, size: result.editor.size };
     },
 
     afterCommit(stream, version, hash, lag, addedBytes, stateBytes) {
