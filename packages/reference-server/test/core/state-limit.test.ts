@@ -216,7 +216,7 @@ describe("issue 10 defect 1, issue 13: appends to a large JSON state cost what t
 });
 
 describe("issue 10 defect 1: no call's work on a whole ~60 MiB state stalls other calls (LIMIT-022)", () => {
-  it("answers other calls within 750 ms while RestoreCheckpoint, compaction, retention and GetSnapshot work on a ~60 MiB state", { timeout: 300_000 }, async () => {
+  it("answers other calls within 2 s while RestoreCheckpoint, compaction and retention work on a ~60 MiB state (6-23 s before), and within 750 ms while GetSnapshot does", { timeout: 300_000 }, async () => {
     server = await startTestServer({ maintenanceIntervalMs: 0 });
     const info = await server.anonymous.serverInfo.getServerInfo({});
     const limits = { maxBatchBytes: Number(info.limits!.maxBatchBytes), maxBatchDeltas: Number(info.limits!.maxBatchDeltas) };
@@ -262,11 +262,15 @@ describe("issue 10 defect 1: no call's work on a whole ~60 MiB state stalls othe
       // Before (loaded 2-vCPU VM): RestoreCheckpoint held the loop 22.6 s, CompactStream 6.2 s,
       // retention 10.4 s, GetSnapshot 0.9 s; after (SQLite / PostgreSQL): 94 / 281, 227 / 95,
       // 159 / 123 and 124 / 224 ms.
-      // 750 ms: on a 2-vCPU VM shared with other jobs (load ~18) the peaks after were 95–280 ms
-      // (garbage collection of the state's object graphs, and the machine's own load), and a
-      // fresh-clone CI run (three vitest workers on 2 cores) saw 560 ms for RestoreCheckpoint;
-      // it still fails every "before" above (the least of them, GetSnapshot, 900 ms).
-      if (measured.maxDelayMs >= 750 || measured.slowestCallMs >= 1000) stalls.push({ phase, ...measured });
+      // The bounds sit well below each "before" and well above what a loaded machine adds to
+      // the "after": on a 2-vCPU VM shared with other jobs (load ~18) the peaks after were
+      // 95–280 ms (garbage collection of the state's object graphs, and the machine's own
+      // load), while fresh-clone CI runs (three vitest workers on 2 cores) saw 560 ms for
+      // RestoreCheckpoint and 736 ms, with a call of 1,229 ms, for CompactStream. So 2 s (calls
+      // 3 s) for the phases that held the loop 6-23 s, and 750 ms (calls 1.25 s) for GetSnapshot,
+      // whose "before" was 900 ms.
+      const bound = phase.startsWith("GetSnapshot") ? { delayMs: 750, callMs: 1250 } : { delayMs: 2000, callMs: 3000 };
+      if (measured.maxDelayMs >= bound.delayMs || measured.slowestCallMs >= bound.callMs) stalls.push({ phase, ...measured });
     }
     expect(stalls).toEqual([]);
     expect(restoredVersion).toBe(BigInt(atCheckpoint + 4));
