@@ -52,7 +52,7 @@ export function createSourceClient(source: PinnedSource, tls: boolean, accessTok
     // Dialed at the checked address, the source is still asked for, and over TLS verified as,
     // the name the client gave. (A server name that is an IP address is not sent: RFC 6066.)
     "grpc.default_authority": named,
-    // Stryker disable next-line LogicalOperator: in plaintext grpc-js reads no TLS option, and over TLS to an IP address the override is that address, the name grpc-js verifies and sends anyway (the source is dialed at it)
+    // Stryker disable next-line LogicalOperator: in plaintext grpc-js reads no TLS option, and over TLS to an IP address the override would be that address, the name grpc-js verifies anyway (the source is dialed at it) and, being an IP address, never sends
     ...(tls && isIP(source.host) === 0 ? { "grpc.ssl_target_name_override": source.host } : {}),
   });
   const metadata = (): grpc.Metadata => {
