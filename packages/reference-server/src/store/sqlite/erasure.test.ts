@@ -68,23 +68,13 @@ it("leaves none of an erased subject's payloads in the database file or its WAL"
   expect(disk.includes(`stays:${marker}`)).toBe(true);
 });
 
+const OLD_UID = "00000000-0000-4000-8000-000000000001";
+
 /** A subject "gone" with an opaque stream of `deltas` deltas, each carrying `marker`. */
 async function subjectWithDeltas(target: SqliteStore, deltas: number, marker: string): Promise<void> {
-  const uid = "00000000-0000-4000-8000-000000000001";
+  const uid = OLD_UID;
   await target.createSubjectWithLink({ subjectId: "gone", linkId: "l-gone", platformId: "p", accountId: "gone", now });
-  await target.createStream({
-    subjectId: "gone",
-    id: "notes",
-    uid,
-    type: "org.example.notes",
-    encoding: Encoding.Opaque,
-    conflictPolicy: Policy.AllowBlindAppend,
-    ownerPlatformId: "p",
-    genesisHash: new Uint8Array(32),
-    initialState: undefined,
-    maxStreamsPerSubject: 10,
-    now,
-  });
+  await createNotes(target, uid);
   const result = await target.appendBatch({
     subjectId: "gone",
     streamId: "notes",
@@ -158,9 +148,9 @@ it("finishes at open an erasure a stop cut short before the subject's own row wa
 
 // DeleteStream: the same steps for one stream, whose id (unlike a subject's) comes back.
 
-const OLD_UID = "00000000-0000-4000-8000-000000000001";
 const NEW_UID = "00000000-0000-4000-8000-000000000002";
 
+/** The opaque stream "notes" of the subject "gone". */
 function createNotes(target: SqliteStore, uid: string) {
   return target.createStream({
     subjectId: "gone",
