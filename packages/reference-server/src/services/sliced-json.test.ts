@@ -85,6 +85,31 @@ describe("sliced JSON work gives the SDK's results", () => {
     expect(Buffer.from(bytes)).toEqual(Buffer.from(canonicalJson(value)));
     expect(jsonEquals(await parseCanonicalSliced(bytes), value)).toBe(true);
   });
+
+  it("reads runs of members and items across its 128 KiB pieces: names with escapes and digits, members larger than a piece, nested large containers", async () => {
+    const names = fc.sample(fc.string({ unit: "binary", maxLength: 5 }).filter((k) => k !== "__proto__"), 25_000);
+    const scalar = (i: number): JsonValue => [i, -i / 7, `s${i}"\\\n`, true, null, "\u00e9\u{1f600}"][i % 6]!;
+    const wide: Record<string, JsonValue> = {};
+    names.forEach((name, i) => (wide[name] = i % 11 === 0 ? { [name]: [scalar(i), {}] } : i % 13 === 0 ? [] : scalar(i)));
+    for (const digits of ["0", "7", "10", "123456"]) wide[digits] = digits;
+    // Members, and items, each larger than a piece alone: a string, an array and an object.
+    wide["long string"] = "x".repeat(200_000);
+    wide["long array"] = Array.from({ length: 40_000 }, (_, i) => scalar(i));
+    const nested: Record<string, JsonValue> = {};
+    for (let i = 0; i < 15_000; i++) nested[`n${i}`] = { deeper: [i, `v${i}`] };
+    wide["long object"] = nested;
+    const value: JsonValue = [wide, Array.from({ length: 30_000 }, (_, i) => (i % 5000 === 0 ? "y".repeat(140_000) : scalar(i))), [[Array.from({ length: 50_000 }, (_, i) => i)]]];
+    const bytes = canonicalJson(value);
+    expect(bytes.length).toBeGreaterThan(2_000_000);
+    const parsed = await parseCanonicalSliced(bytes);
+    expect(jsonEquals(parsed, value)).toBe(true);
+    expect(bytesEqual(canonicalJson(parsed), bytes)).toBe(true);
+    // Wide objects read in runs still get their member names recorded, exactly.
+    const parsedWide = (parsed as JsonValue[])[0] as JsonObject;
+    expect([...indexedMemberNames(parsedWide)!].sort()).toEqual(Object.keys(parsedWide).sort());
+    expect([...indexedMemberNames(parsedWide["long object"] as JsonObject)!].sort()).toEqual(Object.keys(nested).sort());
+    await expect(parseCanonicalSliced(Buffer.concat([bytes.subarray(0, 300_000), Buffer.from("]")]))).rejects.toThrow(/not canonical JSON/);
+  });
 });
 
 describe("wide objects' member names come from the index kept beside them", () => {
