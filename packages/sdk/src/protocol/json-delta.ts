@@ -10,6 +10,7 @@ import jsonPatch from "fast-json-patch";
 import jsonMergePatch from "json-merge-patch";
 import { DeltaEncoding } from "../gen/continuity/v1/types.js";
 import { DiffNotExpressibleError, MalformedPatchError, PatchNotApplicableError } from "./errors.js";
+import { indexedMemberNames } from "./member-names.js";
 import {
   canonicalJson,
   cloneJson,
@@ -150,34 +151,37 @@ function createBudget(state: JsonValue, options: JsonDeltaOptions | undefined): 
  * numbers as `JSON.stringify` does.
  */
 export function canonicalSize(value: JsonValue, stopAbove = Infinity): number {
-  let total = 0;
-  const visit = (node: JsonValue): void => {
-    if (typeof node === "string") {
-      total += utf8Length(JSON.stringify(node));
-      return;
+  return measure(value, stopAbove);
+}
+
+/**
+ * `canonicalSize` of one node, stopping once its count passes `budget`. A plain recursive
+ * function rather than a closure per call: the editor measures every member name and value it
+ * inserts, so a closure made per measurement was most of what measuring a small value cost.
+ * A wide object's names come from its index (member-names.ts) rather than `Object.keys`.
+ */
+function measure(node: JsonValue, budget: number): number {
+  if (typeof node === "string") return utf8Length(JSON.stringify(node));
+  if (node === null || typeof node !== "object") {
+    // Numbers are written as `String` writes them (so `-0` as `0`); null, true, false.
+    return typeof node === "number" ? String(node).length : node === false ? 5 : 4;
+  }
+  if (Array.isArray(node)) {
+    let total = node.length === 0 ? 2 : node.length + 1;
+    for (const item of node) {
+      if (total > budget) return total;
+      total += measure(item, budget - total);
     }
-    if (node === null || typeof node !== "object") {
-      // Numbers are written as `String` writes them (so `-0` as `0`); null, true, false.
-      total += typeof node === "number" ? String(node).length : node === false ? 5 : 4;
-      return;
-    }
-    if (Array.isArray(node)) {
-      total += node.length === 0 ? 2 : node.length + 1;
-      for (const item of node) {
-        if (total > stopAbove) return;
-        visit(item);
-      }
-      return;
-    }
-    const keys = Object.keys(node);
-    total += keys.length === 0 ? 2 : keys.length * 2 + 1;
-    for (const key of keys) {
-      if (total > stopAbove) return;
-      total += utf8Length(JSON.stringify(key));
-      visit(node[key]!);
-    }
-  };
-  visit(value);
+    return total;
+  }
+  const names: ReadonlySet<string> | string[] = indexedMemberNames(node) ?? Object.keys(node);
+  const count = Array.isArray(names) ? names.length : names.size;
+  let total = count === 0 ? 2 : count * 2 + 1;
+  for (const key of names) {
+    if (total > budget) return total;
+    total += utf8Length(JSON.stringify(key));
+    total += measure(node[key]!, budget - total);
+  }
   return total;
 }
 

@@ -95,6 +95,45 @@ describe("parseJsonDocument", () => {
     expect(reasonOf(text('{"x":["a","a"],"y":"a"}'))).toBe("accepted");
   });
 
+  it("finds duplicate names, and only those, whatever escapes the names and strings around them hold", () => {
+    // Names and strings of characters a scanner for string ends can trip on, each written plainly
+    // or all as \u escapes: the verdict must be the duplicates of the decoded names. Seeded.
+    let seed = 0x2545f491;
+    const random = () => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed / 4294967296;
+    };
+    const UNITS = ["a", "b", "\\", '"', "/", "\u00e9", "\u{1f600}", "\n"];
+    const str = () => Array.from({ length: Math.floor(random() * 4) }, () => UNITS[Math.floor(random() * UNITS.length)]!).join("");
+    const spelled = (value: string) =>
+      random() < 0.5 ? JSON.stringify(value) : `"${Array.from(value.split(""), (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`).join("")}"`;
+    const doc = (depth: number): { json: string; duplicate: boolean } => {
+      const pick = random();
+      if (depth === 0 || pick < 0.3) return { json: spelled(str()), duplicate: false };
+      if (pick < 0.5) {
+        const items = Array.from({ length: Math.floor(random() * 3) }, () => doc(depth - 1));
+        return { json: `[${items.map((d) => d.json).join(",")}]`, duplicate: items.some((d) => d.duplicate) };
+      }
+      const members = Array.from({ length: Math.floor(random() * 4) }, () => ({ name: str(), value: doc(depth - 1) }));
+      return {
+        json: `{${members.map(({ name, value }) => `${spelled(name)}:${value.json}`).join(",")}}`,
+        duplicate: new Set(members.map((m) => m.name)).size < members.length || members.some((m) => m.value.duplicate),
+      };
+    };
+    let duplicates = 0;
+    for (let run = 0; run < 3000; run++) {
+      const { json, duplicate } = doc(4);
+      if (duplicate) duplicates++;
+      expect({ json, reason: reasonOf(text(json)) }).toEqual({ json, reason: duplicate ? "duplicate-member" : "accepted" });
+    }
+    expect(duplicates).toBeGreaterThan(300);
+  });
+
+  it("names where a problem is, as a JSON Pointer", () => {
+    expect(() => parseJsonDocument(text('{"a/b":[0,{"~x":"\\ud800"}]}'))).toThrow('string at "/a~1b/1/~0x" contains a lone surrogate');
+    expect(() => parseJsonDocument(text('[{"ok":1},{"__proto__":1}]'))).toThrow('member name "__proto__" is reserved (at "/1/__proto__")');
+  });
+
   it(`accepts ${MAX_JSON_DEPTH} levels of nesting and refuses one more`, () => {
     expect(reasonOf(text("[".repeat(MAX_JSON_DEPTH) + "]".repeat(MAX_JSON_DEPTH)))).toBe("accepted");
     expect(reasonOf(text("[".repeat(MAX_JSON_DEPTH + 1) + "]".repeat(MAX_JSON_DEPTH + 1)))).toBe("too-deep");

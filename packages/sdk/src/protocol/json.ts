@@ -149,45 +149,55 @@ interface Problem {
  * Walks a value once and reports the first thing that keeps it from being an acceptable JSON
  * document. Shared by parsing (client bytes) and canonicalization (values built in code).
  */
-export function findProblem(value: unknown, options: { reservedNames: boolean }, depth = 0, path = ""): Problem | undefined {
-  switch (typeof value) {
-    case "boolean":
-      return undefined;
-    case "string":
-      return isWellFormedUnicode(value) ? undefined : { reason: "lone-surrogate", message: `string at "${path}" contains a lone surrogate` };
-    case "number":
-      return Number.isFinite(value) ? undefined : { reason: "number-out-of-range", message: `number at "${path}" is not a finite IEEE 754 double` };
-    case "object": {
-      if (value === null) return undefined;
-      if (depth + 1 > MAX_JSON_DEPTH) {
-        return { reason: "too-deep", message: `nesting deeper than ${MAX_JSON_DEPTH} levels at "${path}"` };
-      }
-      if (Array.isArray(value)) {
-        for (let index = 0; index < value.length; index++) {
-          if (!(index in value)) return { reason: "invalid-json", message: `array at "${path}" has a hole at ${index}` };
-          const problem = findProblem(value[index], options, depth + 1, `${path}/${index}`);
+export function findProblem(value: unknown, options: { reservedNames: boolean }): Problem | undefined {
+  // The path to the value being judged, as tokens: a problem's message names it, and building
+  // it as text for every member (it was) cost more than judging the members.
+  const trail: (string | number)[] = [];
+  const at = (): string => trail.map((token) => `/${typeof token === "number" ? token : token.replaceAll("~", "~0").replaceAll("/", "~1")}`).join("");
+  const walk = (node: unknown, depth: number): Problem | undefined => {
+    switch (typeof node) {
+      case "boolean":
+        return undefined;
+      case "string":
+        return isWellFormedUnicode(node) ? undefined : { reason: "lone-surrogate", message: `string at "${at()}" contains a lone surrogate` };
+      case "number":
+        return Number.isFinite(node) ? undefined : { reason: "number-out-of-range", message: `number at "${at()}" is not a finite IEEE 754 double` };
+      case "object": {
+        if (node === null) return undefined;
+        if (depth + 1 > MAX_JSON_DEPTH) {
+          return { reason: "too-deep", message: `nesting deeper than ${MAX_JSON_DEPTH} levels at "${at()}"` };
+        }
+        if (Array.isArray(node)) {
+          for (let index = 0; index < node.length; index++) {
+            if (!(index in node)) return { reason: "invalid-json", message: `array at "${at()}" has a hole at ${index}` };
+            trail.push(index);
+            const problem = walk(node[index], depth + 1);
+            if (problem !== undefined) return problem;
+            trail.pop();
+          }
+          return undefined;
+        }
+        const prototype: unknown = Object.getPrototypeOf(node);
+        if (prototype !== Object.prototype && prototype !== null) {
+          return { reason: "invalid-json", message: `value at "${at()}" is not a plain object` };
+        }
+        for (const key of Object.keys(node)) {
+          trail.push(key);
+          if (!isWellFormedUnicode(key)) return { reason: "lone-surrogate", message: `member name at "${at()}" contains a lone surrogate` };
+          if (options.reservedNames && key === RESERVED_MEMBER_NAME) {
+            return { reason: "reserved-member-name", message: `member name "${RESERVED_MEMBER_NAME}" is reserved (at "${at()}")` };
+          }
+          const problem = walk((node as Record<string, unknown>)[key], depth + 1);
           if (problem !== undefined) return problem;
+          trail.pop();
         }
         return undefined;
       }
-      const prototype: unknown = Object.getPrototypeOf(value);
-      if (prototype !== Object.prototype && prototype !== null) {
-        return { reason: "invalid-json", message: `value at "${path}" is not a plain object` };
-      }
-      for (const key of Object.keys(value)) {
-        const childPath = `${path}/${key.replaceAll("~", "~0").replaceAll("/", "~1")}`;
-        if (!isWellFormedUnicode(key)) return { reason: "lone-surrogate", message: `member name at "${childPath}" contains a lone surrogate` };
-        if (options.reservedNames && key === RESERVED_MEMBER_NAME) {
-          return { reason: "reserved-member-name", message: `member name "${RESERVED_MEMBER_NAME}" is reserved (at "${childPath}")` };
-        }
-        const problem = findProblem((value as Record<string, unknown>)[key], options, depth + 1, childPath);
-        if (problem !== undefined) return problem;
-      }
-      return undefined;
+      default:
+        return { reason: "invalid-json", message: `value at "${at()}" is a ${typeof node}` };
     }
-    default:
-      return { reason: "invalid-json", message: `value at "${path}" is a ${typeof value}` };
-  }
+  };
+  return walk(value, 0);
 }
 
 interface Frame {
@@ -202,14 +212,24 @@ interface Frame {
  */
 function checkMembersAndDepth(text: string): void {
   const stack: Frame[] = [];
+  // Where the next backslash is (-1: none left), so that a string's end is found by native
+  // searches rather than a loop over each of its code units.
+  let backslash = text.indexOf("\\");
   for (let i = 0; i < text.length; i++) {
     const char = text.charCodeAt(i);
     if (char === 0x22 /* " */) {
-      let end = i + 1;
-      while (text.charCodeAt(end) !== 0x22) end += text.charCodeAt(end) === 0x5c /* \ */ ? 2 : 1;
+      let end = text.indexOf('"', i + 1);
+      let escaped = false;
+      if (backslash !== -1 && backslash < i) backslash = text.indexOf("\\", i + 1);
+      while (backslash !== -1 && backslash < end) {
+        // An escape: the code unit after the backslash is not the string's end.
+        escaped = true;
+        if (backslash + 1 === end) end = text.indexOf('"', end + 1);
+        backslash = text.indexOf("\\", backslash + 2);
+      }
       const frame = stack.at(-1);
       if (frame?.names !== undefined && frame.expectName) {
-        const name = JSON.parse(text.slice(i, end + 1)) as string;
+        const name = escaped ? (JSON.parse(text.slice(i, end + 1)) as string) : text.slice(i + 1, end);
         if (frame.names.has(name)) {
           throw new MalformedPatchError("duplicate-member", `duplicate member name ${JSON.stringify(name)}`);
         }
