@@ -3,7 +3,9 @@ import { v1 } from "../harness/clients.js";
 import { createCompactRebuilder, declaresCompact } from "../harness/compact-delivery.js";
 import { defineCase } from "../harness/define-case.js";
 import { check, checkEqual, checkError, fail, Status } from "../harness/expect.js";
+import { richErrorOf } from "../harness/raw-call.js";
 import { append, createStream, ENCODING } from "../harness/streams.js";
+import { exportRaw, importRaw } from "../portability/bundle.js";
 import { cursorNow, openSubscription, type SubscriptionReader } from "../harness/subscription.js";
 
 type SubscribeResponse = continuity.v1.SubscribeResponse;
@@ -26,6 +28,39 @@ const delivers = (uid: string, version: bigint) => (message: SubscribeResponse) 
 
 /** Events without heartbeats and without cursors: what two forms of one feed must agree on. */
 const eventsOf = (messages: readonly SubscribeResponse[]) => messages.filter((m) => m.event?.$case !== "heartbeat").map((m) => m.event);
+
+/** Waits until `sub` has received its first message (leaving it to be read): it is then on the feed. */
+async function started(sub: SubscriptionReader): Promise<void> {
+  for (const deadline = Date.now() + 10_000; sub.received.length === 0; ) {
+    if (Date.now() > deadline) fail("no first message (ready) within 10 s");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/**
+ * Reads the full call until `last` says its awaited message came, then the compact call of the
+ * same feed until it has rebuilt as many events, each checked against the full call's
+ * (SUB-064). Both calls start at their first message. Returns how many batches came compact.
+ */
+async function expectRebuiltAsFull(full: SubscriptionReader, compact: SubscriptionReader, last: (message: SubscribeResponse) => boolean, what: string): Promise<number> {
+  const expected = eventsOf((await readUntil(full, last)).slice(1));
+  const rebuilder = createCompactRebuilder(true, true);
+  let compactBatches = 0;
+  let first = true;
+  let seen = 0;
+  await readUntil(compact, (message) => {
+    if (message.event?.$case === "compactDeltasAppended") compactBatches++;
+    const whole = rebuilder.rebuild(message);
+    if (first || whole.event?.$case === "heartbeat") {
+      first = false;
+      return false;
+    }
+    checkEqual(whole.event, expected[seen], `${what}: event ${seen + 1} (${expected[seen]?.$case ?? "?"}) rebuilt from the compact call, against the full call`);
+    seen++;
+    return seen === expected.length;
+  });
+  return compactBatches;
+}
 
 /**
  * Compact delivery (SUB-060 … SUB-065): opt-in, declared, and rebuilt by the client into
@@ -202,6 +237,86 @@ export const COMPACT_DELIVERY_CASES = [
             again.close();
           }
         }
+      }
+    },
+  }),
+  defineCase({
+    id: "subscription.compact-indexes-belong-to-their-call",
+    requirements: ["SUB-062", "SUB-063", "SUB-064"],
+    profile: "core",
+    timeoutMs: 60_000,
+    async run(ctx) {
+      const session = await ctx.session();
+      if (!(await declaresCompact(session.clients))) ctx.skip("the server does not list DELIVERY_FORM_COMPACT in ServerInfo.delivery_forms");
+      const a = await createStream(ctx, session);
+      const b = await createStream(ctx, session);
+      const from = await cursorNow(session, ctx.signal);
+      const earlyFull = openSubscription(session, from, ctx.signal, 0, v1.DeliveryForm.DELIVERY_FORM_FULL);
+      const early = openSubscription(session, from, ctx.signal, 0, COMPACT);
+      const calls = [earlyFull, early];
+      try {
+        // The early calls index a, then b, and hold both chains.
+        await append(session, a.name, [{ v: 1 }], { clientSequence: 1 });
+        await append(session, b.name, [{ w: 1 }], { clientSequence: 1 });
+        // Calls opened later at one position of the same feed, both live before the next
+        // commits: each of those batches goes to four calls, and needs another rendering in
+        // each compact one (the late call first meets b, defines it as its index 1 with its
+        // device and prev_hash; the early one names b by its index 2 and holds its chain).
+        const at = await cursorNow(session, ctx.signal);
+        const lateFull = openSubscription(session, at, ctx.signal, 0, v1.DeliveryForm.DELIVERY_FORM_FULL);
+        const late = openSubscription(session, at, ctx.signal, 0, COMPACT);
+        calls.push(lateFull, late);
+        await Promise.all([started(lateFull), started(late)]);
+        await append(session, b.name, [{ w: 2 }], { clientSequence: 2 });
+        await append(session, a.name, [{ v: 2 }], { clientSequence: 2 });
+        const earlyBatches = await expectRebuiltAsFull(earlyFull, early, delivers(a.uid, 2n), "the call opened first");
+        const lateBatches = await expectRebuiltAsFull(lateFull, late, delivers(a.uid, 2n), "the call opened later");
+        ctx.note(`${earlyBatches} of 4 batches came compact on the call opened first, ${lateBatches} of 2 on the one opened later`);
+      } finally {
+        for (const call of calls) call.close();
+      }
+    },
+  }),
+
+  defineCase({
+    id: "subscription.compact-prev-hash-where-the-chain-restarts",
+    requirements: ["SUB-063", "SUB-064"],
+    profile: "portability",
+    timeoutMs: 90_000,
+    async run(ctx) {
+      const session = await ctx.session();
+      if (!(await declaresCompact(session.clients))) ctx.skip("the server does not list DELIVERY_FORM_COMPACT in ServerInfo.delivery_forms");
+      const stream = await createStream(ctx, session, { encoding: ENCODING.mergePatch });
+      const from = await cursorNow(session, ctx.signal);
+      const full = openSubscription(session, from, ctx.signal, 0, v1.DeliveryForm.DELIVERY_FORM_FULL);
+      const compact = openSubscription(session, from, ctx.signal, 0, COMPACT);
+      try {
+        await append(session, stream.name, [{ a: 1 }], { clientSequence: 1 });
+        await append(session, stream.name, [{ b: 2 }], { clientSequence: 2 });
+        // The stream deleted and imported again from its own export: the same name and uid,
+        // so the same index may name it, but its history starts again at version 1, whose
+        // prev_hash is the genesis hash, not the hash of version 2 this call delivered last.
+        let bundle: Buffer[];
+        try {
+          bundle = await exportRaw(ctx, session.token, session.subject);
+        } catch (error) {
+          throw richErrorOf("/continuity.v1.PortabilityService/ExportSubject", error as never);
+        }
+        await session.clients.streams.deleteStream({ name: stream.name });
+        const imported = await importRaw(ctx, session.token, bundle);
+        if (!imported.ok) {
+          const rich = richErrorOf("/continuity.v1.PortabilityService/ImportBundle", imported.error);
+          fail(`importing the subject's own export after deleting its stream: unexpected ${Status[rich.code]} ${rich.details}`);
+        }
+        const { stream: again } = await session.clients.streams.getStream({ name: stream.name });
+        checkEqual([again?.uid, again?.headVersion], [stream.uid, 2n], "the stream imported again");
+        // Its chain then goes on from the imported head.
+        await append(session, stream.name, [{ c: 3 }], { clientSequence: 3 });
+        const batches = await expectRebuiltAsFull(full, compact, delivers(stream.uid, 3n), "a stream whose chain starts again in the call");
+        ctx.note(`${batches} of 5 batches came compact`);
+      } finally {
+        full.close();
+        compact.close();
       }
     },
   }),

@@ -393,4 +393,80 @@ export const SUBSCRIPTION_CASES = [
       }
     },
   }),
+  defineCase({
+    id: "subscription.reading-reader-is-kept",
+    requirements: ["SUB-034"],
+    profile: "core",
+    timeoutMs: 90_000,
+    async run(ctx) {
+      const session = await ctx.session();
+      const stream = await createStream(ctx, session, { encoding: ENCODING.opaque });
+      // A plain grpc-js call, so that the client can take one message at a time, as a slow app does.
+      const path = "/continuity.v1.SubscriptionService/Subscribe";
+      const client = new grpc.Client(ctx.address(), ctx.credentials());
+      const metadata = new grpc.Metadata();
+      metadata.set("authorization", `Bearer ${session.token}`);
+      // Heartbeats every 60 s: none comes while the feed is quiet below.
+      const call = client.makeServerStreamRequest(
+        path,
+        (request: continuity.v1.SubscribeRequest) => Buffer.from(v1.SubscribeRequest.encode(request).finish()),
+        (bytes: Buffer) => v1.SubscribeResponse.decode(bytes),
+        { parent: session.subject, cursor: "", heartbeatSeconds: 60 },
+        metadata,
+      );
+      try {
+        const versions: bigint[] = [];
+        let oneAtATime = false;
+        let endedWith: grpc.ServiceError | "OK" | undefined;
+        call.on("error", (error: grpc.ServiceError) => (endedWith ??= error));
+        call.on("end", () => (endedWith ??= "OK"));
+        const open = (what: string): void => {
+          if (endedWith === undefined) return;
+          const ending = endedWith === "OK" ? "OK" : `${Status[endedWith.code]} ${endedWith.details}`;
+          fail(`${what}: the call ended (${ending}) with ${versions.length} events delivered, though the client took every message written within seconds`);
+        };
+        const delivered = async (count: number, withinMs: number, what: string): Promise<void> => {
+          for (const deadline = Date.now() + withinMs; versions.length < count; ) {
+            open(what);
+            if (Date.now() > deadline) fail(`${what}: ${versions.length} of ${count} events delivered within ${withinMs} ms`);
+            await new Promise((resolve) => setTimeout(resolve, 50));
+          }
+        };
+        await new Promise<void>((resolve) => {
+          call.on("data", (message: continuity.v1.SubscribeResponse) => {
+            if (message.event?.$case === "ready") resolve();
+            if (message.event?.$case === "deltasAppended") versions.push(...message.event.value.deltas.map((d) => d.version));
+            if (oneAtATime) call.pause();
+          });
+        });
+        // SUB-034 judges a written message the client has not taken. Here the client has taken
+        // every one and the feed is quiet for longer than the period: nothing may end the call.
+        await new Promise((resolve) => setTimeout(resolve, 17_000));
+        open("17 s without an event, every message taken");
+        await append(session, stream.name, [Buffer.from("after a quiet while")], { clientSequence: 1 });
+        await delivered(1, 10_000, "a commit after a quiet feed");
+        // A client that takes a message every 1.5 s while the server has more waiting for it:
+        // more written than HTTP/2 flow control lets through at once, far fewer events and
+        // bytes than a server buffers per subscriber.
+        oneAtATime = true;
+        call.pause();
+        const count = 40;
+        const payload = Buffer.alloc(64 * 1024, 1);
+        for (let seq = 2; seq <= count + 1; seq++) await append(session, stream.name, [payload], { clientSequence: seq });
+        for (const until = Date.now() + 17_000; Date.now() < until; ) {
+          await new Promise((resolve) => setTimeout(resolve, 1_500));
+          open("a reader taking a message every 1.5 s");
+          call.resume();
+        }
+        oneAtATime = false;
+        call.resume();
+        await delivered(count + 1, 15_000, "the rest, read at once");
+        checkEqual(versions, Array.from({ length: count + 1 }, (_, i) => BigInt(i + 1)), "versions delivered, in order");
+        open("after every event was read");
+      } finally {
+        call.cancel();
+        client.close();
+      }
+    },
+  }),
 ];
