@@ -22,8 +22,7 @@ describe("the reference server", () => {
       // `pnpm test` hands this report to `conformance:mutants --baseline`, which then need not
       // run the same suite against the same server again: so the server is started as each
       // mutant is, bundled into one file (src/runner/server-bundle.ts), and this run proves that
-      // build passes every case. The PostgreSQL run beside it starts the sources under tsx, as
-      // `pnpm start` does.
+      // build passes every case. The PostgreSQL run beside it starts a bundle of its own.
       const { report } = await expectWholeSuitePasses({ ...(await baselineServer()), reportHtml, reportJson: BASELINE_REPORT }, ["core", "identity"]);
       // The HTML report names every case and, through the requirement set, each rule's text.
       const html = await readFile(reportHtml, "utf8");
