@@ -397,7 +397,7 @@ function applyOperations(document: JsonValue, operations: readonly Operation[], 
         removeValue(current, operation.from, fail);
         // A member name may be longer at the target; the value's size does not change.
         budget.grow(operation.path.at(-1)!, fail);
-        current = addValue(current, operation.path, value, fail);
+        current = addValue(current, operation.path, value, fail, operation.path.length <= operation.from.length);
         break;
       }
     }
@@ -441,9 +441,14 @@ function parentOf(document: JsonValue, path: readonly string[], fail: Fail): Jso
   return resolve(document, path.slice(0, -1), fail);
 }
 
-function addValue(document: JsonValue, path: readonly string[], value: JsonValue, fail: Fail): JsonValue {
+/**
+ * `nestingChecked`: the value is moved to no deeper a place than it was at, so it fits there as
+ * it did (every value of a state does): measuring its depth again would walk all of it, for
+ * every such move of an operation list.
+ */
+function addValue(document: JsonValue, path: readonly string[], value: JsonValue, fail: Fail, nestingChecked = false): JsonValue {
   if (path.length === 0) return value;
-  if (path.length + jsonDepth(value) > MAX_JSON_DEPTH) throw fail("too-deep", `the result would nest deeper than ${MAX_JSON_DEPTH} levels`);
+  if (!nestingChecked && path.length + jsonDepth(value) > MAX_JSON_DEPTH) throw fail("too-deep", `the result would nest deeper than ${MAX_JSON_DEPTH} levels`);
   const parent = parentOf(document, path, fail);
   const token = path.at(-1)!;
   if (Array.isArray(parent)) {

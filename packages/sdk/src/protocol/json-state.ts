@@ -166,13 +166,16 @@ export function editJsonState(state: JsonValue, size: number): JsonStateEditor {
       const checkDepth = (path: readonly string[], value: JsonValue, fail: Fail): void => {
         if (path.length + jsonDepth(value) > MAX_JSON_DEPTH) throw fail("too-deep", `the result would nest deeper than ${MAX_JSON_DEPTH} levels`);
       };
-      /** `addValue`; `valueSize` undefined means "the value's size cancels out" (a move). */
-      const addAt = (path: readonly string[], value: JsonValue, valueSize: number | undefined, fail: Fail): void => {
+      /**
+       * `addValue`; `valueSize` undefined means "the value's size cancels out" (a move), and
+       * `nestingChecked` that it goes no deeper than it was (so it fits, as `addValue` says).
+       */
+      const addAt = (path: readonly string[], value: JsonValue, valueSize: number | undefined, fail: Fail, nestingChecked = false): void => {
         if (path.length === 0) {
           setRoot(value, valueSize ?? canonicalSize(value));
           return;
         }
-        checkDepth(path, value, fail);
+        if (!nestingChecked) checkDepth(path, value, fail);
         const parent = resolve(root, path.slice(0, -1), fail);
         const token = path.at(-1)!;
         if (Array.isArray(parent)) {
@@ -251,7 +254,7 @@ export function editJsonState(state: JsonValue, size: number): JsonStateEditor {
               setRoot(value, canonicalSize(value));
               break;
             }
-            addAt(operation.path, value, undefined, fail);
+            addAt(operation.path, value, undefined, fail, operation.path.length <= operation.from.length);
             break;
           }
         }

@@ -3,9 +3,9 @@
 // be a wrong state under a valid hash. Random edits of objects around the width at which an
 // index is made (JSON Patch and Merge Patch, batches that fail and are undone, moves and copies
 // of the wide object itself), checked after every application. Seeded, so a failure names its seed.
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { DeltaEncoding } from "../gen/continuity/v1/types.js";
-import { canonicalJsonText, type JsonObject, type JsonValue } from "./json.js";
+import { canonicalJsonText, jsonEquals, type JsonObject, type JsonValue } from "./json.js";
 import { canonicalSize } from "./json-delta.js";
 import { editJsonState } from "./json-state.js";
 import { indexedMemberNames, recordMemberNames, WIDE_OBJECT_MEMBERS } from "./member-names.js";
@@ -153,6 +153,49 @@ describe("a wide object's member name index is exactly Object.keys after every e
     expect(names.size).toBe(300_000);
     expect(names.has("m1")).toBe(false);
     expect(names.has("extra")).toBe(true);
+    expect(editor.size).toBe(canonicalSize(editor.state));
+  });
+
+  it("measures, compares and moves a wide object without listing its names", { timeout: 60_000 }, () => {
+    const wide = (skip: number): JsonObject => {
+      const object: JsonObject = {};
+      for (let i = 0; i < 200_000; i++) if (i !== skip) object[`m${i}`] = i % 7;
+      recordMemberNames(object, new Set(Object.keys(object)));
+      return object;
+    };
+    const state: JsonObject = { w: wide(-1), deep: [[{ x: 1 }]] };
+    const editor = editJsonState(state, canonicalSize(state));
+    const other = wide(-1);
+    const smaller = wide(5);
+    const wideSize = canonicalJsonText(other).length;
+    // Object.keys and Object.values both list every name of an object at once.
+    let widest = 0;
+    const spies = (["keys", "values"] as const).map((name) => {
+      const original = Object[name] as (o: object) => unknown[];
+      return vi.spyOn(Object, name).mockImplementation(((o: object) => {
+        const listed = original(o);
+        widest = Math.max(widest, listed.length);
+        return listed;
+      }) as never);
+    });
+    try {
+      expect(canonicalSize(state["w"]!)).toBe(wideSize);
+      expect(jsonEquals(state["w"]!, other)).toBe(true);
+      expect(jsonEquals(state["w"]!, smaller)).toBe(false);
+      expect(jsonEquals({ m0: 0 }, state["w"]!)).toBe(false);
+      // A JSON Patch `test` of the wide object against a small value fails on its count.
+      expect(() => editor.apply(PATCH, [[{ op: "test", path: "/w", value: { m0: 0 } }]])).toThrow(/test/);
+      // Moves of it to no deeper a place, back and forth: its depth is not measured again.
+      const moves = Array.from({ length: 50 }, (_, i) => (i % 2 === 0 ? { op: "move", from: "/w", path: "/v" } : { op: "move", from: "/v", path: "/w" }));
+      editor.apply(PATCH, [moves]);
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+    expect(widest).toBeLessThanOrEqual(WIDE_OBJECT_MEMBERS);
+    expect(Object.keys(editor.state)).toEqual(["deep", "w"]);
+    expect(editor.size).toBe(canonicalSize(editor.state));
+    // Moved deeper, it is measured as before (one listing): the nesting bound is still judged.
+    editor.apply(PATCH, [[{ op: "move", from: "/w", path: "/deep/0/0/w" }]]);
     expect(editor.size).toBe(canonicalSize(editor.state));
   });
 });
