@@ -192,7 +192,7 @@ describe("a wide object's member name index is exactly Object.keys after every e
       for (const spy of spies) spy.mockRestore();
     }
     expect(widest).toBeLessThanOrEqual(WIDE_OBJECT_MEMBERS);
-    expect(Object.keys(editor.state)).toEqual(["deep", "w"]);
+    expect(Object.keys(editor.state as JsonObject)).toEqual(["deep", "w"]);
     expect(editor.size).toBe(canonicalSize(editor.state));
     // Moved deeper, it is measured as before (one listing): the nesting bound is still judged.
     editor.apply(PATCH, [[{ op: "move", from: "/w", path: "/deep/0/0/w" }]]);
