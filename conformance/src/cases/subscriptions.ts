@@ -8,6 +8,26 @@ import { cursorNow, openSubscription } from "../harness/subscription.js";
 import { v1 } from "../harness/clients.js";
 import type { Session } from "../harness/context.js";
 
+const SUBSCRIBE_PATH = "/continuity.v1.SubscriptionService/Subscribe";
+
+/**
+ * Subscribe at the head as a plain grpc-js server stream, whose reading the client controls
+ * (`pause`, `resume`), unlike the harness's reader, which takes every message as it comes.
+ */
+function rawSubscribe(address: string, credentials: grpc.ChannelCredentials, session: Session, heartbeatSeconds: number) {
+  const client = new grpc.Client(address, credentials);
+  const metadata = new grpc.Metadata();
+  metadata.set("authorization", `Bearer ${session.token}`);
+  const call = client.makeServerStreamRequest(
+    SUBSCRIBE_PATH,
+    (request: continuity.v1.SubscribeRequest) => Buffer.from(v1.SubscribeRequest.encode(request).finish()),
+    (bytes: Buffer) => v1.SubscribeResponse.decode(bytes),
+    { parent: session.subject, cursor: "", heartbeatSeconds },
+    metadata,
+  );
+  return { client, call };
+}
+
 /**
  * Resubscribes with `cursor`, whose following events include deltas now below a horizon: the
  * first message must be reset CURSOR_EXPIRED (never ready and a partial or failing feed),
@@ -348,17 +368,7 @@ export const SUBSCRIPTION_CASES = [
       const session = await ctx.session();
       const stream = await createStream(ctx, session, { encoding: ENCODING.opaque });
       // A plain grpc-js call, so that the client can stop reading (pause) as a stuck app does.
-      const path = "/continuity.v1.SubscriptionService/Subscribe";
-      const client = new grpc.Client(ctx.address(), ctx.credentials());
-      const metadata = new grpc.Metadata();
-      metadata.set("authorization", `Bearer ${session.token}`);
-      const call = client.makeServerStreamRequest(
-        path,
-        (request: continuity.v1.SubscribeRequest) => Buffer.from(v1.SubscribeRequest.encode(request).finish()),
-        (bytes: Buffer) => v1.SubscribeResponse.decode(bytes),
-        { parent: session.subject, cursor: "", heartbeatSeconds: 0 },
-        metadata,
-      );
+      const { client, call } = rawSubscribe(ctx.address(), ctx.credentials(), session, 0);
       try {
         let events = 0;
         const ended = new Promise<grpc.ServiceError | undefined>((resolve) => {
@@ -385,7 +395,7 @@ export const SUBSCRIPTION_CASES = [
         const outcome = await Promise.race([ended, new Promise<"open">((resolve) => setTimeout(() => resolve("open"), 8_000))]);
         if (outcome === "open") fail(`the call is still open after the client stopped reading for 17 s (${events} of ${count} events delivered since it resumed)`);
         if (outcome === undefined) fail("the subscription ended with OK after the client stopped reading");
-        checkError(richErrorOf(path, outcome), { code: Status.RESOURCE_EXHAUSTED, reason: "SUBSCRIBER_TOO_SLOW" }, "the end of a subscription whose client stopped reading");
+        checkError(richErrorOf(SUBSCRIBE_PATH, outcome), { code: Status.RESOURCE_EXHAUSTED, reason: "SUBSCRIBER_TOO_SLOW" }, "the end of a subscription whose client stopped reading");
         check(events < count, `a cut subscription delivered all ${count} events`);
       } finally {
         call.cancel();
@@ -401,19 +411,9 @@ export const SUBSCRIPTION_CASES = [
     async run(ctx) {
       const session = await ctx.session();
       const stream = await createStream(ctx, session, { encoding: ENCODING.opaque });
-      // A plain grpc-js call, so that the client can take one message at a time, as a slow app does.
-      const path = "/continuity.v1.SubscriptionService/Subscribe";
-      const client = new grpc.Client(ctx.address(), ctx.credentials());
-      const metadata = new grpc.Metadata();
-      metadata.set("authorization", `Bearer ${session.token}`);
-      // Heartbeats every 60 s: none comes while the feed is quiet below.
-      const call = client.makeServerStreamRequest(
-        path,
-        (request: continuity.v1.SubscribeRequest) => Buffer.from(v1.SubscribeRequest.encode(request).finish()),
-        (bytes: Buffer) => v1.SubscribeResponse.decode(bytes),
-        { parent: session.subject, cursor: "", heartbeatSeconds: 60 },
-        metadata,
-      );
+      // A plain grpc-js call, so that the client can take one message at a time, as a slow app
+      // does. Heartbeats every 60 s: none comes while the feed is quiet below.
+      const { client, call } = rawSubscribe(ctx.address(), ctx.credentials(), session, 60);
       try {
         const versions: bigint[] = [];
         let oneAtATime = false;
