@@ -4,7 +4,9 @@ import {
   bytesEqual,
   canonicalJson,
   DiffNotExpressibleError,
+  countOf,
   indexedMemberNames,
+  memberNames,
   parseJsonDocument,
   recordMemberNames,
   RESERVED_MEMBER_NAME,
@@ -393,19 +395,6 @@ async function listNamesSliced(names: ReadonlySet<string>, pace: () => Promise<v
   return keys;
 }
 
-/**
- * The member names of `object`, from its index when it has one (member-names.ts): for a wide
- * object `Object.keys` would be one step of most of a second.
- */
-function namesOf(object: JsonObject): Iterable<string> {
-  return indexedMemberNames(object) ?? Object.keys(object);
-}
-
-/** How many members `object` has, from its index when it has one. */
-function memberCount(object: JsonObject): number {
-  return indexedMemberNames(object)?.size ?? Object.keys(object).length;
-}
-
 /** Member names sorted by one native `sort` at most: a few milliseconds. */
 const SORT_RUN = 4096;
 
@@ -464,8 +453,9 @@ export async function jsonEqualsSliced(a: JsonValue, b: JsonValue, step: Pace = 
       for (let i = 0; i < x.length; i++) pairs.push([x[i]!, y[i]!]);
       continue;
     }
-    if (memberCount(x) !== memberCount(y)) return false;
-    for (const key of namesOf(x)) {
+    const names = memberNames(x);
+    if (countOf(names) !== countOf(memberNames(y))) return false;
+    for (const key of names) {
       if (!Object.hasOwn(y, key)) return false;
       pairs.push([x[key]!, y[key]!]);
       const waiting = step();
@@ -519,13 +509,13 @@ async function diffPatch(from: JsonValue, to: JsonValue, step: Pace): Promise<Js
       }
       for (let i = 0; i < common; i++) pairs.push([a[i]!, b[i]!, `${path}/${i}`]);
     } else if (isObject(a) && isObject(b)) {
-      for (const key of namesOf(a)) {
+      for (const key of memberNames(a)) {
         if (Object.hasOwn(b, key)) pairs.push([a[key]!, b[key]!, `${path}/${pointerToken(key)}`]);
         else ops.push({ op: "remove", path: `${path}/${pointerToken(key)}` });
         const waiting = step();
         if (waiting !== undefined) await waiting;
       }
-      for (const key of namesOf(b)) {
+      for (const key of memberNames(b)) {
         if (!Object.hasOwn(a, key)) ops.push({ op: "add", path: `${path}/${pointerToken(key)}`, value: b[key]! });
         const waiting = step();
         if (waiting !== undefined) await waiting;
@@ -566,12 +556,12 @@ async function diffMerge(from: JsonValue, to: JsonValue, step: Pace): Promise<Js
     const frame = open.pop()!;
     done.push(frame);
     const { a, b } = frame;
-    for (const key of namesOf(a)) {
+    for (const key of memberNames(a)) {
       if (!Object.hasOwn(b, key)) set(frame, key, null);
       const waiting = step();
       if (waiting !== undefined) await waiting;
     }
-    for (const key of namesOf(b)) {
+    for (const key of memberNames(b)) {
       const value = b[key]!;
       const old = Object.hasOwn(a, key) ? a[key] : undefined;
       if (value === null) {

@@ -53,7 +53,7 @@ export type {
 export { applyJsonDelta, canonicalDeltaPayload, canonicalSize, checkJsonDeltaStructure, diffJsonStates, materializeJsonState } from "./json-delta.js";
 export type { JsonDeltaEncoding, JsonDeltaOptions } from "./json-delta.js";
 export { editJsonState } from "./json-state.js";
-export { indexedMemberNames, recordMemberNames, WIDE_OBJECT_MEMBERS } from "./member-names.js";
+export { countOf, indexedMemberNames, memberNames, recordMemberNames, WIDE_OBJECT_MEMBERS } from "./member-names.js";
 export type { JsonStateEditor } from "./json-state.js";
 export { verifyChain } from "./chain.js";
 export type { ChainBreak, ChainDelta, ChainStart, ChainVerification } from "./chain.js";

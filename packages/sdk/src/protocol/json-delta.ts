@@ -10,7 +10,7 @@ import jsonPatch from "fast-json-patch";
 import jsonMergePatch from "json-merge-patch";
 import { DeltaEncoding } from "../gen/continuity/v1/types.js";
 import { DiffNotExpressibleError, MalformedPatchError, PatchNotApplicableError } from "./errors.js";
-import { indexedMemberNames } from "./member-names.js";
+import { countOf, memberNames } from "./member-names.js";
 import {
   canonicalJson,
   cloneJson,
@@ -174,8 +174,8 @@ function measure(node: JsonValue, budget: number): number {
     }
     return total;
   }
-  const names: ReadonlySet<string> | string[] = indexedMemberNames(node) ?? Object.keys(node);
-  const count = Array.isArray(names) ? names.length : names.size;
+  const names = memberNames(node);
+  const count = countOf(names);
   let total = count === 0 ? 2 : count * 2 + 1;
   for (const key of names) {
     if (total > budget) return total;

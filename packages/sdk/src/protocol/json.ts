@@ -7,7 +7,7 @@
 import canonicalize from "canonicalize";
 import { isWellFormedUnicode, utf8 } from "./bytes.js";
 import { MalformedPatchError } from "./errors.js";
-import { indexedMemberNames } from "./member-names.js";
+import { countOf, memberNames } from "./member-names.js";
 
 /** A JSON object: string member names to JSON values. */
 export interface JsonObject {
@@ -104,23 +104,12 @@ export function jsonEquals(a: JsonValue, b: JsonValue): boolean {
     return a.every((item, index) => jsonEquals(item, b[index]!));
   }
   // A wide object's names come from its index (member-names.ts), and the counts are compared
-  // before anything is listed: a JSON Patch `test` of a state's object of a million members
-  // against a small value is decided without listing the million names.
-  const indexA = indexedMemberNames(a);
-  const indexB = indexedMemberNames(b);
-  if (indexA !== undefined || indexB !== undefined) {
-    const same = (key: string) => Object.hasOwn(a, key) && Object.hasOwn(b, key) && jsonEquals(a[key]!, b[key]!);
-    if (indexA !== undefined && indexB !== undefined) {
-      if (indexA.size !== indexB.size) return false;
-      for (const key of indexA) if (!same(key)) return false;
-      return true;
-    }
-    const listed = Object.keys(indexA === undefined ? a : b);
-    return listed.length === (indexA ?? indexB)!.size && listed.every(same);
-  }
-  const keys = Object.keys(a);
-  if (keys.length !== Object.keys(b).length) return false;
-  return keys.every((key) => Object.hasOwn(b, key) && jsonEquals(a[key]!, b[key]!));
+  // first: a JSON Patch `test` of a state's object of a million members against a small value
+  // is decided without listing the million names.
+  const names = memberNames(a);
+  if (countOf(names) !== countOf(memberNames(b))) return false;
+  for (const key of names) if (!Object.hasOwn(b, key) || !jsonEquals(a[key]!, b[key]!)) return false;
+  return true;
 }
 
 /**

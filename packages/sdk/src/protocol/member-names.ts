@@ -40,6 +40,19 @@ export function recordMemberNames(object: JsonObject, names: Set<string>): void 
   indexes.set(object, names);
 }
 
+/**
+ * The member names of `object` as readers walk them: its index when it has one (nothing is
+ * listed), else `Object.keys`; {@link countOf} counts them.
+ */
+export function memberNames(object: JsonObject): ReadonlySet<string> | readonly string[] {
+  return indexes.get(object) ?? Object.keys(object);
+}
+
+/** How many names {@link memberNames} gave. */
+export function countOf(names: ReadonlySet<string> | readonly string[]): number {
+  return "size" in names ? names.size : names.length;
+}
+
 /** The index of `object`, for the editor that keeps it: undefined when there is none. */
 export function memberNameIndex(object: JsonObject): Set<string> | undefined {
   return indexes.get(object);
