@@ -38,7 +38,7 @@ export class MalformedPatchError extends Error {
 }
 
 /** Why a well-formed patch could not be applied to a particular state. */
-export type NotApplicableReason = "path-not-found" | "test-failed" | "index-out-of-range" | "not-a-container" | "too-deep" | "state-too-large" | "copies-too-large";
+export type NotApplicableReason = "path-not-found" | "test-failed" | "index-out-of-range" | "not-a-container" | "too-deep" | "state-too-large" | "copies-too-large" | "moves-too-large" | "shifts-too-large";
 
 /**
  * Thrown when a well-formed JSON delta cannot be applied to the state it would follow (a failed

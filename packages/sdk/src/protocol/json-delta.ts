@@ -31,7 +31,8 @@ export type JsonDeltaEncoding = DeltaEncoding.DELTA_ENCODING_JSON_PATCH | DeltaE
 
 /**
  * Bounds on what applying deltas may build and cost, for servers that apply deltas from
- * untrusted clients (LIMIT-020, LIMIT-021). Without them only the nesting depth is bounded.
+ * untrusted clients (LIMIT-020, LIMIT-021, LIMIT-023, LIMIT-024). Without them only the nesting
+ * depth is bounded.
  * Sizes are bytes of canonical JSON (`canonicalSize`).
  */
 export interface JsonDeltaOptions {
@@ -47,6 +48,22 @@ export interface JsonDeltaOptions {
    * is made.
    */
   readonly maxCopyBytes?: number;
+  /**
+   * Most bytes the `move` operations of one call may carry to a place deeper than their `from`
+   * (a `path` of more reference tokens). Such a move must check that the value still nests no
+   * deeper than `MAX_JSON_DEPTH` there, which reads all of it, as a copy does; a move to a place
+   * no deeper costs nothing. Exceeding it fails with "moves-too-large" before the value leaves
+   * its place.
+   */
+  readonly maxDeeperMoveBytes?: number;
+  /**
+   * Most array items the operations of one call may shift: inserting an item at index `i` of an
+   * array of `n` items moves the `n - i` after it, removing one moves `n - i - 1` (appending at
+   * `-` or removing the last item, none). Each shift is a step of work however small the
+   * operation is, so a patch of many small operations on a long array would otherwise cost
+   * its length again and again. Exceeding it fails with "shifts-too-large" before the items move.
+   */
+  readonly maxShiftedItems?: number;
 }
 
 /** One RFC 6902 operation after structural validation. */
@@ -112,6 +129,10 @@ interface Budget {
   settle(state: JsonValue, fail: Fail | undefined): void;
   /** Accounts for copying `value`; throws when a copy bound is exceeded. */
   copy(value: JsonValue, fail: Fail): void;
+  /** Accounts for moving `value` to a deeper place; throws when that bound is exceeded. */
+  moveDeeper(value: JsonValue, fail: Fail): void;
+  /** Accounts for `count` array items shifted by one insertion or removal. */
+  shift(count: number, fail: Fail): void;
 }
 
 function createBudget(state: JsonValue, options: JsonDeltaOptions | undefined): Budget {
@@ -119,7 +140,11 @@ function createBudget(state: JsonValue, options: JsonDeltaOptions | undefined): 
   const maxCopies = options?.maxCopyBytes ?? Infinity;
   // An upper bound of the state's size: measured exactly only when it could pass the bound.
   let stateBound = maxState === Infinity ? 0 : canonicalSize(state, maxState);
+  const maxMoved = options?.maxDeeperMoveBytes ?? Infinity;
+  const maxShifts = options?.maxShiftedItems ?? Infinity;
   let copied = 0;
+  let moved = 0;
+  let shifted = 0;
   const tooLarge = (fail: Fail | undefined, message: string) =>
     fail === undefined ? new PatchNotApplicableError("state-too-large", message) : fail("state-too-large", message);
   return {
@@ -140,6 +165,15 @@ function createBudget(state: JsonValue, options: JsonDeltaOptions | undefined): 
       if (maxCopies === Infinity) return;
       copied += canonicalSize(value, maxCopies);
       if (copied > maxCopies) throw fail("copies-too-large", `the copies would insert more than ${maxCopies} bytes in all`);
+    },
+    moveDeeper(value, fail) {
+      if (maxMoved === Infinity) return;
+      moved += canonicalSize(value, maxMoved);
+      if (moved > maxMoved) throw fail("moves-too-large", `the moves to deeper places would carry more than ${maxMoved} bytes in all`);
+    },
+    shift(count, fail) {
+      shifted += count;
+      if (shifted > maxShifts) throw fail("shifts-too-large", `the operations would shift more than ${maxShifts} array items in all`);
     },
   };
 }
@@ -371,10 +405,10 @@ function applyOperations(document: JsonValue, operations: readonly Operation[], 
     };
     switch (operation.op) {
       case "add":
-        current = addValue(current, operation.path, insert(operation.value), fail);
+        current = addValue(current, operation.path, insert(operation.value), fail, budget);
         break;
       case "remove":
-        removeValue(current, operation.path, fail);
+        removeValue(current, operation.path, fail, budget);
         break;
       case "replace":
         resolve(current, operation.path, fail);
@@ -387,17 +421,19 @@ function applyOperations(document: JsonValue, operations: readonly Operation[], 
       {
         const value = resolve(current, operation.from, fail);
         budget.copy(value, fail);
-        current = addValue(current, operation.path, insert(value), fail);
+        current = addValue(current, operation.path, insert(value), fail, budget);
       }
         break;
       case "move": {
         // `from` is never the root here: moving the root anywhere but onto itself is malformed.
         const value = resolve(current, operation.from, fail);
         if (operation.from.length === operation.path.length && operation.from.every((token, i) => token === operation.path[i])) break;
-        removeValue(current, operation.from, fail);
+        const deeper = operation.path.length > operation.from.length;
+        if (deeper) budget.moveDeeper(value, fail);
+        removeValue(current, operation.from, fail, budget);
         // A member name may be longer at the target; the value's size does not change.
         budget.grow(operation.path.at(-1)!, fail);
-        current = addValue(current, operation.path, value, fail, operation.path.length <= operation.from.length);
+        current = addValue(current, operation.path, value, fail, budget, !deeper);
         break;
       }
     }
@@ -446,13 +482,14 @@ function parentOf(document: JsonValue, path: readonly string[], fail: Fail): Jso
  * it did (every value of a state does): measuring its depth again would walk all of it, for
  * every such move of an operation list.
  */
-function addValue(document: JsonValue, path: readonly string[], value: JsonValue, fail: Fail, nestingChecked = false): JsonValue {
+function addValue(document: JsonValue, path: readonly string[], value: JsonValue, fail: Fail, budget: Budget, nestingChecked = false): JsonValue {
   if (path.length === 0) return value;
   if (!nestingChecked && path.length + jsonDepth(value) > MAX_JSON_DEPTH) throw fail("too-deep", `the result would nest deeper than ${MAX_JSON_DEPTH} levels`);
   const parent = parentOf(document, path, fail);
   const token = path.at(-1)!;
   if (Array.isArray(parent)) {
     const index = token === "-" ? parent.length : arrayIndex(token, parent.length, fail);
+    budget.shift(parent.length - index, fail);
     parent.splice(index, 0, value);
   } else if (isJsonObject(parent)) {
     defineMember(parent, token, value);
@@ -474,12 +511,14 @@ function replaceValue(document: JsonValue, path: readonly string[], value: JsonV
   return document;
 }
 
-function removeValue(document: JsonValue, path: readonly string[], fail: Fail): void {
+function removeValue(document: JsonValue, path: readonly string[], fail: Fail, budget: Budget): void {
   resolve(document, path, fail);
   const parent = parentOf(document, path, fail);
   const token = path.at(-1)!;
   if (Array.isArray(parent)) {
-    parent.splice(Number(token), 1);
+    const index = Number(token);
+    budget.shift(parent.length - index - 1, fail);
+    parent.splice(index, 1);
   } else {
     delete (parent as JsonObject)[token];
   }

@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { DeltaEncoding } from "../gen/continuity/v1/types.js";
 import { canonicalJsonText, cloneJson, type JsonObject, type JsonValue } from "./json.js";
-import { canonicalSize, materializeJsonState } from "./json-delta.js";
+import { canonicalSize, materializeJsonState, type JsonDeltaOptions } from "./json-delta.js";
 import { editJsonState } from "./json-state.js";
 
 const PATCH = DeltaEncoding.DELTA_ENCODING_JSON_PATCH;
@@ -67,7 +67,7 @@ function randomOperation(random: () => number, state: JsonValue): JsonValue {
 
 type Outcome = { state: string; size: number } | { error: string };
 
-function viaMaterialize(state: JsonValue, encoding: DeltaEncoding, patches: JsonValue[], options: { maxStateBytes?: number; maxCopyBytes?: number }): Outcome {
+function viaMaterialize(state: JsonValue, encoding: DeltaEncoding, patches: JsonValue[], options: JsonDeltaOptions): Outcome {
   try {
     const next = materializeJsonState(state, encoding, patches, options);
     return { state: canonicalJsonText(next), size: canonicalSize(next) };
@@ -88,7 +88,14 @@ function check(seed: number, encoding: DeltaEncoding): void {
         : Array.from({ length: 1 + Math.floor(random() * 2) }, () => randomValue(random, 3));
     const bound = random() < 0.3 ? canonicalSize(expected) + Math.floor(random() * 40) - 10 : undefined;
     const copies = random() < 0.3 ? Math.floor(random() * 60) : undefined;
-    const options = { ...(bound === undefined ? {} : { maxStateBytes: Math.max(2, bound) }), ...(copies === undefined ? {} : { maxCopyBytes: copies }) };
+    const moves = random() < 0.3 ? Math.floor(random() * 60) : undefined;
+    const shifts = random() < 0.3 ? Math.floor(random() * 6) : undefined;
+    const options: JsonDeltaOptions = {
+      ...(bound === undefined ? {} : { maxStateBytes: Math.max(2, bound) }),
+      ...(copies === undefined ? {} : { maxCopyBytes: copies }),
+      ...(moves === undefined ? {} : { maxDeeperMoveBytes: moves }),
+      ...(shifts === undefined ? {} : { maxShiftedItems: shifts }),
+    };
     const want = viaMaterialize(expected, encoding, patches, options);
     const before = canonicalJsonText(editor.state);
     let got: Outcome;

@@ -7,7 +7,9 @@
  * that fails, so nothing is copied but the values a patch inserts.
  *
  * Work per application: the patch's own size, the values it inserts, replaces or removes
- * (measured to keep the size exact), and the depth of inserted values. A member count is
+ * (measured to keep the size exact), the depth of inserted values, and the array items that
+ * insertions and removals by index shift (bounded by `maxShiftedItems`, as moves to deeper
+ * places are by `maxDeeperMoveBytes`). A member count is
  * taken once per object the first time it is edited; a wide object's member names are kept in
  * step with it (member-names.ts), so that its count and names never need `Object.keys` again.
  */
@@ -39,6 +41,13 @@ export interface JsonStateEditor {
    * were before the call and the error is thrown as `materializeJsonState` throws it.
    */
   apply(encoding: DeltaEncoding, patches: Iterable<JsonValue | Uint8Array>, options?: JsonDeltaOptions): void;
+  /**
+   * `apply` of several appends' patches at once, all or none, with the bounds of `options`
+   * that count what a call asks for (copies, moves to deeper places, shifted items) counted
+   * afresh for each group, as each append was judged: how an importer applies a run of deltas
+   * that were appended in several batches.
+   */
+  applyGroups(encoding: DeltaEncoding, groups: Iterable<Iterable<JsonValue | Uint8Array>>, options?: JsonDeltaOptions): void;
 }
 
 /**
@@ -88,13 +97,20 @@ export function editJsonState(state: JsonValue, size: number): JsonStateEditor {
       return total;
     },
     apply(encoding, patches, options) {
+      this.applyGroups(encoding, [patches], options);
+    },
+    applyGroups(encoding, groups, options) {
       const jsonEncoding = requireJsonEncoding(encoding);
       const maxState = options?.maxStateBytes ?? Infinity;
       const maxCopies = options?.maxCopyBytes ?? Infinity;
+      const maxMoved = options?.maxDeeperMoveBytes ?? Infinity;
+      const maxShifts = options?.maxShiftedItems ?? Infinity;
       const undo: (() => void)[] = [];
       const startRoot = root;
       const startSize = total;
       let copied = 0;
+      let moved = 0;
+      let shifted = 0;
 
       // --- edits that keep `total` exact and log their inverse ---------------------------------
 
@@ -128,7 +144,13 @@ export function editJsonState(state: JsonValue, size: number): JsonStateEditor {
         });
         return old;
       };
-      const insertItem = (array: JsonValue[], index: number, value: JsonValue, valueSize: number): void => {
+      /** LIMIT-024: items after `index` that an insertion or removal there moves. */
+      const shift = (count: number, fail: Fail): void => {
+        shifted += count;
+        if (shifted > maxShifts) throw fail("shifts-too-large", `the operations would shift more than ${maxShifts} array items in all`);
+      };
+      const insertItem = (array: JsonValue[], index: number, value: JsonValue, valueSize: number, fail: Fail): void => {
+        shift(array.length - index, fail);
         total += (array.length === 0 ? 0 : 1) + valueSize;
         array.splice(index, 0, value);
         undo.push(() => array.splice(index, 1));
@@ -141,7 +163,8 @@ export function editJsonState(state: JsonValue, size: number): JsonStateEditor {
           array[index] = old;
         });
       };
-      const removeItem = (array: JsonValue[], index: number, valueSize: number): JsonValue => {
+      const removeItem = (array: JsonValue[], index: number, valueSize: number, fail: Fail): JsonValue => {
+        shift(array.length - index - 1, fail);
         const old = array[index]!;
         total -= (array.length === 1 ? 0 : 1) + valueSize;
         array.splice(index, 1);
@@ -180,7 +203,7 @@ export function editJsonState(state: JsonValue, size: number): JsonStateEditor {
         const token = path.at(-1)!;
         if (Array.isArray(parent)) {
           const index = token === "-" ? parent.length : arrayIndex(token, parent.length, fail);
-          insertItem(parent, index, value, valueSize ?? 0);
+          insertItem(parent, index, value, valueSize ?? 0, fail);
         } else if (isJsonObject(parent)) {
           setMember(parent, token, value, valueSize ?? 0);
         } else {
@@ -192,7 +215,7 @@ export function editJsonState(state: JsonValue, size: number): JsonStateEditor {
         const parent = resolve(root, path.slice(0, -1), fail);
         const token = path.at(-1)!;
         const size = measure ? canonicalSize(value) : 0;
-        return Array.isArray(parent) ? removeItem(parent, Number(token), size) : deleteMember(parent as JsonObject, token, size);
+        return Array.isArray(parent) ? removeItem(parent, Number(token), size, fail) : deleteMember(parent as JsonObject, token, size);
       };
       const settle = (fail: Fail | undefined): void => {
         if (total <= maxState) return;
@@ -245,6 +268,12 @@ export function editJsonState(state: JsonValue, size: number): JsonStateEditor {
           case "move": {
             const value = resolve(root, operation.from, fail);
             if (operation.from.length === operation.path.length && operation.from.every((token, i) => token === operation.path[i])) break;
+            // LIMIT-023: a deeper place needs the value's nesting checked, which reads all of it.
+            const deeper = operation.path.length > operation.from.length;
+            if (deeper && maxMoved !== Infinity) {
+              moved += canonicalSize(value, maxMoved);
+              if (moved > maxMoved) throw fail("moves-too-large", `the moves to deeper places would carry more than ${maxMoved} bytes in all`);
+            }
             // The value leaves one place and enters another: its own size cancels out, only the
             // member names, commas and whatever the target replaces change the total.
             removeAt(operation.from, fail, false);
@@ -254,7 +283,7 @@ export function editJsonState(state: JsonValue, size: number): JsonStateEditor {
               setRoot(value, canonicalSize(value));
               break;
             }
-            addAt(operation.path, value, undefined, fail, operation.path.length <= operation.from.length);
+            addAt(operation.path, value, undefined, fail, !deeper);
             break;
           }
         }
@@ -300,10 +329,15 @@ export function editJsonState(state: JsonValue, size: number): JsonStateEditor {
       };
 
       try {
-        for (const raw of patches) {
-          const patch = raw instanceof Uint8Array ? parseJsonDocument(raw) : checkPatchDocument(raw);
-          if (jsonEncoding === DeltaEncoding.DELTA_ENCODING_JSON_PATCH) parseOperations(patch).forEach(applyOperation);
-          else applyMerge(patch);
+        for (const patches of groups) {
+          copied = 0;
+          moved = 0;
+          shifted = 0;
+          for (const raw of patches) {
+            const patch = raw instanceof Uint8Array ? parseJsonDocument(raw) : checkPatchDocument(raw);
+            if (jsonEncoding === DeltaEncoding.DELTA_ENCODING_JSON_PATCH) parseOperations(patch).forEach(applyOperation);
+            else applyMerge(patch);
+          }
         }
       } catch (error) {
         for (let i = undo.length - 1; i >= 0; i--) undo[i]!();
