@@ -8,8 +8,8 @@ export default defineMutant({
   edits: [
     {
       file: "services/materialize.ts",
-      find: "return { maxStateBytes: limits.maxSnapshotBytes, maxCopyBytes: limits.maxDeltaBytes };",
-      replace: "return { maxStateBytes: limits.maxSnapshotBytes };",
+      find: "    maxCopyBytes: limits.maxDeltaBytes,\n",
+      replace: "",
     },
   ],
 });

@@ -9,8 +9,8 @@ export default defineMutant({
   edits: [
     {
       file: "services/materialize.ts",
-      find: "return { maxStateBytes: limits.maxSnapshotBytes, maxCopyBytes: limits.maxDeltaBytes };",
-      replace: "return { maxStateBytes: limits.maxSnapshotBytes - 1, maxCopyBytes: limits.maxDeltaBytes };",
+      find: "    maxStateBytes: limits.maxSnapshotBytes,\n",
+      replace: "    maxStateBytes: limits.maxSnapshotBytes - 1,\n",
     },
   ],
 });

@@ -15,6 +15,7 @@ import { IDENTITY_CASES } from "./identity.js";
 import { LIVE_FEED_CASES } from "./live-feed.js";
 import { MESSAGE_CASES } from "./messages.js";
 import { NAME_CASES } from "./names.js";
+import { PATCH_WORK_CASES } from "./patch-work.js";
 import { OIDC_CASES } from "./oidc.js";
 import { OIDC_PROVIDER_DOCUMENT_CASES } from "./oidc-provider-documents.js";
 import { PLATFORM_CASES } from "./platforms.js";
@@ -43,6 +44,7 @@ export const ALL_CASES: readonly ConformanceCase[] = [
   ...STREAM_CASES,
   ...SNAPSHOT_CASES,
   ...APPEND_CASES,
+  ...PATCH_WORK_CASES,
   ...HISTORY_CASES,
   ...BOUNDARY_CASES,
   ...VECTOR_CASES,

@@ -17,6 +17,7 @@ import { append, appendRequest, createStream, downloadSnapshot, ENCODING } from 
 import { createServer as createNetServer, type Socket } from "node:net";
 import { decodePart, exportRaw, importRaw, recordsDigest, transferRaw, type BundlePart, type ImportOutcome, type RawTransfer } from "../portability/bundle.js";
 import { startSourceProxy } from "../portability/source-proxy.js";
+import { patchBytes, shiftedArrayLength, shiftingDeltas } from "./patch-work.js";
 
 const v1 = continuity.v1;
 type Record_ = continuity.v1.BundleRecord["record"];
@@ -1042,6 +1043,47 @@ export const PORTABILITY_EDGE_CASES = [
       const resume = imported?.resume;
       checkEqual([resume?.activityType ?? "", resume?.resource ?? "", resume?.position ?? "", resume?.fallbackUrl ?? "", Object.keys(resume?.attributes ?? {}).length], ["", "", "", "", 0], "an imported checkpoint without a resume payload has an empty one");
       checkBytes(imported?.digest, checkpointDigest({ entries: checkpoint.entries, resume: undefined }), "the imported checkpoint's digest");
+    },
+  }),
+  defineCase({
+    id: "portability-edges.import-judges-each-append-apart",
+    requirements: ["PORT-049", "LIMIT-021", "LIMIT-023", "LIMIT-024"],
+    profile: "portability",
+    timeoutMs: 90_000,
+    async run(ctx) {
+      const max = ctx.limits.maxDeltaBytes;
+      const bound = Number(ctx.limits.maxSnapshotBytes);
+      if (bound < 4 * max) ctx.skip(`max_snapshot_bytes (${bound}) is under 4 × max_delta_bytes: the subject this case exports would not fit in one state`);
+      // Appends each within what LIMIT-021, LIMIT-023 and LIMIT-024 allow one append, but not
+      // two of them together: their bundle must import, however many deltas the importer
+      // stores at once (PORT-049 judges a record's batch as its append was judged).
+      const source = await ctx.session();
+      const stream = await createStream(ctx, source, { encoding: ENCODING.jsonPatch, streamId: "work" });
+      let sequence = 0;
+      const appendOne = (patches: unknown[]) => append(source, stream.name, patches as object[], { clientSequence: ++sequence });
+      await appendOne([[{ op: "add", path: "/s", value: "y".repeat(Math.floor(max * 0.6) - 2) }]]);
+      await appendOne([[{ op: "add", path: "/d", value: {} }]]);
+      await appendOne([[{ op: "copy", from: "/s", path: "/c1" }]]);
+      await appendOne([[{ op: "copy", from: "/s", path: "/c2" }]]);
+      await appendOne([[{ op: "move", from: "/s", path: "/d/s" }]]);
+      await appendOne([[{ op: "move", from: "/d/s", path: "/s" }, { op: "move", from: "/s", path: "/d/s" }]]);
+      const items = shiftedArrayLength(ctx.limits);
+      const exact = shiftingDeltas(items, bound, max);
+      const shifts = patchBytes(exact) <= ctx.limits.maxBatchBytes && exact.length <= ctx.limits.maxBatchDeltas;
+      if (shifts) {
+        await appendOne([[{ op: "add", path: "/l", value: Array.from({ length: items }, () => 0) }]]);
+        await appendOne(exact);
+        await appendOne(exact);
+      }
+      const parts = withoutLinks(await exportParts(ctx, source));
+      const target = await ctx.session();
+      expectImported(
+        await importRaw(ctx, target.token, parts.map((p) => p.bytes)),
+        `a bundle of appends that each copy and move deeper 0.6 × max_delta_bytes${shifts ? " and shift max_snapshot_bytes items" : ""}`,
+      );
+      const { stream: imported } = await target.clients.streams.getStream({ name: `${target.subject}/streams/work` });
+      const { stream: original } = await source.clients.streams.getStream({ name: stream.name });
+      checkEqual([imported?.headVersion, hex(imported?.headHash)], [original?.headVersion, hex(original?.headHash)], "the imported stream's head");
     },
   }),
 ];

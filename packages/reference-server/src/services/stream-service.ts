@@ -552,6 +552,8 @@ function buildBatch(
       if (isPatchNotApplicableError(error)) {
         if (error.reason === "state-too-large") throw stateTooLarge(index, limits.maxSnapshotBytes);
         if (error.reason === "copies-too-large") throw copiesTooLarge(index, limits.maxDeltaBytes);
+        if (error.reason === "moves-too-large") throw movesTooLarge(index, limits.maxDeltaBytes);
+        if (error.reason === "shifts-too-large") throw shiftsTooLarge(index, limits.maxSnapshotBytes);
         throw protocolError(Status.FAILED_PRECONDITION, "PATCH_NOT_APPLICABLE", `delta ${index}: ${error.message}`, {
           index: String(index),
         });
@@ -603,6 +605,26 @@ function copiesTooLarge(index: number, maxDeltaBytes: number): Error {
     "DELTA_TOO_LARGE",
     `delta ${index}: the append's copy operations would insert more than max_delta_bytes (${maxDeltaBytes} bytes)`,
     { limit: String(maxDeltaBytes), index: String(index) },
+  );
+}
+
+/** LIMIT-023: what an append's moves carry to deeper places counts like payload bytes too. */
+function movesTooLarge(index: number, maxDeltaBytes: number): Error {
+  return protocolError(
+    Status.RESOURCE_EXHAUSTED,
+    "DELTA_TOO_LARGE",
+    `delta ${index}: the append's move operations to deeper places would carry more than max_delta_bytes (${maxDeltaBytes} bytes)`,
+    { limit: String(maxDeltaBytes), index: String(index) },
+  );
+}
+
+/** LIMIT-024: the array items an append's insertions and removals shift, at most max_snapshot_bytes. */
+function shiftsTooLarge(index: number, maxSnapshotBytes: number): Error {
+  return protocolError(
+    Status.RESOURCE_EXHAUSTED,
+    "DELTA_TOO_LARGE",
+    `delta ${index}: the append's operations would shift more than max_snapshot_bytes (${maxSnapshotBytes}) array items`,
+    { limit: String(maxSnapshotBytes), index: String(index) },
   );
 }
 

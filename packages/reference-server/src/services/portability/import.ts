@@ -154,15 +154,23 @@ export function createBundleImporter(deps: ServiceDeps, subjectId: string, optio
                   const patches = new Map(batch.map((b) => [b.delta.version, b.patch]));
                   // One application for all of them, so a refused delta leaves the held state whole.
                   let version = 0;
-                  const payloads = function* () {
-                    for (const delta of fresh) {
+                  // The deltas of one appended batch (the same batch_first_version) are judged
+                  // together, as their append was; deltas of different batches apart.
+                  const groups: ImportedDelta[][] = [];
+                  for (const delta of fresh) {
+                    const group = groups.at(-1);
+                    if (group !== undefined && group[0]!.batchFirstVersion === delta.batchFirstVersion) group.push(delta);
+                    else groups.push([delta]);
+                  }
+                  const payloads = function* (group: readonly ImportedDelta[]) {
+                    for (const delta of group) {
                       version = delta.version;
                       yield patches.get(delta.version) ?? delta.payload;
                     }
                   };
                   try {
-                    // The same bounds as an append (LIMIT-020/021): a bundle is input like any other.
-                    held.editor.apply(encoding, payloads(), bounds);
+                    // The same bounds as an append (LIMIT-020/021/023/024): a bundle is input like any other.
+                    held.editor.applyGroups(encoding, groups.map(payloads), bounds);
                   } catch (error) {
                     throw new PatchRejected(version, error);
                   }
@@ -193,6 +201,12 @@ export function createBundleImporter(deps: ServiceDeps, subjectId: string, optio
         }
         if (isPatchNotApplicableError(error.cause) && error.cause.reason === "copies-too-large") {
           throw protocolError(Status.RESOURCE_EXHAUSTED, "DELTA_TOO_LARGE", `record ${at}: the delta copies more than this server's max_delta_bytes`, { limit: String(limits.maxDeltaBytes), index: String(at) });
+        }
+        if (isPatchNotApplicableError(error.cause) && error.cause.reason === "moves-too-large") {
+          throw protocolError(Status.RESOURCE_EXHAUSTED, "DELTA_TOO_LARGE", `record ${at}: the delta moves more than this server's max_delta_bytes to deeper places`, { limit: String(limits.maxDeltaBytes), index: String(at) });
+        }
+        if (isPatchNotApplicableError(error.cause) && error.cause.reason === "shifts-too-large") {
+          throw protocolError(Status.RESOURCE_EXHAUSTED, "DELTA_TOO_LARGE", `record ${at}: the delta shifts more array items than this server's max_snapshot_bytes`, { limit: String(limits.maxSnapshotBytes), index: String(at) });
         }
         throw invalidField(recordField(at, "delta.payload"), `cannot be applied to the state it follows: ${error.message}`);
       }

@@ -193,8 +193,11 @@ export enum ErrorReason {
    */
   ERROR_REASON_VERSION_AHEAD_OF_HEAD = 80,
   /**
-   * ERROR_REASON_DELTA_TOO_LARGE - RESOURCE_EXHAUSTED. A delta payload exceeds `Limits.max_delta_bytes`. Metadata:
-   * `limit`, `index`.
+   * ERROR_REASON_DELTA_TOO_LARGE - RESOURCE_EXHAUSTED. A delta payload exceeds `Limits.max_delta_bytes`, or the JSON
+   * Patch operations of an append ask for more work than its bounds allow: copies or moves
+   * to deeper places of more than `max_delta_bytes`, or more than `max_snapshot_bytes`
+   * array items shifted (LIMIT-021, LIMIT-023, LIMIT-024). Metadata: `limit` (the bound
+   * passed), `index`.
    */
   ERROR_REASON_DELTA_TOO_LARGE = 90,
   /**
