@@ -5,7 +5,7 @@ import { defineCase } from "../harness/define-case.js";
 import { check, checkEqual, checkError, fail, Status } from "../harness/expect.js";
 import { richErrorOf } from "../harness/raw-call.js";
 import { append, createStream, ENCODING } from "../harness/streams.js";
-import { exportRaw, importRaw } from "../portability/bundle.js";
+import { decodePart, exportRaw, importRaw, recordOf, recordPart, reseal, type BundlePart } from "../portability/bundle.js";
 import { cursorNow, openSubscription, type SubscriptionReader } from "../harness/subscription.js";
 
 type SubscribeResponse = continuity.v1.SubscribeResponse;
@@ -299,6 +299,57 @@ export const COMPACT_DELIVERY_CASES = [
         // Its chain then goes on from the imported head.
         await append(session, stream.name, [{ c: 3 }], { clientSequence: 3 });
         const rebuilt = await expectRebuiltAsFull(full, compact, delivers(stream.uid, 3n), "a stream whose chain starts again in the call");
+        ctx.note(`${rebuilt.compact} of ${rebuilt.batches} batches came compact`);
+      } finally {
+        full.close();
+        compact.close();
+      }
+    },
+  }),
+  defineCase({
+    id: "subscription.compact-batch-without-a-device",
+    requirements: ["SUB-062", "SUB-064", "PORT-047"],
+    profile: "portability",
+    timeoutMs: 90_000,
+    async run(ctx) {
+      const session = await ctx.session();
+      if (!(await declaresCompact(session.clients))) ctx.skip("the server does not list DELIVERY_FORM_COMPACT in ServerInfo.delivery_forms");
+      const stream = await createStream(ctx, session, { encoding: ENCODING.mergePatch });
+      await append(session, stream.name, [{ a: 1 }], { clientSequence: 1 });
+      await append(session, stream.name, [{ b: 2 }], { clientSequence: 2 });
+      // Deltas without a device come only from a bundle (PORT-047): the subject's own export,
+      // its two deltas' devices emptied (a delta's hash does not cover its device), imported
+      // again after the stream is deleted, while both forms of one feed look on.
+      let exported: BundlePart[];
+      try {
+        exported = (await exportRaw(ctx, session.token, session.subject)).map(decodePart);
+      } catch (error) {
+        throw richErrorOf("/continuity.v1.PortabilityService/ExportSubject", error as never);
+      }
+      const changes = new Map<number, BundlePart>();
+      exported.forEach((part, index) => {
+        const record = recordOf(part);
+        if (record?.$case === "delta" && record.value.streamUid === stream.uid) changes.set(index, recordPart({ $case: "delta", value: { ...record.value, device: "", clientSequence: 0n } }));
+      });
+      checkEqual(changes.size, 2, "delta records of the stream in its export");
+      // Only the stream's own records: the subject's account links and other records are held already.
+      const bundle = reseal(exported, changes).map((part) => part.bytes);
+      await session.clients.streams.deleteStream({ name: stream.name });
+      const from = await cursorNow(session, ctx.signal);
+      const full = openSubscription(session, from, ctx.signal, 0, v1.DeliveryForm.DELIVERY_FORM_FULL);
+      const compact = openSubscription(session, from, ctx.signal, 0, COMPACT);
+      try {
+        await started(full);
+        await started(compact);
+        const imported = await importRaw(ctx, session.token, bundle);
+        if (!imported.ok) {
+          const rich = richErrorOf("/continuity.v1.PortabilityService/ImportBundle", imported.error);
+          fail(`importing the subject's own export with deviceless deltas: unexpected ${Status[rich.code]} ${rich.details}`);
+        }
+        // Then a batch of this device, its first on the stream as imported (the imported
+        // deltas name no device): the first index the call defines for a device.
+        await append(session, stream.name, [{ c: 3 }], { clientSequence: 1 });
+        const rebuilt = await expectRebuiltAsFull(full, compact, delivers(stream.uid, 3n), "deviceless batches, then one of a device");
         ctx.note(`${rebuilt.compact} of ${rebuilt.batches} batches came compact`);
       } finally {
         full.close();

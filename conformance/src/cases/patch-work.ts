@@ -11,32 +11,12 @@ import { append, checkJsonState, createStream, downloadSnapshot, ENCODING } from
 type Operation = Record<string, unknown>;
 
 /** Bytes of the deltas as the suite sends them (JSON text of the operation arrays). */
-export const patchBytes = (patches: readonly unknown[]): number => patches.reduce<number>((sum, p) => sum + Buffer.byteLength(JSON.stringify(p)), 0);
+export const patchBytes = (patches: readonly unknown[]): number => patches.reduce<number>((sum, p) => sum + Buffer.byteLength(JSON.stringify(p)) + 8, 0);
 
-/**
- * How many zeros `/l` holds for the shift cases: as many as one delta can add, within the state
- * bound, so that each operation at its front shifts as much as it can.
- */
-export function shiftedArrayLength(limits: { maxDeltaBytes: number; maxSnapshotBytes: number | bigint }): number {
-  return Math.min(Math.floor((limits.maxDeltaBytes - 64) / 2), Math.floor((Number(limits.maxSnapshotBytes) - 16) / 2));
-}
+type Limits = { maxDeltaBytes: number; maxBatchBytes: number; maxBatchDeltas: number; maxSnapshotBytes: number | bigint };
 
-/**
- * JSON Patch deltas that together shift exactly `total` items of `/l` (an array of `items`
- * zeros), leaving it as it was: removals at index 0 each followed by an addition of 0 there
- * (2 × (items - 1) shifts a pair), then one removal and one addition nearer the end for the
- * rest. Each delta's operations stay within `maxDelta` bytes.
- */
-export function shiftingDeltas(items: number, total: number, maxDelta: number): Operation[][] {
-  const perPair = 2 * (items - 1);
-  const operations: Operation[] = [];
-  for (let pairs = Math.floor(total / perPair); pairs > 0; pairs--) {
-    operations.push({ op: "remove", path: "/l/0" }, { op: "add", path: "/l/0", value: 0 });
-  }
-  const rest = total % perPair;
-  const first = Math.min(rest, items - 1);
-  // Removing index i of n items shifts n - i - 1; adding at i of n shifts n - i.
-  operations.push({ op: "remove", path: `/l/${items - 1 - first}` }, { op: "add", path: `/l/${items - 1 - (rest - first)}`, value: 0 });
+/** Operations in deltas of at most `maxDelta` bytes each. */
+function inDeltas(operations: readonly Operation[], maxDelta: number): Operation[][] {
   const deltas: Operation[][] = [[]];
   let bytes = 2;
   for (const operation of operations) {
@@ -51,15 +31,67 @@ export function shiftingDeltas(items: number, total: number, maxDelta: number): 
   return deltas;
 }
 
+/** Deltas in appends within max_batch_bytes and max_batch_deltas. */
+function inAppends(deltas: readonly Operation[][], limits: Limits): Operation[][][] {
+  const appends: Operation[][][] = [[]];
+  for (const delta of deltas) {
+    const last = appends.at(-1)!;
+    if (last.length > 0 && (last.length + 1 > limits.maxBatchDeltas || patchBytes([...last, delta]) > limits.maxBatchBytes)) appends.push([]);
+    appends.at(-1)!.push(delta);
+  }
+  return appends.filter((deltas) => deltas.length > 0);
+}
+
+/** How to shift exactly `max_snapshot_bytes` items of `/l`, an array of `items` zeros, in one append. */
+export interface ShiftPlan {
+  readonly items: number;
+  /** Appends that build `/l`: one `add` of as many zeros as a delta holds, then `add`s at `-`. */
+  readonly build: Operation[][][];
+  /** The deltas of one append that shift exactly the bound, leaving `/l` as it was. */
+  readonly exact: Operation[][];
+}
+
+/**
+ * A plan for the shift cases, or why none fits these limits. Each removal at index 0 and
+ * addition of 0 there shift 2 × (items - 1) items, a last removal and addition nearer the
+ * end the rest; `/l` is long enough that those operations fit in one append (LIMIT-024 counts
+ * per append), and at most half the state bound.
+ */
+export function planShifts(limits: Limits): ShiftPlan | string {
+  const bound = Number(limits.maxSnapshotBytes);
+  const inOneDelta = Math.floor((limits.maxDeltaBytes - 64) / 2);
+  // About 36 bytes per operation, two per pair: enough items that the pairs fit in 80 % of an append.
+  const needed = Math.ceil((bound * 36) / (0.8 * Math.min(limits.maxBatchBytes, limits.maxBatchDeltas * (limits.maxDeltaBytes - 16)))) + 2;
+  const items = Math.max(Math.min(inOneDelta, Math.floor((bound - 16) / 2)), needed);
+  if (items < 2 || items > (bound - 16) / 2) return `an array whose front operations shift max_snapshot_bytes (${bound}) items within one append of max_batch_bytes ${limits.maxBatchBytes} would not fit in the state`;
+  const first = Math.min(items, inOneDelta);
+  const more = inDeltas(Array.from({ length: items - first }, () => ({ op: "add", path: "/l/-", value: 0 })), limits.maxDeltaBytes);
+  const build = [[[{ op: "add", path: "/l", value: Array.from({ length: first }, () => 0) }]], ...inAppends(more.filter((delta) => delta.length > 0), limits)];
+  if (build.length > 2_000) return `building an array of ${items} items takes ${build.length} appends`;
+  const perPair = 2 * (items - 1);
+  const operations: Operation[] = [];
+  for (let pairs = Math.floor(bound / perPair); pairs > 0; pairs--) {
+    operations.push({ op: "remove", path: "/l/0" }, { op: "add", path: "/l/0", value: 0 });
+  }
+  const rest = bound % perPair;
+  const head = Math.min(rest, items - 1);
+  // Removing index i of n items shifts n - i - 1; adding at i of n shifts n - i.
+  operations.push({ op: "remove", path: `/l/${items - 1 - head}` }, { op: "add", path: `/l/${items - 1 - (rest - head)}`, value: 0 });
+  const exact = inDeltas(operations, limits.maxDeltaBytes);
+  if (inAppends(exact, limits).length > 1 || exact.length + 1 > limits.maxBatchDeltas) return `shifting ${bound} items with operations on an array of ${items} takes more than one append`;
+  return { items, build, exact };
+}
+
 export const PATCH_WORK_CASES = [
   defineCase({
     id: "append.json-deeper-moves-bound",
     requirements: ["LIMIT-023", "LIMIT-002"],
     profile: "core",
     async run(ctx) {
+      const max = ctx.limits.maxDeltaBytes;
+      if (Number(ctx.limits.maxSnapshotBytes) < 2 * max) ctx.skip(`max_snapshot_bytes (${ctx.limits.maxSnapshotBytes}) is under 2 × max_delta_bytes: the state this case moves values in would not fit`);
       const session = await ctx.session();
       const stream = await createStream(ctx, session, { encoding: ENCODING.jsonPatch });
-      const max = ctx.limits.maxDeltaBytes;
       // Two strings whose canonical sizes add up to exactly max_delta_bytes, and a 0 (1 byte).
       const a = Math.floor(max / 2);
       const b = max - a;
@@ -94,26 +126,25 @@ export const PATCH_WORK_CASES = [
     profile: "core",
     async run(ctx) {
       const bound = Number(ctx.limits.maxSnapshotBytes);
-      const { maxDeltaBytes, maxBatchBytes, maxBatchDeltas } = ctx.limits;
-      const items = shiftedArrayLength(ctx.limits);
-      const exact = shiftingDeltas(items, bound, maxDeltaBytes);
+      const plan = planShifts(ctx.limits);
+      if (typeof plan === "string") return ctx.skip(plan);
+      const { items, build, exact } = plan;
       // Adding at the last index shifts that one item; "-", the last item and replace shift none.
       const extra = [{ op: "add", path: `/l/${items - 1}`, value: 0 }];
       const free = [{ op: "add", path: "/l/-", value: 0 }, { op: "remove", path: `/l/${items}` }, { op: "replace", path: "/l/0", value: 0 }];
-      if (patchBytes([...exact, extra, free]) > maxBatchBytes || exact.length + 1 > maxBatchDeltas) {
-        ctx.skip(`shifting ${bound} items (max_snapshot_bytes) with operations on an array of ${items} takes more than one append of max_batch_bytes ${maxBatchBytes} and max_batch_deltas ${maxBatchDeltas}`);
-      }
       const session = await ctx.session();
       const stream = await createStream(ctx, session, { encoding: ENCODING.jsonPatch });
       const zeros = Array.from({ length: items }, () => 0);
-      await append(session, stream.name, [[{ op: "add", path: "/l", value: zeros }]], { clientSequence: 1 });
+      let sequence = 0;
+      for (const deltas of build) await append(session, stream.name, deltas, { clientSequence: ++sequence });
+      const built = BigInt(build.reduce((sum, deltas) => sum + deltas.length, 0));
       await expectError(
-        append(session, stream.name, [...exact, extra], { clientSequence: 2 }),
+        append(session, stream.name, [...exact, extra], { clientSequence: sequence + 1 }),
         { code: Status.RESOURCE_EXHAUSTED, reason: "DELTA_TOO_LARGE", metadata: { limit: String(bound), index: String(exact.length) } },
         `an append whose operations shift max_snapshot_bytes + 1 items of an array of ${items}`,
       );
-      const ok = await append(session, stream.name, [...exact, free], { clientSequence: 2 });
-      checkEqual(ok.headVersion, BigInt(2 + exact.length), `head after operations that shift exactly max_snapshot_bytes (${bound}) items, and some that shift none`);
+      const ok = await append(session, stream.name, [...exact, free], { clientSequence: sequence + 1 });
+      checkEqual(ok.headVersion, built + BigInt(exact.length + 1), `head after operations that shift exactly max_snapshot_bytes (${bound}) items, and some that shift none`);
       checkJsonState(await downloadSnapshot(session, stream.name), { l: zeros }, "state after the shifting operations");
     },
   }),

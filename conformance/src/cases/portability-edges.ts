@@ -15,9 +15,9 @@ import { migrationEnded, sessionOn } from "../harness/migration.js";
 import { rawUnaryCall, richErrorOf } from "../harness/raw-call.js";
 import { append, appendRequest, createStream, downloadSnapshot, ENCODING } from "../harness/streams.js";
 import { createServer as createNetServer, type Socket } from "node:net";
-import { decodePart, exportRaw, importRaw, recordsDigest, transferRaw, type BundlePart, type ImportOutcome, type RawTransfer } from "../portability/bundle.js";
+import { decodePart, exportRaw, importRaw, manifestPart, recordOf, recordPart, recordsDigest, reseal, trailerOf, transferRaw, type BundlePart, type ImportOutcome, type RawTransfer } from "../portability/bundle.js";
 import { startSourceProxy } from "../portability/source-proxy.js";
-import { patchBytes, shiftedArrayLength, shiftingDeltas } from "./patch-work.js";
+import { planShifts } from "./patch-work.js";
 
 const v1 = continuity.v1;
 type Record_ = continuity.v1.BundleRecord["record"];
@@ -76,8 +76,6 @@ async function exportParts(ctx: CaseContext, session: Session, after: continuity
 }
 
 const manifestOf = (parts: readonly BundlePart[]): Manifest => (parts[0]!.decoded.part as { value: Manifest }).value;
-const trailerOf = (parts: readonly BundlePart[]): Trailer => (parts.at(-1)!.decoded.part as { value: Trailer }).value;
-const recordOf = (part: BundlePart): Record_ => (part.decoded.part?.$case === "record" ? part.decoded.part.value.record : undefined);
 const streamIdOf = (name: string): string => name.slice(name.lastIndexOf("/") + 1);
 const hex = (bytes: Uint8Array | undefined): string => Buffer.from(bytes ?? []).toString("hex");
 
@@ -95,9 +93,6 @@ function streamRecordIndex(parts: readonly BundlePart[], streamId: string): numb
   return partIndex(parts, `stream ${streamId}`, (r) => r.$case === "stream" && streamIdOf(r.value.name) === streamId);
 }
 
-const recordPart = (record: NonNullable<Record_>): BundlePart => decodePart(Buffer.from(v1.ExportSubjectResponse.encode({ part: { $case: "record", value: { record } } }).finish()));
-const manifestPart = (manifest: Manifest): BundlePart => decodePart(Buffer.from(v1.ExportSubjectResponse.encode({ part: { $case: "manifest", value: manifest } }).finish()));
-const trailerPart = (trailer: Trailer): BundlePart => decodePart(Buffer.from(v1.ExportSubjectResponse.encode({ part: { $case: "trailer", value: trailer } }).finish()));
 
 /**
  * The bundle without its account link records, resealed: it can be imported into a second
@@ -107,14 +102,6 @@ function withoutLinks(parts: readonly BundlePart[]): BundlePart[] {
   return reseal(parts.filter((part) => recordOf(part)?.$case !== "accountLink"), new Map());
 }
 
-/** The parts with some replaced, the trailer's count and digest made to match the records again (its signature then no longer does). */
-function reseal(parts: readonly BundlePart[], replaced: ReadonlyMap<number, BundlePart>): BundlePart[] {
-  const changed = parts.map((part, index) => replaced.get(index) ?? part);
-  const records = changed.slice(1, -1);
-  const trailer = trailerOf(parts);
-  changed[changed.length - 1] = trailerPart({ ...trailer, recordCount: BigInt(records.length), recordsDigest: recordsDigest(records.map((p) => p.json as JsonValue)) });
-  return changed;
-}
 
 function expectImportError(outcome: ImportOutcome, expected: ExpectedError, what: string): void {
   if (outcome.ok) fail(`${what}: the import must fail, but it reported ${outcome.response.recordsImported} records imported and ${outcome.response.recordsSkipped} skipped`);
@@ -1019,6 +1006,30 @@ export const PORTABILITY_EDGE_CASES = [
           : { code: Status.RESOURCE_EXHAUSTED, reason: "DELTA_TOO_LARGE", metadata: { limit: String(ctx.limits.maxDeltaBytes), index: String(at + 2) } },
         "a bundle with a JSON Patch delta of 40 self-doubling copies",
       );
+      // A delta that moves 0.6 × max_delta_bytes to a deeper place twice (LIMIT-023), and one
+      // that removes items at the front of an array it adds until more than max_snapshot_bytes
+      // items have shifted (LIMIT-024), where one delta can hold that many.
+      const max = ctx.limits.maxDeltaBytes;
+      const bound = Number(ctx.limits.maxSnapshotBytes);
+      const lastPatch = (patch: unknown[]) => reseal(parts, withLastPayload(at, at + 3, 3n, Buffer.from(canonicalJson(patch)))).map((p) => p.bytes);
+      if (bound >= 2 * max) {
+        const carried = "y".repeat(Math.floor(max * 0.6) - 2);
+        const down = { op: "move", from: "/s", path: "/d/s" };
+        expectImportError(
+          await importRaw(ctx, (await ctx.session()).token, lastPatch([{ op: "add", path: "/s", value: carried }, { op: "add", path: "/d", value: {} }, down, { op: "move", from: "/d/s", path: "/s" }, down])),
+          { code: Status.RESOURCE_EXHAUSTED, reason: "DELTA_TOO_LARGE", metadata: { limit: String(max), index: String(at + 2) } },
+          "a bundle with a JSON Patch delta whose moves to a deeper place carry 1.2 × max_delta_bytes",
+        );
+      }
+      const items = Math.min(Math.floor((max - 64) / 4), Math.floor((bound - 16) / 2));
+      const removals = Math.floor((max - 64) / 2 / 31);
+      if (items > removals && removals * items - (removals * (removals + 1)) / 2 > bound) {
+        expectImportError(
+          await importRaw(ctx, (await ctx.session()).token, lastPatch([{ op: "add", path: "/l", value: Array.from({ length: items }, () => 0) }, ...Array.from({ length: removals }, () => ({ op: "remove", path: "/l/0" }))])),
+          { code: Status.RESOURCE_EXHAUSTED, reason: "DELTA_TOO_LARGE", metadata: { limit: String(bound), index: String(at + 2) } },
+          `a bundle with a JSON Patch delta whose ${removals} removals at the front of ${items} items shift more than max_snapshot_bytes items`,
+        );
+      } else ctx.note("LIMIT-024 on import not probed: one delta within max_delta_bytes cannot shift max_snapshot_bytes items");
 
       // Records as a conformant exporter may write them: a delta without a device (its client
       // sequence then counts for nothing), a client sequence of 2^53 - 1, a delta of exactly
@@ -1067,14 +1078,13 @@ export const PORTABILITY_EDGE_CASES = [
       await appendOne([[{ op: "copy", from: "/s", path: "/c2" }]]);
       await appendOne([[{ op: "move", from: "/s", path: "/d/s" }]]);
       await appendOne([[{ op: "move", from: "/d/s", path: "/s" }, { op: "move", from: "/s", path: "/d/s" }]]);
-      const items = shiftedArrayLength(ctx.limits);
-      const exact = shiftingDeltas(items, bound, max);
-      const shifts = patchBytes(exact) <= ctx.limits.maxBatchBytes && exact.length <= ctx.limits.maxBatchDeltas;
+      const plan = planShifts(ctx.limits);
+      const shifts = typeof plan !== "string";
       if (shifts) {
-        await appendOne([[{ op: "add", path: "/l", value: Array.from({ length: items }, () => 0) }]]);
-        await appendOne(exact);
-        await appendOne(exact);
-      }
+        for (const deltas of plan.build) await appendOne(deltas);
+        await appendOne(plan.exact);
+        await appendOne(plan.exact);
+      } else ctx.note(`shifts not part of the bundle: ${plan}`);
       const parts = withoutLinks(await exportParts(ctx, source));
       const target = await ctx.session();
       expectImported(

@@ -55,6 +55,24 @@ export function recordsDigest(records: readonly JsonValue[]): Buffer {
   return hash.digest();
 }
 
+type BundleRecord = NonNullable<continuity.v1.BundleRecord["record"]>;
+
+/** The record inside a part, if it is one. */
+export const recordOf = (part: BundlePart): BundleRecord | undefined => (part.decoded.part?.$case === "record" ? part.decoded.part.value.record : undefined);
+export const trailerOf = (parts: readonly BundlePart[]): continuity.v1.BundleTrailer => (parts.at(-1)!.decoded.part as { value: continuity.v1.BundleTrailer }).value;
+export const recordPart = (record: BundleRecord): BundlePart => decodePart(Buffer.from(continuity.v1.ExportSubjectResponse.encode({ part: { $case: "record", value: { record } } }).finish()));
+export const manifestPart = (manifest: continuity.v1.BundleManifest): BundlePart => decodePart(Buffer.from(continuity.v1.ExportSubjectResponse.encode({ part: { $case: "manifest", value: manifest } }).finish()));
+const trailerPart = (trailer: continuity.v1.BundleTrailer): BundlePart => decodePart(Buffer.from(continuity.v1.ExportSubjectResponse.encode({ part: { $case: "trailer", value: trailer } }).finish()));
+
+/** The parts with some replaced, the trailer's count and digest made to match the records again (its signature then no longer does). */
+export function reseal(parts: readonly BundlePart[], replaced: ReadonlyMap<number, BundlePart>): BundlePart[] {
+  const changed = parts.map((part, index) => replaced.get(index) ?? part);
+  const records = changed.slice(1, -1);
+  const trailer = trailerOf(parts);
+  changed[changed.length - 1] = trailerPart({ ...trailer, recordCount: BigInt(records.length), recordsDigest: recordsDigest(records.map((p) => p.json as JsonValue)) });
+  return changed;
+}
+
 /** The canonical JSON the trailer's signature must sign. */
 export function signaturePayload(manifest: JsonValue, recordCount: bigint, digest: Uint8Array): Buffer {
   return Buffer.from(canonicalJson({ manifest, recordCount: recordCount.toString(), recordsDigest: Buffer.from(digest).toString("hex") }));

@@ -81,9 +81,12 @@ export interface ImportDeltasInput {
   readonly deltas: readonly ImportedDelta[];
   /**
    * JSON streams: applies the new deltas to the head state the service holds, inside the
-   * transaction, given the head they follow (synchronous; throw to refuse). Opaque: undefined.
+   * transaction, given the head they follow (synchronous; throw to refuse). It may apply only
+   * the first of them (what one call's bounds allow) and return how many: the store then
+   * stores those alone and reports the head they reach, and the caller sends the rest again.
+   * Opaque: undefined.
    */
-  readonly stateAfter: ((head: AppendHead, newDeltas: readonly ImportedDelta[]) => void) | undefined;
+  readonly stateAfter: ((head: AppendHead, newDeltas: readonly ImportedDelta[]) => number | void) | undefined;
   readonly now: Date;
 }
 

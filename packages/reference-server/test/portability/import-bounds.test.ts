@@ -76,6 +76,11 @@ describe("importing a hostile JSON Patch", () => {
       // most max_snapshot_bytes (1 MiB); the eleventh passes it.
       { name: "shifts", batches: [start, ...many(11, [front])] },
       { name: "shifts", batches: [start, many(11, front)], refused: { limit: 1_048_576, index: 14 } },
+      // Thirty such batches: more than one transaction's bounds, so stored in several.
+      { name: "shifts", batches: [start, ...many(30, [front])] },
+      // One batch of 300 removals at the front of 4,000 items: the first 256 (what one run of
+      // the importer holds) shift 991,104 items, all of them more than 1 MiB: judged whole.
+      { name: "shifts", batches: [start, [[{ op: "add", path: "/m", value: Array.from({ length: 4_000 }, () => 0) }]], many(300, [{ op: "remove", path: "/m/0" }])], refused: { limit: 1_048_576, index: 5 + firstPast(4_000, 1_048_576) } },
     ];
     const local = await startTestServer({ limits: { maxSnapshotBytes: 1_048_576 } });
     try {
@@ -91,7 +96,11 @@ describe("importing a hostile JSON Patch", () => {
             })(), { metadata: Metadata({ authorization: `Bearer ${session.token}` }) })
             .then(() => undefined, describeFailure);
           const label = `${c.name} in ${c.batches.length - 1} batches`;
-          if (c.refused === undefined) expect(outcome, label).toBeUndefined();
+          if (c.refused === undefined) {
+            expect(outcome, label).toBeUndefined();
+            const { stream } = await session.clients.stream.getStream({ name: `${session.subject}/streams/s` });
+            expect(stream?.headVersion, `${label}: every delta stored`).toBe(BigInt(c.batches.flat().length));
+          }
           else expect(outcome, label).toMatchObject({ code: "RESOURCE_EXHAUSTED", reason: "DELTA_TOO_LARGE", metadata: { limit: String(c.refused.limit), index: String(c.refused.index) } });
         } finally {
           channel.close();
@@ -102,6 +111,15 @@ describe("importing a hostile JSON Patch", () => {
     }
   });
 });
+
+/** Index (from 0) of the removal at the front of `items` items after which more than `bound` have shifted. */
+function firstPast(items: number, bound: number): number {
+  let shifted = 0;
+  for (let k = 0; ; k++) {
+    shifted += items - k - 1;
+    if (shifted > bound) return k;
+  }
+}
 
 /** A signed bundle of one JSON Patch stream whose deltas were appended in `batches`. */
 async function bundleOf(uid: string, batches: unknown[][][]) {

@@ -123,6 +123,21 @@ describe("JSON Patch work bounds (LIMIT-023, LIMIT-024)", () => {
     expect(bothReasons(list, [[{ op: "copy", from: "/l/0", path: "/l/3" }], [{ op: "add", path: "/l/5", value: 1 }]], { maxShiftedItems: 2 })).toBe("shifts-too-large");
   });
 
+  it("applyGroups judges each group apart and stops once the groups applied used more than one group's bounds", () => {
+    const editor = editJsonState({ l: [0, 1, 2, 3, 4] }, canonicalSize({ l: [0, 1, 2, 3, 4] }));
+    // Each group removes the first item and adds it back at the front: 4 + 4 shifts.
+    const group = (): JsonValue[] => [[{ op: "remove", path: "/l/0" }, { op: "add", path: "/l/0", value: 7 }]];
+    // Groups of 8 shifts each under a bound of 8: each fits; after one the call has used its
+    // bound (not more), after two it has used more, so the third waits for another call.
+    expect(editor.applyGroups(PATCH, [group(), group(), group(), group(), group()], { maxShiftedItems: 8 })).toBe(2);
+    expect(editor.state).toEqual({ l: [7, 1, 2, 3, 4] });
+    expect(editor.applyGroups(PATCH, [group(), group()], {})).toBe(2);
+    // A group over the bound is refused whole, and with it the call's earlier groups.
+    const over: JsonValue[] = [[{ op: "remove", path: "/l/0" }, { op: "remove", path: "/l/0" }, { op: "remove", path: "/l/0" }]];
+    expect(reasonOf(() => editor.applyGroups(PATCH, [[[{ op: "replace", path: "/l/1", value: 9 }]], over], { maxShiftedItems: 8 }))).toBe("shifts-too-large");
+    expect(editor.state).toEqual({ l: [7, 1, 2, 3, 4] });
+  });
+
   it("refuses a small patch of many front removals from a long array early, whatever its length", () => {
     const long = { l: Array.from({ length: 1_000_000 }, (_, i) => ({ i })) };
     const removals = Array.from({ length: 8_000 }, () => ({ op: "remove", path: "/l/0" }));

@@ -45,9 +45,12 @@ export interface JsonStateEditor {
    * `apply` of several appends' patches at once, all or none, with the bounds of `options`
    * that count what a call asks for (copies, moves to deeper places, shifted items) counted
    * afresh for each group, as each append was judged: how an importer applies a run of deltas
-   * that were appended in several batches.
+   * that were appended in several batches. So that one call costs at most about two groups'
+   * bounds, it stops before a group once the groups applied have together used more than one
+   * group's bound of any of those; it returns how many groups it applied (every one given, or
+   * at least one), and the caller applies the rest in a call of its own.
    */
-  applyGroups(encoding: DeltaEncoding, groups: Iterable<Iterable<JsonValue | Uint8Array>>, options?: JsonDeltaOptions): void;
+  applyGroups(encoding: DeltaEncoding, groups: Iterable<Iterable<JsonValue | Uint8Array>>, options?: JsonDeltaOptions): number;
 }
 
 /**
@@ -328,8 +331,17 @@ export function editJsonState(state: JsonValue, size: number): JsonStateEditor {
         settle(undefined);
       };
 
+      let applied = 0;
+      let allCopied = 0;
+      let allMoved = 0;
+      let allShifted = 0;
       try {
         for (const patches of groups) {
+          allCopied += copied;
+          allMoved += moved;
+          allShifted += shifted;
+          if (allCopied > maxCopies || allMoved > maxMoved || allShifted > maxShifts) break;
+          applied++;
           copied = 0;
           moved = 0;
           shifted = 0;
@@ -345,6 +357,7 @@ export function editJsonState(state: JsonValue, size: number): JsonStateEditor {
         total = startSize;
         throw error;
       }
+      return applied;
     },
   };
 }

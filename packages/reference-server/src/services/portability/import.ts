@@ -17,6 +17,13 @@ const MAX_HELD_LINKS = 1000;
 /** Deltas stored per transaction while importing: bounded, so memory stays flat for any bundle. */
 const DELTA_CHUNK = 256;
 const DELTA_CHUNK_BYTES = 1024 * 1024;
+/**
+ * Runs are cut where a batch ends; a batch larger than this (more than the reference server's
+ * max_batch_deltas of 500 or max_batch_bytes of 4 MiB: another server's) is cut here, and its
+ * parts are judged apart.
+ */
+const MAX_RUN_DELTAS = 4 * DELTA_CHUNK;
+const MAX_RUN_BYTES = 8 * DELTA_CHUNK_BYTES;
 
 /** What an import did, for ImportBundleResponse and migration progress. */
 export interface ImportCounts {
@@ -129,103 +136,116 @@ export function createBundleImporter(deps: ServiceDeps, subjectId: string, optio
     const stream = current;
     if (stream === undefined || stream.pending.length === 0) return;
     if (stream.stored === undefined) await createStream(stream, stream.pending[0]!.index, baseAtGenesis(stream.encoding));
-    const batch = stream.pending;
+    let batch = stream.pending;
     stream.pending = [];
     stream.pendingBytes = 0;
     const encoding = stream.encoding;
-    let result;
-    try {
-      // JSON deltas are applied to the head state held in memory (json-heads.ts), like appends;
-      // when the held head is not the stored one, it is caught up and the call tried again.
-      for (let attempt = 1; ; attempt++) {
-        if (encoding !== Encoding.Opaque) await deps.jsonHeads.ensure(stream.stored!);
-        let applied: { head: AppendHead; bytes: number; size: number } | undefined;
-        result = await store.importDeltas({
-          subjectId,
-          streamId: stream.stored!.id,
-          streamUid: stream.wire.uid,
-          deltas: batch.map((b) => b.delta),
-          stateAfter:
-            encoding === Encoding.Opaque
-              ? undefined
-              : (head, fresh) => {
-                  const held = deps.jsonHeads.at(head.stream);
-                  if (held === undefined) throw new StaleHead();
-                  const patches = new Map(batch.map((b) => [b.delta.version, b.patch]));
-                  // One application for all of them, so a refused delta leaves the held state whole.
-                  let version = 0;
-                  // The deltas of one appended batch (the same batch_first_version) are judged
-                  // together, as their append was; deltas of different batches apart.
-                  const groups: ImportedDelta[][] = [];
-                  for (const delta of fresh) {
-                    const group = groups.at(-1);
-                    if (group !== undefined && group[0]!.batchFirstVersion === delta.batchFirstVersion) group.push(delta);
-                    else groups.push([delta]);
-                  }
-                  const payloads = function* (group: readonly ImportedDelta[]) {
-                    for (const delta of group) {
-                      version = delta.version;
-                      yield patches.get(delta.version) ?? delta.payload;
+    // One transaction applies what one call's bounds allow (applyGroups stops once the
+    // batches it applied used more than one append's bounds); the rest goes in the next.
+    while (batch.length > 0) {
+      let result;
+      try {
+        // JSON deltas are applied to the head state held in memory (json-heads.ts), like appends;
+        // when the held head is not the stored one, it is caught up and the call tried again.
+        for (let attempt = 1; ; attempt++) {
+          if (encoding !== Encoding.Opaque) await deps.jsonHeads.ensure(stream.stored!);
+          let applied: { head: AppendHead; bytes: number; size: number } | undefined;
+          result = await store.importDeltas({
+            subjectId,
+            streamId: stream.stored!.id,
+            streamUid: stream.wire.uid,
+            deltas: batch.map((b) => b.delta),
+            stateAfter:
+              encoding === Encoding.Opaque
+                ? undefined
+                : (head, fresh) => {
+                    const held = deps.jsonHeads.at(head.stream);
+                    if (held === undefined) throw new StaleHead();
+                    const patches = new Map(batch.map((b) => [b.delta.version, b.patch]));
+                    // One application for all of them, so a refused delta leaves the held state whole.
+                    let version = 0;
+                    // The deltas of one appended batch (the same batch_first_version) are judged
+                    // together, as their append was; deltas of different batches apart.
+                    const groups: ImportedDelta[][] = [];
+                    for (const delta of fresh) {
+                      const group = groups.at(-1);
+                      if (group !== undefined && group[0]!.batchFirstVersion === delta.batchFirstVersion) group.push(delta);
+                      else groups.push([delta]);
                     }
-                  };
-                  try {
-                    // The same bounds as an append (LIMIT-020/021/023/024): a bundle is input like any other.
-                    held.editor.applyGroups(encoding, groups.map(payloads), bounds);
-                  } catch (error) {
-                    throw new PatchRejected(version, error);
-                  }
-                  const last = fresh[fresh.length - 1]!;
-                  deps.jsonHeads.advanced(held, last.version, last.hash);
-                  applied = { head, bytes: fresh.reduce((sum, d) => sum + d.payload.length, 0), size: held.editor.size };
-                },
-          now: deps.clock(),
-        }).catch((error: unknown) => {
-          if (error instanceof StaleHead && attempt < 5) return undefined;
-          throw error;
-        });
-        if (result === undefined) {
-          stream.stored = (await store.getStream(subjectId, stream.stored!.id)) ?? stream.stored;
+                    const payloads = function* (group: readonly ImportedDelta[]) {
+                      for (const delta of group) {
+                        version = delta.version;
+                        yield patches.get(delta.version) ?? delta.payload;
+                      }
+                    };
+                    let taken: number;
+                    try {
+                      // The same bounds as an append (LIMIT-020/021/023/024): a bundle is input like any other.
+                      taken = held.editor.applyGroups(encoding, groups.map(payloads), bounds);
+                    } catch (error) {
+                      throw new PatchRejected(version, error);
+                    }
+                    const stored = groups.slice(0, taken).flat();
+                    const last = stored[stored.length - 1]!;
+                    deps.jsonHeads.advanced(held, last.version, last.hash);
+                    applied = { head, bytes: stored.reduce((sum, d) => sum + d.payload.length, 0), size: held.editor.size };
+                    return stored.length;
+                  },
+            now: deps.clock(),
+          }).catch((error: unknown) => {
+            if (error instanceof StaleHead && attempt < 5) return undefined;
+            throw error;
+          });
+          if (result === undefined) {
+            stream.stored = (await store.getStream(subjectId, stream.stored!.id)) ?? stream.stored;
+            continue;
+          }
+          if (result.kind === "imported" && applied !== undefined) {
+            const { head, bytes, size } = applied;
+            deps.jsonHeads.afterCommit(head.stream, result.stream.headVersion, result.stream.headHash, head.stateLag, bytes, size);
+          }
+          break;
+        }
+      } catch (error) {
+        if (error instanceof PatchRejected) {
+          const at = batch.find((b) => b.delta.version === error.version)?.index ?? batch[0]!.index;
+          if (isPatchNotApplicableError(error.cause) && error.cause.reason === "state-too-large") {
+            throw protocolError(Status.RESOURCE_EXHAUSTED, "SNAPSHOT_TOO_LARGE", `record ${at}: the state would exceed this server's max_snapshot_bytes`, { limit: String(limits.maxSnapshotBytes), index: String(at) });
+          }
+          if (isPatchNotApplicableError(error.cause) && error.cause.reason === "copies-too-large") {
+            throw protocolError(Status.RESOURCE_EXHAUSTED, "DELTA_TOO_LARGE", `record ${at}: the delta copies more than this server's max_delta_bytes`, { limit: String(limits.maxDeltaBytes), index: String(at) });
+          }
+          if (isPatchNotApplicableError(error.cause) && error.cause.reason === "moves-too-large") {
+            throw protocolError(Status.RESOURCE_EXHAUSTED, "DELTA_TOO_LARGE", `record ${at}: the delta moves more than this server's max_delta_bytes to deeper places`, { limit: String(limits.maxDeltaBytes), index: String(at) });
+          }
+          if (isPatchNotApplicableError(error.cause) && error.cause.reason === "shifts-too-large") {
+            throw protocolError(Status.RESOURCE_EXHAUSTED, "DELTA_TOO_LARGE", `record ${at}: the delta shifts more array items than this server's max_snapshot_bytes`, { limit: String(limits.maxSnapshotBytes), index: String(at) });
+          }
+          throw invalidField(recordField(at, "delta.payload"), `cannot be applied to the state it follows: ${error.message}`);
+        }
+        throw error;
+      }
+      switch (result.kind) {
+        case "imported": {
+          stream.stored = result.stream;
+          counts.recordsImported += result.imported;
+          counts.recordsSkipped += result.skipped;
+          const head = result.stream.headVersion;
+          const rest = batch.filter((b) => b.delta.version > head);
+          // Stryker disable next-line all: a guard against a store that stores none of what is left, which would otherwise loop
+          if (rest.length === batch.length) throw new Error(`the store imported none of ${batch.length} deltas of stream ${stream.wire.uid}`);
+          batch = rest;
           continue;
         }
-        if (result.kind === "imported" && applied !== undefined) {
-          const { head, bytes, size } = applied;
-          deps.jsonHeads.afterCommit(head.stream, result.stream.headVersion, result.stream.headHash, head.stateLag, bytes, size);
+        case "stream-not-found":
+          throw protocolError(Status.NOT_FOUND, "STREAM_NOT_FOUND", `stream ${stream.wire.uid} was deleted during the import`);
+        case "chain-mismatch": {
+          const at = batch.find((b) => b.delta.version === result.version)?.index ?? batch[0]!.index;
+          throw invalidField(recordField(at, "delta.prev_hash"), `version ${result.version} does not continue the history this server holds for stream ${stream.wire.uid}`);
         }
-        break;
+        case "gap":
+          throw protocolError(Status.FAILED_PRECONDITION, "HISTORY_COMPACTED", `stream ${stream.wire.uid} here ends at version ${result.headVersion}, before the bundle's deltas begin`, { horizonVersion: String(result.headVersion) });
       }
-    } catch (error) {
-      if (error instanceof PatchRejected) {
-        const at = batch.find((b) => b.delta.version === error.version)?.index ?? batch[0]!.index;
-        if (isPatchNotApplicableError(error.cause) && error.cause.reason === "state-too-large") {
-          throw protocolError(Status.RESOURCE_EXHAUSTED, "SNAPSHOT_TOO_LARGE", `record ${at}: the state would exceed this server's max_snapshot_bytes`, { limit: String(limits.maxSnapshotBytes), index: String(at) });
-        }
-        if (isPatchNotApplicableError(error.cause) && error.cause.reason === "copies-too-large") {
-          throw protocolError(Status.RESOURCE_EXHAUSTED, "DELTA_TOO_LARGE", `record ${at}: the delta copies more than this server's max_delta_bytes`, { limit: String(limits.maxDeltaBytes), index: String(at) });
-        }
-        if (isPatchNotApplicableError(error.cause) && error.cause.reason === "moves-too-large") {
-          throw protocolError(Status.RESOURCE_EXHAUSTED, "DELTA_TOO_LARGE", `record ${at}: the delta moves more than this server's max_delta_bytes to deeper places`, { limit: String(limits.maxDeltaBytes), index: String(at) });
-        }
-        if (isPatchNotApplicableError(error.cause) && error.cause.reason === "shifts-too-large") {
-          throw protocolError(Status.RESOURCE_EXHAUSTED, "DELTA_TOO_LARGE", `record ${at}: the delta shifts more array items than this server's max_snapshot_bytes`, { limit: String(limits.maxSnapshotBytes), index: String(at) });
-        }
-        throw invalidField(recordField(at, "delta.payload"), `cannot be applied to the state it follows: ${error.message}`);
-      }
-      throw error;
-    }
-    switch (result.kind) {
-      case "imported":
-        stream.stored = result.stream;
-        counts.recordsImported += result.imported;
-        counts.recordsSkipped += result.skipped;
-        return;
-      case "stream-not-found":
-        throw protocolError(Status.NOT_FOUND, "STREAM_NOT_FOUND", `stream ${stream.wire.uid} was deleted during the import`);
-      case "chain-mismatch": {
-        const at = batch.find((b) => b.delta.version === result.version)?.index ?? batch[0]!.index;
-        throw invalidField(recordField(at, "delta.prev_hash"), `version ${result.version} does not continue the history this server holds for stream ${stream.wire.uid}`);
-      }
-      case "gap":
-        throw protocolError(Status.FAILED_PRECONDITION, "HISTORY_COMPACTED", `stream ${stream.wire.uid} here ends at version ${result.headVersion}, before the bundle's deltas begin`, { horizonVersion: String(result.headVersion) });
     }
   };
 
@@ -332,8 +352,12 @@ export function createBundleImporter(deps: ServiceDeps, subjectId: string, optio
     });
     // Stryker disable next-line all: how many deltas one transaction stores bounds memory only; every chunking stores the same deltas
     stream.pendingBytes += d.payload.length;
+    // A run is cut where a batch ends, so that each batch's bounds are judged over all of it
+    // (PORT-049), unless a batch is larger than a run holds at most.
+    const full = stream.pending.length >= DELTA_CHUNK || stream.pendingBytes >= DELTA_CHUNK_BYTES;
+    const atMost = stream.pending.length >= MAX_RUN_DELTAS || stream.pendingBytes >= MAX_RUN_BYTES;
     // Stryker disable next-line all: how many deltas one transaction stores bounds memory only; every chunking stores the same deltas
-    if (stream.pending.length >= DELTA_CHUNK || stream.pendingBytes >= DELTA_CHUNK_BYTES) await flushDeltas();
+    if ((full && version === batchFirst + d.batchSize - 1) || atMost) await flushDeltas();
   };
 
   const importLinks = async (trailer: continuity.v1.BundleTrailer): Promise<void> => {

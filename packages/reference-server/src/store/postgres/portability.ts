@@ -215,7 +215,11 @@ export function createPgPortability(ctx: PgPortabilityContext): PortabilityStore
       if (!Buffer.from(first.prevHash).equals(row.head_hash)) return { kind: "chain-mismatch", version: first.version };
 
       const json = input.stateAfter !== undefined && row.encoding !== Encoding.Opaque;
-      if (json) input.stateAfter!({ stream: toStream(row), stateLag: await ctx.stateLag(q, row.subject_id, row.stream_id) }, fresh);
+      if (json) {
+        // The caller may apply fewer (a call's bounds, see ImportDeltasInput): only those are stored.
+        const taken = input.stateAfter!({ stream: toStream(row), stateLag: await ctx.stateLag(q, row.subject_id, row.stream_id) }, fresh);
+        if (taken !== undefined && taken < fresh.length) fresh.length = taken;
+      }
       await ctx.insertDeltas(
         q,
         fresh.map((d) => [

@@ -226,7 +226,11 @@ export function createSqlitePortability(ctx: SqlitePortabilityContext): Portabil
       if (!Buffer.from(first.prevHash).equals(row.head_hash)) return { kind: "chain-mismatch", version: first.version };
 
       const json = input.stateAfter !== undefined && row.encoding !== Encoding.Opaque;
-      if (json) input.stateAfter!({ stream: toStream(row), stateLag: ctx.stateLag(row.subject_id, row.stream_id) }, fresh);
+      if (json) {
+        // The caller may apply fewer (a call's bounds, see ImportDeltasInput): only those are stored.
+        const taken = input.stateAfter!({ stream: toStream(row), stateLag: ctx.stateLag(row.subject_id, row.stream_id) }, fresh);
+        if (taken !== undefined && taken < fresh.length) fresh.length = taken;
+      }
       const insert = stmt(
         "INSERT INTO deltas (subject_id, stream_id, version, payload, prev_hash, hash, device_id, client_sequence, batch_first, batch_size, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
       );
