@@ -9,7 +9,7 @@ export default defineMutant({
     {
       file: "services/portability/import.ts",
       find: "held.editor.applyGroups(encoding, groups.map(payloads), bounds);",
-      replace: "held.editor.apply(encoding, groups.flatMap((group) => [...payloads(group)]), bounds);",
+      replace: "(held.editor.apply(encoding, groups.flatMap((group) => [...payloads(group)]), bounds), groups.length);",
     },
   ],
 });

@@ -332,7 +332,7 @@ export const COMPACT_DELIVERY_CASES = [
         if (record?.$case === "delta" && record.value.streamUid === stream.uid) changes.set(index, recordPart({ $case: "delta", value: { ...record.value, device: "", clientSequence: 0n } }));
       });
       checkEqual(changes.size, 2, "delta records of the stream in its export");
-      // Only the stream's own records: the subject's account links and other records are held already.
+      // The whole export goes back: the records the subject still holds are skipped.
       const bundle = reseal(exported, changes).map((part) => part.bytes);
       await session.clients.streams.deleteStream({ name: stream.name });
       const from = await cursorNow(session, ctx.signal);

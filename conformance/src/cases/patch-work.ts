@@ -55,7 +55,7 @@ export interface ShiftPlan {
  * A plan for the shift cases, or why none fits these limits. Each removal at index 0 and
  * addition of 0 there shift 2 × (items - 1) items, a last removal and addition nearer the
  * end the rest; `/l` is long enough that those operations fit in one append (LIMIT-024 counts
- * per append), and at most half the state bound.
+ * per append), and its zeros take at most the state bound.
  */
 export function planShifts(limits: Limits): ShiftPlan | string {
   const bound = Number(limits.maxSnapshotBytes);

@@ -47,8 +47,8 @@ export interface JsonStateEditor {
    * afresh for each group, as each append was judged: how an importer applies a run of deltas
    * that were appended in several batches. So that one call costs at most about two groups'
    * bounds, it stops before a group once the groups applied have together used more than one
-   * group's bound of any of those; it returns how many groups it applied (every one given, or
-   * at least one), and the caller applies the rest in a call of its own.
+   * group's bound of any of those; it returns how many groups it applied (all of them, or at
+   * least one when any are given), and the caller applies the rest in a call of its own.
    */
   applyGroups(encoding: DeltaEncoding, groups: Iterable<Iterable<JsonValue | Uint8Array>>, options?: JsonDeltaOptions): number;
 }

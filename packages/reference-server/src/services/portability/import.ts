@@ -17,13 +17,6 @@ const MAX_HELD_LINKS = 1000;
 /** Deltas stored per transaction while importing: bounded, so memory stays flat for any bundle. */
 const DELTA_CHUNK = 256;
 const DELTA_CHUNK_BYTES = 1024 * 1024;
-/**
- * Runs are cut where a batch ends; a batch larger than this (more than the reference server's
- * max_batch_deltas of 500 or max_batch_bytes of 4 MiB: another server's) is cut here, and its
- * parts are judged apart.
- */
-const MAX_RUN_DELTAS = 4 * DELTA_CHUNK;
-const MAX_RUN_BYTES = 8 * DELTA_CHUNK_BYTES;
 
 /** What an import did, for ImportBundleResponse and migration progress. */
 export interface ImportCounts {
@@ -75,6 +68,10 @@ const platformOf = (name: string): string | undefined => (/^platforms\/([a-z0-9]
 export function createBundleImporter(deps: ServiceDeps, subjectId: string, options: { readonly trustedKeys: JSONWebKeySet }): BundleImporter {
   const { store, limits } = deps;
   const bounds = jsonBounds(limits);
+  // Runs are cut where a batch ends; a batch larger than this server's own may be (another
+  // server's limits) is cut at these, and its parts are judged apart.
+  const maxRunDeltas = Math.max(DELTA_CHUNK, limits.maxBatchDeltas);
+  const maxRunBytes = Math.max(DELTA_CHUNK_BYTES, limits.maxBatchBytes);
   const verifier = createBundleVerifier();
   let manifestJson: ReturnType<typeof partJson>;
   // An account link decides whose subject a person's sign-in lands in, so one is imported
@@ -350,13 +347,11 @@ export function createBundleImporter(deps: ServiceDeps, subjectId: string, optio
         committedAt: d.commitTime ?? deps.clock(),
       },
     });
-    // Stryker disable next-line all: how many deltas one transaction stores bounds memory only; every chunking stores the same deltas
     stream.pendingBytes += d.payload.length;
     // A run is cut where a batch ends, so that each batch's bounds are judged over all of it
-    // (PORT-049), unless a batch is larger than a run holds at most.
+    // (PORT-049), unless the batch is larger than this server's own batches may be.
     const full = stream.pending.length >= DELTA_CHUNK || stream.pendingBytes >= DELTA_CHUNK_BYTES;
-    const atMost = stream.pending.length >= MAX_RUN_DELTAS || stream.pendingBytes >= MAX_RUN_BYTES;
-    // Stryker disable next-line all: how many deltas one transaction stores bounds memory only; every chunking stores the same deltas
+    const atMost = stream.pending.length >= maxRunDeltas || stream.pendingBytes >= maxRunBytes;
     if ((full && version === batchFirst + d.batchSize - 1) || atMost) await flushDeltas();
   };
 
