@@ -60,10 +60,12 @@ describe("LIMIT-023, LIMIT-024: the work one JSON Patch asks for is bounded", ()
     });
     const elapsed = performance.now() - started;
     expect(outcome).toMatchObject({ code: "RESOURCE_EXHAUSTED", reason: "DELTA_TOO_LARGE", metadata: { limit: String(64 * 1024 * 1024), index: "1" } });
-    // 67 removals fit in 64 Mi shifted items; they and their undo take milliseconds.
-    expect(elapsed).toBeLessThan(2_000);
-    expect(maxDelayMs).toBeLessThan(500);
-    expect(slowestCallMs).toBeLessThan(1_000);
+    // 67 removals fit in 64 Mi shifted items; they and their undo take about 0.15 s alone.
+    // The bounds leave room for a loaded CI machine; unbounded, the call took 40 s.
+    console.log(`front removals refused in ${elapsed.toFixed(0)} ms; longest loop delay ${maxDelayMs.toFixed(0)} ms, slowest other call ${slowestCallMs.toFixed(0)} ms`);
+    expect(elapsed).toBeLessThan(5_000);
+    expect(maxDelayMs).toBeLessThan(1_500);
+    expect(slowestCallMs).toBeLessThan(2_000);
     expect(await head()).toBe(1n);
     // Removals from the end shift nothing, whatever their number.
     const fromTheEnd = Array.from({ length: 30_000 }, (_, i) => ({ op: "remove", path: `/l/${999_999 - i}` }));
@@ -88,7 +90,8 @@ describe("LIMIT-023, LIMIT-024: the work one JSON Patch asks for is bounded", ()
       outcome = await failure(append([pairs]));
     });
     expect(outcome).toMatchObject({ code: "RESOURCE_EXHAUSTED", reason: "DELTA_TOO_LARGE", metadata: { limit: String(maxDeltaBytes), index: "0" } });
-    expect(maxDelayMs).toBeLessThan(500);
+    console.log(`deeper moves refused; longest loop delay ${maxDelayMs.toFixed(0)} ms`);
+    expect(maxDelayMs).toBeLessThan(1_500);
     expect(await head()).toBe(17n);
     // Two moves deeper of /s (100 KB each) fit in 256 KiB, a third does not; moves to places no
     // deeper are free, even of /a.
