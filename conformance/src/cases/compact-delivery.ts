@@ -3,9 +3,8 @@ import { v1 } from "../harness/clients.js";
 import { createCompactRebuilder, declaresCompact } from "../harness/compact-delivery.js";
 import { defineCase } from "../harness/define-case.js";
 import { check, checkEqual, checkError, fail, Status } from "../harness/expect.js";
-import { richErrorOf } from "../harness/raw-call.js";
 import { append, createStream, ENCODING } from "../harness/streams.js";
-import { decodePart, exportRaw, importRaw, recordOf, recordPart, reseal, type BundlePart } from "../portability/bundle.js";
+import { expectImported, exportParts, importRaw, recordOf, recordPart, reseal, type BundlePart } from "../portability/bundle.js";
 import { cursorNow, openSubscription, type SubscriptionReader } from "../harness/subscription.js";
 
 type SubscribeResponse = continuity.v1.SubscribeResponse;
@@ -282,18 +281,9 @@ export const COMPACT_DELIVERY_CASES = [
         // The stream deleted and imported again from its own export: the same name and uid,
         // so the same index may name it, but its history starts again at version 1, whose
         // prev_hash is the genesis hash, not the hash of version 2 this call delivered last.
-        let bundle: Buffer[];
-        try {
-          bundle = await exportRaw(ctx, session.token, session.subject);
-        } catch (error) {
-          throw richErrorOf("/continuity.v1.PortabilityService/ExportSubject", error as never);
-        }
+        const bundle = (await exportParts(ctx, session.token, session.subject)).map((part) => part.bytes);
         await session.clients.streams.deleteStream({ name: stream.name });
-        const imported = await importRaw(ctx, session.token, bundle);
-        if (!imported.ok) {
-          const rich = richErrorOf("/continuity.v1.PortabilityService/ImportBundle", imported.error);
-          fail(`importing the subject's own export after deleting its stream: unexpected ${Status[rich.code]} ${rich.details}`);
-        }
+        expectImported(await importRaw(ctx, session.token, bundle), "importing the subject's own export after deleting its stream");
         const { stream: again } = await session.clients.streams.getStream({ name: stream.name });
         checkEqual([again?.uid, again?.headVersion], [stream.uid, 2n], "the stream imported again");
         // Its chain then goes on from the imported head.
@@ -320,12 +310,7 @@ export const COMPACT_DELIVERY_CASES = [
       // Deltas without a device come only from a bundle (PORT-047): the subject's own export,
       // its two deltas' devices emptied (a delta's hash does not cover its device), imported
       // again after the stream is deleted, while both forms of one feed look on.
-      let exported: BundlePart[];
-      try {
-        exported = (await exportRaw(ctx, session.token, session.subject)).map(decodePart);
-      } catch (error) {
-        throw richErrorOf("/continuity.v1.PortabilityService/ExportSubject", error as never);
-      }
+      const exported = await exportParts(ctx, session.token, session.subject);
       const changes = new Map<number, BundlePart>();
       exported.forEach((part, index) => {
         const record = recordOf(part);
@@ -341,11 +326,7 @@ export const COMPACT_DELIVERY_CASES = [
       try {
         await started(full);
         await started(compact);
-        const imported = await importRaw(ctx, session.token, bundle);
-        if (!imported.ok) {
-          const rich = richErrorOf("/continuity.v1.PortabilityService/ImportBundle", imported.error);
-          fail(`importing the subject's own export with deviceless deltas: unexpected ${Status[rich.code]} ${rich.details}`);
-        }
+        expectImported(await importRaw(ctx, session.token, bundle), "importing the subject's own export with deviceless deltas");
         // Then a batch of this device, its first on the stream as imported (the imported
         // deltas name no device): the first index the call defines for a device.
         await append(session, stream.name, [{ c: 3 }], { clientSequence: 1 });

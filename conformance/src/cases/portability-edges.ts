@@ -4,7 +4,6 @@
  * incremental imports, the checks of TransferSubject and of the migration methods, the
  * source's hold limit, and what a completed migration reports.
  */
-import type { JsonValue } from "@bufbuild/protobuf";
 import { continuity } from "@continuity/sdk/gen";
 import type { CaseContext, Session } from "../harness/context.js";
 import { defineCase } from "../harness/define-case.js";
@@ -15,14 +14,13 @@ import { migrationEnded, sessionOn } from "../harness/migration.js";
 import { rawUnaryCall, richErrorOf } from "../harness/raw-call.js";
 import { append, appendRequest, createStream, downloadSnapshot, ENCODING } from "../harness/streams.js";
 import { createServer as createNetServer, type Socket } from "node:net";
-import { decodePart, exportRaw, importRaw, manifestPart, recordOf, recordPart, recordsDigest, reseal, trailerOf, transferRaw, type BundlePart, type ImportOutcome, type RawTransfer } from "../portability/bundle.js";
+import { decodePart, expectImported, exportParts, exportRaw, importRaw, manifestPart, recordOf, recordPart, reseal, trailerOf, transferRaw, type BundlePart, type ImportOutcome, type RawTransfer } from "../portability/bundle.js";
 import { startSourceProxy } from "../portability/source-proxy.js";
 import { planShifts } from "./patch-work.js";
 
 const v1 = continuity.v1;
 type Record_ = continuity.v1.BundleRecord["record"];
 type Manifest = continuity.v1.BundleManifest;
-type Trailer = continuity.v1.BundleTrailer;
 
 const IMPORT = "/continuity.v1.PortabilityService/ImportBundle";
 const EXPORT = "/continuity.v1.PortabilityService/ExportSubject";
@@ -67,13 +65,8 @@ async function buildEdgeSubject(ctx: CaseContext): Promise<EdgeSubject> {
   return { owner, other, canvasState };
 }
 
-async function exportParts(ctx: CaseContext, session: Session, after: continuity.v1.BundleStreamPosition[] = [], name = session.subject): Promise<BundlePart[]> {
-  try {
-    return (await exportRaw(ctx, session.token, name, 30_000, after)).map(decodePart);
-  } catch (error) {
-    throw richErrorOf(EXPORT, error as never);
-  }
-}
+/** The session's subject (or `name`) exported, decoded. */
+const exportOwn = (ctx: CaseContext, session: Session, after: continuity.v1.BundleStreamPosition[] = [], name = session.subject): Promise<BundlePart[]> => exportParts(ctx, session.token, name, after);
 
 const manifestOf = (parts: readonly BundlePart[]): Manifest => (parts[0]!.decoded.part as { value: Manifest }).value;
 const streamIdOf = (name: string): string => name.slice(name.lastIndexOf("/") + 1);
@@ -93,7 +86,6 @@ function streamRecordIndex(parts: readonly BundlePart[], streamId: string): numb
   return partIndex(parts, `stream ${streamId}`, (r) => r.$case === "stream" && streamIdOf(r.value.name) === streamId);
 }
 
-
 /**
  * The bundle without its account link records, resealed: it can be imported into a second
  * subject while the source's accounts stay linked there (PORT-025).
@@ -102,18 +94,9 @@ function withoutLinks(parts: readonly BundlePart[]): BundlePart[] {
   return reseal(parts.filter((part) => recordOf(part)?.$case !== "accountLink"), new Map());
 }
 
-
 function expectImportError(outcome: ImportOutcome, expected: ExpectedError, what: string): void {
   if (outcome.ok) fail(`${what}: the import must fail, but it reported ${outcome.response.recordsImported} records imported and ${outcome.response.recordsSkipped} skipped`);
   checkError(richErrorOf(IMPORT, outcome.error), expected, what);
-}
-
-function expectImported(outcome: ImportOutcome, what: string): continuity.v1.ImportBundleResponse {
-  if (!outcome.ok) {
-    const rich = richErrorOf(IMPORT, outcome.error);
-    fail(`${what}: unexpected ${Status[rich.code]} ${rich.details} ${JSON.stringify(rich.extra)}`);
-  }
-  return outcome.response;
 }
 
 async function expectErrorOf(call: Promise<unknown>, expected: ExpectedError, what: string): Promise<void> {
@@ -176,7 +159,7 @@ export const PORTABILITY_EDGE_CASES = [
     timeoutMs: 90_000,
     async run(ctx) {
       const subject = await buildEdgeSubject(ctx);
-      const parts = await exportParts(ctx, subject.owner);
+      const parts = await exportOwn(ctx, subject.owner);
       const count = trailerOf(parts).recordCount;
       checkEqual(BigInt(parts.length - 2), count, "BundleTrailer.record_count");
       await subject.owner.clients.subjects.deleteSubject({ name: subject.owner.subject });
@@ -219,7 +202,7 @@ export const PORTABILITY_EDGE_CASES = [
     timeoutMs: 120_000,
     async run(ctx) {
       const subject = await buildEdgeSubject(ctx);
-      const parts = await exportParts(ctx, subject.owner);
+      const parts = await exportOwn(ctx, subject.owner);
       const manifest = manifestOf(parts);
       const notes = streamRecordIndex(parts, "notes");
       const progress = streamRecordIndex(parts, "progress");
@@ -341,7 +324,7 @@ export const PORTABILITY_EDGE_CASES = [
     timeoutMs: 90_000,
     async run(ctx) {
       const subject = await buildEdgeSubject(ctx);
-      const parts = await exportParts(ctx, subject.owner);
+      const parts = await exportOwn(ctx, subject.owner);
       const canvas = streamRecordIndex(parts, "canvas");
       const stream = (recordOf(parts[canvas]!) as Extract<NonNullable<Record_>, { $case: "stream" }>).value;
       const next = recordOf(parts[canvas + 1]!);
@@ -377,12 +360,12 @@ export const PORTABILITY_EDGE_CASES = [
       const notes = await createStream(ctx, source, { encoding: ENCODING.mergePatch, streamId: "notes" });
       for (let seq = 1; seq <= 2; seq++) await append(source, notes.name, [{ [`k${seq}`]: seq }], { clientSequence: seq });
       // Without account links: the source's account stays linked to the source subject here.
-      const full = withoutLinks(await exportParts(ctx, source));
+      const full = withoutLinks(await exportOwn(ctx, source));
       const copy = await ctx.session();
       expectImported(await importRaw(ctx, copy.token, full.map((p) => p.bytes)), "importing the full bundle into a second subject");
       for (let seq = 3; seq <= 5; seq++) await append(source, notes.name, [{ [`k${seq}`]: seq }], { clientSequence: seq });
       // What the copy lacks, named by the position it holds: three deltas, no snapshot.
-      const incremental = withoutLinks(await exportParts(ctx, source, [{ streamUid: notes.uid, version: 2n }]));
+      const incremental = withoutLinks(await exportOwn(ctx, source, [{ streamUid: notes.uid, version: 2n }]));
       const records = BigInt(incremental.length - 2);
       checkEqual(incremental.filter((p) => recordOf(p)?.$case === "delta").length, 3, "delta records of the incremental bundle");
       const counted = expectImported(await importRaw(ctx, copy.token, incremental.map((p) => p.bytes)), "importing the incremental bundle into the subject that holds the stream");
@@ -397,7 +380,7 @@ export const PORTABILITY_EDGE_CASES = [
       // One that holds it, but not up to where the bundle starts, cannot either.
       const behind = await ctx.session();
       expectImported(await importRaw(ctx, behind.token, full.map((p) => p.bytes)), "importing the full bundle into a third subject");
-      const later = withoutLinks(await exportParts(ctx, source, [{ streamUid: notes.uid, version: 4n }]));
+      const later = withoutLinks(await exportOwn(ctx, source, [{ streamUid: notes.uid, version: 4n }]));
       expectImportError(await importRaw(ctx, behind.token, later.map((p) => p.bytes)), { code: Status.FAILED_PRECONDITION, reason: "HISTORY_COMPACTED", metadata: { horizonVersion: "2" } }, "an incremental bundle starting after version 4 imported where the stream ends at version 2");
       const { stream: unchanged } = await behind.clients.streams.getStream({ name: `${behind.subject}/streams/notes` });
       checkEqual(unchanged?.headVersion, 2n, "the refused incremental import stored nothing");
@@ -419,7 +402,7 @@ export const PORTABILITY_EDGE_CASES = [
         await source.clients.streams.compactStream({ stream: stream.name, horizonVersion: 2n });
       }
       // Full: a snapshot record follows each stream record, with no delta records after it.
-      const full = withoutLinks(await exportParts(ctx, source));
+      const full = withoutLinks(await exportOwn(ctx, source));
       checkEqual(full.filter((p) => recordOf(p)?.$case === "snapshot").length, 2, "snapshot records of the full bundle of two streams compacted at their heads");
       const copy = await ctx.session();
       expectImported(await importRaw(ctx, copy.token, full.map((p) => p.bytes)), "importing the full bundle of streams compacted at their heads");
@@ -427,7 +410,7 @@ export const PORTABILITY_EDGE_CASES = [
       checkEqual([copied?.uid, copied?.headVersion, copied?.horizonVersion], [flat.uid, 2n, 2n], "the imported stream compacted at its head");
       await append(source, grown.name, [{ k3: 3 }], { clientSequence: 3 });
       // Incremental from the horizon: no snapshot record, as many deltas as lie above it.
-      const incremental = withoutLinks(await exportParts(ctx, source, [{ streamUid: flat.uid, version: 2n }, { streamUid: grown.uid, version: 2n }]));
+      const incremental = withoutLinks(await exportOwn(ctx, source, [{ streamUid: flat.uid, version: 2n }, { streamUid: grown.uid, version: 2n }]));
       checkEqual(incremental.filter((p) => recordOf(p)?.$case === "snapshot").length, 0, "snapshot records of the incremental bundle (PORT-007)");
       const summaries = manifestOf(incremental).streams.map((s) => [s.streamId, s.horizonVersion, s.headVersion, s.deltaCount]);
       checkEqual(summaries.sort((a, b) => String(a[0]).localeCompare(String(b[0]))), [["flat", 2n, 2n, 0n], ["grown", 2n, 3n, 1n]], "the incremental bundle's manifest: as many deltas as above each horizon");
@@ -463,7 +446,7 @@ export const PORTABILITY_EDGE_CASES = [
       };
       checkError(await exportError("subjects/"), invalid("name"), "ExportSubject of a malformed name");
       checkError(await exportError(stranger.subject), { code: Status.NOT_FOUND, reason: "SUBJECT_NOT_FOUND" }, "ExportSubject of another subject");
-      const own = await exportParts(ctx, person, [], "subjects/-");
+      const own = await exportOwn(ctx, person, [], "subjects/-");
       checkEqual(manifestOf(own).streams.length, 0, "ExportSubject of subjects/- with no streams");
       const create = (request: Partial<continuity.v1.CreateMigrationRequest>) =>
         person.clients.portability.createMigration({ parent: person.subject, source: "127.0.0.1:1", sourceAccessToken: "a-token", sourceSubject: "", ...request });
@@ -669,7 +652,7 @@ export const PORTABILITY_EDGE_CASES = [
     timeoutMs: 90_000,
     async run(ctx) {
       const subject = await buildEdgeSubject(ctx);
-      const parts = await exportParts(ctx, subject.owner);
+      const parts = await exportOwn(ctx, subject.owner);
       await subject.owner.clients.subjects.deleteSubject({ name: subject.owner.subject });
       const target = await ctx.session();
       expectImported(await importRaw(ctx, target.token, parts.map((p) => p.bytes)), "importing the bundle");
@@ -731,7 +714,7 @@ export const PORTABILITY_EDGE_CASES = [
     async run(ctx) {
       const subject = await buildEdgeSubject(ctx);
       // Without account links, so the bundles can go into other subjects of this server.
-      const parts = withoutLinks(await exportParts(ctx, subject.owner));
+      const parts = withoutLinks(await exportOwn(ctx, subject.owner));
       const notes = streamRecordIndex(parts, "notes");
       const progress = streamRecordIndex(parts, "progress");
       const canvas = streamRecordIndex(parts, "canvas");
@@ -780,7 +763,7 @@ export const PORTABILITY_EDGE_CASES = [
       const progressStream = stream(parts, progress);
       await append(subject.owner, `${subject.owner.subject}/streams/progress`, [{ lesson4: "done" }], { clientSequence: 4 });
       // Of a stream with a horizon: a stream without one is bound to its type and encoding by its genesis hash.
-      const progressInc = withoutLinks(await exportParts(ctx, subject.owner, [{ streamUid: notesStream.uid, version: 3n }, { streamUid: progressStream.uid, version: 3n }]));
+      const progressInc = withoutLinks(await exportOwn(ctx, subject.owner, [{ streamUid: notesStream.uid, version: 3n }, { streamUid: progressStream.uid, version: 3n }]));
       const incProgress = streamRecordIndex(progressInc, "progress");
       const changedRecord = (change: Partial<continuity.v1.Stream>) => new Map([[incProgress, recordPart({ $case: "stream", value: { ...stream(progressInc, incProgress), ...change } })]]);
       expectImportError(
@@ -789,7 +772,7 @@ export const PORTABILITY_EDGE_CASES = [
         "an incremental bundle continuing a stream the subject holds with another type",
       );
       expectImportError(await importRaw(ctx, holder.token, reseal(progressInc, changedRecord({ encoding: ENCODING.jsonPatch })).map((p) => p.bytes)), exists, "an incremental bundle continuing a stream the subject holds with another encoding");
-      const incremental = withoutLinks(await exportParts(ctx, subject.owner, [{ streamUid: notesStream.uid, version: 2n }]));
+      const incremental = withoutLinks(await exportOwn(ctx, subject.owner, [{ streamUid: notesStream.uid, version: 2n }]));
       const incNotes = streamRecordIndex(incremental, "notes");
       expectImportError(
         await importRaw(ctx, holder.token, reseal(incremental, new Map([[incNotes, recordPart({ $case: "stream", value: { ...stream(incremental, incNotes), conflictPolicy: otherPolicy } })]])).map((p) => p.bytes)),
@@ -871,7 +854,7 @@ export const PORTABILITY_EDGE_CASES = [
       const source = await ctx.session();
       const notes = await createStream(ctx, source, { encoding: ENCODING.mergePatch, streamId: "notes" });
       for (let seq = 1; seq <= 2; seq++) await append(source, notes.name, [{ [`k${seq}`]: seq }], { clientSequence: seq });
-      const genuine = await exportParts(ctx, source);
+      const genuine = await exportOwn(ctx, source);
       const parts = withoutLinks(genuine);
       const at = streamRecordIndex(parts, "notes");
       const record = (recordOf(parts[at]!) as Extract<NonNullable<Record_>, { $case: "stream" }>).value;
@@ -887,12 +870,12 @@ export const PORTABILITY_EDGE_CASES = [
       await importRefusal(holder.token, reseal(parts, new Map([[at, recordPart({ $case: "stream", value: { ...record, conflictPolicy: otherPolicy } })]])), exists, "ImportBundle of a held stream with another conflict policy");
       await importRefusal(holder.token, reseal(parts, new Map([[0, summary({ streamId: "moved" })], [at, recordPart({ $case: "stream", value: { ...record, name: `${source.subject}/streams/moved` } })]])), exists, "ImportBundle of a held stream under another id");
       for (let seq = 3; seq <= 4; seq++) await append(source, notes.name, [{ [`k${seq}`]: seq }], { clientSequence: seq });
-      const incremental = withoutLinks(await exportParts(ctx, source, [{ streamUid: notes.uid, version: 2n }]));
+      const incremental = withoutLinks(await exportOwn(ctx, source, [{ streamUid: notes.uid, version: 2n }]));
       const incAt = streamRecordIndex(incremental, "notes");
       const incRecord = (recordOf(incremental[incAt]!) as Extract<NonNullable<Record_>, { $case: "stream" }>).value;
       await importRefusal(holder.token, reseal(incremental, new Map([[incAt, recordPart({ $case: "stream", value: { ...incRecord, conflictPolicy: otherPolicy } })]])), exists, "ImportBundle continuing a held stream with another conflict policy");
       await importRefusal((await ctx.session()).token, incremental, { code: Status.NOT_FOUND, reason: "STREAM_NOT_FOUND" }, "ImportBundle continuing a stream the subject does not hold");
-      const later = withoutLinks(await exportParts(ctx, source, [{ streamUid: notes.uid, version: 3n }]));
+      const later = withoutLinks(await exportOwn(ctx, source, [{ streamUid: notes.uid, version: 3n }]));
       await importRefusal(holder.token, later, { code: Status.FAILED_PRECONDITION, reason: "HISTORY_COMPACTED" }, "ImportBundle continuing a stream after where it ends here");
       await callRefusal(holder.clients.portability.getMigration({ name: `${holder.subject}/migrations/no-such-migration` }), { code: Status.NOT_FOUND, reason: "MIGRATION_NOT_FOUND" }, "GetMigration of an unknown migration");
 
@@ -952,7 +935,7 @@ export const PORTABILITY_EDGE_CASES = [
       }
       await createStream(ctx, source, { encoding: ENCODING.mergePatch, streamId: "empty" });
       await source.clients.checkpoints.createCheckpoint({ parent: source.subject, checkpointId: "mark", streams: [{ stream: edits.name }], resume: { activityType: "org.example.edit", resource: "r", position: "p", fallbackUrl: "", attributes: {} } });
-      const parts = withoutLinks(await exportParts(ctx, source));
+      const parts = withoutLinks(await exportOwn(ctx, source));
       const count = trailerOf(parts).recordCount;
       const at = streamRecordIndex(parts, "edits");
       const longAt = streamRecordIndex(parts, "long");
@@ -1086,7 +1069,7 @@ export const PORTABILITY_EDGE_CASES = [
         await appendOne(plan.exact);
         await appendOne(plan.exact);
       } else ctx.note(`shifts not part of the bundle: ${plan}`);
-      const parts = withoutLinks(await exportParts(ctx, source));
+      const parts = withoutLinks(await exportOwn(ctx, source));
       const target = await ctx.session();
       expectImported(
         await importRaw(ctx, target.token, parts.map((p) => p.bytes)),

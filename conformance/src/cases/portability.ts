@@ -10,7 +10,7 @@ import { snapshotHash } from "../harness/hashing.js";
 import { openSubscription } from "../harness/subscription.js";
 import { createServer as createNetServer, type Socket } from "node:net";
 import { CompactSign, compactVerify, createLocalJWKSet, generateKeyPair } from "jose";
-import { decodePart, exportRaw, importRaw, recordsDigest, signaturePayload, transferRaw, type BundlePart, type ImportOutcome } from "../portability/bundle.js";
+import { decodePart, expectImported, exportRaw, importRaw, recordsDigest, signaturePayload, transferRaw, type BundlePart, type ImportOutcome } from "../portability/bundle.js";
 import { linkAccount } from "../harness/linking.js";
 
 const v1 = continuity.v1;
@@ -63,14 +63,6 @@ async function exportBundle(ctx: CaseContext, session: Session): Promise<BundleP
 function expectImportError(outcome: ImportOutcome, expected: Parameters<typeof checkError>[1], what: string): void {
   if (outcome.ok) fail(`${what}: the import must fail, but it reported ${outcome.response.recordsImported} records imported`);
   checkError(richErrorOf("/continuity.v1.PortabilityService/ImportBundle", outcome.error), expected, what);
-}
-
-function expectImported(outcome: ImportOutcome, what: string): continuity.v1.ImportBundleResponse {
-  if (!outcome.ok) {
-    const rich = richErrorOf("/continuity.v1.PortabilityService/ImportBundle", outcome.error);
-    fail(`${what}: unexpected ${Status[rich.code]} ${rich.details} ${JSON.stringify(rich.extra)}`);
-  }
-  return outcome.response;
 }
 
 /** Checks a bundle against the subject it came from (PORT-001 to PORT-006, PORT-010). */

@@ -4,7 +4,9 @@ import { createFileRegistry, fromBinary, toJson, type DescMessage, type JsonValu
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
 import { continuity } from "@continuity/sdk/gen";
+import { fail, Status } from "../harness/expect.js";
 import { canonicalJson } from "../harness/hashing.js";
+import { richErrorOf } from "../harness/raw-call.js";
 import type { Dialer } from "../harness/security.js";
 
 // The proto3 JSON form the records digest commits to (portability.md) is produced from the
@@ -192,4 +194,22 @@ export function transferRaw(server: Dialer, token: string, timeoutMs = 30_000): 
     cancel: () => call.cancel(),
     end: () => call.end(),
   };
+}
+
+/** ExportSubject of `subject` (the session's own by default), decoded; an error is thrown with its details. */
+export async function exportParts(server: Dialer, token: string, subject: string, after: continuity.v1.BundleStreamPosition[] = []): Promise<BundlePart[]> {
+  try {
+    return (await exportRaw(server, token, subject, 30_000, after)).map(decodePart);
+  } catch (error) {
+    throw richErrorOf("/continuity.v1.PortabilityService/ExportSubject", error as never);
+  }
+}
+
+/** The response of an import that must succeed; fails the case with the error's details otherwise. */
+export function expectImported(outcome: ImportOutcome, what: string): continuity.v1.ImportBundleResponse {
+  if (!outcome.ok) {
+    const rich = richErrorOf("/continuity.v1.PortabilityService/ImportBundle", outcome.error);
+    fail(`${what}: unexpected ${Status[rich.code]} ${rich.details} ${JSON.stringify(rich.extra)}`);
+  }
+  return outcome.response;
 }

@@ -1,4 +1,4 @@
-import type { JsonDeltaOptions } from "@continuity/sdk/protocol";
+import type { JsonDeltaOptions, NotApplicableReason } from "@continuity/sdk/protocol";
 import type { ServerLimits } from "./deps.js";
 
 /**
@@ -25,4 +25,26 @@ export function jsonBounds(limits: ServerLimits): JsonDeltaOptions {
     maxDeeperMoveBytes: limits.maxDeltaBytes,
     maxShiftedItems: limits.maxSnapshotBytes,
   };
+}
+
+/**
+ * The refusal of a patch that passed one of {@link jsonBounds}' bounds, given the SDK's
+ * reason: RESOURCE_EXHAUSTED with this error reason and, as metadata `limit`, the bound passed
+ * (errors.md); undefined for reasons that are no bound (PATCH_NOT_APPLICABLE). Appends and
+ * imports each name the delta or record it concerns.
+ */
+export function refusedBound(reason: NotApplicableReason, limits: ServerLimits): { readonly reason: "SNAPSHOT_TOO_LARGE" | "DELTA_TOO_LARGE"; readonly limit: number; readonly message: string } | undefined {
+  switch (reason) {
+    case "state-too-large":
+      // LIMIT-020: a JSON stream's state is what its snapshots carry, so it has their bound.
+      return { reason: "SNAPSHOT_TOO_LARGE", limit: limits.maxSnapshotBytes, message: `the stream's state would exceed max_state_bytes (max_snapshot_bytes, ${limits.maxSnapshotBytes} bytes)` };
+    case "copies-too-large":
+      return { reason: "DELTA_TOO_LARGE", limit: limits.maxDeltaBytes, message: `the copy operations would insert more than max_delta_bytes (${limits.maxDeltaBytes} bytes)` };
+    case "moves-too-large":
+      return { reason: "DELTA_TOO_LARGE", limit: limits.maxDeltaBytes, message: `the move operations to deeper places would carry more than max_delta_bytes (${limits.maxDeltaBytes} bytes)` };
+    case "shifts-too-large":
+      return { reason: "DELTA_TOO_LARGE", limit: limits.maxSnapshotBytes, message: `the operations would shift more than max_snapshot_bytes (${limits.maxSnapshotBytes}) array items` };
+    default:
+      return undefined;
+  }
 }

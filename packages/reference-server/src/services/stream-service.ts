@@ -42,7 +42,7 @@ import { parseRequest } from "../validation/validate.js";
 import { loadAccess } from "./access.js";
 import { deltaHash, genesisHash, snapshotHash, snapshotHashSliced } from "./hashing.js";
 import { appendOnHeldHead, StaleHead, type JsonHeads } from "./json-heads.js";
-import { jsonBounds } from "./materialize.js";
+import { jsonBounds, refusedBound } from "./materialize.js";
 import {
   aheadOfHead,
   encodingName,
@@ -550,10 +550,8 @@ function buildBatch(
       held!.editor.apply(stream.encoding, patches(), jsonBounds(limits));
     } catch (error) {
       if (isPatchNotApplicableError(error)) {
-        if (error.reason === "state-too-large") throw stateTooLarge(index, limits.maxSnapshotBytes);
-        if (error.reason === "copies-too-large") throw copiesTooLarge(index, limits.maxDeltaBytes);
-        if (error.reason === "moves-too-large") throw movesTooLarge(index, limits.maxDeltaBytes);
-        if (error.reason === "shifts-too-large") throw shiftsTooLarge(index, limits.maxSnapshotBytes);
+        const bound = refusedBound(error.reason, limits);
+        if (bound !== undefined) throw protocolError(Status.RESOURCE_EXHAUSTED, bound.reason, `delta ${index}: ${bound.message}`, { limit: String(bound.limit), index: String(index) });
         throw protocolError(Status.FAILED_PRECONDITION, "PATCH_NOT_APPLICABLE", `delta ${index}: ${error.message}`, {
           index: String(index),
         });
@@ -581,52 +579,6 @@ function buildBatch(
   return { deltas };
 }
 
-
-/**
- * What applying one append's JSON deltas may build and cost: the state stays within
- * max_snapshot_bytes (LIMIT-020), and copies, which stand for the values they copy, insert at
- * most max_delta_bytes per append (LIMIT-021), so a small patch cannot ask for unbounded work.
- */
-
-/** LIMIT-020: a JSON stream's state is what its snapshots carry, so it has their bound. */
-function stateTooLarge(index: number, maxStateBytes: number): Error {
-  return protocolError(
-    Status.RESOURCE_EXHAUSTED,
-    "SNAPSHOT_TOO_LARGE",
-    `delta ${index}: the stream's state would exceed max_state_bytes (max_snapshot_bytes, ${maxStateBytes} bytes)`,
-    { limit: String(maxStateBytes), index: String(index) },
-  );
-}
-
-/** LIMIT-021: what an append's copies insert counts like payload bytes against max_delta_bytes. */
-function copiesTooLarge(index: number, maxDeltaBytes: number): Error {
-  return protocolError(
-    Status.RESOURCE_EXHAUSTED,
-    "DELTA_TOO_LARGE",
-    `delta ${index}: the append's copy operations would insert more than max_delta_bytes (${maxDeltaBytes} bytes)`,
-    { limit: String(maxDeltaBytes), index: String(index) },
-  );
-}
-
-/** LIMIT-023: what an append's moves carry to deeper places counts like payload bytes too. */
-function movesTooLarge(index: number, maxDeltaBytes: number): Error {
-  return protocolError(
-    Status.RESOURCE_EXHAUSTED,
-    "DELTA_TOO_LARGE",
-    `delta ${index}: the append's move operations to deeper places would carry more than max_delta_bytes (${maxDeltaBytes} bytes)`,
-    { limit: String(maxDeltaBytes), index: String(index) },
-  );
-}
-
-/** LIMIT-024: the array items an append's insertions and removals shift, at most max_snapshot_bytes. */
-function shiftsTooLarge(index: number, maxSnapshotBytes: number): Error {
-  return protocolError(
-    Status.RESOURCE_EXHAUSTED,
-    "DELTA_TOO_LARGE",
-    `delta ${index}: the append's operations would shift more than max_snapshot_bytes (${maxSnapshotBytes}) array items`,
-    { limit: String(maxSnapshotBytes), index: String(index) },
-  );
-}
 
 /** SHA-256 over what makes two appends "the same request" (see the design note). */
 function appendFingerprint(stream: string, expectedVersion: number | undefined, deltas: readonly { payload: Uint8Array }[]): Uint8Array {

@@ -3,6 +3,7 @@
  * over the wire, and measuring how long other calls wait while a server works on it.
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
+import { continuity } from "@continuity/sdk/gen";
 import { jsonBytes, type Session, type TestServer } from "../../src/testing/harness.js";
 
 /** Merge patches of 1 KB members, each at most `maxPatch` bytes, that build a state of about `bytes`. */
@@ -78,4 +79,29 @@ export async function whileOthersCall(server: TestServer, work: () => Promise<vo
     histogram.disable();
   }
   return { maxDelayMs: histogram.max / 1e6, slowestCallMs };
+}
+
+/**
+ * Ana's JSON Patch stream `doc` (blind appends) on `server`, and an `append` of JSON patches
+ * with the next client sequence: a refused append does not use one up.
+ */
+export async function docStream(server: TestServer) {
+  const v1 = continuity.v1;
+  const ana = await server.signIn("course-a", "ana");
+  const { stream } = await ana.clients.stream.createStream({
+    parent: ana.subject,
+    streamId: "doc",
+    stream: { type: "org.example.doc", encoding: v1.DeltaEncoding.DELTA_ENCODING_JSON_PATCH, conflictPolicy: v1.ConflictPolicy.CONFLICT_POLICY_ALLOW_BLIND_APPEND },
+  });
+  let sequence = 0;
+  const append = async (payloads: unknown[]) => {
+    const response = await ana.clients.stream.appendDeltas({
+      stream: stream!.name,
+      clientSequence: BigInt(sequence + 1),
+      deltas: payloads.map((p) => ({ payload: jsonBytes(p) })),
+    });
+    sequence++;
+    return response;
+  };
+  return { ana, stream: stream!, append };
 }

@@ -7,13 +7,9 @@
  * the loop free for other calls meanwhile.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { continuity } from "@continuity/sdk/gen";
-import { failure, jsonBytes, startTestServer, type TestServer } from "../../src/testing/harness.js";
-import { whileOthersCall } from "./large-state.js";
+import { failure, startTestServer, type TestServer } from "../../src/testing/harness.js";
+import { docStream, whileOthersCall } from "./large-state.js";
 
-const v1 = continuity.v1;
-const JSON_PATCH = v1.DeltaEncoding.DELTA_ENCODING_JSON_PATCH;
-const BLIND = v1.ConflictPolicy.CONFLICT_POLICY_ALLOW_BLIND_APPEND;
 // Large enough to build the long array in one append; the shifts' bound is max_snapshot_bytes
 // (64 MiB by default) whatever max_delta_bytes is.
 const MAX_DELTA = 8 * 1024 * 1024;
@@ -26,23 +22,8 @@ afterEach(async () => {
 
 async function setUp(limits: { maxDeltaBytes?: number; maxBatchBytes?: number } = { maxDeltaBytes: MAX_DELTA, maxBatchBytes: MAX_DELTA }) {
   server = await startTestServer({ maintenanceIntervalMs: 0, limits });
-  const ana = await server.signIn("course-a", "ana");
-  const { stream } = await ana.clients.stream.createStream({
-    parent: ana.subject,
-    streamId: "doc",
-    stream: { type: "org.example.doc", encoding: JSON_PATCH, conflictPolicy: BLIND },
-  });
-  let sequence = 0;
-  const append = async (payloads: unknown[]) => {
-    const response = await ana.clients.stream.appendDeltas({
-      stream: stream!.name,
-      clientSequence: BigInt(sequence + 1),
-      deltas: payloads.map((p) => ({ payload: jsonBytes(p) })),
-    });
-    sequence++;
-    return response;
-  };
-  const head = async () => (await ana.clients.stream.getStream({ name: stream!.name })).stream?.headVersion;
+  const { ana, stream, append } = await docStream(server);
+  const head = async () => (await ana.clients.stream.getStream({ name: stream.name })).stream?.headVersion;
   const info = await server.anonymous.serverInfo.getServerInfo({});
   return { server, append, head, maxDeltaBytes: Number(info.limits!.maxDeltaBytes) };
 }

@@ -13,12 +13,11 @@ import { snapshotHash, WIDE_OBJECT_MEMBERS } from "@continuity/sdk/protocol";
 import type { PostgresStore } from "../../src/store/postgres/pg-store.js";
 import type { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
 import { collect, failure, jsonBytes, startTestServer, type TestServer } from "../../src/testing/harness.js";
-import { appendAll, fillingPatches, whileOthersCall, widePatches } from "./large-state.js";
+import { appendAll, docStream, fillingPatches, whileOthersCall, widePatches } from "./large-state.js";
 import { testStoreKind } from "../../src/testing/test-store.js";
 import { compactForRetention } from "../../src/services/retention.js";
 
 const v1 = continuity.v1;
-const JSON_PATCH = v1.DeltaEncoding.DELTA_ENCODING_JSON_PATCH;
 const BLIND = v1.ConflictPolicy.CONFLICT_POLICY_ALLOW_BLIND_APPEND;
 
 let server: TestServer | undefined;
@@ -35,24 +34,7 @@ function doublingPatch(copies: number): unknown[] {
 
 async function setUp(limits?: { maxSnapshotBytes: number }) {
   server = await startTestServer({ maintenanceIntervalMs: 0, ...(limits === undefined ? {} : { limits }) });
-  const ana = await server.signIn("course-a", "ana");
-  const { stream } = await ana.clients.stream.createStream({
-    parent: ana.subject,
-    streamId: "doc",
-    stream: { type: "org.example.doc", encoding: JSON_PATCH, conflictPolicy: BLIND },
-  });
-  let sequence = 0;
-  // A refused append does not use up its client sequence.
-  const append = async (payloads: unknown[]) => {
-    const response = await ana.clients.stream.appendDeltas({
-      stream: stream!.name,
-      clientSequence: BigInt(sequence + 1),
-      deltas: payloads.map((p) => ({ payload: jsonBytes(p) })),
-    });
-    sequence++;
-    return response;
-  };
-  return { ana, stream: stream!, append };
+  return docStream(server);
 }
 
 describe("LIMIT-020, LIMIT-021: the state of a JSON stream and the work of an append are bounded", () => {

@@ -118,8 +118,65 @@ export function materializeJsonState(
   return current;
 }
 
-/** What one call may still build and copy; all checks happen before the work they bound. */
-interface Budget {
+/**
+ * What the operations of one call (one append) may ask for beyond their own bytes: copies
+ * (LIMIT-021), moves to deeper places (LIMIT-023) and shifted array items (LIMIT-024). Both
+ * appliers count with it, so they reach the same verdicts; each check comes before the work
+ * it bounds.
+ */
+export interface WorkBudget {
+  /** Accounts for copying `value`; throws "copies-too-large" past `maxCopyBytes`. */
+  copy(value: JsonValue, fail: Fail): void;
+  /** Accounts for moving `value` to a deeper place; throws "moves-too-large" past `maxDeeperMoveBytes`. */
+  moveDeeper(value: JsonValue, fail: Fail): void;
+  /** Accounts for `count` array items shifted by one insertion or removal; throws "shifts-too-large" past `maxShiftedItems`. */
+  shift(count: number, fail: Fail): void;
+  /**
+   * Starts the next group of patches (an importer's next appended batch), counted afresh;
+   * false, and nothing started, once the groups counted so far have together used more than
+   * one group's bound of any kind.
+   */
+  nextGroup(): boolean;
+}
+
+export function createWorkBudget(options: JsonDeltaOptions | undefined): WorkBudget {
+  const maxCopies = options?.maxCopyBytes ?? Infinity;
+  const maxMoved = options?.maxDeeperMoveBytes ?? Infinity;
+  const maxShifts = options?.maxShiftedItems ?? Infinity;
+  let copied = 0;
+  let moved = 0;
+  let shifted = 0;
+  const used = { copied: 0, moved: 0, shifted: 0 };
+  return {
+    copy(value, fail) {
+      if (maxCopies === Infinity) return;
+      copied += canonicalSize(value, maxCopies);
+      if (copied > maxCopies) throw fail("copies-too-large", `the copies would insert more than ${maxCopies} bytes in all`);
+    },
+    moveDeeper(value, fail) {
+      if (maxMoved === Infinity) return;
+      moved += canonicalSize(value, maxMoved);
+      if (moved > maxMoved) throw fail("moves-too-large", `the moves to deeper places would carry more than ${maxMoved} bytes in all`);
+    },
+    shift(count, fail) {
+      shifted += count;
+      if (shifted > maxShifts) throw fail("shifts-too-large", `the operations would shift more than ${maxShifts} array items in all`);
+    },
+    nextGroup() {
+      used.copied += copied;
+      used.moved += moved;
+      used.shifted += shifted;
+      if (used.copied > maxCopies || used.moved > maxMoved || used.shifted > maxShifts) return false;
+      copied = 0;
+      moved = 0;
+      shifted = 0;
+      return true;
+    },
+  };
+}
+
+/** What one call may still build, copy, move and shift; all checks happen before the work they bound. */
+interface Budget extends Omit<WorkBudget, "nextGroup"> {
   /**
    * Accounts for inserting `value` (under member name `key`, if any) into the state, before it
    * is copied; throws when the value alone could not fit, if it must end up whole in the state.
@@ -127,24 +184,13 @@ interface Budget {
   grow(value: JsonValue, fail: Fail | undefined, key?: string, whole?: boolean): void;
   /** After an operation: throws when the state now exceeds its bound (measured only if it may). */
   settle(state: JsonValue, fail: Fail | undefined): void;
-  /** Accounts for copying `value`; throws when a copy bound is exceeded. */
-  copy(value: JsonValue, fail: Fail): void;
-  /** Accounts for moving `value` to a deeper place; throws when that bound is exceeded. */
-  moveDeeper(value: JsonValue, fail: Fail): void;
-  /** Accounts for `count` array items shifted by one insertion or removal. */
-  shift(count: number, fail: Fail): void;
 }
 
 function createBudget(state: JsonValue, options: JsonDeltaOptions | undefined): Budget {
   const maxState = options?.maxStateBytes ?? Infinity;
-  const maxCopies = options?.maxCopyBytes ?? Infinity;
   // An upper bound of the state's size: measured exactly only when it could pass the bound.
   let stateBound = maxState === Infinity ? 0 : canonicalSize(state, maxState);
-  const maxMoved = options?.maxDeeperMoveBytes ?? Infinity;
-  const maxShifts = options?.maxShiftedItems ?? Infinity;
-  let copied = 0;
-  let moved = 0;
-  let shifted = 0;
+  const work = createWorkBudget(options);
   const tooLarge = (fail: Fail | undefined, message: string) =>
     fail === undefined ? new PatchNotApplicableError("state-too-large", message) : fail("state-too-large", message);
   return {
@@ -161,20 +207,9 @@ function createBudget(state: JsonValue, options: JsonDeltaOptions | undefined): 
       stateBound = canonicalSize(state, maxState);
       if (stateBound > maxState) throw tooLarge(fail, `the state would be larger than ${maxState} bytes of canonical JSON`);
     },
-    copy(value, fail) {
-      if (maxCopies === Infinity) return;
-      copied += canonicalSize(value, maxCopies);
-      if (copied > maxCopies) throw fail("copies-too-large", `the copies would insert more than ${maxCopies} bytes in all`);
-    },
-    moveDeeper(value, fail) {
-      if (maxMoved === Infinity) return;
-      moved += canonicalSize(value, maxMoved);
-      if (moved > maxMoved) throw fail("moves-too-large", `the moves to deeper places would carry more than ${maxMoved} bytes in all`);
-    },
-    shift(count, fail) {
-      shifted += count;
-      if (shifted > maxShifts) throw fail("shifts-too-large", `the operations would shift more than ${maxShifts} array items in all`);
-    },
+    copy: work.copy,
+    moveDeeper: work.moveDeeper,
+    shift: work.shift,
   };
 }
 

@@ -19,6 +19,7 @@ import {
   arrayIndex,
   canonicalSize,
   checkPatchDocument,
+  createWorkBudget,
   formatPointer,
   parseOperations,
   requireJsonEncoding,
@@ -108,15 +109,10 @@ export function editJsonState(state: JsonValue, size: number): JsonStateEditor {
   function applyGroups(encoding: DeltaEncoding, groups: Iterable<Iterable<JsonValue | Uint8Array>>, options?: JsonDeltaOptions): number {
     const jsonEncoding = requireJsonEncoding(encoding);
     const maxState = options?.maxStateBytes ?? Infinity;
-    const maxCopies = options?.maxCopyBytes ?? Infinity;
-    const maxMoved = options?.maxDeeperMoveBytes ?? Infinity;
-    const maxShifts = options?.maxShiftedItems ?? Infinity;
+    const work = createWorkBudget(options);
     const undo: (() => void)[] = [];
     const startRoot = root;
     const startSize = total;
-    let copied = 0;
-    let moved = 0;
-    let shifted = 0;
 
     // --- edits that keep `total` exact and log their inverse ---------------------------------
 
@@ -150,13 +146,8 @@ export function editJsonState(state: JsonValue, size: number): JsonStateEditor {
       });
       return old;
     };
-    /** LIMIT-024: items after `index` that an insertion or removal there moves. */
-    const shift = (count: number, fail: Fail): void => {
-      shifted += count;
-      if (shifted > maxShifts) throw fail("shifts-too-large", `the operations would shift more than ${maxShifts} array items in all`);
-    };
     const insertItem = (array: JsonValue[], index: number, value: JsonValue, valueSize: number, fail: Fail): void => {
-      shift(array.length - index, fail);
+      work.shift(array.length - index, fail);
       total += (array.length === 0 ? 0 : 1) + valueSize;
       array.splice(index, 0, value);
       undo.push(() => array.splice(index, 1));
@@ -170,7 +161,7 @@ export function editJsonState(state: JsonValue, size: number): JsonStateEditor {
       });
     };
     const removeItem = (array: JsonValue[], index: number, valueSize: number, fail: Fail): JsonValue => {
-      shift(array.length - index - 1, fail);
+      work.shift(array.length - index - 1, fail);
       const old = array[index]!;
       total -= (array.length === 1 ? 0 : 1) + valueSize;
       array.splice(index, 1);
@@ -263,10 +254,7 @@ export function editJsonState(state: JsonValue, size: number): JsonStateEditor {
           break;
         case "copy": {
           const value = resolve(root, operation.from, fail);
-          if (maxCopies !== Infinity) {
-            copied += canonicalSize(value, maxCopies);
-            if (copied > maxCopies) throw fail("copies-too-large", `the copies would insert more than ${maxCopies} bytes in all`);
-          }
+          work.copy(value, fail);
           const size = sizeToInsert(value, fail);
           addAt(operation.path, cloneJson(value), size, fail);
           break;
@@ -276,10 +264,7 @@ export function editJsonState(state: JsonValue, size: number): JsonStateEditor {
           if (operation.from.length === operation.path.length && operation.from.every((token, i) => token === operation.path[i])) break;
           // LIMIT-023: a deeper place needs the value's nesting checked, which reads all of it.
           const deeper = operation.path.length > operation.from.length;
-          if (deeper && maxMoved !== Infinity) {
-            moved += canonicalSize(value, maxMoved);
-            if (moved > maxMoved) throw fail("moves-too-large", `the moves to deeper places would carry more than ${maxMoved} bytes in all`);
-          }
+          if (deeper) work.moveDeeper(value, fail);
           // The value leaves one place and enters another: its own size cancels out, only the
           // member names, commas and whatever the target replaces change the total.
           removeAt(operation.from, fail, false);
@@ -335,19 +320,10 @@ export function editJsonState(state: JsonValue, size: number): JsonStateEditor {
     };
 
     let applied = 0;
-    let allCopied = 0;
-    let allMoved = 0;
-    let allShifted = 0;
     try {
       for (const patches of groups) {
-        allCopied += copied;
-        allMoved += moved;
-        allShifted += shifted;
-        if (allCopied > maxCopies || allMoved > maxMoved || allShifted > maxShifts) break;
+        if (!work.nextGroup()) break;
         applied++;
-        copied = 0;
-        moved = 0;
-        shifted = 0;
         for (const raw of patches) {
           const patch = raw instanceof Uint8Array ? parseJsonDocument(raw) : checkPatchDocument(raw);
           if (jsonEncoding === DeltaEncoding.DELTA_ENCODING_JSON_PATCH) parseOperations(patch).forEach(applyOperation);

@@ -3,7 +3,7 @@ import { BundleSignatureError, BundleVerificationError, createBundleVerifier, pa
 import type { JSONWebKeySet } from "jose";
 import type { continuity } from "@continuity/sdk/gen";
 import { bytesEqual, canonicalJson, checkpointDigest, genesisHash, isPatchNotApplicableError, MAX_JSON_DEPTH, parseJsonDocument, type JsonValue } from "@continuity/sdk/protocol";
-import { jsonBounds } from "../materialize.js";
+import { jsonBounds, refusedBound } from "../materialize.js";
 import { checkCanonicalStateSliced } from "../sliced-json.js";
 import { StaleHead } from "../json-heads.js";
 import { invalidField, protocolError } from "../../errors.js";
@@ -206,18 +206,8 @@ export function createBundleImporter(deps: ServiceDeps, subjectId: string, optio
       } catch (error) {
         if (error instanceof PatchRejected) {
           const at = batch.find((b) => b.delta.version === error.version)?.index ?? batch[0]!.index;
-          if (isPatchNotApplicableError(error.cause) && error.cause.reason === "state-too-large") {
-            throw protocolError(Status.RESOURCE_EXHAUSTED, "SNAPSHOT_TOO_LARGE", `record ${at}: the state would exceed this server's max_snapshot_bytes`, { limit: String(limits.maxSnapshotBytes), index: String(at) });
-          }
-          if (isPatchNotApplicableError(error.cause) && error.cause.reason === "copies-too-large") {
-            throw protocolError(Status.RESOURCE_EXHAUSTED, "DELTA_TOO_LARGE", `record ${at}: the delta copies more than this server's max_delta_bytes`, { limit: String(limits.maxDeltaBytes), index: String(at) });
-          }
-          if (isPatchNotApplicableError(error.cause) && error.cause.reason === "moves-too-large") {
-            throw protocolError(Status.RESOURCE_EXHAUSTED, "DELTA_TOO_LARGE", `record ${at}: the delta moves more than this server's max_delta_bytes to deeper places`, { limit: String(limits.maxDeltaBytes), index: String(at) });
-          }
-          if (isPatchNotApplicableError(error.cause) && error.cause.reason === "shifts-too-large") {
-            throw protocolError(Status.RESOURCE_EXHAUSTED, "DELTA_TOO_LARGE", `record ${at}: the delta shifts more array items than this server's max_snapshot_bytes`, { limit: String(limits.maxSnapshotBytes), index: String(at) });
-          }
+          const bound = isPatchNotApplicableError(error.cause) ? refusedBound(error.cause.reason, limits) : undefined;
+          if (bound !== undefined) throw protocolError(Status.RESOURCE_EXHAUSTED, bound.reason, `record ${at}: ${bound.message}`, { limit: String(bound.limit), index: String(at) });
           throw invalidField(recordField(at, "delta.payload"), `cannot be applied to the state it follows: ${error.message}`);
         }
         throw error;
