@@ -17,6 +17,10 @@
  *   --reuse <json>      with --incremental: also reuse the results in these reports (repeatable;
  *                       runs of parts of the code in parallel, then one run over all of it)
  *   --report-dir <dir>  where reports go (default packages/reference-server/reports/mutation)
+ *   --store <store>     `sqlite` (default) or `postgres`: the servers run on the PostgreSQL
+ *                       store in DATABASE_URL, each on a schema of its own (`mut_<run>_<random>`,
+ *                       dropped when it stops, and whatever a killed runner left at the end);
+ *                       the default --mutate is then src/store/postgres (not its migrations)
  *   --merge <json>      no run: merge these reports (repeatable) into one JSON and HTML report
  *                       (parts of one file measured on the same source are united)
  *                       in the report directory, and print its scores
@@ -24,11 +28,13 @@
  *   --dry-run-only      only the dry run (coverage); checks the set-up
  *   --ignore-static     leave out mutants of code that runs while a module loads
  */
+import { randomBytes } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import pg from "pg";
 import { REPO_ROOT } from "./run.js";
 import { LOGGING_IGNORER } from "./mutation/ignore-logging.js";
 
@@ -59,8 +65,15 @@ export const DEFAULT_MUTATE: readonly string[] = [
   "!src/auth/platforms.ts",
 ];
 
+/**
+ * With `--store postgres`: the PostgreSQL store's code, which DEFAULT_MUTATE leaves out (its
+ * DDL left out as SQLite's is). The rest is measured on SQLite already.
+ */
+export const POSTGRES_MUTATE: readonly string[] = ["src/store/postgres/**/*.ts", "!src/**/*.test.ts", "!src/store/postgres/migrations.ts"];
+
 /** Folders the score is reported for (`conformance/README.md` records them). */
 export const SCORE_FOLDERS: readonly string[] = ["src/services/", "src/auth/", "src/events/", "src/store/"];
+export const POSTGRES_SCORE_FOLDERS: readonly string[] = ["src/store/postgres/"];
 
 export interface MutationRunOptions {
   readonly mutate?: readonly string[];
@@ -75,6 +88,12 @@ export interface MutationRunOptions {
   readonly reuse?: readonly string[];
   readonly logLevel?: "off" | "error" | "warn" | "info" | "debug";
   readonly reporters?: readonly string[];
+  /**
+   * A postgres:// URL of a database: the servers run on the PostgreSQL store there instead of
+   * SQLite. runMutationTesting gives the run a schema prefix of its own (runStoreUrl);
+   * strykerOptions passes the URL as it is.
+   */
+  readonly store?: string;
 }
 
 /** The Stryker options of a run (the configuration `test/mutation.test.ts` validates). */
@@ -85,7 +104,7 @@ export function strykerOptions(options: MutationRunOptions = {}): Record<string,
     plugins: ["stryker-runner.ts", "ignore-logging.ts"].map((file) => pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), "mutation", file)).href),
     ignorers: [LOGGING_IGNORER],
     // Unit tests next to the sources are never mutated, whatever --mutate names: no case runs them.
-    mutate: options.mutate === undefined ? [...DEFAULT_MUTATE] : [...options.mutate, "!src/**/*.test.ts"],
+    mutate: options.mutate === undefined ? [...(options.store === undefined ? DEFAULT_MUTATE : POSTGRES_MUTATE)] : [...options.mutate, "!src/**/*.test.ts"],
     coverageAnalysis: "perTest",
     concurrency: options.concurrency ?? 2,
     ignoreStatic: options.ignoreStatic ?? false,
@@ -116,8 +135,36 @@ export function strykerOptions(options: MutationRunOptions = {}): Record<string,
     conformance: {
       concurrency: options.caseConcurrency ?? 8,
       ...(options.filter === undefined ? {} : { filter: options.filter }),
+      ...(options.store === undefined ? {} : { store: options.store }),
     },
   };
+}
+
+/** The store URL of one run's servers: schema `mut_<run>`, so each server's is `mut_<run>_<random>`. */
+export function runStoreUrl(databaseUrl: string, run: string): string {
+  const url = new URL(databaseUrl);
+  if (!/^postgres(ql)?:$/.test(url.protocol)) throw new Error("the PostgreSQL store needs a postgres:// URL");
+  url.searchParams.set("schema", `mut_${run}`);
+  return url.toString();
+}
+
+/**
+ * Drops every schema of a run (`mut_<run>_…`). Each server drops its own when it stops; this
+ * takes what a runner process that Stryker killed (a timeout, a crash) could not.
+ */
+export async function dropRunSchemas(storeUrl: string): Promise<number> {
+  const url = new URL(storeUrl);
+  const prefix = `${url.searchParams.get("schema")}_`;
+  url.searchParams.delete("schema");
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  try {
+    const rows = (await client.query<{ nspname: string }>("SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1)", [prefix])).rows;
+    for (const { nspname } of rows) await client.query(`DROP SCHEMA IF EXISTS ${nspname} CASCADE`);
+    return rows.length;
+  } finally {
+    await client.end();
+  }
 }
 
 /** Mutant counts and scores of one folder. */
@@ -350,18 +397,20 @@ export async function runMutationTesting(options: MutationRunOptions = {}): Prom
     if (!options.incremental) throw new Error("--reuse needs --incremental");
     await mergeIntoIncrementalFile(join(reportDir, "stryker-incremental.json"), options.reuse);
   }
+  const store = options.store === undefined ? undefined : runStoreUrl(options.store, randomBytes(4).toString("hex"));
   const previous = process.cwd();
   // Stryker's project is the directory it starts in: the server package, so the sandbox is a
   // copy of that package and resolves its dependencies through the package's node_modules.
   process.chdir(SERVER_PACKAGE);
   try {
-    await new Stryker(strykerOptions(options)).runMutationTest();
+    await new Stryker(strykerOptions({ ...options, ...(store === undefined ? {} : { store }) })).runMutationTest();
   } finally {
     process.chdir(previous);
+    if (store !== undefined) await dropRunSchemas(store);
   }
   if (options.dryRunOnly) return [];
   const report = JSON.parse(await readFile(join(reportDir, "mutation.json"), "utf8")) as { files: Record<string, ReportFile> };
-  return scoresByFolder(report);
+  return scoresByFolder(report, store === undefined ? SCORE_FOLDERS : POSTGRES_SCORE_FOLDERS);
 }
 
 async function main(): Promise<number> {
@@ -380,6 +429,7 @@ async function main(): Promise<number> {
       survivors: { type: "boolean", default: false },
       "dry-run-only": { type: "boolean", default: false },
       "ignore-static": { type: "boolean", default: false },
+      store: { type: "string", default: "sqlite" },
     },
     strict: true,
   });
@@ -392,6 +442,10 @@ async function main(): Promise<number> {
   const invokedFrom = process.env["INIT_CWD"] ?? process.cwd();
   const concurrency = positive(values.concurrency, "concurrency");
   const caseConcurrency = positive(values.cases, "cases");
+  if (values.store !== "sqlite" && values.store !== "postgres") throw new Error("--store must be sqlite or postgres");
+  // Asked for, never inferred: DATABASE_URL is set on machines that run the store's tests.
+  const databaseUrl = process.env["DATABASE_URL"];
+  if (values.store === "postgres" && (databaseUrl === undefined || databaseUrl === "")) throw new Error("--store postgres needs DATABASE_URL (postgres://user@host:port/database)");
   const reportDir = values["report-dir"] === undefined ? REPORT_DIR : resolve(invokedFrom, values["report-dir"]);
   const scores = values.merge !== undefined ? await writeMergedReport(values.merge.map((path) => resolve(invokedFrom, path)), reportDir) : await runMutationTesting({
     ...(values.mutate === undefined ? {} : { mutate: values.mutate }),
@@ -403,6 +457,7 @@ async function main(): Promise<number> {
     reportDir,
     dryRunOnly: values["dry-run-only"],
     ignoreStatic: values["ignore-static"],
+    ...(values.store === "postgres" ? { store: databaseUrl! } : {}),
   });
   if (scores.length > 0) {
     console.log(`\nmutation score per folder (report: ${join(reportDir, "mutation.html")})\n`);

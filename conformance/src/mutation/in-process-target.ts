@@ -12,6 +12,12 @@
  * behaviour. Restarting means closing the store and opening it again on the same data
  * directory; a real SIGKILL is not simulated, so durability against a crash is only proven by
  * the spawned runs (`pnpm conformance`, `pnpm conformance:mutants`).
+ *
+ * The store is SQLite in the data directory, or, given `store` (a postgres:// URL), the
+ * server's PostgreSQL store, opened the way main.ts opens it (`CONTINUITY_STORE`), on a schema
+ * of its own per data directory (runner/postgres-schemas.ts, as spawn mode does): a restart
+ * reopens the same schema, wiped data and a sibling get new ones, and `stop` drops every
+ * schema the target made.
  */
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -21,6 +27,7 @@ import { pathToFileURL } from "node:url";
 import { Writable } from "node:stream";
 import type { RestartOptions } from "../harness/context.js";
 import { PLAINTEXT } from "../harness/security.js";
+import { postgresSchemas } from "../runner/postgres-schemas.js";
 import { SPAWN_MIGRATION_SOURCES, type Target } from "../runner/target.js";
 
 // The few library calls used, typed here: the suite does not depend on the server package (it
@@ -35,12 +42,15 @@ interface ServerLibrary {
   loadPlatformsFile(path: string): Promise<unknown>;
   createTokenAuthority(options: { platforms: unknown; signingKey: { kind: "data-dir"; dataDir: string }; audience: string; accessTokenSeconds: number }): Promise<unknown>;
   createSqliteStore(options: { path: string; durability: string; onListenerError: (error: unknown) => void }): ServerStore;
+  createPostgresStore(options: { url: string; durability: string; onListenerError: (error: unknown) => void }): Promise<ServerStore>;
   createServerMetrics(): unknown;
   createContinuityServer(options: Record<string, unknown>): Promise<{ listen(address: string): Promise<string>; shutdown(): Promise<void> }>;
 }
 interface ServerConfig {
   readonly listen: string;
   readonly dataDir: string;
+  /** `sqlite`, or a postgres:// URL. */
+  readonly store: string;
   readonly audience: string;
   readonly durability: string;
   readonly retainDeltas: number | undefined;
@@ -85,6 +95,12 @@ export interface InProcessTargetOptions {
   readonly audience: string;
   /** Extra settings, as the environment variables a spawned server would get. */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * A postgres:// URL: the server runs on its PostgreSQL store in that database, each data
+   * directory on a schema named `<the URL's schema, default conformance>_<random>`. Default:
+   * SQLite in the data directory.
+   */
+  readonly store?: string;
 }
 
 const OUTPUT_TAIL_BYTES = 64 * 1024;
@@ -92,6 +108,8 @@ const OUTPUT_TAIL_BYTES = 64 * 1024;
 /** Starts the reference server in this process on 127.0.0.1:0 with a fresh data directory. */
 export async function startInProcessTarget(options: InProcessTargetOptions): Promise<Target> {
   const { library, config: configModule, pino } = options.modules;
+  const schemas = postgresSchemas(options.store);
+  if (options.store !== undefined && schemas === undefined) throw new Error(`store must be a postgres:// URL, not ${JSON.stringify(options.store)}`);
   const dataDirs: string[] = [];
   let dataDir = await newDataDir(dataDirs);
   let output = "";
@@ -111,6 +129,7 @@ export async function startInProcessTarget(options: InProcessTargetOptions): Pro
       CONTINUITY_PLATFORMS: options.platformsFile,
       CONTINUITY_AUDIENCE: options.audience,
       CONTINUITY_MIGRATION_SOURCES: SPAWN_MIGRATION_SOURCES,
+      ...(schemas === undefined ? {} : { CONTINUITY_STORE: schemas.urlFor(dataDir) }),
     });
     if (parsed.kind !== "run") throw new Error("parseConfig asked for help");
     const config = parsed.config;
@@ -122,11 +141,11 @@ export async function startInProcessTarget(options: InProcessTargetOptions): Pro
       audience: config.audience,
       accessTokenSeconds: config.accessTokenSeconds,
     });
-    const store = library.createSqliteStore({
-      path: join(resolve(config.dataDir), "continuity.sqlite"),
-      durability: config.durability,
-      onListenerError: (error: unknown) => logger.error({ err: error }, "store listener failed"),
-    });
+    const onListenerError = (error: unknown) => logger.error({ err: error }, "store listener failed");
+    const store =
+      config.store === "sqlite"
+        ? library.createSqliteStore({ path: join(resolve(config.dataDir), "continuity.sqlite"), durability: config.durability, onListenerError })
+        : await library.createPostgresStore({ url: config.store, durability: config.durability, onListenerError });
     const serverOptions = {
       store,
       tokens,
@@ -175,10 +194,15 @@ export async function startInProcessTarget(options: InProcessTargetOptions): Pro
     await current?.stop();
   };
 
+  const removeData = async (): Promise<void> => {
+    await Promise.all(dataDirs.map((dir) => rm(dir, { recursive: true, force: true })));
+    await schemas?.dropAll();
+  };
+
   try {
     await start();
   } catch (error) {
-    await Promise.all(dataDirs.map((dir) => rm(dir, { recursive: true, force: true })));
+    await removeData().catch(() => undefined);
     throw error;
   }
   return {
@@ -198,7 +222,7 @@ export async function startInProcessTarget(options: InProcessTargetOptions): Pro
     crashed: () => false,
     async stop() {
       await stopServer();
-      await Promise.all(dataDirs.map((dir) => rm(dir, { recursive: true, force: true })));
+      await removeData();
     },
   };
 }

@@ -62,6 +62,11 @@ export interface ConformanceRunnerSettings {
   readonly env?: Readonly<Record<string, string>>;
   /** The reference server's `src`, relative to the sandbox (the working directory); default `src`. */
   readonly srcDir?: string;
+  /**
+   * A postgres:// URL: every server runs on the PostgreSQL store, on a schema of its own named
+   * after the URL's `schema` (in-process-target.ts). Default: SQLite.
+   */
+  readonly store?: string;
 }
 
 /** Stryker validates plugin options against this. */
@@ -77,6 +82,7 @@ export const strykerValidationSchema = {
         concurrency: { type: "integer", minimum: 1 },
         env: { type: "object", additionalProperties: { type: "string" } },
         srcDir: { type: "string" },
+        store: { type: "string" },
       },
     },
   },
@@ -287,6 +293,7 @@ export class ConformanceTestRunner implements TestRunner {
       platformsFile: this.platformsFile!,
       audience: SPAWN_AUDIENCE,
       ...(this.settings.env === undefined ? {} : { env: this.settings.env }),
+      ...(this.settings.store === undefined ? {} : { store: this.settings.store }),
     });
   }
 
