@@ -10,7 +10,7 @@ export default defineMutant({
       file: "store/sqlite/erasure.ts",
       find: '        stmt("DELETE FROM streams WHERE subject_id = ?").run(subjectId);\n',
       replace:
-        '        stmt("DELETE FROM deltas WHERE stream_id IN (SELECT stream_id FROM streams WHERE subject_id = ?)").run(subjectId);\n' +
+        '        stmt("DELETE FROM deltas WHERE stream_key IN (SELECT stream_key FROM stream_keys WHERE stream_id IN (SELECT stream_id FROM streams WHERE subject_id = ?))").run(subjectId);\n' +
         '        stmt("DELETE FROM streams WHERE subject_id = ?").run(subjectId);\n',
     },
   ],

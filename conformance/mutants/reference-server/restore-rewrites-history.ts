@@ -23,7 +23,7 @@ export default defineMutant({
         "        const row = streamRow(subjectId, streamId);\n" +
         "        if (row === undefined || version >= row.head_version || version < row.horizon_version) return;\n" +
         "        const hash = hashAt(row, version);\n" +
-        '        stmt("DELETE FROM deltas WHERE subject_id = ? AND stream_id = ? AND version > ?").run(subjectId, streamId, version);\n' +
+        '        stmt("DELETE FROM deltas WHERE stream_key = (SELECT stream_key FROM stream_keys WHERE subject_id = ? AND stream_id = ?) AND version > ?").run(subjectId, streamId, version);\n' +
         '        stmt("DELETE FROM json_states WHERE subject_id = ? AND stream_id = ? AND version > ?").run(subjectId, streamId, version);\n' +
         "        stmt(\n" +
         '          "UPDATE streams SET head_version = ?, head_hash = ?, head_state = ?, updated_at = ? WHERE subject_id = ? AND stream_id = ?",\n' +

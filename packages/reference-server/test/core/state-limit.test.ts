@@ -432,8 +432,10 @@ describe("issue 10 defect 1: erasing a subject that holds a ~60 MiB state does n
     expect(await failure(ana.clients.stream.getStream({ name: stream!.name }))).toMatchObject({ code: "UNAUTHENTICATED", reason: "TOKEN_REVOKED" });
     if (testStoreKind() === "sqlite") {
       const db = (server.store as SqliteStore).db;
-      for (const table of ["deltas", "json_state_chunks", "json_states", "streams", "subjects"]) {
-        const row = db.prepare(`SELECT COUNT(*) AS n FROM ${table} WHERE subject_id = ?`).get(ana.subject.slice("subjects/".length)) as { n: number };
+      for (const table of ["deltas", "stream_keys", "json_state_chunks", "json_states", "streams", "subjects"]) {
+        // Deltas are keyed by stream_keys (migration 10): every delta not of another subject's stream.
+        const where = table === "deltas" ? "stream_key NOT IN (SELECT stream_key FROM stream_keys WHERE subject_id <> ?)" : "subject_id = ?";
+        const row = db.prepare(`SELECT COUNT(*) AS n FROM ${table} WHERE ${where}`).get(ana.subject.slice("subjects/".length)) as { n: number };
         expect({ table, rows: row.n }).toEqual({ table, rows: 0 });
       }
     }
@@ -461,7 +463,7 @@ describe("issue 10 defect 1: deleting a stream that holds a ~60 MiB state does n
     const db = (server.store as SqliteStore).db;
     const subjectId = ana.subject.slice("subjects/".length);
     const bytesOf = (): number =>
-      (db.prepare("SELECT (SELECT COALESCE(SUM(length(payload)), 0) FROM deltas WHERE subject_id = ? AND stream_id = 'big') + (SELECT COALESCE(SUM(length(data)), 0) FROM json_state_chunks WHERE subject_id = ? AND stream_id = 'big') AS n").get(subjectId, subjectId) as { n: number }).n;
+      (db.prepare("SELECT (SELECT COALESCE(SUM(length(payload)), 0) FROM deltas WHERE stream_key = (SELECT stream_key FROM stream_keys WHERE subject_id = ? AND stream_id = 'big')) + (SELECT COALESCE(SUM(length(data)), 0) FROM json_state_chunks WHERE subject_id = ? AND stream_id = 'big') AS n").get(subjectId, subjectId) as { n: number }).n;
     expect(bytesOf()).toBeGreaterThan(100 * 1024 * 1024);
 
     let recreated: Awaited<ReturnType<typeof ana.clients.stream.createStream>> | undefined;
@@ -486,7 +488,10 @@ describe("issue 10 defect 1: deleting a stream that holds a ~60 MiB state does n
     // Its only rows: the initial state `{}` in one chunk.
     expect(bytesOf()).toBe(2);
     for (const [table, rows] of [["deltas", 0], ["json_state_chunks", 1], ["json_states", 1], ["snapshots", 0], ["client_outcomes", 0]] as const) {
-      const row = db.prepare(`SELECT COUNT(*) AS n FROM ${table} WHERE subject_id = ? AND stream_id = 'big'`).get(subjectId) as { n: number };
+      // Deltas are keyed by stream_keys (migration 10): every delta not of another stream.
+      const where =
+        table === "deltas" ? "stream_key NOT IN (SELECT stream_key FROM stream_keys WHERE NOT (subject_id = ? AND stream_id = 'big'))" : "subject_id = ? AND stream_id = 'big'";
+      const row = db.prepare(`SELECT COUNT(*) AS n FROM ${table} WHERE ${where}`).get(subjectId) as { n: number };
       expect({ table, rows: row.n }).toEqual({ table, rows });
     }
     const appended = await ana.clients.stream.appendDeltas({ stream: name, clientSequence: 1n, deltas: [{ payload: jsonBytes({ fresh: true }) }] });

@@ -26,9 +26,10 @@ import { yieldTurn } from "../state-chunks.js";
  *
  * Subject ids are random and never reused, so rows that wait for step 2 meet no new subject.
  * Stream ids are reused: a stream created with the id of one whose rows are still being
- * removed would take those rows as its own (they are keyed by subject, stream id and version).
- * So every creation of a stream row waits first for {@link SqliteErasure.streamPurged}, which
- * also finishes, there and then, a removal a stop cut short.
+ * removed would take those rows as its own (they are keyed by subject, stream id and version,
+ * or by the stream's key in `stream_keys`, which is unique per subject and stream id and goes
+ * last). So every creation of a stream row waits first for {@link SqliteErasure.streamPurged},
+ * which also finishes, there and then, a removal a stop cut short.
  */
 export interface SqliteErasure {
   /** Makes the subject unreachable (step 1); false when there is no such subject. */
@@ -165,7 +166,9 @@ export function createSqliteErasure(
  * One bounded DELETE per table that hangs off `streams` (directly or through another such
  * table), read from the schema so that a table added later is not forgotten; tables further
  * from `streams` first, so that no statement cascades to more rows than its own. Every such
- * table carries `subject_id` and `stream_id`, which `filter` compares.
+ * table carries `subject_id` and `stream_id`, which `filter` compares, or a `stream_key`, found
+ * through `stream_keys` by the same filter (`deltas`, migration 10: `stream_keys` goes after the
+ * tables keyed through it, being nearer to `streams`).
  */
 function stepStatements(db: Database, filter: string): Statement[] {
   const tables = (db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all() as { name: string }[]).map((t) => t.name);
@@ -187,12 +190,18 @@ function stepStatements(db: Database, filter: string): Statement[] {
   return [...depth.entries()]
     .sort(([a, da], [b, db_]) => db_ - da || a.localeCompare(b))
     .map(([table]) => {
-      const key = (db.pragma(`table_info(${table})`) as { name: string; pk: number }[])
+      const columns = db.pragma(`table_info(${table})`) as { name: string; pk: number }[];
+      const key = columns
         .filter((c) => c.pk > 0)
         .sort((a, b) => a.pk - b.pk)
         .map((c) => c.name)
         .join(", ");
+      const has = (name: string): boolean => columns.some((c) => c.name === name);
+      let where: string;
+      if (has("subject_id")) where = filter;
+      else if (has("stream_key")) where = `stream_key IN (SELECT stream_key FROM stream_keys WHERE ${filter})`;
+      else throw new Error(`${table} hangs off streams but names no stream`);
       const limit = ROWS_PER_STATEMENT[table] ?? SMALL_ROWS_PER_STATEMENT;
-      return db.prepare(`DELETE FROM ${table} WHERE (${key}) IN (SELECT ${key} FROM ${table} WHERE ${filter} LIMIT ${limit})`);
+      return db.prepare(`DELETE FROM ${table} WHERE (${key}) IN (SELECT ${key} FROM ${table} WHERE ${where} LIMIT ${limit})`);
     });
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Statement } from "better-sqlite3";
 import { chunksOf, readChunked, yieldTurn, type StagedState, type StoredStateRef } from "../state-chunks.js";
+import { STREAM_KEY } from "./migrations.js";
 
 /**
  * Stored JSON states on SQLite, in chunk rows (the rule: `store/state-chunks.ts`). better-sqlite3
@@ -89,7 +90,7 @@ export function createSqliteJsonStates(stmt: (sql: string) => Statement, isClose
   let worker: Promise<void> | undefined;
   const isNamed = (subjectId: string, streamId: string, stateId: string): boolean =>
     stmt("SELECT 1 FROM json_states WHERE subject_id = ? AND stream_id = ? AND state_id = ?").get(subjectId, streamId, stateId) !== undefined ||
-    stmt("SELECT 1 FROM deltas WHERE subject_id = ? AND stream_id = ? AND payload_id = ?").get(subjectId, streamId, stateId) !== undefined;
+    stmt(`SELECT 1 FROM deltas WHERE stream_key = ${STREAM_KEY} AND payload_id = ?`).get(subjectId, streamId, stateId) !== undefined;
   const work = async (): Promise<void> => {
     while (pending.length > 0 && !isClosed()) {
       const step = pending[0]!;
@@ -120,12 +121,12 @@ export function createSqliteJsonStates(stmt: (sql: string) => Statement, isClose
   const trimOne = (subjectId: string, streamId: string): void =>
     schedule(() => {
       const trimmed = stmt(
-        `SELECT version, payload_id FROM deltas WHERE subject_id = ? AND stream_id = ?
+        `SELECT version, payload_id FROM deltas WHERE stream_key = ${STREAM_KEY}
            AND version <= (SELECT horizon_version FROM streams WHERE subject_id = ? AND stream_id = ?)
          ORDER BY version LIMIT ${TRIM_DELTAS_PER_STATEMENT}`,
       ).all(subjectId, streamId, subjectId, streamId) as { version: number; payload_id: string | null }[];
       if (trimmed.length === 0) return false;
-      stmt("DELETE FROM deltas WHERE subject_id = ? AND stream_id = ? AND version >= ? AND version <= ?").run(
+      stmt(`DELETE FROM deltas WHERE stream_key = ${STREAM_KEY} AND version >= ? AND version <= ?`).run(
         subjectId,
         streamId,
         trimmed[0]!.version,
@@ -209,13 +210,19 @@ export function createSqliteJsonStates(stmt: (sql: string) => Statement, isClose
       const orphans = stmt(
         `SELECT DISTINCT subject_id, stream_id, state_id FROM json_state_chunks c
          WHERE written_at < ? AND NOT EXISTS (SELECT 1 FROM json_states s WHERE s.subject_id = c.subject_id AND s.stream_id = c.stream_id AND s.state_id = c.state_id)
-           AND NOT EXISTS (SELECT 1 FROM deltas d WHERE d.subject_id = c.subject_id AND d.stream_id = c.stream_id AND d.payload_id = c.state_id)`,
+           AND NOT EXISTS (
+             SELECT 1 FROM stream_keys k JOIN deltas d ON d.stream_key = k.stream_key
+             WHERE k.subject_id = c.subject_id AND k.stream_id = c.stream_id AND d.payload_id = c.state_id
+           )`,
       ).all(before) as { subject_id: string; stream_id: string; state_id: string }[];
       for (const o of orphans) dropOne(o.subject_id, o.stream_id, o.state_id);
       // Deltas a compaction left to delete when the server stopped.
       const untrimmed = stmt(
         `SELECT subject_id, stream_id FROM streams s
-         WHERE EXISTS (SELECT 1 FROM deltas d WHERE d.subject_id = s.subject_id AND d.stream_id = s.stream_id AND d.version <= s.horizon_version)`,
+         WHERE EXISTS (
+           SELECT 1 FROM stream_keys k JOIN deltas d ON d.stream_key = k.stream_key
+           WHERE k.subject_id = s.subject_id AND k.stream_id = s.stream_id AND d.version <= s.horizon_version
+         )`,
       ).all() as { subject_id: string; stream_id: string }[];
       for (const u of untrimmed) trimOne(u.subject_id, u.stream_id);
     },

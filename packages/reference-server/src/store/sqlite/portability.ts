@@ -13,6 +13,7 @@ import type {
 } from "../portability-types.js";
 import type { CheckpointRecord, DeltaRecord, Page, PageRequest, StoreNotification, SubjectEvent, StateLag, SubjectEventBody } from "../types.js";
 import { Encoding } from "../types.js";
+import { SELECT_DELTAS, STREAM_KEY } from "./migrations.js";
 import {
   encodeOutcome,
   storedPrevHash,
@@ -217,7 +218,7 @@ export function createSqlitePortability(ctx: SqlitePortabilityContext): Portabil
         skipped += 1;
         // Below the horizon nothing is left to compare with; inside it, the stored chain must be the same one.
         if (delta.version <= row.horizon_version) continue;
-        const stored = delta.version === row.head_version ? row.head_hash : (stmt("SELECT hash FROM deltas WHERE subject_id = ? AND stream_id = ? AND version = ?").get(row.subject_id, row.stream_id, delta.version) as { hash: Buffer } | undefined)?.hash;
+        const stored = delta.version === row.head_version ? row.head_hash : (stmt(`SELECT hash FROM deltas WHERE stream_key = ${STREAM_KEY} AND version = ?`).get(row.subject_id, row.stream_id, delta.version) as { hash: Buffer } | undefined)?.hash;
         if (stored === undefined || !Buffer.from(delta.hash).equals(stored)) return { kind: "chain-mismatch", version: delta.version };
       }
       if (fresh.length === 0) return { kind: "imported", stream: toStream(row), imported: 0, skipped };
@@ -232,7 +233,7 @@ export function createSqlitePortability(ctx: SqlitePortabilityContext): Portabil
         if (taken !== undefined && taken < fresh.length) fresh.length = taken;
       }
       const insert = stmt(
-        "INSERT INTO deltas (subject_id, stream_id, version, payload, prev_hash, hash, device_id, client_sequence, batch_first, batch_size, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        `INSERT INTO deltas (stream_key, version, payload, prev_hash, hash, device_id, client_sequence, batch_first, batch_size, committed_at) VALUES (${STREAM_KEY}, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       fresh.forEach((d, i) => {
         const previous = i === 0 ? row.head_hash : fresh[i - 1]!.hash;
@@ -261,7 +262,7 @@ export function createSqlitePortability(ctx: SqlitePortabilityContext): Portabil
         const inInput = Math.min(d.batchSize, i + 1);
         const stored =
           whole && inInput < d.batchSize
-            ? ctx.linkedDeltas(row, stmt("SELECT * FROM deltas WHERE subject_id = ? AND stream_id = ? AND version >= ? AND version < ? ORDER BY version").all(row.subject_id, row.stream_id, d.batchFirstVersion, fresh[i + 1 - inInput]!.version) as DeltaRow[])
+            ? ctx.linkedDeltas(row, stmt(`${SELECT_DELTAS} AND d.version >= ? AND d.version < ? ORDER BY d.version`).all(row.subject_id, row.stream_id, d.batchFirstVersion, fresh[i + 1 - inInput]!.version) as DeltaRow[])
             : [];
         const batch: DeltaRecord[] = whole ? [...stored, ...fresh.slice(i + 1 - inInput, i + 1).map(asRecord)] : [];
         if (whole && d.deviceId !== undefined && d.clientSequence > 0 && batch.length === d.batchSize) {

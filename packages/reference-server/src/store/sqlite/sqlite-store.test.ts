@@ -301,6 +301,99 @@ describe("schema", () => {
     }
   });
 
+  it("keys deltas and events by integers from migration 10 on, keeps every stream's deltas and events apart, and drops a pending purge's deltas", async () => {
+    const path = join(dir, "v9.sqlite");
+    const raw = new BetterSqlite3(path);
+    raw.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)");
+    for (const m of MIGRATIONS.filter((m) => m.version <= 9)) {
+      raw.exec(m.sql);
+      raw.prepare("INSERT INTO schema_migrations VALUES (?, ?, 0)").run(m.version, m.name);
+    }
+    // Two subjects with a stream of the same id; s1 also holds the deltas of a stream whose
+    // row a deletion already removed (its purge pending), under an id s2 uses too.
+    const streamRow = raw.prepare(
+      "INSERT INTO streams (subject_id, stream_id, uid, type, encoding, conflict_policy, owner_platform, genesis_hash, head_version, head_hash, horizon_version, horizon_hash, created_at, updated_at, created_seq) VALUES (?, ?, ?, 't', 3, 1, 'p', ?, ?, ?, 0, ?, 0, 0, 0)",
+    );
+    const delta = raw.prepare("INSERT INTO deltas (subject_id, stream_id, version, payload, prev_hash, hash, device_id, client_sequence, batch_first, batch_size, committed_at) VALUES (?, ?, ?, ?, x'', ?, 'dev', ?, ?, 1, ?)");
+    const event = raw.prepare("INSERT INTO subject_events (subject_id, seq, committed_at, body, batch_stream, batch_first, batch_count) VALUES (?, ?, ?, '', ?, ?, 1)");
+    for (const [subject, heads] of [["s1", 3], ["s2", 2]] as const) {
+      raw.prepare("INSERT INTO subjects (subject_id, created_at, event_seq) VALUES (?, 0, ?)").run(subject, heads);
+      streamRow.run(subject, "st", `uid-${subject}`, Buffer.from(hash(0)), heads, Buffer.from(hash(heads)), Buffer.from(hash(0)));
+      for (let v = 1; v <= heads; v++) {
+        delta.run(subject, "st", v, Buffer.from(`${subject}:${v}`), Buffer.from(hash(v)), v, v, v * 1000);
+        event.run(subject, v, v * 1000, "st", v);
+      }
+    }
+    streamRow.run("s2", "old", "uid-s2-old", Buffer.from(hash(0)), 1, Buffer.from(hash(9)), Buffer.from(hash(0)));
+    delta.run("s2", "old", 1, Buffer.from("s2:old"), Buffer.from(hash(9)), 1, 1, 0);
+    // As erasure.ts leaves them: the stream row deleted with foreign keys off.
+    raw.pragma("foreign_keys = OFF");
+    delta.run("s1", "old", 1, Buffer.from("s1:purged"), Buffer.from(hash(9)), 1, 1, 0);
+    raw.prepare("INSERT INTO meta (key, value) VALUES (?, x'31')").run(`stream_purge_pending:${JSON.stringify(["s1", "old"])}`);
+    raw.close();
+
+    const migrated = createSqliteStore({ path });
+    try {
+      const text = (d: { payload: Uint8Array }) => Buffer.from(d.payload).toString();
+      for (const [subject, heads] of [["s1", 3], ["s2", 2]] as const) {
+        const deltas = await migrated.listDeltas(subject, "st", 0, 10);
+        expect(deltas.map((d) => [d.subjectId, d.streamId, d.version, text(d), d.hash[0], d.prevHash[0], d.committedAt.getTime()])).toEqual(
+          Array.from({ length: heads }, (_, i) => [subject, "st", i + 1, `${subject}:${i + 1}`, i + 1, i, (i + 1) * 1000]),
+        );
+        const events = await migrated.readEvents(subject, 0, 10);
+        expect(events.map((e) => [e.sequence, e.committedAt.getTime(), e.body.kind === "deltas-appended" ? e.body.deltas.map(text) : []])).toEqual(
+          Array.from({ length: heads }, (_, i) => [i + 1, (i + 1) * 1000, [`${subject}:${i + 1}`]]),
+        );
+      }
+      expect((await migrated.listDeltas("s2", "old", 0, 10)).map(text)).toEqual(["s2:old"]);
+      // Keyed in the order of (subject_id, stream_id). The purge's deltas went with the old
+      // table; its record finds nothing left and goes.
+      const payloads = (migrated.db.prepare("SELECT payload FROM deltas ORDER BY stream_key, version").all() as { payload: Buffer }[]).map((r) => r.payload.toString());
+      expect(payloads).toEqual(["s1:1", "s1:2", "s1:3", "s2:old", "s2:1", "s2:2"]);
+      expect(await migrated.getStream("s1", "old")).toBeUndefined();
+      // Writes go on under the new keys: an append, an event, a stream created with the purged id.
+      const appended = await migrated.appendBatch({
+        subjectId: "s1",
+        streamId: "st",
+        streamUid: "uid-s1",
+        deviceId: "dev-2",
+        clientSequence: 1,
+        fingerprint: new Uint8Array([4]),
+        expectedVersion: 3,
+        now,
+        build: ({ stream }): BuiltBatch => ({ deltas: [{ payload: Buffer.from("s1:4"), prevHash: stream.headHash, hash: hash(4) }] }),
+      });
+      expect(appended).toMatchObject({ kind: "committed", outcome: { headVersion: 4 } });
+      expect((await migrated.readEvents("s1", 3, 10)).map((e) => [e.sequence, e.body.kind])).toEqual([[4, "deltas-appended"]]);
+      expect((await migrated.listDeltas("s1", "st", 2, 10)).map((d) => [text(d), d.prevHash[0]])).toEqual([["s1:3", 2], ["s1:4", 3]]);
+      const created = await migrated.createStream({
+        subjectId: "s1",
+        id: "old",
+        uid: "uid-s1-new",
+        type: "t",
+        encoding: Encoding.Opaque,
+        conflictPolicy: Policy.AllowBlindAppend,
+        ownerPlatformId: "p",
+        genesisHash: hash(0),
+        initialState: undefined,
+        maxStreamsPerSubject: 10,
+        now,
+      });
+      expect(created.kind).toBe("created");
+      expect(await migrated.listDeltas("s1", "old", 0, 10)).toEqual([]);
+      expect(migrated.db.prepare("SELECT key FROM meta WHERE key LIKE 'stream_purge_pending:%'").all()).toEqual([]);
+      // A new subject's key follows the others'.
+      await migrated.createSubjectWithLink({ subjectId: "s3", linkId: "l3", platformId: "p", accountId: "acct-3", now });
+      expect(migrated.db.prepare("SELECT subject_id, subject_key FROM subjects ORDER BY subject_key").all()).toEqual([
+        { subject_id: "s1", subject_key: 1 },
+        { subject_id: "s2", subject_key: 2 },
+        { subject_id: "s3", subject_key: 3 },
+      ]);
+    } finally {
+      await migrated.close();
+    }
+  });
+
   /** Polls until `done` holds: the store deletes garbage in the background, a statement per turn. */
   async function eventually(done: () => boolean): Promise<void> {
     for (let i = 0; i < 500 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
@@ -342,7 +435,7 @@ describe("schema", () => {
     expect(chunks().map((c) => c.n)).toEqual([1, 3]);
     const compacted = await store.compactStream({ subjectId: "s1", streamId: "js", horizonVersion: 35, stateAtHorizon: Buffer.alloc(1024 * 1024 + 7, 0x20), now });
     expect(compacted.kind).toBe("compacted");
-    const deltasLeft = () => (store.db.prepare("SELECT COUNT(*) AS n FROM deltas WHERE stream_id = 'js'").get() as { n: number }).n;
+    const deltasLeft = () => (store.db.prepare("SELECT COUNT(*) AS n FROM deltas WHERE stream_key = (SELECT stream_key FROM stream_keys WHERE stream_id = 'js')").get() as { n: number }).n;
     await eventually(() => chunks().length === 1 && deltasLeft() === 5);
     expect(chunks()[0]!.n).toBe(2);
     expect((await store.listDeltas("s1", "js", 0, 100)).map((d) => d.version)).toEqual([36, 37, 38, 39, 40]);
@@ -391,7 +484,7 @@ describe("schema", () => {
     expect((await appendBig(1, () => { throw new Error("refused"); })).kind).toBe("rejected");
     await eventually(() => chunks().length === initial.length);
     expect((await appendBig(1)).kind).toBe("committed");
-    const row = store.db.prepare("SELECT length(payload) AS inline, payload_id, payload_chunks, payload_bytes FROM deltas WHERE stream_id = 'js' AND version = 1").get() as {
+    const row = store.db.prepare("SELECT length(payload) AS inline, payload_id, payload_chunks, payload_bytes FROM deltas WHERE stream_key = (SELECT stream_key FROM stream_keys WHERE stream_id = 'js') AND version = 1").get() as {
       inline: number;
       payload_id: string;
       payload_chunks: number;
@@ -406,7 +499,7 @@ describe("schema", () => {
     await eventually(() => !chunks().some((c) => c.state_id === row.payload_id));
     // A crash's leftover is swept at the next open, unless a delta names it.
     expect((await appendBig(2)).kind).toBe("committed");
-    const named = (store.db.prepare("SELECT payload_id FROM deltas WHERE stream_id = 'js' AND version = 2").get() as { payload_id: string }).payload_id;
+    const named = (store.db.prepare("SELECT payload_id FROM deltas WHERE stream_key = (SELECT stream_key FROM stream_keys WHERE stream_id = 'js') AND version = 2").get() as { payload_id: string }).payload_id;
     store.db.prepare("UPDATE json_state_chunks SET written_at = 1 WHERE state_id = ?").run(named);
     store.db.prepare("INSERT INTO json_state_chunks (subject_id, stream_id, state_id, idx, written_at, data) VALUES ('s1', 'js', 'cut-short', 0, 1, x'00')").run();
     const path = join(dir, "db.sqlite");

@@ -79,7 +79,7 @@ import type {
 } from "../codec.js";
 import { createSqliteErasure } from "./erasure.js";
 import { createSqliteJsonStates } from "./json-states.js";
-import { migrate } from "./migrations.js";
+import { migrate, SELECT_DELTAS, STREAM_KEY, SUBJECT_KEY } from "./migrations.js";
 import { createSqlitePortability } from "./portability.js";
 import { createSqliteReplicaState } from "./replica-state.js";
 import type { PortabilityStore } from "../portability-types.js";
@@ -333,15 +333,15 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   };
 
   const logEvent = (sink: EventSink, subjectId: string, body: SubjectEventBody, now: Date): SubjectEvent => {
-    const row = stmt("UPDATE subjects SET event_seq = event_seq + 1 WHERE subject_id = ? RETURNING event_seq").get(
+    const row = stmt("UPDATE subjects SET event_seq = event_seq + 1 WHERE subject_id = ? RETURNING event_seq, subject_key").get(
       subjectId,
-    ) as { event_seq: number } | undefined;
+    ) as { event_seq: number; subject_key: number } | undefined;
     // Stryker disable next-line StringLiteral: unreachable: every caller read the subject, or a row of it (foreign keys), in this transaction; and no error text of the store reaches a client (INTERNAL)
     if (row === undefined) throw new Error("event for a missing subject");
     if (body.kind === "deltas-appended") {
       // The batch is named, not copied: readEvents joins its stream and deltas back.
-      stmt("INSERT INTO subject_events (subject_id, seq, committed_at, body, batch_stream, batch_first, batch_count) VALUES (?, ?, ?, '', ?, ?, ?)").run(
-        subjectId,
+      stmt("INSERT INTO subject_events (subject_key, seq, committed_at, body, batch_stream, batch_first, batch_count) VALUES (?, ?, ?, '', ?, ?, ?)").run(
+        row.subject_key,
         row.event_seq,
         now.getTime(),
         body.stream.id,
@@ -349,8 +349,8 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
         body.count,
       );
     } else {
-      stmt("INSERT INTO subject_events (subject_id, seq, committed_at, body) VALUES (?, ?, ?, ?)").run(
-        subjectId,
+      stmt("INSERT INTO subject_events (subject_key, seq, committed_at, body) VALUES (?, ?, ?, ?)").run(
+        row.subject_key,
         row.event_seq,
         now.getTime(),
         encodeEventBody(body),
@@ -400,7 +400,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   /** Records a stored state at `version` as the newest, if it is. */
   const storedStateAt = (subjectId: string, streamId: string, version: number): void => {
     stmt(
-      `UPDATE streams SET state_version = ?, state_lag_bytes = (SELECT COALESCE(SUM(length(payload) + payload_bytes), 0) FROM deltas WHERE subject_id = ? AND stream_id = ? AND version > ?)
+      `UPDATE streams SET state_version = ?, state_lag_bytes = (SELECT COALESCE(SUM(length(payload) + payload_bytes), 0) FROM deltas WHERE stream_key = ${STREAM_KEY} AND version > ?)
        WHERE subject_id = ? AND stream_id = ? AND state_version < ?`,
     ).run(version, subjectId, streamId, version, subjectId, streamId, version);
   };
@@ -415,7 +415,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   const hashAt = (row: StreamRow, version: number): Buffer => {
     if (version === row.head_version) return row.head_hash;
     if (version === row.horizon_version) return row.horizon_hash;
-    const delta = stmt("SELECT hash FROM deltas WHERE subject_id = ? AND stream_id = ? AND version = ?").get(
+    const delta = stmt(`SELECT hash FROM deltas WHERE stream_key = ${STREAM_KEY} AND version = ?`).get(
       row.subject_id,
       row.stream_id,
       version,
@@ -456,7 +456,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
 
   // Never below the horizon: a compaction leaves the deltas there to a background deletion.
   const deltaRowsBetween = (row: StreamRow, afterVersion: number, upTo: number, limit: number): DeltaRow[] =>
-    stmt("SELECT * FROM deltas WHERE subject_id = ? AND stream_id = ? AND version > ? AND version <= ? ORDER BY version LIMIT ?").all(
+    stmt(`${SELECT_DELTAS} AND d.version > ? AND d.version <= ? ORDER BY d.version LIMIT ?`).all(
       row.subject_id,
       row.stream_id,
       Math.max(afterVersion, row.horizon_version),
@@ -529,6 +529,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
       // created_seq: events logged from now on belong to this incarnation of the stream id.
       `INSERT INTO streams (${STREAM_COLUMNS}, state_version, created_seq) VALUES (@subject_id, @stream_id, @uid, @type, @encoding, @conflict_policy, @owner_platform, @genesis_hash, @head_version, @head_hash, @horizon_version, @horizon_hash, @created_at, @updated_at, @head_version, (SELECT event_seq FROM subjects WHERE subject_id = @subject_id))`,
     ).run(row);
+    stmt("INSERT INTO stream_keys (subject_id, stream_id) VALUES (?, ?)").run(row.subject_id, row.stream_id);
     if (jsonState !== undefined) jsonStates.insertWhole(row.subject_id, row.stream_id, row.head_version, jsonState, row.updated_at);
   };
 
@@ -596,7 +597,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     const first = row.head_version + 1;
     const size = built.deltas.length;
     const insert = stmt(
-      "INSERT INTO deltas (subject_id, stream_id, version, payload, prev_hash, hash, device_id, client_sequence, batch_first, batch_size, committed_at, payload_id, payload_chunks, payload_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      `INSERT INTO deltas (stream_key, version, payload, prev_hash, hash, device_id, client_sequence, batch_first, batch_size, committed_at, payload_id, payload_chunks, payload_bytes) VALUES (${STREAM_KEY}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     const deltas: DeltaRecord[] = [];
     built.deltas.forEach((delta, i) => {
@@ -745,7 +746,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
           };
         }
         const now = input.now.getTime();
-        stmt("INSERT INTO subjects (subject_id, created_at) VALUES (?, ?)").run(input.subjectId, now);
+        stmt("INSERT INTO subjects (subject_id, created_at, subject_key) VALUES (?, ?, (SELECT IFNULL(MAX(subject_key), 0) + 1 FROM subjects))").run(input.subjectId, now);
         const ord = nextOrd(input.subjectId);
         stmt(
           "INSERT INTO account_links (subject_id, link_id, platform_id, account_id, created_at, ord) VALUES (?, ?, ?, ?, ?, ?)",
@@ -1406,7 +1407,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
       const unread: { index: number; stream: StreamRow; rows: DeltaRow[] }[] = [];
       const events = db.transaction(() => {
         const rows = stmt(
-          "SELECT seq, committed_at, body, batch_stream, batch_first, batch_count FROM subject_events WHERE subject_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+          `SELECT seq, committed_at, body, batch_stream, batch_first, batch_count FROM subject_events WHERE subject_key = ${SUBJECT_KEY} AND seq > ? ORDER BY seq LIMIT ?`,
         ).all(subjectId, afterSequence, limit) as {
           seq: number;
           committed_at: number;
@@ -1470,11 +1471,11 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
       const rows = stmt(
         `SELECT DISTINCT s.stream_id, s.uid, s.type, s.owner_platform, s.horizon_version
          FROM subject_events e
-         JOIN streams s ON s.subject_id = e.subject_id AND s.stream_id = e.batch_stream
-         WHERE e.subject_id = ? AND e.seq > ?
+         JOIN streams s ON s.subject_id = ? AND s.stream_id = e.batch_stream
+         WHERE e.subject_key = ${SUBJECT_KEY} AND e.seq > ?
            AND e.seq > s.created_seq
            AND e.batch_first <= s.horizon_version`,
-      ).all(subjectId, afterSequence) as {
+      ).all(subjectId, subjectId, afterSequence) as {
         stream_id: string;
         uid: string;
         type: string;
@@ -1495,7 +1496,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
         let removed = 0;
         for (const s of subjects) {
           const horizon = s.event_seq - keep;
-          removed += stmt("DELETE FROM subject_events WHERE subject_id = ? AND seq <= ?").run(s.subject_id, horizon).changes;
+          removed += stmt(`DELETE FROM subject_events WHERE subject_key = ${SUBJECT_KEY} AND seq <= ?`).run(s.subject_id, horizon).changes;
           stmt("UPDATE subjects SET event_horizon = ? WHERE subject_id = ?").run(horizon, s.subject_id);
         }
         return removed;
