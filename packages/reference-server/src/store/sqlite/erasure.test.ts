@@ -231,6 +231,46 @@ it("answers a deleted stream as gone at once, deletes its rows in steps, and a s
   expect(pendingPurges(store)).toEqual([]);
 });
 
+it("makes a creation that a deletion of the same id overtook wait for that deletion's rows, and keeps the new stream whole", async () => {
+  await subjectWithDeltas(store, 200, "old");
+  // Both in one turn: the creation finds nothing to wait for, then the deletion starts before
+  // its transaction runs.
+  const recreating = createNotes(store, NEW_UID);
+  const deleting = store.deleteStream("gone", "notes", now);
+  expect(await recreating).toMatchObject({ kind: "created", stream: { uid: NEW_UID, headVersion: 0 } });
+  expect((await deleting)?.uid).toBe(OLD_UID);
+  expect((await appendTo(store, NEW_UID, 1, "new")).kind).toBe("committed");
+  await turns(50);
+  expect(rowsOf(store, "deltas")).toBe(1);
+  expect((await store.listDeltas("gone", "notes", 0, 10)).map((d) => new TextDecoder().decode(d.payload))).toEqual(["new"]);
+  expect(pendingPurges(store)).toEqual([]);
+});
+
+it("makes an import of a stream that a deletion of the same id overtook wait for that deletion's rows too", async () => {
+  await subjectWithDeltas(store, 200, "old");
+  const importing = store.importStream({
+    subjectId: "gone",
+    id: "notes",
+    uid: NEW_UID,
+    type: "org.example.notes",
+    encoding: Encoding.Opaque,
+    conflictPolicy: Policy.AllowBlindAppend,
+    ownerPlatformId: "p",
+    genesisHash: new Uint8Array(32),
+    horizonVersion: 0,
+    horizonHash: new Uint8Array(32),
+    base: { kind: "none" },
+    createdAt: now,
+    maxStreamsPerSubject: 10,
+    now,
+  });
+  const deleting = store.deleteStream("gone", "notes", now);
+  expect(await importing).toMatchObject({ kind: "created", stream: { uid: NEW_UID, headVersion: 0 } });
+  expect((await deleting)?.uid).toBe(OLD_UID);
+  expect(rowsOf(store, "deltas")).toBe(0);
+  expect(pendingPurges(store)).toEqual([]);
+});
+
 it("finishes at open a stream deletion a stop cut short, before a stream of its id is created, and leaves that stream alone", async () => {
   const marker = `delete-me-${randomUUID()}`;
   await subjectWithDeltas(store, 2000, marker);

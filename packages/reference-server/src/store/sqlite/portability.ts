@@ -13,7 +13,7 @@ import type {
 } from "../portability-types.js";
 import type { CheckpointRecord, DeltaRecord, Page, PageRequest, StoreNotification, SubjectEvent, StateLag, SubjectEventBody } from "../types.js";
 import { Encoding } from "../types.js";
-import { SELECT_DELTAS, STREAM_KEY } from "./migrations.js";
+import { SELECT_DELTAS, STREAM_KEY, STREAM_KEY_OF } from "./migrations.js";
 import {
   encodeOutcome,
   storedPrevHash,
@@ -49,6 +49,8 @@ export interface SqlitePortabilityContext {
   readonly eraseSubject: (subjectId: string) => Promise<boolean>;
   /** Resolves once no row of a deleted stream of this id is left (erasure.ts); false when the store closed first. */
   readonly streamPurged: (subjectId: string, streamId: string) => Promise<boolean>;
+  /** Whether a deleted stream of this id still has rows being removed; call inside the transaction that would create one. */
+  readonly purgePending: (subjectId: string, streamId: string) => boolean;
   /** Inserts a stream row (head = its version fields) and, for JSON, its state there. */
   readonly insertStream: (row: StreamRow, jsonState: Uint8Array | undefined) => void;
   /** Delta rows in version order as records, their omitted prev_hash filled back in. */
@@ -157,11 +159,13 @@ export function createSqlitePortability(ctx: SqlitePortabilityContext): Portabil
     },
   };
 
-  const importStream = (input: ImportStreamInput): ImportStreamResult =>
-    write((sink): ImportStreamResult => {
+  /** Undefined when a deletion of this id began meanwhile: the caller waits for it and tries again. */
+  const importStream = (input: ImportStreamInput): ImportStreamResult | undefined =>
+    write((sink): ImportStreamResult | undefined => {
       if (!ctx.subjectExists(input.subjectId)) return { kind: "subject-not-found" };
       const existing = ctx.streamRow(input.subjectId, input.id);
       if (existing !== undefined) return existing.uid === input.uid ? { kind: "exists", stream: toStream(existing) } : { kind: "id-taken" };
+      if (ctx.purgePending(input.subjectId, input.id)) return undefined;
       if (stmt("SELECT 1 FROM streams WHERE subject_id = ? AND uid = ?").get(input.subjectId, input.uid) !== undefined) return { kind: "uid-taken" };
       const count = (stmt("SELECT COUNT(*) AS n FROM streams WHERE subject_id = ?").get(input.subjectId) as { n: number }).n;
       if (count >= input.maxStreamsPerSubject) return { kind: "limit-reached" };
@@ -233,11 +237,12 @@ export function createSqlitePortability(ctx: SqlitePortabilityContext): Portabil
         if (taken !== undefined && taken < fresh.length) fresh.length = taken;
       }
       const insert = stmt(
-        `INSERT INTO deltas (stream_key, version, payload, prev_hash, hash, device_id, client_sequence, batch_first, batch_size, committed_at) VALUES (${STREAM_KEY}, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO deltas (stream_key, version, payload, prev_hash, hash, device_id, client_sequence, batch_first, batch_size, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
+      const streamKey = (stmt(STREAM_KEY_OF).get(row.subject_id, row.stream_id) as { stream_key: number }).stream_key;
       fresh.forEach((d, i) => {
         const previous = i === 0 ? row.head_hash : fresh[i - 1]!.hash;
-        insert.run(row.subject_id, row.stream_id, d.version, d.payload, storedPrevHash(d.prevHash, previous), d.hash, d.deviceId ?? null, d.clientSequence, d.batchFirstVersion, d.batchSize, d.committedAt.getTime());
+        insert.run(streamKey, d.version, d.payload, storedPrevHash(d.prevHash, previous), d.hash, d.deviceId ?? null, d.clientSequence, d.batchFirstVersion, d.batchSize, d.committedAt.getTime());
       });
       const last = fresh[fresh.length - 1]!;
       const nowMs = input.now.getTime();
@@ -294,9 +299,12 @@ export function createSqlitePortability(ctx: SqlitePortabilityContext): Portabil
       return listers[kind](subjectId, request);
     },
     async importStream(input) {
-      // The rows of a deleted stream of this id would become this stream's.
-      if (!(await ctx.streamPurged(input.subjectId, input.id))) throw new Error("store is closed");
-      return importStream(input);
+      for (;;) {
+        // The rows of a deleted stream of this id would become this stream's.
+        if (!(await ctx.streamPurged(input.subjectId, input.id))) throw new Error("store is closed");
+        const imported = importStream(input);
+        if (imported !== undefined) return imported;
+      }
     },
     async importDeltas(input) {
       return importDeltas(input);

@@ -79,7 +79,7 @@ import type {
 } from "../codec.js";
 import { createSqliteErasure } from "./erasure.js";
 import { createSqliteJsonStates } from "./json-states.js";
-import { migrate, SELECT_DELTAS, STREAM_KEY, SUBJECT_KEY } from "./migrations.js";
+import { migrate, SELECT_DELTAS, STREAM_KEY, STREAM_KEY_OF, SUBJECT_KEY } from "./migrations.js";
 import { createSqlitePortability } from "./portability.js";
 import { createSqliteReplicaState } from "./replica-state.js";
 import type { PortabilityStore } from "../portability-types.js";
@@ -533,6 +533,13 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     if (jsonState !== undefined) jsonStates.insertWhole(row.subject_id, row.stream_id, row.head_version, jsonState, row.updated_at);
   };
 
+  /**
+   * Whether a deleted stream of this id still has rows being removed (erasure.ts): its key in
+   * `stream_keys` goes with the last of them. A stream of the id may be created only after.
+   */
+  const purgePending = (subjectId: string, streamId: string): boolean =>
+    stmt("SELECT 1 FROM stream_keys WHERE subject_id = ? AND stream_id = ?").get(subjectId, streamId) !== undefined;
+
   // --- appends (group commit) -----------------------------------------------------------
 
   let queue: PendingAppend[] = [];
@@ -597,16 +604,16 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     const first = row.head_version + 1;
     const size = built.deltas.length;
     const insert = stmt(
-      `INSERT INTO deltas (stream_key, version, payload, prev_hash, hash, device_id, client_sequence, batch_first, batch_size, committed_at, payload_id, payload_chunks, payload_bytes) VALUES (${STREAM_KEY}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO deltas (stream_key, version, payload, prev_hash, hash, device_id, client_sequence, batch_first, batch_size, committed_at, payload_id, payload_chunks, payload_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
+    const streamKey = (stmt(STREAM_KEY_OF).get(row.subject_id, row.stream_id) as { stream_key: number }).stream_key;
     const deltas: DeltaRecord[] = [];
     built.deltas.forEach((delta, i) => {
       const version = first + i;
       // A payload written ahead in chunks is named, not inserted (store/state-chunks.ts).
       const chunks = staged.get(delta.payload);
       insert.run(
-        row.subject_id,
-        row.stream_id,
+        streamKey,
         version,
         chunks === undefined ? delta.payload : EMPTY_PAYLOAD,
         storedPrevHash(delta.prevHash, i === 0 ? row.head_hash : built.deltas[i - 1]!.hash),
@@ -993,35 +1000,40 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     // --- streams ---
 
     async createStream(input: CreateStreamInput): Promise<CreateStreamResult> {
-      // The rows of a deleted stream of this id would become this stream's (erasure.ts).
-      if (!(await erasure.streamPurged(input.subjectId, input.id))) throw new Error("store is closed");
-      return write((sink) => {
-        if (!subjectExists(input.subjectId)) return { kind: "subject-not-found" };
-        if (streamRow(input.subjectId, input.id) !== undefined) return { kind: "already-exists" };
-        const count = (stmt("SELECT COUNT(*) AS n FROM streams WHERE subject_id = ?").get(input.subjectId) as { n: number }).n;
-        if (count >= input.maxStreamsPerSubject) return { kind: "limit-reached" };
-        const now = input.now.getTime();
-        const row: StreamRow = {
-          subject_id: input.subjectId,
-          stream_id: input.id,
-          uid: input.uid,
-          type: input.type,
-          encoding: input.encoding,
-          conflict_policy: input.conflictPolicy,
-          owner_platform: input.ownerPlatformId,
-          genesis_hash: Buffer.from(input.genesisHash),
-          head_version: 0,
-          head_hash: Buffer.from(input.genesisHash),
-          horizon_version: 0,
-          horizon_hash: Buffer.from(input.genesisHash),
-          created_at: now,
-          updated_at: now,
-        };
-        insertStream(row, input.initialState);
-        const stream = toStream(row);
-        logEvent(sink, input.subjectId, { kind: "stream-created", stream }, input.now);
-        return { kind: "created", stream };
-      });
+      for (;;) {
+        // The rows of a deleted stream of this id would become this stream's (erasure.ts).
+        if (!(await erasure.streamPurged(input.subjectId, input.id))) throw new Error("store is closed");
+        const created = write((sink): CreateStreamResult | undefined => {
+          if (!subjectExists(input.subjectId)) return { kind: "subject-not-found" };
+          if (streamRow(input.subjectId, input.id) !== undefined) return { kind: "already-exists" };
+          // A deletion of this id that began while this call waited: wait for it too.
+          if (purgePending(input.subjectId, input.id)) return undefined;
+          const count = (stmt("SELECT COUNT(*) AS n FROM streams WHERE subject_id = ?").get(input.subjectId) as { n: number }).n;
+          if (count >= input.maxStreamsPerSubject) return { kind: "limit-reached" };
+          const now = input.now.getTime();
+          const row: StreamRow = {
+            subject_id: input.subjectId,
+            stream_id: input.id,
+            uid: input.uid,
+            type: input.type,
+            encoding: input.encoding,
+            conflict_policy: input.conflictPolicy,
+            owner_platform: input.ownerPlatformId,
+            genesis_hash: Buffer.from(input.genesisHash),
+            head_version: 0,
+            head_hash: Buffer.from(input.genesisHash),
+            horizon_version: 0,
+            horizon_hash: Buffer.from(input.genesisHash),
+            created_at: now,
+            updated_at: now,
+          };
+          insertStream(row, input.initialState);
+          const stream = toStream(row);
+          logEvent(sink, input.subjectId, { kind: "stream-created", stream }, input.now);
+          return { kind: "created", stream };
+        });
+        if (created !== undefined) return created;
+      }
     },
 
     async getStream(subjectId, streamId) {
@@ -1578,6 +1590,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
       checkpointEntries,
       eraseSubject: (subjectId) => store.eraseSubject(subjectId),
       streamPurged: (subjectId, streamId) => erasure.streamPurged(subjectId, streamId),
+      purgePending,
       insertStream,
       linkedDeltas: linkedDeltasWhole,
       streamColumns: STREAM_COLUMNS,
