@@ -458,6 +458,16 @@ export const SUBSCRIPTION_CASES = [
           open("a reader taking a message every 1.5 s");
           call.resume();
         }
+        // Then nothing taken for 3.5 s, more still waiting: below the 5 s every message may
+        // wait. (The wait of the message after the last one taken starts when that one was
+        // taken; 3.5 s leaves this client's own timers a margin.) The call ended meanwhile is
+        // judged once the client reads again, below and at the end.
+        const resumedAt = versions.length;
+        for (const until = Date.now() + 2_000; versions.length === resumedAt && Date.now() < until; ) await new Promise((resolve) => setTimeout(resolve, 20));
+        const before = versions.length;
+        await new Promise((resolve) => setTimeout(resolve, 3_500));
+        open("a reader that took nothing for 3.5 s");
+        if (versions.length !== before) fail(`the client took ${versions.length - before} events while paused`);
         oneAtATime = false;
         call.resume();
         await delivered(count + 1, 15_000, "the rest, read at once");
