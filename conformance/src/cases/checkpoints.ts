@@ -188,6 +188,34 @@ export const CHECKPOINT_CASES = [
     },
   }),
   defineCase({
+    // A compensating delta is one delta however large (RESTORE-003); one over 1 MiB is what a
+    // server that keeps large payloads apart (the reference server's stores write it ahead in
+    // chunks) must still hand back whole: its chain, read through ListDeltas, and the state.
+    id: "restore.large-compensating-delta-reads-back",
+    requirements: ["RESTORE-003", "RESTORE-001", "RESTORE-002"],
+    profile: "core",
+    timeoutMs: 60_000,
+    async run(ctx) {
+      const session = await ctx.session();
+      const stream = await createStream(ctx, session, { encoding: ENCODING.mergePatch });
+      const memberBytes = Math.max(1024, Math.min(ctx.limits.maxDeltaBytes - 1024, 256 * 1024));
+      const members = Math.ceil((1536 * 1024) / memberBytes);
+      const state: Record<string, string> = {};
+      for (let i = 0; i < members; i++) {
+        state[`m${i}`] = String.fromCharCode(97 + (i % 26)).repeat(memberBytes);
+        await append(session, stream.name, [{ [`m${i}`]: state[`m${i}`] }], { clientSequence: i + 1 });
+      }
+      const checkpoint = await checkpointOf(session, [{ stream: stream.name }]);
+      await append(session, stream.name, [Object.fromEntries(Object.keys(state).map((k) => [k, null]))], { clientSequence: members + 1 });
+      const restored = await session.clients.checkpoints.restoreCheckpoint({ name: checkpoint.name });
+      checkEqual(restored.streams[0]?.version, BigInt(members + 2), "RestoredStream.version: one compensating delta after the removal");
+      const { deltas } = await verifyStreamChain(session, stream.name);
+      const compensating = deltas.at(-1)!;
+      check(compensating.payload.length > members * memberBytes, `the compensating delta holds the ${members} members it puts back (${compensating.payload.length} bytes)`);
+      checkJsonState(await downloadSnapshot(session, stream.name), state, "state after restoring the large checkpoint");
+    },
+  }),
+  defineCase({
     id: "restore.appends-whatever-the-conflict-policy",
     requirements: ["RESTORE-007", "RESTORE-001"],
     profile: "core",
