@@ -3,7 +3,7 @@ import { createServer, Metadata, ServerError, Status, type Server } from "nice-g
 import { ErrorInfo, errorDetailsServerMiddleware, RichServerError } from "nice-grpc-error-details";
 import { continuity } from "@continuity/sdk/gen";
 import { createClientPool } from "../src/harness/clients.js";
-import { ConformanceFailure, expectError } from "../src/harness/expect.js";
+import { checkBytes, ConformanceFailure, expectError } from "../src/harness/expect.js";
 import { createTraceLog } from "../src/harness/trace.js";
 
 const v1 = continuity.v1;
@@ -80,5 +80,37 @@ describe("expectError", () => {
     const outcome = attempt(mode);
     await expect(outcome).rejects.toThrow(ConformanceFailure);
     await expect(outcome).rejects.toThrow(message);
+  });
+});
+
+describe("checkBytes", () => {
+  it("accepts equal bytes and shows short ones whole", () => {
+    expect(() => checkBytes(new Uint8Array([1, 2]), new Uint8Array([1, 2]), "same")).not.toThrow();
+    expect(() => checkBytes(new Uint8Array([1, 3]), new Uint8Array([1, 2]), "short")).toThrow("short: expected 0102, got 0103");
+    expect(() => checkBytes(undefined, new Uint8Array([1]), "missing")).toThrow("missing: expected 01, got nothing");
+  });
+
+  it("shows long byte strings by length and around their first difference, not whole", () => {
+    const expected = new Uint8Array(1_500_000).fill(0x61);
+    const actual = new Uint8Array(expected);
+    actual[1_000_000] = 0x62;
+    let message = "";
+    try {
+      checkBytes(actual, expected, "payload");
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConformanceFailure);
+      message = (error as Error).message;
+    }
+    expect(message.length).toBeLessThan(400);
+    expect(message).toContain("first difference at byte 1000000");
+    expect(message).toContain("1500000 bytes, …[999984] 6161");
+    expect(message).toContain("62");
+    let empty = "";
+    try {
+      checkBytes(new Uint8Array(0), expected, "payload");
+    } catch (error) {
+      empty = (error as Error).message;
+    }
+    expect(empty).toMatch(/^payload: expected 1500000 bytes, 6161[0-9a-f]*…, got no bytes \(first difference at byte 0\)$/);
   });
 });

@@ -5,7 +5,7 @@ import { defineCase } from "../harness/define-case.js";
 import { check, checkBytes, checkEqual, expectError, fail, Status } from "../harness/expect.js";
 import { checkpointDigest, resumePayloadBytes } from "../harness/hashing.js";
 import { append, checkJsonState, createStream, downloadSnapshot, ENCODING, listAllDeltas, POLICY, verifyStreamChain } from "../harness/streams.js";
-import { openSubscription } from "../harness/subscription.js";
+import { cursorNow, openSubscription } from "../harness/subscription.js";
 import { linkAccount } from "../harness/linking.js";
 
 type ResumePayload = continuity.v1.ResumePayload;
@@ -192,7 +192,7 @@ export const CHECKPOINT_CASES = [
     // server that keeps large payloads apart (the reference server's stores write it ahead in
     // chunks) must still hand back whole: its chain, read through ListDeltas, and the state.
     id: "restore.large-compensating-delta-reads-back",
-    requirements: ["RESTORE-003", "RESTORE-001", "RESTORE-002"],
+    requirements: ["RESTORE-003", "RESTORE-001", "RESTORE-002", "SUB-010"],
     profile: "core",
     timeoutMs: 60_000,
     async run(ctx) {
@@ -206,6 +206,10 @@ export const CHECKPOINT_CASES = [
         await append(session, stream.name, [{ [`m${i}`]: state[`m${i}`] }], { clientSequence: i + 1 });
       }
       const checkpoint = await checkpointOf(session, [{ stream: stream.name }]);
+      // A second device resumes from before the restore: its catch-up reads the compensating
+      // delta back from the server's feed, with its payload (SUB-010).
+      const watcher = await ctx.session({ accountId: session.accountId });
+      const cursor = await cursorNow(watcher, ctx.signal);
       await append(session, stream.name, [Object.fromEntries(Object.keys(state).map((k) => [k, null]))], { clientSequence: members + 1 });
       const restored = await session.clients.checkpoints.restoreCheckpoint({ name: checkpoint.name });
       checkEqual(restored.streams[0]?.version, BigInt(members + 2), "RestoredStream.version: one compensating delta after the removal");
@@ -213,6 +217,19 @@ export const CHECKPOINT_CASES = [
       const compensating = deltas.at(-1)!;
       check(compensating.payload.length > members * memberBytes, `the compensating delta holds the ${members} members it puts back (${compensating.payload.length} bytes)`);
       checkJsonState(await downloadSnapshot(session, stream.name), state, "state after restoring the large checkpoint");
+      const feed = openSubscription(watcher, cursor, ctx.signal);
+      try {
+        for (;;) {
+          const { event } = await feed.expectEvent("deltasAppended", { skipOthers: true, timeoutMs: 10_000 });
+          const resumed = event.value.deltas.find((d) => d.version === BigInt(members + 2));
+          if (resumed === undefined) continue;
+          checkBytes(resumed.payload, compensating.payload, "the compensating delta's payload on a resumed feed, against ListDeltas");
+          checkBytes(resumed.hash, compensating.hash, "the compensating delta's hash on a resumed feed");
+          break;
+        }
+      } finally {
+        feed.close();
+      }
     },
   }),
   defineCase({

@@ -40,11 +40,27 @@ export function checkEqual<T>(actual: unknown, expected: T, what: string): asser
   }
 }
 
-/** Fails unless two byte strings are equal; messages show hex. */
+/** Byte strings longer than this are shown by length and around their first difference. */
+const SHOWN_BYTES = 64;
+
+/** Fails unless two byte strings are equal; messages show hex (of long ones, where they differ). */
 export function checkBytes(actual: Uint8Array | undefined, expected: Uint8Array, what: string): void {
-  if (actual === undefined || !Buffer.from(actual).equals(Buffer.from(expected))) {
-    fail(`${what}: expected ${Buffer.from(expected).toString("hex")}, got ${actual === undefined ? "nothing" : Buffer.from(actual).toString("hex")}`);
+  if (actual !== undefined && Buffer.from(actual).equals(Buffer.from(expected))) return;
+  if (actual === undefined) fail(`${what}: expected ${shownBytes(expected, 0)}, got nothing`);
+  if (actual.length <= SHOWN_BYTES && expected.length <= SHOWN_BYTES) {
+    fail(`${what}: expected ${Buffer.from(expected).toString("hex")}, got ${Buffer.from(actual).toString("hex")}`);
   }
+  let at = 0;
+  while (at < actual.length && at < expected.length && actual[at] === expected[at]) at++;
+  fail(`${what}: expected ${shownBytes(expected, at)}, got ${shownBytes(actual, at)} (first difference at byte ${at})`);
+}
+
+function shownBytes(bytes: Uint8Array, around: number): string {
+  if (bytes.length === 0) return "no bytes";
+  if (bytes.length <= SHOWN_BYTES) return Buffer.from(bytes).toString("hex");
+  const from = Math.max(0, Math.min(around - SHOWN_BYTES / 4, bytes.length - SHOWN_BYTES));
+  const hex = Buffer.from(bytes.subarray(from, from + SHOWN_BYTES)).toString("hex");
+  return `${bytes.length} bytes, ${from > 0 ? `…[${from}] ` : ""}${hex}${from + SHOWN_BYTES < bytes.length ? "…" : ""}`;
 }
 
 function normalize(value: unknown): unknown {
