@@ -1,6 +1,7 @@
 import type { Database, Statement } from "better-sqlite3";
 import type { SubjectEvent } from "../types.js";
 import { yieldTurn } from "../state-chunks.js";
+import { STREAM_KEY_OF } from "./migrations.js";
 
 /**
  * Erasure of a subject (DeleteSubject), and deletion of one stream (DeleteStream), on SQLite
@@ -28,8 +29,9 @@ import { yieldTurn } from "../state-chunks.js";
  * Stream ids are reused: a stream created with the id of one whose rows are still being
  * removed would take those rows as its own (they are keyed by subject, stream id and version,
  * or by the stream's key in `stream_keys`, which is unique per subject and stream id and goes
- * last). So every creation of a stream row waits first for {@link SqliteErasure.streamPurged},
- * which also finishes, there and then, a removal a stop cut short.
+ * last). So every creation of a stream row goes through {@link SqliteErasure.createWhenPurged}:
+ * it waits for {@link SqliteErasure.streamPurged}, which also finishes, there and then, a
+ * removal a stop cut short, and again for a deletion that began meanwhile.
  */
 export interface SqliteErasure {
   /** Makes the subject unreachable (step 1); false when there is no such subject. */
@@ -52,6 +54,15 @@ export interface SqliteErasure {
    * stop cut it short; at once when there is none. False when the store closed first.
    */
   streamPurged(subjectId: string, streamId: string): Promise<boolean>;
+  /**
+   * Creates a stream of this id once no row of a deleted one is left: waits for
+   * {@link streamPurged}, then runs `create` (a transaction), which answers undefined when it
+   * finds {@link purgePending} (a deletion of the id began while this waited); then it waits
+   * again. Throws when the store closed first.
+   */
+  createWhenPurged<T>(subjectId: string, streamId: string, create: () => T | undefined): Promise<T>;
+  /** Inside a transaction: whether rows of a deleted stream of this id are still being removed (its `stream_keys` row goes last). */
+  purgePending(subjectId: string, streamId: string): boolean;
   /** Streams whose removal a stop cut short, as [subject id, stream id]. */
   unfinishedStreams(): [string, string][];
 }
@@ -110,6 +121,15 @@ export function createSqliteErasure(
     return running;
   };
 
+  const streamPurged = async (subjectId: string, streamId: string): Promise<boolean> => {
+    const k = streamKey(subjectId, streamId);
+    for (;;) {
+      const recorded = purges.has(k) || stmt("SELECT 1 FROM meta WHERE key = ?").get(k) !== undefined;
+      if (!recorded) return true;
+      if (!(await purge(subjectId, streamId))) return false;
+    }
+  };
+
   return {
     detach(subjectId) {
       const found = write(() => {
@@ -147,13 +167,18 @@ export function createSqliteErasure(
       return value;
     },
 
-    async streamPurged(subjectId, streamId) {
-      const k = streamKey(subjectId, streamId);
+    streamPurged,
+
+    async createWhenPurged(subjectId, streamId, create) {
       for (;;) {
-        const recorded = purges.has(k) || stmt("SELECT 1 FROM meta WHERE key = ?").get(k) !== undefined;
-        if (!recorded) return true;
-        if (!(await purge(subjectId, streamId))) return false;
+        if (!(await streamPurged(subjectId, streamId))) throw new Error("store is closed");
+        const created = create();
+        if (created !== undefined) return created;
       }
+    },
+
+    purgePending(subjectId, streamId) {
+      return stmt(STREAM_KEY_OF).get(subjectId, streamId) !== undefined;
     },
 
     unfinishedStreams() {

@@ -47,9 +47,9 @@ export interface SqlitePortabilityContext {
   readonly subjectExists: (subjectId: string) => boolean;
   readonly checkpointEntries: (subjectId: string, checkpointId: string) => CheckpointEntryRow[];
   readonly eraseSubject: (subjectId: string) => Promise<boolean>;
-  /** Resolves once no row of a deleted stream of this id is left (erasure.ts); false when the store closed first. */
-  readonly streamPurged: (subjectId: string, streamId: string) => Promise<boolean>;
-  /** Whether a deleted stream of this id still has rows being removed; call inside the transaction that would create one. */
+  /** Creates a stream of this id once no row of a deleted one is left (erasure.ts `createWhenPurged`). */
+  readonly createWhenPurged: <T>(subjectId: string, streamId: string, create: () => T | undefined) => Promise<T>;
+  /** Inside the transaction that would create one: whether rows of a deleted stream of this id are still being removed. */
   readonly purgePending: (subjectId: string, streamId: string) => boolean;
   /** Inserts a stream row (head = its version fields) and, for JSON, its state there. */
   readonly insertStream: (row: StreamRow, jsonState: Uint8Array | undefined) => void;
@@ -299,12 +299,8 @@ export function createSqlitePortability(ctx: SqlitePortabilityContext): Portabil
       return listers[kind](subjectId, request);
     },
     async importStream(input) {
-      for (;;) {
-        // The rows of a deleted stream of this id would become this stream's.
-        if (!(await ctx.streamPurged(input.subjectId, input.id))) throw new Error("store is closed");
-        const imported = importStream(input);
-        if (imported !== undefined) return imported;
-      }
+      // The rows of a deleted stream of this id would become this stream's.
+      return ctx.createWhenPurged(input.subjectId, input.id, () => importStream(input));
     },
     async importDeltas(input) {
       return importDeltas(input);
